@@ -1,0 +1,228 @@
+/**
+ * VXLAN encapsulation: write outer Ethernet + IPv4 + UDP + VXLAN in front of an inner frame
+ * that already sits in a slot with at least VXLAN_HEADROOM bytes free before it, without
+ * copying the frame (the kernel's `skb_push`, gopacket's `PrependBytes`).
+ *
+ *   slot: [ .... headroom .... | inner Ethernet frame ............ ]
+ *                 ^ start - 50   ^ start                             ^ end
+ *   after:[ eth | ipv4 | udp | vxlan | inner Ethernet frame ...... ]
+ *
+ * An EncapTemplate holds the 50 header bytes for one (remote VTEP, VNI) destination with every
+ * per-packet field zeroed and the IPv4 checksum of the fixed part pre-summed. Per packet it
+ * copies the template and patches: IPv4 total length, identification, TOS (ECN per RFC 6040,
+ * DSCP when inherited), DF when inherited, the header checksum, the UDP source port (a hash of
+ * the inner flow), the UDP length, and the UDP checksum when enabled. Nothing is allocated.
+ */
+
+import { putU16, u16, u32 } from './bytes.js';
+import { finish, pseudoHeaderSum, sum16 } from './checksum.js';
+import { EtherType, IpProto, UdpPort } from './consts.js';
+import { ETH_HEADER_LEN, EthernetView } from './ethernet.js';
+import { ECN_MASK, Ecn, IPV4_FLAG_DF, IPV4_HEADER_LEN, Ipv4View } from './ipv4.js';
+import { UDP_HEADER_LEN, UdpView } from './udp.js';
+import { VXLAN_HEADER_LEN, VXLAN_VNI_MAX, VxlanView } from './vxlan.js';
+
+/** Byte layout of an encapsulated frame, composed from the header lengths. */
+export const OUTER_IP_OFF = ETH_HEADER_LEN; // 14
+export const OUTER_UDP_OFF = OUTER_IP_OFF + IPV4_HEADER_LEN; // 34
+export const VXLAN_OFF = OUTER_UDP_OFF + UDP_HEADER_LEN; // 42
+/** Bytes in front of the inner frame: the kernel's VXLAN_HEADROOM (20 + 8 + 8 + 14) = 50. */
+export const VXLAN_HEADROOM = VXLAN_OFF + VXLAN_HEADER_LEN; // 50
+/** What the underlay IPv4 packet adds to the inner frame: IPv4 + UDP + VXLAN + inner Ethernet. */
+export const VXLAN_OVERHEAD = VXLAN_HEADROOM; // the "MTU tax": pod MTU = underlay MTU - 50
+/** Outer IPv4 + UDP + VXLAN only (what is written when the kernel supplies the outer Ethernet). */
+export const VXLAN_IP_HEADROOM = VXLAN_HEADROOM - ETH_HEADER_LEN; // 36
+
+export const DfPolicy = { UNSET: 'unset', SET: 'set', INHERIT: 'inherit' } as const;
+export type DfPolicy = (typeof DfPolicy)[keyof typeof DfPolicy];
+
+/** Source-port ranges: RFC 7348 §5's dynamic range, and Linux's default ip_local_port_range. */
+export const SRC_PORT_RANGE_RFC: readonly [number, number] = [49152, 65535];
+export const SRC_PORT_RANGE_LINUX: readonly [number, number] = [32768, 60999];
+
+export interface EncapOptions {
+  /** Outer Ethernet addresses: our underlay NIC and the next hop toward the remote VTEP. */
+  readonly srcMac: number;
+  readonly dstMac: number;
+  /** Outer IPv4 addresses: our VTEP and the remote VTEP. */
+  readonly srcIp: number;
+  readonly dstIp: number;
+  readonly vni: number;
+  /** Destination UDP port; default 4789 (IANA). Linux's default is 8472. */
+  readonly dstPort?: number;
+  /** Outer TTL; default 64 (the kernel's route default). */
+  readonly ttl?: number;
+  /** Outer DSCP (0-63), or 'inherit' to copy the inner packet's; default 0. */
+  readonly dscp?: number | 'inherit';
+  /** Outer DF bit; default 'unset' (the kernel's default). */
+  readonly df?: DfPolicy;
+  /** Compute the outer UDP checksum; default false (RFC 7348 §5: SHOULD be zero). Linux's default is on. */
+  readonly udpChecksum?: boolean;
+  /** Inclusive UDP source-port range for the flow hash; default 49152-65535. */
+  readonly srcPortRange?: readonly [number, number];
+}
+
+/**
+ * RFC 6040 §4.1 normal-mode encapsulation: the outer ECN field is a copy of the inner one.
+ * (Linux's INET_ECN_encapsulate differs only for inner CE, which it sends as outer ECT(0).)
+ */
+export function ecnEncapsulate(innerEcn: number): number {
+  return innerEcn & ECN_MASK;
+}
+
+// RFC 6040 §4.2 decapsulation table, indexed [inner * 4 + outer]; -1 means drop.
+const ECN_DECAP: readonly number[] = [
+  /* inner Not-ECT */ Ecn.NOT_ECT, Ecn.NOT_ECT, Ecn.NOT_ECT, -1,
+  /* inner ECT(1)  */ Ecn.ECT1, Ecn.ECT1, Ecn.ECT1, Ecn.CE,
+  /* inner ECT(0)  */ Ecn.ECT0, Ecn.ECT1, Ecn.ECT0, Ecn.CE,
+  /* inner CE      */ Ecn.CE, Ecn.CE, Ecn.CE, Ecn.CE,
+];
+
+/** ecnDecapsulate: the inner ECN after decapsulation (RFC 6040 §4.2), or -1 to drop. */
+export function ecnDecapsulate(innerEcn: number, outerEcn: number): number {
+  return ECN_DECAP[((innerEcn & ECN_MASK) << 2) | (outerEcn & ECN_MASK)]!;
+}
+
+/**
+ * flowHash: a 32-bit hash of the inner flow for the UDP source port (the kernel's
+ * `udp_flow_src_port` idea): the IPv4 5-tuple when the inner frame carries IPv4 (ports only for
+ * TCP/UDP first fragments), else the two MACs and the EtherType. Reads only inside [start, end).
+ */
+export function flowHash(b: Buffer, start: number, end: number): number {
+  const len = end - start;
+  if (len < ETH_HEADER_LEN) return 0;
+  const type = u16(b, start + 12);
+  const ip = start + ETH_HEADER_LEN;
+  if (type === EtherType.IPV4 && len >= ETH_HEADER_LEN + IPV4_HEADER_LEN && (b[ip]! >>> 4) === 4) {
+    let h = mix(0x9e37_79b9, u32(b, ip + 12));
+    h = mix(h, u32(b, ip + 16));
+    const proto = b[ip + 9]!;
+    const hl = (b[ip]! & 0x0f) << 2;
+    const l4 = ip + hl;
+    const firstFragment = (u16(b, ip + 6) & 0x1fff) === 0;
+    if ((proto === IpProto.TCP || proto === IpProto.UDP) && firstFragment && hl >= IPV4_HEADER_LEN && l4 + 4 <= end) {
+      h = mix(h, u32(b, l4));
+    }
+    return fmix(h ^ proto);
+  }
+  let h = mix(0x85eb_ca6b, u32(b, start));
+  h = mix(h, u32(b, start + 4));
+  h = mix(h, u32(b, start + 8));
+  return fmix(h ^ type);
+}
+
+// murmur3-style mixing: cheap, no allocation, good avalanche for port spreading.
+function mix(h: number, k: number): number {
+  k = Math.imul(k, 0xcc9e_2d51);
+  k = (k << 15) | (k >>> 17);
+  k = Math.imul(k, 0x1b87_3593);
+  h ^= k;
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe654_6b64) | 0;
+}
+
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85eb_ca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2_ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** srcPortFor maps a flow hash into the inclusive range [min, max] (multiply-shift, as Linux). */
+export function srcPortFor(hash: number, min: number, max: number): number {
+  return min + Math.floor(((hash >>> 0) * (max - min + 1)) / 0x1_0000_0000);
+}
+
+/** The per-destination outer header and the counters it keeps (IPv4 identification). */
+export class EncapTemplate {
+  /** The 50 header bytes with per-packet fields zeroed. */
+  readonly header: Buffer = Buffer.alloc(VXLAN_HEADROOM);
+  readonly srcIp: number;
+  readonly dstIp: number;
+  readonly vni: number;
+  readonly dstPort: number;
+  readonly udpChecksum: boolean;
+  readonly srcPortMin: number;
+  readonly srcPortMax: number;
+  /** The outer TOS before ECN: the configured DSCP, shifted. */
+  private readonly tosBase: number;
+  private readonly dscpInherit: boolean;
+  private readonly dfInherit: boolean;
+  /** Unfolded sum of the fixed IPv4 header words (everything but length, id, TOS and DF). */
+  private readonly ipSumBase: number;
+  private ident = 0;
+
+  constructor(o: EncapOptions) {
+    if (!Number.isInteger(o.vni) || o.vni < 0 || o.vni > VXLAN_VNI_MAX) throw new RangeError(`VNI ${o.vni} does not fit 24 bits`);
+    const [min, max] = o.srcPortRange ?? SRC_PORT_RANGE_RFC;
+    if (!(min >= 1 && max <= 65535 && min <= max)) throw new RangeError(`bad source port range ${min}-${max}`);
+    this.srcIp = o.srcIp >>> 0;
+    this.dstIp = o.dstIp >>> 0;
+    this.vni = o.vni;
+    this.dstPort = o.dstPort ?? UdpPort.VXLAN;
+    this.udpChecksum = o.udpChecksum ?? false;
+    this.srcPortMin = min;
+    this.srcPortMax = max;
+    this.dscpInherit = o.dscp === 'inherit';
+    this.dfInherit = o.df === DfPolicy.INHERIT;
+    this.tosBase = (typeof o.dscp === 'number' ? o.dscp : 0) << 2;
+    const h = this.header;
+    new EthernetView().reset(h, 0, VXLAN_HEADROOM).emit(o.dstMac, o.srcMac, EtherType.IPV4);
+    const ipv4 = new Ipv4View().reset(h, OUTER_IP_OFF, VXLAN_HEADROOM);
+    ipv4.emit(this.srcIp, this.dstIp, IpProto.UDP, 0, o.ttl ?? 64, 0, 0, o.df === DfPolicy.SET ? IPV4_FLAG_DF : 0);
+    ipv4.checksum = 0;
+    this.ipSumBase = sum16(h, OUTER_IP_OFF, IPV4_HEADER_LEN);
+    new UdpView().reset(h, OUTER_UDP_OFF, VXLAN_HEADROOM).emit(0, this.dstPort, 0);
+    new VxlanView().reset(h, VXLAN_OFF, VXLAN_HEADROOM).emit(o.vni);
+  }
+
+  /**
+   * encap writes the outer headers in front of the inner frame at [start, end) of `b` and
+   * returns the outer frame's start (start - VXLAN_HEADROOM). Requires start >= VXLAN_HEADROOM
+   * and an inner frame of at least 14 bytes; reads the inner headers only inside [start, end).
+   */
+  encap(b: Buffer, start: number, end: number): number {
+    const o = start - VXLAN_HEADROOM;
+    b.set(this.header, o);
+    const innerLen = end - start;
+    const ipLen = innerLen + VXLAN_IP_HEADROOM;
+    // Inner IPv4 fields the outer header inherits: ECN always (RFC 6040), DSCP and DF by policy.
+    let tos = this.tosBase;
+    let df = 0;
+    if (innerLen >= ETH_HEADER_LEN + IPV4_HEADER_LEN && u16(b, start + 12) === EtherType.IPV4) {
+      const innerTos = b[start + ETH_HEADER_LEN + 1]!;
+      tos = (this.dscpInherit ? innerTos & ~ECN_MASK : tos) | ecnEncapsulate(innerTos);
+      if (this.dfInherit) df = u16(b, start + ETH_HEADER_LEN + 6) & IPV4_FLAG_DF;
+    }
+    const ident = this.ident;
+    this.ident = (ident + 1) & 0xffff;
+    const ip = o + OUTER_IP_OFF;
+    b[ip + 1] = tos;
+    putU16(b, ip + 2, ipLen);
+    putU16(b, ip + 4, ident);
+    if (df !== 0) b[ip + 6] = b[ip + 6]! | (df >>> 8);
+    putU16(b, ip + 10, finish(this.ipSumBase + tos + ipLen + ident + df));
+    const udp = o + OUTER_UDP_OFF;
+    const hash = flowHash(b, start, end);
+    putU16(b, udp, srcPortFor(hash ^ (hash << 16), this.srcPortMin, this.srcPortMax));
+    const udpLen = innerLen + UDP_HEADER_LEN + VXLAN_HEADER_LEN;
+    putU16(b, udp + 4, udpLen);
+    if (this.udpChecksum) {
+      const c = finish(sum16(b, udp, udpLen, pseudoHeaderSum(this.srcIp, this.dstIp, IpProto.UDP, udpLen)));
+      putU16(b, udp + 6, c === 0 ? 0xffff : c);
+    }
+    return o;
+  }
+}
+
+/**
+ * encapVxlanOnly writes just the 8-byte VXLAN header in front of [start, ...) and returns its
+ * offset: the form sent through a kernel UDP socket, which adds the outer IPv4 and UDP itself.
+ */
+export function encapVxlanOnly(v: VxlanView, b: Buffer, start: number, vni: number): number {
+  const o = start - VXLAN_HEADER_LEN;
+  v.reset(b, o, start).emit(vni);
+  return o;
+}

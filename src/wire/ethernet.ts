@@ -1,0 +1,120 @@
+/**
+ * Ethernet II header with an optional IEEE 802.1Q (or 802.1ad) tag. No FCS: the kernel strips
+ * it on receive and adds it on transmit, and Wireshark decodes VXLAN inner frames without one.
+ *
+ *   0                   1                   2                   3
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *  |                  Destination MAC (6 octets) ...               |
+ *  |     ... Destination MAC       |   Source MAC (6 octets) ...   |
+ *  |                        ... Source MAC                         |
+ *  |    EtherType or TPID 0x8100   |  [ PCP |D|   VLAN ID (12)   ] |
+ *  |  [ EtherType after the tag ]  |
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ */
+
+import { WireError } from '../errors.js';
+import { EMPTY, putU16, putU48, u16, u48 } from './bytes.js';
+import { formatMac, parseMac } from './addr.js';
+import { EtherType } from './consts.js';
+
+const F = { DST: 0, SRC: 6, TYPE: 12, TCI: 14, INNER_TYPE: 16 } as const;
+export const ETH_HEADER_LEN = F.TYPE + 2; // 14
+export const ETH_VLAN_HEADER_LEN = F.INNER_TYPE + 2; // 18
+export const ETH_ADDR_LEN = F.SRC - F.DST; // 6
+
+const isTpid = (t: number): boolean => t === EtherType.VLAN || t === EtherType.QINQ;
+
+/** In-place view of one Ethernet header. reset() re-points it; nothing here allocates. */
+export class EthernetView {
+  buf: Buffer = EMPTY;
+  off = 0;
+  end = 0;
+
+  reset(buf: Buffer, off: number, end: number): this {
+    this.buf = buf;
+    this.off = off;
+    this.end = end;
+    return this;
+  }
+
+  /** After `true`, every accessor stays inside [off, end), including the tag if there is one. */
+  checkLen(): boolean {
+    const len = this.end - this.off;
+    if (len < ETH_HEADER_LEN) return false;
+    return !isTpid(u16(this.buf, this.off + F.TYPE)) || len >= ETH_VLAN_HEADER_LEN;
+  }
+
+  get dst(): number { return u48(this.buf, this.off + F.DST); }
+  set dst(v: number) { putU48(this.buf, this.off + F.DST, v); }
+  get src(): number { return u48(this.buf, this.off + F.SRC); }
+  set src(v: number) { putU48(this.buf, this.off + F.SRC, v); }
+  /** The EtherType field at offset 12: the TPID when the frame is tagged. */
+  get typeField(): number { return u16(this.buf, this.off + F.TYPE); }
+  get hasVlan(): boolean { return isTpid(this.typeField); }
+  /** Tag control information (PCP, DEI, VID); only meaningful when hasVlan. */
+  get tci(): number { return u16(this.buf, this.off + F.TCI); }
+  get vid(): number { return this.tci & 0x0fff; }
+  /** The payload's EtherType, after the tag if there is one. */
+  get etherType(): number { return u16(this.buf, this.off + (this.hasVlan ? F.INNER_TYPE : F.TYPE)); }
+  set etherType(v: number) { putU16(this.buf, this.off + (this.hasVlan ? F.INNER_TYPE : F.TYPE), v); }
+  get headerLen(): number { return this.hasVlan ? ETH_VLAN_HEADER_LEN : ETH_HEADER_LEN; }
+  get payloadOff(): number { return this.off + this.headerLen; }
+
+  /**
+   * emit writes a whole header (untagged when `tci` < 0) and returns its length. Writes every
+   * byte: slots are reused, so nothing may be left from the previous packet.
+   */
+  emit(dst: number, src: number, etherType: number, tci = -1): number {
+    const b = this.buf, o = this.off;
+    putU48(b, o + F.DST, dst);
+    putU48(b, o + F.SRC, src);
+    if (tci < 0) {
+      putU16(b, o + F.TYPE, etherType);
+      return ETH_HEADER_LEN;
+    }
+    putU16(b, o + F.TYPE, EtherType.VLAN);
+    putU16(b, o + F.TCI, tci);
+    putU16(b, o + F.INNER_TYPE, etherType);
+    return ETH_VLAN_HEADER_LEN;
+  }
+}
+
+export interface VlanRepr {
+  readonly tpid: number;
+  readonly pcp: number;
+  readonly dei: boolean;
+  readonly vid: number;
+}
+
+export interface EthernetRepr {
+  readonly dst: string;
+  readonly src: string;
+  readonly vlan?: VlanRepr;
+  readonly etherType: number;
+}
+
+/** parseEthernet: cold path; throws ERR_WIRE_TRUNCATED. */
+export function parseEthernet(v: EthernetView): EthernetRepr {
+  if (!v.checkLen()) throw new WireError('ERR_WIRE_TRUNCATED', `ethernet: ${v.end - v.off} bytes`);
+  const base = { dst: formatMac(v.dst), src: formatMac(v.src) };
+  if (!v.hasVlan) return { ...base, etherType: v.etherType };
+  const tci = v.tci;
+  return {
+    ...base,
+    vlan: { tpid: v.typeField, pcp: tci >>> 13, dei: (tci & 0x1000) !== 0, vid: tci & 0x0fff },
+    etherType: v.etherType,
+  };
+}
+
+export function ethernetReprLen(r: EthernetRepr): number {
+  return r.vlan === undefined ? ETH_HEADER_LEN : ETH_VLAN_HEADER_LEN;
+}
+
+/** emitEthernet writes `r` at the view's offset (the view must span ethernetReprLen(r) bytes). */
+export function emitEthernet(v: EthernetView, r: EthernetRepr): number {
+  if (r.vlan === undefined) return v.emit(parseMac(r.dst), parseMac(r.src), r.etherType);
+  const tci = (r.vlan.pcp << 13) | (r.vlan.dei ? 0x1000 : 0) | r.vlan.vid;
+  const n = v.emit(parseMac(r.dst), parseMac(r.src), r.etherType, tci);
+  putU16(v.buf, v.off + F.TYPE, r.vlan.tpid);
+  return n;
+}

@@ -1,0 +1,217 @@
+/**
+ * IPv4 header (RFC 791). Options are carried, not interpreted: the payload starts at IHL * 4.
+ *
+ *   0                   1                   2                   3
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ *  |Version|  IHL  |   DSCP    |ECN|          Total Length         |
+ *  |         Identification        |R|D|M|    Fragment Offset      |
+ *  |  Time to Live |    Protocol   |         Header Checksum       |
+ *  |                       Source Address                          |
+ *  |                    Destination Address                        |
+ *  |                    Options (IHL > 5)          |    Padding    |
+ *  +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ */
+
+import { WireError } from '../errors.js';
+import { EMPTY, putU16, putU32, u16, u32, u8 } from './bytes.js';
+import { finish, fold16, sum16, updateChecksum16 } from './checksum.js';
+import { formatIpv4, parseIpv4 } from './addr.js';
+import { Drop, DROP_NAMES } from './drop.js';
+
+const F = { VER_IHL: 0, TOS: 1, LEN: 2, IDENT: 4, FLAGS_FRAG: 6, TTL: 8, PROTO: 9, CHECKSUM: 10, SRC: 12, DST: 16 } as const;
+export const IPV4_HEADER_LEN = F.DST + 4; // 20
+export const IPV4_MAX_HEADER_LEN = 60;
+
+export const IPV4_FLAG_RESERVED = 0x8000;
+export const IPV4_FLAG_DF = 0x4000;
+export const IPV4_FLAG_MF = 0x2000;
+const FRAG_OFFSET_MASK = 0x1fff;
+
+/** ECN codepoints (RFC 3168), the low two bits of the TOS byte. */
+export const Ecn = { NOT_ECT: 0, ECT1: 1, ECT0: 2, CE: 3 } as const;
+export const ECN_MASK = 0x03;
+
+/** In-place view of one IPv4 header. */
+export class Ipv4View {
+  buf: Buffer = EMPTY;
+  off = 0;
+  end = 0;
+
+  reset(buf: Buffer, off: number, end: number): this {
+    this.buf = buf;
+    this.off = off;
+    this.end = end;
+    return this;
+  }
+
+  /** True when the fixed 20-byte header fits; fields beyond it need validate(). */
+  checkLen(): boolean { return this.end - this.off >= IPV4_HEADER_LEN; }
+
+  /**
+   * validate checks in the kernel's `ip_rcv_core` order: fixed header present, version 4,
+   * IHL >= 5, total length within the window and not shorter than the header. Returns
+   * Drop.NONE, after which headerLen, payloadOff and payloadEnd lie inside [off, end).
+   * Trailing bytes beyond the total length (Ethernet padding) are allowed.
+   */
+  validate(): Drop {
+    const avail = this.end - this.off;
+    if (avail < IPV4_HEADER_LEN) return Drop.IPV4_TRUNCATED;
+    const vi = u8(this.buf, this.off + F.VER_IHL);
+    if (vi >>> 4 !== 4) return Drop.IPV4_BAD_VERSION;
+    const hl = (vi & 0x0f) << 2;
+    if (hl < IPV4_HEADER_LEN) return Drop.IPV4_BAD_IHL;
+    const tot = u16(this.buf, this.off + F.LEN);
+    if (tot > avail || hl > avail) return Drop.IPV4_TRUNCATED;
+    if (tot < hl) return Drop.IPV4_BAD_TOTAL_LEN;
+    return Drop.NONE;
+  }
+
+  get version(): number { return u8(this.buf, this.off + F.VER_IHL) >>> 4; }
+  get ihl(): number { return u8(this.buf, this.off + F.VER_IHL) & 0x0f; }
+  get headerLen(): number { return (u8(this.buf, this.off + F.VER_IHL) & 0x0f) << 2; }
+  get tos(): number { return u8(this.buf, this.off + F.TOS); }
+  get dscp(): number { return this.tos >>> 2; }
+  get ecn(): number { return this.tos & ECN_MASK; }
+  get totalLen(): number { return u16(this.buf, this.off + F.LEN); }
+  set totalLen(v: number) { putU16(this.buf, this.off + F.LEN, v); }
+  get ident(): number { return u16(this.buf, this.off + F.IDENT); }
+  set ident(v: number) { putU16(this.buf, this.off + F.IDENT, v); }
+  /** The 16-bit flags + fragment offset word. */
+  get flagsFrag(): number { return u16(this.buf, this.off + F.FLAGS_FRAG); }
+  get df(): boolean { return (this.flagsFrag & IPV4_FLAG_DF) !== 0; }
+  get mf(): boolean { return (this.flagsFrag & IPV4_FLAG_MF) !== 0; }
+  /** Fragment offset in bytes (the field counts 8-byte units). */
+  get fragOffset(): number { return (this.flagsFrag & FRAG_OFFSET_MASK) << 3; }
+  isFragment(): boolean { return (this.flagsFrag & (IPV4_FLAG_MF | FRAG_OFFSET_MASK)) !== 0; }
+  get ttl(): number { return u8(this.buf, this.off + F.TTL); }
+  get protocol(): number { return u8(this.buf, this.off + F.PROTO); }
+  get checksum(): number { return u16(this.buf, this.off + F.CHECKSUM); }
+  set checksum(v: number) { putU16(this.buf, this.off + F.CHECKSUM, v); }
+  get src(): number { return u32(this.buf, this.off + F.SRC); }
+  set src(v: number) { putU32(this.buf, this.off + F.SRC, v); }
+  get dst(): number { return u32(this.buf, this.off + F.DST); }
+  set dst(v: number) { putU32(this.buf, this.off + F.DST, v); }
+  get payloadOff(): number { return this.off + this.headerLen; }
+  get payloadEnd(): number { return this.off + this.totalLen; }
+  get payloadLen(): number { return this.totalLen - this.headerLen; }
+
+  verifyChecksum(): boolean {
+    return fold16(sum16(this.buf, this.off, this.headerLen)) === 0xffff;
+  }
+
+  fillChecksum(): void {
+    putU16(this.buf, this.off + F.CHECKSUM, 0);
+    putU16(this.buf, this.off + F.CHECKSUM, finish(sum16(this.buf, this.off, this.headerLen)));
+  }
+
+  /** decrementTtl lowers TTL by one and patches the checksum incrementally (RFC 1624). */
+  decrementTtl(): void {
+    const b = this.buf, o = this.off;
+    const oldWord = u16(b, o + F.TTL);
+    b[o + F.TTL] = b[o + F.TTL]! - 1;
+    putU16(b, o + F.CHECKSUM, updateChecksum16(this.checksum, oldWord, oldWord - 0x100));
+  }
+
+  /** setEcn rewrites the ECN bits and patches the checksum incrementally. */
+  setEcn(ecn: number): void {
+    const b = this.buf, o = this.off;
+    const oldWord = u16(b, o + F.VER_IHL);
+    b[o + F.TOS] = (b[o + F.TOS]! & ~ECN_MASK) | ecn;
+    putU16(b, o + F.CHECKSUM, updateChecksum16(this.checksum, oldWord, u16(b, o + F.VER_IHL)));
+  }
+
+  /**
+   * emit writes a 20-byte header without options and fills its checksum. `flagsFrag` is the raw
+   * flags + offset word (IPV4_FLAG_DF for a whole datagram that must not be fragmented).
+   */
+  emit(src: number, dst: number, protocol: number, totalLen: number, ttl: number, tos: number, ident: number, flagsFrag: number): number {
+    const b = this.buf, o = this.off;
+    b[o + F.VER_IHL] = 0x45;
+    b[o + F.TOS] = tos;
+    putU16(b, o + F.LEN, totalLen);
+    putU16(b, o + F.IDENT, ident);
+    putU16(b, o + F.FLAGS_FRAG, flagsFrag);
+    b[o + F.TTL] = ttl;
+    b[o + F.PROTO] = protocol;
+    putU16(b, o + F.CHECKSUM, 0);
+    putU32(b, o + F.SRC, src);
+    putU32(b, o + F.DST, dst);
+    putU16(b, o + F.CHECKSUM, finish(sum16(b, o, IPV4_HEADER_LEN)));
+    return IPV4_HEADER_LEN;
+  }
+}
+
+export interface Ipv4Repr {
+  readonly ihl: number;
+  readonly dscp: number;
+  readonly ecn: number;
+  readonly totalLen: number;
+  readonly ident: number;
+  readonly reservedFlag: boolean;
+  readonly df: boolean;
+  readonly mf: boolean;
+  /** In bytes (a multiple of 8). */
+  readonly fragOffset: number;
+  readonly ttl: number;
+  readonly protocol: number;
+  readonly checksum: number;
+  readonly src: string;
+  readonly dst: string;
+  /** Option bytes as hex (IHL > 5), '' when none. */
+  readonly options: string;
+}
+
+const WIRE_CODE: Partial<Record<Drop, string>> = {
+  [Drop.IPV4_TRUNCATED]: 'ERR_WIRE_TRUNCATED',
+};
+
+/** parseIpv4Header: cold path; throws ERR_WIRE_TRUNCATED or ERR_WIRE_MALFORMED. */
+export function parseIpv4Header(v: Ipv4View): Ipv4Repr {
+  const d = v.validate();
+  if (d !== Drop.NONE) throw new WireError(WIRE_CODE[d] ?? 'ERR_WIRE_MALFORMED', `ipv4: ${DROP_NAMES[d]}`);
+  const ff = v.flagsFrag;
+  return {
+    ihl: v.ihl,
+    dscp: v.dscp,
+    ecn: v.ecn,
+    totalLen: v.totalLen,
+    ident: v.ident,
+    reservedFlag: (ff & IPV4_FLAG_RESERVED) !== 0,
+    df: (ff & IPV4_FLAG_DF) !== 0,
+    mf: (ff & IPV4_FLAG_MF) !== 0,
+    fragOffset: (ff & FRAG_OFFSET_MASK) << 3,
+    ttl: v.ttl,
+    protocol: v.protocol,
+    checksum: v.checksum,
+    src: formatIpv4(v.src),
+    dst: formatIpv4(v.dst),
+    options: v.buf.toString('hex', v.off + IPV4_HEADER_LEN, v.off + v.headerLen),
+  };
+}
+
+/**
+ * emitIpv4Header writes `r` (options included) at the view's offset and returns the header
+ * length. With `fillChecksum` the checksum is computed, otherwise `r.checksum` is written as is.
+ */
+export function emitIpv4Header(v: Ipv4View, r: Ipv4Repr, fillChecksum = false): number {
+  const b = v.buf, o = v.off;
+  const opts = Buffer.from(r.options, 'hex');
+  const hl = IPV4_HEADER_LEN + opts.length;
+  if (hl % 4 !== 0 || hl > IPV4_MAX_HEADER_LEN || r.ihl * 4 !== hl) {
+    throw new WireError('ERR_WIRE_MALFORMED', `ipv4: ihl ${r.ihl} does not match ${opts.length} option bytes`);
+  }
+  const flags = (r.reservedFlag ? IPV4_FLAG_RESERVED : 0) | (r.df ? IPV4_FLAG_DF : 0) | (r.mf ? IPV4_FLAG_MF : 0);
+  b[o + F.VER_IHL] = 0x40 | r.ihl;
+  b[o + F.TOS] = (r.dscp << 2) | r.ecn;
+  putU16(b, o + F.LEN, r.totalLen);
+  putU16(b, o + F.IDENT, r.ident);
+  putU16(b, o + F.FLAGS_FRAG, flags | (r.fragOffset >>> 3));
+  b[o + F.TTL] = r.ttl;
+  b[o + F.PROTO] = r.protocol;
+  putU16(b, o + F.CHECKSUM, r.checksum);
+  putU32(b, o + F.SRC, parseIpv4(r.src));
+  putU32(b, o + F.DST, parseIpv4(r.dst));
+  opts.copy(b, o + IPV4_HEADER_LEN);
+  if (fillChecksum) v.fillChecksum();
+  return hl;
+}

@@ -1,0 +1,90 @@
+/**
+ * The virtio-net header that TAP (IFF_VNET_HDR) and AF_PACKET (PACKET_VNET_HDR) put in front
+ * of a frame to describe checksum offload and GSO (include/uapi/linux/virtio_net.h). Fields are
+ * in host byte order on these devices (little-endian on x86 and arm64).
+ *
+ *   0               1               2               3
+ *  +---------------+---------------+-------------------------------+
+ *  |     flags     |   gso_type    |            hdr_len            |
+ *  |           gso_size            |          csum_start           |
+ *  |          csum_offset          |  [num_buffers: 12-byte form]  |
+ *  +-------------------------------+-------------------------------+
+ */
+
+import { WireError } from '../errors.js';
+import { EMPTY, putU16le, u16le, u8 } from './bytes.js';
+
+const F = { FLAGS: 0, GSO_TYPE: 1, HDR_LEN: 2, GSO_SIZE: 4, CSUM_START: 6, CSUM_OFFSET: 8, NUM_BUFFERS: 10 } as const;
+export const VIRTIO_NET_HDR_LEN = F.NUM_BUFFERS; // 10
+export const VIRTIO_NET_HDR_MRG_LEN = F.NUM_BUFFERS + 2; // 12
+
+export const VirtioNetFlag = { NEEDS_CSUM: 1, DATA_VALID: 2, RSC_INFO: 4 } as const;
+export const VirtioGso = { NONE: 0, TCPV4: 1, UDP: 3, TCPV6: 4, UDP_L4: 5, ECN: 0x80 } as const;
+
+/** In-place view of a 10- or 12-byte virtio-net header (the length is end - off). */
+export class VirtioNetHdrView {
+  buf: Buffer = EMPTY;
+  off = 0;
+  end = 0;
+
+  reset(buf: Buffer, off: number, end: number): this {
+    this.buf = buf;
+    this.off = off;
+    this.end = end;
+    return this;
+  }
+
+  checkLen(): boolean { return this.end - this.off >= VIRTIO_NET_HDR_LEN; }
+
+  get flags(): number { return u8(this.buf, this.off + F.FLAGS); }
+  set flags(v: number) { this.buf[this.off + F.FLAGS] = v; }
+  get gsoType(): number { return u8(this.buf, this.off + F.GSO_TYPE); }
+  set gsoType(v: number) { this.buf[this.off + F.GSO_TYPE] = v; }
+  get hdrLen(): number { return u16le(this.buf, this.off + F.HDR_LEN); }
+  set hdrLen(v: number) { putU16le(this.buf, this.off + F.HDR_LEN, v); }
+  get gsoSize(): number { return u16le(this.buf, this.off + F.GSO_SIZE); }
+  set gsoSize(v: number) { putU16le(this.buf, this.off + F.GSO_SIZE, v); }
+  get csumStart(): number { return u16le(this.buf, this.off + F.CSUM_START); }
+  set csumStart(v: number) { putU16le(this.buf, this.off + F.CSUM_START, v); }
+  get csumOffset(): number { return u16le(this.buf, this.off + F.CSUM_OFFSET); }
+  set csumOffset(v: number) { putU16le(this.buf, this.off + F.CSUM_OFFSET, v); }
+  get numBuffers(): number { return this.end - this.off >= VIRTIO_NET_HDR_MRG_LEN ? u16le(this.buf, this.off + F.NUM_BUFFERS) : 1; }
+
+  /** emit writes the whole header (10 or 12 bytes, from the view's length). */
+  emit(flags: number, gsoType: number, hdrLen: number, gsoSize: number, csumStart: number, csumOffset: number): number {
+    const b = this.buf, o = this.off;
+    b[o + F.FLAGS] = flags;
+    b[o + F.GSO_TYPE] = gsoType;
+    putU16le(b, o + F.HDR_LEN, hdrLen);
+    putU16le(b, o + F.GSO_SIZE, gsoSize);
+    putU16le(b, o + F.CSUM_START, csumStart);
+    putU16le(b, o + F.CSUM_OFFSET, csumOffset);
+    if (this.end - o >= VIRTIO_NET_HDR_MRG_LEN) {
+      putU16le(b, o + F.NUM_BUFFERS, 1);
+      return VIRTIO_NET_HDR_MRG_LEN;
+    }
+    return VIRTIO_NET_HDR_LEN;
+  }
+}
+
+export interface VirtioNetHdrRepr {
+  readonly flags: number;
+  readonly gsoType: number;
+  readonly hdrLen: number;
+  readonly gsoSize: number;
+  readonly csumStart: number;
+  readonly csumOffset: number;
+  readonly numBuffers?: number;
+}
+
+export function parseVirtioNetHdr(v: VirtioNetHdrView): VirtioNetHdrRepr {
+  if (!v.checkLen()) throw new WireError('ERR_WIRE_TRUNCATED', `virtio-net header: ${v.end - v.off} bytes`);
+  const base = { flags: v.flags, gsoType: v.gsoType, hdrLen: v.hdrLen, gsoSize: v.gsoSize, csumStart: v.csumStart, csumOffset: v.csumOffset };
+  return v.end - v.off >= VIRTIO_NET_HDR_MRG_LEN ? { ...base, numBuffers: v.numBuffers } : base;
+}
+
+export function emitVirtioNetHdr(v: VirtioNetHdrView, r: VirtioNetHdrRepr): number {
+  const n = v.emit(r.flags, r.gsoType, r.hdrLen, r.gsoSize, r.csumStart, r.csumOffset);
+  if (n === VIRTIO_NET_HDR_MRG_LEN) putU16le(v.buf, v.off + F.NUM_BUFFERS, r.numBuffers ?? 1);
+  return n;
+}
