@@ -1,0 +1,97 @@
+/**
+ * Batches: the memory that crosses the native boundary. One arena Buffer holds fixed-size slots;
+ * one Int32Array holds per-frame metadata, META_STRIDE ints per frame. The addon fills or drains
+ * up to `capacity` frames per call and returns a count or -errno; no JS object is created per
+ * frame (wireguard-go's `Read(bufs, sizes, offset)`, with offsets instead of slices).
+ *
+ * All offsets in the metadata are absolute offsets into the arena. A frame is [START, END).
+ *
+ *   slot i: arena[i * slotSize, (i + 1) * slotSize)
+ *           [ headroom (>= 50: outer headers, virtio-net header) | frame ............ | tail ]
+ *
+ * Ports that carry a virtio-net header (vnetHdrLen > 0) keep it just before START, in the
+ * headroom: [START - vnetHdrLen, START). Readers put it there; writers expect it there.
+ */
+
+/** Int32 slots per frame in `meta`. */
+export const META_STRIDE = 8;
+
+/** Field offsets within one frame's metadata. */
+export const Meta = {
+  /** Absolute arena offset of the first byte of the frame (or UDP payload, on the overlay socket). */
+  START: 0,
+  /** Absolute arena offset one past the last byte. */
+  END: 1,
+  /** UDP: peer IPv4 address (source on receive, destination on send) as int32; read with `>>> 0`. */
+  ADDR: 2,
+  /** UDP: peer port (source on receive, destination on send). */
+  PORT: 3,
+  /** UDP: GSO/GRO segment size (0 = one datagram). */
+  GSO_SIZE: 4,
+  /** Per-frame flags from the port (MetaFlag). */
+  FLAGS: 5,
+  /** Free for the switch: e.g. the output port chosen for this frame. */
+  AUX: 6,
+} as const;
+
+export const MetaFlag = {
+  /** The frame was longer than the slot and was cut (MSG_TRUNC); it must be dropped. */
+  TRUNCATED: 1,
+} as const;
+
+/** A list of frames in one arena: what write() takes. The arena may be borrowed. */
+export class FrameList {
+  arena: Buffer;
+  readonly meta: Int32Array;
+  readonly capacity: number;
+  count = 0;
+
+  constructor(capacity: number, arena: Buffer = EMPTY_ARENA) {
+    this.capacity = capacity;
+    this.meta = new Int32Array(capacity * META_STRIDE);
+    this.arena = arena;
+  }
+
+  start(i: number): number { return this.meta[i * META_STRIDE + Meta.START]!; }
+  end(i: number): number { return this.meta[i * META_STRIDE + Meta.END]!; }
+  len(i: number): number { return this.end(i) - this.start(i); }
+
+  /**
+   * push appends the frame [start, end) of `arena`. Returns false when the list is full or the
+   * arena differs from the frames already listed (flush first).
+   */
+  push(arena: Buffer, start: number, end: number, addr = 0, port = 0, gsoSize = 0): boolean {
+    if (this.count === this.capacity) return false;
+    if (this.count === 0) this.arena = arena;
+    else if (this.arena !== arena) return false;
+    const m = this.meta, o = this.count * META_STRIDE;
+    m[o + Meta.START] = start;
+    m[o + Meta.END] = end;
+    m[o + Meta.ADDR] = addr | 0;
+    m[o + Meta.PORT] = port;
+    m[o + Meta.GSO_SIZE] = gsoSize;
+    m[o + Meta.FLAGS] = 0;
+    this.count++;
+    return true;
+  }
+
+  clear(): void { this.count = 0; }
+}
+
+const EMPTY_ARENA = Buffer.alloc(0);
+
+/** A FrameList that owns its arena: `capacity` slots of `slotSize` bytes, zero-filled once. */
+export class Batch extends FrameList {
+  readonly slotSize: number;
+
+  constructor(capacity: number, slotSize: number) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`batch capacity ${capacity}`);
+    if (!Number.isInteger(slotSize) || slotSize < 64 || slotSize % 8 !== 0) throw new RangeError(`slot size ${slotSize} (a multiple of 8, >= 64)`);
+    // Zero-filled, not allocUnsafe: a slot never exposes another process's old memory.
+    super(capacity, Buffer.alloc(capacity * slotSize));
+    this.slotSize = slotSize;
+  }
+
+  /** Absolute arena offset of slot i. */
+  slotOff(i: number): number { return i * this.slotSize; }
+}

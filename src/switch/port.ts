@@ -1,0 +1,64 @@
+/**
+ * The Port interface: what the switch knows about a port. It does not know what backs it (a
+ * TAP, an AF_PACKET socket on a veth, the overlay UDP socket, memory, a pcap file).
+ *
+ * Every call on the data path is batched and synchronous (non-blocking underneath), returns a
+ * count or -errno, and never throws on packet content or transient I/O failure.
+ */
+
+import type { Batch, FrameList } from '../buf/batch.js';
+
+export const PortKind = {
+  TAP: 'tap',
+  PACKET: 'packet',
+  UDP: 'udp',
+  MEMORY: 'memory',
+  PCAP: 'pcap',
+  CAP: 'cap',
+} as const;
+export type PortKind = (typeof PortKind)[keyof typeof PortKind];
+
+/** Per-port counters; plain fields, incremented on the data path, read by `show` and /metrics. */
+export class PortStats {
+  rxPackets = 0;
+  rxBytes = 0;
+  /** read() calls that returned at least one frame: rxPackets / rxBatches = frames per syscall batch. */
+  rxBatches = 0;
+  rxErrors = 0;
+  txPackets = 0;
+  txBytes = 0;
+  txBatches = 0;
+  txErrors = 0;
+  /** Frames handed to write() that the kernel did not take (queue full: EAGAIN/ENOBUFS). */
+  txDropped = 0;
+}
+
+export interface Port {
+  readonly name: string;
+  readonly kind: PortKind;
+  /**
+   * Bytes of virtio-net header in front of each frame (0, 10 or 12). When non-zero, read() leaves
+   * the header at [START - vnetHdrLen, START) and write() sends it from there.
+   */
+  readonly vnetHdrLen: number;
+  readonly stats: PortStats;
+
+  /**
+   * read fills `batch` with up to batch.capacity frames, frame i starting at
+   * batch.slotOff(i) + headroom, and sets batch.count. Returns the count (0 when nothing is
+   * waiting) or -errno. The frames are valid until the next read into this batch.
+   */
+  read(batch: Batch, headroom: number): number;
+
+  /**
+   * write sends frames [0, list.count) of `list` in order and returns how many were accepted
+   * (the rest are counted in stats.txDropped), or -errno when none could be.
+   */
+  write(list: FrameList): number;
+
+  /** onReadable calls `cb` once per wakeup while frames may be waiting; null stops watching. */
+  onReadable(cb: (() => void) | null): void;
+
+  /** close stops watching, releases the descriptor; idempotent. */
+  close(): void;
+}
