@@ -14,9 +14,10 @@
  */
 
 import { WireError } from '../errors.js';
-import { EMPTY, putU16, putU32, putU48, u16, u32, u48, u8 } from './bytes.js';
+import { dvPutU48, dvU48 } from './bytes.js';
 import { formatIpv4, formatMac, parseIpv4, parseMac } from './addr.js';
 import { EtherType } from './consts.js';
+import { View } from './view.js';
 
 const F = { HTYPE: 0, PTYPE: 2, HLEN: 4, PLEN: 5, OPER: 6, SHA: 8, SPA: 14, THA: 18, TPA: 24 } as const;
 export const ARP_LEN = F.TPA + 4; // 28
@@ -25,18 +26,7 @@ export const ArpOp = { REQUEST: 1, REPLY: 2 } as const;
 export const ARP_HTYPE_ETHERNET = 1;
 
 /** In-place view of one ARP packet. */
-export class ArpView {
-  buf: Buffer = EMPTY;
-  off = 0;
-  end = 0;
-
-  reset(buf: Buffer, off: number, end: number): this {
-    this.buf = buf;
-    this.off = off;
-    this.end = end;
-    return this;
-  }
-
+export class ArpView extends View {
   checkLen(): boolean { return this.end - this.off >= ARP_LEN; }
 
   /** True for the only form the switch handles: Ethernet hardware, IPv4 protocol addresses. */
@@ -44,28 +34,28 @@ export class ArpView {
     return this.htype === ARP_HTYPE_ETHERNET && this.ptype === EtherType.IPV4 && this.hlen === 6 && this.plen === 4;
   }
 
-  get htype(): number { return u16(this.buf, this.off + F.HTYPE); }
-  get ptype(): number { return u16(this.buf, this.off + F.PTYPE); }
-  get hlen(): number { return u8(this.buf, this.off + F.HLEN); }
-  get plen(): number { return u8(this.buf, this.off + F.PLEN); }
-  get oper(): number { return u16(this.buf, this.off + F.OPER); }
-  get sha(): number { return u48(this.buf, this.off + F.SHA); }
-  get spa(): number { return u32(this.buf, this.off + F.SPA); }
-  get tha(): number { return u48(this.buf, this.off + F.THA); }
-  get tpa(): number { return u32(this.buf, this.off + F.TPA); }
+  get htype(): number { return this.dv.getUint16(this.off + F.HTYPE); }
+  get ptype(): number { return this.dv.getUint16(this.off + F.PTYPE); }
+  get hlen(): number { return this.dv.getUint8(this.off + F.HLEN); }
+  get plen(): number { return this.dv.getUint8(this.off + F.PLEN); }
+  get oper(): number { return this.dv.getUint16(this.off + F.OPER); }
+  get sha(): number { return dvU48(this.dv, this.off + F.SHA); }
+  get spa(): number { return this.dv.getUint32(this.off + F.SPA); }
+  get tha(): number { return dvU48(this.dv, this.off + F.THA); }
+  get tpa(): number { return this.dv.getUint32(this.off + F.TPA); }
 
   /** emit writes all 28 bytes of an Ethernet/IPv4 ARP packet. */
   emit(oper: number, sha: number, spa: number, tha: number, tpa: number): number {
-    const b = this.buf, o = this.off;
-    putU16(b, o + F.HTYPE, ARP_HTYPE_ETHERNET);
-    putU16(b, o + F.PTYPE, EtherType.IPV4);
-    b[o + F.HLEN] = 6;
-    b[o + F.PLEN] = 4;
-    putU16(b, o + F.OPER, oper);
-    putU48(b, o + F.SHA, sha);
-    putU32(b, o + F.SPA, spa);
-    putU48(b, o + F.THA, tha);
-    putU32(b, o + F.TPA, tpa);
+    const dv = this.dv, o = this.off;
+    dv.setUint16(o + F.HTYPE, ARP_HTYPE_ETHERNET);
+    dv.setUint16(o + F.PTYPE, EtherType.IPV4);
+    dv.setUint8(o + F.HLEN, 6);
+    dv.setUint8(o + F.PLEN, 4);
+    dv.setUint16(o + F.OPER, oper);
+    dvPutU48(dv, o + F.SHA, sha);
+    dv.setUint32(o + F.SPA, spa);
+    dvPutU48(dv, o + F.THA, tha);
+    dv.setUint32(o + F.TPA, tpa);
     return ARP_LEN;
   }
 }

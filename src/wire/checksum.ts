@@ -1,39 +1,27 @@
 /**
  * Internet checksum (RFC 1071) and its incremental update (RFC 1624).
  *
- * `sum16()` returns an unfolded ones'-complement accumulation of big-endian 16-bit words; sums
- * of several regions (pseudo-header, header, payload) are added as plain numbers and folded
- * once by `fold16()` or turned into the field value by `finish()`. The sum is exact as long as
- * it stays below 2^53, i.e. for any frame this code will ever see.
+ * `sum16()` returns an unfolded ones'-complement accumulation; sums of several regions
+ * (pseudo-header, header, payload) are added as plain numbers and folded once by `fold16()` or
+ * turned into the field value by `finish()`. Sums are exact below 2^53, i.e. for any frame.
  *
- * Long regions take a word-at-a-time path over a Uint32Array alias of the Buffer's memory
- * (little-endian words; RFC 1071 §2(B): the sum of byte-swapped words is the byte-swapped sum).
- * bench/wire/checksum.bench.ts measures it against the byte-pair loop it replaces.
+ * The loop reads big-endian 32-bit words through a DataView: a word hi:lo is congruent to
+ * hi + lo modulo 0xffff, so summing words and folding gives the 16-bit ones'-complement sum
+ * (RFC 1071 §2(C): the sum may be computed on larger words). bench/wire/codec.bench.ts
+ * measures it.
  */
 
-import { endianness } from 'node:os';
+import { dataViewOf } from './bytes.js';
 
-const LITTLE_ENDIAN = endianness() === 'LE';
-
-/** Regions shorter than this are summed byte-pair by byte-pair (the alias set-up costs more). */
-const WORD_PATH_MIN_LEN = 64;
-
-// One-entry cache of the Uint32Array alias of the last ArrayBuffer summed: the data path works
-// over a few long-lived arenas, so this allocates only when the arena changes.
-let aliasSource: ArrayBufferLike | null = null;
-let alias: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
-
-function wordsOf(buffer: ArrayBufferLike): Uint32Array<ArrayBufferLike> {
-  if (aliasSource !== buffer) {
-    aliasSource = buffer;
-    alias = new Uint32Array(buffer, 0, buffer.byteLength >>> 2);
-  }
-  return alias;
-}
-
-/** Folds an unfolded sum to 16 bits, ones'-complement style (end-around carry). */
+/** Folds an unfolded sum (a non-negative integer below 2^53) to 16 bits with end-around carry. */
 export function fold16(s: number): number {
-  return s === 0 ? 0 : ((s - 1) % 0xffff) + 1;
+  while (s > 0xffff_ffff) {
+    const hi = Math.floor(s / 0x1_0000_0000);
+    s = s - hi * 0x1_0000_0000 + hi;
+  }
+  s = (s >>> 16) + (s & 0xffff);
+  s = (s >>> 16) + (s & 0xffff);
+  return s;
 }
 
 /** The checksum field value for an accumulated sum: the complement of its fold. */
@@ -41,48 +29,33 @@ export function finish(s: number): number {
   return ~fold16(s) & 0xffff;
 }
 
-function swap16(v: number): number {
-  return ((v & 0xff) << 8) | (v >>> 8);
-}
-
 /**
  * sum16 adds the big-endian 16-bit words of b[off, off + len) to `acc` (an odd final byte is
  * padded with a zero byte, as RFC 1071 says). Reads only inside the range; mutates nothing.
  */
 export function sum16(b: Buffer, off: number, len: number, acc = 0): number {
+  return dvSum16(dataViewOf(b), off, len, acc);
+}
+
+/** dvSum16: sum16 over a DataView (for callers that already hold one). */
+export function dvSum16(dv: DataView, off: number, len: number, acc = 0): number {
   let s = acc;
   let i = off;
-  let end = off + len;
-  if (len >= WORD_PATH_MIN_LEN && LITTLE_ENDIAN) {
-    // Bring the absolute address to a 4-byte boundary with whole 16-bit words first. An odd
-    // absolute start cannot be aligned without splitting a word: use the byte loop for it.
-    const abs = b.byteOffset + i;
-    if ((abs & 1) === 0) {
-      if ((abs & 2) !== 0) {
-        s += (b[i]! << 8) | b[i + 1]!;
-        i += 2;
-      }
-      const words = wordsOf(b.buffer);
-      let w = (b.byteOffset + i) >>> 2;
-      const nWords = (end - i) >>> 2;
-      const wEnd = w + nWords;
-      let le = 0;
-      const wEnd4 = w + (nWords & ~3);
-      while (w < wEnd4) {
-        le += words[w]! + words[w + 1]! + words[w + 2]! + words[w + 3]!;
-        w += 4;
-      }
-      while (w < wEnd) le += words[w++]!;
-      s += swap16(fold16(le));
-      i += nWords << 2;
-    }
+  const end = off + len;
+  const end16 = off + (len & ~15);
+  while (i < end16) {
+    s += dv.getUint32(i) + dv.getUint32(i + 4) + dv.getUint32(i + 8) + dv.getUint32(i + 12);
+    i += 16;
   }
-  const pairsEnd = end - ((end - i) & 1);
-  while (i < pairsEnd) {
-    s += (b[i]! << 8) | b[i + 1]!;
+  while (i + 4 <= end) {
+    s += dv.getUint32(i);
+    i += 4;
+  }
+  if (i + 2 <= end) {
+    s += dv.getUint16(i);
     i += 2;
   }
-  if (i < end) s += b[i]! << 8;
+  if (i < end) s += dv.getUint8(i) << 8;
   return s;
 }
 

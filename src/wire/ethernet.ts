@@ -13,9 +13,10 @@
  */
 
 import { WireError } from '../errors.js';
-import { EMPTY, putU16, putU48, u16, u48 } from './bytes.js';
+import { dvPutU48, dvU48 } from './bytes.js';
 import { formatMac, parseMac } from './addr.js';
 import { EtherType } from './consts.js';
+import { View } from './view.js';
 
 const F = { DST: 0, SRC: 6, TYPE: 12, TCI: 14, INNER_TYPE: 16 } as const;
 export const ETH_HEADER_LEN = F.TYPE + 2; // 14
@@ -25,38 +26,37 @@ export const ETH_ADDR_LEN = F.SRC - F.DST; // 6
 const isTpid = (t: number): boolean => t === EtherType.VLAN || t === EtherType.QINQ;
 
 /** In-place view of one Ethernet header. reset() re-points it; nothing here allocates. */
-export class EthernetView {
-  buf: Buffer = EMPTY;
-  off = 0;
-  end = 0;
-
-  reset(buf: Buffer, off: number, end: number): this {
-    this.buf = buf;
-    this.off = off;
-    this.end = end;
-    return this;
-  }
-
+export class EthernetView extends View {
   /** After `true`, every accessor stays inside [off, end), including the tag if there is one. */
   checkLen(): boolean {
     const len = this.end - this.off;
     if (len < ETH_HEADER_LEN) return false;
-    return !isTpid(u16(this.buf, this.off + F.TYPE)) || len >= ETH_VLAN_HEADER_LEN;
+    return !isTpid(this.dv.getUint16(this.off + F.TYPE)) || len >= ETH_VLAN_HEADER_LEN;
   }
 
-  get dst(): number { return u48(this.buf, this.off + F.DST); }
-  set dst(v: number) { putU48(this.buf, this.off + F.DST, v); }
-  get src(): number { return u48(this.buf, this.off + F.SRC); }
-  set src(v: number) { putU48(this.buf, this.off + F.SRC, v); }
+  get dst(): number { return dvU48(this.dv, this.off + F.DST); }
+  set dst(v: number) { dvPutU48(this.dv, this.off + F.DST, v); }
+  get src(): number { return dvU48(this.dv, this.off + F.SRC); }
+  set src(v: number) { dvPutU48(this.dv, this.off + F.SRC, v); }
+  /** True when the destination is a group (broadcast or multicast) address: the I/G bit. */
+  dstIsGroup(): boolean { return (this.dv.getUint8(this.off + F.DST) & 1) !== 0; }
+  /** True when the source is a group address or all zeros: never a valid sender. */
+  srcIsInvalid(): boolean {
+    const dv = this.dv, o = this.off + F.SRC;
+    return (dv.getUint8(o) & 1) !== 0 || (dv.getUint16(o) === 0 && dv.getUint32(o + 2) === 0);
+  }
   /** The EtherType field at offset 12: the TPID when the frame is tagged. */
-  get typeField(): number { return u16(this.buf, this.off + F.TYPE); }
-  get hasVlan(): boolean { return isTpid(this.typeField); }
+  get typeField(): number { return this.dv.getUint16(this.off + F.TYPE); }
+  get hasVlan(): boolean { return isTpid(this.dv.getUint16(this.off + F.TYPE)); }
   /** Tag control information (PCP, DEI, VID); only meaningful when hasVlan. */
-  get tci(): number { return u16(this.buf, this.off + F.TCI); }
+  get tci(): number { return this.dv.getUint16(this.off + F.TCI); }
   get vid(): number { return this.tci & 0x0fff; }
   /** The payload's EtherType, after the tag if there is one. */
-  get etherType(): number { return u16(this.buf, this.off + (this.hasVlan ? F.INNER_TYPE : F.TYPE)); }
-  set etherType(v: number) { putU16(this.buf, this.off + (this.hasVlan ? F.INNER_TYPE : F.TYPE), v); }
+  get etherType(): number {
+    const t = this.dv.getUint16(this.off + F.TYPE);
+    return isTpid(t) ? this.dv.getUint16(this.off + F.INNER_TYPE) : t;
+  }
+  set etherType(v: number) { this.dv.setUint16(this.off + (this.hasVlan ? F.INNER_TYPE : F.TYPE), v); }
   get headerLen(): number { return this.hasVlan ? ETH_VLAN_HEADER_LEN : ETH_HEADER_LEN; }
   get payloadOff(): number { return this.off + this.headerLen; }
 
@@ -65,16 +65,16 @@ export class EthernetView {
    * byte: slots are reused, so nothing may be left from the previous packet.
    */
   emit(dst: number, src: number, etherType: number, tci = -1): number {
-    const b = this.buf, o = this.off;
-    putU48(b, o + F.DST, dst);
-    putU48(b, o + F.SRC, src);
+    const dv = this.dv, o = this.off;
+    dvPutU48(dv, o + F.DST, dst);
+    dvPutU48(dv, o + F.SRC, src);
     if (tci < 0) {
-      putU16(b, o + F.TYPE, etherType);
+      dv.setUint16(o + F.TYPE, etherType);
       return ETH_HEADER_LEN;
     }
-    putU16(b, o + F.TYPE, EtherType.VLAN);
-    putU16(b, o + F.TCI, tci);
-    putU16(b, o + F.INNER_TYPE, etherType);
+    dv.setUint16(o + F.TYPE, EtherType.VLAN);
+    dv.setUint16(o + F.TCI, tci);
+    dv.setUint16(o + F.INNER_TYPE, etherType);
     return ETH_VLAN_HEADER_LEN;
   }
 }
@@ -115,6 +115,6 @@ export function emitEthernet(v: EthernetView, r: EthernetRepr): number {
   if (r.vlan === undefined) return v.emit(parseMac(r.dst), parseMac(r.src), r.etherType);
   const tci = (r.vlan.pcp << 13) | (r.vlan.dei ? 0x1000 : 0) | r.vlan.vid;
   const n = v.emit(parseMac(r.dst), parseMac(r.src), r.etherType, tci);
-  putU16(v.buf, v.off + F.TYPE, r.vlan.tpid);
+  v.dv.setUint16(v.off + F.TYPE, r.vlan.tpid);
   return n;
 }

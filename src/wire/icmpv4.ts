@@ -13,8 +13,8 @@
  */
 
 import { WireError } from '../errors.js';
-import { EMPTY, putU16, putU32, u16, u32, u8 } from './bytes.js';
-import { finish, fold16, sum16 } from './checksum.js';
+import { dvSum16, finish, fold16 } from './checksum.js';
+import { View } from './view.js';
 
 const F = { TYPE: 0, CODE: 1, CHECKSUM: 2, REST: 4 } as const;
 export const ICMPV4_HEADER_LEN = F.REST + 4; // 8
@@ -47,45 +47,34 @@ export function isIcmpv4Error(type: number): boolean {
 }
 
 /** In-place view of one ICMPv4 message spanning [off, end). */
-export class Icmpv4View {
-  buf: Buffer = EMPTY;
-  off = 0;
-  end = 0;
-
-  reset(buf: Buffer, off: number, end: number): this {
-    this.buf = buf;
-    this.off = off;
-    this.end = end;
-    return this;
-  }
-
+export class Icmpv4View extends View {
   checkLen(): boolean { return this.end - this.off >= ICMPV4_HEADER_LEN; }
 
-  get type(): number { return u8(this.buf, this.off + F.TYPE); }
-  get code(): number { return u8(this.buf, this.off + F.CODE); }
-  get checksum(): number { return u16(this.buf, this.off + F.CHECKSUM); }
+  get type(): number { return this.dv.getUint8(this.off + F.TYPE); }
+  get code(): number { return this.dv.getUint8(this.off + F.CODE); }
+  get checksum(): number { return this.dv.getUint16(this.off + F.CHECKSUM); }
   /** The 4 bytes after the checksum, raw. */
-  get rest(): number { return u32(this.buf, this.off + F.REST); }
-  get ident(): number { return u16(this.buf, this.off + F.REST); }
-  get seq(): number { return u16(this.buf, this.off + F.REST + 2); }
+  get rest(): number { return this.dv.getUint32(this.off + F.REST); }
+  get ident(): number { return this.dv.getUint16(this.off + F.REST); }
+  get seq(): number { return this.dv.getUint16(this.off + F.REST + 2); }
   /** Next-hop MTU of a type 3 code 4 message (0 from pre-RFC 1191 routers). */
-  get nextHopMtu(): number { return u16(this.buf, this.off + F.REST + 2); }
+  get nextHopMtu(): number { return this.dv.getUint16(this.off + F.REST + 2); }
   get payloadOff(): number { return this.off + ICMPV4_HEADER_LEN; }
 
-  verifyChecksum(): boolean { return fold16(sum16(this.buf, this.off, this.end - this.off)) === 0xffff; }
+  verifyChecksum(): boolean { return fold16(dvSum16(this.dv, this.off, this.end - this.off)) === 0xffff; }
 
   fillChecksum(): void {
-    putU16(this.buf, this.off + F.CHECKSUM, 0);
-    putU16(this.buf, this.off + F.CHECKSUM, finish(sum16(this.buf, this.off, this.end - this.off)));
+    this.dv.setUint16(this.off + F.CHECKSUM, 0);
+    this.dv.setUint16(this.off + F.CHECKSUM, finish(dvSum16(this.dv, this.off, this.end - this.off)));
   }
 
   /** emitHeader writes type, code and the rest-of-header word with a zero checksum. */
   emitHeader(type: number, code: number, rest: number): number {
-    const b = this.buf, o = this.off;
-    b[o + F.TYPE] = type;
-    b[o + F.CODE] = code;
-    putU16(b, o + F.CHECKSUM, 0);
-    putU32(b, o + F.REST, rest);
+    const dv = this.dv, o = this.off;
+    dv.setUint8(o + F.TYPE, type);
+    dv.setUint8(o + F.CODE, code);
+    dv.setUint16(o + F.CHECKSUM, 0);
+    dv.setUint32(o + F.REST, rest);
     return ICMPV4_HEADER_LEN;
   }
 }
@@ -128,6 +117,6 @@ export function icmpv4ReprRest(r: Icmpv4Repr): number {
 /** emitIcmpv4Header writes the 8-byte header with `r.checksum` (the caller fills it after the payload). */
 export function emitIcmpv4Header(v: Icmpv4View, r: Icmpv4Repr): number {
   v.emitHeader(r.type, r.code, icmpv4ReprRest(r));
-  putU16(v.buf, v.off + F.CHECKSUM, r.checksum);
+  v.dv.setUint16(v.off + F.CHECKSUM, r.checksum);
   return ICMPV4_HEADER_LEN;
 }

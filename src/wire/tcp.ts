@@ -15,9 +15,9 @@
  */
 
 import { WireError } from '../errors.js';
-import { EMPTY, putU16, putU32, u16, u32, u8 } from './bytes.js';
-import { finish, fold16, pseudoHeaderSum, sum16, updateChecksum16 } from './checksum.js';
+import { dvSum16, finish, fold16, pseudoHeaderSum, updateChecksum16 } from './checksum.js';
 import { IpProto } from './consts.js';
+import { View } from './view.js';
 
 const F = { SRC_PORT: 0, DST_PORT: 2, SEQ: 4, ACK: 8, OFF_FLAGS: 12, WINDOW: 14, CHECKSUM: 16, URGENT: 18 } as const;
 export const TCP_HEADER_LEN = F.URGENT + 2; // 20
@@ -39,18 +39,7 @@ export const TcpOption = { END: 0, NOP: 1, MSS: 2, WSCALE: 3, SACK_PERMITTED: 4,
 const MSS_OPTION_LEN = 4;
 
 /** In-place view of one TCP header. The segment spans [off, end) (end = the IP payload end). */
-export class TcpView {
-  buf: Buffer = EMPTY;
-  off = 0;
-  end = 0;
-
-  reset(buf: Buffer, off: number, end: number): this {
-    this.buf = buf;
-    this.off = off;
-    this.end = end;
-    return this;
-  }
-
+export class TcpView extends View {
   /** True when the fixed header and the options its data offset announces are all present. */
   checkLen(): boolean {
     const avail = this.end - this.off;
@@ -59,24 +48,24 @@ export class TcpView {
     return hl >= TCP_HEADER_LEN && hl <= avail;
   }
 
-  get srcPort(): number { return u16(this.buf, this.off + F.SRC_PORT); }
-  get dstPort(): number { return u16(this.buf, this.off + F.DST_PORT); }
-  get seq(): number { return u32(this.buf, this.off + F.SEQ); }
-  set seq(v: number) { putU32(this.buf, this.off + F.SEQ, v); }
-  get ack(): number { return u32(this.buf, this.off + F.ACK); }
+  get srcPort(): number { return this.dv.getUint16(this.off + F.SRC_PORT); }
+  get dstPort(): number { return this.dv.getUint16(this.off + F.DST_PORT); }
+  get seq(): number { return this.dv.getUint32(this.off + F.SEQ); }
+  set seq(v: number) { this.dv.setUint32(this.off + F.SEQ, v); }
+  get ack(): number { return this.dv.getUint32(this.off + F.ACK); }
   /** Data offset in 32-bit words. */
-  get dataOffset(): number { return u8(this.buf, this.off + F.OFF_FLAGS) >>> 4; }
-  get headerLen(): number { return (u8(this.buf, this.off + F.OFF_FLAGS) >>> 4) << 2; }
+  get dataOffset(): number { return this.dv.getUint8(this.off + F.OFF_FLAGS) >>> 4; }
+  get headerLen(): number { return (this.dv.getUint8(this.off + F.OFF_FLAGS) >>> 4) << 2; }
   /** The nine flag bits (TcpFlag). */
-  get flags(): number { return u16(this.buf, this.off + F.OFF_FLAGS) & 0x1ff; }
+  get flags(): number { return this.dv.getUint16(this.off + F.OFF_FLAGS) & 0x1ff; }
   set flags(v: number) {
     const o = this.off + F.OFF_FLAGS;
-    putU16(this.buf, o, (u16(this.buf, o) & ~0x1ff) | (v & 0x1ff));
+    this.dv.setUint16(o, (this.dv.getUint16(o) & ~0x1ff) | (v & 0x1ff));
   }
-  get window(): number { return u16(this.buf, this.off + F.WINDOW); }
-  get checksum(): number { return u16(this.buf, this.off + F.CHECKSUM); }
-  set checksum(v: number) { putU16(this.buf, this.off + F.CHECKSUM, v); }
-  get urgent(): number { return u16(this.buf, this.off + F.URGENT); }
+  get window(): number { return this.dv.getUint16(this.off + F.WINDOW); }
+  get checksum(): number { return this.dv.getUint16(this.off + F.CHECKSUM); }
+  set checksum(v: number) { this.dv.setUint16(this.off + F.CHECKSUM, v); }
+  get urgent(): number { return this.dv.getUint16(this.off + F.URGENT); }
   get payloadOff(): number { return this.off + this.headerLen; }
 
   /**
@@ -84,15 +73,15 @@ export class TcpView {
    * hold none (or are malformed: a length below 2 or running past the header). Requires checkLen().
    */
   mssOptionOff(): number {
-    const b = this.buf;
+    const dv = this.dv;
     let i = this.off + TCP_HEADER_LEN;
     const end = this.off + this.headerLen;
     while (i < end) {
-      const kind = b[i]!;
+      const kind = dv.getUint8(i);
       if (kind === TcpOption.END) return -1;
       if (kind === TcpOption.NOP) { i++; continue; }
       if (i + 1 >= end) return -1;
-      const len = b[i + 1]!;
+      const len = dv.getUint8(i + 1);
       if (len < 2 || i + len > end) return -1;
       if (kind === TcpOption.MSS) return len === MSS_OPTION_LEN ? i + 2 : -1;
       i += len;
@@ -103,7 +92,7 @@ export class TcpView {
   /** The MSS option's value, or -1 when absent. Requires checkLen(). */
   mss(): number {
     const o = this.mssOptionOff();
-    return o < 0 ? -1 : u16(this.buf, o);
+    return o < 0 ? -1 : this.dv.getUint16(o);
   }
 
   /**
@@ -114,46 +103,46 @@ export class TcpView {
   setMss(v: number): boolean {
     const o = this.mssOptionOff();
     if (o < 0) return false;
-    const b = this.buf;
+    const dv = this.dv;
     let c = this.checksum;
     if (((o - this.off) & 1) === 0) {
-      const old = u16(b, o);
-      putU16(b, o, v);
+      const old = dv.getUint16(o);
+      dv.setUint16(o, v);
       c = updateChecksum16(c, old, v);
     } else {
       const w0 = o - 1, w1 = o + 1;
-      const old0 = u16(b, w0), old1 = u16(b, w1);
-      putU16(b, o, v);
-      c = updateChecksum16(c, old0, u16(b, w0));
-      c = updateChecksum16(c, old1, u16(b, w1));
+      const old0 = dv.getUint16(w0), old1 = dv.getUint16(w1);
+      dv.setUint16(o, v);
+      c = updateChecksum16(c, old0, dv.getUint16(w0));
+      c = updateChecksum16(c, old1, dv.getUint16(w1));
     }
-    putU16(b, this.off + F.CHECKSUM, c);
+    dv.setUint16(this.off + F.CHECKSUM, c);
     return true;
   }
 
   /** verifyChecksum over the whole segment [off, end) with the IPv4 pseudo-header. */
   verifyChecksum(src: number, dst: number): boolean {
     const len = this.end - this.off;
-    return fold16(sum16(this.buf, this.off, len, pseudoHeaderSum(src, dst, IpProto.TCP, len))) === 0xffff;
+    return fold16(dvSum16(this.dv, this.off, len, pseudoHeaderSum(src, dst, IpProto.TCP, len))) === 0xffff;
   }
 
   fillChecksum(src: number, dst: number): void {
     const len = this.end - this.off;
-    putU16(this.buf, this.off + F.CHECKSUM, 0);
-    putU16(this.buf, this.off + F.CHECKSUM, finish(sum16(this.buf, this.off, len, pseudoHeaderSum(src, dst, IpProto.TCP, len))));
+    this.dv.setUint16(this.off + F.CHECKSUM, 0);
+    this.dv.setUint16(this.off + F.CHECKSUM, finish(dvSum16(this.dv, this.off, len, pseudoHeaderSum(src, dst, IpProto.TCP, len))));
   }
 
   /** emit writes a 20-byte header without options and a zero checksum. */
   emit(srcPort: number, dstPort: number, seq: number, ack: number, flags: number, window: number): number {
-    const b = this.buf, o = this.off;
-    putU16(b, o + F.SRC_PORT, srcPort);
-    putU16(b, o + F.DST_PORT, dstPort);
-    putU32(b, o + F.SEQ, seq);
-    putU32(b, o + F.ACK, ack);
-    putU16(b, o + F.OFF_FLAGS, (5 << 12) | (flags & 0x1ff));
-    putU16(b, o + F.WINDOW, window);
-    putU16(b, o + F.CHECKSUM, 0);
-    putU16(b, o + F.URGENT, 0);
+    const dv = this.dv, o = this.off;
+    dv.setUint16(o + F.SRC_PORT, srcPort);
+    dv.setUint16(o + F.DST_PORT, dstPort);
+    dv.setUint32(o + F.SEQ, seq);
+    dv.setUint32(o + F.ACK, ack);
+    dv.setUint16(o + F.OFF_FLAGS, (5 << 12) | (flags & 0x1ff));
+    dv.setUint16(o + F.WINDOW, window);
+    dv.setUint16(o + F.CHECKSUM, 0);
+    dv.setUint16(o + F.URGENT, 0);
     return TCP_HEADER_LEN;
   }
 }
@@ -185,7 +174,7 @@ export function parseTcpHeader(v: TcpView): TcpRepr {
     seq: v.seq,
     ack: v.ack,
     dataOffset: v.dataOffset,
-    reserved: (u8(v.buf, v.off + F.OFF_FLAGS) >>> 1) & 0x7,
+    reserved: (v.dv.getUint8(v.off + F.OFF_FLAGS) >>> 1) & 0x7,
     flags: v.flags,
     window: v.window,
     checksum: v.checksum,
@@ -202,12 +191,12 @@ export function emitTcpHeader(v: TcpView, r: TcpRepr): number {
   if (hl % 4 !== 0 || hl > TCP_MAX_HEADER_LEN || r.dataOffset * 4 !== hl) {
     throw new WireError('ERR_WIRE_MALFORMED', `tcp: data offset ${r.dataOffset} does not match ${opts.length} option bytes`);
   }
-  const b = v.buf, o = v.off;
+  const dv = v.dv, o = v.off;
   v.emit(r.srcPort, r.dstPort, r.seq, r.ack, r.flags, r.window);
-  putU16(b, o + F.OFF_FLAGS, (r.dataOffset << 12) | ((r.reserved & 7) << 9) | (r.flags & 0x1ff));
-  putU16(b, o + F.CHECKSUM, r.checksum);
-  putU16(b, o + F.URGENT, r.urgent);
-  opts.copy(b, o + TCP_HEADER_LEN);
+  dv.setUint16(o + F.OFF_FLAGS, (r.dataOffset << 12) | ((r.reserved & 7) << 9) | (r.flags & 0x1ff));
+  dv.setUint16(o + F.CHECKSUM, r.checksum);
+  dv.setUint16(o + F.URGENT, r.urgent);
+  opts.copy(v.buf, o + TCP_HEADER_LEN);
   return hl;
 }
 

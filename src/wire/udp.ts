@@ -10,9 +10,9 @@
  */
 
 import { WireError } from '../errors.js';
-import { EMPTY, putU16, u16 } from './bytes.js';
-import { finish, fold16, pseudoHeaderSum, sum16 } from './checksum.js';
+import { dvSum16, finish, fold16, pseudoHeaderSum } from './checksum.js';
 import { IpProto } from './consts.js';
+import { View } from './view.js';
 
 const F = { SRC_PORT: 0, DST_PORT: 2, LENGTH: 4, CHECKSUM: 6 } as const;
 export const UDP_HEADER_LEN = F.CHECKSUM + 2; // 8
@@ -21,36 +21,29 @@ export const UDP_HEADER_LEN = F.CHECKSUM + 2; // 8
 export const ChecksumStatus = { NONE: 'none', GOOD: 'good', BAD: 'bad' } as const;
 export type ChecksumStatus = (typeof ChecksumStatus)[keyof typeof ChecksumStatus];
 
+/** udpChecksumOk: true when the checksum at dv[off + 6] is zero (none) or verifies over `len` bytes. */
+export function udpChecksumOk(dv: DataView, off: number, len: number, src: number, dst: number): boolean {
+  if (dv.getUint16(off + F.CHECKSUM) === 0) return true;
+  return fold16(dvSum16(dv, off, len, pseudoHeaderSum(src, dst, IpProto.UDP, len))) === 0xffff;
+}
+
 /** In-place view of one UDP header; the datagram spans [off, off + length). */
-export class UdpView {
-  buf: Buffer = EMPTY;
-  off = 0;
-  end = 0;
-
-  reset(buf: Buffer, off: number, end: number): this {
-    this.buf = buf;
-    this.off = off;
-    this.end = end;
-    return this;
-  }
-
+export class UdpView extends View {
   checkLen(): boolean { return this.end - this.off >= UDP_HEADER_LEN; }
 
-  get srcPort(): number { return u16(this.buf, this.off + F.SRC_PORT); }
-  set srcPort(v: number) { putU16(this.buf, this.off + F.SRC_PORT, v); }
-  get dstPort(): number { return u16(this.buf, this.off + F.DST_PORT); }
-  set dstPort(v: number) { putU16(this.buf, this.off + F.DST_PORT, v); }
-  get length(): number { return u16(this.buf, this.off + F.LENGTH); }
-  set length(v: number) { putU16(this.buf, this.off + F.LENGTH, v); }
-  get checksum(): number { return u16(this.buf, this.off + F.CHECKSUM); }
-  set checksum(v: number) { putU16(this.buf, this.off + F.CHECKSUM, v); }
+  get srcPort(): number { return this.dv.getUint16(this.off + F.SRC_PORT); }
+  set srcPort(v: number) { this.dv.setUint16(this.off + F.SRC_PORT, v); }
+  get dstPort(): number { return this.dv.getUint16(this.off + F.DST_PORT); }
+  set dstPort(v: number) { this.dv.setUint16(this.off + F.DST_PORT, v); }
+  get length(): number { return this.dv.getUint16(this.off + F.LENGTH); }
+  set length(v: number) { this.dv.setUint16(this.off + F.LENGTH, v); }
+  get checksum(): number { return this.dv.getUint16(this.off + F.CHECKSUM); }
+  set checksum(v: number) { this.dv.setUint16(this.off + F.CHECKSUM, v); }
   get payloadOff(): number { return this.off + UDP_HEADER_LEN; }
 
   /** verifyChecksum: true when the checksum is zero (none) or verifies over `length` bytes. */
   verifyChecksum(src: number, dst: number): boolean {
-    if (this.checksum === 0) return true;
-    const len = this.length;
-    return fold16(sum16(this.buf, this.off, len, pseudoHeaderSum(src, dst, IpProto.UDP, len))) === 0xffff;
+    return udpChecksumOk(this.dv, this.off, this.length, src, dst);
   }
 
   checksumStatus(src: number, dst: number): ChecksumStatus {
@@ -61,18 +54,18 @@ export class UdpView {
   /** fillChecksum computes the checksum over `length` bytes; a result of 0 is sent as 0xffff. */
   fillChecksum(src: number, dst: number): void {
     const len = this.length;
-    putU16(this.buf, this.off + F.CHECKSUM, 0);
-    const c = finish(sum16(this.buf, this.off, len, pseudoHeaderSum(src, dst, IpProto.UDP, len)));
-    putU16(this.buf, this.off + F.CHECKSUM, c === 0 ? 0xffff : c);
+    this.dv.setUint16(this.off + F.CHECKSUM, 0);
+    const c = finish(dvSum16(this.dv, this.off, len, pseudoHeaderSum(src, dst, IpProto.UDP, len)));
+    this.dv.setUint16(this.off + F.CHECKSUM, c === 0 ? 0xffff : c);
   }
 
   /** emit writes all 8 bytes with a zero (absent) checksum. */
   emit(srcPort: number, dstPort: number, length: number): number {
-    const b = this.buf, o = this.off;
-    putU16(b, o + F.SRC_PORT, srcPort);
-    putU16(b, o + F.DST_PORT, dstPort);
-    putU16(b, o + F.LENGTH, length);
-    putU16(b, o + F.CHECKSUM, 0);
+    const dv = this.dv, o = this.off;
+    dv.setUint16(o + F.SRC_PORT, srcPort);
+    dv.setUint16(o + F.DST_PORT, dstPort);
+    dv.setUint16(o + F.LENGTH, length);
+    dv.setUint16(o + F.CHECKSUM, 0);
     return UDP_HEADER_LEN;
   }
 }

@@ -12,7 +12,7 @@
  */
 
 import { WireError } from '../errors.js';
-import { EMPTY, putU16le, u16le, u8 } from './bytes.js';
+import { View } from './view.js';
 
 const F = { FLAGS: 0, GSO_TYPE: 1, HDR_LEN: 2, GSO_SIZE: 4, CSUM_START: 6, CSUM_OFFSET: 8, NUM_BUFFERS: 10 } as const;
 export const VIRTIO_NET_HDR_LEN = F.NUM_BUFFERS; // 10
@@ -22,45 +22,34 @@ export const VirtioNetFlag = { NEEDS_CSUM: 1, DATA_VALID: 2, RSC_INFO: 4 } as co
 export const VirtioGso = { NONE: 0, TCPV4: 1, UDP: 3, TCPV6: 4, UDP_L4: 5, ECN: 0x80 } as const;
 
 /** In-place view of a 10- or 12-byte virtio-net header (the length is end - off). */
-export class VirtioNetHdrView {
-  buf: Buffer = EMPTY;
-  off = 0;
-  end = 0;
-
-  reset(buf: Buffer, off: number, end: number): this {
-    this.buf = buf;
-    this.off = off;
-    this.end = end;
-    return this;
-  }
-
+export class VirtioNetHdrView extends View {
   checkLen(): boolean { return this.end - this.off >= VIRTIO_NET_HDR_LEN; }
 
-  get flags(): number { return u8(this.buf, this.off + F.FLAGS); }
-  set flags(v: number) { this.buf[this.off + F.FLAGS] = v; }
-  get gsoType(): number { return u8(this.buf, this.off + F.GSO_TYPE); }
-  set gsoType(v: number) { this.buf[this.off + F.GSO_TYPE] = v; }
-  get hdrLen(): number { return u16le(this.buf, this.off + F.HDR_LEN); }
-  set hdrLen(v: number) { putU16le(this.buf, this.off + F.HDR_LEN, v); }
-  get gsoSize(): number { return u16le(this.buf, this.off + F.GSO_SIZE); }
-  set gsoSize(v: number) { putU16le(this.buf, this.off + F.GSO_SIZE, v); }
-  get csumStart(): number { return u16le(this.buf, this.off + F.CSUM_START); }
-  set csumStart(v: number) { putU16le(this.buf, this.off + F.CSUM_START, v); }
-  get csumOffset(): number { return u16le(this.buf, this.off + F.CSUM_OFFSET); }
-  set csumOffset(v: number) { putU16le(this.buf, this.off + F.CSUM_OFFSET, v); }
-  get numBuffers(): number { return this.end - this.off >= VIRTIO_NET_HDR_MRG_LEN ? u16le(this.buf, this.off + F.NUM_BUFFERS) : 1; }
+  get flags(): number { return this.dv.getUint8(this.off + F.FLAGS); }
+  set flags(v: number) { this.dv.setUint8(this.off + F.FLAGS, v); }
+  get gsoType(): number { return this.dv.getUint8(this.off + F.GSO_TYPE); }
+  set gsoType(v: number) { this.dv.setUint8(this.off + F.GSO_TYPE, v); }
+  get hdrLen(): number { return this.dv.getUint16(this.off + F.HDR_LEN, true); }
+  set hdrLen(v: number) { this.dv.setUint16(this.off + F.HDR_LEN, v, true); }
+  get gsoSize(): number { return this.dv.getUint16(this.off + F.GSO_SIZE, true); }
+  set gsoSize(v: number) { this.dv.setUint16(this.off + F.GSO_SIZE, v, true); }
+  get csumStart(): number { return this.dv.getUint16(this.off + F.CSUM_START, true); }
+  set csumStart(v: number) { this.dv.setUint16(this.off + F.CSUM_START, v, true); }
+  get csumOffset(): number { return this.dv.getUint16(this.off + F.CSUM_OFFSET, true); }
+  set csumOffset(v: number) { this.dv.setUint16(this.off + F.CSUM_OFFSET, v, true); }
+  get numBuffers(): number { return this.end - this.off >= VIRTIO_NET_HDR_MRG_LEN ? this.dv.getUint16(this.off + F.NUM_BUFFERS, true) : 1; }
 
   /** emit writes the whole header (10 or 12 bytes, from the view's length). */
   emit(flags: number, gsoType: number, hdrLen: number, gsoSize: number, csumStart: number, csumOffset: number): number {
-    const b = this.buf, o = this.off;
-    b[o + F.FLAGS] = flags;
-    b[o + F.GSO_TYPE] = gsoType;
-    putU16le(b, o + F.HDR_LEN, hdrLen);
-    putU16le(b, o + F.GSO_SIZE, gsoSize);
-    putU16le(b, o + F.CSUM_START, csumStart);
-    putU16le(b, o + F.CSUM_OFFSET, csumOffset);
+    const dv = this.dv, o = this.off;
+    dv.setUint8(o + F.FLAGS, flags);
+    dv.setUint8(o + F.GSO_TYPE, gsoType);
+    dv.setUint16(o + F.HDR_LEN, hdrLen, true);
+    dv.setUint16(o + F.GSO_SIZE, gsoSize, true);
+    dv.setUint16(o + F.CSUM_START, csumStart, true);
+    dv.setUint16(o + F.CSUM_OFFSET, csumOffset, true);
     if (this.end - o >= VIRTIO_NET_HDR_MRG_LEN) {
-      putU16le(b, o + F.NUM_BUFFERS, 1);
+      dv.setUint16(o + F.NUM_BUFFERS, 1, true);
       return VIRTIO_NET_HDR_MRG_LEN;
     }
     return VIRTIO_NET_HDR_LEN;
@@ -85,6 +74,6 @@ export function parseVirtioNetHdr(v: VirtioNetHdrView): VirtioNetHdrRepr {
 
 export function emitVirtioNetHdr(v: VirtioNetHdrView, r: VirtioNetHdrRepr): number {
   const n = v.emit(r.flags, r.gsoType, r.hdrLen, r.gsoSize, r.csumStart, r.csumOffset);
-  if (n === VIRTIO_NET_HDR_MRG_LEN) putU16le(v.buf, v.off + F.NUM_BUFFERS, r.numBuffers ?? 1);
+  if (n === VIRTIO_NET_HDR_MRG_LEN) v.dv.setUint16(v.off + F.NUM_BUFFERS, r.numBuffers ?? 1, true);
   return n;
 }

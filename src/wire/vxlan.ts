@@ -18,7 +18,8 @@
  */
 
 import { WireError } from '../errors.js';
-import { EMPTY, putU16, putU24, u16, u24, u8 } from './bytes.js';
+import { dvPutU24, dvU24 } from './bytes.js';
+import { View } from './view.js';
 
 const F = { FLAGS: 0, GBP_FLAGS: 1, GROUP_ID: 2, VNI: 4, RSVD2: 7 } as const;
 export const VXLAN_HEADER_LEN = F.RSVD2 + 1; // 8
@@ -29,31 +30,33 @@ export const VXLAN_GBP_D = 0x40; // byte 1, GBP: don't learn
 export const VXLAN_GBP_A = 0x08; // byte 1, GBP: policy applied
 export const VXLAN_VNI_MAX = 0xff_ffff;
 
+/**
+ * vxlanReservedZero: true when no reserved bit of the header at `off` is set. With `gbp`, the
+ * G, D and A bits and the group policy id are defined, not reserved.
+ */
+export function vxlanReservedZero(dv: DataView, off: number, gbp: boolean): boolean {
+  if (dv.getUint8(off + F.RSVD2) !== 0) return false;
+  const w0 = dv.getUint32(off);
+  return (w0 & (gbp ? GBP_RESERVED_MASK : RFC_RESERVED_MASK)) === 0;
+}
+// Reserved bits of the first word: all but I (RFC 7348), all but I, G, D, A and the id (GBP).
+const RFC_RESERVED_MASK = ~(VXLAN_FLAG_I << 24);
+const GBP_RESERVED_MASK = ~(((VXLAN_FLAG_I | VXLAN_FLAG_G) << 24) | ((VXLAN_GBP_D | VXLAN_GBP_A) << 16) | 0xffff);
+
 /** In-place view of one VXLAN header. */
-export class VxlanView {
-  buf: Buffer = EMPTY;
-  off = 0;
-  end = 0;
-
-  reset(buf: Buffer, off: number, end: number): this {
-    this.buf = buf;
-    this.off = off;
-    this.end = end;
-    return this;
-  }
-
+export class VxlanView extends View {
   checkLen(): boolean { return this.end - this.off >= VXLAN_HEADER_LEN; }
 
-  get flags(): number { return u8(this.buf, this.off + F.FLAGS); }
+  get flags(): number { return this.dv.getUint8(this.off + F.FLAGS); }
   get flagI(): boolean { return (this.flags & VXLAN_FLAG_I) !== 0; }
   get flagG(): boolean { return (this.flags & VXLAN_FLAG_G) !== 0; }
   /** Bytes 1-3 as one number: reserved in RFC 7348, GBP flags + group id with the extension. */
-  get reserved24(): number { return u24(this.buf, this.off + F.GBP_FLAGS); }
-  get gbpFlags(): number { return u8(this.buf, this.off + F.GBP_FLAGS); }
-  get groupPolicyId(): number { return u16(this.buf, this.off + F.GROUP_ID); }
-  get vni(): number { return u24(this.buf, this.off + F.VNI); }
-  set vni(v: number) { putU24(this.buf, this.off + F.VNI, v); }
-  get reserved8(): number { return u8(this.buf, this.off + F.RSVD2); }
+  get reserved24(): number { return dvU24(this.dv, this.off + F.GBP_FLAGS); }
+  get gbpFlags(): number { return this.dv.getUint8(this.off + F.GBP_FLAGS); }
+  get groupPolicyId(): number { return this.dv.getUint16(this.off + F.GROUP_ID); }
+  get vni(): number { return this.dv.getUint32(this.off + F.VNI) >>> 8; }
+  set vni(v: number) { dvPutU24(this.dv, this.off + F.VNI, v); }
+  get reserved8(): number { return this.dv.getUint8(this.off + F.RSVD2); }
   get payloadOff(): number { return this.off + VXLAN_HEADER_LEN; }
 
   /**
@@ -61,32 +64,24 @@ export class VxlanView {
    * group policy id are defined, not reserved.
    */
   reservedZero(gbp: boolean): boolean {
-    const b = this.buf, o = this.off;
-    if (b[o + F.RSVD2] !== 0) return false;
-    if (gbp) {
-      return (b[o]! & ~(VXLAN_FLAG_I | VXLAN_FLAG_G)) === 0 && (b[o + 1]! & ~(VXLAN_GBP_D | VXLAN_GBP_A)) === 0;
-    }
-    return (b[o]! & ~VXLAN_FLAG_I) === 0 && b[o + 1] === 0 && b[o + 2] === 0 && b[o + 3] === 0;
+    return vxlanReservedZero(this.dv, this.off, gbp);
   }
 
   /** emit writes all 8 bytes: the I flag, the VNI, and zero everywhere else. */
   emit(vni: number): number {
-    const b = this.buf, o = this.off;
-    b[o] = VXLAN_FLAG_I;
-    putU24(b, o + F.GBP_FLAGS, 0);
-    putU24(b, o + F.VNI, vni);
-    b[o + F.RSVD2] = 0;
+    const dv = this.dv, o = this.off;
+    dv.setUint32(o, VXLAN_FLAG_I << 24);
+    dv.setUint32(o + F.VNI, vni << 8);
     return VXLAN_HEADER_LEN;
   }
 
   /** emitGbp writes a GBP header: G and I flags, D/A bits, the group policy id and the VNI. */
   emitGbp(vni: number, groupPolicyId: number, dontLearn: boolean, policyApplied: boolean): number {
-    const b = this.buf, o = this.off;
-    b[o] = VXLAN_FLAG_G | VXLAN_FLAG_I;
-    b[o + F.GBP_FLAGS] = (dontLearn ? VXLAN_GBP_D : 0) | (policyApplied ? VXLAN_GBP_A : 0);
-    putU16(b, o + F.GROUP_ID, groupPolicyId);
-    putU24(b, o + F.VNI, vni);
-    b[o + F.RSVD2] = 0;
+    const dv = this.dv, o = this.off;
+    dv.setUint8(o, VXLAN_FLAG_G | VXLAN_FLAG_I);
+    dv.setUint8(o + F.GBP_FLAGS, (dontLearn ? VXLAN_GBP_D : 0) | (policyApplied ? VXLAN_GBP_A : 0));
+    dv.setUint16(o + F.GROUP_ID, groupPolicyId);
+    dv.setUint32(o + F.VNI, vni << 8);
     return VXLAN_HEADER_LEN;
   }
 }
@@ -123,10 +118,10 @@ export function parseVxlan(v: VxlanView): VxlanRepr {
 
 export function emitVxlan(v: VxlanView, r: VxlanRepr): number {
   if (r.vni > VXLAN_VNI_MAX || r.vni < 0) throw new WireError('ERR_WIRE_MALFORMED', `vxlan: VNI ${r.vni} does not fit 24 bits`);
-  const b = v.buf, o = v.off;
-  b[o] = r.flags;
-  putU24(b, o + F.GBP_FLAGS, r.reserved24);
-  putU24(b, o + F.VNI, r.vni);
-  b[o + F.RSVD2] = r.reserved8;
+  const dv = v.dv, o = v.off;
+  dv.setUint8(o, r.flags);
+  dvPutU24(dv, o + F.GBP_FLAGS, r.reserved24);
+  dvPutU24(dv, o + F.VNI, r.vni);
+  dv.setUint8(o + F.RSVD2, r.reserved8);
   return VXLAN_HEADER_LEN;
 }

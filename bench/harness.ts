@@ -1,0 +1,85 @@
+/**
+ * A small in-process benchmark harness for packet work: time a function that processes
+ * `perCall` packets, report ns/packet, Mpps and heap bytes allocated per packet.
+ *
+ * - Timing: process.hrtime.bigint() around repeated calls; `samples` samples of at least
+ *   `sampleMs` each after a warm-up; the median is reported (shared, noisy machines).
+ * - Allocation: heapUsed before/after a long loop with GC watched by a PerformanceObserver.
+ *   Run node with --expose-gc and a large young generation (--max-semi-space-size=64) so a
+ *   loop that allocates nothing shows ~0 bytes and no GC; any GC during the loop is reported.
+ * Every figure is meant to be read as a ratio against a baseline measured in the same run.
+ */
+
+import { PerformanceObserver } from 'node:perf_hooks';
+import { cpus } from 'node:os';
+
+export interface Result {
+  readonly name: string;
+  readonly nsPerPacket: number;
+  readonly mpps: number;
+  readonly bytesPerPacket: number;
+  readonly gcDuringAllocCheck: number;
+}
+
+/** A sink the optimizer cannot see through. */
+export let sink = 0;
+export function consume(v: number): void {
+  sink = (sink + v) | 0;
+}
+
+const gcFn = (globalThis as { gc?: () => void }).gc;
+
+export function measure(name: string, perCall: number, fn: () => void, opts: { samples?: number; sampleMs?: number; allocPackets?: number } = {}): Result {
+  const samples = opts.samples ?? 7;
+  const sampleMs = opts.sampleMs ?? 150;
+  // Warm-up: let the JIT settle.
+  const warmEnd = performance.now() + 200;
+  while (performance.now() < warmEnd) fn();
+
+  const per: number[] = [];
+  for (let s = 0; s < samples; s++) {
+    let calls = 0;
+    const t0 = process.hrtime.bigint();
+    const stop = t0 + BigInt(sampleMs) * 1_000_000n;
+    let t = t0;
+    while (t < stop) {
+      for (let k = 0; k < 16; k++) fn();
+      calls += 16;
+      t = process.hrtime.bigint();
+    }
+    per.push(Number(t - t0) / (calls * perCall));
+  }
+  per.sort((a, b) => a - b);
+  const ns = per[Math.floor(per.length / 2)]!;
+
+  // Allocation check.
+  const allocPackets = opts.allocPackets ?? 2_000_000;
+  const calls = Math.max(1, Math.ceil(allocPackets / perCall));
+  let gcs = 0;
+  const obs = new PerformanceObserver((list) => { gcs += list.getEntries().length; });
+  obs.observe({ entryTypes: ['gc'] });
+  gcFn?.();
+  gcFn?.();
+  const h0 = process.memoryUsage().heapUsed;
+  for (let c = 0; c < calls; c++) fn();
+  const h1 = process.memoryUsage().heapUsed;
+  obs.disconnect();
+  const bytes = Math.max(0, h1 - h0) / (calls * perCall);
+  return { name, nsPerPacket: ns, mpps: 1000 / ns, bytesPerPacket: bytes, gcDuringAllocCheck: gcs };
+}
+
+export function machine(): string {
+  const c = cpus();
+  return `${c.length} x ${c[0]?.model ?? 'unknown CPU'}, Node ${process.version}, ${process.platform} ${process.arch}`;
+}
+
+export function table(rows: readonly Result[], baseline?: (r: Result) => Result | undefined): string {
+  const head = '| case | ns/packet | Mpps | heap bytes/packet | GCs in alloc check |' + (baseline ? ' speed-up vs baseline |' : '');
+  const sep = '|---|---:|---:|---:|---:|' + (baseline ? '---:|' : '');
+  const lines = rows.map((r) => {
+    const b = baseline?.(r);
+    const ratio = b ? ` ${(b.nsPerPacket / r.nsPerPacket).toFixed(1)}x (${b.name}) |` : baseline ? ' |' : '';
+    return `| ${r.name} | ${r.nsPerPacket.toFixed(1)} | ${r.mpps.toFixed(2)} | ${r.bytesPerPacket.toFixed(2)} | ${r.gcDuringAllocCheck} |${ratio}`;
+  });
+  return [head, sep, ...lines].join('\n');
+}
