@@ -1,0 +1,94 @@
+/**
+ * The route table: pod CIDR -> next hop, longest-prefix match on uint32 keys.
+ *
+ * A table is immutable: the control plane builds a new one from the desired state (local pods,
+ * peers, the host) and swaps it in, so a lookup never sees half an update (Calico #7281: patch
+ * by events alone and stale entries survive). Lookup walks the prefix lengths present, longest
+ * first, with one Map probe per length; a node's table has three or four lengths (/32 pods,
+ * /24 peers, /16 cluster, /0 default). bench/fib/lpm.bench.ts measures 100/1k/10k routes.
+ */
+
+import { ConfigError } from '../errors.js';
+import type { Cidr } from './cidr.js';
+import type { Vtep } from './vtep.js';
+
+export const RouteKind = {
+  /** A pod on this node: deliver to its port. */
+  LOCAL: 'local',
+  /** The node's own stack: deliver to the host port. */
+  HOST: 'host',
+  /** A remote node's pods: encapsulate to its VTEP. */
+  VTEP: 'vtep',
+  /** Known but unreachable: drop (counted as no_route). */
+  BLACKHOLE: 'blackhole',
+} as const;
+export type RouteKind = (typeof RouteKind)[keyof typeof RouteKind];
+
+export class Route {
+  readonly cidr: Cidr;
+  readonly kind: RouteKind;
+  /** LOCAL: the pod's port id; otherwise -1. */
+  readonly port: number;
+  /** LOCAL: the pod's MAC; otherwise 0. */
+  readonly mac: number;
+  /** VTEP: the remote node; otherwise null. */
+  readonly vtep: Vtep | null;
+
+  constructor(cidr: Cidr, kind: RouteKind, opts: { port?: number; mac?: number; vtep?: Vtep } = {}) {
+    this.cidr = cidr;
+    this.kind = kind;
+    this.port = opts.port ?? -1;
+    this.mac = opts.mac ?? 0;
+    this.vtep = opts.vtep ?? null;
+  }
+
+  describe(): string {
+    switch (this.kind) {
+      case RouteKind.LOCAL: return `${this.cidr} dev port${this.port}`;
+      case RouteKind.HOST: return `${this.cidr} dev host`;
+      case RouteKind.VTEP: return `${this.cidr} via ${this.vtep?.toString() ?? '?'}`;
+      case RouteKind.BLACKHOLE: return `blackhole ${this.cidr}`;
+    }
+  }
+}
+
+export class RouteTable {
+  readonly routes: readonly Route[];
+  /** Prefix lengths present, longest first, with their masks and maps (parallel arrays). */
+  private readonly lens: number[] = [];
+  private readonly masks: number[] = [];
+  private readonly maps: Map<number, Route>[] = [];
+
+  /** Builds a table; throws ERR_ROUTE_DUPLICATE when two routes have the same prefix. */
+  constructor(routes: readonly Route[]) {
+    this.routes = routes;
+    const byLen = new Map<number, Map<number, Route>>();
+    for (const r of routes) {
+      let m = byLen.get(r.cidr.len);
+      if (m === undefined) byLen.set(r.cidr.len, (m = new Map()));
+      if (m.has(r.cidr.network)) {
+        throw new ConfigError('ERR_ROUTE_DUPLICATE', '', `two routes for ${r.cidr}: ${m.get(r.cidr.network)!.describe()} and ${r.describe()}`);
+      }
+      m.set(r.cidr.network, r);
+    }
+    for (const len of [...byLen.keys()].sort((a, b) => b - a)) {
+      this.lens.push(len);
+      this.masks.push(len === 0 ? 0 : (0xffff_ffff << (32 - len)) >>> 0);
+      this.maps.push(byLen.get(len)!);
+    }
+  }
+
+  /** lookup returns the longest-prefix route for `ip`, or null. Allocates nothing. */
+  lookup(ip: number): Route | null {
+    const n = this.lens.length;
+    for (let i = 0; i < n; i++) {
+      const r = this.maps[i]!.get((ip & this.masks[i]!) >>> 0);
+      if (r !== undefined) return r;
+    }
+    return null;
+  }
+
+  get size(): number {
+    return this.routes.length;
+  }
+}

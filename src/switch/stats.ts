@@ -1,0 +1,44 @@
+/**
+ * Switch counters: one Float64Array slot per drop reason (exact, cheap to bump, exported at
+ * scrape time) and named event counters. Never a Map keyed by something a packet controls.
+ */
+
+import { DROP_NAMES } from '../wire/drop.js';
+import type { Drop } from '../wire/drop.js';
+
+export const DROP_COUNT = DROP_NAMES.length;
+
+export class SwitchStats {
+  readonly drops = new Float64Array(DROP_COUNT);
+  rxFrames = 0;
+  txFrames = 0;
+  /** Frames encapsulated toward a VTEP (each flood copy counts). */
+  encapsulated = 0;
+  /** Frames decapsulated from the overlay and accepted. */
+  decapsulated = 0;
+  /** Extra copies made for head-end replication. */
+  floodCopies = 0;
+  arpReplies = 0;
+  icmpSent = 0;
+  /** ICMP errors not sent because of the rate limit. */
+  icmpSuppressed = 0;
+  fdbLearned = 0;
+  fdbMoved = 0;
+
+  drop(reason: Drop): void {
+    this.drops[reason]!++;
+  }
+
+  totalDrops(): number {
+    let n = 0;
+    for (let i = 1; i < this.drops.length; i++) n += this.drops[i]!;
+    return n;
+  }
+
+  /** Non-zero drop counters by name. */
+  dropsByName(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (let i = 1; i < this.drops.length; i++) if (this.drops[i]! > 0) out[DROP_NAMES[i]!] = this.drops[i]!;
+    return out;
+  }
+}

@@ -1,0 +1,726 @@
+/**
+ * The flatnet switch: one node's data plane over abstract ports (pods, the host, the overlay).
+ * It does not know what backs a port.
+ *
+ * Flow, per readable wakeup of a port:
+ *   1. read a batch into the port's slots, each frame at VXLAN_HEADROOM (room for the outer
+ *      headers, so encapsulation never copies the frame)
+ *   2. per frame, by ingress role:
+ *        pod      classify -> anti-spoof (MAC, IP, ARP) -> ARP responder -> route / bridge
+ *        host     classify -> ARP responder -> route / bridge
+ *        overlay  known peer VTEP? -> decap (strict header checks) -> inner checks -> route / bridge
+ *      route (L3, flannel-compatible): LPM on the destination IP -> local pod | host | VTEP,
+ *      MACs rewritten, TTL decremented (TTL 1: drop + ICMP time exceeded);
+ *      bridge (L2): FDB per VNI with learning, flood list for BUM (one copy per remote VTEP);
+ *      each frame either goes to egress queues or is dropped with exactly one named reason.
+ *   3. flush: one write per egress port per batch, before the batch's memory is reused.
+ *
+ * Frames are (arena, start, end) windows: decapsulation moves `start`, encapsulation writes in
+ * front of it; only head-end replication and switch-originated ICMP copy into scratch slots.
+ */
+
+import { channel } from 'node:diagnostics_channel';
+import { Batch, FrameList, META_STRIDE, Meta, MetaFlag } from '../buf/batch.js';
+import { Cidr } from '../fib/cidr.js';
+import { type Clock, MonotonicClock } from '../fib/clock.js';
+import { Fdb, Learn } from '../fib/fdb.js';
+import { Route, RouteKind, RouteTable } from '../fib/route-table.js';
+import { type EncapSettings, Vtep, type VtepSpec } from '../fib/vtep.js';
+import { ArpOp, ArpView } from '../wire/arp.js';
+import { EMPTY, EMPTY_DV, dataViewOf, dvPutU48, dvU48 } from '../wire/bytes.js';
+import { EtherType, IpProto } from '../wire/consts.js';
+import { DecapResult, Decapsulator, VniSet, applyEcnDecap } from '../wire/decap.js';
+import { Drop } from '../wire/drop.js';
+import { VXLAN_HEADROOM, OUTER_IP_OFF, VXLAN_OFF } from '../wire/encap.js';
+import { ETH_HEADER_LEN, EthernetView } from '../wire/ethernet.js';
+import { Icmpv4Type, Icmpv4View, TimeExceededCode } from '../wire/icmpv4.js';
+import { Ipv4View, ipv4Validate } from '../wire/ipv4.js';
+import { formatIpv4, formatMac } from '../wire/addr.js';
+import { TokenBucket, buildIcmpError, echoReplyInPlace, mayAnswerWithError } from './icmp.js';
+import type { Port } from './port.js';
+import { SwitchStats } from './stats.js';
+
+export const PortRole = { POD: 'pod', HOST: 'host', OVERLAY: 'overlay' } as const;
+export type PortRole = (typeof PortRole)[keyof typeof PortRole];
+
+/** What an overlay port carries: whole frames (memory, pcap), IPv4 packets (raw socket), UDP payloads (UDP socket). */
+export const Framing = { ETHERNET: 'ethernet', IP: 'ip', UDP: 'udp' } as const;
+export type Framing = (typeof Framing)[keyof typeof Framing];
+
+export const SwitchMode = { L3: 'l3', L2: 'l2' } as const;
+export type SwitchMode = (typeof SwitchMode)[keyof typeof SwitchMode];
+
+/** Diagnostics channels; published to only when someone subscribes (the daemon logs them). */
+export const fdbMoveChannel = channel('flatnet:fdb:move');
+export const fdbRefusedChannel = channel('flatnet:fdb:refused');
+
+export interface SwitchOptions {
+  readonly mode: SwitchMode;
+  readonly vni: number;
+  /** Our VTEP MAC: the inner source MAC toward peers and, in L3 mode, the pods' gateway MAC. */
+  readonly vtepMac: number;
+  /** The node's overlay address (flannel's 10.244.N.0/32), delivered to the host port. */
+  readonly vtepIp: number;
+  readonly podCidr: Cidr;
+  /** All pod addresses: the host port's proxy-ARP scope. */
+  readonly clusterCidr: Cidr;
+  /** The pods' default gateway (10.244.N.1): answered by the switch's ARP responder and ping. */
+  readonly gatewayIp: number;
+  readonly underlayIp: number;
+  /** VXLAN UDP destination port (4789; Linux's default is 8472). */
+  readonly port: number;
+  readonly encap: Omit<EncapSettings, 'localUnderlayIp'>;
+  /** Drop frames with reserved VXLAN bits set (Linux). Default true. */
+  readonly strict?: boolean;
+  readonly gbp?: boolean;
+  /** Accept VXLAN only from known peer underlay addresses. Default true. */
+  readonly checkPeerSource?: boolean;
+  /** L3: the inner source must lie in the sending peer's pod CIDR. Default true. */
+  readonly checkInnerSource?: boolean;
+  readonly fdbLimit?: number;
+  readonly fdbAgeingMs?: number;
+  readonly batchSize?: number;
+  readonly slotSize?: number;
+  readonly icmpRatePerSec?: number;
+  readonly clock?: Clock;
+}
+
+/** A port attached to the switch, with its receive batch and egress queue. */
+export class SwitchPort {
+  readonly id: number;
+  readonly role: PortRole;
+  readonly port: Port;
+  readonly name: string;
+  readonly framing: Framing;
+  /** POD: the bound IP. */
+  readonly ip: number;
+  /** POD: the bound MAC. HOST: the host stack's MAC (taken from its frames when not given). */
+  mac: number;
+  readonly batch: Batch;
+  readonly tx: FrameList;
+  attached = true;
+  constructor(id: number, role: PortRole, port: Port, name: string, framing: Framing, ip: number, mac: number, batchSize: number, slotSize: number) {
+    this.id = id;
+    this.role = role;
+    this.port = port;
+    this.name = name;
+    this.framing = framing;
+    this.ip = ip;
+    this.mac = mac;
+    this.batch = new Batch(batchSize, slotSize);
+    this.tx = new FrameList(batchSize);
+  }
+}
+
+const SCRATCH_SLOTS = 64;
+/** Read batches per wakeup before yielding to the event loop (fairness between ports). */
+const DRAIN_BUDGET = 16;
+
+export class Switch {
+  readonly opts: SwitchOptions;
+  readonly stats = new SwitchStats();
+  readonly clock: Clock;
+  readonly mode: SwitchMode;
+  readonly vni: number;
+  readonly vtepMac: number;
+  readonly fdb: Fdb;
+  private readonly ports: (SwitchPort | null)[] = [];
+  private overlay: SwitchPort | null = null;
+  private host: SwitchPort | null = null;
+  private podByMac = new Map<number, SwitchPort>();
+  private peers: Vtep[] = [];
+  private peerByIp = new Map<number, Vtep>();
+  private table: RouteTable;
+  private readonly decap: Decapsulator;
+  private readonly res = new DecapResult();
+  private readonly scratch: Batch;
+  private scratchNext = 0;
+  private readonly icmpBucket: TokenBucket;
+  private readonly checkPeerSource: boolean;
+  private readonly checkInnerSource: boolean;
+  private readonly slotSize: number;
+  private readonly batchSize: number;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  // Flyweight views, re-pointed per frame.
+  private readonly eth = new EthernetView();
+  private readonly ip = new Ipv4View();
+  private readonly arp = new ArpView();
+  private readonly icmp = new Icmpv4View();
+  private readonly errViews = { eth: new EthernetView(), ip: new Ipv4View(), icmp: new Icmpv4View() };
+  private lastBuf: Buffer = EMPTY;
+  private dv: DataView = EMPTY_DV;
+
+  constructor(opts: SwitchOptions) {
+    this.opts = opts;
+    this.mode = opts.mode;
+    this.vni = opts.vni;
+    this.vtepMac = opts.vtepMac;
+    this.clock = opts.clock ?? new MonotonicClock();
+    this.batchSize = opts.batchSize ?? 64;
+    this.slotSize = opts.slotSize ?? 2048;
+    this.checkPeerSource = opts.checkPeerSource ?? true;
+    this.checkInnerSource = opts.checkInnerSource ?? true;
+    this.fdb = new Fdb(opts.vni, { limit: opts.fdbLimit, ageingMs: opts.fdbAgeingMs });
+    this.decap = new Decapsulator({
+      port: opts.port, strict: opts.strict ?? true, gbp: opts.gbp ?? false, vnis: new VniSet([opts.vni]), ownMac: opts.vtepMac,
+    });
+    this.scratch = new Batch(SCRATCH_SLOTS, this.slotSize);
+    const rate = opts.icmpRatePerSec ?? 100;
+    this.icmpBucket = new TokenBucket(rate, Math.max(1, Math.ceil(rate / 2)));
+    this.table = this.buildRoutes();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Control plane: attach and detach ports, set peers. Every change rebuilds the derived
+  // state (routes, FDB entries, flood list) from the whole desired state.
+
+  attachPod(port: Port, ip: number, mac: number, name = port.name): SwitchPort {
+    if (!this.opts.podCidr.contains(ip)) throw new RangeError(`pod IP ${formatIpv4(ip)} is outside the node's pod CIDR ${this.opts.podCidr}`);
+    if (ip === this.opts.gatewayIp || ip === this.opts.vtepIp) throw new RangeError(`pod IP ${formatIpv4(ip)} is the gateway or VTEP address`);
+    for (const p of this.ports) {
+      if (p !== null && p.role === PortRole.POD && (p.ip === ip || p.mac === mac)) {
+        throw new RangeError(`pod ${name}: IP ${formatIpv4(ip)} or MAC ${formatMac(mac)} already bound to ${p.name}`);
+      }
+    }
+    const sp = this.add(PortRole.POD, port, name, Framing.ETHERNET, ip, mac);
+    this.podByMac.set(mac, sp);
+    this.rebuild();
+    return sp;
+  }
+
+  attachHost(port: Port, mac = 0, name = port.name): SwitchPort {
+    if (this.host !== null) throw new RangeError('a host port is already attached');
+    const sp = this.add(PortRole.HOST, port, name, Framing.ETHERNET, 0, mac);
+    this.host = sp;
+    this.rebuild();
+    return sp;
+  }
+
+  attachOverlay(port: Port, framing: Framing, name = port.name): SwitchPort {
+    if (this.overlay !== null) throw new RangeError('an overlay port is already attached');
+    const sp = this.add(PortRole.OVERLAY, port, name, framing, 0, 0);
+    this.overlay = sp;
+    return sp;
+  }
+
+  /** detach removes a port (its routes and FDB entries go with it); the port is not closed. */
+  detach(id: number): SwitchPort {
+    const sp = this.ports[id];
+    if (sp === undefined || sp === null) throw new RangeError(`no port ${id}`);
+    this.flushPort(sp);
+    sp.port.onReadable(null);
+    sp.attached = false;
+    this.ports[id] = null;
+    if (sp === this.host) this.host = null;
+    if (sp === this.overlay) this.overlay = null;
+    if (sp.role === PortRole.POD) this.podByMac.delete(sp.mac);
+    this.fdb.removeWhere((e) => e.port === id);
+    this.rebuild();
+    return sp;
+  }
+
+  /** setPeers replaces the set of remote VTEPs (reconciled, not patched). */
+  setPeers(specs: readonly VtepSpec[]): void {
+    const enc: EncapSettings = { ...this.opts.encap, localUnderlayIp: this.opts.underlayIp };
+    const peers = specs.map((s) => new Vtep(s, enc));
+    const byIp = new Map<number, Vtep>();
+    for (const p of peers) {
+      if (byIp.has(p.underlayIp)) throw new RangeError(`two peers with underlay address ${formatIpv4(p.underlayIp)}`);
+      if (p.underlayIp === this.opts.underlayIp) throw new RangeError(`peer ${p.name} has this node's underlay address`);
+      byIp.set(p.underlayIp, p);
+    }
+    // Carry counters over for peers that stay.
+    for (const p of peers) {
+      const old = this.peerByIp.get(p.underlayIp);
+      if (old !== undefined) {
+        p.txPackets = old.txPackets; p.txBytes = old.txBytes; p.rxPackets = old.rxPackets; p.rxBytes = old.rxBytes;
+      }
+    }
+    const gone = new Set(this.peers.filter((p) => !byIp.has(p.underlayIp)));
+    this.peers = peers;
+    this.peerByIp = byIp;
+    // Learned entries pointing at replaced Vtep objects are re-pointed or dropped.
+    this.fdb.removeWhere((e) => e.vtep !== null && (gone.has(e.vtep) || byIp.get(e.vtep.underlayIp) !== e.vtep));
+    this.rebuild();
+  }
+
+  get peerList(): readonly Vtep[] {
+    return this.peers;
+  }
+
+  get routes(): RouteTable {
+    return this.table;
+  }
+
+  get portList(): SwitchPort[] {
+    return this.ports.filter((p): p is SwitchPort => p !== null);
+  }
+
+  private add(role: PortRole, port: Port, name: string, framing: Framing, ip: number, mac: number): SwitchPort {
+    let id = this.ports.indexOf(null);
+    if (id < 0) id = this.ports.length;
+    const sp = new SwitchPort(id, role, port, name, framing, ip, mac, this.batchSize, this.slotSize);
+    this.ports[id] = sp;
+    return sp;
+  }
+
+  private rebuild(): void {
+    this.table = this.buildRoutes();
+    if (this.mode === SwitchMode.L2) {
+      // Pods are static FDB entries on their ports; the flood list is every peer.
+      const now = this.clock.tick();
+      for (const sp of this.ports) if (sp !== null && sp.role === PortRole.POD) this.fdb.addStatic(sp.mac, sp.id, null, now);
+      this.fdb.setFlood(this.peers);
+    }
+  }
+
+  /** The L3 routes derived from the desired state (local pods, peers, the node, the default). */
+  private buildRoutes(): RouteTable {
+    const o = this.opts;
+    const routes: Route[] = [];
+    for (const sp of this.ports) {
+      if (sp !== null && sp.role === PortRole.POD) routes.push(new Route(new Cidr(sp.ip, 32), RouteKind.LOCAL, { port: sp.id, mac: sp.mac }));
+    }
+    routes.push(new Route(new Cidr(o.vtepIp, 32), RouteKind.HOST));
+    routes.push(new Route(o.podCidr, RouteKind.BLACKHOLE));
+    for (const p of this.peers) if (p.podCidr !== null) routes.push(new Route(p.podCidr, RouteKind.VTEP, { vtep: p }));
+    if (o.clusterCidr.len < o.podCidr.len) routes.push(new Route(o.clusterCidr, RouteKind.BLACKHOLE));
+    routes.push(new Route(new Cidr(0, 0), RouteKind.HOST));
+    return new RouteTable(routes);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Running: readiness callbacks, the FDB sweep timer.
+
+  start(): void {
+    for (const sp of this.ports) if (sp !== null) this.watch(sp);
+    if (this.mode === SwitchMode.L2 && this.sweepTimer === null) {
+      const every = Math.min(10_000, Math.max(100, this.fdb.ageingMs / 10));
+      this.sweepTimer = setInterval(() => this.fdb.sweep(this.clock.tick()), every);
+      this.sweepTimer.unref();
+    }
+  }
+
+  /** watch starts draining a port (attached after start()). */
+  watch(sp: SwitchPort): void {
+    sp.port.onReadable(() => this.drain(sp));
+  }
+
+  stop(): void {
+    for (const sp of this.ports) if (sp !== null) sp.port.onReadable(null);
+    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+  }
+
+  /**
+   * pump drains every port until none has frames (in-process use: tests, replay). Returns the
+   * number of frames read.
+   */
+  pump(maxRounds = 1_000_000): number {
+    let total = 0;
+    for (let round = 0; round < maxRounds; round++) {
+      let n = 0;
+      for (const sp of this.ports) if (sp !== null) n += this.drainOnce(sp);
+      if (n === 0) break;
+      total += n;
+    }
+    return total;
+  }
+
+  private drain(sp: SwitchPort): void {
+    for (let k = 0; k < DRAIN_BUDGET; k++) {
+      const n = this.drainOnce(sp);
+      if (n < this.batchSize) return;
+    }
+    // Still busy: give the other ports (and timers) a turn, then continue.
+    setImmediate(() => { if (sp.attached) this.drain(sp); });
+  }
+
+  /** drainOnce reads one batch from `sp`, processes it and flushes; returns the frame count. */
+  drainOnce(sp: SwitchPort): number {
+    if (!sp.attached) return 0;
+    const batch = sp.batch;
+    const n = sp.port.read(batch, VXLAN_HEADROOM);
+    if (n <= 0) return 0;
+    this.clock.tick();
+    this.processBatch(sp, batch, n);
+    return n;
+  }
+
+  /** processBatch runs frames [0, n) of `batch` (read from `sp`) through the pipeline. */
+  processBatch(sp: SwitchPort, batch: FrameList, n: number): void {
+    const b = batch.arena;
+    if (b !== this.lastBuf) {
+      this.lastBuf = b;
+      this.dv = dataViewOf(b);
+    }
+    const m = batch.meta;
+    this.stats.rxFrames += n;
+    for (let i = 0; i < n; i++) {
+      const o = i * META_STRIDE;
+      const s = m[o + Meta.START]!, e = m[o + Meta.END]!;
+      if ((m[o + Meta.FLAGS]! & MetaFlag.TRUNCATED) !== 0) { this.stats.drop(Drop.RX_TRUNCATED); continue; }
+      let d: Drop;
+      if (sp.role === PortRole.OVERLAY) d = this.fromOverlay(sp, b, s, e, m[o + Meta.ADDR]! >>> 0);
+      else if (sp.role === PortRole.POD) d = this.fromPod(sp, b, s, e);
+      else d = this.fromHost(sp, b, s, e);
+      if (d !== Drop.NONE) this.stats.drop(d);
+    }
+    this.flushAll();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Ingress handlers. Each returns Drop.NONE after staging the frame (or a reply), or the one
+  // reason the frame was dropped.
+
+  private fromPod(sp: SwitchPort, b: Buffer, s: number, e: number): Drop {
+    const dv = this.dv;
+    if (e - s < ETH_HEADER_LEN) return Drop.ETH_TRUNCATED;
+    const type = dv.getUint16(s + 12);
+    if (type === EtherType.VLAN || type === EtherType.QINQ) return Drop.VLAN_TAGGED;
+    if (dvU48(dv, s + 6) !== sp.mac) return Drop.SPOOF_SRC_MAC;
+    if (type === EtherType.ARP) return this.arpFromPod(sp, b, s, e);
+    if (type !== EtherType.IPV4) return this.mode === SwitchMode.L2 ? this.bridge(sp, b, s, e) : Drop.ETHERTYPE_UNSUPPORTED;
+    const ipOff = s + ETH_HEADER_LEN;
+    const bad = ipv4Validate(dv, ipOff, e);
+    if (bad !== Drop.NONE) return bad;
+    if (dv.getUint32(ipOff + 12) !== sp.ip) return Drop.SPOOF_SRC_IP;
+    if (this.isVxlanToVtep(dv, ipOff)) return Drop.POD_SENT_VXLAN;
+    if (this.mode === SwitchMode.L2) return this.bridge(sp, b, s, e);
+    const dmac = dvU48(dv, s);
+    if (dmac === this.vtepMac) return this.route(sp, b, s, e);
+    const peer = this.podByMac.get(dmac);
+    if (peer !== undefined) {
+      if (peer === sp) return Drop.HAIRPIN;
+      this.stage(peer, b, s, e, 0, 0);
+      return Drop.NONE;
+    }
+    return (dv.getUint8(s) & 1) !== 0 ? Drop.L3_BROADCAST : Drop.UNKNOWN_DST_MAC;
+  }
+
+  private fromHost(sp: SwitchPort, b: Buffer, s: number, e: number): Drop {
+    const dv = this.dv;
+    if (e - s < ETH_HEADER_LEN) return Drop.ETH_TRUNCATED;
+    const type = dv.getUint16(s + 12);
+    if (type === EtherType.VLAN || type === EtherType.QINQ) return Drop.VLAN_TAGGED;
+    const smac = dvU48(dv, s + 6);
+    if (sp.mac !== smac && (dv.getUint8(s + 6) & 1) === 0) sp.mac = smac; // the host stack's MAC
+    if (this.mode === SwitchMode.L2) return this.bridge(sp, b, s, e);
+    if (type === EtherType.ARP) return this.arpFromHost(sp, b, s, e);
+    if (type !== EtherType.IPV4) return Drop.ETHERTYPE_UNSUPPORTED;
+    const bad = ipv4Validate(dv, s + ETH_HEADER_LEN, e);
+    if (bad !== Drop.NONE) return bad;
+    if (dvU48(dv, s) === this.vtepMac) return this.route(sp, b, s, e);
+    return (dv.getUint8(s) & 1) !== 0 ? Drop.L3_BROADCAST : Drop.UNKNOWN_DST_MAC;
+  }
+
+  private fromOverlay(sp: SwitchPort, b: Buffer, s: number, e: number, srcAddr: number): Drop {
+    const res = this.res;
+    let d: Drop;
+    let peer: Vtep | undefined;
+    if (sp.framing === Framing.UDP) {
+      peer = this.peerByIp.get(srcAddr);
+      if (peer === undefined && this.checkPeerSource) return Drop.VTEP_UNKNOWN;
+      d = this.decap.decapVxlan(b, s, e, res);
+      res.outerTos = 0;
+    } else {
+      d = this.decap.decapFrame(b, s, e, res);
+      if (d !== Drop.NONE) return d;
+      peer = this.peerByIp.get(res.outerSrcIp);
+      if (peer === undefined && this.checkPeerSource) return Drop.VTEP_UNKNOWN;
+    }
+    if (d !== Drop.NONE) return d;
+    const is = res.innerStart, ie = res.innerEnd;
+    const dv = this.dv;
+    const type = dv.getUint16(is + 12);
+    // RFC 7348 §6.1: decapsulated frames with an inner VLAN tag SHOULD be discarded.
+    if (type === EtherType.VLAN || type === EtherType.QINQ) return Drop.VLAN_TAGGED;
+    if (peer !== undefined) {
+      peer.rxPackets++;
+      peer.rxBytes += ie - is;
+    }
+    this.stats.decapsulated++;
+    if (this.mode === SwitchMode.L2) {
+      const r = this.fdb.learn(dvU48(dv, is + 6), -1, peer ?? null, this.clock.now);
+      if (r !== Learn.REFRESHED && r !== Learn.NEW) {
+        if (r === Learn.MOVED) this.onMove(dvU48(dv, is + 6), peer);
+        else return this.onRefused(r, dvU48(dv, is + 6));
+      }
+      return this.bridge(sp, b, is, ie);
+    }
+    // L3: the inner frame is for our VTEP MAC and carries IPv4 from the peer's pod CIDR.
+    if (dvU48(dv, is) !== this.vtepMac) return (dv.getUint8(is) & 1) !== 0 ? Drop.L3_BROADCAST : Drop.INNER_DST_MAC_NOT_OURS;
+    if (type !== EtherType.IPV4) return Drop.ETHERTYPE_UNSUPPORTED;
+    const ipOff = is + ETH_HEADER_LEN;
+    const bad = ipv4Validate(dv, ipOff, ie);
+    if (bad !== Drop.NONE) return bad;
+    if (this.checkInnerSource && peer !== undefined && peer.podCidr !== null && !peer.podCidr.contains(dv.getUint32(ipOff + 12))) {
+      return Drop.INNER_SRC_NOT_IN_PEER_CIDR;
+    }
+    if (res.outerTos !== 0) {
+      const ecn = applyEcnDecap(this.ip, b, is, ie, res.outerTos);
+      if (ecn !== Drop.NONE) return ecn;
+    }
+    return this.route(sp, b, is, ie);
+  }
+
+  /** True for UDP to the VXLAN port of a VTEP's underlay address: a pod injecting tunnel traffic. */
+  private isVxlanToVtep(dv: DataView, ipOff: number): boolean {
+    if (dv.getUint8(ipOff + 9) !== IpProto.UDP) return false;
+    const l4 = ipOff + ((dv.getUint8(ipOff) & 0x0f) << 2);
+    if (l4 + 4 > dv.byteLength) return false;
+    if (dv.getUint16(l4 + 2) !== this.opts.port) return false;
+    const dst = dv.getUint32(ipOff + 16);
+    return dst === this.opts.underlayIp || this.peerByIp.has(dst);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // L3: routing.
+
+  /**
+   * route forwards the IPv4 packet in the frame [s, e) (validated, addressed to the gateway
+   * MAC) by longest-prefix match on its destination.
+   */
+  private route(ingress: SwitchPort, b: Buffer, s: number, e: number): Drop {
+    const dv = this.dv;
+    const ipOff = s + ETH_HEADER_LEN;
+    const dst = dv.getUint32(ipOff + 16);
+    if (dst === this.opts.gatewayIp) return this.toGateway(ingress, b, s, e);
+    const r = this.table.lookup(dst);
+    if (r === null || r.kind === RouteKind.BLACKHOLE) return Drop.NO_ROUTE;
+    const ttl = dv.getUint8(ipOff + 8);
+    if (ttl <= 1) {
+      this.icmpError(ingress, b, s, e, Icmpv4Type.TIME_EXCEEDED, TimeExceededCode.TTL, 0);
+      return Drop.TTL_EXCEEDED;
+    }
+    switch (r.kind) {
+      case RouteKind.LOCAL: {
+        const out = this.ports[r.port];
+        if (out === null || out === undefined) return Drop.NO_ROUTE;
+        if (out === ingress) return Drop.HAIRPIN;
+        this.ip.reset(b, ipOff, e).decrementTtl();
+        dvPutU48(dv, s, r.mac);
+        dvPutU48(dv, s + 6, this.vtepMac);
+        this.stage(out, b, s, e, 0, 0);
+        return Drop.NONE;
+      }
+      case RouteKind.HOST: {
+        const out = this.host;
+        if (out === null) return Drop.NO_ROUTE;
+        if (out === ingress) return Drop.HAIRPIN;
+        this.ip.reset(b, ipOff, e).decrementTtl();
+        dvPutU48(dv, s, out.mac);
+        dvPutU48(dv, s + 6, this.vtepMac);
+        this.stage(out, b, s, e, 0, 0);
+        return Drop.NONE;
+      }
+      case RouteKind.VTEP: {
+        if (ingress.role === PortRole.OVERLAY) return Drop.OVERLAY_LOOP;
+        const vtep = r.vtep!;
+        this.ip.reset(b, ipOff, e).decrementTtl();
+        dvPutU48(dv, s, vtep.mac);
+        dvPutU48(dv, s + 6, this.vtepMac);
+        return this.encapTo(vtep, b, s, e);
+      }
+      default:
+        return Drop.NO_ROUTE;
+    }
+  }
+
+  /** Packets for the gateway address: answer pings, drop the rest. */
+  private toGateway(ingress: SwitchPort, b: Buffer, s: number, e: number): Drop {
+    const ip = this.ip.reset(b, s + ETH_HEADER_LEN, e);
+    if (ip.protocol !== IpProto.ICMP || !echoReplyInPlace(ip, this.icmp)) return Drop.NO_ROUTE;
+    const dv = this.dv;
+    dvPutU48(dv, s, dvU48(dv, s + 6));
+    dvPutU48(dv, s + 6, this.vtepMac);
+    this.stage(ingress, b, s, ip.payloadEnd, 0, 0);
+    return Drop.NONE;
+  }
+
+  /** encapTo writes the outer headers for `vtep` in front of [s, e) and queues it on the overlay. */
+  private encapTo(vtep: Vtep, b: Buffer, s: number, e: number): Drop {
+    const ov = this.overlay;
+    if (ov === null) return Drop.NO_ROUTE;
+    const o = vtep.template.encap(b, s, e);
+    const from = ov.framing === Framing.UDP ? o + VXLAN_OFF : ov.framing === Framing.IP ? o + OUTER_IP_OFF : o;
+    this.stage(ov, b, from, e, vtep.underlayIp, vtep.port);
+    vtep.txPackets++;
+    vtep.txBytes += e - s;
+    this.stats.encapsulated++;
+    return Drop.NONE;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // ARP responder (L3): no ARP crosses the overlay. Replies are built in place.
+
+  private arpFromPod(sp: SwitchPort, b: Buffer, s: number, e: number): Drop {
+    const arp = this.arp.reset(b, s + ETH_HEADER_LEN, e);
+    if (!arp.checkLen() || !arp.isEthernetIpv4()) return Drop.ARP_MALFORMED;
+    // Anti-spoof: the sender must be the pod (0.0.0.0 is an RFC 5227 probe).
+    const spa = arp.spa;
+    if (arp.sha !== sp.mac || (spa !== sp.ip && spa !== 0)) return Drop.ARP_SPOOF;
+    if (this.mode === SwitchMode.L2) return this.bridge(sp, b, s, e);
+    if (arp.oper !== ArpOp.REQUEST) return Drop.ARP_UNANSWERED;
+    const tpa = arp.tpa;
+    if (tpa === spa) return Drop.ARP_UNANSWERED; // gratuitous ARP for its own address: nothing to answer
+    let answer = -1;
+    if (tpa === this.opts.gatewayIp || tpa === this.opts.vtepIp) answer = this.vtepMac;
+    else {
+      const r = this.table.lookup(tpa);
+      if (r !== null && r.kind === RouteKind.LOCAL) answer = r.port === sp.id ? -1 : r.mac;
+      else if (r !== null && r.kind === RouteKind.VTEP) answer = this.vtepMac;
+    }
+    if (answer < 0) return Drop.ARP_UNANSWERED;
+    this.arpReply(sp, b, s, answer);
+    return Drop.NONE;
+  }
+
+  private arpFromHost(sp: SwitchPort, b: Buffer, s: number, e: number): Drop {
+    const arp = this.arp.reset(b, s + ETH_HEADER_LEN, e);
+    if (!arp.checkLen() || !arp.isEthernetIpv4()) return Drop.ARP_MALFORMED;
+    if (arp.oper !== ArpOp.REQUEST) return Drop.ARP_UNANSWERED;
+    const tpa = arp.tpa;
+    // The host reaches every pod (local or remote) through the switch as its router.
+    if (tpa === this.opts.vtepIp || !(this.opts.clusterCidr.contains(tpa) || tpa === this.opts.gatewayIp)) return Drop.ARP_UNANSWERED;
+    const r = tpa === this.opts.gatewayIp ? null : this.table.lookup(tpa);
+    if (r !== null && (r.kind === RouteKind.BLACKHOLE || r.kind === RouteKind.HOST)) return Drop.ARP_UNANSWERED;
+    this.arpReply(sp, b, s, this.vtepMac);
+    return Drop.NONE;
+  }
+
+  /** arpReply turns the request at s (checked) into the reply "tpa is-at mac" and sends it back. */
+  private arpReply(sp: SwitchPort, b: Buffer, s: number, mac: number): void {
+    const arp = this.arp;
+    const sha = arp.sha, spa = arp.spa, tpa = arp.tpa;
+    arp.emit(ArpOp.REPLY, mac, tpa, sha, spa);
+    this.eth.reset(b, s, s + ETH_HEADER_LEN).emit(sha, mac, EtherType.ARP);
+    this.stage(sp, b, s, s + ETH_HEADER_LEN + 28, 0, 0);
+    this.stats.arpReplies++;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // L2: a learning bridge per VNI across the overlay (frames are forwarded unchanged).
+
+  private bridge(ingress: SwitchPort, b: Buffer, s: number, e: number): Drop {
+    const dv = this.dv;
+    const now = this.clock.now;
+    if (ingress.role !== PortRole.OVERLAY) {
+      const smac = dvU48(dv, s + 6);
+      if ((dv.getUint8(s + 6) & 1) === 0 && smac !== 0) {
+        const r = this.fdb.learn(smac, ingress.id, null, now);
+        if (r === Learn.MOVED) this.onMove(smac, undefined);
+        else if (r === Learn.STATIC_CONFLICT || r === Learn.FULL) return this.onRefused(r, smac);
+      }
+    }
+    if ((dv.getUint8(s) & 1) !== 0) return this.flood(ingress, b, s, e);
+    const ent = this.fdb.lookup(dvU48(dv, s), now);
+    if (ent === undefined) return this.flood(ingress, b, s, e);
+    if (ent.vtep !== null) {
+      if (ingress.role === PortRole.OVERLAY) return Drop.OVERLAY_LOOP;
+      return this.encapTo(ent.vtep, b, s, e);
+    }
+    const out = this.ports[ent.port];
+    if (out === null || out === undefined) return Drop.NO_ROUTE;
+    if (out === ingress) return Drop.HAIRPIN;
+    this.stage(out, b, s, e, 0, 0);
+    return Drop.NONE;
+  }
+
+  /**
+   * flood sends a BUM frame to every local port but the ingress and, unless it came from the
+   * overlay, one copy to each VTEP of the flood list (head-end replication). The first VTEP
+   * gets the frame in place; the others get copies in scratch slots.
+   */
+  private flood(ingress: SwitchPort, b: Buffer, s: number, e: number): Drop {
+    for (const sp of this.ports) {
+      if (sp === null || sp === ingress || sp.role === PortRole.OVERLAY) continue;
+      this.stage(sp, b, s, e, 0, 0);
+    }
+    if (ingress.role === PortRole.OVERLAY) return Drop.NONE; // never flooded back into the overlay
+    const list = this.fdb.floodList;
+    const len = e - s;
+    for (let i = 1; i < list.length; i++) {
+      const base = this.scratchSlot() + VXLAN_HEADROOM;
+      b.copy(this.scratch.arena, base, s, e);
+      this.stats.floodCopies++;
+      this.encapTo(list[i]!, this.scratch.arena, base, base + len);
+    }
+    if (list.length > 0) this.encapTo(list[0]!, b, s, e);
+    return Drop.NONE;
+  }
+
+  private onMove(mac: number, to: Vtep | undefined): void {
+    this.stats.fdbMoved++;
+    if (fdbMoveChannel.hasSubscribers) fdbMoveChannel.publish({ mac: formatMac(mac), to: to?.name ?? 'local' });
+  }
+
+  private onRefused(r: Learn, mac: number): Drop {
+    if (fdbRefusedChannel.hasSubscribers) fdbRefusedChannel.publish({ mac: formatMac(mac), reason: r === Learn.FULL ? 'fdb_full' : 'static_conflict' });
+    return r === Learn.FULL ? Drop.FDB_FULL : Drop.FDB_STATIC_CONFLICT;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Switch-originated ICMP errors.
+
+  /** icmpError answers the IPv4 packet in [s, e) from `ingress` with an ICMP error, rate limited. */
+  private icmpError(ingress: SwitchPort, b: Buffer, s: number, e: number, type: number, code: number, rest: number): void {
+    const orig = this.ip.reset(b, s + ETH_HEADER_LEN, e);
+    if (!mayAnswerWithError(orig)) return;
+    if (!this.icmpBucket.take(this.clock.now)) { this.stats.icmpSuppressed++; return; }
+    const src = ingress.role === PortRole.POD ? this.opts.gatewayIp : this.opts.vtepIp;
+    const base = this.scratchSlot() + VXLAN_HEADROOM;
+    // The error goes back to the frame's sender: its source MAC (a pod, the host, or a peer VTEP).
+    const dstMac = dvU48(this.dv, s + 6);
+    const len = buildIcmpError(this.scratch.arena, base, dstMac, this.vtepMac, src, type, code, rest, orig, this.errViews);
+    this.stats.icmpSent++;
+    if (ingress.role === PortRole.OVERLAY) {
+      // Back through the tunnel to the sender's node: route by the new destination.
+      const r = this.table.lookup(orig.src);
+      if (r !== null && r.kind === RouteKind.VTEP) {
+        const sb = this.scratch.arena;
+        dvPutU48(dataViewOf(sb), base, r.vtep!.mac);
+        this.encapTo(r.vtep!, sb, base, base + len);
+      }
+      return;
+    }
+    this.stage(ingress, this.scratch.arena, base, base + len, 0, 0);
+  }
+
+  private scratchSlot(): number {
+    if (this.scratchNext === SCRATCH_SLOTS) {
+      this.flushAll();
+      this.scratchNext = 0;
+    }
+    return this.scratch.slotOff(this.scratchNext++);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Egress queues.
+
+  private stage(out: SwitchPort, b: Buffer, start: number, end: number, addr: number, port: number): void {
+    const q = out.tx;
+    if (!q.push(b, start, end, addr, port)) {
+      this.flushPort(out);
+      q.push(b, start, end, addr, port);
+    }
+  }
+
+  private flushPort(sp: SwitchPort): void {
+    const q = sp.tx;
+    const n = q.count;
+    if (n === 0) return;
+    const sent = sp.port.write(q);
+    if (sent < 0) this.stats.drops[Drop.TX_ERROR]! += n;
+    else {
+      this.stats.txFrames += sent;
+      if (sent < n) this.stats.drops[Drop.TX_BUSY]! += n - sent;
+    }
+    q.clear();
+  }
+
+  private flushAll(): void {
+    for (const sp of this.ports) if (sp !== null) this.flushPort(sp);
+    this.scratchNext = 0;
+  }
+}
