@@ -1,0 +1,101 @@
+/**
+ * Prometheus `/metrics` (prom-client). The data path only bumps plain numbers and typed-array
+ * slots; the metric objects read them in their collect() callbacks at scrape time, so the cost
+ * is paid per scrape (~1 ms), never per packet (a labelled inc() costs 50-116 ns: see
+ * DEPENDENCIES.md). Label values come from configuration (ports, peers, drop reasons), never
+ * from packets, so the series count is bounded.
+ */
+
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { Switch } from '../switch/switch.js';
+import { DROP_NAMES } from '../wire/drop.js';
+
+export function createRegistry(sw: Switch, labels: { node: string }): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ node: labels.node });
+  const counter = (name: string, help: string, labelNames: string[], fill: (c: Counter<string>) => void): void => {
+    new Counter({ name, help, labelNames, registers: [registry], collect() { this.reset(); fill(this); } });
+  };
+  const gauge = (name: string, help: string, labelNames: string[], fill: (g: Gauge<string>) => void): void => {
+    new Gauge({ name, help, labelNames, registers: [registry], collect() { this.reset(); fill(this); } });
+  };
+  const s = sw.stats;
+  counter('flatnet_drops_total', 'Frames dropped, by reason (one reason per frame)', ['reason'], (c) => {
+    for (let i = 1; i < s.drops.length; i++) c.inc({ reason: DROP_NAMES[i]! }, s.drops[i]!);
+  });
+  counter('flatnet_switch_frames_total', 'Frames through the switch', ['direction'], (c) => {
+    c.inc({ direction: 'rx' }, s.rxFrames);
+    c.inc({ direction: 'tx' }, s.txFrames);
+  });
+  counter('flatnet_encapsulated_total', 'Frames encapsulated toward a VTEP', [], (c) => c.inc(s.encapsulated));
+  counter('flatnet_decapsulated_total', 'Frames decapsulated from the overlay and accepted', [], (c) => c.inc(s.decapsulated));
+  counter('flatnet_flood_copies_total', 'Extra copies made for head-end replication', [], (c) => c.inc(s.floodCopies));
+  counter('flatnet_arp_replies_total', 'ARP replies from the responder', [], (c) => c.inc(s.arpReplies));
+  counter('flatnet_icmp_sent_total', 'ICMP errors and echo replies originated by the switch', [], (c) => c.inc(s.icmpSent));
+  counter('flatnet_icmp_suppressed_total', 'ICMP errors not sent because of the rate limit', [], (c) => c.inc(s.icmpSuppressed));
+  gauge('flatnet_fdb_entries', 'FDB entries (static and learned)', [], (g) => g.set(sw.fdb.size));
+  gauge('flatnet_routes', 'Routes in the forwarding table', [], (g) => g.set(sw.routes.size));
+  gauge('flatnet_peers', 'Remote VTEPs', [], (g) => g.set(sw.peerList.length));
+  counter('flatnet_port_packets_total', 'Packets per port and direction', ['port', 'role', 'direction'], (c) => {
+    for (const p of sw.portList) {
+      c.inc({ port: p.name, role: p.role, direction: 'rx' }, p.port.stats.rxPackets);
+      c.inc({ port: p.name, role: p.role, direction: 'tx' }, p.port.stats.txPackets);
+    }
+  });
+  counter('flatnet_port_bytes_total', 'Bytes per port and direction', ['port', 'role', 'direction'], (c) => {
+    for (const p of sw.portList) {
+      c.inc({ port: p.name, role: p.role, direction: 'rx' }, p.port.stats.rxBytes);
+      c.inc({ port: p.name, role: p.role, direction: 'tx' }, p.port.stats.txBytes);
+    }
+  });
+  counter('flatnet_port_syscall_batches_total', 'read()/write() calls that moved frames (packets / batches = frames per call)', ['port', 'direction'], (c) => {
+    for (const p of sw.portList) {
+      c.inc({ port: p.name, direction: 'rx' }, p.port.stats.rxBatches);
+      c.inc({ port: p.name, direction: 'tx' }, p.port.stats.txBatches);
+    }
+  });
+  counter('flatnet_port_errors_total', 'Port I/O errors and frames the kernel did not take', ['port', 'kind'], (c) => {
+    for (const p of sw.portList) {
+      c.inc({ port: p.name, kind: 'rx_error' }, p.port.stats.rxErrors);
+      c.inc({ port: p.name, kind: 'tx_error' }, p.port.stats.txErrors);
+      c.inc({ port: p.name, kind: 'tx_dropped' }, p.port.stats.txDropped);
+    }
+  });
+  counter('flatnet_peer_packets_total', 'Packets exchanged with each peer VTEP', ['peer', 'direction'], (c) => {
+    for (const v of sw.peerList) {
+      c.inc({ peer: v.name, direction: 'rx' }, v.rxPackets);
+      c.inc({ peer: v.name, direction: 'tx' }, v.txPackets);
+    }
+  });
+  counter('flatnet_peer_bytes_total', 'Inner bytes exchanged with each peer VTEP', ['peer', 'direction'], (c) => {
+    for (const v of sw.peerList) {
+      c.inc({ peer: v.name, direction: 'rx' }, v.rxBytes);
+      c.inc({ peer: v.name, direction: 'tx' }, v.txBytes);
+    }
+  });
+  return registry;
+}
+
+/** serveMetrics answers GET /metrics (and /healthz) on host:port. */
+export async function serveMetrics(registry: Registry, host: string, port: number): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.method === 'GET' && req.url === '/metrics') {
+      registry.metrics().then((text) => {
+        res.writeHead(200, { 'content-type': registry.contentType });
+        res.end(text);
+      }, (e: unknown) => {
+        res.writeHead(500).end(String(e));
+      });
+    } else if (req.method === 'GET' && req.url === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => { server.off('error', reject); resolve(); });
+  });
+  return server;
+}

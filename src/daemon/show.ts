@@ -1,0 +1,151 @@
+/**
+ * `flatnet show routes|fdb|ports|counters|peers`: snapshots of the running switch as plain JSON
+ * (what `--json` prints and the control socket carries) and their iproute2-style renderings.
+ */
+
+import { RouteKind } from '../fib/route-table.js';
+import type { Switch } from '../switch/switch.js';
+import { formatIpv4, formatMac } from '../wire/addr.js';
+import { DROP_HELP, DROP_NAMES, type Drop } from '../wire/drop.js';
+
+export interface RouteRow { dst: string; kind: string; dev: string; via: string | null; underlay: string | null; lladdr: string | null }
+export interface FdbRow { mac: string; dev: string; dst: string | null; vni: number; state: 'permanent' | 'learned' | 'flood'; ageSeconds: number | null }
+export interface PortRow {
+  id: number; name: string; role: string; kind: string; ip: string | null; mac: string | null;
+  rxPackets: number; rxBytes: number; rxBatches: number; rxErrors: number;
+  txPackets: number; txBytes: number; txBatches: number; txErrors: number; txDropped: number;
+}
+export interface PeerRow { name: string; underlay: string; podCidr: string | null; vtepMac: string; vni: number; port: number; rxPackets: number; rxBytes: number; txPackets: number; txBytes: number }
+export interface CountersSnapshot { counters: Record<string, number>; drops: { reason: string; count: number; help: string }[] }
+
+export function snapshotRoutes(sw: Switch): RouteRow[] {
+  const ports = new Map(sw.portList.map((p) => [p.id, p]));
+  return sw.routes.routes.map((r) => {
+    const dst = r.cidr.len === 0 ? 'default' : r.cidr.len === 32 ? formatIpv4(r.cidr.network) : r.cidr.toString();
+    switch (r.kind) {
+      case RouteKind.LOCAL:
+        return { dst, kind: 'local', dev: ports.get(r.port)?.name ?? `port${r.port}`, via: null, underlay: null, lladdr: formatMac(r.mac) };
+      case RouteKind.HOST:
+        return { dst, kind: 'host', dev: sw.portList.find((p) => p.role === 'host')?.name ?? 'host', via: null, underlay: null, lladdr: null };
+      case RouteKind.VTEP: {
+        const v = r.vtep!;
+        const via = v.podCidr === null ? null : formatIpv4(v.podCidr.network);
+        return { dst, kind: 'vtep', dev: v.name, via, underlay: formatIpv4(v.underlayIp), lladdr: formatMac(v.mac) };
+      }
+      default:
+        return { dst, kind: 'blackhole', dev: '', via: null, underlay: null, lladdr: null };
+    }
+  });
+}
+
+export function snapshotFdb(sw: Switch): FdbRow[] {
+  const now = sw.clock.tick();
+  const ports = new Map(sw.portList.map((p) => [p.id, p.name]));
+  const rows: FdbRow[] = sw.fdb.entries().map((e) => ({
+    mac: formatMac(e.mac),
+    dev: e.vtep !== null ? 'overlay' : ports.get(e.port) ?? `port${e.port}`,
+    dst: e.vtep !== null ? formatIpv4(e.vtep.underlayIp) : null,
+    vni: sw.vni,
+    state: e.kind === 'static' ? 'permanent' : 'learned',
+    ageSeconds: e.kind === 'static' ? null : Math.round((now - e.updated) / 1000),
+  }));
+  // L3 (flannel): one permanent entry per peer VTEP MAC; L2: the all-zeros flood list.
+  if (sw.mode === 'l3') {
+    for (const v of sw.peerList) rows.push({ mac: formatMac(v.mac), dev: 'overlay', dst: formatIpv4(v.underlayIp), vni: v.vni, state: 'permanent', ageSeconds: null });
+  } else {
+    for (const v of sw.fdb.floodList) rows.push({ mac: '00:00:00:00:00:00', dev: 'overlay', dst: formatIpv4(v.underlayIp), vni: v.vni, state: 'flood', ageSeconds: null });
+  }
+  return rows;
+}
+
+export function snapshotPorts(sw: Switch): PortRow[] {
+  return sw.portList.map((p) => {
+    const s = p.port.stats;
+    return {
+      id: p.id, name: p.name, role: p.role, kind: p.port.kind,
+      ip: p.role === 'pod' ? formatIpv4(p.ip) : null,
+      mac: p.mac === 0 ? null : formatMac(p.mac),
+      rxPackets: s.rxPackets, rxBytes: s.rxBytes, rxBatches: s.rxBatches, rxErrors: s.rxErrors,
+      txPackets: s.txPackets, txBytes: s.txBytes, txBatches: s.txBatches, txErrors: s.txErrors, txDropped: s.txDropped,
+    };
+  });
+}
+
+export function snapshotPeers(sw: Switch): PeerRow[] {
+  return sw.peerList.map((v) => ({
+    name: v.name, underlay: formatIpv4(v.underlayIp), podCidr: v.podCidr?.toString() ?? null, vtepMac: formatMac(v.mac),
+    vni: v.vni, port: v.port, rxPackets: v.rxPackets, rxBytes: v.rxBytes, txPackets: v.txPackets, txBytes: v.txBytes,
+  }));
+}
+
+export function snapshotCounters(sw: Switch): CountersSnapshot {
+  const s = sw.stats;
+  const drops: CountersSnapshot['drops'] = [];
+  for (let i = 1; i < s.drops.length; i++) {
+    if (s.drops[i]! > 0) drops.push({ reason: DROP_NAMES[i]!, count: s.drops[i]!, help: DROP_HELP[i as Exclude<Drop, 0>] });
+  }
+  return {
+    counters: {
+      rx_frames: s.rxFrames, tx_frames: s.txFrames, encapsulated: s.encapsulated, decapsulated: s.decapsulated,
+      flood_copies: s.floodCopies, arp_replies: s.arpReplies, icmp_sent: s.icmpSent, icmp_suppressed: s.icmpSuppressed,
+      fdb_entries: sw.fdb.size, fdb_moved: s.fdbMoved, fdb_refused_full: sw.fdb.refusedFull, fdb_refused_static: sw.fdb.refusedStatic,
+      dropped: s.totalDrops(),
+    },
+    drops,
+  };
+}
+
+export const SHOW_WHAT = ['routes', 'fdb', 'ports', 'counters', 'peers'] as const;
+export type ShowWhat = (typeof SHOW_WHAT)[number];
+
+export function snapshot(sw: Switch, what: ShowWhat): unknown {
+  switch (what) {
+    case 'routes': return snapshotRoutes(sw);
+    case 'fdb': return snapshotFdb(sw);
+    case 'ports': return snapshotPorts(sw);
+    case 'counters': return snapshotCounters(sw);
+    case 'peers': return snapshotPeers(sw);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Rendering, iproute2 style: one line per entry, `key value` pairs.
+
+export function render(what: ShowWhat, data: unknown): string {
+  switch (what) {
+    case 'routes':
+      return (data as RouteRow[]).map((r) => {
+        switch (r.kind) {
+          case 'local': return `${r.dst} dev ${r.dev} lladdr ${r.lladdr} proto flatnet scope link`;
+          case 'host': return `${r.dst} dev ${r.dev} proto flatnet`;
+          case 'vtep': return `${r.dst} via ${r.via} dev ${r.dev} onlink underlay ${r.underlay} lladdr ${r.lladdr}`;
+          default: return `blackhole ${r.dst} proto flatnet`;
+        }
+      }).join('\n') + '\n';
+    case 'fdb':
+      return (data as FdbRow[]).map((e) => {
+        const where = e.dst !== null ? `dst ${e.dst} vni ${e.vni} self` : `dev ${e.dev} master flatnet vni ${e.vni}`;
+        const state = e.state === 'learned' ? `learned age ${e.ageSeconds}s` : 'permanent';
+        return `${e.mac} ${where} ${state}`;
+      }).join('\n') + '\n';
+    case 'ports':
+      return (data as PortRow[]).map((p) => [
+        `${p.id}: ${p.name}: <${p.role}> kind ${p.kind}${p.ip ? ` inet ${p.ip}` : ''}${p.mac ? ` link/ether ${p.mac}` : ''}`,
+        `    RX: ${'packets'.padStart(12)} ${'bytes'.padStart(14)} ${'batches'.padStart(10)} ${'errors'.padStart(8)}`,
+        `        ${String(p.rxPackets).padStart(12)} ${String(p.rxBytes).padStart(14)} ${String(p.rxBatches).padStart(10)} ${String(p.rxErrors).padStart(8)}`,
+        `    TX: ${'packets'.padStart(12)} ${'bytes'.padStart(14)} ${'batches'.padStart(10)} ${'errors'.padStart(8)} ${'dropped'.padStart(8)}`,
+        `        ${String(p.txPackets).padStart(12)} ${String(p.txBytes).padStart(14)} ${String(p.txBatches).padStart(10)} ${String(p.txErrors).padStart(8)} ${String(p.txDropped).padStart(8)}`,
+      ].join('\n')).join('\n') + '\n';
+    case 'counters': {
+      const c = data as CountersSnapshot;
+      const lines = Object.entries(c.counters).map(([k, v]) => `${k.padEnd(22)} ${String(v).padStart(14)}`);
+      lines.push('', c.drops.length === 0 ? 'no drops' : `${'drop reason'.padEnd(28)} ${'count'.padStart(12)}  meaning`);
+      for (const d of c.drops) lines.push(`${d.reason.padEnd(28)} ${String(d.count).padStart(12)}  ${d.help}`);
+      return lines.join('\n') + '\n';
+    }
+    case 'peers':
+      return (data as PeerRow[]).map((p) =>
+        `${p.name} underlay ${p.underlay} port ${p.port} vni ${p.vni} podCidr ${p.podCidr ?? '-'} vtep ${p.vtepMac} rx ${p.rxPackets}/${p.rxBytes}B tx ${p.txPackets}/${p.txBytes}B`,
+      ).join('\n') + '\n';
+  }
+}

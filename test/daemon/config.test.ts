@@ -1,0 +1,80 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig, parseConfig, resolveVtepMac, type ConfigInput } from '../../src/daemon/config.js';
+import { formatIpv4, formatMac } from '../../src/wire/addr.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'flatnet-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const base = (): ConfigInput => ({
+  node: 'node1',
+  underlay: { interface: 'eth0', address: '198.51.100.1', mtu: 1500 },
+  podCidr: '10.244.1.0/24',
+  stateDir: dir,
+  peers: [{ name: 'node2', underlay: '198.51.100.2', podCidr: '10.244.2.0/24', vtepMac: '0e:00:0a:f4:02:00' }],
+  pods: [{ name: 'a', interface: 'veth-a', ip: '10.244.1.2', mac: '02:00:0a:f4:01:02' }],
+});
+
+const edit = (f: (c: Record<string, any>) => void): unknown => {
+  const c = structuredClone(base()) as Record<string, any>;
+  f(c);
+  return c;
+};
+
+describe('node config', () => {
+  it('fills defaults the way flannel and the RFC would', () => {
+    const c = parseConfig(base());
+    expect([c.vni, c.port, c.mode, c.udpChecksum, c.df, c.ttl, c.strict]).toEqual([1, 4789, 'l3', false, 'unset', 64, true]);
+    expect([formatIpv4(c.gateway), formatIpv4(c.vtepIp), c.clusterCidr.toString()]).toEqual(['10.244.1.1', '10.244.1.0', '10.244.0.0/16']);
+    expect(c.srcPortRange).toEqual([49152, 65535]);
+    expect([c.host.interface, c.fdbLimit, c.fdbAgeingMs, c.controlSocket]).toEqual(['flatnet0', 8192, 300_000, '/run/flatnet/node1.sock']);
+    expect(parseConfig(edit((x) => { x.srcPortRange = 'linux'; })).srcPortRange).toEqual([32768, 60999]);
+  });
+
+  it.each<[string, (c: Record<string, any>) => void, string, string]>([
+    ['a missing field', (c) => { delete c.podCidr; }, 'ERR_CONFIG_INVALID', 'podCidr'],
+    ['an unknown key', (c) => { c.colour = 'blue'; }, 'ERR_CONFIG_INVALID', ''],
+    ['a bad peer address', (c) => { c.peers[0].underlay = '198.51.100'; }, 'ERR_CONFIG_INVALID', 'peers[0].underlay'],
+    ['a bad MAC', (c) => { c.pods[0].mac = 'zz:00:00:00:00:01'; }, 'ERR_CONFIG_INVALID', 'pods[0].mac'],
+    ['a multicast VTEP MAC', (c) => { c.peers[0].vtepMac = '01:00:5e:00:00:01'; }, 'ERR_CONFIG_INVALID_ADDRESS', 'peers[0].vtepMac'],
+    ['a VNI beyond 24 bits', (c) => { c.vni = 1 << 24; }, 'ERR_CONFIG_INVALID', 'vni'],
+    ['port 0', (c) => { c.port = 0; }, 'ERR_CONFIG_INVALID', 'port'],
+    ['a misaligned pod CIDR', (c) => { c.podCidr = '10.244.1.1/24'; }, 'ERR_CONFIG_INVALID_CIDR', 'podCidr'],
+    ['a pod CIDR outside the cluster', (c) => { c.podCidr = '10.245.1.0/24'; }, 'ERR_CONFIG_INVALID_CIDR', 'podCidr'],
+    ['overlapping peer CIDRs', (c) => { c.peers.push({ name: 'node3', underlay: '198.51.100.3', podCidr: '10.244.2.128/25', vtepMac: '0e:00:0a:f4:03:00' }); }, 'ERR_CONFIG_OVERLAP', 'peers[1].podCidr'],
+    ['a peer overlapping our CIDR', (c) => { c.peers[0].podCidr = '10.244.0.0/23'; }, 'ERR_CONFIG_OVERLAP', 'peers[0].podCidr'],
+    ['a peer with our underlay address', (c) => { c.peers[0].underlay = '198.51.100.1'; }, 'ERR_CONFIG_DUPLICATE', 'peers[0].underlay'],
+    ['a pod outside the pod CIDR', (c) => { c.pods[0].ip = '10.244.2.9'; }, 'ERR_CONFIG_INVALID_ADDRESS', 'pods[0].ip'],
+    ['a pod on the gateway address', (c) => { c.pods[0].ip = '10.244.1.1'; }, 'ERR_CONFIG_DUPLICATE', 'pods[0].ip'],
+    ['two pods with one MAC', (c) => { c.pods.push({ name: 'b', interface: 'veth-b', ip: '10.244.1.3', mac: '02:00:0a:f4:01:02' }); }, 'ERR_CONFIG_DUPLICATE', 'pods[1].mac'],
+    ['two pods on one interface', (c) => { c.pods.push({ name: 'b', interface: 'veth-a', ip: '10.244.1.3', mac: '02:00:0a:f4:01:03' }); }, 'ERR_CONFIG_DUPLICATE', 'pods[1].interface'],
+    ['an interface name too long for Linux', (c) => { c.pods[0].interface = 'a-very-long-ifname'; }, 'ERR_CONFIG_INVALID', 'pods[0].interface'],
+    ['a pod MTU that cannot fit', (c) => { c.podMtu = 1451; }, 'ERR_CONFIG_MTU', 'podMtu'],
+    ['an underlay inside the cluster CIDR', (c) => { c.underlay.address = '10.244.9.9'; }, 'ERR_CONFIG_INVALID_ADDRESS', 'underlay.address'],
+    ['an empty source-port range', (c) => { c.srcPortRange = [50000, 40000]; }, 'ERR_CONFIG_INVALID', 'srcPortRange'],
+  ])('rejects %s with a code naming the field', (_name, f, code, field) => {
+    expect(() => parseConfig(edit(f))).toThrow(expect.objectContaining({ code, field }));
+  });
+
+  it('accepts a pod MTU of exactly underlay - 50', () => {
+    expect(parseConfig(edit((c) => { c.podMtu = 1450; })).podMtu).toBe(1450);
+  });
+
+  it('reports unreadable files and bad JSON with their own codes', () => {
+    expect(() => loadConfig(join(dir, 'missing.json'))).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_READ' }));
+    const f = join(dir, 'bad.json');
+    writeFileSync(f, '{"node": ');
+    expect(() => loadConfig(f)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_JSON' }));
+  });
+
+  it('generates a VTEP MAC once, persists it, and returns the same one on restart', () => {
+    const c = parseConfig(edit((x) => { x.node = 'persist'; }));
+    const m1 = resolveVtepMac(c);
+    expect(Math.floor(m1 / 2 ** 40) % 4).toBe(2); // unicast, locally administered
+    expect(readFileSync(join(dir, 'persist.vtep-mac'), 'utf8').trim()).toBe(formatMac(m1));
+    expect(resolveVtepMac(c)).toBe(m1);
+    expect(resolveVtepMac(parseConfig(edit((x) => { x.vtepMac = '0e:00:00:00:00:01'; })))).toBe(0x0e00_0000_0001);
+  });
+});
