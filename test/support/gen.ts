@@ -241,7 +241,9 @@ export class FrameGenerator {
 
     // Outer fields the template inherits from an *untagged* inner IPv4 header: ECN always
     // (RFC 6040 normal mode), DSCP and DF by policy. EncapTemplate looks at the EtherType at
-    // offset 12 only, so a VLAN-tagged inner frame inherits nothing.
+    // offset 12 only, so a VLAN-tagged inner frame inherits nothing. (Linux differs here: since
+    // 2022 ip_tunnel_get_dsfield() uses skb_protocol(skb, true), which looks through VLAN tags.
+    // If EncapTemplate follows it, change `!vlan` below; the test will point here.)
     const inheritFrom = plan.ip !== null && !vlan ? plan.ip : null;
     const outerDscp = t.dscp === 'inherit' ? (inheritFrom?.dscp ?? 0) : t.dscp;
     const outerEcn = inheritFrom?.ecn ?? 0;
