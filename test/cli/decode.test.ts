@@ -1,10 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProgram } from '../../src/cli/main.js';
 import { PcapWriter } from '../../src/pcap/pcap.js';
 import { buildInner, encapsulate } from '../support/frames.js';
+import { KERNEL_FIXTURES, REPO_ROOT, kernelFixture, readFrames } from '../support/pcap.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'flatnet-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -51,12 +53,36 @@ const CRAFTED: readonly (readonly [string, Buffer, string | null])[] = [
   ['plain ARP on the underlay', buildInner({ kind: 'arp' }), null],
 ];
 let craftedPath = '';
+let bigPath = '';
 
 beforeAll(() => {
   craftedPath = writePcap('crafted.pcap', CRAFTED.map(([, f]) => f));
+  const k = readFrames(kernelFixture(KERNEL_FIXTURES[0].file)).map((f) => f.data);
+  bigPath = writePcap('big.pcap', Array.from({ length: 20_000 }, (_, i) => k[i % k.length]!));
 });
 
-describe('flatnet decode FILE: drop reasons', () => {
+describe('flatnet decode FILE', () => {
+  it.each(KERNEL_FIXTURES.map((f) => [f.file, f.port] as const))('%s: a header, one line per frame with VNI and addresses, a count', async (file) => {
+    const lines = await decode(kernelFixture(file));
+    const frames = readFrames(kernelFixture(file));
+    expect(lines).toHaveLength(1 + 21 + 1);
+    expect(lines[0]).toMatch(/^\s+No\.\s+Time\s+Len\s+Summary$/);
+    lines.slice(1, 22).forEach((line, i) => {
+      const m = /^\s*(\d+)\s+(\d+\.\d{6})\s+(\d+)\s+(.*)$/.exec(line);
+      expect(m, line).not.toBeNull();
+      expect(Number(m![1])).toBe(i + 1);
+      expect(Number(m![3])).toBe(frames[i]!.origLen);
+      const summary = m![4]!;
+      expect(summary).toContain('VXLAN vni=42');
+      expect(summary).toMatch(/198\.51\.100\.[12]:\d+ → 198\.51\.100\.[12]:(4789|8472) UDP/);
+      expect(summary).toMatch(/10\.244\.1\.[12]/);
+      expect(summary).not.toContain('[drop:');
+      expect(summary).not.toContain('malformed');
+    });
+    expect(Number(lines[1]!.trim().split(/\s+/)[1])).toBe(0); // time relative to the first frame
+    expect(lines[22]).toBe('21 frames');
+  });
+
   it('shows the drop reason of each crafted bad frame, and counts them', async () => {
     const lines = await decode(craftedPath);
     expect(lines).toHaveLength(1 + CRAFTED.length + 1);
@@ -73,9 +99,106 @@ describe('flatnet decode FILE: drop reasons', () => {
     expect(lines.at(-1)).toBe(`${CRAFTED.length} frames, ${dropped} VXLAN frames the strict receive path drops`);
   });
 
+  it('--lenient accepts reserved bits, --gbp the group policy bits', async () => {
+    const lenient = await decode(craftedPath, '--lenient');
+    expect(lenient[3]).not.toContain('[drop:');
+    expect(lenient[2]).toContain('[drop: vxlan_no_i_flag]'); // the I flag is still required
+    const gbp = await decode(craftedPath, '--gbp');
+    expect(gbp[7]).not.toContain('[drop:');
+    expect(gbp[3]).toContain('[drop: vxlan_reserved_set]');
+  });
+
+  it('--json prints one JSON object per frame with the decoded fields', async () => {
+    const file = kernelFixture(KERNEL_FIXTURES[2].file); // 8472, udpcsum
+    const frames = readFrames(file);
+    const lines = await decode(file, '--json');
+    expect(lines).toHaveLength(21);
+    lines.forEach((line, i) => {
+      const o = JSON.parse(line) as Record<string, unknown> & { layers: Record<string, unknown>[] };
+      expect(o).toMatchObject({ no: i + 1, tsSec: frames[i]!.tsSec, tsNsec: frames[i]!.tsNsec, capLen: frames[i]!.data.length, origLen: frames[i]!.origLen, drop: 'none', length: frames[i]!.data.length });
+      expect(typeof o.time).toBe('number');
+      expect(o.summary).toContain('VXLAN vni=42');
+      expect(o.layers.map((l) => l.layer).slice(0, 5)).toEqual(['eth', 'ipv4', 'udp', 'vxlan', 'eth']);
+      expect(o.layers[0]).toMatchObject({ etherType: 0x0800 });
+      expect([o.layers[0]!.src, o.layers[0]!.dst].sort()).toEqual(['02:00:c6:33:64:01', '02:00:c6:33:64:02']);
+      expect([o.layers[1]!.src, o.layers[1]!.dst].sort()).toEqual(['198.51.100.1', '198.51.100.2']);
+      expect(o.layers[2]).toMatchObject({ dstPort: 8472, checksumStatus: 'good' });
+      expect(o.layers[3]).toMatchObject({ vni: 42, flags: 8, i: true, reserved24: 0, reserved8: 0 });
+      expect(o.malformed).toBeUndefined();
+    });
+  });
+
   it('--json carries drop reasons and malformed layers; non-VXLAN frames have drop null', async () => {
     const objs = (await decode(craftedPath, '--json')).map((l) => JSON.parse(l) as { drop: string | null; malformed?: { layer: string; code: string } });
     expect(objs.map((o) => o.drop)).toEqual(CRAFTED.map(([, , d]) => d));
     expect(objs[4]!.malformed).toEqual(expect.objectContaining({ layer: 'vxlan', code: 'ERR_WIRE_TRUNCATED' }));
+  });
+
+  it('-c stops after n frames', async () => {
+    const lines = await decode(kernelFixture(KERNEL_FIXTURES[0].file), '-c', '2');
+    expect(lines).toHaveLength(1 + 2 + 1);
+    expect(lines.at(-1)).toBe('2 frames');
+  });
+
+  it('--vxlan-port limits which ports are decoded as VXLAN', async () => {
+    const lines = await decode(kernelFixture(KERNEL_FIXTURES[2].file), '--vxlan-port', '4789'); // an 8472 capture
+    for (const l of lines.slice(1, 22)) {
+      expect(l).not.toContain('VXLAN');
+      expect(l).toContain(':8472 UDP');
+    }
+  });
+
+  it('reads pcapng too', async () => {
+    const path = join(tmp, 'x.pcapng');
+    const frame = good();
+    const u32 = (v: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; };
+    const block = (type: number, body: Buffer): Buffer => Buffer.concat([u32(type), u32(12 + body.length), body, u32(12 + body.length)]);
+    const pad = Buffer.alloc((4 - (frame.length % 4)) % 4);
+    writeFileSync(path, Buffer.concat([
+      block(0x0a0d0d0a, Buffer.from('4d3c2b1a01000000ffffffffffffffff', 'hex')),
+      block(1, Buffer.from('0100000000000000', 'hex')),
+      block(6, Buffer.concat([u32(0), u32(0), u32(0), u32(frame.length), u32(frame.length), frame, pad])),
+    ]));
+    const lines = await decode(path);
+    expect(lines[1]).toContain('VXLAN vni=42');
+  });
+});
+
+describe('the flatnet executable', () => {
+  const main = join(REPO_ROOT, 'dist/src/cli/main.js');
+
+  beforeAll(() => {
+    // The executable runs from dist/: rebuild it when src/ is newer (CI builds it in .ci/setup).
+    const newest = (dir: string): number => readdirSync(dir, { withFileTypes: true, recursive: true })
+      .filter((e) => e.isFile() && e.name.endsWith('.ts'))
+      .reduce((m, e) => Math.max(m, statSync(join(e.parentPath, e.name)).mtimeMs), 0);
+    if (!existsSync(main) || statSync(main).mtimeMs < newest(join(REPO_ROOT, 'src'))) {
+      execFileSync(join(REPO_ROOT, 'node_modules/.bin/tsc'), ['-p', join(REPO_ROOT, 'tsconfig.json')], { stdio: 'ignore' });
+    }
+  }, 120_000);
+
+  it('survives `| head`: an early-closed pipe ends it quietly with status 0', () => {
+    const r = spawnSync('bash', ['-c', 'set -o pipefail; node "$0" decode "$1" | head -n 3; echo "status=${PIPESTATUS[0]}"', main, bigPath], { encoding: 'utf8', timeout: 60_000 });
+    const out = r.stdout.trim().split('\n');
+    expect(out.slice(0, 3)).toHaveLength(3);
+    expect(out[1]).toContain('VXLAN vni=42');
+    expect(out.at(-1)).toBe('status=0');
+    expect(r.stderr).toBe('');
+  });
+
+  it('prints all 20000 lines when nobody closes the pipe', () => {
+    const r = spawnSync('node', [main, 'decode', bigPath], { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 60_000 });
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim().split('\n')).toHaveLength(20_002);
+  });
+
+  it.each([
+    ['a file that does not exist', join(tmp, 'missing.pcap')],
+    ['a file that is not a capture', join(tmp, 'not-a-capture.txt')],
+  ])('exits with status 1 and one flatnet: line on stderr for %s', (_name, path) => {
+    writeFileSync(join(tmp, 'not-a-capture.txt'), 'hello, world\n');
+    const r = spawnSync('node', [main, 'decode', path], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^flatnet: .*\n$/);
   });
 });
