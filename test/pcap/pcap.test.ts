@@ -14,6 +14,7 @@ let nTmp = 0;
 const tmpFile = (ext = 'pcap'): string => join(tmp, `f${nTmp++}.${ext}`);
 
 const HAVE_WIRESHARK_TOOLS = hasTool('tshark') && hasTool('capinfos') && hasTool('editcap');
+if (!HAVE_WIRESHARK_TOOLS) console.warn('pcap.test.ts: tshark/capinfos/editcap not installed, skipping the checks against Wireshark\'s tools');
 const run = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
 
 /** readAll: every record of an in-memory capture, copied, or the PcapError code. */

@@ -27,6 +27,7 @@ function skipReason(): string | null {
   return missing.length === 0 ? null : `capture.sh needs ${missing.join(', ')}`;
 }
 const reason = skipReason();
+if (reason !== null) console.warn(`kernel-capture.netns.test.ts skipped: ${reason}`);
 
 /** Runs capture.sh; returns its exit status, output and the namespace prefix it used (fnfx<pid>). */
 function runCapture(outDir: string, env: NodeJS.ProcessEnv = process.env): { status: number | null; output: string; prefix: string } {
