@@ -73,9 +73,10 @@ export function runDecode(path: string, opts: DecodeOptions, write: (s: string) 
   const it = decodeFile(path, opts);
   let t0 = -1;
   let frames = 0, dropped = 0;
+  // The first next() opens the file: a missing or unreadable capture fails before any output.
+  let r = it.next();
   if (!opts.json) write(`${'No.'.padStart(6)} ${'Time'.padStart(11)} ${'Len'.padStart(5)}  Summary\n`);
-  for (;;) {
-    const r = it.next();
+  for (;; r = it.next()) {
     if (r.done === true) {
       if (r.value.truncated) process.stderr.write(`flatnet decode: ${path}: the capture ends in the middle of a frame\n`);
       break;

@@ -134,6 +134,12 @@ describe('flatnet decode FILE', () => {
     expect(objs[4]!.malformed).toEqual(expect.objectContaining({ layer: 'vxlan', code: 'ERR_WIRE_TRUNCATED' }));
   });
 
+  it('a missing file rejects with ENOENT before any output', async () => {
+    let out = '';
+    await expect(buildProgram((s) => { out += s; }).parseAsync(['node', 'flatnet', 'decode', join(tmp, 'missing.pcap')])).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(out).toBe('');
+  });
+
   it('-c stops after n frames', async () => {
     const lines = await decode(kernelFixture(KERNEL_FIXTURES[0].file), '-c', '2');
     expect(lines).toHaveLength(1 + 2 + 1);
@@ -200,5 +206,6 @@ describe('the flatnet executable', () => {
     const r = spawnSync('node', [main, 'decode', path], { encoding: 'utf8', timeout: 30_000 });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^flatnet: .*\n$/);
+    expect(r.stdout).toBe(''); // regression: the table header used to be printed before the error
   });
 });
