@@ -9,6 +9,7 @@ import { DecapResult, Decapsulator } from '../wire/decap.js';
 import { dissectFrame, summarize, type FrameRepr } from '../wire/dissect.js';
 import { DROP_NAMES, Drop } from '../wire/drop.js';
 import { EtherType, IpProto } from '../wire/consts.js';
+import { ethernetReprLen } from '../wire/ethernet.js';
 
 export interface DecodeOptions {
   readonly json: boolean;
@@ -43,7 +44,7 @@ export function* decodeFile(path: string, opts: DecodeOptions): Generator<Decode
       ? dissectFrame(rec.data, rec.off, rec.off + rec.capLen, { vxlanPorts: opts.vxlanPorts })
       : { length: rec.capLen, layers: [{ layer: 'data', hex: rec.data.toString('hex', rec.off, rec.off + rec.capLen) }], malformed: { layer: 'link', code: 'ERR_WIRE_UNSUPPORTED', message: `link type ${rec.linkType}` } };
     let drop: string | null = null;
-    const port = vxlanDstPort(frame);
+    const port = vxlanDstPort(frame, rec.data, rec.off, rec.off + rec.capLen);
     const idx = port < 0 ? -1 : opts.vxlanPorts.indexOf(port);
     if (idx >= 0) {
       const d = decaps[idx]!.decapFrame(rec.data, rec.off, rec.off + rec.capLen, res);
@@ -54,21 +55,28 @@ export function* decodeFile(path: string, opts: DecodeOptions): Generator<Decode
   return { truncated: reader.truncated, linkType: reader.linkType };
 }
 
-/** The outer UDP destination port when the frame is Ethernet/IPv4/UDP, else -1. */
-function vxlanDstPort(f: FrameRepr): number {
+/**
+ * The outer UDP destination port when the frame is Ethernet/IPv4/UDP, else -1. It is read from
+ * the bytes when the dissector did not decode the UDP header (a bad UDP length, or a first
+ * fragment): those frames still get the receive path's verdict.
+ */
+function vxlanDstPort(f: FrameRepr, data: Buffer, start: number, end: number): number {
   const [eth, ip, udp] = f.layers;
   if (eth?.layer !== 'eth' || eth.etherType !== EtherType.IPV4) return -1;
   if (ip?.layer !== 'ipv4' || ip.protocol !== IpProto.UDP) return -1;
-  return udp?.layer === 'udp' ? udp.dstPort : -1;
+  if (udp?.layer === 'udp') return udp.dstPort;
+  const p = start + ethernetReprLen(eth) + ip.ihl * 4 + 2;
+  return ip.fragOffset === 0 && p + 2 <= end ? data.readUInt16BE(p) : -1;
 }
 
 export function runDecode(path: string, opts: DecodeOptions, write: (s: string) => void): number {
   const it = decodeFile(path, opts);
   let t0 = -1;
   let frames = 0, dropped = 0;
+  // The first next() opens the file: a missing or unreadable capture fails before any output.
+  let r = it.next();
   if (!opts.json) write(`${'No.'.padStart(6)} ${'Time'.padStart(11)} ${'Len'.padStart(5)}  Summary\n`);
-  for (;;) {
-    const r = it.next();
+  for (;; r = it.next()) {
     if (r.done === true) {
       if (r.value.truncated) process.stderr.write(`flatnet decode: ${path}: the capture ends in the middle of a frame\n`);
       break;

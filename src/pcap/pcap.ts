@@ -152,7 +152,7 @@ export class PcapReader {
     }
     const ifc = this.interfaces[ifIndex];
     if (ifc === undefined) throw new PcapError('ERR_PCAP_MALFORMED', `packet block ${this.index} names interface ${ifIndex}, which was not described`);
-    if (dataOff + capLen > p + this.u32(p + 4)) throw new PcapError('ERR_PCAP_MALFORMED', `packet block ${this.index} is shorter than its captured length`);
+    if (dataOff + capLen > p + this.u32(p + 4) - 4) throw new PcapError('ERR_PCAP_MALFORMED', `packet block ${this.index} is shorter than its captured length`);
     rec.data = d;
     rec.off = dataOff;
     rec.capLen = capLen;
@@ -184,7 +184,7 @@ export class PcapReader {
       }
       const type = this.u32(p);
       const len = this.u32(p + 4);
-      if (len < 12 || len % 4 !== 0) throw new PcapError('ERR_PCAP_MALFORMED', `pcapng block at ${p} has length ${len}`);
+      if (len < minBlockLen(type) || len % 4 !== 0) throw new PcapError('ERR_PCAP_MALFORMED', `pcapng block at ${p} (type ${type}) has length ${len}`);
       if (p + len > d.length) { this.truncated = true; this.pos = d.length; return -1; }
       this.pos = p + len;
       if (type === PCAPNG_IDB) {
@@ -210,6 +210,22 @@ export class PcapReader {
       o += 4 + ((len + 3) & ~3);
     }
     return 1e6;
+  }
+}
+
+/**
+ * The smallest total length of a block of this type: 12 bytes of framing plus the fixed fields
+ * its readers access (the SHB's byte-order magic, version and section length; the IDB's link
+ * type and snaplen; a packet block's interface, timestamps and lengths).
+ */
+function minBlockLen(type: number): number {
+  switch (type) {
+    case PCAPNG_SHB: return 28;
+    case PCAPNG_IDB: return 20;
+    case PCAPNG_EPB: return 32;
+    case PCAPNG_PB: return 32;
+    case PCAPNG_SPB: return 16;
+    default: return 12;
   }
 }
 

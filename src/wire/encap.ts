@@ -180,6 +180,13 @@ export class EncapTemplate {
     if (!(Number.isInteger(min) && Number.isInteger(max) && min >= 1 && max <= 65535 && min <= max)) {
       throw new RangeError(`bad source port range ${min}-${max}`);
     }
+    // Both end up in one header byte each; out of range they would be truncated on the wire
+    // (and a DSCP above 63 would also break the pre-summed header checksum).
+    const ttl = o.ttl ?? 64;
+    if (!Number.isInteger(ttl) || ttl < 0 || ttl > 255) throw new RangeError(`TTL ${ttl} does not fit 8 bits`);
+    if (typeof o.dscp === 'number' && (!Number.isInteger(o.dscp) || o.dscp < 0 || o.dscp > 63)) {
+      throw new RangeError(`DSCP ${o.dscp} does not fit 6 bits`);
+    }
     this.srcIp = o.srcIp >>> 0;
     this.dstIp = o.dstIp >>> 0;
     this.vni = o.vni;
@@ -193,7 +200,7 @@ export class EncapTemplate {
     const h = this.header;
     new EthernetView().reset(h, 0, VXLAN_HEADROOM).emit(o.dstMac, o.srcMac, EtherType.IPV4);
     const ipv4 = new Ipv4View().reset(h, OUTER_IP_OFF, VXLAN_HEADROOM);
-    ipv4.emit(this.srcIp, this.dstIp, IpProto.UDP, 0, o.ttl ?? 64, 0, 0, o.df === DfPolicy.SET ? IPV4_FLAG_DF : 0);
+    ipv4.emit(this.srcIp, this.dstIp, IpProto.UDP, 0, ttl, 0, 0, o.df === DfPolicy.SET ? IPV4_FLAG_DF : 0);
     ipv4.checksum = 0;
     this.ipSumBase = fold16(sum16(h, OUTER_IP_OFF, IPV4_HEADER_LEN)); // folded: encap() adds to it with 32-bit folds
     new UdpView().reset(h, OUTER_UDP_OFF, VXLAN_HEADROOM).emit(0, this.dstPort, 0);

@@ -3,7 +3,7 @@ import { createRegistry, serveMetrics } from '../../src/daemon/metrics.js';
 import { Cidr } from '../../src/fib/cidr.js';
 import { FakeClock } from '../../src/fib/clock.js';
 import { Framing, Switch } from '../../src/switch/switch.js';
-import { ip, mac, udp } from '../support/frames.js';
+import { ip, mac, udp } from '../support/pod-frames.js';
 import { TestPort } from '../support/test-port.js';
 
 describe('metrics', () => {

@@ -11,7 +11,7 @@ import { Drop, DROP_NAMES } from '../../src/wire/drop.js';
 import { EncapTemplate, VXLAN_HEADROOM } from '../../src/wire/encap.js';
 import { Icmpv4Type } from '../../src/wire/icmpv4.js';
 import { VxlanView } from '../../src/wire/vxlan.js';
-import { BROADCAST, arp, icmpEcho, ip, mac, udp } from '../support/frames.js';
+import { BROADCAST, arp, icmpEcho, ip, mac, udp } from '../support/pod-frames.js';
 import { TestPort } from '../support/test-port.js';
 
 // Node 1 of a flannel-style cluster: 10.244.1.0/24, VTEP 10.244.1.0 on underlay 198.51.100.1.
