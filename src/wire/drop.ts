@@ -61,6 +61,9 @@ export const Drop = {
 } as const;
 export type Drop = (typeof Drop)[keyof typeof Drop];
 
+/** The codec's reasons are 1..CODEC_DROP_MAX (decapsulation and ECN); the switch's follow. */
+export const CODEC_DROP_MAX: Drop = Drop.ECN_CE_NOT_ECT;
+
 /** Counter labels, indexed by reason: `drop_names[Drop.VXLAN_NO_I_FLAG] === 'vxlan_no_i_flag'`. */
 export const DROP_NAMES: readonly string[] = (() => {
   const names: string[] = [];

@@ -137,12 +137,11 @@ function fmix(h: number): number {
 }
 
 /**
- * srcPortFor maps a flow hash into the inclusive range [min, max]: like Linux, it folds the low
- * half into the high half (`hash ^= hash << 16`) and scales the top 16 bits (multiply-shift).
+ * srcPortFor maps a 32-bit hash monotonically onto the inclusive range [min, max] by scaling its
+ * top 16 bits (multiply-shift, as Linux's udp_flow_src_port).
  */
 export function srcPortFor(hash: number, min: number, max: number): number {
-  const h = (hash ^ (hash << 16)) >>> 16;
-  return min + ((h * (max - min + 1)) >>> 16);
+  return min + (((hash >>> 16) * (max - min + 1)) >>> 16);
 }
 
 /** The per-destination outer header and the counters it keeps (IPv4 identification). */
@@ -250,7 +249,10 @@ export class EncapTemplate {
     s = (s >>> 16) + (s & 0xffff);
     dv.setUint16(ip + 10, ~s & 0xffff);
     const udp = o + OUTER_UDP_OFF;
-    dv.setUint16(udp, srcPortFor(flowHashDv(dv, start, end), this.srcPortMin, this.srcPortMax));
+    // Linux folds the low half into the high half first (`hash ^= hash << 16`): only the top 16
+    // bits pick the port.
+    const hash = flowHashDv(dv, start, end);
+    dv.setUint16(udp, srcPortFor(hash ^ (hash << 16), this.srcPortMin, this.srcPortMax));
     const udpLen = innerLen + UDP_HEADER_LEN + VXLAN_HEADER_LEN;
     dv.setUint16(udp + 4, udpLen);
     if (this.udpChecksum) {
