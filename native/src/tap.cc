@@ -8,6 +8,7 @@
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -103,8 +104,8 @@ static Napi::Value TapOpen(const Napi::CallbackInfo& info) {
 // tapRead(fd, arena, slotSize, headroom, meta, max, vnetHdrLen) -> count | -errno
 //
 // Frame i lands at slot i + headroom; with a vnet header the read starts vnetHdrLen earlier so
-// the header sits at [START - vnetHdrLen, START). The kernel reports a frame's full length
-// even when the buffer was shorter: such frames are cut and flagged TRUNCATED.
+// the header sits at [START - vnetHdrLen, START). A frame longer than the slot is cut and
+// flagged TRUNCATED.
 static napi_value TapRead(napi_env env, napi_callback_info info) {
   size_t argc = 7;
   napi_value argv[7];
@@ -121,11 +122,18 @@ static napi_value TapRead(napi_env env, napi_callback_info info) {
     return RetI32(env, -EINVAL);
   }
   const int32_t room = slotSize - headroom;
+  // read() on a TAP returns min(frame, buffer): a second iovec past the slot catches the
+  // overflow so a cut frame can be told from one that fits exactly.
+  uint8_t overflow[64];
+  struct iovec iov[2];
+  iov[1].iov_base = overflow;
+  iov[1].iov_len = sizeof overflow;
   int32_t n = 0;
   while (n < max) {
     const int32_t start = n * slotSize + headroom;
-    const size_t bufLen = static_cast<size_t>(room + vnetHdrLen);
-    ssize_t r = read(fd, arena + start - vnetHdrLen, bufLen);
+    iov[0].iov_base = arena + start - vnetHdrLen;
+    iov[0].iov_len = static_cast<size_t>(room + vnetHdrLen);
+    ssize_t r = readv(fd, iov, 2);
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -133,7 +141,7 @@ static napi_value TapRead(napi_env env, napi_callback_info info) {
       break;  // report the frames we have; the error comes back on the next call
     }
     if (r < vnetHdrLen) continue;  // cannot happen for a TAP; never hand out a negative length
-    SetRxMeta(meta, n, start, r - vnetHdrLen, room, false);
+    SetRxMeta(meta, n, start, r - vnetHdrLen, room, r - vnetHdrLen > room);
     n++;
   }
   return RetI32(env, n);
