@@ -62,6 +62,8 @@ export interface CapPortOptions {
 }
 
 const CAP_SNAPLEN = 65535;
+/** Handles whose open() failed: never closed nor collected (see open()). */
+const failedCaps: CapHandle[] = [];
 
 export class CapPort implements Port {
   readonly kind = PortKind.CAP;
@@ -97,13 +99,21 @@ export class CapPort implements Port {
    */
   static open(device: string, opts: CapPortOptions = {}): CapPort {
     const { Cap } = loadCap();
+    // Checked first because a failed open leaves cap's handle in a state it cannot recover from.
+    if (!Cap.deviceList().some((d) => d.name === device)) {
+      throw new FlatnetError('ERR_CAP_OPEN', `cap: cannot open ${device}: no such device`);
+    }
     const cap = new Cap();
     const capBuf = Buffer.alloc(CAP_SNAPLEN);
     let linkType: string;
     try {
       linkType = cap.open(device, opts.filter ?? '', opts.bufferSize ?? 16 << 20, capBuf);
     } catch (e) {
-      cap.close();
+      // cap 0.2.1 keeps the pcap handle of a failed open and its close() (also run by its
+      // destructor at garbage collection) then stops a uv_poll it never initialised, which
+      // crashes the process. Keep such handles referenced forever instead: a failed
+      // pcap_activate has already released its descriptor; a bad filter leaks one.
+      failedCaps.push(cap);
       throw new FlatnetError('ERR_CAP_OPEN', `cap: cannot open ${device}: ${(e as Error).message}`, { cause: e });
     }
     if (linkType !== 'ETHERNET') {
