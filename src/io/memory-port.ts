@@ -1,0 +1,159 @@
+/**
+ * MemoryPort: an in-process pair of ports, like a veth pair without a kernel (wireguard-go's
+ * tuntest.ChannelTUN). Frames written to one end are queued on the other and copied into the
+ * reader's slots by its read(). It needs no addon and no privileges, so the unit suite can run
+ * the switch over it.
+ *
+ * - Each end has a bounded receive queue (`queueLimit` frames of up to `maxFrameLen` bytes);
+ *   a write to a full queue counts the rest of the batch in txDropped, as a full NIC ring.
+ * - Meta ADDR, PORT and GSO_SIZE travel with the frame unchanged (a memory link, not a UDP
+ *   socket: the reader sees what the writer put there). FLAGS start clear; a frame cut to
+ *   maxFrameLen or to the reader's slot is flagged TRUNCATED.
+ * - With `vnetHdrLen`, both ends carry that many header bytes before START, copied as well.
+ * - Readiness: while a callback is set and frames wait, it runs once per setImmediate turn.
+ * - close() on one end makes the other end's writes fail with -EPIPE (counted in txErrors).
+ */
+
+import { Meta, META_STRIDE, type Batch, type FrameList } from '../buf/batch.js';
+import { FlatnetError } from '../errors.js';
+import { PortKind, PortStats, type Port } from '../switch/port.js';
+import { Errno } from './errno.js';
+import { FrameQueue } from './frame-queue.js';
+
+export interface MemoryPortOptions {
+  /** Frames each end can hold unread (default 256). */
+  readonly queueLimit?: number;
+  /** Largest frame kept whole (default 2048; raise it for GSO super-frames). */
+  readonly maxFrameLen?: number;
+  /** virtio-net header bytes before each frame (default 0). */
+  readonly vnetHdrLen?: number;
+}
+
+export class MemoryPort implements Port {
+  readonly kind = PortKind.MEMORY;
+  readonly name: string;
+  readonly vnetHdrLen: number;
+  readonly stats = new PortStats();
+  private readonly rxq: FrameQueue;
+  private peer: MemoryPort | null = null;
+  private closedFlag = false;
+  private readableCb: (() => void) | null = null;
+  private scheduled = false;
+  private readonly popOut = { bytes: 0, truncated: 0 };
+  private readonly fire = (): void => this.fireReadable();
+
+  private constructor(name: string, opts: MemoryPortOptions) {
+    this.name = name;
+    this.vnetHdrLen = opts.vnetHdrLen ?? 0;
+    if (!Number.isInteger(this.vnetHdrLen) || this.vnetHdrLen < 0) throw new FlatnetError('ERR_IO_BAD_VNET_HDR', `vnetHdrLen ${this.vnetHdrLen}`);
+    this.rxq = new FrameQueue(opts.queueLimit ?? 256, opts.maxFrameLen ?? 2048, this.vnetHdrLen);
+  }
+
+  /** pair makes two connected ends: what `a` writes, `b` reads, and the other way round. */
+  static pair(nameA: string, nameB: string, opts: MemoryPortOptions = {}): [MemoryPort, MemoryPort] {
+    const a = new MemoryPort(nameA, opts);
+    const b = new MemoryPort(nameB, opts);
+    a.peer = b;
+    b.peer = a;
+    return [a, b];
+  }
+
+  get closed(): boolean { return this.closedFlag; }
+  /** Frames waiting to be read on this end. */
+  get pending(): number { return this.rxq.length; }
+
+  /**
+   * read moves up to batch.capacity queued frames into `batch` (frame i at slotOff(i) +
+   * headroom) and returns the count, 0 when none wait, -EBADF after close().
+   */
+  read(batch: Batch, headroom: number): number {
+    if (this.closedFlag) {
+      batch.count = 0;
+      this.stats.rxErrors++;
+      return Errno.EBADF;
+    }
+    if (!Number.isInteger(headroom) || headroom < this.vnetHdrLen || headroom >= batch.slotSize) {
+      throw new FlatnetError('ERR_IO_BAD_HEADROOM', `${this.name}: headroom ${headroom} must be in [${this.vnetHdrLen}, ${batch.slotSize})`);
+    }
+    const n = this.rxq.popInto(batch, headroom, this.popOut);
+    if (n > 0) {
+      const s = this.stats;
+      s.rxPackets += n;
+      s.rxBytes += this.popOut.bytes;
+      s.rxBatches++;
+      s.rxErrors += this.popOut.truncated;
+    }
+    return n;
+  }
+
+  /**
+   * write queues frames [0, list.count) on the peer in order. Returns how many were queued
+   * (the rest: txDropped when the peer's queue is full, txErrors for frames outside the
+   * arena), -EPIPE when the peer is closed, -EBADF when this end is.
+   */
+  write(list: FrameList): number {
+    const s = this.stats;
+    if (list.count === 0) return 0;
+    if (this.closedFlag) {
+      s.txErrors += list.count;
+      return Errno.EBADF;
+    }
+    const peer = this.peer;
+    if (peer === null || peer.closedFlag) {
+      s.txErrors += list.count;
+      return Errno.EPIPE;
+    }
+    const q = peer.rxq, arena = list.arena, hdr = this.vnetHdrLen;
+    let sent = 0, bytes = 0, errors = 0;
+    for (let i = 0; i < list.count; i++) {
+      const start = list.start(i), end = list.end(i);
+      if (start - hdr < 0 || end < start || end > arena.length) {
+        errors++;
+        continue;
+      }
+      const m = list.meta, o = i * META_STRIDE;
+      if (!q.push(arena, start, end, m[o + Meta.ADDR]!, m[o + Meta.PORT]!, m[o + Meta.GSO_SIZE]!)) {
+        s.txDropped += list.count - i;
+        break;
+      }
+      sent++;
+      bytes += end - start;
+    }
+    s.txErrors += errors;
+    if (sent > 0) {
+      s.txPackets += sent;
+      s.txBytes += bytes;
+      s.txBatches++;
+      peer.schedule();
+    }
+    return sent === 0 && errors > 0 ? Errno.EINVAL : sent;
+  }
+
+  onReadable(cb: (() => void) | null): void {
+    if (this.closedFlag && cb !== null) throw new FlatnetError('ERR_IO_PORT_CLOSED', `${this.name}: port is closed`);
+    this.readableCb = cb;
+    if (cb !== null && this.rxq.length > 0) this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.readableCb === null) return;
+    this.scheduled = true;
+    setImmediate(this.fire);
+  }
+
+  private fireReadable(): void {
+    this.scheduled = false;
+    const cb = this.readableCb;
+    if (cb === null || this.closedFlag || this.rxq.length === 0) return;
+    cb();
+    // Level-triggered, like uv_poll: frames left unread wake the reader again next turn.
+    if (this.rxq.length > 0) this.schedule();
+  }
+
+  close(): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    this.readableCb = null;
+    this.rxq.clear();
+  }
+}
