@@ -33,7 +33,7 @@
  * (`npm run bench:io` builds first). Internal: --worker JSON runs one measuring process.
  */
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -185,7 +185,7 @@ function drain(port: Port, batch: Batch, headroom: number, want: number): Promis
     }, IDLE_MS);
     port.onReadable(() => {
       for (;;) {
-        const n = port.read(batch, 64);
+        const n = port.read(batch, headroom);
         if (n <= 0) break;
         frames += n;
       }

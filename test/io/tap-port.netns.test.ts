@@ -5,7 +5,7 @@
 //                      a Python packet socket on ftap0 sees what the port writes; a Python UDP socket
 //                      sends to 10.244.1.2 and the kernel transmits the frames to the port.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Batch, Meta, MetaFlag } from '../../src/buf/batch.js';
+import { Batch } from '../../src/buf/batch.js';
 import { getMac, getMtu, isLinkUp, setLinkUp, setMac } from '../../src/io/link.js';
 import { withNetns } from '../../src/io/netns.js';
 import { TapPort } from '../../src/io/tap-port.js';
@@ -14,7 +14,7 @@ import { Ipv4View } from '../../src/wire/ipv4.js';
 import { UdpView } from '../../src/wire/udp.js';
 import { VirtioGso, VirtioNetFlag, VirtioNetHdrView } from '../../src/wire/virtio-net-hdr.js';
 import { python, readFrames, sniff } from '../support/capture.js';
-import { listOf, metaOf, TEST_ETHERTYPE, testFrame, testPayload } from '../support/frames.js';
+import { listOf, TEST_ETHERTYPE, testFrame, testPayload } from '../support/frames.js';
 import { listNetns, Netns, netnsSkipReason } from '../support/netns.js';
 
 const skip = netnsSkipReason();
