@@ -77,7 +77,8 @@ describe.skipIf(skip !== null)(`port failure paths${skip === null ? '' : ` (skip
 
   it.skipIf(capUnavailableReason() !== null)('cap on a missing interface or with a bad filter: ERR_CAP_OPEN, no crash', () => {
     expect(() => inNs(() => CapPort.open('nosuch0'))).toThrow(expect.objectContaining({ code: 'ERR_CAP_OPEN' }));
-    expect(() => inNs(() => CapPort.open('ferr0', { filter: 'this is (not a filter' }))).toThrow(expect.objectContaining({ code: 'ERR_CAP_OPEN' }));
+    // The device exists, so this one gets as far as libpcap (the error wraps cap's as `cause`).
+    expect(() => inNs(() => CapPort.open('ferr0', { filter: 'this is (not a filter' }))).toThrow(expect.objectContaining({ code: 'ERR_CAP_OPEN', cause: expect.any(Error) }));
     const ok = inNs(() => CapPort.open('ferr0', { filter: 'udp' }));
     ok.close();
     ok.close();

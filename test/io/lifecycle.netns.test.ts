@@ -4,7 +4,6 @@
 // readiness callback surfaces as an uncaught exception. Each case is a child process
 // (fixtures/lifecycle-child.mjs) run inside a namespace this file creates, with a TAP, an
 // AF_PACKET socket on it and a UDP socket on loopback.
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addonPath } from '../../src/io/native.js';
@@ -18,16 +17,16 @@ interface Outcome { code: number | null; signal: NodeJS.Signals | null; stdout: 
 /** Runs the child in `ns`; `onReady` is called when it printed "ready". Kills it after `timeoutMs`. */
 function runChild(netns: Netns, ns: string, mode: string, onReady: (kill: (s: NodeJS.Signals) => void) => void = () => {}, timeoutMs = 15_000): Promise<Outcome> {
   const t0 = Date.now();
-  const p = spawn('ip', ['netns', 'exec', ns, process.execPath, CHILD, addonPath()!, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = netns.spawn(ns, process.execPath, [CHILD, addonPath()!, mode]);
   let stdout = '', stderr = '', ready = false;
-  p.stdout.on('data', (d: Buffer) => {
+  p.stdout?.on('data', (d: Buffer) => {
     stdout += d.toString();
     if (!ready && stdout.includes('ready')) {
       ready = true;
       onReady((s) => p.kill(s));
     }
   });
-  p.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  p.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
   const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
   return new Promise((resolve) => {
     p.on('exit', (code, signal) => {
