@@ -212,8 +212,23 @@ static napi_value TapWrite(napi_env env, napi_callback_info info) {
   return RetI32(env, sent);
 }
 
+// tapSetPersist(fd, on): TUNSETPERSIST. A persistent device outlives its fd (with its addresses
+// and routes), so a daemon can exit and a restart can attach to it again. Throws on failure.
+static Napi::Value TapSetPersist(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsBoolean()) {
+    Napi::TypeError::New(env, "tapSetPersist(fd, on)").ThrowAsJavaScriptException();
+    return Napi::Value();
+  }
+  const int fd = info[0].As<Napi::Number>().Int32Value();
+  const bool on = info[1].As<Napi::Boolean>().Value();
+  if (ioctl(fd, TUNSETPERSIST, on ? 1 : 0) < 0) return ThrowErrno(env, "ioctl(TUNSETPERSIST)", errno);
+  return env.Undefined();
+}
+
 void RegisterTap(Napi::Env env, Napi::Object exports) {
   exports.Set("tapOpen", Napi::Function::New(env, TapOpen, "tapOpen"));
+  exports.Set("tapSetPersist", Napi::Function::New(env, TapSetPersist, "tapSetPersist"));
   SetRaw(env, exports, "tapRead", TapRead);
   SetRaw(env, exports, "tapWrite", TapWrite);
 }

@@ -10,6 +10,9 @@ import { Command, InvalidArgumentError } from 'commander';
 import { FlatnetError } from '../errors.js';
 import { UdpPort } from '../wire/consts.js';
 import { runDecode } from './decode.js';
+import { runControl, runShow } from './client.js';
+import { runVtep } from './vtep.js';
+import { SHOW_WHAT, type ShowWhat } from '../daemon/show.js';
 
 function portList(v: string, prev: number[] | undefined): number[] {
   const n = Number(v);
@@ -46,6 +49,59 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
         gbp: o.gbp,
         limit: o.count ?? Number.POSITIVE_INFINITY,
       }, write);
+    });
+
+  program
+    .command('vtep')
+    .description("run this node's VTEP in the current network namespace until SIGTERM/SIGINT")
+    .requiredOption('-c, --config <file>', 'node configuration (JSON; see the README)')
+    .option('--keep', 'on exit, leave the TAP device and its routes for a restart', false)
+    .action(async (o: { config: string; keep: boolean }) => {
+      await runVtep(o.config, { keep: o.keep });
+    });
+
+  const sockOpts = (c: Command): Command => c
+    .option('-s, --socket <path>', 'control socket of the daemon')
+    .option('-c, --config <file>', "the daemon's configuration (to find its socket)");
+
+  sockOpts(program
+    .command('show')
+    .description('print routes, fdb, ports, counters or peers of the running daemon')
+    .argument('<what>', SHOW_WHAT.join('|'))
+    .option('--json', 'JSON instead of a table', false))
+    .action(async (what: string, o: { socket?: string; config?: string; json: boolean }) => {
+      if (!(SHOW_WHAT as readonly string[]).includes(what)) throw new InvalidArgumentError(`show what? one of ${SHOW_WHAT.join(', ')}`);
+      await runShow(what as ShowWhat, o, write);
+    });
+
+  const pod = program.command('pod').description("attach or detach a pod's veth on the running daemon");
+  sockOpts(pod
+    .command('attach')
+    .argument('<name>', 'pod name')
+    .requiredOption('--interface <ifname>', "the veth's host end")
+    .requiredOption('--ip <address>', "the pod's IPv4 address")
+    .requiredOption('--mac <mac>', "the pod's MAC address"))
+    .action(async (name: string, o: { interface: string; ip: string; mac: string; socket?: string; config?: string }) => {
+      await runControl('pod-attach', { pod: { name, interface: o.interface, ip: o.ip, mac: o.mac } }, o, write);
+    });
+  sockOpts(pod.command('detach').argument('<name>', 'pod name'))
+    .action(async (name: string, o: { socket?: string; config?: string }) => {
+      await runControl('pod-detach', { name }, o, write);
+    });
+
+  const peer = program.command('peer').description('add or remove a remote VTEP on the running daemon');
+  sockOpts(peer
+    .command('add')
+    .argument('<name>', 'peer node name')
+    .requiredOption('--underlay <address>', "the peer's underlay IPv4 address")
+    .requiredOption('--pod-cidr <cidr>', "the peer's pod CIDR")
+    .requiredOption('--vtep-mac <mac>', "the peer's VTEP MAC"))
+    .action(async (name: string, o: { underlay: string; podCidr: string; vtepMac: string; socket?: string; config?: string }) => {
+      await runControl('peer-add', { peer: { name, underlay: o.underlay, podCidr: o.podCidr, vtepMac: o.vtepMac } }, o, write);
+    });
+  sockOpts(peer.command('del').argument('<name>', 'peer node name'))
+    .action(async (name: string, o: { socket?: string; config?: string }) => {
+      await runControl('peer-del', { name }, o, write);
     });
 
   return program;

@@ -17,6 +17,9 @@ import { PortStats, type Port, type PortKind } from '../switch/port.js';
 import { Errno } from './errno.js';
 import { control, nativeError, Res, RES_LEN, type NativeAddon } from './native.js';
 
+/** Delay before watching again after a socket error stopped the poll. */
+const POLL_REARM_MS = 10;
+
 export abstract class FdPort implements Port {
   abstract readonly kind: PortKind;
   readonly name: string;
@@ -28,6 +31,7 @@ export abstract class FdPort implements Port {
   protected readonly native: NativeAddon;
   /** Filled by every batched write (Res layout); one per port, never reallocated. */
   protected readonly res = new Int32Array(RES_LEN);
+  private rearm: NodeJS.Timeout | null = null;
   private pollId = -1;
   private polling = false;
   private keepAlive = true;
@@ -141,6 +145,16 @@ export abstract class FdPort implements Port {
     }
     const cb = this.readableCb;
     if (cb !== null) cb();
+    // A pending socket error (ENETDOWN while the link was down, ...) is consumed by that read;
+    // watch again so that a port survives its link going down and up. A short delay keeps an
+    // error that does not clear from spinning the loop.
+    if (status < 0 && this.readableCb !== null && this.fd >= 0 && this.rearm === null) {
+      this.rearm = setTimeout(() => {
+        this.rearm = null;
+        if (this.readableCb === null || this.fd < 0 || this.polling) return;
+        if (this.native.pollStart(this.pollId) >= 0) this.polling = true;
+      }, POLL_REARM_MS);
+    }
   }
 
   /** ref: an active readiness watch keeps the event loop alive (the default, for a daemon). */
@@ -159,6 +173,10 @@ export abstract class FdPort implements Port {
 
   close(): void {
     if (this.fd < 0) return;
+    if (this.rearm !== null) {
+      clearTimeout(this.rearm);
+      this.rearm = null;
+    }
     if (this.pollId >= 0) {
       this.native.pollClose(this.pollId);
       this.pollId = -1;

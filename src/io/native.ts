@@ -65,6 +65,7 @@ export interface NativeAddon {
   tapOpen(name: string, flags: number, vnetHdrSz: number, offload: number): TapOpenResult;
   tapRead(fd: number, arena: Buffer, slotSize: number, headroom: number, meta: Int32Array, max: number, vnetHdrLen: number): number;
   tapWrite(fd: number, arena: Buffer, meta: Int32Array, count: number, vnetHdrLen: number, res: Int32Array): number;
+  tapSetPersist(fd: number, on: boolean): void;
   // AF_PACKET
   packetOpen(ifindex: number, flags: number, rcvbuf: number, sndbuf: number): PacketOpenResult;
   packetRecv(fd: number, arena: Buffer, slotSize: number, headroom: number, meta: Int32Array, max: number, vnetHdrLen: number): number;

@@ -102,6 +102,15 @@ export class TapPort extends FdPort {
   }
 
   /**
+   * persist makes the device outlive this port (TUNSETPERSIST) with its addresses and routes,
+   * for a daemon restart (`flatnet vtep --keep`); persist(false) undoes it. Throws NativeError.
+   */
+  persist(on: boolean): void {
+    if (this.fd < 0) throw new FlatnetError('ERR_IO_CLOSED', `${this.name}: port is closed`);
+    control(`${this.name}: ioctl(TUNSETPERSIST)`, () => this.native.tapSetPersist(this.fd, on));
+  }
+
+  /**
    * read fills `batch` from slot 0, frame i at batch.slotOff(i) + headroom (its virtio-net
    * header, if any, just before). Returns the count (0 if none waiting) or -errno. The frames
    * are valid until the next read into this batch.
