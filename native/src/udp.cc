@@ -22,6 +22,7 @@ constexpr int32_t kUdpGso = 1;
 constexpr int32_t kUdpGro = 2;
 constexpr int32_t kUdpReusePort = 4;
 constexpr int32_t kUdpDontFragment = 8;
+constexpr int32_t kUdpNoCheck = 16;  // SO_NO_CHECK: a zero UDP checksum (RFC 7348 5)
 
 // A frame split into datagrams without GSO may not need more messages than one chunk holds.
 constexpr int32_t kMaxSplitSegments = kChunk;
@@ -75,6 +76,9 @@ static Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
   if (flags & kUdpDontFragment) {
     const int pmtu = IP_PMTUDISC_DO;  // never fragment on the underlay (RFC 7348 4.3)
     if (setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof pmtu) < 0) return fail("setsockopt(IP_MTU_DISCOVER)");
+  }
+  if ((flags & kUdpNoCheck) && setsockopt(fd, SOL_SOCKET, SO_NO_CHECK, &one, sizeof one) < 0) {
+    return fail("setsockopt(SO_NO_CHECK)");
   }
   int rcv = SetSockBuf(fd, SO_RCVBUFFORCE, SO_RCVBUF, rcvbuf);
   int snd = SetSockBuf(fd, SO_SNDBUFFORCE, SO_SNDBUF, sndbuf);
@@ -297,7 +301,31 @@ static napi_value UdpSend(napi_env env, napi_callback_info info) {
   return RetI32(env, sent);
 }
 
+// rawOpen(sndbuf) -> { fd, sndbuf }: an IPv4 raw socket for sending whole IPv4 packets that we
+// built (IPPROTO_RAW implies IP_HDRINCL): the overlay's transmit side, so that the outer header
+// on the wire is ours byte for byte (UDP source port from the flow hash, per-packet TOS/ECN and
+// DF, the UDP checksum zero or computed). The kernel routes by the destination address, fills in
+// the IPv4 checksum (and the ID when it is zero), and resolves the next hop. Send-only: a raw
+// IPPROTO_RAW socket receives nothing. Sent with udpSend (gso 0; the port in ADDR/PORT unused).
+static Napi::Value RawOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "rawOpen(sndbuf)").ThrowAsJavaScriptException();
+    return Napi::Value();
+  }
+  int32_t sndbuf = info[0].As<Napi::Number>().Int32Value();
+  int fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_RAW);
+  if (fd < 0) return ThrowErrno(env, "socket(AF_INET, SOCK_RAW, IPPROTO_RAW)", errno);
+  int snd = SetSockBuf(fd, SO_SNDBUFFORCE, SO_SNDBUF, sndbuf);
+  TrackFd(env, fd);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("fd", fd);
+  out.Set("sndbuf", snd);
+  return out;
+}
+
 void RegisterUdp(Napi::Env env, Napi::Object exports) {
+  exports.Set("rawOpen", Napi::Function::New(env, RawOpen, "rawOpen"));
   exports.Set("udpProbe", Napi::Function::New(env, UdpProbe, "udpProbe"));
   exports.Set("udpOpen", Napi::Function::New(env, UdpOpen, "udpOpen"));
   SetRaw(env, exports, "udpRecv", UdpRecv);

@@ -23,6 +23,8 @@ import { ConfigError, FlatnetError } from '../errors.js';
 import { Cidr } from '../fib/cidr.js';
 import { PacketPort } from '../io/packet-port.js';
 import { TapPort } from '../io/tap-port.js';
+import { OverlayPort } from '../io/overlay-port.js';
+import { RawIpPort } from '../io/raw-ip-port.js';
 import { UdpPort } from '../io/udp-port.js';
 import { getMac, getMtu, setLinkUp, setMtu } from '../io/link.js';
 import type { VtepSpec } from '../fib/vtep.js';
@@ -54,7 +56,7 @@ export class VtepDaemon {
   private readonly rl: RateLimitedLog;
   private readonly keep: boolean;
   private readonly tap: TapPort;
-  private readonly overlay: UdpPort;
+  private readonly overlay: OverlayPort;
   private readonly pods = new Map<string, PodState>();
   private peers: PeerConfig[];
   private control: ControlServer | null = null;
@@ -66,7 +68,7 @@ export class VtepDaemon {
   private readonly onRefused = (m: unknown): void => this.rl.warn('fdb_refused', m as Record<string, unknown>, 'FDB learning refused');
   private stopped = false;
 
-  private constructor(cfg: NodeConfig, opts: DaemonOptions, sw: Switch, vtepMac: number, underlayMtu: number, podMtu: number, tap: TapPort, overlay: UdpPort) {
+  private constructor(cfg: NodeConfig, opts: DaemonOptions, sw: Switch, vtepMac: number, underlayMtu: number, podMtu: number, tap: TapPort, overlay: OverlayPort) {
     this.cfg = cfg;
     this.sw = sw;
     this.vtepMac = vtepMac;
@@ -114,11 +116,15 @@ export class VtepDaemon {
       if (cfg.host.mac !== null) setMacOf(cfg.host.interface, cfg.host.mac);
       setLinkUp(cfg.host.interface, true);
       configureHostInterface(cfg);
-      const overlay = UdpPort.open({ address: formatIpv4(cfg.underlay.address), port: cfg.port, gso: false, gro: false, dontFragment: cfg.df === 'set' });
-      opened.push(overlay);
+      // Receive on a UDP socket; send our own outer headers through a raw socket (see OverlayPort).
+      const udp = UdpPort.open({ address: formatIpv4(cfg.underlay.address), port: cfg.port, gso: false, gro: false, dontFragment: cfg.df === 'set', noChecksum: !cfg.udpChecksum });
+      opened.push(udp);
+      const raw = RawIpPort.open(`vxlan:${cfg.port}:tx`);
+      opened.push(raw);
+      const overlay = new OverlayPort(udp, raw, `vxlan:${cfg.port}`);
       const d = new VtepDaemon(cfg, opts, sw, vtepMac, underlayMtu, podMtu, tap, overlay);
       sw.attachHost(tap, getMac(cfg.host.interface), cfg.host.interface);
-      sw.attachOverlay(overlay, Framing.UDP, `vxlan:${cfg.port}`);
+      sw.attachOverlay(overlay, { rx: Framing.UDP, tx: overlay.sendsIp ? Framing.IP : Framing.UDP });
       sw.setPeers(d.peerSpecs());
       for (const p of cfg.pods) d.attachPod(p);
       sw.start();
@@ -175,7 +181,7 @@ export class VtepDaemon {
           node: this.cfg.node, mode: this.cfg.mode, vni: this.cfg.vni, port: this.cfg.port, vtepMac: formatMac(this.vtepMac),
           vtepIp: formatIpv4(this.cfg.vtepIp), podCidr: this.cfg.podCidr.toString(), underlay: formatIpv4(this.cfg.underlay.address),
           underlayMtu: this.underlayMtu, podMtu: this.podMtu, uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
-          pods: this.pods.size, peers: this.peers.length, overlay: this.overlay.features,
+          pods: this.pods.size, peers: this.peers.length, overlay: { ...this.overlay.udp.features, sendsIp: this.overlay.sendsIp },
         };
       case 'pod-attach': {
         const p = podEntrySchema.safeParse(req.pod);

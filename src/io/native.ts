@@ -50,7 +50,7 @@ export const TunOffload = { CSUM: 0x01, TSO4: 0x02, TSO6: 0x04, TSO_ECN: 0x08, U
 /** packetOpen flags (native/src/packet.cc). */
 export const PacketFlag = { VNET_HDR: 1, QDISC_BYPASS: 2, PROMISC: 4, FORCE_BPF_OUTGOING: 8 } as const;
 /** udpOpen flags (native/src/udp.cc). */
-export const UdpFlag = { GSO: 1, GRO: 2, REUSE_PORT: 4, DONT_FRAGMENT: 8 } as const;
+export const UdpFlag = { GSO: 1, GRO: 2, REUSE_PORT: 4, DONT_FRAGMENT: 8, NO_CHECK: 16 } as const;
 
 export interface TapOpenResult { fd: number; name: string; vnetHdrLen: number; offload: number }
 export interface PacketOpenResult { fd: number; ignoreOutgoing: 'sockopt' | 'bpf'; qdiscBypass: boolean; rcvbuf: number; sndbuf: number }
@@ -75,6 +75,7 @@ export interface NativeAddon {
   udpOpen(addr: number, port: number, flags: number, rcvbuf: number, sndbuf: number): UdpOpenResult;
   udpRecv(fd: number, arena: Buffer, slotSize: number, headroom: number, meta: Int32Array, max: number): number;
   udpSend(fd: number, arena: Buffer, meta: Int32Array, from: number, count: number, gso: number, res: Int32Array): number;
+  rawOpen(sndbuf: number): { fd: number; sndbuf: number };
   // readiness
   pollOpen(fd: number, cb: (status: number) => void): number;
   pollStart(id: number): number;

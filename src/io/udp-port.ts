@@ -42,6 +42,8 @@ export interface UdpPortOptions {
   readonly reusePort?: boolean;
   /** IP_PMTUDISC_DO: never fragment on the underlay (default true; RFC 7348 4.3). */
   readonly dontFragment?: boolean;
+  /** SO_NO_CHECK: send a zero UDP checksum (RFC 7348 §5's SHOULD; default false, the kernel computes it). */
+  readonly noChecksum?: boolean;
 }
 
 export interface UdpPortFeatures {
@@ -84,6 +86,7 @@ export class UdpPort extends FdPort {
     if (opts.gro ?? false) flags |= UdpFlag.GRO;
     if (opts.reusePort ?? false) flags |= UdpFlag.REUSE_PORT;
     if (opts.dontFragment ?? true) flags |= UdpFlag.DONT_FRAGMENT;
+    if (opts.noChecksum ?? false) flags |= UdpFlag.NO_CHECK;
     const what = `${address}:${port}`;
     const r = control(what, () => n.udpOpen(addr, port, flags, opts.rcvbuf ?? DEFAULT_SOCKBUF, opts.sndbuf ?? DEFAULT_SOCKBUF));
     return new UdpPort(r.fd, formatIpv4(addr), r.port, { gso: r.gso, gro: r.gro, rcvbuf: r.rcvbuf, sndbuf: r.sndbuf });

@@ -43,7 +43,11 @@ import { SwitchStats } from './stats.js';
 export const PortRole = { POD: 'pod', HOST: 'host', OVERLAY: 'overlay' } as const;
 export type PortRole = (typeof PortRole)[keyof typeof PortRole];
 
-/** What an overlay port carries: whole frames (memory, pcap), IPv4 packets (raw socket), UDP payloads (UDP socket). */
+/**
+ * What an overlay port carries: whole frames (memory, pcap), IPv4 packets (raw socket), UDP
+ * payloads (UDP socket). Receive and transmit may differ (the daemon receives UDP payloads on a
+ * UDP socket and sends IPv4 packets through a raw socket).
+ */
 export const Framing = { ETHERNET: 'ethernet', IP: 'ip', UDP: 'udp' } as const;
 export type Framing = (typeof Framing)[keyof typeof Framing];
 
@@ -91,7 +95,10 @@ export class SwitchPort {
   readonly role: PortRole;
   readonly port: Port;
   readonly name: string;
-  readonly framing: Framing;
+  /** Overlay: what read() yields. */
+  readonly rxFraming: Framing;
+  /** Overlay: what write() takes for ordinary (non-GSO) frames. */
+  readonly txFraming: Framing;
   /** POD: the bound IP. */
   readonly ip: number;
   /** POD: the bound MAC. HOST: the host stack's MAC (taken from its frames when not given). */
@@ -99,12 +106,13 @@ export class SwitchPort {
   readonly batch: Batch;
   readonly tx: FrameList;
   attached = true;
-  constructor(id: number, role: PortRole, port: Port, name: string, framing: Framing, ip: number, mac: number, batchSize: number, slotSize: number) {
+  constructor(id: number, role: PortRole, port: Port, name: string, rxFraming: Framing, txFraming: Framing, ip: number, mac: number, batchSize: number, slotSize: number) {
     this.id = id;
     this.role = role;
     this.port = port;
     this.name = name;
-    this.framing = framing;
+    this.rxFraming = rxFraming;
+    this.txFraming = txFraming;
     this.ip = ip;
     this.mac = mac;
     this.batch = new Batch(batchSize, slotSize);
@@ -182,7 +190,7 @@ export class Switch {
         throw new RangeError(`pod ${name}: IP ${formatIpv4(ip)} or MAC ${formatMac(mac)} already bound to ${p.name}`);
       }
     }
-    const sp = this.add(PortRole.POD, port, name, Framing.ETHERNET, ip, mac);
+    const sp = this.add(PortRole.POD, port, name, Framing.ETHERNET, Framing.ETHERNET, ip, mac);
     this.podByMac.set(mac, sp);
     this.rebuild();
     return sp;
@@ -190,15 +198,19 @@ export class Switch {
 
   attachHost(port: Port, mac = 0, name = port.name): SwitchPort {
     if (this.host !== null) throw new RangeError('a host port is already attached');
-    const sp = this.add(PortRole.HOST, port, name, Framing.ETHERNET, 0, mac);
+    const sp = this.add(PortRole.HOST, port, name, Framing.ETHERNET, Framing.ETHERNET, 0, mac);
     this.host = sp;
     this.rebuild();
     return sp;
   }
 
-  attachOverlay(port: Port, framing: Framing, name = port.name): SwitchPort {
+  /** attachOverlay: `framing` for both directions, or { rx, tx } when they differ. */
+  attachOverlay(port: Port, framing: Framing | { readonly rx: Framing; readonly tx: Framing }, name = port.name): SwitchPort {
     if (this.overlay !== null) throw new RangeError('an overlay port is already attached');
-    const sp = this.add(PortRole.OVERLAY, port, name, framing, 0, 0);
+    const rx = typeof framing === 'string' ? framing : framing.rx;
+    const tx = typeof framing === 'string' ? framing : framing.tx;
+    if (rx === Framing.IP) throw new RangeError('an overlay port cannot receive IPv4 packets: use UDP or Ethernet framing');
+    const sp = this.add(PortRole.OVERLAY, port, name, rx, tx, 0, 0);
     this.overlay = sp;
     return sp;
   }
@@ -256,10 +268,10 @@ export class Switch {
     return this.ports.filter((p): p is SwitchPort => p !== null);
   }
 
-  private add(role: PortRole, port: Port, name: string, framing: Framing, ip: number, mac: number): SwitchPort {
+  private add(role: PortRole, port: Port, name: string, rx: Framing, tx: Framing, ip: number, mac: number): SwitchPort {
     let id = this.ports.indexOf(null);
     if (id < 0) id = this.ports.length;
-    const sp = new SwitchPort(id, role, port, name, framing, ip, mac, this.batchSize, this.slotSize);
+    const sp = new SwitchPort(id, role, port, name, rx, tx, ip, mac, this.batchSize, this.slotSize);
     this.ports[id] = sp;
     return sp;
   }
@@ -418,7 +430,7 @@ export class Switch {
     const res = this.res;
     let d: Drop;
     let peer: Vtep | undefined;
-    if (sp.framing === Framing.UDP) {
+    if (sp.rxFraming === Framing.UDP) {
       peer = this.peerByIp.get(srcAddr);
       if (peer === undefined && this.checkPeerSource) return Drop.VTEP_UNKNOWN;
       d = this.decap.decapVxlan(b, s, e, res);
@@ -543,7 +555,7 @@ export class Switch {
     const ov = this.overlay;
     if (ov === null) return Drop.NO_ROUTE;
     const o = vtep.template.encap(b, s, e);
-    const from = ov.framing === Framing.UDP ? o + VXLAN_OFF : ov.framing === Framing.IP ? o + OUTER_IP_OFF : o;
+    const from = ov.txFraming === Framing.UDP ? o + VXLAN_OFF : ov.txFraming === Framing.IP ? o + OUTER_IP_OFF : o;
     this.stage(ov, b, from, e, vtep.underlayIp, vtep.port);
     vtep.txPackets++;
     vtep.txBytes += e - s;
