@@ -133,7 +133,8 @@ export class Decapsulator {
     const udpLen = dv.getUint16(udp + 4);
     if (udpLen < UDP_HEADER_LEN || udpLen > ipEnd - udp) return Drop.UDP_BAD_LEN;
     const src = dv.getUint32(ip + 12), dst = dv.getUint32(ip + 16);
-    if (this.verifyUdpChecksum && !udpChecksumOk(dv, udp, udpLen, src, dst)) return Drop.UDP_BAD_CHECKSUM;
+    // Zero means "no checksum" (RFC 768/7348): test it here so that the common case makes no call.
+    if (this.verifyUdpChecksum && dv.getUint16(udp + 6) !== 0 && !udpChecksumOk(dv, udp, udpLen, src, dst)) return Drop.UDP_BAD_CHECKSUM;
     const dport = dv.getUint16(udp + 2);
     if (this.port >= 0 && dport !== this.port) return Drop.UDP_PORT_MISMATCH;
 
