@@ -106,7 +106,7 @@ describe('completeChecksum', () => {
 });
 
 describe('prepareChecksumPartial', () => {
-  const hdrAt = (b: Buffer, len = VIRTIO_NET_HDR_LEN): VirtioNetHdrView => new VirtioNetHdrView().reset(b, 0, len);
+  const hdrAt = (b: Buffer, len: number = VIRTIO_NET_HDR_LEN): VirtioNetHdrView => new VirtioNetHdrView().reset(b, 0, len);
 
   it('IPv4 TCP without GSO: pseudo-header sum in the field, header {NEEDS_CSUM, NONE, 0, 0, 34, 16}', () => {
     const b = Buffer.concat([dirty(10), TCP4]);
