@@ -50,6 +50,7 @@ import { dataViewOf } from '../wire/bytes.js';
 import { EtherType, IpProto } from '../wire/consts.js';
 import { TcpFlag } from '../wire/tcp.js';
 import { VIRTIO_NET_HDR_LEN, VIRTIO_NET_HDR_MRG_LEN, VirtioGso, VirtioNetFlag } from '../wire/virtio-net-hdr.js';
+import { copyBytes } from './copy.js';
 import { MtuStatus } from './status.js';
 import { sumFolded } from './sum.js';
 
@@ -168,8 +169,9 @@ export class TcpCoalescer {
    * coalesce plans and writes the frames [0, inp.count) of `inp` (read only; their arena is not
    * modified) into outBuf from `outOff` on, and fills `out` (cleared first; its arena becomes
    * outBuf) with one entry per frame to send, virtio header at [START - vnetHdrLen, START).
-   * outBuf must not share memory with the input arena and must hold
-   * coalesceOutputBound(inp, vnetHdrLen) bytes after outOff; `out` must hold inp.count entries.
+   * outBuf must hold coalesceOutputBound(inp, vnetHdrLen) bytes after outOff, and that range
+   * must not overlap an input frame (it may lie in the same arena: spare slots make the copies
+   * allocation-free, see copy.ts); `out` must hold inp.count entries.
    * Returns the number of output frames, or NO_ROOM / TOO_MANY_SEGMENTS (more than maxFrames)
    * with nothing written, so the caller can still send the input frames as they are.
    */
@@ -177,8 +179,10 @@ export class TcpCoalescer {
     const n = inp.count;
     out.clear();
     if (n > this.maxFrames) return MtuStatus.TOO_MANY_SEGMENTS;
-    if (out.capacity < n || outOff < 0 || outBuf.buffer === inp.arena.buffer) return MtuStatus.NO_ROOM;
-    if (outOff + coalesceOutputBound(inp, this.vnetHdrLen) > outBuf.length) return MtuStatus.NO_ROOM;
+    if (out.capacity < n || outOff < 0) return MtuStatus.NO_ROOM;
+    const bound = coalesceOutputBound(inp, this.vnetHdrLen);
+    if (outOff + bound > outBuf.length) return MtuStatus.NO_ROOM;
+    if (outBuf.buffer === inp.arena.buffer && overlapsAnyFrame(inp, outBuf.byteOffset + outOff, outBuf.byteOffset + outOff + bound)) return MtuStatus.NO_ROOM;
     this.plan(inp);
     return this.emit(inp, outBuf, outOff, out);
   }
@@ -351,7 +355,7 @@ export class TcpCoalescer {
       if (this.iCount[j] === 1) {
         const end = meta[f * META_STRIDE + Meta.END]!;
         zeroVnetHdr(ddv, pos, vh);
-        src.copy(outBuf, o, start, end);
+        copyBytes(src, start, outBuf, o, end - start);
         out.push(outBuf, o, o + end - start);
         pos = o + end - start;
         st.passedThrough++;
@@ -360,11 +364,11 @@ export class TcpCoalescer {
       // A run: the first segment's headers, then every member's payload.
       const l3 = this.fL3[f]!, l4 = this.fL4[f]!, hl = this.fPay[f]! - start;
       const v4 = this.fVer[f] === 4;
-      src.copy(outBuf, o, start, start + hl);
+      copyBytes(src, start, outBuf, o, hl);
       let w = o + hl;
       for (let m = f; m >= 0; m = this.fNext[m]!) {
         const a = this.fPay[m]!, b = this.fEnd[m]!;
-        src.copy(outBuf, w, a, b);
+        copyBytes(src, a, outBuf, w, b - a);
         w += b - a;
       }
       const ipLen = this.iIpLen[j]!;
@@ -402,6 +406,16 @@ export class TcpCoalescer {
     }
     return out.count;
   }
+}
+
+/** overlapsAnyFrame: whether the absolute byte range [a0, a1) of the arena's memory meets a frame. */
+function overlapsAnyFrame(inp: FrameList, a0: number, a1: number): boolean {
+  const base = inp.arena.byteOffset;
+  for (let i = 0; i < inp.count; i++) {
+    const s = base + inp.start(i), e = base + inp.end(i);
+    if (s < a1 && a0 < e) return true;
+  }
+  return false;
 }
 
 const APPEND_OK = 0;

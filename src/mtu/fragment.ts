@@ -26,6 +26,7 @@
 
 import { dataViewOf } from '../wire/bytes.js';
 import { IPV4_FLAG_DF, IPV4_FLAG_MF } from '../wire/ipv4.js';
+import { copyBytes } from './copy.js';
 import { FrameLayout } from './layout.js';
 import { MtuStatus } from './status.js';
 
@@ -94,11 +95,7 @@ export function fragmentIpv4(src: Buffer, start: number, end: number, mtu: numbe
     const mf = k < n - 1 ? IPV4_FLAG_MF : lastMf;
     ddv.setUint16(ol3 + 6, keepFlags | mf | ((off0 + k * per) >>> 3));
     fillHeaderChecksum(ddv, ol3, hl);
-    if (len > 0) {
-      const from = pay0 + k * per;
-      if (src === dst) dst.copyWithin(o + fh, from, from + len);
-      else src.copy(dst, o + fh, from, from + len);
-    }
+    copyBytes(src, pay0 + k * per, dst, o + fh, len);
     lens[k] = fh + len;
   }
   return n;

@@ -26,7 +26,9 @@
  *   dst: [prefix|seg 0 ........][prefix|seg 1 ........] ... [prefix|last ....]
  *        ^ dstOff               ^ dstOff + stride
  *
- * Nothing is allocated; the source frame is only read; dst must not overlap it. Results are a
+ * Nothing is allocated when dst shares the source's ArrayBuffer (copy.ts; otherwise Buffer#copy
+ * makes a small view object per segment); the source frame is only read; dst must not overlap
+ * it. Results are a
  * segment count, or a negative MtuStatus (nothing usable written) that the caller counts as one
  * drop.
  *
@@ -44,6 +46,7 @@ import { dataViewOf } from '../wire/bytes.js';
 import { IpProto } from '../wire/consts.js';
 import { TcpFlag } from '../wire/tcp.js';
 import { VirtioGso } from '../wire/virtio-net-hdr.js';
+import { copyBytes } from './copy.js';
 import { FrameLayout } from './layout.js';
 import { MtuStatus } from './status.js';
 import { sumFolded } from './sum.js';
@@ -145,13 +148,6 @@ function copyHeader(sdv: DataView, from: number, ddv: DataView, to: number, len:
   for (; i < len; i++) ddv.setUint8(to + i, sdv.getUint8(from + i));
 }
 
-/** copyPayload: a memcpy between (possibly the same) Buffers; the ranges never overlap here. */
-function copyPayload(src: Buffer, from: number, dst: Buffer, to: number, len: number): void {
-  if (len <= 0) return;
-  if (src === dst) dst.copyWithin(to, from, from + len); // no view object, unlike Buffer#copy
-  else src.copy(dst, to, from, from + len);
-}
-
 /** ipv4SumBase: IPv4 header sum without total length, identification and checksum. */
 function ipv4SumBase(dv: DataView, l3: number, hl: number): number {
   let s = dv.getUint16(l3) + dv.getUint16(l3 + 6) + dv.getUint16(l3 + 8);
@@ -205,7 +201,7 @@ function splitTcp(sdv: DataView, src: Buffer, start: number, end: number, L: Fra
     if (k !== 0) fw &= notFirst;
     ddv.setUint32(o + tcpo + 4, seq);
     ddv.setUint16(o + tcpo + 12, fw);
-    copyPayload(src, payStart + k * seg, dst, o + hl, pay);
+    copyBytes(src, payStart + k * seg, dst, o + hl, pay);
     let s = base + tcpLen + (seq >>> 16) + (seq & 0xffff) + fw + sumFolded(ddv, o + hl, pay);
     s = (s >>> 16) + (s & 0xffff);
     s = (s >>> 16) + (s & 0xffff);
@@ -248,7 +244,7 @@ function splitUdp(sdv: DataView, src: Buffer, start: number, end: number, L: Fra
       ddv.setUint16(o + ipo + 4, udpLen);
     }
     ddv.setUint16(o + udpo + 4, udpLen);
-    copyPayload(src, payStart + k * seg, dst, o + hl, pay);
+    copyBytes(src, payStart + k * seg, dst, o + hl, pay);
     // The length counts twice: once in the pseudo-header, once in the UDP header itself.
     let s = base + udpLen + udpLen + sumFolded(ddv, o + hl, pay);
     s = (s >>> 16) + (s & 0xffff);

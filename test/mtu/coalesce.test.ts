@@ -211,7 +211,7 @@ describe('TcpCoalescer: hand-checked cases', () => {
     expect(r[1]!.hdr).toEqual(hex('00 00 0000 0000 0000 0000 0100'));
   });
 
-  it('refuses, writing nothing, when the output buffer or list is too small or shares memory with the input', () => {
+  it('refuses, writing nothing, when the output buffer or list is too small or overlaps an input frame', () => {
     const c = new TcpCoalescer({ maxFrames: 4 });
     const list = listOf([A(0), A(1), A(2)]);
     const need = coalesceOutputBound(list, 10);
@@ -222,9 +222,24 @@ describe('TcpCoalescer: hand-checked cases', () => {
     expect(c.coalesce(list, Buffer.alloc(need), 0, out)).toBe(1);
     expect(c.coalesce(list, Buffer.alloc(need + 5), 6, out)).toBe(MtuStatus.NO_ROOM);
     expect(c.coalesce(list, Buffer.alloc(need), 0, new FrameList(2))).toBe(MtuStatus.NO_ROOM);
-    expect(c.coalesce(list, list.arena.subarray(100_000), 0, out)).toBe(MtuStatus.NO_ROOM);
+    expect(c.coalesce(list, list.arena.subarray(2048), 0, out)).toBe(MtuStatus.NO_ROOM); // slot 1 holds a frame
+    expect(c.coalesce(list, list.arena, 2 * 2048 + 64 + A(0).length - 1, out)).toBe(MtuStatus.NO_ROOM); // the last byte of frame 2
+    expect(c.coalesce(list, list.arena, 2 * 2048 + 64 + A(0).length, out)).toBe(1); // right after it
     expect(c.coalesce(listOf([A(0), A(1), A(2), A(3), A(4)]), outBuf, 0, out)).toBe(MtuStatus.TOO_MANY_SEGMENTS);
     expect(out.count).toBe(0);
+  });
+
+  it('may write into free space of the input\'s own arena (spare slots): same result', () => {
+    const c = new TcpCoalescer({ maxFrames: 8 });
+    const list = listOf([A(0), A(1), udpFrame(), A(2)]);
+    const want = run([A(0), A(1), udpFrame(), A(2)]);
+    const list2 = listOf([A(0), A(1), udpFrame(), A(2)]);
+    expect(list2).toBe(list);
+    const spare = list.arena.subarray(100 * 2048);
+    expect(c.coalesce(list, spare, 0, out)).toBe(want.length);
+    for (let k = 0; k < out.count; k++) {
+      expect(Buffer.from(spare.subarray(out.start(k) - 10, out.end(k)))).toEqual(Buffer.concat([want[k]!.hdr, want[k]!.frame]));
+    }
   });
 
   it('rejects bad options at construction', () => {
