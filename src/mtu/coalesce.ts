@@ -103,7 +103,6 @@ export class TcpCoalescer {
   readonly maxIpLen: number;
 
   // Per input frame (index i): what the plan pass found.
-  private readonly fKind: Uint8Array;
   private readonly fVer: Uint8Array;
   private readonly fStart: Int32Array;
   private readonly fL3: Int32Array;
@@ -143,7 +142,6 @@ export class TcpCoalescer {
     this.maxFrames = n;
     this.vnetHdrLen = h;
     this.maxIpLen = m;
-    this.fKind = new Uint8Array(n);
     this.fVer = new Uint8Array(n);
     this.fStart = new Int32Array(n);
     this.fL3 = new Int32Array(n);
@@ -343,7 +341,7 @@ export class TcpCoalescer {
 
   private emit(inp: FrameList, outBuf: Buffer, outOff: number, out: FrameList): number {
     const src = inp.arena;
-    const sdv = dataViewOf(src), ddv = dataViewOf(outBuf);
+    const ddv = dataViewOf(outBuf);
     const meta = inp.meta;
     const vh = this.vnetHdrLen;
     const st = this.stats;
