@@ -4,7 +4,8 @@
  * super-frame with a GSO virtio header, which the kernel re-segments (or delivers whole) on
  * the other side of the TAP/AF_PACKET socket.
  *
- * Flow per batch (two passes over the input list, nothing allocated):
+ * Flow per batch (two passes over the input list; nothing allocated when the output lies in
+ * the input's ArrayBuffer, see copy.ts):
  *   1. plan: classify each frame; a candidate either extends the open run ("item") of its flow
  *      or starts a new one; anything else becomes an item of its own (pass-through). Every frame
  *      of a TCP 4-tuple that does not extend the open run closes it, so no later segment of the
@@ -33,16 +34,17 @@
  *
  * Identity (what the property tests check): for a super-frame x (flags ACK[+PSH][+ECE], IPv4
  * without options or IPv6, TCP checksum field holding the pseudo-header sum as virtio delivers
- * it), coalesce(segment(x, mss)) yields exactly x's bytes behind a header {NEEDS_CSUM, TCPV4/6,
- * gso_size = mss, hdr_len, csum_start, csum_offset 16}; and for any x, segmenting every
- * coalesce output again gives segment(x) back.
+ * it, IPv4 header checksum valid), coalesce(segment(x, mss)) yields exactly x's bytes behind a
+ * header {NEEDS_CSUM, TCPV4/6, gso_size = mss, hdr_len, csum_start, csum_offset 16}; and for
+ * any x, segmenting every coalesce output again gives segment(x) back.
  *
  * How the switch uses this: on the overlay receive path it decapsulates a batch (frames stay
  * in the rx arena; START moves forward), pushes the inner frames bound for one pod/host port
  * into a FrameList, and calls coalesce(list, outBuf, outOff, outList) with a buffer of at
- * least coalesceOutputBound(list, vnetHdrLen) bytes. outList then holds the frames to write,
- * each with its virtio header at [START - vnetHdrLen, START), in an order that keeps every
- * flow's order: port.write(outList).
+ * least coalesceOutputBound(list, vnetHdrLen) bytes (ideally spare slots of the rx arena, which
+ * keeps the copies allocation-free). outList then holds the frames to write, each with its
+ * virtio header at [START - vnetHdrLen, START), in an order that keeps every flow's order:
+ * port.write(outList). A negative result (no room) means: write the input frames as they are.
  */
 
 import { META_STRIDE, Meta, type FrameList } from '../buf/batch.js';
