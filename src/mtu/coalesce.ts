@@ -44,7 +44,8 @@
  * least coalesceOutputBound(list, vnetHdrLen) bytes (ideally spare slots of the rx arena, which
  * keeps the copies allocation-free). outList then holds the frames to write, each with its
  * virtio header at [START - vnetHdrLen, START), in an order that keeps every flow's order:
- * port.write(outList). A negative result (no room) means: write the input frames as they are.
+ * port.write(outList). A negative result (no room) means: write the input frames as they are,
+ * each behind an all-zero virtio header.
  */
 
 import { META_STRIDE, Meta, type FrameList } from '../buf/batch.js';
