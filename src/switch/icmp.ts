@@ -7,15 +7,16 @@
  * limited by a token bucket.
  */
 
-import { EtherType, IpProto } from '../wire/consts.js';
-import { ETH_HEADER_LEN, EthernetView } from '../wire/ethernet.js';
-import { ICMPV4_HEADER_LEN, Icmpv4Type, Icmpv4View, isIcmpv4Error } from '../wire/icmpv4.js';
-import { IPV4_HEADER_LEN, Ipv4View } from '../wire/ipv4.js';
+import { ICMP_ERROR_MAX_IP_LEN, IcmpErrorIp, emitIcmpv4Error } from '../mtu/icmp-error.js';
+import { IpProto } from '../wire/consts.js';
+import type { EthernetView } from '../wire/ethernet.js';
+import { Icmpv4Type, type Icmpv4View, isIcmpv4Error } from '../wire/icmpv4.js';
+import type { Ipv4View } from '../wire/ipv4.js';
 
 /** Linux sends ICMP errors with IPTOS_PREC_INTERNETCONTROL. */
 export const ICMP_ERROR_TOS = 0xc0;
 /** The largest ICMP error datagram (RFC 1812 §4.3.2.3: no more than 576 bytes). */
-export const ICMP_ERROR_MAX_IP_LEN = 576;
+export { ICMP_ERROR_MAX_IP_LEN };
 
 /** A token bucket: `ratePerSec` sustained, `burst` at once; takes the coarse clock's ms. */
 export class TokenBucket {
@@ -50,30 +51,24 @@ export function mayAnswerWithError(ip: Ipv4View): boolean {
   return true;
 }
 
+/** The IPv4 fields of buildIcmpError's frames, refilled per call (nothing allocated). */
+const errIp = new IcmpErrorIp();
+
 /**
  * buildIcmpError writes Ethernet + IPv4 + ICMP into out[off, ...) answering the packet whose
  * IPv4 header view is `orig`: to its source IP and `ethDst`, from `srcIp`/`ethSrc`. `rest` is
  * the 32-bit rest-of-header word (next-hop MTU for frag-needed). Returns the frame length.
  * `out` must have room for ETH_HEADER_LEN + ICMP_ERROR_MAX_IP_LEN bytes after `off`.
+ * The frame itself is built by emitIcmpv4Error (src/mtu/icmp-error.ts), shared with the
+ * tunnel PMTU reply; this picks the values Linux uses for errors a router originates.
  */
 export function buildIcmpError(
   out: Buffer, off: number, ethDst: number, ethSrc: number, srcIp: number,
   type: number, code: number, rest: number, orig: Ipv4View,
   v: { eth: EthernetView; ip: Ipv4View; icmp: Icmpv4View },
 ): number {
-  const quoteMax = ICMP_ERROR_MAX_IP_LEN - IPV4_HEADER_LEN - ICMPV4_HEADER_LEN;
-  const quoteLen = Math.min(orig.payloadEnd - orig.off, quoteMax);
-  const ipLen = IPV4_HEADER_LEN + ICMPV4_HEADER_LEN + quoteLen;
-  const frameLen = ETH_HEADER_LEN + ipLen;
-  v.eth.reset(out, off, off + frameLen).emit(ethDst, ethSrc, EtherType.IPV4);
-  const ipOff = off + ETH_HEADER_LEN;
-  const icmpOff = ipOff + IPV4_HEADER_LEN;
-  orig.buf.copy(out, icmpOff + ICMPV4_HEADER_LEN, orig.off, orig.off + quoteLen);
-  const icmp = v.icmp.reset(out, icmpOff, off + frameLen);
-  icmp.emitHeader(type, code, rest);
-  icmp.fillChecksum();
-  v.ip.reset(out, ipOff, off + frameLen).emit(srcIp, orig.src, IpProto.ICMP, ipLen, 64, ICMP_ERROR_TOS, 0, 0);
-  return frameLen;
+  errIp.set(srcIp, orig.src, 64, ICMP_ERROR_TOS, 0);
+  return emitIcmpv4Error(out, off, ethDst, ethSrc, errIp, type, code, rest, orig.buf, orig.off, orig.payloadEnd - orig.off, v);
 }
 
 /**

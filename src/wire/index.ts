@@ -11,6 +11,7 @@ export * from './encap.js';
 export * from './ethernet.js';
 export * from './icmpv4.js';
 export * from './ipv4.js';
+export * from './ipv6.js';
 export * from './tcp.js';
 export * from './udp.js';
 export * from './virtio-net-hdr.js';
