@@ -6,12 +6,15 @@
 
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { FlatnetError } from '../errors.js';
 import { UdpPort } from '../wire/consts.js';
 import { runDecode } from './decode.js';
 import { runControl, runShow } from './client.js';
 import { runVtep } from './vtep.js';
+import { runLabDemo, runLabDown, runLabTest, runLabUp } from './lab.js';
+import { DEFAULT_LAB_OPTIONS, type LabOptions } from '../lab/topology.js';
+import type { LabTestOptions } from '../lab/runner.js';
 import { SHOW_WHAT, type ShowWhat } from '../daemon/show.js';
 
 function portList(v: string, prev: number[] | undefined): number[] {
@@ -24,6 +27,64 @@ function positiveInt(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`not a positive integer: ${v}`);
   return n;
+}
+
+function nonNegativeInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`not a non-negative integer: ${v}`);
+  return n;
+}
+
+function udpPort(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError(`not a UDP port: ${v}`);
+  return n;
+}
+
+function onOff(v: string): boolean {
+  if (v === 'on') return true;
+  if (v === 'off') return false;
+  throw new InvalidArgumentError(`on or off, not ${v}`);
+}
+
+/** "on", "off" or a comma-separated list of them (one per kernel node, cycled). */
+function onOffList(v: string): boolean[] {
+  return v.split(',').map((x) => onOff(x.trim()));
+}
+
+function labMode(v: string): 'l3' | 'l2' {
+  if (v !== 'l3' && v !== 'l2') throw new InvalidArgumentError(`l3 or l2, not ${v}`);
+  return v;
+}
+
+interface LabUpFlags { name: string; nodes: number; kernelNodes: number; pods: number; mode: 'l3' | 'l2'; port: number; vni: number; kernelUdpcsum: boolean[]; podOffloads: boolean }
+interface LabTestFlags { name: string; pingCount: number; iperfTime: number; iperfBitrate: string; capture: boolean; keepCapture: boolean }
+
+const labUpOptions = (c: Command): Command => c
+  .option('--nodes <n>', 'nodes in all', positiveInt, DEFAULT_LAB_OPTIONS.nodes)
+  .option('--kernel-nodes <k>', "of which run the kernel's vxlan driver, flannel-style (the last k)", nonNegativeInt, DEFAULT_LAB_OPTIONS.kernelNodes)
+  .option('--pods <p>', 'pods per node', positiveInt, DEFAULT_LAB_OPTIONS.pods)
+  .option('--mode <mode>', 'l3 (flannel: routed, one /24 per node) or l2 (one bridged segment)', labMode, DEFAULT_LAB_OPTIONS.mode)
+  .option('--port <port>', "VXLAN UDP port of every node (8472: the kernel's default, no dstport on its devices)", udpPort, DEFAULT_LAB_OPTIONS.port)
+  .option('--vni <vni>', 'VXLAN network identifier', nonNegativeInt, DEFAULT_LAB_OPTIONS.vni)
+  .addOption(new Option('--kernel-udpcsum <on|off>', "kernel nodes' outer UDP checksum (a list such as on,off is cycled over them)")
+    .argParser(onOffList).default([...DEFAULT_LAB_OPTIONS.kernelUdpCsum], 'on'))
+  .addOption(new Option('--pod-offloads <on|off>', "pods' TX checksum offload and TSO/GSO (off until the switch completes checksums and segments super-frames)")
+    .argParser(onOff).default(DEFAULT_LAB_OPTIONS.podOffloads, 'off'));
+
+const labTestOptions = (c: Command): Command => c
+  .option('--ping-count <n>', 'echo requests per pod pair', positiveInt, 3)
+  .option('--iperf-time <s>', 'seconds per iperf3 run', positiveInt, 2)
+  .option('--iperf-bitrate <rate>', 'iperf3 -b per run (keeps the capture small)', '100M')
+  .option('--no-capture', 'skip the underlay capture and its tshark check')
+  .option('--keep-capture', 'keep the capture file (DIR/underlay.pcapng) also when it passed', false);
+
+function labUpInput(o: LabUpFlags): Partial<LabOptions> {
+  return { name: o.name, nodes: o.nodes, kernelNodes: o.kernelNodes, pods: o.pods, mode: o.mode, port: o.port, vni: o.vni, kernelUdpCsum: o.kernelUdpcsum, podOffloads: o.podOffloads };
+}
+
+function labTestInput(o: LabTestFlags): LabTestOptions {
+  return { pingCount: o.pingCount, iperfSeconds: o.iperfTime, iperfBitrate: o.iperfBitrate, capture: o.capture, keepCapture: o.keepCapture };
 }
 
 export function buildProgram(write: (s: string) => void = (s) => process.stdout.write(s)): Command {
@@ -102,6 +163,25 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
   sockOpts(peer.command('del').argument('<name>', 'peer node name'))
     .action(async (name: string, o: { socket?: string; config?: string }) => {
       await runControl('peer-del', { name }, o, write);
+    });
+
+  const lab = program.command('lab').description('a lab of network namespaces: flatnet and kernel-vxlan nodes with pods (root)');
+  const nameOpt = (c: Command): Command => c.option('--name <name>', 'lab name (namespaces fl-NAME-*, state in /run/flatnet/lab-NAME)', DEFAULT_LAB_OPTIONS.name);
+  labUpOptions(nameOpt(lab.command('up').description('build the lab and start its flatnet daemons')))
+    .action(async (o: LabUpFlags) => {
+      await runLabUp(labUpInput(o), write);
+    });
+  labTestOptions(nameOpt(lab.command('test').description('ping every pod pair, iperf3 per kind of node pair, tshark-check the underlay; a PASS/FAIL table')))
+    .action(async (o: LabTestFlags) => {
+      if (!(await runLabTest(o.name, labTestInput(o), write))) process.exitCode = 1;
+    });
+  nameOpt(lab.command('down').description('remove everything the lab made (idempotent; also after a crashed up)'))
+    .action(async (o: { name: string }) => {
+      await runLabDown(o.name);
+    });
+  labTestOptions(labUpOptions(nameOpt(lab.command('demo').description('up, test and down (down also runs after a failure): `npm run lab`'))))
+    .action(async (o: LabUpFlags & LabTestFlags) => {
+      if (!(await runLabDemo(labUpInput(o), labTestInput(o), write))) process.exitCode = 1;
     });
 
   return program;
