@@ -80,16 +80,27 @@ export class FrameList {
 
 const EMPTY_ARENA = Buffer.alloc(0);
 
-/** A FrameList that owns its arena: `capacity` slots of `slotSize` bytes, zero-filled once. */
+/**
+ * A FrameList that owns its arena: `capacity` slots of `slotSize` bytes, then `spare` bytes the
+ * owner may use for frames derived from the batch (segments of a super-frame, coalesced
+ * super-frames): in the same arena, so they can be queued with the batch's own frames and copied
+ * without allocating (copyWithin). Zero-filled once.
+ */
 export class Batch extends FrameList {
   readonly slotSize: number;
+  /** Offset of the spare region (after the last slot) and its length. */
+  readonly spareOff: number;
+  readonly spareLen: number;
 
-  constructor(capacity: number, slotSize: number) {
+  constructor(capacity: number, slotSize: number, spare = 0) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`batch capacity ${capacity}`);
     if (!Number.isInteger(slotSize) || slotSize < 64 || slotSize % 8 !== 0) throw new RangeError(`slot size ${slotSize} (a multiple of 8, >= 64)`);
+    if (!Number.isInteger(spare) || spare < 0) throw new RangeError(`spare ${spare}`);
     // Zero-filled, not allocUnsafe: a slot never exposes another process's old memory.
-    super(capacity, Buffer.alloc(capacity * slotSize));
+    super(capacity, Buffer.alloc(capacity * slotSize + spare));
     this.slotSize = slotSize;
+    this.spareOff = capacity * slotSize;
+    this.spareLen = spare;
   }
 
   /** Absolute arena offset of slot i. */

@@ -69,8 +69,8 @@ const labUpOptions = (c: Command): Command => c
   .option('--vni <vni>', 'VXLAN network identifier', nonNegativeInt, DEFAULT_LAB_OPTIONS.vni)
   .addOption(new Option('--kernel-udpcsum <on|off>', "kernel nodes' outer UDP checksum (a list such as on,off is cycled over them)")
     .argParser(onOffList).default([...DEFAULT_LAB_OPTIONS.kernelUdpCsum], 'on'))
-  .addOption(new Option('--pod-offloads <on|off>', "pods' TX checksum offload and TSO/GSO (off until the switch completes checksums and segments super-frames)")
-    .argParser(onOff).default(DEFAULT_LAB_OPTIONS.podOffloads, 'off'));
+  .addOption(new Option('--pod-offloads <on|off>', "pods' TX checksum offload and TSO/GSO (veth defaults: on; off = the per-packet path)")
+    .argParser(onOff).default(DEFAULT_LAB_OPTIONS.podOffloads, 'on'));
 
 const labTestOptions = (c: Command): Command => c
   .option('--ping-count <n>', 'echo requests per pod pair', positiveInt, 3)

@@ -69,6 +69,10 @@ export const configSchema = z.object({
   }).strict().default({ interface: 'flatnet0' }),
   /** Default: underlay MTU - 50. */
   podMtu: z.number().int().min(68).max(65535).optional(),
+  /** Virtio-net headers on pod and host ports, UDP GSO/GRO on the overlay (each probed, falling back on its own). */
+  offloads: z.boolean().default(true),
+  /** Clamp the MSS of TCP SYNs crossing the switch to pod MTU - 40. */
+  mssClamp: z.boolean().default(false),
   controlSocket: z.string().min(1).optional(),
   metrics: z.string().regex(/^[0-9.]+:[0-9]{1,5}$/, 'an address:port such as 127.0.0.1:9465').nullable().default(null),
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
@@ -121,6 +125,8 @@ export interface NodeConfig {
   readonly checkInnerSource: boolean;
   readonly host: { readonly interface: string; readonly mac: number | null };
   readonly podMtu: number | null;
+  readonly offloads: boolean;
+  readonly mssClamp: boolean;
   readonly controlSocket: string;
   readonly metrics: { readonly host: string; readonly port: number } | null;
   readonly logLevel: string;
@@ -240,6 +246,8 @@ function compile(c: Shape): NodeConfig {
     checkInnerSource: c.checkInnerSource,
     host: { interface: c.host.interface, mac: c.host.mac === undefined ? null : checkUnicast(parseMac(c.host.mac), 'host.mac') },
     podMtu: c.podMtu ?? null,
+    offloads: c.offloads,
+    mssClamp: c.mssClamp,
     controlSocket: c.controlSocket ?? join('/run/flatnet', `${c.node}.sock`),
     metrics: mhost === null || mport === null ? null : { host: parseMetricsHost(mhost), port: parsePort(mport, 'metrics') },
     logLevel: c.log.level,

@@ -107,24 +107,31 @@ export class VtepDaemon {
       checkInnerSource: cfg.checkInnerSource,
       fdbLimit: cfg.fdbLimit,
       fdbAgeingMs: cfg.fdbAgeingMs,
+      underlayMtu,
+      podMtu,
+      mssClamp: cfg.mssClamp,
       encap: { localUnderlayMac: 0, nextHopMac: 0, ttl: cfg.ttl, df: cfg.df, udpChecksum: cfg.udpChecksum, srcPortRange: cfg.srcPortRange },
     });
     const opened: { close(): void }[] = [];
     try {
-      const tap = TapPort.open(cfg.host.interface, { mtu: podMtu, up: false });
+      const tap = openTap(cfg.host.interface, podMtu, cfg.offloads, log);
       opened.push(tap);
       if (cfg.host.mac !== null) setMacOf(cfg.host.interface, cfg.host.mac);
       setLinkUp(cfg.host.interface, true);
       configureHostInterface(cfg);
       // Receive on a UDP socket; send our own outer headers through a raw socket (see OverlayPort).
-      const udp = UdpPort.open({ address: formatIpv4(cfg.underlay.address), port: cfg.port, gso: false, gro: false, dontFragment: cfg.df === 'set', noChecksum: !cfg.udpChecksum });
+      // The UDP socket sends only UDP-GSO trains (and everything when there is no raw socket).
+      // The kernel refuses UDP GSO on a socket without checksums (udp_send_skb: EINVAL with
+      // SO_NO_CHECK), so trains carry a computed outer checksum even when udpChecksum is off
+      // (RFC 7348 receivers accept both); ordinary frames follow udpChecksum exactly.
+      const udp = UdpPort.open({ address: formatIpv4(cfg.underlay.address), port: cfg.port, gso: cfg.offloads, gro: cfg.offloads, dontFragment: cfg.df === 'set', noChecksum: !cfg.udpChecksum && !cfg.offloads });
       opened.push(udp);
       const raw = RawIpPort.open(`vxlan:${cfg.port}:tx`);
       opened.push(raw);
       const overlay = new OverlayPort(udp, raw, `vxlan:${cfg.port}`);
       const d = new VtepDaemon(cfg, opts, sw, vtepMac, underlayMtu, podMtu, tap, overlay);
       sw.attachHost(tap, getMac(cfg.host.interface), cfg.host.interface);
-      sw.attachOverlay(overlay, { rx: Framing.UDP, tx: overlay.sendsIp ? Framing.IP : Framing.UDP });
+      sw.attachOverlay(overlay, { rx: Framing.UDP, tx: overlay.sendsIp ? Framing.IP : Framing.UDP, gso: udp.features.gso, gro: udp.features.gro });
       sw.setPeers(d.peerSpecs());
       for (const p of cfg.pods) d.attachPod(p);
       sw.start();
@@ -137,6 +144,7 @@ export class VtepDaemon {
       log.info({
         node: cfg.node, mode: cfg.mode, vni: cfg.vni, port: cfg.port, vtepMac: formatMac(vtepMac), vtepIp: formatIpv4(cfg.vtepIp),
         underlay: formatIpv4(cfg.underlay.address), underlayMtu, podMtu, peers: cfg.peers.length, pods: cfg.pods.length,
+        offloads: { tap: tap.vnetHdrLen > 0 ? tap.offload : 'off', udpGso: udp.features.gso, udpGro: udp.features.gro, rawTx: overlay.sendsIp },
         control: cfg.controlSocket, metrics: cfg.metrics === null ? null : `${cfg.metrics.host}:${cfg.metrics.port}`,
       }, 'vtep up');
       return d;
@@ -155,7 +163,7 @@ export class VtepDaemon {
     // Up first: an AF_PACKET socket bound to a down link starts with a pending ENETDOWN.
     setMtu(p.interface, this.podMtu);
     setLinkUp(p.interface, true);
-    const port = PacketPort.open(p.interface);
+    const port = openPodPort(p.interface, this.cfg.offloads, this.log);
     try {
       const sp = this.sw.attachPod(port, p.ip, p.mac, p.name);
       this.pods.set(p.name, { cfg: p, sp, port });
@@ -276,6 +284,34 @@ export class VtepDaemon {
     this.rl.close();
     this.log.info({ node: this.cfg.node, keep: this.keep }, 'vtep down');
   }
+}
+
+/**
+ * openTap opens the host port: with virtio-net headers and every offload the kernel accepts
+ * (so the host stack hands over TSO super-frames and partial checksums), falling back to plain
+ * frames when the kernel refuses the header.
+ */
+function openTap(name: string, mtu: number, offloads: boolean, log: Logger): TapPort {
+  if (offloads) {
+    try {
+      return TapPort.open(name, { mtu, up: false, vnetHdr: true });
+    } catch (e) {
+      log.warn({ err: e, tap: name }, 'TAP without virtio-net headers (offloads off on the host port)');
+    }
+  }
+  return TapPort.open(name, { mtu, up: false });
+}
+
+/** openPodPort: AF_PACKET with PACKET_VNET_HDR when offloads are on, else (or on refusal) without. */
+function openPodPort(ifname: string, offloads: boolean, log: Logger): PacketPort {
+  if (offloads) {
+    try {
+      return PacketPort.open(ifname, { vnetHdr: true });
+    } catch (e) {
+      log.warn({ err: e, interface: ifname }, 'pod port without virtio-net headers (offloads off for this pod)');
+    }
+  }
+  return PacketPort.open(ifname);
 }
 
 /** Address and route of the host port, flannel-style (`ip` on the control path only). */

@@ -113,8 +113,7 @@ function addPod(state: LabState, node: LabNode, pod: LabPod): void {
   ipNs(pod.ns, 'link', 'set', 'eth0', 'address', pod.mac, 'mtu', String(state.podMtu));
   ipNs(pod.ns, 'addr', 'add', `${pod.ip}/${pod.prefixLen}`, 'dev', 'eth0');
   if (!state.options.podOffloads) {
-    // Known limitation: the switch does not yet complete partial checksums nor segment GSO
-    // super-frames, so pods send finished, MTU-sized frames (lab option --pod-offloads).
+    // --pod-offloads off: pods send finished, MTU-sized frames (the per-packet path).
     inNs(pod.ns, 'ethtool', ['-K', 'eth0', 'tx', 'off', 'tso', 'off', 'gso', 'off']);
   }
   ipNs(pod.ns, 'link', 'set', 'eth0', 'up');

@@ -50,8 +50,8 @@ export interface LabOptions {
   /** Outer UDP checksum of each kernel node's vxlan device (`udpcsum`), cycled over them. */
   readonly kernelUdpCsum: readonly boolean[];
   /**
-   * TX checksum offload and TSO/GSO on the pods' eth0. Off until the switch completes partial
-   * checksums and segments GSO super-frames; see README "Known limitations".
+   * TX checksum offload and TSO/GSO on the pods' eth0 (the veth defaults, on). Off makes pods
+   * send finished, MTU-sized frames: the per-packet path, for comparisons.
    */
   readonly podOffloads: boolean;
   /** The flatnet nodes' `fdb.limit` (L2 learning); null: the config default. */
@@ -69,7 +69,7 @@ export const DEFAULT_LAB_OPTIONS: LabOptions = {
   port: 4789,
   vni: 1,
   kernelUdpCsum: [true],
-  podOffloads: false,
+  podOffloads: true,
   fdbLimit: null,
   vtepMacSource: 'config',
 };

@@ -24,6 +24,15 @@ export class SwitchStats {
   icmpSuppressed = 0;
   fdbLearned = 0;
   fdbMoved = 0;
+  /** Segments made from super-frames toward the overlay (software GSO). */
+  gsoSegments = 0;
+  /** Inner packets fragmented before encapsulation (no DF, larger than the underlay allows). */
+  fragmented = 0;
+  /** ICMP fragmentation-needed replies sent (part of icmpSent). */
+  fragNeededSent = 0;
+  /** Super-frames built by the coalescer, and the segments merged into them (software GRO). */
+  groSuperFrames = 0;
+  groSegmentsMerged = 0;
 
   drop(reason: Drop): void {
     this.drops[reason]!++;

@@ -13,14 +13,36 @@
  *      MACs rewritten, TTL decremented (TTL 1: drop + ICMP time exceeded);
  *      bridge (L2): FDB per VNI with learning, flood list for BUM (one copy per remote VTEP);
  *      each frame either goes to egress queues or is dropped with exactly one named reason.
- *   3. flush: one write per egress port per batch, before the batch's memory is reused.
+ *   3. coalesce: TCP segments from the overlay bound for a port with virtio-net headers are
+ *      merged into super-frames (software GRO);
+ *   4. flush: one write per egress port per batch, before the batch's memory is reused.
+ *
+ * Offloads (ports with virtio-net headers: AF_PACKET with PACKET_VNET_HDR, TAP IFF_VNET_HDR):
+ * each frame's header is read on ingress; a partial checksum or a TCP/UDP super-frame passes
+ * unchanged to a local port that takes headers, is completed in software for one that does
+ * not, and is segmented in software (src/mtu/segment.ts) toward the overlay: a train of VXLAN
+ * datagrams sent with one UDP_SEGMENT call where the overlay socket has UDP GSO. What leaves on
+ * the underlay is always ordinary VXLAN with complete inner frames.
+ *
+ * MTU: a frame whose inner IPv4 packet exceeds the underlay MTU - 50 is never sent fragmented
+ * on the underlay: with DF it is answered with ICMP fragmentation-needed (the kernel's tunnel
+ * PMTU reply), without DF its inner packet is fragmented before encapsulation, and anything
+ * else is dropped as mtu_exceeded. Optional MSS clamping rewrites SYNs crossing the switch.
  *
  * Frames are (arena, start, end) windows: decapsulation moves `start`, encapsulation writes in
- * front of it; only head-end replication and switch-originated ICMP copy into scratch slots.
+ * front of it. Frames derived from a batch (segments, fragments, coalesced super-frames) go to
+ * the spare region of the same arena; replication copies and ICMP go to scratch slots.
  */
 
 import { channel } from 'node:diagnostics_channel';
 import { Batch, FrameList, META_STRIDE, Meta, MetaFlag } from '../buf/batch.js';
+import { completeChecksum } from '../mtu/checksum-offload.js';
+import { TcpCoalescer, coalesceOutputBound } from '../mtu/coalesce.js';
+import { fragmentIpv4 } from '../mtu/fragment.js';
+import { clampMss } from '../mtu/mss.js';
+import { OversizeAction, buildFragNeeded, oversizeAction } from '../mtu/pmtu.js';
+import { segmentGso } from '../mtu/segment.js';
+import { MtuStatus } from '../mtu/status.js';
 import { Cidr } from '../fib/cidr.js';
 import { type Clock, MonotonicClock } from '../fib/clock.js';
 import { Fdb, Learn } from '../fib/fdb.js';
@@ -31,7 +53,9 @@ import { EMPTY, EMPTY_DV, dataViewOf, dvPutU48, dvU48 } from '../wire/bytes.js';
 import { EtherType, IpProto } from '../wire/consts.js';
 import { DecapResult, Decapsulator, VniSet, applyEcnDecap } from '../wire/decap.js';
 import { Drop } from '../wire/drop.js';
-import { VXLAN_HEADROOM, OUTER_IP_OFF, VXLAN_OFF } from '../wire/encap.js';
+import { VXLAN_HEADROOM, VXLAN_OVERHEAD, OUTER_IP_OFF, VXLAN_OFF } from '../wire/encap.js';
+import { VXLAN_HEADER_LEN, VxlanView } from '../wire/vxlan.js';
+import { VirtioGso, VirtioNetFlag } from '../wire/virtio-net-hdr.js';
 import { ETH_HEADER_LEN, EthernetView } from '../wire/ethernet.js';
 import { Icmpv4Type, Icmpv4View, TimeExceededCode } from '../wire/icmpv4.js';
 import { Ipv4View, ipv4Validate } from '../wire/ipv4.js';
@@ -87,6 +111,22 @@ export interface SwitchOptions {
   readonly slotSize?: number;
   readonly icmpRatePerSec?: number;
   readonly clock?: Clock;
+  /** The underlay's MTU (largest outer IPv4 packet); default 1500. */
+  readonly underlayMtu?: number;
+  /** The pods' MTU (MSS clamping, segmenting for ports without offloads); default underlayMtu - 50. */
+  readonly podMtu?: number;
+  /** Clamp the MSS option of TCP SYNs crossing the switch to podMtu - 40 (iptables --clamp-mss-to-pmtu). */
+  readonly mssClamp?: boolean;
+}
+
+/** How an overlay port is attached: what it reads and writes, and which offloads it has. */
+export interface OverlayAttach {
+  readonly rx: Framing;
+  readonly tx: Framing;
+  /** The port sends UDP-GSO trains (GSO_SIZE in the metadata, START at the first VXLAN header). */
+  readonly gso?: boolean;
+  /** The port's reads may hold several datagrams of GSO_SIZE bytes each (UDP_GRO): 64 KiB slots. */
+  readonly gro?: boolean;
 }
 
 /** A port attached to the switch, with its receive batch and egress queue. */
@@ -105,8 +145,12 @@ export class SwitchPort {
   mac: number;
   readonly batch: Batch;
   readonly tx: FrameList;
+  /** Overlay: UDP-GSO trains may be written. */
+  readonly gso: boolean;
+  /** Ports with virtio-net headers: decapsulated frames waiting to be coalesced. */
+  readonly gro: FrameList | null;
   attached = true;
-  constructor(id: number, role: PortRole, port: Port, name: string, rxFraming: Framing, txFraming: Framing, ip: number, mac: number, batchSize: number, slotSize: number) {
+  constructor(id: number, role: PortRole, port: Port, name: string, rxFraming: Framing, txFraming: Framing, ip: number, mac: number, layout: PortLayout, gso: boolean) {
     this.id = id;
     this.role = role;
     this.port = port;
@@ -115,12 +159,33 @@ export class SwitchPort {
     this.txFraming = txFraming;
     this.ip = ip;
     this.mac = mac;
-    this.batch = new Batch(batchSize, slotSize);
-    this.tx = new FrameList(batchSize);
+    this.batch = new Batch(layout.capacity, layout.slotSize, layout.spare);
+    this.tx = new FrameList(Math.max(layout.capacity, 64));
+    this.gso = gso;
+    this.gro = port.vnetHdrLen > 0 ? new FrameList(GRO_LIST_LEN) : null;
   }
 }
 
+/** Receive batch geometry of one port. */
+interface PortLayout { readonly capacity: number; readonly slotSize: number; readonly spare: number }
+
+/** Slots for super-frames (TSO/GSO from a virtio port, UDP GRO reads): 64 KiB + headroom. */
+const BIG_SLOT = 65536 + 128;
+/** Batch size for ports with big slots (fewer, larger frames per read). */
+const BIG_BATCH = 16;
+/** Spare space for the segments of two 64 KiB super-frames (each ~47 x (50 + 1464) bytes). */
+const SEGMENT_SPARE = 2 * 80 * 1024;
+/** Decapsulated frames queued per port for coalescing before a merge is forced. */
+const GRO_LIST_LEN = 1024;
+/** Lengths of segments/fragments produced from one frame. */
+const MAX_PIECES = 128;
+/** Largest UDP payload of one UDP_SEGMENT send (65535 - 20 - 8), and the kernel's segment cap. */
+const UDP_GSO_MAX_BYTES = 65507;
+const UDP_GSO_MAX_SEGS = 64;
+
 const SCRATCH_SLOTS = 64;
+/** Scratch slots hold replication copies and ICMP replies: room for a jumbo frame. */
+const SCRATCH_SLOT_SIZE = 16384;
 /** Read batches per wakeup before yielding to the event loop (fairness between ports). */
 const DRAIN_BUDGET = 16;
 
@@ -154,9 +219,31 @@ export class Switch {
   private readonly ip = new Ipv4View();
   private readonly arp = new ArpView();
   private readonly icmp = new Icmpv4View();
+  private readonly vxlanHdr = new VxlanView();
   private readonly errViews = { eth: new EthernetView(), ip: new Ipv4View(), icmp: new Icmpv4View() };
   private lastBuf: Buffer = EMPTY;
   private dv: DataView = EMPTY_DV;
+  /** The largest inner IPv4 packet that fits the underlay after encapsulation. */
+  readonly maxInnerIpLen: number;
+  readonly podMtu: number;
+  private readonly mssClamp: boolean;
+  // The virtio-net header of the frame being processed (zeros for ports without one).
+  private vFlags = 0;
+  private vGso = 0;
+  private vHdrLen = 0;
+  private vGsoSize = 0;
+  private vCsumStart = 0;
+  private vCsumOff = 0;
+  /** True while processing a frame that came from the overlay (local deliveries coalesce). */
+  private fromOverlayNow = false;
+  // The work area for frames derived from the current batch: its spare region, else scratch's.
+  private workBuf: Buffer = EMPTY;
+  private workStart = 0;
+  private workNext = 0;
+  private workEnd = 0;
+  private readonly lens = new Int32Array(MAX_PIECES);
+  private readonly coalescers = new Map<number, TcpCoalescer>();
+  private readonly coOut = new FrameList(GRO_LIST_LEN);
 
   constructor(opts: SwitchOptions) {
     this.opts = opts;
@@ -172,7 +259,12 @@ export class Switch {
     this.decap = new Decapsulator({
       port: opts.port, strict: opts.strict ?? true, gbp: opts.gbp ?? false, vnis: new VniSet([opts.vni]), ownMac: opts.vtepMac,
     });
-    this.scratch = new Batch(SCRATCH_SLOTS, this.slotSize);
+    this.scratch = new Batch(SCRATCH_SLOTS, SCRATCH_SLOT_SIZE, SEGMENT_SPARE);
+    const underlayMtu = opts.underlayMtu ?? 1500;
+    this.maxInnerIpLen = underlayMtu - VXLAN_OVERHEAD;
+    this.podMtu = opts.podMtu ?? this.maxInnerIpLen;
+    if (this.podMtu > this.maxInnerIpLen) throw new RangeError(`pod MTU ${this.podMtu} does not fit the underlay MTU ${underlayMtu} after ${VXLAN_OVERHEAD} bytes of VXLAN`);
+    this.mssClamp = opts.mssClamp ?? false;
     const rate = opts.icmpRatePerSec ?? 100;
     this.icmpBucket = new TokenBucket(rate, Math.max(1, Math.ceil(rate / 2)));
     this.table = this.buildRoutes();
@@ -190,7 +282,7 @@ export class Switch {
         throw new RangeError(`pod ${name}: IP ${formatIpv4(ip)} or MAC ${formatMac(mac)} already bound to ${p.name}`);
       }
     }
-    const sp = this.add(PortRole.POD, port, name, Framing.ETHERNET, Framing.ETHERNET, ip, mac);
+    const sp = this.add(PortRole.POD, port, name, Framing.ETHERNET, Framing.ETHERNET, ip, mac, this.layoutFor(port, false), false);
     this.podByMac.set(mac, sp);
     this.rebuild();
     return sp;
@@ -198,19 +290,19 @@ export class Switch {
 
   attachHost(port: Port, mac = 0, name = port.name): SwitchPort {
     if (this.host !== null) throw new RangeError('a host port is already attached');
-    const sp = this.add(PortRole.HOST, port, name, Framing.ETHERNET, Framing.ETHERNET, 0, mac);
+    const sp = this.add(PortRole.HOST, port, name, Framing.ETHERNET, Framing.ETHERNET, 0, mac, this.layoutFor(port, false), false);
     this.host = sp;
     this.rebuild();
     return sp;
   }
 
-  /** attachOverlay: `framing` for both directions, or { rx, tx } when they differ. */
-  attachOverlay(port: Port, framing: Framing | { readonly rx: Framing; readonly tx: Framing }, name = port.name): SwitchPort {
+  /** attachOverlay: `framing` for both directions, or an OverlayAttach with what differs. */
+  attachOverlay(port: Port, framing: Framing | OverlayAttach, name = port.name): SwitchPort {
     if (this.overlay !== null) throw new RangeError('an overlay port is already attached');
-    const rx = typeof framing === 'string' ? framing : framing.rx;
-    const tx = typeof framing === 'string' ? framing : framing.tx;
-    if (rx === Framing.IP) throw new RangeError('an overlay port cannot receive IPv4 packets: use UDP or Ethernet framing');
-    const sp = this.add(PortRole.OVERLAY, port, name, rx, tx, 0, 0);
+    const a: OverlayAttach = typeof framing === 'string' ? { rx: framing, tx: framing } : framing;
+    if (a.rx === Framing.IP) throw new RangeError('an overlay port cannot receive IPv4 packets: use UDP or Ethernet framing');
+    if ((a.gso ?? false) && a.tx === Framing.ETHERNET) throw new RangeError('UDP-GSO trains need a UDP socket: not with Ethernet framing');
+    const sp = this.add(PortRole.OVERLAY, port, name, a.rx, a.tx, 0, 0, this.layoutFor(port, a.gro ?? false), a.gso ?? false);
     this.overlay = sp;
     return sp;
   }
@@ -268,10 +360,20 @@ export class Switch {
     return this.ports.filter((p): p is SwitchPort => p !== null);
   }
 
-  private add(role: PortRole, port: Port, name: string, rx: Framing, tx: Framing, ip: number, mac: number): SwitchPort {
+  /**
+   * layoutFor: ports that can deliver super-frames (virtio-net headers, UDP GRO) get 64 KiB
+   * slots and spare room for what is derived from them; the others the configured batch.
+   */
+  private layoutFor(port: Port, gro: boolean): PortLayout {
+    if (gro) return { capacity: BIG_BATCH, slotSize: BIG_SLOT, spare: BIG_BATCH * BIG_SLOT };
+    if (port.vnetHdrLen > 0) return { capacity: BIG_BATCH, slotSize: BIG_SLOT, spare: SEGMENT_SPARE };
+    return { capacity: this.batchSize, slotSize: this.slotSize, spare: 0 };
+  }
+
+  private add(role: PortRole, port: Port, name: string, rx: Framing, tx: Framing, ip: number, mac: number, layout: PortLayout, gso: boolean): SwitchPort {
     let id = this.ports.indexOf(null);
     if (id < 0) id = this.ports.length;
-    const sp = new SwitchPort(id, role, port, name, rx, tx, ip, mac, this.batchSize, this.slotSize);
+    const sp = new SwitchPort(id, role, port, name, rx, tx, ip, mac, layout, gso);
     this.ports[id] = sp;
     return sp;
   }
@@ -342,7 +444,7 @@ export class Switch {
   private drain(sp: SwitchPort): void {
     for (let k = 0; k < DRAIN_BUDGET; k++) {
       const n = this.drainOnce(sp);
-      if (n < this.batchSize) return;
+      if (n < sp.batch.capacity) return;
     }
     // Still busy: give the other ports (and timers) a turn, then continue.
     setImmediate(() => { if (sp.attached) this.drain(sp); });
@@ -366,19 +468,77 @@ export class Switch {
       this.lastBuf = b;
       this.dv = dataViewOf(b);
     }
+    // Derived frames go to the batch's own spare region (same arena: no extra flush, no copy
+    // allocation); a batch without one borrows the scratch arena's.
+    if (batch instanceof Batch && batch.spareLen > 0) this.setWork(b, batch.spareOff, batch.spareOff + batch.spareLen);
+    else this.setWork(this.scratch.arena, this.scratch.spareOff, this.scratch.spareOff + this.scratch.spareLen);
     const m = batch.meta;
-    this.stats.rxFrames += n;
+    const dv = this.dv;
+    const vlen = sp.port.vnetHdrLen;
+    const overlay = sp.role === PortRole.OVERLAY;
+    this.fromOverlayNow = overlay;
+    this.clearOffload();
     for (let i = 0; i < n; i++) {
       const o = i * META_STRIDE;
       const s = m[o + Meta.START]!, e = m[o + Meta.END]!;
-      if ((m[o + Meta.FLAGS]! & MetaFlag.TRUNCATED) !== 0) { this.stats.drop(Drop.RX_TRUNCATED); continue; }
+      if ((m[o + Meta.FLAGS]! & MetaFlag.TRUNCATED) !== 0) { this.stats.rxFrames++; this.stats.drop(Drop.RX_TRUNCATED); continue; }
       let d: Drop;
-      if (sp.role === PortRole.OVERLAY) d = this.fromOverlay(sp, b, s, e, m[o + Meta.ADDR]! >>> 0);
-      else if (sp.role === PortRole.POD) d = this.fromPod(sp, b, s, e);
-      else d = this.fromHost(sp, b, s, e);
+      if (overlay) {
+        const g = m[o + Meta.GSO_SIZE]!, addr = m[o + Meta.ADDR]! >>> 0;
+        if (g > 0) {
+          // A UDP_GRO read: datagrams of g bytes back to back (the last may be shorter).
+          for (let ds = s; ds < e; ds += g) {
+            this.stats.rxFrames++;
+            const de = ds + g < e ? ds + g : e;
+            const dd = this.fromOverlay(sp, b, ds, de, addr);
+            if (dd !== Drop.NONE) this.stats.drop(dd);
+          }
+          continue;
+        }
+        this.stats.rxFrames++;
+        d = this.fromOverlay(sp, b, s, e, addr);
+      } else {
+        this.stats.rxFrames++;
+        if (vlen > 0) this.readOffload(dv, s - vlen);
+        d = sp.role === PortRole.POD ? this.fromPod(sp, b, s, e) : this.fromHost(sp, b, s, e);
+      }
       if (d !== Drop.NONE) this.stats.drop(d);
     }
+    this.fromOverlayNow = false;
+    this.clearOffload();
+    if (overlay) this.coalesceAll();
     this.flushAll();
+  }
+
+  /** readOffload takes the virtio-net header at `h` as the current frame's offload state. */
+  private readOffload(dv: DataView, h: number): void {
+    this.vFlags = dv.getUint8(h);
+    this.vGso = dv.getUint8(h + 1);
+    this.vHdrLen = dv.getUint16(h + 2, true);
+    this.vGsoSize = dv.getUint16(h + 4, true);
+    this.vCsumStart = dv.getUint16(h + 6, true);
+    this.vCsumOff = dv.getUint16(h + 8, true);
+  }
+
+  /** clearOffload: the current frame is complete (no partial checksum, not a super-frame). */
+  private clearOffload(): void {
+    this.vFlags = 0;
+    this.vGso = 0;
+    this.vHdrLen = 0;
+    this.vGsoSize = 0;
+    this.vCsumStart = 0;
+    this.vCsumOff = 0;
+  }
+
+  /**
+   * finishChecksum completes a partial checksum in place (the frame is about to leave where no
+   * virtio header can carry it). Returns a Drop when the header's offsets do not fit the frame.
+   */
+  private finishChecksum(b: Buffer, s: number, e: number): Drop {
+    if ((this.vFlags & VirtioNetFlag.NEEDS_CSUM) === 0) return Drop.NONE;
+    if (completeChecksum(b, s, e, this.vCsumStart, this.vCsumOff) !== MtuStatus.OK) return Drop.OFFLOAD_INVALID;
+    this.vFlags &= ~VirtioNetFlag.NEEDS_CSUM;
+    return Drop.NONE;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -404,8 +564,7 @@ export class Switch {
     const peer = this.podByMac.get(dmac);
     if (peer !== undefined) {
       if (peer === sp) return Drop.HAIRPIN;
-      this.stage(peer, b, s, e, 0, 0);
-      return Drop.NONE;
+      return this.deliver(peer, b, s, e);
     }
     return (dv.getUint8(s) & 1) !== 0 ? Drop.L3_BROADCAST : Drop.UNKNOWN_DST_MAC;
   }
@@ -505,6 +664,7 @@ export class Switch {
       this.icmpError(ingress, b, s, e, Icmpv4Type.TIME_EXCEEDED, TimeExceededCode.TTL, 0);
       return Drop.TTL_EXCEEDED;
     }
+    if (this.mssClamp && dv.getUint8(ipOff + 9) === IpProto.TCP) clampMss(b, s, e, this.podMtu);
     switch (r.kind) {
       case RouteKind.LOCAL: {
         const out = this.ports[r.port];
@@ -513,8 +673,7 @@ export class Switch {
         this.ip.reset(b, ipOff, e).decrementTtl();
         dvPutU48(dv, s, r.mac);
         dvPutU48(dv, s + 6, this.vtepMac);
-        this.stage(out, b, s, e, 0, 0);
-        return Drop.NONE;
+        return this.deliver(out, b, s, e);
       }
       case RouteKind.HOST: {
         const out = this.host;
@@ -523,8 +682,7 @@ export class Switch {
         this.ip.reset(b, ipOff, e).decrementTtl();
         dvPutU48(dv, s, out.mac);
         dvPutU48(dv, s + 6, this.vtepMac);
-        this.stage(out, b, s, e, 0, 0);
-        return Drop.NONE;
+        return this.deliver(out, b, s, e);
       }
       case RouteKind.VTEP: {
         if (ingress.role === PortRole.OVERLAY) return Drop.OVERLAY_LOOP;
@@ -532,7 +690,7 @@ export class Switch {
         this.ip.reset(b, ipOff, e).decrementTtl();
         dvPutU48(dv, s, vtep.mac);
         dvPutU48(dv, s + 6, this.vtepMac);
-        return this.encapTo(vtep, b, s, e);
+        return this.encapTo(ingress, vtep, b, s, e);
       }
       default:
         return Drop.NO_ROUTE;
@@ -546,21 +704,248 @@ export class Switch {
     const dv = this.dv;
     dvPutU48(dv, s, dvU48(dv, s + 6));
     dvPutU48(dv, s + 6, this.vtepMac);
-    this.stage(ingress, b, s, ip.payloadEnd, 0, 0);
+    this.clearOffload();
+    this.stageLocal(ingress, b, s, ip.payloadEnd);
     return Drop.NONE;
   }
 
-  /** encapTo writes the outer headers for `vtep` in front of [s, e) and queues it on the overlay. */
-  private encapTo(vtep: Vtep, b: Buffer, s: number, e: number): Drop {
+  // ---------------------------------------------------------------------------------------
+  // Egress toward the overlay: offloads, MTU, encapsulation.
+
+  /**
+   * encapTo sends the frame [s, e) to `vtep`: a super-frame as a train of segments, a partial
+   * checksum completed first, a packet too large for the underlay answered or fragmented, and
+   * otherwise the outer headers written in front of it in place.
+   */
+  private encapTo(ingress: SwitchPort, vtep: Vtep, b: Buffer, s: number, e: number): Drop {
     const ov = this.overlay;
     if (ov === null) return Drop.NO_ROUTE;
+    if (this.vGso !== VirtioGso.NONE) return this.encapSegments(ov, vtep, b, s, e);
+    const bad = this.finishChecksum(b, s, e);
+    if (bad !== Drop.NONE) return bad;
+    if (e - s - ETH_HEADER_LEN > this.maxInnerIpLen) return this.oversize(ingress, ov, vtep, b, s, e);
+    this.encapOne(ov, vtep, b, s, e);
+    return Drop.NONE;
+  }
+
+  /** encapOne writes the outer headers in front of [s, e) (room required) and queues the frame. */
+  private encapOne(ov: SwitchPort, vtep: Vtep, b: Buffer, s: number, e: number): void {
     const o = vtep.template.encap(b, s, e);
     const from = ov.txFraming === Framing.UDP ? o + VXLAN_OFF : ov.txFraming === Framing.IP ? o + OUTER_IP_OFF : o;
-    this.stage(ov, b, from, e, vtep.underlayIp, vtep.port);
+    this.stage(ov, b, from, e, vtep.underlayIp, vtep.port, 0);
     vtep.txPackets++;
     vtep.txBytes += e - s;
     this.stats.encapsulated++;
+  }
+
+  /**
+   * encapSegments segments the super-frame [s, e) (current offload state) into frames that fit
+   * the underlay and sends them to `vtep`: as UDP-GSO trains (a VXLAN header in front of each
+   * segment, one send per <= 64 KiB) when the overlay can, else one encapsulated frame each.
+   */
+  private encapSegments(ov: SwitchPort, vtep: Vtep, b: Buffer, s: number, e: number): Drop {
+    const train = ov.gso;
+    const prefix = train ? VXLAN_HEADER_LEN : VXLAN_HEADROOM;
+    const at = this.workTake(e - s + MAX_PIECES * (prefix + 128));
+    if (at < 0) return Drop.GSO_UNSUPPORTED;
+    const lens = this.lens;
+    const n = segmentGso(this.vGso, this.vGsoSize, this.maxInnerIpLen, b, s, e, this.workBuf, at, prefix, lens);
+    if (n < 0) return n === MtuStatus.GSO_TYPE_UNSUPPORTED || n === MtuStatus.DATAGRAM_TOO_BIG || n === MtuStatus.TOO_MANY_SEGMENTS ? Drop.GSO_UNSUPPORTED : Drop.OFFLOAD_INVALID;
+    const w = this.workBuf;
+    const stride = prefix + lens[0]!;
+    this.workNext = at + (n - 1) * stride + prefix + lens[n - 1]!;
+    if (!train) {
+      for (let k = 0; k < n; k++) {
+        const fs = at + k * stride + prefix;
+        this.encapOne(ov, vtep, w, fs, fs + lens[k]!);
+      }
+      return Drop.NONE;
+    }
+    const vx = this.vxlanHdr;
+    const perSend = Math.min(UDP_GSO_MAX_SEGS, Math.floor(UDP_GSO_MAX_BYTES / stride));
+    for (let k = 0; k < n; k++) vx.reset(w, at + k * stride, at + k * stride + VXLAN_HEADER_LEN).emit(vtep.vni);
+    for (let k = 0; k < n; k += perSend) {
+      const last = Math.min(k + perSend, n) - 1;
+      // Every chunk goes as a UDP_SEGMENT send (even a single datagram), so START is its first
+      // VXLAN header and GSO_SIZE the datagram size.
+      this.stage(ov, w, at + k * stride, at + last * stride + prefix + lens[last]!, vtep.underlayIp, vtep.port, stride);
+    }
+    let bytes = 0;
+    for (let k = 0; k < n; k++) bytes += lens[k]!;
+    vtep.txPackets += n;
+    vtep.txBytes += bytes;
+    this.stats.encapsulated += n;
+    this.stats.gsoSegments += n;
     return Drop.NONE;
+  }
+
+  /**
+   * oversize handles a frame whose inner IPv4 packet does not fit the underlay: DF -> ICMP
+   * fragmentation needed back to the sender (rate-limited; the frame counts as mtu_exceeded),
+   * no DF -> the inner packet is fragmented and each fragment encapsulated, else dropped.
+   */
+  private oversize(ingress: SwitchPort, ov: SwitchPort, vtep: Vtep, b: Buffer, s: number, e: number): Drop {
+    const mtu = this.maxInnerIpLen;
+    const action = oversizeAction(b, s, e, mtu);
+    if (action === OversizeAction.FRAGMENT) {
+      const at = this.workTake(e - s + MAX_PIECES * (VXLAN_HEADROOM + 128));
+      if (at < 0) return Drop.MTU_EXCEEDED;
+      const lens = this.lens;
+      const n = fragmentIpv4(b, s, e, mtu, this.workBuf, at, VXLAN_HEADROOM, lens);
+      if (n < 0) return Drop.MTU_EXCEEDED;
+      const stride = VXLAN_HEADROOM + lens[0]!;
+      this.workNext = at + (n - 1) * stride + VXLAN_HEADROOM + lens[n - 1]!;
+      for (let k = 0; k < n; k++) {
+        const fs = at + k * stride + VXLAN_HEADROOM;
+        this.encapOne(ov, vtep, this.workBuf, fs, fs + lens[k]!);
+      }
+      this.stats.fragmented++;
+      return Drop.NONE;
+    }
+    if (action === OversizeAction.FRAG_NEEDED && ingress.role !== PortRole.OVERLAY) {
+      if (!this.icmpBucket.take(this.clock.now)) {
+        this.stats.icmpSuppressed++;
+      } else {
+        const base = this.scratchSlot() + VXLAN_HEADROOM;
+        const len = buildFragNeeded(b, s, e, mtu, this.scratch.arena, base, this.errViews);
+        if (len > 0) {
+          this.stats.icmpSent++;
+          this.stats.fragNeededSent++;
+          this.clearOffload();
+          this.stageLocal(ingress, this.scratch.arena, base, base + len);
+        }
+      }
+    }
+    return Drop.MTU_EXCEEDED;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Egress toward local ports (pods, the host).
+
+  /**
+   * deliver queues the frame [s, e) (current offload state) to a local port. A port with
+   * virtio-net headers takes it as it is (its header passed through) or, from the overlay,
+   * through the coalescer; a port without must get complete frames: checksums finished,
+   * super-frames segmented to the pod MTU.
+   */
+  private deliver(out: SwitchPort, b: Buffer, s: number, e: number): Drop {
+    const vl = out.port.vnetHdrLen;
+    if (vl > 0) {
+      if (this.fromOverlayNow) {
+        const q = out.gro!;
+        if (q.arena !== b && q.count > 0) this.coalesceFor(out);
+        if (!q.push(b, s, e)) {
+          this.coalesceFor(out);
+          q.push(b, s, e);
+        }
+        return Drop.NONE;
+      }
+      this.writeOffloadHeader(b, s - vl, vl);
+      this.stage(out, b, s, e, 0, 0, 0);
+      return Drop.NONE;
+    }
+    if (this.vGso !== VirtioGso.NONE) {
+      const at = this.workTake(e - s + MAX_PIECES * 128);
+      if (at < 0) return Drop.GSO_UNSUPPORTED;
+      const lens = this.lens;
+      const n = segmentGso(this.vGso, this.vGsoSize, this.podMtu, b, s, e, this.workBuf, at, 0, lens);
+      if (n < 0) return n === MtuStatus.GSO_TYPE_UNSUPPORTED || n === MtuStatus.DATAGRAM_TOO_BIG ? Drop.GSO_UNSUPPORTED : Drop.OFFLOAD_INVALID;
+      let fs = at;
+      for (let k = 0; k < n; k++) {
+        this.stage(out, this.workBuf, fs, fs + lens[k]!, 0, 0, 0);
+        fs += lens[k]!;
+      }
+      this.workNext = fs;
+      return Drop.NONE;
+    }
+    const bad = this.finishChecksum(b, s, e);
+    if (bad !== Drop.NONE) return bad;
+    this.stage(out, b, s, e, 0, 0, 0);
+    return Drop.NONE;
+  }
+
+  /**
+   * stageLocal queues a frame the switch made or rewrote (ARP reply, ICMP, echo reply): no
+   * offload state, so a virtio header, if the port takes one, is all zeros.
+   */
+  private stageLocal(out: SwitchPort, b: Buffer, s: number, e: number): void {
+    const vl = out.port.vnetHdrLen;
+    if (vl > 0) this.writeOffloadHeader(b, s - vl, vl);
+    this.stage(out, b, s, e, 0, 0, 0);
+  }
+
+  /** writeOffloadHeader writes the current offload state as a virtio-net header at `h`. */
+  private writeOffloadHeader(b: Buffer, h: number, vl: number): void {
+    const dv = b === this.lastBuf ? this.dv : dataViewOf(b);
+    dv.setUint8(h, this.vFlags);
+    dv.setUint8(h + 1, this.vGso);
+    dv.setUint16(h + 2, this.vHdrLen, true);
+    dv.setUint16(h + 4, this.vGsoSize, true);
+    dv.setUint16(h + 6, this.vCsumStart, true);
+    dv.setUint16(h + 8, this.vCsumOff, true);
+    if (vl > 10) dv.setUint16(h + 10, 1, true); // num_buffers
+  }
+
+  /** coalesceAll merges what the overlay batch queued for each port with virtio-net headers. */
+  private coalesceAll(): void {
+    for (const sp of this.ports) if (sp !== null && sp.gro !== null && sp.gro.count > 0) this.coalesceFor(sp);
+  }
+
+  /**
+   * coalesceFor runs the queued decapsulated frames of `out` through the coalescer: runs of
+   * in-order TCP segments become super-frames with a GSO virtio header; the rest pass with an
+   * all-zero header. Without room, or when the coalescer refuses, every frame passes as is.
+   */
+  private coalesceFor(out: SwitchPort): void {
+    const q = out.gro!;
+    const vl = out.port.vnetHdrLen;
+    const co = this.coalescerFor(vl);
+    const need = coalesceOutputBound(q, vl);
+    const at = q.arena === this.workBuf ? this.workTake(need) : -1;
+    const res = this.coOut;
+    const cs = co.stats, supers = cs.superFrames, merged = cs.segmentsMerged;
+    const r = at < 0 ? -1 : co.coalesce(q, this.workBuf, at, res);
+    if (r >= 0) {
+      this.workNext = at + need;
+      for (let i = 0; i < res.count; i++) this.stage(out, res.arena, res.start(i), res.end(i), 0, 0, 0);
+      this.stats.groSuperFrames += cs.superFrames - supers;
+      this.stats.groSegmentsMerged += cs.segmentsMerged - merged;
+    } else {
+      this.clearOffload();
+      for (let i = 0; i < q.count; i++) this.stageLocal(out, q.arena, q.start(i), q.end(i));
+    }
+    res.clear();
+    q.clear();
+  }
+
+  private coalescerFor(vl: number): TcpCoalescer {
+    let c = this.coalescers.get(vl);
+    if (c === undefined) {
+      c = new TcpCoalescer({ maxFrames: GRO_LIST_LEN, vnetHdrLen: vl });
+      this.coalescers.set(vl, c);
+    }
+    return c;
+  }
+
+  /** setWork points the work area at buf[start, end). */
+  private setWork(buf: Buffer, start: number, end: number): void {
+    this.workBuf = buf;
+    this.workStart = start;
+    this.workNext = start;
+    this.workEnd = end;
+  }
+
+  /**
+   * workTake returns where `len` bytes of the work area start (the caller advances workNext
+   * by what it used), flushing every queue first when the rest of the area is too small; -1
+   * when even an empty area is.
+   */
+  private workTake(len: number): number {
+    if (this.workNext + len > this.workEnd) {
+      this.flushAll();
+      if (this.workStart + len > this.workEnd) return -1;
+    }
+    return this.workNext;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -607,7 +992,7 @@ export class Switch {
     const sha = arp.sha, spa = arp.spa, tpa = arp.tpa;
     arp.emit(ArpOp.REPLY, mac, tpa, sha, spa);
     this.eth.reset(b, s, s + ETH_HEADER_LEN).emit(sha, mac, EtherType.ARP);
-    this.stage(sp, b, s, s + ETH_HEADER_LEN + 28, 0, 0);
+    this.stageLocal(sp, b, s, s + ETH_HEADER_LEN + 28);
     this.stats.arpReplies++;
   }
 
@@ -625,18 +1010,24 @@ export class Switch {
         else if (r === Learn.STATIC_CONFLICT || r === Learn.FULL) return this.onRefused(r, smac);
       }
     }
+    if (this.mssClamp) this.clampIfTcp(dv, b, s, e);
     if ((dv.getUint8(s) & 1) !== 0) return this.flood(ingress, b, s, e);
     const ent = this.fdb.lookup(dvU48(dv, s), now);
     if (ent === undefined) return this.flood(ingress, b, s, e);
     if (ent.vtep !== null) {
       if (ingress.role === PortRole.OVERLAY) return Drop.OVERLAY_LOOP;
-      return this.encapTo(ent.vtep, b, s, e);
+      return this.encapTo(ingress, ent.vtep, b, s, e);
     }
     const out = this.ports[ent.port];
     if (out === null || out === undefined) return Drop.NO_ROUTE;
     if (out === ingress) return Drop.HAIRPIN;
-    this.stage(out, b, s, e, 0, 0);
-    return Drop.NONE;
+    return this.deliver(out, b, s, e);
+  }
+
+  /** clampIfTcp: MSS clamping for an untagged IPv4 TCP frame (L2 frames are not validated yet). */
+  private clampIfTcp(dv: DataView, b: Buffer, s: number, e: number): void {
+    if (e - s < ETH_HEADER_LEN + 20 || dv.getUint16(s + 12) !== EtherType.IPV4) return;
+    if (dv.getUint8(s + ETH_HEADER_LEN + 9) === IpProto.TCP) clampMss(b, s, e, this.podMtu);
   }
 
   /**
@@ -645,20 +1036,36 @@ export class Switch {
    * gets the frame in place; the others get copies in scratch slots.
    */
   private flood(ingress: SwitchPort, b: Buffer, s: number, e: number): Drop {
+    let localVnet = false;
     for (const sp of this.ports) {
       if (sp === null || sp === ingress || sp.role === PortRole.OVERLAY) continue;
-      this.stage(sp, b, s, e, 0, 0);
+      const d = this.deliver(sp, b, s, e);
+      if (d !== Drop.NONE) this.stats.drop(d);
+      if (sp.port.vnetHdrLen > 0) localVnet = true;
     }
     if (ingress.role === PortRole.OVERLAY) return Drop.NONE; // never flooded back into the overlay
     const list = this.fdb.floodList;
+    // A super-frame is segmented from the original without touching it: no copies needed.
+    if (this.vGso !== VirtioGso.NONE) {
+      for (let i = 0; i < list.length; i++) {
+        const d = this.encapTo(ingress, list[i]!, b, s, e);
+        if (d !== Drop.NONE) this.stats.drop(d);
+      }
+      return Drop.NONE;
+    }
+    // The first VTEP takes the frame in place (its outer header goes in front of it), unless a
+    // local copy's virtio header already sits there; every other VTEP gets a copy.
     const len = e - s;
-    for (let i = 1; i < list.length; i++) {
+    const inPlace = localVnet ? 0 : 1;
+    for (let i = inPlace; i < list.length; i++) {
+      if (len > SCRATCH_SLOT_SIZE - VXLAN_HEADROOM) { this.stats.drop(Drop.MTU_EXCEEDED); continue; }
       const base = this.scratchSlot() + VXLAN_HEADROOM;
       b.copy(this.scratch.arena, base, s, e);
       this.stats.floodCopies++;
-      this.encapTo(list[i]!, this.scratch.arena, base, base + len);
+      const d = this.encapTo(ingress, list[i]!, this.scratch.arena, base, base + len);
+      if (d !== Drop.NONE) this.stats.drop(d);
     }
-    if (list.length > 0) this.encapTo(list[0]!, b, s, e);
+    if (inPlace === 1 && list.length > 0) return this.encapTo(ingress, list[0]!, b, s, e);
     return Drop.NONE;
   }
 
@@ -686,17 +1093,18 @@ export class Switch {
     const dstMac = dvU48(this.dv, s + 6);
     const len = buildIcmpError(this.scratch.arena, base, dstMac, this.vtepMac, src, type, code, rest, orig, this.errViews);
     this.stats.icmpSent++;
+    this.clearOffload();
     if (ingress.role === PortRole.OVERLAY) {
       // Back through the tunnel to the sender's node: route by the new destination.
       const r = this.table.lookup(orig.src);
-      if (r !== null && r.kind === RouteKind.VTEP) {
+      if (r !== null && r.kind === RouteKind.VTEP && this.overlay !== null) {
         const sb = this.scratch.arena;
         dvPutU48(dataViewOf(sb), base, r.vtep!.mac);
-        this.encapTo(r.vtep!, sb, base, base + len);
+        this.encapOne(this.overlay, r.vtep!, sb, base, base + len);
       }
       return;
     }
-    this.stage(ingress, this.scratch.arena, base, base + len, 0, 0);
+    this.stageLocal(ingress, this.scratch.arena, base, base + len);
   }
 
   private scratchSlot(): number {
@@ -710,11 +1118,11 @@ export class Switch {
   // ---------------------------------------------------------------------------------------
   // Egress queues.
 
-  private stage(out: SwitchPort, b: Buffer, start: number, end: number, addr: number, port: number): void {
+  private stage(out: SwitchPort, b: Buffer, start: number, end: number, addr: number, port: number, gsoSize: number): void {
     const q = out.tx;
-    if (!q.push(b, start, end, addr, port)) {
+    if (!q.push(b, start, end, addr, port, gsoSize)) {
       this.flushPort(out);
-      q.push(b, start, end, addr, port);
+      q.push(b, start, end, addr, port, gsoSize);
     }
   }
 
@@ -734,5 +1142,6 @@ export class Switch {
   private flushAll(): void {
     for (const sp of this.ports) if (sp !== null) this.flushPort(sp);
     this.scratchNext = 0;
+    this.workNext = this.workStart;
   }
 }

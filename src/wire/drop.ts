@@ -58,6 +58,9 @@ export const Drop = {
   RX_TRUNCATED: 42,
   TX_BUSY: 43,
   TX_ERROR: 44,
+  // offloads (virtio-net headers, GSO/GRO)
+  OFFLOAD_INVALID: 45,
+  GSO_UNSUPPORTED: 46,
 } as const;
 export type Drop = (typeof Drop)[keyof typeof Drop];
 
@@ -117,4 +120,6 @@ export const DROP_HELP: Readonly<Record<Exclude<Drop, 0>, string>> = {
   [Drop.RX_TRUNCATED]: 'frame longer than the receive slot',
   [Drop.TX_BUSY]: 'egress queue full (EAGAIN/ENOBUFS)',
   [Drop.TX_ERROR]: 'egress write failed',
+  [Drop.OFFLOAD_INVALID]: 'virtio-net header inconsistent with its frame (checksum offsets, super-frame headers)',
+  [Drop.GSO_UNSUPPORTED]: 'a GSO type flatnet does not segment (UFO) or that cannot fit the MTU',
 };

@@ -273,12 +273,19 @@ frames = [Ether(src='${ATTACKER_MAC}', dst='${n1.underlayMac}')/IP(src='${k.unde
           for i in range(${M})]
 sendp(frames, iface='eth0', verbose=False)
 `);
-    const expected = { fdb_full: M - room, overlay_loop: room };
     await settle(async () => Object.values(delta(await drops(n1), before)).reduce((a, b) => a + b, 0) >= M);
-    expect(delta(await drops(n1), before)).toEqual(expected);
+    // Each of the M frames is counted once: learned while there was room (then not delivered:
+    // its destination is behind the same peer), refused once the table was full. Background
+    // traffic may take a slot between reading `room` and the flood, so the split can move by
+    // what else was learned; the sum and the bound cannot.
+    const d = delta(await drops(n1), before);
+    expect(Object.keys(d).sort()).toEqual(['fdb_full', 'overlay_loop']);
+    expect(d.fdb_full! + d.overlay_loop!).toBe(M);
+    expect(d.fdb_full).toBeGreaterThanOrEqual(M - room);
+    expect(d.overlay_loop).toBeLessThanOrEqual(room);
     const c = await counters(n1);
     expect(c.fdb_entries).toBe(LIMIT);
-    expect(c.fdb_refused_full).toBe(M - room);
+    expect(c.fdb_refused_full).toBe(d.fdb_full);
     expect(await ports()).toEqual(txBefore);
     const fdbAfter = (await request(n1.socket!, { cmd: 'show', what: 'fdb' })) as FdbRow[];
     for (const e of learnedBefore) expect(fdbAfter).toContainEqual(expect.objectContaining({ mac: e.mac, dst: e.dst }));

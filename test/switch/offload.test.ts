@@ -1,0 +1,233 @@
+// The switch with offloads and at the MTU boundary (issue 5), over TestPorts:
+//   - TCP super-frames (TSO/GSO) from a pod with virtio-net headers become trains of ordinary
+//     VXLAN datagrams (UDP-GSO entries, or one encapsulated frame per segment without GSO);
+//   - partial checksums are completed before leaving, passed through to virtio ports;
+//   - segments from the overlay are coalesced back into one super-frame for a virtio pod port;
+//   - an inner packet too big for the underlay: frag-needed with DF, fragments without;
+//   - MSS clamping on SYNs.
+// Expectations come from the frames the test builds (l4-frames.ts shares no code with src/).
+import { describe, expect, it } from 'vitest';
+import { Cidr } from '../../src/fib/cidr.js';
+import { FakeClock } from '../../src/fib/clock.js';
+import type { VtepSpec } from '../../src/fib/vtep.js';
+import { Framing, Switch, type OverlayAttach, type SwitchOptions } from '../../src/switch/switch.js';
+import { dissectFrame, type LayerRepr } from '../../src/wire/dissect.js';
+import { EncapTemplate, VXLAN_HEADROOM } from '../../src/wire/encap.js';
+import { VirtioGso, VirtioNetFlag } from '../../src/wire/virtio-net-hdr.js';
+import { tcpFrame } from '../support/l4-frames.js';
+import { ip, mac } from '../support/pod-frames.js';
+import { TestPort, type SentFrame } from '../support/test-port.js';
+
+const VTEP_MAC = mac('0e:00:0a:f4:01:00');
+const N2_MAC = mac('0e:00:0a:f4:02:00');
+const POD = { ip: ip('10.244.1.2'), mac: mac('02:00:0a:f4:01:02') };
+const POD2 = { ip: ip('10.244.1.3'), mac: mac('02:00:0a:f4:01:03') };
+const REMOTE = ip('10.244.2.5');
+const UL1 = ip('198.51.100.1'), UL2 = ip('198.51.100.2');
+const PEERS: VtepSpec[] = [{ name: 'n2', underlayIp: UL2, mac: N2_MAC, vni: 1, port: 4789, podCidr: Cidr.parse('10.244.2.0/24') }];
+
+const macBuf = (m: number): Buffer => Buffer.from(m.toString(16).padStart(12, '0'), 'hex');
+const ipBuf = (a: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32BE(a >>> 0); return b; };
+
+function node(overlay: OverlayAttach, opts: Partial<SwitchOptions> = {}, podVnet = 10) {
+  const sw = new Switch({
+    mode: 'l3', vni: 1, vtepMac: VTEP_MAC, vtepIp: ip('10.244.1.0'), podCidr: Cidr.parse('10.244.1.0/24'),
+    clusterCidr: Cidr.parse('10.244.0.0/16'), gatewayIp: ip('10.244.1.1'), underlayIp: UL1, port: 4789,
+    encap: { localUnderlayMac: 2, nextHopMac: 4, ttl: 64, df: 'unset', udpChecksum: false, srcPortRange: [49152, 65535] },
+    clock: new FakeClock(1000), underlayMtu: 1500, ...opts,
+  });
+  const pod = new TestPort('pod', podVnet), pod2 = new TestPort('pod2', 0), ov = new TestPort('ov');
+  sw.attachPod(pod, POD.ip, POD.mac);
+  sw.attachPod(pod2, POD2.ip, POD2.mac);
+  sw.attachOverlay(ov, overlay);
+  sw.setPeers(PEERS);
+  return { sw, pod, pod2, ov };
+}
+
+/** A virtio-net header. */
+function vnet(flags: number, gsoType: number, hdrLen: number, gsoSize: number, csumStart: number, csumOffset: number): Buffer {
+  const h = Buffer.alloc(10);
+  h[0] = flags; h[1] = gsoType;
+  h.writeUInt16LE(hdrLen, 2); h.writeUInt16LE(gsoSize, 4); h.writeUInt16LE(csumStart, 6); h.writeUInt16LE(csumOffset, 8);
+  return h;
+}
+
+const payloadOf = (n: number, salt = 0): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + salt) & 0xff));
+
+/** A pod -> remote pod TCP super-frame as a virtio port hands it over (partial checksum). */
+function superFrame(payloadLen: number, seq = 1000, flags = 0x18): { frame: Buffer; hdr: Buffer; payload: Buffer } {
+  const payload = payloadOf(payloadLen);
+  const frame = tcpFrame({ srcMac: macBuf(POD.mac), dstMac: macBuf(VTEP_MAC), src: ipBuf(POD.ip), dst: ipBuf(REMOTE), seq, flags, payload, csum: 'partial', flagsFrag: 0x4000 });
+  return { frame, payload, hdr: vnet(VirtioNetFlag.NEEDS_CSUM, VirtioGso.TCPV4, 54, 1448, 34, 16) };
+}
+
+function layer<K extends LayerRepr['layer']>(layers: readonly LayerRepr[], kind: K, nth = 0): Extract<LayerRepr, { layer: K }> {
+  const l = layers.filter((x) => x.layer === kind)[nth];
+  if (l === undefined) throw new Error(`no ${kind} #${nth}`);
+  return l as Extract<LayerRepr, { layer: K }>;
+}
+
+/** Splits UDP-GSO entries into their datagrams (each a VXLAN header + inner frame). */
+function datagrams(sent: readonly SentFrame[]): Buffer[] {
+  const out: Buffer[] = [];
+  for (const s of sent) {
+    if (s.gsoSize === 0) out.push(s.frame);
+    else for (let o = 0; o < s.frame.length; o += s.gsoSize) out.push(s.frame.subarray(o, Math.min(o + s.gsoSize, s.frame.length)));
+  }
+  return out;
+}
+
+/** Inner TCP segments of VXLAN datagrams: fields, checksum status and payload. */
+function innerSegments(ds: readonly Buffer[]) {
+  return ds.map((d) => {
+    const f = dissectFrame(d, 8);
+    const i4 = layer(f.layers, 'ipv4'), t = layer(f.layers, 'tcp');
+    const data = f.layers.find((l) => l.layer === 'data');
+    return { ipLen: i4.totalLen, ipCsum: i4.checksumStatus, ttl: i4.ttl, seq: t.seq, flags: t.flags, tcpCsum: t.checksumStatus, payload: Buffer.from(data?.layer === 'data' ? data.hex : '', 'hex'), vni: d.readUInt32BE(4) >>> 8 };
+  });
+}
+
+describe('switch offloads', () => {
+  it('turns a TSO super-frame into a UDP-GSO train of complete VXLAN datagrams that fit the underlay', () => {
+    const n = node({ rx: Framing.UDP, tx: Framing.IP, gso: true });
+    const { frame, hdr, payload } = superFrame(30_000);
+    n.pod.inject(frame, 0, 0, { vnet: hdr });
+    n.sw.pump();
+    const sent = n.ov.take();
+    expect(sent.every((s) => s.gsoSize > 0 && s.addr === UL2 >>> 0 && s.port === 4789)).toBe(true);
+    const segs = innerSegments(datagrams(sent));
+    // The sender's gso_size (1448, an MSS for a 1500-byte MTU) does not fit the underlay after
+    // 50 bytes of VXLAN: segments carry 1450 - 40 = 1410 bytes, so 21 full ones and one of 390.
+    expect(segs.map((s) => s.payload.length)).toEqual([...Array(21).fill(1410), 30_000 - 21 * 1410]);
+    expect(Buffer.concat(segs.map((s) => s.payload))).toEqual(payload);
+    for (const [k, s] of segs.entries()) {
+      expect([s.vni, s.ipCsum, s.tcpCsum, s.ttl]).toEqual([1, 'good', 'good', 63]);
+      expect(s.seq).toBe(1000 + k * 1410);
+      expect(s.ipLen + 50).toBeLessThanOrEqual(1500);
+      // PSH only on the last segment.
+      expect((s.flags & 0x08) !== 0).toBe(k === segs.length - 1);
+    }
+    expect(n.sw.stats.gsoSegments).toBe(segs.length);
+    expect(n.sw.stats.totalDrops()).toBe(0);
+  });
+
+  it('without UDP GSO on the overlay, sends one encapsulated frame per segment', () => {
+    const n = node({ rx: Framing.ETHERNET, tx: Framing.ETHERNET });
+    const { frame, hdr, payload } = superFrame(5000);
+    n.pod.inject(frame, 0, 0, { vnet: hdr });
+    n.sw.pump();
+    const sent = n.ov.take();
+    expect(sent.every((s) => s.gsoSize === 0)).toBe(true);
+    const frames = sent.map((s) => dissectFrame(s.frame));
+    expect(frames.map((f) => layer(f.layers, 'ipv4', 0).dst)).toEqual(Array(4).fill('198.51.100.2'));
+    const pay = frames.map((f) => { const d = f.layers.filter((l) => l.layer === 'data').pop(); return Buffer.from(d?.layer === 'data' ? d.hex : '', 'hex'); });
+    expect(Buffer.concat(pay)).toEqual(payload);
+    for (const f of frames) expect(layer(f.layers, 'tcp').checksumStatus).toBe('good');
+  });
+
+  it('completes a partial checksum before encapsulating, and passes it through to a virtio pod port', () => {
+    const n = node({ rx: Framing.ETHERNET, tx: Framing.ETHERNET });
+    const small = tcpFrame({ srcMac: macBuf(POD.mac), dstMac: macBuf(VTEP_MAC), src: ipBuf(POD.ip), dst: ipBuf(REMOTE), payload: payloadOf(300), csum: 'partial' });
+    const csumHdr = vnet(VirtioNetFlag.NEEDS_CSUM, 0, 0, 0, 34, 16);
+    n.pod.inject(small, 0, 0, { vnet: csumHdr });
+    n.sw.pump();
+    const [out] = n.ov.take();
+    expect(layer(dissectFrame(out!.frame).layers, 'tcp').checksumStatus).toBe('good');
+    // To a virtio port on the same node the header travels with the frame: the checksum stays partial.
+    const n2 = node({ rx: Framing.ETHERNET, tx: Framing.ETHERNET }, {}, 10);
+    const pod3 = new TestPort('pod3', 10);
+    n2.sw.attachPod(pod3, ip('10.244.1.4'), mac('02:00:0a:f4:01:04'));
+    const local = tcpFrame({ srcMac: macBuf(POD.mac), dstMac: macBuf(mac('02:00:0a:f4:01:04')), src: ipBuf(POD.ip), dst: ipBuf(ip('10.244.1.4')), payload: payloadOf(300), csum: 'partial' });
+    n2.pod.inject(local, 0, 0, { vnet: csumHdr });
+    n2.sw.pump();
+    const [got] = pod3.take();
+    expect(got!.vnet).toEqual(csumHdr);
+    expect(got!.frame).toEqual(local);
+  });
+
+  it('segments a super-frame for a local port without virtio headers to the pod MTU', () => {
+    const n = node({ rx: Framing.ETHERNET, tx: Framing.ETHERNET });
+    const payload = payloadOf(10_000);
+    const frame = tcpFrame({ srcMac: macBuf(POD.mac), dstMac: macBuf(POD2.mac), src: ipBuf(POD.ip), dst: ipBuf(POD2.ip), payload, csum: 'partial' });
+    n.pod.inject(frame, 0, 0, { vnet: vnet(VirtioNetFlag.NEEDS_CSUM, VirtioGso.TCPV4, 54, 1410, 34, 16) });
+    n.sw.pump();
+    const segs = n.pod2.take().map((s) => dissectFrame(s.frame));
+    expect(segs.length).toBe(Math.ceil(10_000 / 1410));
+    for (const f of segs) {
+      expect(layer(f.layers, 'ipv4').totalLen).toBeLessThanOrEqual(1450);
+      expect(layer(f.layers, 'tcp').checksumStatus).toBe('good');
+    }
+  });
+
+  it('coalesces in-order TCP segments from a peer into one super-frame with a GSO header for a virtio pod', () => {
+    const n = node({ rx: Framing.UDP, tx: Framing.IP, gso: true, gro: true });
+    const tpl = new EncapTemplate({ srcMac: 0, dstMac: 0, srcIp: UL2, dstIp: UL1, vni: 1 });
+    const datagram = (seq: number, payload: Buffer): Buffer => {
+      const inner = tcpFrame({ srcMac: macBuf(N2_MAC), dstMac: macBuf(VTEP_MAC), src: ipBuf(REMOTE), dst: ipBuf(POD.ip), seq, payload, csum: 'full', ttl: 63 });
+      const b = Buffer.alloc(VXLAN_HEADROOM + inner.length);
+      inner.copy(b, VXLAN_HEADROOM);
+      const o = tpl.encap(b, VXLAN_HEADROOM, b.length);
+      return b.subarray(o + 42); // the UDP payload, as a UDP socket delivers it
+    };
+    const parts = [0, 1, 2, 3, 4, 5].map((k) => payloadOf(1398, k));
+    const ds = parts.map((p, k) => datagram(5000 + k * 1398, p));
+    // One UDP_GRO read: six datagrams of the same size back to back.
+    n.ov.inject(Buffer.concat(ds), UL2, 4789, { gsoSize: ds[0]!.length });
+    n.sw.pump();
+    const got = n.pod.take();
+    expect(got).toHaveLength(1);
+    const h = got[0]!.vnet!;
+    expect([h[0], h[1], h.readUInt16LE(4), h.readUInt16LE(6), h.readUInt16LE(8)]).toEqual([VirtioNetFlag.NEEDS_CSUM, VirtioGso.TCPV4, 1398, 34, 16]);
+    const f = dissectFrame(got[0]!.frame);
+    expect(layer(f.layers, 'ipv4').totalLen).toBe(20 + 20 + 6 * 1398);
+    expect(layer(f.layers, 'tcp').seq).toBe(5000);
+    const data = f.layers.find((l) => l.layer === 'data');
+    expect(Buffer.from(data?.layer === 'data' ? data.hex : '', 'hex')).toEqual(Buffer.concat(parts));
+    expect([n.sw.stats.groSuperFrames, n.sw.stats.groSegmentsMerged]).toEqual([1, 6]);
+  });
+
+  it('answers an oversize DF packet with ICMP fragmentation needed carrying the underlay MTU - 50', () => {
+    const n = node({ rx: Framing.ETHERNET, tx: Framing.ETHERNET }, {}, 0);
+    // A pod misconfigured with MTU 1500: a 1500-byte IP packet (1472-byte ping) does not fit.
+    const big = tcpFrame({ srcMac: macBuf(POD.mac), dstMac: macBuf(VTEP_MAC), src: ipBuf(POD.ip), dst: ipBuf(REMOTE), payload: payloadOf(1460), flagsFrag: 0x4000 });
+    n.pod.inject(big);
+    n.sw.pump();
+    expect(n.ov.take()).toHaveLength(0);
+    const [reply] = n.pod.take();
+    const f = dissectFrame(reply!.frame);
+    const i4 = layer(f.layers, 'ipv4'), icmp = layer(f.layers, 'icmp');
+    expect([icmp.type, icmp.code, icmp.nextHopMtu, icmp.checksumStatus]).toEqual([3, 4, 1450, 'good']);
+    // As the kernel's tunnel PMTU reply: from the original destination, to the original source.
+    expect([i4.src, i4.dst, i4.df]).toEqual(['10.244.2.5', '10.244.1.2', true]);
+    expect(n.sw.stats.dropsByName()).toEqual({ mtu_exceeded: 1 });
+    expect(n.sw.stats.fragNeededSent).toBe(1);
+  });
+
+  it('fragments an oversize packet without DF before encapsulation; the fragments reassemble to it', () => {
+    const n = node({ rx: Framing.ETHERNET, tx: Framing.ETHERNET }, {}, 0);
+    // The largest packet a pod misconfigured with MTU 1500 sends: 1500 bytes, 50 too many.
+    const payload = payloadOf(1460);
+    const big = tcpFrame({ srcMac: macBuf(POD.mac), dstMac: macBuf(VTEP_MAC), src: ipBuf(POD.ip), dst: ipBuf(REMOTE), payload, flagsFrag: 0, id: 0x4242 });
+    n.pod.inject(big);
+    n.sw.pump();
+    const frags = n.ov.take().map((s) => s.frame);
+    expect(frags).toHaveLength(2);
+    const inner = frags.map((fr) => dissectFrame(fr));
+    const ips = inner.map((f) => layer(f.layers, 'ipv4', 1));
+    expect(ips.map((x) => [x.ident, x.mf, x.fragOffset, x.checksumStatus])).toEqual([[0x4242, true, 0, 'good'], [0x4242, false, ips[0]!.totalLen - 20, 'good']]);
+    for (const fr of frags) expect(fr.length).toBeLessThanOrEqual(1514);
+    // Reassemble: the IP payloads in offset order are the original TCP segment.
+    const ipPayload = (fr: Buffer): Buffer => fr.subarray(50 + 14 + 20);
+    expect(Buffer.concat(frags.map(ipPayload))).toEqual(big.subarray(14 + 20));
+    expect(n.sw.stats.fragmented).toBe(1);
+  });
+
+  it('clamps the MSS of a SYN crossing the switch to pod MTU - 40', () => {
+    const n = node({ rx: Framing.ETHERNET, tx: Framing.ETHERNET }, { mssClamp: true, podMtu: 1400 }, 0);
+    const syn = tcpFrame({ srcMac: macBuf(POD.mac), dstMac: macBuf(VTEP_MAC), src: ipBuf(POD.ip), dst: ipBuf(REMOTE), flags: 0x02, tcpOptions: Buffer.from('020405b4', 'hex') });
+    n.pod.inject(syn);
+    n.sw.pump();
+    const t = layer(dissectFrame(n.ov.take()[0]!.frame).layers, 'tcp');
+    expect([t.mss, t.checksumStatus]).toEqual([1360, 'good']);
+  });
+});
