@@ -34,7 +34,7 @@ import { Drop } from '../wire/drop.js';
 import { VXLAN_HEADROOM, OUTER_IP_OFF, VXLAN_OFF } from '../wire/encap.js';
 import { ETH_HEADER_LEN, EthernetView } from '../wire/ethernet.js';
 import { Icmpv4Type, Icmpv4View, TimeExceededCode } from '../wire/icmpv4.js';
-import { Ipv4View, ipv4Validate } from '../wire/ipv4.js';
+import { Ipv4View, ipv4HeaderChecksumOk, ipv4Validate } from '../wire/ipv4.js';
 import { formatIpv4, formatMac } from '../wire/addr.js';
 import { TokenBucket, buildIcmpError, echoReplyInPlace, mayAnswerWithError } from './icmp.js';
 import type { Port } from './port.js';
@@ -484,6 +484,9 @@ export class Switch {
   private route(ingress: SwitchPort, b: Buffer, s: number, e: number): Drop {
     const dv = this.dv;
     const ipOff = s + ETH_HEADER_LEN;
+    // A router verifies the header checksum of what it forwards (RFC 1812 §5.2.2; Linux's
+    // ip_rcv_core): TTL and ECN rewrites are incremental (RFC 1624) and would carry a bad sum on.
+    if (!ipv4HeaderChecksumOk(dv, ipOff, (dv.getUint8(ipOff) & 0x0f) << 2)) return Drop.IPV4_BAD_CHECKSUM;
     const dst = dv.getUint32(ipOff + 16);
     if (dst === this.opts.gatewayIp) return this.toGateway(ingress, b, s, e);
     const r = this.table.lookup(dst);
