@@ -70,10 +70,11 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
     .option('--warmup <frames>', 'frames replayed through a throwaway node before the timed run', nonNegativeInt, 262_144)
     .option('--underlay-mac <mac>', "outer source MAC of encapsulated frames (this node's underlay NIC)")
     .option('--next-hop-mac <mac>', 'outer destination MAC of encapsulated frames (the underlay next hop)')
-    .action((file: string, o: { out?: string; config?: string; loop: number; json: boolean; progress: boolean; warmup: number; underlayMac?: string; nextHopMac?: string }) => {
+    .option('--daemon-clock', "read the time once per batch as the daemon does (it allocates on Node 20) instead of replay's coarse clock", false)
+    .action((file: string, o: { out?: string; config?: string; loop: number; json: boolean; progress: boolean; warmup: number; underlayMac?: string; nextHopMac?: string; daemonClock: boolean }) => {
       process.exitCode = runReplay(file, {
         out: o.out, config: o.config, loop: o.loop, json: o.json, progress: o.progress, warmup: o.warmup,
-        underlayMac: o.underlayMac, nextHopMac: o.nextHopMac,
+        underlayMac: o.underlayMac, nextHopMac: o.nextHopMac, daemonClock: o.daemonClock,
       }, write);
     });
 

@@ -13,6 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { type NodeConfig, loadConfig } from '../daemon/config.js';
 import { FlatnetError } from '../errors.js';
+import { MonotonicClock } from '../fib/clock.js';
 import { LinkType, PcapWriter } from '../pcap/pcap.js';
 import { formatMac, parseMac } from '../wire/addr.js';
 import { DEFAULT_UNDERLAY_MACS, defaultNodeConfig } from '../replay/node.js';
@@ -29,6 +30,8 @@ export interface ReplayCliOptions {
   readonly warmup?: number;
   readonly underlayMac?: string;
   readonly nextHopMac?: string;
+  /** Read the clock once per batch as the daemon does (MonotonicClock) instead of replay's own. */
+  readonly daemonClock?: boolean;
 }
 
 /** The machine-readable summary (`--json`). */
@@ -41,6 +44,8 @@ export interface ReplaySummary extends ReplayResult {
   readonly vxlanPort: number;
   readonly vtepMac: string;
   readonly vtepMacSource: string;
+  /** 'replay' (advanced by the replay loop) or 'daemon' (MonotonicClock, read per batch). */
+  readonly clock: string;
   readonly classified: Readonly<Record<string, number>>;
   readonly skippedLinkType: number;
   readonly snapTruncated: number;
@@ -101,7 +106,9 @@ export function replay(file: string, opts: ReplayCliOptions, writeErr: (s: strin
   } : null;
   let replayed: Replayed;
   try {
-    replayed = replayCapture(cfg, data, { underlayMacs: macs, loops: opts.loop, capture, warmupFrames: opts.warmup, onProgress });
+    replayed = replayCapture(cfg, data, {
+      underlayMacs: macs, loops: opts.loop, capture, warmupFrames: opts.warmup, onProgress, ...(opts.daemonClock === true ? { clock: new MonotonicClock() } : {}),
+    });
   } finally {
     if (progressShown && tty) writeErr('\n');
     if (writer !== null && capture !== null) {
@@ -125,6 +132,7 @@ export function replay(file: string, opts: ReplayCliOptions, writeErr: (s: strin
     vxlanPort: cfg.port,
     vtepMac: formatMac(replayed.node.vtepMac.mac),
     vtepMacSource: replayed.node.vtepMac.source,
+    clock: opts.daemonClock === true ? 'daemon' : 'replay',
     classified: rulesByName(input),
     skippedLinkType: input.skippedLinkType,
     snapTruncated: input.snapTruncated,
@@ -169,7 +177,7 @@ export function formatSummary(s: ReplaySummary): string {
     ['frames dropped', fmtInt(s.dropsTotal)],
     ['time', `${fmtTime(s.elapsedNs)} (pipeline only; warm-up ${fmtInt(s.warmupFrames)} frames untimed)`],
     ['rate', `${fmtRate(s.pps)}, ${s.nsPerFrame.toFixed(1)} ns/frame`],
-    ['heap', `${s.heapBytesPerFrame.toFixed(2)} bytes/frame allocated (${fmtInt(s.heapBytes)} bytes, ${s.gcs} GCs)`],
+    ['heap', `${s.heapBytesPerFrame.toFixed(2)} bytes/frame allocated (${fmtInt(s.heapBytes)} bytes, ${s.gcs} GCs)${s.clock === 'daemon' ? ', with the daemon\'s per-batch clock' : ''}`],
   ];
   for (const [k, v] of kv) lines.push(`  ${k.padEnd(16)}${v}`);
   lines.push('');

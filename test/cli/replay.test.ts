@@ -371,6 +371,14 @@ describe('output', () => {
     for (const [reason, n] of Object.entries(README.hostileDrops)) expect(out).toMatch(new RegExp(`^ {2}${reason} +${n}$`, 'm'));
   });
 
+  it('--daemon-clock (the daemon\'s per-batch clock) replays the same: only the clock differs', async () => {
+    const a = await replayCli(fixture('imix.pcap'), '--loop', '2');
+    const b = await replayCli(fixture('imix.pcap'), '--loop', '2', '--daemon-clock');
+    expect([a.clock, b.clock]).toEqual(['replay', 'daemon']);
+    expect(b.ports).toEqual(a.ports);
+    expect(b.drops).toEqual(a.drops);
+  });
+
   it('the progress callback reports growing counts during a run', () => {
     const node = new ReplayNode(defaultNodeConfig());
     const seen: Progress[] = [];
