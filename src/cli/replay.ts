@@ -199,7 +199,7 @@ export function formatSummary(s: ReplaySummary): string {
   if (s.snapTruncated > 0) notes.push(`${fmtInt(s.snapTruncated)} frames per pass were cut by the capture's snaplen (counted as rx_truncated)`);
   if (s.skippedLinkType > 0) notes.push(`${fmtInt(s.skippedLinkType)} frames of another link type skipped`);
   if (s.fileTruncated) notes.push('the capture ends in the middle of a frame');
-  if (s.out !== null) notes.push(`wrote ${fmtInt(s.outFrames)} frames (the first pass) to ${s.out}`);
+  if (s.out !== null) notes.push(`wrote ${fmtInt(s.outFrames)} frames (the first pass) to ${s.out}; copying them out is part of the timed run`);
   if (s.vtepMacSource === 'default') notes.push(`the configuration has no vtepMac: frames for the gateway must use ${s.vtepMac}`);
   for (const n of notes) lines.push(`  note: ${n}`);
   return `${lines.join('\n')}\n`;
