@@ -4,14 +4,17 @@
  *
  * - Timing: process.hrtime.bigint() around repeated calls; `samples` samples of at least
  *   `sampleMs` each after a warm-up; the median is reported (shared, noisy machines).
- * - Allocation: heapUsed before/after a long loop with GC watched by a PerformanceObserver.
- *   Run node with --expose-gc and a large young generation (--max-semi-space-size=64) so a
- *   loop that allocates nothing shows ~0 bytes and no GC; any GC during the loop is reported.
+ * - Allocation: heap bytes allocated during a long loop, GCs included (AllocationMeter: the
+ *   heapUsed delta plus what every GC in between freed, from v8.GCProfiler). A heapUsed delta
+ *   alone reads ~0 for a loop that allocates once the scavenger has run, and a
+ *   PerformanceObserver reports its 'gc' entries only after a synchronous loop is over. Run
+ *   node with --expose-gc (a collected heap to start from) and --max-semi-space-size=64 (fewer
+ *   GCs in the timed samples).
  * Every figure is meant to be read as a ratio against a baseline measured in the same run.
  */
 
-import { PerformanceObserver } from 'node:perf_hooks';
 import { cpus } from 'node:os';
+import { AllocationMeter } from '../src/replay/alloc-meter.js';
 
 export interface Result {
   readonly name: string;
@@ -55,17 +58,12 @@ export function measure(name: string, perCall: number, fn: () => void, opts: { s
   // Allocation check.
   const allocPackets = opts.allocPackets ?? 2_000_000;
   const calls = Math.max(1, Math.ceil(allocPackets / perCall));
-  let gcs = 0;
-  const obs = new PerformanceObserver((list) => { gcs += list.getEntries().length; });
-  obs.observe({ entryTypes: ['gc'] });
   gcFn?.();
-  gcFn?.();
-  const h0 = process.memoryUsage().heapUsed;
+  const meter = new AllocationMeter();
+  meter.start();
   for (let c = 0; c < calls; c++) fn();
-  const h1 = process.memoryUsage().heapUsed;
-  obs.disconnect();
-  const bytes = Math.max(0, h1 - h0) / (calls * perCall);
-  return { name, nsPerPacket: ns, mpps: 1000 / ns, bytesPerPacket: bytes, gcDuringAllocCheck: gcs };
+  const a = meter.stop();
+  return { name, nsPerPacket: ns, mpps: 1000 / ns, bytesPerPacket: a.bytes / (calls * perCall), gcDuringAllocCheck: a.gcs };
 }
 
 export function machine(): string {

@@ -11,6 +11,7 @@ import { FlatnetError } from '../errors.js';
 import { UdpPort } from '../wire/consts.js';
 import { runDecode } from './decode.js';
 import { runControl, runShow } from './client.js';
+import { runReplay } from './replay.js';
 import { runVtep } from './vtep.js';
 import { runLabDemo, runLabDown, runLabTest, runLabUp } from './lab.js';
 import { DEFAULT_LAB_OPTIONS, type LabOptions } from '../lab/topology.js';
@@ -109,6 +110,26 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
         lenient: o.lenient,
         gbp: o.gbp,
         limit: o.count ?? Number.POSITIVE_INFINITY,
+      }, write);
+    });
+
+  program
+    .command('replay')
+    .description('push every frame of a capture through the pipeline in-process and measure it (pps, ns/frame, drops, heap bytes)')
+    .argument('<file>', 'pcap or pcapng capture')
+    .option('-o, --out <file>', 'write what the switch emitted during the first pass (classic pcap)')
+    .option('-c, --config <file>', "the node's configuration (JSON, as for `flatnet vtep`); default: the built-in lab node 1")
+    .option('-l, --loop <n>', 'replay the capture n times (it is loaded into memory once)', positiveInt, 1)
+    .option('--json', 'one JSON object instead of the table', false)
+    .option('--no-progress', 'no progress line on stderr')
+    .option('--warmup <frames>', 'frames replayed through a throwaway node before the timed run', nonNegativeInt, 262_144)
+    .option('--underlay-mac <mac>', "outer source MAC of encapsulated frames (this node's underlay NIC)")
+    .option('--next-hop-mac <mac>', 'outer destination MAC of encapsulated frames (the underlay next hop)')
+    .option('--daemon-clock', "read the time once per batch as the daemon does (it allocates on Node 20) instead of replay's coarse clock", false)
+    .action((file: string, o: { out?: string; config?: string; loop: number; json: boolean; progress: boolean; warmup: number; underlayMac?: string; nextHopMac?: string; daemonClock: boolean }) => {
+      process.exitCode = runReplay(file, {
+        out: o.out, config: o.config, loop: o.loop, json: o.json, progress: o.progress, warmup: o.warmup,
+        underlayMac: o.underlayMac, nextHopMac: o.nextHopMac, daemonClock: o.daemonClock,
       }, write);
     });
 

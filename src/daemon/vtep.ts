@@ -34,6 +34,7 @@ import { DROP_NAMES } from '../wire/drop.js';
 import { VXLAN_OVERHEAD } from '../wire/encap.js';
 import { checkPod, peerEntrySchema, podEntrySchema, type NodeConfig, type PeerConfig, type PodConfig, resolveVtepMac } from './config.js';
 import { ControlServer, type ControlRequest } from './control.js';
+import { peerSpecsFor, switchOptionsFor } from './switch-options.js';
 import { RateLimitedLog } from './log.js';
 import { createRegistry, serveMetrics } from './metrics.js';
 import { SHOW_WHAT, snapshot, type ShowWhat } from './show.js';
@@ -91,27 +92,7 @@ export class VtepDaemon {
     if (podMtu + VXLAN_OVERHEAD > underlayMtu) {
       throw new ConfigError('ERR_CONFIG_MTU', 'podMtu', `a pod MTU of ${podMtu} does not fit the underlay MTU ${underlayMtu} of ${cfg.underlay.interface} after ${VXLAN_OVERHEAD} bytes of VXLAN overhead`);
     }
-    const sw = new Switch({
-      mode: cfg.mode === 'l2' ? SwitchMode.L2 : SwitchMode.L3,
-      vni: cfg.vni,
-      vtepMac,
-      vtepIp: cfg.vtepIp,
-      podCidr: cfg.podCidr,
-      clusterCidr: cfg.clusterCidr,
-      gatewayIp: cfg.gateway,
-      underlayIp: cfg.underlay.address,
-      port: cfg.port,
-      strict: cfg.strict,
-      gbp: cfg.gbp,
-      checkPeerSource: cfg.checkPeerSource,
-      checkInnerSource: cfg.checkInnerSource,
-      fdbLimit: cfg.fdbLimit,
-      fdbAgeingMs: cfg.fdbAgeingMs,
-      underlayMtu,
-      podMtu,
-      mssClamp: cfg.mssClamp,
-      encap: { localUnderlayMac: 0, nextHopMac: 0, ttl: cfg.ttl, df: cfg.df, udpChecksum: cfg.udpChecksum, srcPortRange: cfg.srcPortRange },
-    });
+    const sw = new Switch(switchOptionsFor(cfg, vtepMac, underlayMtu));
     const opened: { close(): void }[] = [];
     try {
       const tap = openTap(cfg.host.interface, podMtu, cfg.offloads, log);
@@ -156,7 +137,7 @@ export class VtepDaemon {
   }
 
   private peerSpecs(): VtepSpec[] {
-    return this.peers.map((p) => ({ name: p.name, underlayIp: p.underlayIp, mac: p.vtepMac, vni: this.cfg.vni, port: this.cfg.port, podCidr: p.podCidr }));
+    return peerSpecsFor(this.cfg, this.peers);
   }
 
   private attachPod(p: PodConfig): void {

@@ -58,7 +58,7 @@ import { VXLAN_HEADER_LEN, VxlanView } from '../wire/vxlan.js';
 import { VirtioGso, VirtioNetFlag } from '../wire/virtio-net-hdr.js';
 import { ETH_HEADER_LEN, EthernetView } from '../wire/ethernet.js';
 import { Icmpv4Type, Icmpv4View, TimeExceededCode } from '../wire/icmpv4.js';
-import { Ipv4View, ipv4Validate } from '../wire/ipv4.js';
+import { Ipv4View, ipv4HeaderChecksumOk, ipv4Validate } from '../wire/ipv4.js';
 import { formatIpv4, formatMac } from '../wire/addr.js';
 import { TokenBucket, buildIcmpError, echoReplyInPlace, mayAnswerWithError } from './icmp.js';
 import type { Port } from './port.js';
@@ -655,6 +655,9 @@ export class Switch {
   private route(ingress: SwitchPort, b: Buffer, s: number, e: number): Drop {
     const dv = this.dv;
     const ipOff = s + ETH_HEADER_LEN;
+    // A router verifies the header checksum of what it forwards (RFC 1812 §5.2.2; Linux's
+    // ip_rcv_core): TTL and ECN rewrites are incremental (RFC 1624) and would carry a bad sum on.
+    if (!ipv4HeaderChecksumOk(dv, ipOff, (dv.getUint8(ipOff) & 0x0f) << 2)) return Drop.IPV4_BAD_CHECKSUM;
     const dst = dv.getUint32(ipOff + 16);
     if (dst === this.opts.gatewayIp) return this.toGateway(ingress, b, s, e);
     const r = this.table.lookup(dst);

@@ -94,8 +94,26 @@ export function flowHash(b: Buffer, start: number, end: number): number {
 
 /** flowHashDv: flowHash over a DataView. */
 export function flowHashDv(dv: DataView, start: number, end: number): number {
+  flowFold16(dv, start, end);
+  return lastHash[0]!;
+}
+
+/** The full hash of the last flowFold16() call (read by flowHashDv). */
+const lastHash = new Uint32Array(1);
+
+/**
+ * flowFold16 computes flowHashDv's hash (left in lastHash[0]) and returns it folded the way
+ * Linux picks a source port (`hash ^= hash << 16`, then the top 16 bits): 0..65535, a small
+ * integer. encap() calls this one: a uint32 hash is a double above 2^30, and V8 boxes a double
+ * returned from a call it does not inline (16 heap bytes); in the switch's big pipeline graph
+ * that happened in some runs, ~9 bytes per frame (flatnet replay pod-to-remote-udp64.pcap).
+ */
+function flowFold16(dv: DataView, start: number, end: number): number {
   const len = end - start;
-  if (len < ETH_HEADER_LEN) return 0;
+  if (len < ETH_HEADER_LEN) {
+    lastHash[0] = 0;
+    return 0;
+  }
   const type = dv.getUint16(start + 12);
   const ip = start + ETH_HEADER_LEN;
   if (type === EtherType.IPV4 && len >= ETH_HEADER_LEN + IPV4_HEADER_LEN) {
@@ -108,13 +126,17 @@ export function flowHashDv(dv: DataView, start: number, end: number): number {
       if ((proto === IpProto.TCP || proto === IpProto.UDP) && (dv.getUint16(ip + 6) & 0x1fff) === 0 && l4 + 4 <= end) {
         h = mix(h, dv.getUint32(l4));
       }
-      return fmix(h ^ proto);
+      const f = fmix(h ^ proto);
+      lastHash[0] = f;
+      return (f >>> 16) ^ (f & 0xffff);
     }
   }
   let h = mix(0x85eb_ca6b, dv.getUint32(start));
   h = mix(h, dv.getUint32(start + 4));
   h = mix(h, dv.getUint32(start + 8));
-  return fmix(h ^ type);
+  const f = fmix(h ^ type);
+  lastHash[0] = f;
+  return (f >>> 16) ^ (f & 0xffff);
 }
 
 // murmur3-style mixing: cheap, no allocation, good avalanche for port spreading.
@@ -155,6 +177,7 @@ export class EncapTemplate {
   readonly udpChecksum: boolean;
   readonly srcPortMin: number;
   readonly srcPortMax: number;
+  private readonly srcPortSpan: number;
   /** The outer TOS before ECN: the configured DSCP, shifted. */
   private readonly tosBase: number;
   private readonly dscpInherit: boolean;
@@ -193,6 +216,7 @@ export class EncapTemplate {
     this.udpChecksum = o.udpChecksum ?? false;
     this.srcPortMin = min;
     this.srcPortMax = max;
+    this.srcPortSpan = max - min + 1;
     this.dscpInherit = o.dscp === 'inherit';
     this.dfInherit = o.df === DfPolicy.INHERIT;
     this.tosBase = (typeof o.dscp === 'number' ? o.dscp : 0) << 2;
@@ -251,8 +275,8 @@ export class EncapTemplate {
     const udp = o + OUTER_UDP_OFF;
     // Linux folds the low half into the high half first (`hash ^= hash << 16`): only the top 16
     // bits pick the port.
-    const hash = flowHashDv(dv, start, end);
-    dv.setUint16(udp, srcPortFor(hash ^ (hash << 16), this.srcPortMin, this.srcPortMax));
+    // srcPortFor(hash ^ (hash << 16), min, max), from the folded 16 bits (see flowFold16).
+    dv.setUint16(udp, this.srcPortMin + ((flowFold16(dv, start, end) * this.srcPortSpan) >>> 16));
     const udpLen = innerLen + UDP_HEADER_LEN + VXLAN_HEADER_LEN;
     dv.setUint16(udp + 4, udpLen);
     if (this.udpChecksum) {

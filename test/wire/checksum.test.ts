@@ -52,6 +52,17 @@ describe('sum16 / fold16 / finish', () => {
     }
   });
 
+  it('agrees with checksumRef up to 64 KiB and with a large accumulated sum carried in', () => {
+    const rand = prng(0x5eed);
+    for (const len of [1450, 9000, 65535]) {
+      for (const data of [randomBytesRef(rand, len), Buffer.alloc(len, 0xff)]) {
+        expect(finish(sum16(aligned(data, 1), 0, len)), `len ${len}`).toBe(checksumRef(data));
+        const acc = 2 ** 40 + 12345; // fold16() of an unfolded sum of many regions
+        expect(fold16(sum16(aligned(data, 0), 0, len, acc))).toBe(fold16(fold16(acc) + fold16(sum16(data, 0, len))));
+      }
+    }
+  });
+
   it('sums a region in the middle of a larger buffer without reading around it', () => {
     const rand = prng(7);
     const big = aligned(randomBytesRef(rand, 400), 0);

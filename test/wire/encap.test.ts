@@ -253,6 +253,19 @@ describe('UDP source port (flow entropy)', () => {
     if (max - min < 8) expect(seen.size).toBe(max - min + 1); // a small range is fully used
   });
 
+  it.each<[string, readonly [number, number]]>([
+    ['RFC', SRC_PORT_RANGE_RFC], ['Linux', SRC_PORT_RANGE_LINUX], ['4-port', [4000, 4003]], ['single-port', [1000, 1000]],
+  ])('writes srcPortFor(h ^ (h << 16)) of flowHash() of the inner frame (%s range)', (_name, range) => {
+    const t = new EncapTemplate({ ...BASE, srcPortRange: range });
+    const rand = prng(range[0]);
+    const kinds = ['udp', 'tcp', 'icmp', 'arp'] as const;
+    for (let n = 0; n < 2000; n++) {
+      const { b, start, end } = slot(buildInner({ kind: kinds[n % 4]!, srcPort: Math.floor(rand() * 65536), srcIp: Math.floor(rand() * 2 ** 32), srcMac: Math.floor(rand() * 2 ** 40) * 2 }));
+      const h = flowHash(b, start, end);
+      expect(b.readUInt16BE(t.encap(b, start, end) + 34)).toBe(srcPortFor(h ^ (h << 16), range[0], range[1]));
+    }
+  });
+
   it('uses the RFC range by default and exports both ranges', () => {
     expect(SRC_PORT_RANGE_RFC).toEqual([49152, 65535]);
     expect(SRC_PORT_RANGE_LINUX).toEqual([32768, 60999]);
