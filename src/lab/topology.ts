@@ -54,6 +54,11 @@ export interface LabOptions {
    * send finished, MTU-sized frames: the per-packet path, for comparisons.
    */
   readonly podOffloads: boolean;
+  /**
+   * TX checksum offload (and so TSO/UDP segmentation) on the nodes' underlay eth0. Off (the
+   * default) makes captures show final checksums; on keeps UDP-GSO trains whole to the peer.
+   */
+  readonly underlayOffloads: boolean;
   /** The flatnet nodes' `fdb.limit` (L2 learning); null: the config default. */
   readonly fdbLimit: number | null;
   /** Where flatnet nodes get their VTEP MAC: the config file, or a file in their stateDir. */
@@ -70,6 +75,7 @@ export const DEFAULT_LAB_OPTIONS: LabOptions = {
   vni: 1,
   kernelUdpCsum: [true],
   podOffloads: true,
+  underlayOffloads: false,
   fdbLimit: null,
   vtepMacSource: 'config',
 };
