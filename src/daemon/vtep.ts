@@ -141,8 +141,11 @@ export class VtepDaemon {
   }
 
   private attachPod(p: PodConfig): void {
+    // The veth's host end takes whatever the pod sends: a veth silently drops a frame larger
+    // than its peer's MTU, and a pod misconfigured with a large MTU must get ICMP
+    // fragmentation-needed (or fragmentation) from the switch, not silence.
+    setHostEndMtu(p.interface);
     // Up first: an AF_PACKET socket bound to a down link starts with a pending ENETDOWN.
-    setMtu(p.interface, this.podMtu);
     setLinkUp(p.interface, true);
     const port = openPodPort(p.interface, this.cfg.offloads, this.log);
     try {
@@ -293,6 +296,20 @@ function openPodPort(ifname: string, offloads: boolean, log: Logger): PacketPort
     }
   }
   return PacketPort.open(ifname);
+}
+
+/** The largest MTU a veth takes (ETH_MAX_MTU); older kernels cap lower, so step down. */
+const HOST_END_MTUS = [65535, 9000];
+
+function setHostEndMtu(ifname: string): void {
+  for (const mtu of HOST_END_MTUS) {
+    try {
+      setMtu(ifname, mtu);
+      return;
+    } catch {
+      /* try the next one */
+    }
+  }
 }
 
 /** Address and route of the host port, flannel-style (`ip` on the control path only). */

@@ -690,6 +690,11 @@ export class Switch {
       case RouteKind.VTEP: {
         if (ingress.role === PortRole.OVERLAY) return Drop.OVERLAY_LOOP;
         const vtep = r.vtep!;
+        // Too big with DF: answer the packet as the pod sent it (its MACs and TTL), before the
+        // rewrite below; fragmentation (no DF) happens after it, on the routed packet.
+        if (this.vGso === VirtioGso.NONE && e - s - ETH_HEADER_LEN > this.maxInnerIpLen && oversizeAction(b, s, e, this.maxInnerIpLen) === OversizeAction.FRAG_NEEDED) {
+          return this.fragNeeded(ingress, b, s, e);
+        }
         this.ip.reset(b, ipOff, e).decrementTtl();
         dvPutU48(dv, s, vtep.mac);
         dvPutU48(dv, s + 6, this.vtepMac);
@@ -805,19 +810,27 @@ export class Switch {
       this.stats.fragmented++;
       return Drop.NONE;
     }
-    if (action === OversizeAction.FRAG_NEEDED && ingress.role !== PortRole.OVERLAY) {
-      if (!this.icmpBucket.take(this.clock.now)) {
-        this.stats.icmpSuppressed++;
-      } else {
-        const base = this.scratchSlot() + VXLAN_HEADROOM;
-        const len = buildFragNeeded(b, s, e, mtu, this.scratch.arena, base, this.errViews);
-        if (len > 0) {
-          this.stats.icmpSent++;
-          this.stats.fragNeededSent++;
-          this.clearOffload();
-          this.stageLocal(ingress, this.scratch.arena, base, base + len);
-        }
-      }
+    if (action === OversizeAction.FRAG_NEEDED) return this.fragNeeded(ingress, b, s, e);
+    return Drop.MTU_EXCEEDED;
+  }
+
+  /**
+   * fragNeeded answers the frame [s, e) (as its sender sent it: addresses unchanged) with the
+   * kernel's tunnel PMTU reply, rate-limited, and counts the frame as mtu_exceeded.
+   */
+  private fragNeeded(ingress: SwitchPort, b: Buffer, s: number, e: number): Drop {
+    if (ingress.role === PortRole.OVERLAY) return Drop.MTU_EXCEEDED;
+    if (!this.icmpBucket.take(this.clock.now)) {
+      this.stats.icmpSuppressed++;
+      return Drop.MTU_EXCEEDED;
+    }
+    const base = this.scratchSlot() + VXLAN_HEADROOM;
+    const len = buildFragNeeded(b, s, e, this.maxInnerIpLen, this.scratch.arena, base, this.errViews);
+    if (len > 0) {
+      this.stats.icmpSent++;
+      this.stats.fragNeededSent++;
+      this.clearOffload();
+      this.stageLocal(ingress, this.scratch.arena, base, base + len);
     }
     return Drop.MTU_EXCEEDED;
   }

@@ -195,8 +195,12 @@ describe('switch offloads', () => {
     expect(n.ov.take()).toHaveLength(0);
     const [reply] = n.pod.take();
     const f = dissectFrame(reply!.frame);
-    const i4 = layer(f.layers, 'ipv4'), icmp = layer(f.layers, 'icmp');
+    const i4 = layer(f.layers, 'ipv4'), icmp = layer(f.layers, 'icmp'), eth = layer(f.layers, 'eth');
     expect([icmp.type, icmp.code, icmp.nextHopMtu, icmp.checksumStatus]).toEqual([3, 4, 1450, 'good']);
+    // Addressed to the pod's own MAC (else its kernel drops it as for another host), from the
+    // MAC the pod sent to, and quoting the packet as the pod sent it (TTL not yet decremented).
+    expect([eth.dst, eth.src]).toEqual(['02:00:0a:f4:01:02', '0e:00:0a:f4:01:00']);
+    expect(Buffer.from((f.layers.find((l) => l.layer === 'data') as { hex: string }).hex, 'hex').subarray(0, 20)).toEqual(big.subarray(14, 34));
     // As the kernel's tunnel PMTU reply: from the original destination, to the original source.
     expect([i4.src, i4.dst, i4.df]).toEqual(['10.244.2.5', '10.244.1.2', true]);
     expect(n.sw.stats.dropsByName()).toEqual({ mtu_exceeded: 1 });
