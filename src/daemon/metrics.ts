@@ -34,6 +34,11 @@ export function createRegistry(sw: Switch, labels: { node: string }): Registry {
   counter('flatnet_arp_replies_total', 'ARP replies from the responder', [], (c) => c.inc(s.arpReplies));
   counter('flatnet_icmp_sent_total', 'ICMP errors and echo replies originated by the switch', [], (c) => c.inc(s.icmpSent));
   counter('flatnet_icmp_suppressed_total', 'ICMP errors not sent because of the rate limit', [], (c) => c.inc(s.icmpSuppressed));
+  counter('flatnet_gso_segments_total', 'Segments made from super-frames toward the overlay (software GSO)', [], (c) => c.inc(s.gsoSegments));
+  counter('flatnet_gro_super_frames_total', 'Super-frames built from overlay segments (software GRO)', [], (c) => c.inc(s.groSuperFrames));
+  counter('flatnet_gro_segments_merged_total', 'Segments merged into those super-frames', [], (c) => c.inc(s.groSegmentsMerged));
+  counter('flatnet_fragmented_total', 'Inner packets fragmented before encapsulation (no DF, too big for the underlay)', [], (c) => c.inc(s.fragmented));
+  counter('flatnet_frag_needed_sent_total', 'ICMP fragmentation-needed replies sent', [], (c) => c.inc(s.fragNeededSent));
   gauge('flatnet_fdb_entries', 'FDB entries (static and learned)', [], (g) => g.set(sw.fdb.size));
   gauge('flatnet_routes', 'Routes in the forwarding table', [], (g) => g.set(sw.routes.size));
   gauge('flatnet_peers', 'Remote VTEPs', [], (g) => g.set(sw.peerList.length));
