@@ -116,6 +116,7 @@ export class VtepDaemon {
       sw.setPeers(d.peerSpecs());
       for (const p of cfg.pods) d.attachPod(p);
       sw.start();
+      sw.announceGateway();
       d.control = await ControlServer.listen(cfg.controlSocket, (req) => d.handle(req));
       if (cfg.metrics !== null) d.metrics = await serveMetrics(createRegistry(sw, { node: cfg.node }), cfg.metrics.host, cfg.metrics.port);
       subscribe(fdbMoveChannel.name, d.onMove);
@@ -152,6 +153,7 @@ export class VtepDaemon {
       const sp = this.sw.attachPod(port, p.ip, p.mac, p.name);
       this.pods.set(p.name, { cfg: p, sp, port });
       this.sw.watch(sp);
+      this.sw.announceGateway(sp);
     } catch (e) {
       port.close();
       throw e;

@@ -10,6 +10,7 @@
 
 import { ConfigError } from '../errors.js';
 import type { Cidr } from './cidr.js';
+import { U32Map } from './u32-map.js';
 import type { Vtep } from './vtep.js';
 
 export const RouteKind = {
@@ -57,15 +58,15 @@ export class RouteTable {
   /** Prefix lengths present, longest first, with their masks and maps (parallel arrays). */
   private readonly lens: number[] = [];
   private readonly masks: number[] = [];
-  private readonly maps: Map<number, Route>[] = [];
+  private readonly maps: U32Map<Route>[] = [];
 
   /** Builds a table; throws ERR_ROUTE_DUPLICATE when two routes have the same prefix. */
   constructor(routes: readonly Route[]) {
     this.routes = routes;
-    const byLen = new Map<number, Map<number, Route>>();
+    const byLen = new Map<number, U32Map<Route>>();
     for (const r of routes) {
       let m = byLen.get(r.cidr.len);
-      if (m === undefined) byLen.set(r.cidr.len, (m = new Map()));
+      if (m === undefined) byLen.set(r.cidr.len, (m = new U32Map()));
       if (m.has(r.cidr.network)) {
         throw new ConfigError('ERR_ROUTE_DUPLICATE', '', `two routes for ${r.cidr}: ${m.get(r.cidr.network)!.describe()} and ${r.describe()}`);
       }
@@ -82,7 +83,7 @@ export class RouteTable {
   lookup(ip: number): Route | null {
     const n = this.lens.length;
     for (let i = 0; i < n; i++) {
-      const r = this.maps[i]!.get((ip & this.masks[i]!) >>> 0);
+      const r = this.maps[i]!.get(ip & this.masks[i]!);
       if (r !== undefined) return r;
     }
     return null;

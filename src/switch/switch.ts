@@ -46,9 +46,10 @@ import { MtuStatus } from '../mtu/status.js';
 import { Cidr } from '../fib/cidr.js';
 import { type Clock, MonotonicClock } from '../fib/clock.js';
 import { Fdb, Learn } from '../fib/fdb.js';
+import { U32Map } from '../fib/u32-map.js';
 import { Route, RouteKind, RouteTable } from '../fib/route-table.js';
 import { type EncapSettings, Vtep, type VtepSpec } from '../fib/vtep.js';
-import { ArpOp, ArpView } from '../wire/arp.js';
+import { ARP_LEN, ArpOp, ArpView } from '../wire/arp.js';
 import { EMPTY, EMPTY_DV, dataViewOf, dvPutU48, dvU48 } from '../wire/bytes.js';
 import { EtherType, IpProto } from '../wire/consts.js';
 import { DecapResult, Decapsulator, VniSet, applyEcnDecap } from '../wire/decap.js';
@@ -59,7 +60,7 @@ import { VirtioGso, VirtioNetFlag } from '../wire/virtio-net-hdr.js';
 import { ETH_HEADER_LEN, EthernetView } from '../wire/ethernet.js';
 import { Icmpv4Type, Icmpv4View, TimeExceededCode } from '../wire/icmpv4.js';
 import { Ipv4View, ipv4HeaderChecksumOk, ipv4Validate } from '../wire/ipv4.js';
-import { formatIpv4, formatMac } from '../wire/addr.js';
+import { BROADCAST_MAC, formatIpv4, formatMac } from '../wire/addr.js';
 import { TokenBucket, buildIcmpError, echoReplyInPlace, mayAnswerWithError } from './icmp.js';
 import type { Port } from './port.js';
 import { SwitchStats } from './stats.js';
@@ -202,7 +203,7 @@ export class Switch {
   private host: SwitchPort | null = null;
   private podByMac = new Map<number, SwitchPort>();
   private peers: Vtep[] = [];
-  private peerByIp = new Map<number, Vtep>();
+  private peerByIp = new U32Map<Vtep>();
   private table: RouteTable;
   private readonly decap: Decapsulator;
   private readonly res = new DecapResult();
@@ -327,7 +328,7 @@ export class Switch {
   setPeers(specs: readonly VtepSpec[]): void {
     const enc: EncapSettings = { ...this.opts.encap, localUnderlayIp: this.opts.underlayIp };
     const peers = specs.map((s) => new Vtep(s, enc));
-    const byIp = new Map<number, Vtep>();
+    const byIp = new U32Map<Vtep>();
     for (const p of peers) {
       if (byIp.has(p.underlayIp)) throw new RangeError(`two peers with underlay address ${formatIpv4(p.underlayIp)}`);
       if (p.underlayIp === this.opts.underlayIp) throw new RangeError(`peer ${p.name} has this node's underlay address`);
@@ -1010,6 +1011,29 @@ export class Switch {
     this.eth.reset(b, s, s + ETH_HEADER_LEN).emit(sha, mac, EtherType.ARP);
     this.stageLocal(sp, b, s, s + ETH_HEADER_LEN + 28);
     this.stats.arpReplies++;
+  }
+
+  /**
+   * announceGateway sends each pod (or only `only`) a gratuitous ARP: the gateway address is at
+   * our VTEP MAC. Pods that cached another MAC for the gateway (the VTEP MAC changed across a
+   * restart) update it at once instead of losing traffic until the entry expires. L3 only.
+   */
+  announceGateway(only: SwitchPort | null = null): number {
+    if (this.mode !== SwitchMode.L3) return 0;
+    let n = 0;
+    for (const sp of this.ports) {
+      if (sp === null || sp.role !== PortRole.POD || (only !== null && sp !== only)) continue;
+      const base = this.scratchSlot() + VXLAN_HEADROOM;
+      const sb = this.scratch.arena;
+      const len = ETH_HEADER_LEN + ARP_LEN;
+      this.eth.reset(sb, base, base + len).emit(BROADCAST_MAC, this.vtepMac, EtherType.ARP);
+      this.arp.reset(sb, base + ETH_HEADER_LEN, base + len).emit(ArpOp.REQUEST, this.vtepMac, this.opts.gatewayIp, 0, this.opts.gatewayIp);
+      this.clearOffload();
+      this.stageLocal(sp, sb, base, base + len);
+      n++;
+    }
+    this.flushAll();
+    return n;
   }
 
   // ---------------------------------------------------------------------------------------

@@ -376,3 +376,19 @@ describe('Switch decapsulation path agrees with the codec', () => {
     for (const s of sent) expect(DROP_NAMES[d.decapFrame(s.frame, 0, s.frame.length, r)]).toBe(DROP_NAMES[Drop.NONE]);
   });
 });
+
+describe('Switch gateway announcements', () => {
+  it('tells every pod (L3) in a gratuitous ARP that the gateway is at the VTEP MAC', () => {
+    const n = node(SwitchMode.L3);
+    expect(n.sw.announceGateway()).toBe(2);
+    for (const p of [n.p1, n.p2]) {
+      const [g] = p.take();
+      const f = dissectFrame(g!.frame);
+      const eth = layer(f.layers, 'eth'), a = layer(f.layers, 'arp');
+      expect([eth.dst, eth.src]).toEqual(['ff:ff:ff:ff:ff:ff', formatMac(VTEP_MAC)]);
+      expect([a.oper, a.sha, a.spa, a.tpa]).toEqual([ArpOp.REQUEST, formatMac(VTEP_MAC), '10.244.1.1', '10.244.1.1']);
+    }
+    expect(n.ov.take()).toHaveLength(0);
+    expect(node(SwitchMode.L2).sw.announceGateway()).toBe(0);
+  });
+});

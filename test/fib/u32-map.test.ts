@@ -1,0 +1,43 @@
+import { PerformanceObserver } from 'node:perf_hooks';
+import { describe, expect, it } from 'vitest';
+import { U32Map } from '../../src/fib/u32-map.js';
+
+describe('U32Map', () => {
+  it('finds uint32 keys across the whole range, including keys that share their low 30 bits', () => {
+    const m = new U32Map<string>();
+    const keys = [0, 1, 0x3fff_ffff, 0x4000_0000, 0x8000_0001, 0xc633_6401, 0x0633_6401, 0x4633_6401, 0x8633_6401, 0xffff_ffff];
+    for (const k of keys) m.set(k, `v${k.toString(16)}`);
+    expect(m.size).toBe(keys.length);
+    for (const k of keys) expect(m.get(k)).toBe(`v${k.toString(16)}`);
+    // Signed and unsigned spellings of one address are one key.
+    expect(m.get(0xc633_6401 | 0)).toBe('vc6336401');
+    expect(m.get(0xc633_6402)).toBeUndefined();
+    m.set(0xc633_6401, 'again');
+    expect([m.size, m.get(0xc633_6401), m.get(0x0633_6401)]).toEqual([keys.length, 'again', 'v6336401']);
+    expect([...m.values()].length).toBe(keys.length);
+  });
+
+  it('allocates nothing per lookup of a key above 2^30 (no garbage collection over 5M lookups)', async () => {
+    expect(await gcsDuringLookups(new U32Map<number>())).toBe(0);
+  });
+
+  it('(control) a plain Map does box such keys: the same loop collects garbage', async () => {
+    expect(await gcsDuringLookups(new Map<number, number>())).toBeGreaterThan(0);
+  });
+});
+
+/** Garbage collections while looking up 0xc6336401/0xc6336402 five million times. */
+async function gcsDuringLookups(m: { set(k: number, v: number): unknown; get(k: number): number | undefined }): Promise<number> {
+  m.set(0xc633_6401, 1);
+  let hits = 0;
+  const run = (n: number): void => { for (let i = 0; i < n; i++) hits += m.get(0xc633_6401 + (i & 1)) ?? 0; };
+  run(200_000); // optimize first
+  let gcs = 0;
+  const obs = new PerformanceObserver((list) => { gcs += list.getEntries().length; });
+  obs.observe({ entryTypes: ['gc'] });
+  run(5_000_000);
+  await new Promise((r) => setTimeout(r, 50)); // observer entries are delivered asynchronously
+  obs.disconnect();
+  expect(hits).toBe(2_600_000);
+  return gcs;
+}
