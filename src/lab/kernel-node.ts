@@ -48,7 +48,10 @@ export function kernelNodeCommands(plan: LabPlan, node: LabNode): Command[] {
   const bridge = (...a: string[]): Command => ['bridge', ['-n', ns, ...a]];
   const remotes = plan.nodes.filter((n) => n !== node);
   const cmds: Command[] = [ip(...vxlanLinkArgs(plan, node))];
-  cmds.push(ip('link', 'add', br, 'type', 'bridge'));
+  // No multicast snooping: a snooping bridge joins 224.0.0.106 and sends IGMP reports through
+  // its ports (into the overlay) for a second or two after it comes up, which is noise in a lab
+  // whose counters the tests read exactly.
+  cmds.push(ip('link', 'add', br, 'type', 'bridge', 'mcast_snooping', '0'));
   if (plan.options.mode === 'l3') {
     cmds.push(ip('addr', 'add', `${node.vtepIp}/32`, 'dev', dev));
     cmds.push(ip('link', 'set', dev, 'up'));

@@ -73,7 +73,7 @@ async function build(state: LabState, progress: Progress): Promise<void> {
 
   // The underlay: one bridge in its own namespace.
   addNs(ul);
-  ipNs(ul, 'link', 'add', state.underlayBridge, 'type', 'bridge');
+  ipNs(ul, 'link', 'add', state.underlayBridge, 'type', 'bridge', 'mcast_snooping', '0');
   ipNs(ul, 'link', 'set', state.underlayBridge, 'up');
 
   for (const node of state.nodes) {

@@ -58,7 +58,9 @@ describe.skipIf(skip !== null)(`L2 interop with a kernel vxlan + bridge node${sk
     expect(c.problems, renderReport(rep)).toEqual([]);
     expect([c.ok, c.ports, c.vnis]).toEqual([true, [4789], [1]]);
     expect(c.innerTcp).toBeGreaterThan(1000);
-    expect(c.checksums['n1']!.good + c.checksums['n1']!.bad).toBe(0);
+    // flatnet: zero on single frames, the kernel's computed one on GSO trains (offloads on).
+    expect(c.checksums['n1']!.zero).toBeGreaterThan(0);
+    expect(c.checksums['n1']!.bad).toBe(0);
     expect(c.checksums['n3']!.zero + c.checksums['n3']!.bad).toBe(0);
     expect(rep.ok).toBe(true);
   });

@@ -79,8 +79,9 @@ for (const port of [4789, 8472]) {
       expect(c.vnis).toEqual([1]);
       expect(c.innerTcp).toBeGreaterThan(1000);
       expect(c.innerIcmp).toBeGreaterThan(0);
-      // flatnet sends zero (its default), the kernel nodes as their device says.
-      expect(c.checksums['n1']).toMatchObject({ good: 0, bad: 0 });
+      // The kernel nodes send as their device says. n1 and n2 send single frames with a zero checksum; their GSO trains (offloads are on)
+      // leave through the UDP socket with the kernel's computed one.
+      expect(c.checksums['n1']).toMatchObject({ bad: 0 });
       expect(c.checksums['n1']!.zero).toBeGreaterThan(0);
       expect(c.checksums['n2']!.zero).toBeGreaterThan(0);
       expect(c.checksums['n3']).toMatchObject({ zero: 0, bad: 0 });

@@ -10,7 +10,7 @@ describe('kernel node programming', () => {
     const p = plan();
     expect(text(kernelNodeCommands(p, p.nodes[2]!))).toEqual([
       'ip -n fl-k-n3 link add flannel.1 address 0e:00:0a:f4:03:00 type vxlan id 1 dstport 4789 local 198.51.100.3 dev eth0 nolearning udpcsum',
-      'ip -n fl-k-n3 link add cni0 type bridge',
+      'ip -n fl-k-n3 link add cni0 type bridge mcast_snooping 0',
       'ip -n fl-k-n3 addr add 10.244.3.0/32 dev flannel.1',
       'ip -n fl-k-n3 link set flannel.1 up',
       'ip -n fl-k-n3 route add 10.244.1.0/24 via 10.244.1.0 dev flannel.1 onlink',
@@ -32,7 +32,7 @@ describe('kernel node programming', () => {
     const p = plan({ mode: 'l2', pods: 1 });
     expect(text(kernelNodeCommands(p, p.nodes[2]!))).toEqual([
       'ip -n fl-k-n3 link add vxlan0 address 0e:00:0a:f4:03:00 type vxlan id 1 dstport 4789 local 198.51.100.3 dev eth0 udpcsum',
-      'ip -n fl-k-n3 link add cni0 type bridge',
+      'ip -n fl-k-n3 link add cni0 type bridge mcast_snooping 0',
       'ip -n fl-k-n3 link set vxlan0 master cni0',
       'ip -n fl-k-n3 link set vxlan0 up',
       'bridge -n fl-k-n3 fdb append 00:00:00:00:00:00 dev vxlan0 dst 198.51.100.1',

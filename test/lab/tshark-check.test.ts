@@ -5,7 +5,8 @@ import { CAPTURE_FIELDS, evaluateCapture, expectationOf, parseTsharkFields, tsha
 import { planLab, resolveLabOptions, type LabOptions } from '../../src/lab/topology.js';
 
 const plan = (o: Partial<LabOptions> = {}) => planLab(resolveLabOptions({ name: 'c', ...o }));
-const X3 = expectationOf(plan());
+// Offloads off: flatnet nodes send every frame through the raw socket, with a zero checksum.
+const X3 = expectationOf(plan({ podOffloads: false }));
 
 type Fields = Record<(typeof CAPTURE_FIELDS)[number], string[]>;
 function empty(): Fields {
@@ -48,6 +49,18 @@ describe('evaluateCapture', () => {
     expect(r.problems).toEqual([]);
     expect(r).toMatchObject({ ok: true, frames: 3, copies: 4, vxlan: 2, arp: 1, vnis: [1], ports: [4789], innerIcmp: 2, innerTcp: 0, problemCount: 0 });
     expect(r.checksums).toEqual({ n1: { zero: 1, good: 0, bad: 0 }, n2: { zero: 0, good: 0, bad: 0 }, n3: { zero: 0, good: 1, bad: 0 } });
+  });
+
+  it('from a flatnet node with offloads on, accepts zero (single frames) and good (GSO trains through the UDP socket), never bad', () => {
+    const x = expectationOf(plan());
+    expect(x.senders['198.51.100.1']).toEqual({ node: 'n1', udpCsum: 'mixed' });
+    expect(x.senders['198.51.100.3']).toEqual({ node: 'n3', udpCsum: true });
+    const good = vxlanFrame({ 'udp.checksum': ['0xbeef'], 'udp.checksum.status': ['1'] });
+    const r = evaluateCapture([vxlanFrame(), good], x);
+    expect(r.problems).toEqual([]);
+    expect(r.checksums['n1']).toEqual({ zero: 1, good: 1, bad: 0 });
+    const bad = evaluateCapture([vxlanFrame({ 'udp.checksum': ['0xbeef'], 'udp.checksum.status': ['0'] })], x);
+    expect(bad.problems.join('\n')).toMatch(/does not verify/);
   });
 
   it.each<[string, CapturedFrame, RegExp]>([
