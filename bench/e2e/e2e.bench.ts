@@ -139,6 +139,7 @@ function checkTools(): void {
 /** What this run has up right now (its lab name, and the system once built), for the signal handlers. */
 let current: Sut | null = null;
 let currentName: string | null = null;
+let tmpDir: string | null = null;
 let aborting = false;
 
 async function abort(signal: string): Promise<void> {
@@ -148,6 +149,7 @@ async function abort(signal: string): Promise<void> {
   killChildren();
   if (current !== null) await current.teardown().catch(() => {});
   else if (currentName !== null) await labDown(currentName).catch(() => {});
+  if (tmpDir !== null) rmSync(tmpDir, { recursive: true, force: true });
   process.exit(signal === 'SIGINT' ? 130 : 143);
 }
 
@@ -258,6 +260,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const stamp = started.toISOString().replace(/[:]/g, '-').replace(/\.\d+Z$/, 'Z');
   const runId = Math.random().toString(36).slice(2, 6).padEnd(4, '0');
   const tmp = mkdtempSync(join(tmpdir(), 'flatnet-e2e-'));
+  tmpDir = tmp;
   const errors: string[] = [];
   try {
     const udpgen = join(tmp, 'udpgen');
