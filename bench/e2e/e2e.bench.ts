@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { sleep } from '../../src/lab/exec.js';
 import { labDown } from '../../src/lab/lab.js';
-import { killChildren, ping, tcp, udpSweep, warmUp } from './measure.js';
+import { killChildren, ping, pingIputils, tcp, udpSweep, warmUp } from './measure.js';
 import { machineCpu, round } from './probe.js';
 import { summarizeProfile } from './profile.js';
 import { renderMarkdown, summarizeResults, type BenchOptions, type Machine, type ProfileRun, type Results, type RoundResult, type SystemResult } from './report.js';
@@ -36,9 +36,9 @@ const log = (l: string): void => { process.stderr.write(`${l}\n`); };
 export function repoRoot(): string {
   for (const rel of ['../../..', '../..']) {
     const p = fileURLToPath(new URL(rel, import.meta.url));
-    if (existsSync(join(p, 'package.json')) && existsSync(join(p, 'bench/e2e/udpgen.c'))) return p;
+    if (existsSync(join(p, 'package.json')) && existsSync(join(p, 'bench/e2e/gen.c'))) return p;
   }
-  throw new Error(`cannot find the repository (bench/e2e/udpgen.c) above ${fileURLToPath(import.meta.url)}`);
+  throw new Error(`cannot find the repository (bench/e2e/gen.c) above ${fileURLToPath(import.meta.url)}`);
 }
 
 function parseRate(s: string): number {
@@ -153,11 +153,11 @@ async function abort(signal: string): Promise<void> {
   process.exit(signal === 'SIGINT' ? 130 : 143);
 }
 
-async function measureRound(id: SystemId, name: string, round: number, o: BenchOptions, udpgen: string): Promise<RoundResult> {
+async function measureRound(id: SystemId, name: string, round: number, o: BenchOptions, gen: string): Promise<RoundResult> {
   const startedAt = new Date().toISOString();
   const t0 = Date.now();
   let sut: Sut | null = null;
-  const res: { udp: RoundResult['udp']; tcp: RoundResult['tcp'][number][]; ping: RoundResult['ping']; setupSeconds: number; offloads: RoundResult['offloads'] } = { udp: [], tcp: [], ping: null, setupSeconds: 0, offloads: {} };
+  const res: { udp: RoundResult['udp']; tcp: RoundResult['tcp'][number][]; ping: RoundResult['ping']; pingIputils: RoundResult['pingIputils']; setupSeconds: number; offloads: RoundResult['offloads'] } = { udp: [], tcp: [], ping: null, pingIputils: null, setupSeconds: 0, offloads: {} };
   try {
     log(`  ${SYSTEM_LABELS[id]} (round ${round}, namespaces fl-${name}-*)`);
     currentName = name;
@@ -165,10 +165,11 @@ async function measureRound(id: SystemId, name: string, round: number, o: BenchO
     current = sut;
     res.setupSeconds = round1((Date.now() - t0) / 1000);
     res.offloads = sut.offloads;
-    await warmUp(sut, udpgen, o.quick ? 0.2 : 1);
-    res.udp = await udpSweep(sut, udpgen, o.udpRates, o.udpSeconds, log);
+    await warmUp(sut, gen, o.quick ? 0.2 : 1);
+    res.udp = await udpSweep(sut, gen, o.udpRates, o.udpSeconds, log);
     for (const n of o.tcpStreams) res.tcp.push(await tcp(sut, n, o.tcpSeconds, o.tcpOmitSeconds, log));
-    res.ping = await ping(sut, o.pingCount, o.pingInterval, log);
+    res.ping = await ping(sut, gen, o.pingCount, o.pingInterval, log);
+    res.pingIputils = await pingIputils(sut, o.pingCount, o.pingInterval, log);
     return { round, lab: name, startedAt, ...res, error: null };
   } catch (e) {
     const msg = (e as Error).message;
@@ -190,7 +191,7 @@ async function buildSystemCleanup(name: string): Promise<void> {
   await labDown(name).catch(() => {});
 }
 
-async function profilePass(name: string, o: BenchOptions, udpgen: string, dir: string): Promise<ProfileRun[]> {
+async function profilePass(name: string, o: BenchOptions, gen: string, dir: string): Promise<ProfileRun[]> {
   const runs: ProfileRun[] = [];
   let sut: Sut | null = null;
   try {
@@ -204,12 +205,12 @@ async function profilePass(name: string, o: BenchOptions, udpgen: string, dir: s
       mkdirSync(pdir, { recursive: true });
       await sut.restartDaemons(['--cpu-prof', '--cpu-prof-dir', pdir]);
       const pids = new Map(sut.daemons.map((d) => [d.pid, d.node]));
-      await warmUp(sut, udpgen, 0.5);
+      await warmUp(sut, gen, 0.5);
       let measured = '';
       let io: ProfileRun['io'] = [];
       const fromUs = Number(process.hrtime.bigint() / 1000n);
       if (test === 'udp-max') {
-        const [p] = await udpSweep(sut, udpgen, [0], o.udpSeconds, log);
+        const [p] = await udpSweep(sut, gen, [0], o.udpSeconds, log);
         measured = `sent ${p?.sentPps ?? 0} pps, delivered ${p?.deliveredPps ?? 0} pps`;
         io = p?.io ?? [];
       } else if (test === 'tcp-1') {
@@ -217,7 +218,7 @@ async function profilePass(name: string, o: BenchOptions, udpgen: string, dir: s
         measured = `${t.gbps} Gbit/s, ${t.retransmits} retransmits`;
         io = t.io;
       } else {
-        const p = await ping(sut, o.pingCount, o.pingInterval, log);
+        const p = await ping(sut, gen, o.pingCount, o.pingInterval, log);
         measured = `p50 ${p.p50Us} us, p99 ${p.p99Us} us`;
         io = p.io;
       }
@@ -263,8 +264,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   tmpDir = tmp;
   const errors: string[] = [];
   try {
-    const udpgen = join(tmp, 'udpgen');
-    execFileSync('gcc', ['-O2', '-Wall', '-o', udpgen, join(root, 'bench/e2e/udpgen.c')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const gen = join(tmp, 'gen');
+    execFileSync('gcc', ['-O2', '-Wall', '-o', gen, join(root, 'bench/e2e/gen.c')], { stdio: ['ignore', 'ignore', 'inherit'] });
     log(`e2e bench ${opts.quick ? '(quick) ' : ''}run e2${runId}: ${opts.systems.join(', ')}; ${opts.rounds} round(s); measuring machine load for 2 s first`);
     const machine = await describeMachine(root);
     log(`  ${machine.cpuModel}, ${machine.vcpus} vCPUs, load ${machine.loadBefore.join(' ')}, ${machine.busyCoresBefore} cores busy before the run`);
@@ -275,14 +276,14 @@ export async function main(argv: readonly string[]): Promise<number> {
       const order = r % 2 === 1 ? opts.systems : [...opts.systems].reverse();
       log(`round ${r}/${opts.rounds}: ${order.join(', ')}`);
       for (const id of order) {
-        const rr = await measureRound(id, `e2${runId}${code[id]}${r}`, r, opts, udpgen);
+        const rr = await measureRound(id, `e2${runId}${code[id]}${r}`, r, opts, gen);
         if (rr.error !== null) errors.push(`${SYSTEM_LABELS[id]}, round ${r}: ${rr.error}`);
         results.get(id)!.push(rr);
       }
     }
     let profiles: ProfileRun[] = [];
     if (opts.profile && opts.systems.includes('flatnet')) {
-      profiles = await profilePass(`e2${runId}p`, opts, udpgen, join(outDir, `e2e-${stamp}-profiles`));
+      profiles = await profilePass(`e2${runId}p`, opts, gen, join(outDir, `e2e-${stamp}-profiles`));
       if (profiles.length === 0) errors.push('profile pass failed (see the log)');
     }
 

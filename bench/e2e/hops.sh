@@ -5,7 +5,7 @@
 #
 # Builds two 2-node labs one after the other (flatnet, then kernel VXLAN; 1 pod each, namespaces
 # fl-e2hNNNNf-* / fl-e2hNNNNk-*), pings pod 10.244.2.10 from pod 10.244.1.10 COUNT times every
-# 2 ms, and captures with nanosecond timestamps at four points: the source pod's eth0, the
+# 2 ms (with the bench's pinger, bench/e2e/gen.c, which sleeps between probes), and captures with nanosecond timestamps at four points: the source pod's eth0, the
 # underlay bridge ports of both nodes (u1, u2: the VXLAN packets), the destination pod's eth0.
 # (Pod eth0, not the veth host ends: flatnet writes to pods with PACKET_QDISC_BYPASS, which taps
 # on the host end do not see.) Prints the median and p90 of each hop, matched by ICMP sequence
@@ -16,6 +16,7 @@ COUNT=${1:-1000}
 FLATNET="node dist/src/cli/main.js"
 ID=$(( $$ % 10000 ))
 TMP=$(mktemp -d /tmp/flatnet-hops-XXXXXX)
+gcc -O2 -o "$TMP/gen" bench/e2e/gen.c
 LABS=()
 cleanup() {
   for j in $(jobs -p); do kill "$j" 2>/dev/null || true; done
@@ -37,14 +38,17 @@ measure() { # NAME KERNEL_NODES LABEL
   ip netns exec "$p-n2p0" tcpdump -i eth0 -n -s 128 -w "$d/b.pcap" --time-stamp-precision=nano icmp 2>/dev/null & pids+=($!)
   sleep 1.5
   local rtt
-  rtt=$(ip netns exec "$p-n1p0" ping -n -q -c "$COUNT" -i 0.002 10.244.2.10 | tail -1)
+  rtt=$(ip netns exec "$p-n1p0" "$TMP/gen" icmp 10.244.2.10 "$COUNT" 2000 | python3 -c '
+import json, sys
+j = json.load(sys.stdin); v = sorted(j["rttNs"])
+print("%d/%d replies, p50 %.1f us" % (j["received"], j["sent"], v[len(v) // 2] / 1000))')
   sleep 2  # tcpdump hands packets over in blocks retired after up to 1 s
   kill "${pids[@]}"; wait "${pids[@]}" 2>/dev/null || true
   $FLATNET lab down --name "$name" >/dev/null
   for f in a u1 u2 b; do
     tshark -r "$d/$f.pcap" -T fields -e frame.time_epoch -e icmp.type -e icmp.seq -E separator=, 2>/dev/null > "$d/$f.csv"
   done
-  echo "== $label ($COUNT pings, ping says: $rtt)"
+  echo "== $label (the pinger: $rtt)"
   python3 - "$d" <<'PY'
 import sys
 d = sys.argv[1]

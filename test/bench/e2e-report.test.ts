@@ -27,15 +27,16 @@ const tcp = (streams: number, gbps: number, cores: number | null): TcpResult => 
   streams, seconds: 8, omitSeconds: 1, gbps, senderGbps: gbps, retransmits: 3, iperfCpu: null, cpu: cpu(cores),
   flatnetCoresPerGbps: cores === null ? null : cores / gbps, io: [], error: null,
 });
-const ping = (p50Us: number): PingResult => ({
-  method: 'ping', sent: 100, received: 100, minUs: p50Us - 5, p50Us, p90Us: p50Us + 5, p99Us: p50Us + 20, maxUs: p50Us + 50, meanUs: p50Us, cpu: cpu(null), io: [],
+const ping = (p50Us: number, tool: PingResult['tool'] = 'gen'): PingResult => ({
+  tool, method: 'ping', sent: 100, received: 100, minUs: p50Us - 5, p50Us, p90Us: p50Us + 5, p99Us: p50Us + 20, maxUs: p50Us + 50, meanUs: p50Us, cpu: cpu(null), io: [],
 });
 
 function round(r: number, peak: number, gbps: number, p50: number, flatnet: boolean): RoundResult {
   const c = flatnet ? 1 : null;
   return {
     round: r, lab: `e2test${r}`, startedAt: '2026-01-01T00:00:00Z', setupSeconds: 1, offloads: {},
-    udp: [udp(50_000, 50_000, 50_000, c), udp(0, flatnet ? 400_000 : peak, peak, c)], tcp: [tcp(1, gbps, c), tcp(4, gbps * 1.2, c)], ping: ping(p50), error: null,
+    udp: [udp(50_000, 50_000, 50_000, c), udp(0, flatnet ? 400_000 : peak, peak, c)], tcp: [tcp(1, gbps, c), tcp(4, gbps * 1.2, c)],
+    ping: ping(p50), pingIputils: ping(p50 * 0.7, 'iputils'), error: null,
   };
 }
 
@@ -90,6 +91,7 @@ describe('e2e bench: pure parts', () => {
     expect(s.ratios['tcp1.flatnet/kernel']).toBeCloseTo(4 / 15, 3);
     expect(s.ratios['tcp1.flatnet/flatnet-nooffload']).toBe(4);
     expect(s.ratios['pingP50.flatnet-kernel.us']).toBe(129);
+    expect(s.ratios['pingIputilsP50.flatnet-kernel.us']).toBe(90.3);
     expect(s.targets.map((t) => t.met)).toEqual([true, false, false, true]);
   });
 
@@ -106,7 +108,8 @@ describe('e2e bench: pure parts', () => {
     expect(md).toContain('| TCP 1 stream, Gbit/s (retransmits) | 21.00 (3) | 15.00 (3) | 4.00 (3) | 1.00 (3) | 0.27x | 0.19x |');
     expect(md).toContain('## TCP, offloads on vs off vs kernel (issue 5)');
     expect(md).toContain('| 50k | 50.0 kpps (0.0%, o) |');
-    expect(md).toContain('| added ping RTT p50 over kernel VXLAN (issue 6) | <= 30 us | +129.0 us (150 us vs 21 us) | **no** |');
+    expect(md).toContain('| added ping RTT p50 over kernel VXLAN (issue 6) | <= 30 us | +129.0 us (150 us vs 21 us); with iputils ping +90.3 us (105 us vs 15 us) | **no** |');
+    expect(md).toContain('| ping RTT p50 (iputils ping -i 0.002, busy-polls) | 8 us | 15 us | 105 us | 140 us | +90.3 us |  |');
   });
 
   it('summarizes a CPU profile inside a time window', () => {

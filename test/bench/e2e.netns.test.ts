@@ -62,9 +62,12 @@ describe.skipIf(reason !== null)(`bench e2e --quick${reason === null ? '' : ` (s
         expect(t.error, `${s.id} tcp ${t.streams}`).toBeNull();
         expect(t.gbps, `${s.id} tcp ${t.streams}`).toBeGreaterThan(0);
       }
-      expect(rd.ping?.received, s.id).toBeGreaterThan(0);
-      expect(rd.ping!.p50Us).toBeGreaterThan(0);
-      expect(rd.ping!.p99Us).toBeGreaterThanOrEqual(rd.ping!.p50Us);
+      for (const p of [rd.ping, rd.pingIputils]) {
+        expect(p?.received, `${s.id} ${p?.tool}`).toBeGreaterThan(0);
+        expect(p!.p50Us).toBeGreaterThan(0);
+        expect(p!.p99Us).toBeGreaterThanOrEqual(p!.p50Us);
+      }
+      expect([rd.ping!.tool, rd.pingIputils!.tool]).toEqual(['gen', 'iputils']);
 
       const flatnet = s.id.startsWith('flatnet');
       const peak = rd.udp[1]!;
@@ -88,6 +91,7 @@ describe.skipIf(reason !== null)(`bench e2e --quick${reason === null ? '' : ` (s
     for (const s of sums) {
       expect(s.udpPeakPps, s.id).toBeGreaterThan(0);
       expect(s.pingP50Us, s.id).toBeGreaterThan(0);
+      expect(s.pingIputilsP50Us, s.id).toBeGreaterThan(0);
     }
     expect(res.summary.ratios['udpPeak.flatnet/kernel']).toBeGreaterThan(0);
     expect(res.summary.ratios['tcp1.flatnet/kernel']).toBeGreaterThan(0);
