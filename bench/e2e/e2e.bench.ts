@@ -6,7 +6,7 @@
  * frames per system call), remove it, and write bench/results/e2e-<timestamp>.{json,md} and
  * bench/results/latest.md with ratios computed within the run (report.ts).
  *
- *   npm run bench:e2e                      # setup, build, then this with the defaults (~8 minutes)
+ *   npm run bench:e2e                      # setup, build, then this with the defaults (~7 minutes)
  *   node dist/bench/e2e/e2e.bench.js [--quick] [--rounds 2] [--systems veth,kernel,flatnet,flatnet-nooffload]
  *       [--udp-rates 50k,100k,150k,200k,300k,max] [--udp-seconds 3] [--tcp-seconds 8] [--tcp-omit 1]
  *       [--tcp-streams 1,4] [--ping-count 2000] [--ping-interval 0.002] [--underlay-offloads on|off]
