@@ -45,6 +45,7 @@ export function nodeConfig(plan: LabPlan, node: LabNode): ConfigInput {
   };
   if (o.vtepMacSource === 'config') cfg.vtepMac = node.vtepMac;
   if (o.fdbLimit !== null) cfg.fdb = { limit: o.fdbLimit };
+  if (o.flatnetOffloads === false) cfg.offloads = false;
   return cfg;
 }
 
@@ -62,11 +63,12 @@ export function writeNodeConfig(plan: LabPlan, node: LabNode): void {
 }
 
 /** spawnDaemon starts the node's daemon (detached, logging to its log file) and returns its record. */
-export function spawnDaemon(node: LabNode, opts: { keep?: boolean } = {}): DaemonRecord {
+export function spawnDaemon(node: LabNode, opts: { keep?: boolean; nodeArgs?: readonly string[] } = {}): DaemonRecord {
   const keep = opts.keep ?? false;
   const fd = openSync(node.log, 'a');
   try {
-    const args = ['netns', 'exec', node.ns, process.execPath, flatnetMain(), 'vtep', '--config', node.config!];
+    // nodeArgs: options for node itself (the e2e bench's --cpu-prof), before the script.
+    const args = ['netns', 'exec', node.ns, process.execPath, ...(opts.nodeArgs ?? []), flatnetMain(), 'vtep', '--config', node.config!];
     if (keep) args.push('--keep');
     const child = spawn('ip', args, { detached: true, stdio: ['ignore', fd, fd] });
     if (child.pid === undefined) throw new FlatnetError('ERR_LAB_DAEMON', `cannot start the daemon of ${node.name}`);

@@ -55,6 +55,11 @@ export interface LabOptions {
    */
   readonly podOffloads: boolean;
   /**
+   * The flatnet nodes' config `offloads` (virtio-net headers on pod and host ports, UDP GSO/GRO on
+   * the overlay). Off is the per-packet data plane, for comparisons (pair it with podOffloads off).
+   */
+  readonly flatnetOffloads: boolean;
+  /**
    * TX checksum offload (and so TSO/UDP segmentation) on the nodes' underlay eth0. Off (the
    * default) makes captures show final checksums; on keeps UDP-GSO trains whole to the peer.
    */
@@ -75,6 +80,7 @@ export const DEFAULT_LAB_OPTIONS: LabOptions = {
   vni: 1,
   kernelUdpCsum: [true],
   podOffloads: true,
+  flatnetOffloads: true,
   underlayOffloads: false,
   fdbLimit: null,
   vtepMacSource: 'config',
@@ -86,8 +92,8 @@ export function resolveLabOptions(o: Partial<LabOptions> = {}): LabOptions {
   const bad = (what: string): never => { throw new FlatnetError('ERR_LAB_OPTIONS', what); };
   if (!NAME_RE.test(r.name)) bad(`lab name ${JSON.stringify(r.name)}: 1-12 lowercase letters or digits`);
   if (!Number.isInteger(r.nodes) || r.nodes < 1 || r.nodes > MAX_NODES) bad(`--nodes ${r.nodes}: 1 to ${MAX_NODES}`);
-  if (!Number.isInteger(r.kernelNodes) || r.kernelNodes < 0 || r.kernelNodes > r.nodes - 1) {
-    bad(`--kernel-nodes ${r.kernelNodes}: 0 to ${r.nodes - 1} (at least one node runs flatnet)`);
+  if (!Number.isInteger(r.kernelNodes) || r.kernelNodes < 0 || r.kernelNodes > r.nodes) {
+    bad(`--kernel-nodes ${r.kernelNodes}: 0 to ${r.nodes}`);
   }
   if (!Number.isInteger(r.pods) || r.pods < 1 || r.pods > MAX_PODS) bad(`--pods ${r.pods}: 1 to ${MAX_PODS}`);
   if (r.mode !== 'l3' && r.mode !== 'l2') bad(`--mode ${String(r.mode)}: l3 or l2`);

@@ -89,7 +89,7 @@ export function expectationOf(plan: LabPlan): CaptureExpectation {
   const senders: Record<string, { node: string; udpCsum: boolean | 'mixed' }> = {};
   for (const n of plan.nodes) {
     ports[n.underlayPort] = { node: n.name, ip: n.underlayIp };
-    const mixed = n.kind === 'flatnet' && plan.options.podOffloads;
+    const mixed = n.kind === 'flatnet' && plan.options.flatnetOffloads;
     senders[n.underlayIp] = { node: n.name, udpCsum: mixed ? 'mixed' : n.udpCsum };
   }
   const pods = allPods(plan);

@@ -6,7 +6,7 @@ import { planLab, resolveLabOptions, type LabOptions } from '../../src/lab/topol
 
 const plan = (o: Partial<LabOptions> = {}) => planLab(resolveLabOptions({ name: 'c', ...o }));
 // Offloads off: flatnet nodes send every frame through the raw socket, with a zero checksum.
-const X3 = expectationOf(plan({ podOffloads: false }));
+const X3 = expectationOf(plan({ flatnetOffloads: false }));
 
 type Fields = Record<(typeof CAPTURE_FIELDS)[number], string[]>;
 function empty(): Fields {
