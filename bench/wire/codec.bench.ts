@@ -15,7 +15,7 @@ import { fold16, sum16 } from '../../src/wire/checksum.js';
 import { EtherType, IpProto } from '../../src/wire/consts.js';
 import { DecapResult, Decapsulator, VniSet } from '../../src/wire/decap.js';
 import { Drop, DROP_NAMES } from '../../src/wire/drop.js';
-import { EncapTemplate, VXLAN_HEADROOM, flowHash } from '../../src/wire/encap.js';
+import { EncapTemplate, VXLAN_HEADROOM, flowHash16 } from '../../src/wire/encap.js';
 import { EthernetView } from '../../src/wire/ethernet.js';
 import { Ipv4View } from '../../src/wire/ipv4.js';
 import { UdpView } from '../../src/wire/udp.js';
@@ -174,7 +174,7 @@ function run(): { rows: Result[]; ratios: Record<string, number> } {
         const s = inner(i), e = s + c.frameLen;
         if (!eth.reset(b, s, e).checkLen() || eth.etherType !== EtherType.IPV4) continue;
         if (ip.reset(b, s + 14, e).validate() !== Drop.NONE) continue;
-        consume(ip.dst ^ ip.protocol ^ flowHash(b, s, e));
+        consume(ip.dst ^ ip.protocol ^ flowHash16(b, s, e));
       }
     });
     const csum = measure(`checksum (RFC 1071) over the frame, ${c.label}`, BATCH, () => {

@@ -4,7 +4,7 @@ import { DecapResult, Decapsulator } from '../../src/wire/decap.js';
 import { Drop } from '../../src/wire/drop.js';
 import {
   DfPolicy, EncapTemplate, OUTER_IP_OFF, OUTER_UDP_OFF, SRC_PORT_RANGE_LINUX, SRC_PORT_RANGE_RFC, VXLAN_HEADROOM, VXLAN_IP_HEADROOM, VXLAN_OFF,
-  VXLAN_OVERHEAD, ecnEncapsulate, flowHash, srcPortFor, type EncapOptions,
+  VXLAN_OVERHEAD, ecnEncapsulate, flowHash, flowHash16, srcPortFor, type EncapOptions,
 } from '../../src/wire/encap.js';
 import { EthernetView } from '../../src/wire/ethernet.js';
 import { Ecn, Ipv4View } from '../../src/wire/ipv4.js';
@@ -262,6 +262,7 @@ describe('UDP source port (flow entropy)', () => {
     for (let n = 0; n < 2000; n++) {
       const { b, start, end } = slot(buildInner({ kind: kinds[n % 4]!, srcPort: Math.floor(rand() * 65536), srcIp: Math.floor(rand() * 2 ** 32), srcMac: Math.floor(rand() * 2 ** 40) * 2 }));
       const h = flowHash(b, start, end);
+      expect(flowHash16(b, start, end)).toBe((h ^ (h << 16)) >>> 16);
       expect(b.readUInt16BE(t.encap(b, start, end) + 34)).toBe(srcPortFor(h ^ (h << 16), range[0], range[1]));
     }
   });
