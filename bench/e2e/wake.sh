@@ -4,7 +4,7 @@
 #
 #   bash bench/e2e/wake.sh [COUNT]       # root; ~15 s
 #
-# Two namespaces joined by one veth (fl-wkNNNN-a / -b, 10.99.0.1 <-> 10.99.0.2, removed at the
+# Two namespaces joined by one veth (fl-wkNNNN-a / -b, 198.51.100.1 <-> 198.51.100.2, removed at the
 # end, also on failure). In b, a UDP echo server; in a, a client that sends 32 bytes, waits for
 # the echo and sleeps INTERVAL before the next, COUNT times, for INTERVAL 0 (back to back), 2 ms
 # (the e2e bench's ping interval) and 20 ms. Servers: Python's blocking recvfrom/sendto (the
@@ -29,15 +29,15 @@ trap cleanup EXIT
 ip netns add "$P-a"
 ip netns add "$P-b"
 ip link add va netns "$P-a" type veth peer name vb netns "$P-b"
-ip -n "$P-a" addr add 10.99.0.1/24 dev va
-ip -n "$P-b" addr add 10.99.0.2/24 dev vb
+ip -n "$P-a" addr add 198.51.100.1/24 dev va
+ip -n "$P-b" addr add 198.51.100.2/24 dev vb
 ip -n "$P-a" link set va up
 ip -n "$P-b" link set vb up
 
 cat >"$TMP/echo.py" <<'EOF'
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(('10.99.0.2', 7777))
+s.bind(('198.51.100.2', 7777))
 while True:
     m, a = s.recvfrom(2048)
     s.sendto(m, a)
@@ -46,14 +46,14 @@ cat >"$TMP/echo.mjs" <<'EOF'
 import dgram from 'node:dgram';
 const s = dgram.createSocket('udp4');
 s.on('message', (m, r) => s.send(m, r.port, r.address));
-s.bind(7777, '10.99.0.2');
+s.bind(7777, '198.51.100.2');
 EOF
 cat >"$TMP/client.py" <<'EOF'
 import socket, sys, time
 interval, count = float(sys.argv[1]), int(sys.argv[2])
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.settimeout(1.0)
-s.connect(('10.99.0.2', 7777))
+s.connect(('198.51.100.2', 7777))
 for _ in range(50):  # warm-up
     s.send(b'w' * 32); s.recv(2048)
 rtt = []
