@@ -176,17 +176,22 @@ async function measureRound(id: SystemId, name: string, round: number, o: BenchO
     log(`    FAILED: ${msg}`);
     return { round, lab: name, startedAt, ...res, error: msg };
   } finally {
-    killChildren();
-    if (sut !== null) await sut.teardown();
-    else await buildSystemCleanup(name);
-    current = null;
-    currentName = null;
+    await endSystem(sut, name);
   }
 }
 
 const round1 = (x: number): number => Math.round(x * 10) / 10;
 
 /** After a failed build: labDown by name removes whatever part of it exists. */
+/** endSystem: stop this system's children and remove its lab (whether or not it was built whole). */
+async function endSystem(sut: Sut | null, name: string): Promise<void> {
+  killChildren();
+  if (sut !== null) await sut.teardown();
+  else await buildSystemCleanup(name);
+  current = null;
+  currentName = null;
+}
+
 async function buildSystemCleanup(name: string): Promise<void> {
   await labDown(name).catch(() => {});
 }
@@ -239,11 +244,7 @@ async function profilePass(name: string, o: BenchOptions, gen: string, dir: stri
   } catch (e) {
     log(`    profile pass FAILED: ${(e as Error).message}`);
   } finally {
-    killChildren();
-    if (sut !== null) await sut.teardown();
-    else await buildSystemCleanup(name);
-    current = null;
-    currentName = null;
+    await endSystem(sut, name);
   }
   return runs;
 }

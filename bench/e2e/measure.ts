@@ -229,6 +229,21 @@ export async function tcp(sut: Sut, streams: number, seconds: number, omit: numb
   }
 }
 
+/** pingResult: a PingResult from RTTs in microseconds, sorted ascending. */
+function pingResult(tool: PingResult['tool'], method: string, sent: number, received: number, rtts: readonly number[], cpu: CpuWindow, io: readonly DaemonIo[]): PingResult {
+  return {
+    tool, method, sent, received,
+    minUs: round(rtts[0] ?? Number.NaN, 1),
+    p50Us: round(percentile(rtts, 50), 1),
+    p90Us: round(percentile(rtts, 90), 1),
+    p99Us: round(percentile(rtts, 99), 1),
+    maxUs: round(rtts[rtts.length - 1] ?? Number.NaN, 1),
+    meanUs: round(rtts.reduce((s, x) => s + x, 0) / Math.max(1, rtts.length), 1),
+    cpu,
+    io,
+  };
+}
+
 export async function ping(sut: Sut, gen: string, count: number, intervalS: number, progress: (l: string) => void): Promise<PingResult> {
   const d = sut.daemons;
   const c0 = await allCounters(d), m0 = cpuMark(d);
@@ -237,20 +252,9 @@ export async function ping(sut: Sut, gen: string, count: number, intervalS: numb
   if (r.code !== 0) throw new Error(`gen icmp exited ${String(r.code ?? r.signal)}: ${r.stderr.trim()}`);
   const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { sent: number; received: number; rttNs: number[] };
   const rtts = j.rttNs.map((ns) => ns / 1000).sort((a, b) => a - b);
-  const res: PingResult = {
-    tool: 'gen',
-    method: `ICMP echo, 56-byte payload, ${count} probes every ${intervalS * 1000} ms, sleeping between probes (bench/e2e/gen.c); RTT = kernel receive timestamp of the reply - time before sendto, as ping computes it`,
-    sent: j.sent,
-    received: j.received,
-    minUs: round(rtts[0] ?? Number.NaN, 1),
-    p50Us: round(percentile(rtts, 50), 1),
-    p90Us: round(percentile(rtts, 90), 1),
-    p99Us: round(percentile(rtts, 99), 1),
-    maxUs: round(rtts[rtts.length - 1] ?? Number.NaN, 1),
-    meanUs: round(rtts.reduce((s, x) => s + x, 0) / Math.max(1, rtts.length), 1),
-    cpu,
-    io: allIo(d, c0, c1),
-  };
+  const res = pingResult('gen',
+    `ICMP echo, 56-byte payload, ${count} probes every ${intervalS * 1000} ms, sleeping between probes (bench/e2e/gen.c); RTT = kernel receive timestamp of the reply - time before sendto, as ping computes it`,
+    j.sent, j.received, rtts, cpu, allIo(d, c0, c1));
   progress(`    ping (gen icmp, sleeping): ${res.received}/${count}, p50 ${res.p50Us} us, p99 ${res.p99Us} us`);
   return res;
 }
@@ -268,20 +272,9 @@ export async function pingIputils(sut: Sut, count: number, intervalS: number, pr
   const rtts: number[] = [];
   for (const m of r.stdout.matchAll(/time=([0-9.]+) ms/g)) rtts.push(Number(m[1]) * 1000);
   rtts.sort((a, b) => a - b);
-  const res: PingResult = {
-    tool: 'iputils',
-    method: `iputils ping -i ${intervalS} -c ${count} (56-byte payload; busy-polls one core at this interval; RTT in whole microseconds)`,
-    sent: count,
-    received: rtts.length,
-    minUs: round(rtts[0] ?? Number.NaN, 1),
-    p50Us: round(percentile(rtts, 50), 1),
-    p90Us: round(percentile(rtts, 90), 1),
-    p99Us: round(percentile(rtts, 99), 1),
-    maxUs: round(rtts[rtts.length - 1] ?? Number.NaN, 1),
-    meanUs: round(rtts.reduce((s, x) => s + x, 0) / Math.max(1, rtts.length), 1),
-    cpu,
-    io: allIo(d, c0, c1),
-  };
+  const res = pingResult('iputils',
+    `iputils ping -i ${intervalS} -c ${count} (56-byte payload; busy-polls one core at this interval; RTT in whole microseconds)`,
+    count, rtts.length, rtts, cpu, allIo(d, c0, c1));
   progress(`    ping (iputils -i ${intervalS}): ${res.received}/${count}, p50 ${res.p50Us} us, p99 ${res.p99Us} us`);
   return res;
 }
