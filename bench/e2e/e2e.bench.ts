@@ -182,7 +182,6 @@ async function measureRound(id: SystemId, name: string, round: number, o: BenchO
 
 const round1 = (x: number): number => Math.round(x * 10) / 10;
 
-/** After a failed build: labDown by name removes whatever part of it exists. */
 /** endSystem: stop this system's children and remove its lab (whether or not it was built whole). */
 async function endSystem(sut: Sut | null, name: string): Promise<void> {
   killChildren();
@@ -192,6 +191,7 @@ async function endSystem(sut: Sut | null, name: string): Promise<void> {
   currentName = null;
 }
 
+/** After a failed build: labDown by name removes whatever part of it exists. */
 async function buildSystemCleanup(name: string): Promise<void> {
   await labDown(name).catch(() => {});
 }
