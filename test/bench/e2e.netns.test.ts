@@ -10,7 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Results } from '../../bench/e2e/report.js';
 import { listNamespaces } from '../../src/lab/exec.js';
 import { labSkipReason, REPO_ROOT } from '../support/lab.js';
@@ -20,8 +20,9 @@ const reason = labSkipReason();
 const BENCH = join(REPO_ROOT, 'dist/bench/e2e/e2e.bench.js');
 
 describe.skipIf(reason !== null)(`bench e2e --quick${reason === null ? '' : ` (skipped: ${reason})`}`, () => {
-  const out = mkdtempSync(join(tmpdir(), 'flatnet-e2e-test-'));
-  afterAll(() => rmSync(out, { recursive: true, force: true }));
+  let out = ''; // made in beforeAll: a skipped suite's body still runs, its hooks do not
+  beforeAll(() => { out = mkdtempSync(join(tmpdir(), 'flatnet-e2e-test-')); });
+  afterAll(() => { if (out !== '') rmSync(out, { recursive: true, force: true }); });
 
   it('measures every system, delivers traffic through each, writes JSON + markdown and leaves nothing behind', async () => {
     // The bench runs from dist/ (the daemons it starts too): compile the tree as it is.

@@ -51,15 +51,17 @@ function processesMentioning(text: string): number[] {
 const innerOf = (ls: readonly LayerRepr[]): LayerRepr[] => ls.slice(5);
 
 describe.skipIf(reason !== null)(`regenerating the kernel fixtures with capture.sh${reason === null ? '' : ` (skipped: ${reason})`}`, () => {
-  const out = mkdtempSync(join(tmpdir(), 'flatnet-capture-'));
+  // Made in beforeAll, not while collecting: a skipped suite's body still runs, its hooks do not.
+  let out = '';
   let run: ReturnType<typeof runCapture>;
 
   beforeAll(() => {
+    out = mkdtempSync(join(tmpdir(), 'flatnet-capture-'));
     run = runCapture(out);
   }, 180_000);
 
   afterAll(() => {
-    rmSync(out, { recursive: true, force: true });
+    if (out !== '') rmSync(out, { recursive: true, force: true });
   });
 
   it('runs to completion and leaves no namespace behind', () => {
