@@ -162,20 +162,11 @@ static void ShiftVnetOffsets(uint8_t* h, int by) {
 
 // packetRecv(fd, arena, slotSize, headroom, meta, max, vnetHdrLen) -> count | -errno
 static napi_value PacketRecv(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  int32_t fd, slotSize, headroom, max, vnetHdrLen;
-  uint8_t* arena;
-  size_t arenaLen, metaLen;
-  int32_t* meta;
-  if (argc < 7 || !ArgI32(env, argv[0], &fd) || !ArgBuffer(env, argv[1], &arena, &arenaLen) ||
-      !ArgI32(env, argv[2], &slotSize) || !ArgI32(env, argv[3], &headroom) ||
-      !ArgI32Array(env, argv[4], &meta, &metaLen) || !ArgI32(env, argv[5], &max) ||
-      !ArgI32(env, argv[6], &vnetHdrLen) ||
-      !RxGeometryOk(arenaLen, metaLen, slotSize, headroom, max, vnetHdrLen)) {
-    return RetI32(env, -EINVAL);
-  }
+  RxArgs a;
+  if (!ParseRxArgs(env, info, true, &a)) return RetI32(env, -EINVAL);
+  const int32_t fd = a.fd, slotSize = a.slotSize, headroom = a.headroom, max = a.max, vnetHdrLen = a.vnetHdrLen;
+  uint8_t* const arena = a.arena;
+  int32_t* const meta = a.meta;
   Scratch* s = GetScratch(env);
   const int32_t room = slotSize - headroom;
   int32_t n = 0;  // frames delivered
@@ -240,20 +231,13 @@ static napi_value PacketRecv(napi_env env, napi_callback_info info) {
 // sendmmsg on the bound socket (no address: the kernel uses the bound ifindex). A message the
 // kernel rejects is skipped and counted; EAGAIN/ENOBUFS drops the rest of the batch.
 static napi_value PacketSend(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  int32_t fd, count, vnetHdrLen;
-  uint8_t* arena;
-  size_t arenaLen, metaLen, resLen;
-  int32_t *meta, *res;
-  if (argc < 6 || !ArgI32(env, argv[0], &fd) || !ArgBuffer(env, argv[1], &arena, &arenaLen) ||
-      !ArgI32Array(env, argv[2], &meta, &metaLen) || !ArgI32(env, argv[3], &count) ||
-      !ArgI32(env, argv[4], &vnetHdrLen) || !ArgI32Array(env, argv[5], &res, &resLen) ||
-      resLen < static_cast<size_t>(kResLen) || count < 0 || vnetHdrLen < 0 ||
-      static_cast<int64_t>(count) * kMetaStride > static_cast<int64_t>(metaLen)) {
-    return RetI32(env, -EINVAL);
-  }
+  TxArgs a;
+  if (!ParseTxArgs(env, info, &a)) return RetI32(env, -EINVAL);
+  const int32_t fd = a.fd, count = a.count, vnetHdrLen = a.vnetHdrLen;
+  uint8_t* const arena = a.arena;
+  const size_t arenaLen = a.arenaLen;
+  int32_t* const meta = a.meta;
+  int32_t* const res = a.res;
   ResReset(res);
   Scratch* s = GetScratch(env);
   int32_t sent = 0, i = 0;

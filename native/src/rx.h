@@ -40,4 +40,50 @@ inline void ResReset(int32_t* res) {
   for (int i = 0; i < kResLen; i++) res[i] = 0;
 }
 
+
+// The arguments of a batched read: (fd, arena, slotSize, headroom, meta, max[, vnetHdrLen]).
+struct RxArgs {
+  int32_t fd = -1, slotSize = 0, headroom = 0, max = 0, vnetHdrLen = 0;
+  uint8_t* arena = nullptr;
+  size_t arenaLen = 0, metaLen = 0;
+  int32_t* meta = nullptr;
+};
+
+// Reads and checks a batched read's arguments (types, then RxGeometryOk). `withVnet`: a seventh
+// argument carries vnetHdrLen (TAP, AF_PACKET); without it the header length is 0 (UDP).
+inline bool ParseRxArgs(napi_env env, napi_callback_info info, bool withVnet, RxArgs* a) {
+  size_t argc = 7;
+  napi_value argv[7];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  const size_t need = withVnet ? 7 : 6;
+  if (argc < need || !ArgI32(env, argv[0], &a->fd) || !ArgBuffer(env, argv[1], &a->arena, &a->arenaLen) ||
+      !ArgI32(env, argv[2], &a->slotSize) || !ArgI32(env, argv[3], &a->headroom) ||
+      !ArgI32Array(env, argv[4], &a->meta, &a->metaLen) || !ArgI32(env, argv[5], &a->max) ||
+      (withVnet && !ArgI32(env, argv[6], &a->vnetHdrLen))) {
+    return false;
+  }
+  return RxGeometryOk(a->arenaLen, a->metaLen, a->slotSize, a->headroom, a->max, a->vnetHdrLen);
+}
+
+// The arguments of a batched frame write: (fd, arena, meta, count, vnetHdrLen, res).
+struct TxArgs {
+  int32_t fd = -1, count = 0, vnetHdrLen = 0;
+  uint8_t* arena = nullptr;
+  size_t arenaLen = 0, metaLen = 0, resLen = 0;
+  int32_t *meta = nullptr, *res = nullptr;
+};
+
+// Reads and checks a batched frame write's arguments: `count` frames of metadata in `meta`, a
+// `res` of at least kResLen ints, non-negative count and header length.
+inline bool ParseTxArgs(napi_env env, napi_callback_info info, TxArgs* a) {
+  size_t argc = 6;
+  napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  return argc >= 6 && ArgI32(env, argv[0], &a->fd) && ArgBuffer(env, argv[1], &a->arena, &a->arenaLen) &&
+         ArgI32Array(env, argv[2], &a->meta, &a->metaLen) && ArgI32(env, argv[3], &a->count) &&
+         ArgI32(env, argv[4], &a->vnetHdrLen) && ArgI32Array(env, argv[5], &a->res, &a->resLen) &&
+         a->resLen >= static_cast<size_t>(kResLen) && a->count >= 0 && a->vnetHdrLen >= 0 &&
+         static_cast<int64_t>(a->count) * kMetaStride <= static_cast<int64_t>(a->metaLen);
+}
+
 }  // namespace flatnet

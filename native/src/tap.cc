@@ -107,20 +107,11 @@ static Napi::Value TapOpen(const Napi::CallbackInfo& info) {
 // the header sits at [START - vnetHdrLen, START). A frame longer than the slot is cut and
 // flagged TRUNCATED.
 static napi_value TapRead(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  int32_t fd, slotSize, headroom, max, vnetHdrLen;
-  uint8_t* arena;
-  size_t arenaLen, metaLen;
-  int32_t* meta;
-  if (argc < 7 || !ArgI32(env, argv[0], &fd) || !ArgBuffer(env, argv[1], &arena, &arenaLen) ||
-      !ArgI32(env, argv[2], &slotSize) || !ArgI32(env, argv[3], &headroom) ||
-      !ArgI32Array(env, argv[4], &meta, &metaLen) || !ArgI32(env, argv[5], &max) ||
-      !ArgI32(env, argv[6], &vnetHdrLen) ||
-      !RxGeometryOk(arenaLen, metaLen, slotSize, headroom, max, vnetHdrLen)) {
-    return RetI32(env, -EINVAL);
-  }
+  RxArgs a;
+  if (!ParseRxArgs(env, info, true, &a)) return RetI32(env, -EINVAL);
+  const int32_t fd = a.fd, slotSize = a.slotSize, headroom = a.headroom, max = a.max, vnetHdrLen = a.vnetHdrLen;
+  uint8_t* const arena = a.arena;
+  int32_t* const meta = a.meta;
   const int32_t room = slotSize - headroom;
   // read() on a TAP returns min(frame, buffer), so a cut frame is only visible if the buffer is
   // longer than the room: one extra byte, which lands in the first byte of the next slot (not
@@ -161,20 +152,13 @@ static napi_value TapRead(napi_env env, napi_callback_info info) {
 // rest is counted in res[kResDropped]); a frame the kernel rejects (EINVAL for a bad vnet
 // header, EIO when the link is down) is skipped and counted in res[kResErrors].
 static napi_value TapWrite(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  int32_t fd, count, vnetHdrLen;
-  uint8_t* arena;
-  size_t arenaLen, metaLen, resLen;
-  int32_t *meta, *res;
-  if (argc < 6 || !ArgI32(env, argv[0], &fd) || !ArgBuffer(env, argv[1], &arena, &arenaLen) ||
-      !ArgI32Array(env, argv[2], &meta, &metaLen) || !ArgI32(env, argv[3], &count) ||
-      !ArgI32(env, argv[4], &vnetHdrLen) || !ArgI32Array(env, argv[5], &res, &resLen) ||
-      resLen < static_cast<size_t>(kResLen) || count < 0 || vnetHdrLen < 0 ||
-      static_cast<int64_t>(count) * kMetaStride > static_cast<int64_t>(metaLen)) {
-    return RetI32(env, -EINVAL);
-  }
+  TxArgs a;
+  if (!ParseTxArgs(env, info, &a)) return RetI32(env, -EINVAL);
+  const int32_t fd = a.fd, count = a.count, vnetHdrLen = a.vnetHdrLen;
+  uint8_t* const arena = a.arena;
+  const size_t arenaLen = a.arenaLen;
+  int32_t* const meta = a.meta;
+  int32_t* const res = a.res;
   ResReset(res);
   int32_t sent = 0, i = 0;
   for (; i < count; i++) {

@@ -114,19 +114,11 @@ static Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
 // Fills ADDR/PORT with the source, GSO_SIZE with the UDP_GRO segment size when the kernel
 // coalesced several datagrams into one read (else 0), FLAGS TRUNCATED on MSG_TRUNC.
 static napi_value UdpRecv(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  int32_t fd, slotSize, headroom, max;
-  uint8_t* arena;
-  size_t arenaLen, metaLen;
-  int32_t* meta;
-  if (argc < 6 || !ArgI32(env, argv[0], &fd) || !ArgBuffer(env, argv[1], &arena, &arenaLen) ||
-      !ArgI32(env, argv[2], &slotSize) || !ArgI32(env, argv[3], &headroom) ||
-      !ArgI32Array(env, argv[4], &meta, &metaLen) || !ArgI32(env, argv[5], &max) ||
-      !RxGeometryOk(arenaLen, metaLen, slotSize, headroom, max, 0)) {
-    return RetI32(env, -EINVAL);
-  }
+  RxArgs a;
+  if (!ParseRxArgs(env, info, false, &a)) return RetI32(env, -EINVAL);
+  const int32_t fd = a.fd, slotSize = a.slotSize, headroom = a.headroom, max = a.max;
+  uint8_t* const arena = a.arena;
+  int32_t* const meta = a.meta;
   Scratch* s = GetScratch(env);
   const int32_t room = slotSize - headroom;
   int32_t n = 0;
