@@ -155,6 +155,24 @@ function ipv4SumBase(dv: DataView, l3: number, hl: number): number {
   return s;
 }
 
+/**
+ * setSegmentIp writes a segment's IP length: for IPv4 the total length, the identification `id`
+ * and the header checksum (from ipv4SumBase's `ipBase`); for IPv6 the payload length.
+ */
+function setSegmentIp(dv: DataView, ip: number, v4: boolean, iphl: number, l4Len: number, id: number, ipBase: number): void {
+  if (!v4) {
+    dv.setUint16(ip + 4, l4Len);
+    return;
+  }
+  const tl = iphl + l4Len;
+  dv.setUint16(ip + 2, tl);
+  dv.setUint16(ip + 4, id);
+  let s = ipBase + tl + id;
+  s = (s >>> 16) + (s & 0xffff);
+  s = (s >>> 16) + (s & 0xffff);
+  dv.setUint16(ip + 10, ~s & 0xffff);
+}
+
 function splitTcp(sdv: DataView, src: Buffer, start: number, end: number, L: FrameLayout, seg: number, dst: Buffer, dstOff: number, prefix: number, lens: Int32Array): number {
   const l3 = L.l3Off, l4 = L.l4Off, thl = L.l4HdrLen, iphl = L.ipHdrLen;
   const payStart = l4 + thl;
@@ -183,18 +201,7 @@ function splitTcp(sdv: DataView, src: Buffer, start: number, end: number, L: Fra
     const pay = k === n - 1 ? payLen - k * seg : seg;
     copyHeader(sdv, start, ddv, o, hl);
     const tcpLen = thl + pay;
-    if (v4) {
-      const tl = iphl + tcpLen;
-      const id = (ident0 + k) & 0xffff;
-      ddv.setUint16(o + ipo + 2, tl);
-      ddv.setUint16(o + ipo + 4, id);
-      let s = ipBase + tl + id;
-      s = (s >>> 16) + (s & 0xffff);
-      s = (s >>> 16) + (s & 0xffff);
-      ddv.setUint16(o + ipo + 10, ~s & 0xffff);
-    } else {
-      ddv.setUint16(o + ipo + 4, tcpLen);
-    }
+    setSegmentIp(ddv, o + ipo, v4, iphl, tcpLen, (ident0 + k) & 0xffff, ipBase);
     const seq = (seq0 + k * seg) >>> 0;
     let fw = fw0;
     if (k !== n - 1) fw &= notLast;
@@ -231,18 +238,7 @@ function splitUdp(sdv: DataView, src: Buffer, start: number, end: number, L: Fra
     const pay = k === n - 1 ? payLen - k * seg : seg;
     copyHeader(sdv, start, ddv, o, hl);
     const udpLen = 8 + pay;
-    if (v4) {
-      const tl = iphl + udpLen;
-      const id = (ident0 + k) & 0xffff;
-      ddv.setUint16(o + ipo + 2, tl);
-      ddv.setUint16(o + ipo + 4, id);
-      let s = ipBase + tl + id;
-      s = (s >>> 16) + (s & 0xffff);
-      s = (s >>> 16) + (s & 0xffff);
-      ddv.setUint16(o + ipo + 10, ~s & 0xffff);
-    } else {
-      ddv.setUint16(o + ipo + 4, udpLen);
-    }
+    setSegmentIp(ddv, o + ipo, v4, iphl, udpLen, (ident0 + k) & 0xffff, ipBase);
     ddv.setUint16(o + udpo + 4, udpLen);
     copyBytes(src, payStart + k * seg, dst, o + hl, pay);
     // The length counts twice: once in the pseudo-header, once in the UDP header itself.
