@@ -17,7 +17,7 @@
 import { createRequire } from 'node:module';
 import type { Batch, FrameList } from '../buf/batch.js';
 import { FlatnetError } from '../errors.js';
-import { PortKind, PortStats, type Port } from '../switch/port.js';
+import { checkHeadroom, PortKind, PortStats, type Port } from '../switch/port.js';
 import { Errno } from './errno.js';
 import { FrameQueue } from './frame-queue.js';
 
@@ -80,7 +80,6 @@ export class CapPort implements Port {
   private readonly rxq: FrameQueue;
   private readableCb: (() => void) | null = null;
   private scheduled = false;
-  private readonly popOut = { bytes: 0, truncated: 0 };
   private readonly fire = (): void => this.fireReadable();
 
   private constructor(device: string, cap: CapHandle, capBuf: Buffer, linkType: string, rxq: FrameQueue) {
@@ -144,18 +143,8 @@ export class CapPort implements Port {
       this.stats.rxErrors++;
       return Errno.EBADF;
     }
-    if (!Number.isInteger(headroom) || headroom < 0 || headroom >= batch.slotSize) {
-      throw new FlatnetError('ERR_IO_BAD_HEADROOM', `${this.name}: headroom ${headroom} must be in [0, ${batch.slotSize})`);
-    }
-    const n = this.rxq.popInto(batch, headroom, this.popOut);
-    if (n > 0) {
-      const s = this.stats;
-      s.rxPackets += n;
-      s.rxBytes += this.popOut.bytes;
-      s.rxBatches++;
-      s.rxErrors += this.popOut.truncated;
-    }
-    return n;
+    checkHeadroom(this.name, batch, headroom, 0);
+    return this.rxq.popInto(batch, headroom, this.stats);
   }
 
   /** write injects frames [0, list.count) with pcap_sendpacket; returns how many were sent. */

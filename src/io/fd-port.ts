@@ -13,7 +13,7 @@
 import type { Batch, FrameList } from '../buf/batch.js';
 import { Meta, META_STRIDE, MetaFlag } from '../buf/batch.js';
 import { FlatnetError } from '../errors.js';
-import { PortStats, type Port, type PortKind } from '../switch/port.js';
+import { checkHeadroom, PortStats, type Port, type PortKind } from '../switch/port.js';
 import { Errno } from './errno.js';
 import { control, nativeError, Res, RES_LEN, type NativeAddon } from './native.js';
 
@@ -54,9 +54,7 @@ export abstract class FdPort implements Port {
 
   /** checkHeadroom throws when a batch cannot hold frames at `headroom` (a programming error). */
   protected checkHeadroom(batch: Batch, headroom: number): void {
-    if (!Number.isInteger(headroom) || headroom < this.vnetHdrLen || headroom >= batch.slotSize) {
-      throw new FlatnetError('ERR_IO_BAD_HEADROOM', `${this.name}: headroom ${headroom} must be in [${this.vnetHdrLen}, ${batch.slotSize})`);
-    }
+    checkHeadroom(this.name, batch, headroom, this.vnetHdrLen);
   }
 
   /** afterRead updates the counters and batch.count for a native read that returned `n`. */

@@ -10,6 +10,7 @@
 
 import type { Batch } from '../buf/batch.js';
 import { Meta, META_STRIDE, MetaFlag } from '../buf/batch.js';
+import type { PortStats } from '../switch/port.js';
 
 const Q = { LEN: 0, ADDR: 1, PORT: 2, GSO_SIZE: 3, FLAGS: 4 } as const;
 const Q_STRIDE = 5;
@@ -62,9 +63,10 @@ export class FrameQueue {
   /**
    * popInto moves up to batch.capacity frames into `batch` from slot 0 (frame at slotOff(i) +
    * headroom, header before it), sets batch.count and returns it. A frame longer than the
-   * slot's room is cut and flagged TRUNCATED. `bytes` receives the total frame length.
+   * slot's room is cut and flagged TRUNCATED. A non-empty pop is counted in the reader's
+   * `stats` (rxPackets, rxBytes, rxBatches; each truncated frame in rxErrors).
    */
-  popInto(batch: Batch, headroom: number, out: { bytes: number; truncated: number }): number {
+  popInto(batch: Batch, headroom: number, stats: PortStats): number {
     const n = this.size < batch.capacity ? this.size : batch.capacity;
     const room = batch.slotSize - headroom;
     const bm = batch.meta, qm = this.meta;
@@ -91,8 +93,12 @@ export class FrameQueue {
       this.size--;
     }
     batch.count = n;
-    out.bytes = bytes;
-    out.truncated = truncated;
+    if (n > 0) {
+      stats.rxPackets += n;
+      stats.rxBytes += bytes;
+      stats.rxBatches++;
+      stats.rxErrors += truncated;
+    }
     return n;
   }
 

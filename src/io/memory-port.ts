@@ -16,7 +16,7 @@
 
 import { Meta, META_STRIDE, type Batch, type FrameList } from '../buf/batch.js';
 import { FlatnetError } from '../errors.js';
-import { PortKind, PortStats, type Port } from '../switch/port.js';
+import { checkHeadroom, PortKind, PortStats, type Port } from '../switch/port.js';
 import { Errno } from './errno.js';
 import { FrameQueue } from './frame-queue.js';
 
@@ -39,7 +39,6 @@ export class MemoryPort implements Port {
   private closedFlag = false;
   private readableCb: (() => void) | null = null;
   private scheduled = false;
-  private readonly popOut = { bytes: 0, truncated: 0 };
   private readonly fire = (): void => this.fireReadable();
 
   private constructor(name: string, opts: MemoryPortOptions) {
@@ -72,18 +71,8 @@ export class MemoryPort implements Port {
       this.stats.rxErrors++;
       return Errno.EBADF;
     }
-    if (!Number.isInteger(headroom) || headroom < this.vnetHdrLen || headroom >= batch.slotSize) {
-      throw new FlatnetError('ERR_IO_BAD_HEADROOM', `${this.name}: headroom ${headroom} must be in [${this.vnetHdrLen}, ${batch.slotSize})`);
-    }
-    const n = this.rxq.popInto(batch, headroom, this.popOut);
-    if (n > 0) {
-      const s = this.stats;
-      s.rxPackets += n;
-      s.rxBytes += this.popOut.bytes;
-      s.rxBatches++;
-      s.rxErrors += this.popOut.truncated;
-    }
-    return n;
+    checkHeadroom(this.name, batch, headroom, this.vnetHdrLen);
+    return this.rxq.popInto(batch, headroom, this.stats);
   }
 
   /**

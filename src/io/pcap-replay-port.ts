@@ -14,7 +14,7 @@ import type { Batch, FrameList } from '../buf/batch.js';
 import { Meta, META_STRIDE, MetaFlag } from '../buf/batch.js';
 import { FlatnetError, PcapError } from '../errors.js';
 import { LinkType, PcapReader, PcapRecord } from '../pcap/pcap.js';
-import { PortKind, PortStats, type Port } from '../switch/port.js';
+import { checkHeadroom, PortKind, PortStats, type Port } from '../switch/port.js';
 import { Errno } from './errno.js';
 
 export interface PcapReplayOptions {
@@ -72,9 +72,7 @@ export class PcapReplayPort implements Port {
       this.stats.rxErrors++;
       return Errno.EBADF;
     }
-    if (!Number.isInteger(headroom) || headroom < 0 || headroom >= batch.slotSize) {
-      throw new FlatnetError('ERR_IO_BAD_HEADROOM', `${this.name}: headroom ${headroom} must be in [0, ${batch.slotSize})`);
-    }
+    checkHeadroom(this.name, batch, headroom, 0);
     const room = batch.slotSize - headroom, m = batch.meta, rec = this.rec, s = this.stats;
     let n = 0, bytes = 0;
     while (n < batch.capacity && !this.done) {

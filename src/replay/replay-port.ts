@@ -21,7 +21,7 @@
 import { Meta, META_STRIDE, MetaFlag, type Batch, type FrameList } from '../buf/batch.js';
 import { FlatnetError } from '../errors.js';
 import { Errno } from '../io/errno.js';
-import { PortKind, PortStats, type Port } from '../switch/port.js';
+import { checkHeadroom, PortKind, PortStats, type Port } from '../switch/port.js';
 import { EMPTY_DV, dataViewOf } from '../wire/bytes.js';
 
 /** The frames of one ingress port, as windows into the capture file held in memory. */
@@ -184,9 +184,7 @@ export class ReplayPort implements Port {
       this.stats.rxErrors++;
       return Errno.EBADF;
     }
-    if (!Number.isInteger(headroom) || headroom < 0 || headroom >= batch.slotSize) {
-      throw new FlatnetError('ERR_IO_BAD_HEADROOM', `${this.name}: headroom ${headroom} must be in [0, ${batch.slotSize})`);
-    }
+    checkHeadroom(this.name, batch, headroom, 0);
     const views = this.store.views, flags = this.store.flags, count = views.length;
     const cap = batch.capacity, arena = batch.arena, m = batch.meta, room = batch.slotSize - headroom;
     let n = 0, bytes = 0, cut = 0, next = this.next, left = this.passesLeft;

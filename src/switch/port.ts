@@ -7,6 +7,7 @@
  */
 
 import type { Batch, FrameList } from '../buf/batch.js';
+import { FlatnetError } from '../errors.js';
 
 export const PortKind = {
   TAP: 'tap',
@@ -61,4 +62,14 @@ export interface Port {
 
   /** close stops watching, releases the descriptor; idempotent. */
   close(): void;
+}
+
+/**
+ * checkHeadroom throws ERR_IO_BAD_HEADROOM when `batch` cannot hold frames at `headroom` behind
+ * `min` bytes (a port's virtio-net header): a programming error, not packet content.
+ */
+export function checkHeadroom(name: string, batch: Batch, headroom: number, min: number): void {
+  if (!Number.isInteger(headroom) || headroom < min || headroom >= batch.slotSize) {
+    throw new FlatnetError('ERR_IO_BAD_HEADROOM', `${name}: headroom ${headroom} must be in [${min}, ${batch.slotSize})`);
+  }
 }
