@@ -1,11 +1,9 @@
 /** Builders for the frames pods and hosts send (switch tests): explicit fields, valid checksums. */
 
+import { arpFrame, ipv4Frame, type L3Spec } from '../../fixtures/gen/frames.js';
 import { parseIpv4, parseMac } from '../../src/wire/addr.js';
-import { ArpOp, ArpView, ARP_LEN } from '../../src/wire/arp.js';
-import { EtherType, IpProto } from '../../src/wire/consts.js';
-import { ETH_HEADER_LEN, EthernetView } from '../../src/wire/ethernet.js';
+import { IpProto } from '../../src/wire/consts.js';
 import { Icmpv4Type, Icmpv4View, ICMPV4_HEADER_LEN } from '../../src/wire/icmpv4.js';
-import { IPV4_HEADER_LEN, Ipv4View } from '../../src/wire/ipv4.js';
 import { TcpView, TCP_HEADER_LEN } from '../../src/wire/tcp.js';
 import { UDP_HEADER_LEN, UdpView } from '../../src/wire/udp.js';
 
@@ -13,24 +11,10 @@ export const mac = parseMac;
 export const ip = parseIpv4;
 export const BROADCAST = 0xffff_ffff_ffff;
 
-export interface IpOpts {
-  readonly srcMac: number;
-  readonly dstMac: number;
-  readonly src: number;
-  readonly dst: number;
-  readonly ttl?: number;
-  readonly tos?: number;
-  readonly df?: boolean;
-  readonly ident?: number;
-}
+/** The fixture generators' fields, untagged; here DF is off unless asked for (theirs defaults it on). */
+export type IpOpts = Omit<L3Spec, 'vlan'>;
 
-function ipFrame(o: IpOpts, proto: number, l4Len: number): { b: Buffer; l4: number } {
-  const len = ETH_HEADER_LEN + IPV4_HEADER_LEN + l4Len;
-  const b = Buffer.alloc(len);
-  new EthernetView().reset(b, 0, len).emit(o.dstMac, o.srcMac, EtherType.IPV4);
-  new Ipv4View().reset(b, ETH_HEADER_LEN, len).emit(o.src, o.dst, proto, IPV4_HEADER_LEN + l4Len, o.ttl ?? 64, o.tos ?? 0, o.ident ?? 1, o.df ? 0x4000 : 0);
-  return { b, l4: ETH_HEADER_LEN + IPV4_HEADER_LEN };
-}
+const ipFrame = (o: IpOpts, proto: number, l4Len: number): { b: Buffer; l4: number } => ipv4Frame({ ...o, df: o.df === true }, proto, l4Len);
 
 export function icmpEcho(o: IpOpts & { id?: number; seq?: number; payload?: number; reply?: boolean }): Buffer {
   const payload = o.payload ?? 32;
@@ -61,10 +45,5 @@ export function tcp(o: IpOpts & { sport?: number; dport?: number; flags?: number
   return b;
 }
 
-export function arp(o: { srcMac: number; dstMac?: number; oper?: number; sha?: number; spa: number; tha?: number; tpa: number }): Buffer {
-  const len = ETH_HEADER_LEN + ARP_LEN;
-  const b = Buffer.alloc(len);
-  new EthernetView().reset(b, 0, len).emit(o.dstMac ?? BROADCAST, o.srcMac, EtherType.ARP);
-  new ArpView().reset(b, ETH_HEADER_LEN, len).emit(o.oper ?? ArpOp.REQUEST, o.sha ?? o.srcMac, o.spa, o.tha ?? 0, o.tpa);
-  return b;
-}
+/** An ARP request (default) or reply, broadcast unless `dstMac` is given. */
+export const arp = arpFrame;
