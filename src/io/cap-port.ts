@@ -19,7 +19,7 @@ import type { Batch, FrameList } from '../buf/batch.js';
 import { FlatnetError } from '../errors.js';
 import { checkHeadroom, PortKind, PortStats, type Port } from '../switch/port.js';
 import { Errno } from './errno.js';
-import { FrameQueue } from './frame-queue.js';
+import { FrameQueue, QueueReadiness } from './frame-queue.js';
 
 type CapModule = typeof import('cap');
 type CapHandle = InstanceType<CapModule['Cap']>;
@@ -78,9 +78,7 @@ export class CapPort implements Port {
   private readonly capBuf: Buffer;
   private readonly txBuf = Buffer.alloc(CAP_SNAPLEN);
   private readonly rxq: FrameQueue;
-  private readableCb: (() => void) | null = null;
-  private scheduled = false;
-  private readonly fire = (): void => this.fireReadable();
+  private readonly ready: QueueReadiness;
 
   private constructor(device: string, cap: CapHandle, capBuf: Buffer, linkType: string, rxq: FrameQueue) {
     this.name = device;
@@ -88,6 +86,7 @@ export class CapPort implements Port {
     this.capBuf = capBuf;
     this.linkType = linkType;
     this.rxq = rxq;
+    this.ready = new QueueReadiness(rxq);
     cap.on('packet', (nbytes: number, truncated: boolean) => this.onPacket(nbytes, truncated));
   }
 
@@ -133,7 +132,7 @@ export class CapPort implements Port {
       this.stats.rxErrors++;
       return;
     }
-    this.schedule();
+    this.ready.schedule();
   }
 
   /** read moves up to batch.capacity captured frames into `batch`; -EBADF after close(). */
@@ -185,29 +184,14 @@ export class CapPort implements Port {
 
   onReadable(cb: (() => void) | null): void {
     if (this.cap === null && cb !== null) throw new FlatnetError('ERR_IO_PORT_CLOSED', `${this.name}: port is closed`);
-    this.readableCb = cb;
-    if (cb !== null && this.rxq.length > 0) this.schedule();
-  }
-
-  private schedule(): void {
-    if (this.scheduled || this.readableCb === null) return;
-    this.scheduled = true;
-    setImmediate(this.fire);
-  }
-
-  private fireReadable(): void {
-    this.scheduled = false;
-    const cb = this.readableCb;
-    if (cb === null || this.cap === null || this.rxq.length === 0) return;
-    cb();
-    if (this.rxq.length > 0) this.schedule();
+    this.ready.set(cb);
   }
 
   close(): void {
     const cap = this.cap;
     if (cap === null) return;
     this.cap = null;
-    this.readableCb = null;
+    this.ready.set(null);
     cap.removeAllListeners('packet');
     cap.close();
     this.rxq.clear();

@@ -107,3 +107,35 @@ export class FrameQueue {
     this.size = 0;
   }
 }
+
+/**
+ * QueueReadiness: level-triggered readiness for a port whose frames wait in a FrameQueue, as
+ * uv_poll is for a descriptor: while frames are queued the callback runs on a later turn of the
+ * event loop, again after each call that leaves frames unread, and never after set(null).
+ */
+export class QueueReadiness {
+  private cb: (() => void) | null = null;
+  private scheduled = false;
+  private readonly fire = (): void => {
+    this.scheduled = false;
+    const cb = this.cb;
+    if (cb === null || this.queue.length === 0) return;
+    cb();
+    if (this.queue.length > 0) this.schedule();
+  };
+
+  constructor(private readonly queue: FrameQueue) {}
+
+  /** set installs (or with null removes) the callback; queued frames schedule it at once. */
+  set(cb: (() => void) | null): void {
+    this.cb = cb;
+    if (cb !== null && this.queue.length > 0) this.schedule();
+  }
+
+  /** schedule: frames arrived; run the callback on a later turn (once, however many arrive). */
+  schedule(): void {
+    if (this.scheduled || this.cb === null) return;
+    this.scheduled = true;
+    setImmediate(this.fire);
+  }
+}

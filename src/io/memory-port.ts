@@ -18,7 +18,7 @@ import { Meta, META_STRIDE, type Batch, type FrameList } from '../buf/batch.js';
 import { FlatnetError } from '../errors.js';
 import { checkHeadroom, PortKind, PortStats, type Port } from '../switch/port.js';
 import { Errno } from './errno.js';
-import { FrameQueue } from './frame-queue.js';
+import { FrameQueue, QueueReadiness } from './frame-queue.js';
 
 export interface MemoryPortOptions {
   /** Frames each end can hold unread (default 256). */
@@ -37,15 +37,14 @@ export class MemoryPort implements Port {
   private readonly rxq: FrameQueue;
   private peer: MemoryPort | null = null;
   private closedFlag = false;
-  private readableCb: (() => void) | null = null;
-  private scheduled = false;
-  private readonly fire = (): void => this.fireReadable();
+  private readonly ready: QueueReadiness;
 
   private constructor(name: string, opts: MemoryPortOptions) {
     this.name = name;
     this.vnetHdrLen = opts.vnetHdrLen ?? 0;
     if (!Number.isInteger(this.vnetHdrLen) || this.vnetHdrLen < 0) throw new FlatnetError('ERR_IO_BAD_VNET_HDR', `vnetHdrLen ${this.vnetHdrLen}`);
     this.rxq = new FrameQueue(opts.queueLimit ?? 256, opts.maxFrameLen ?? 2048, this.vnetHdrLen);
+    this.ready = new QueueReadiness(this.rxq);
   }
 
   /** pair makes two connected ends: what `a` writes, `b` reads, and the other way round. */
@@ -113,36 +112,20 @@ export class MemoryPort implements Port {
       s.txPackets += sent;
       s.txBytes += bytes;
       s.txBatches++;
-      peer.schedule();
+      peer.ready.schedule();
     }
     return sent === 0 && errors > 0 ? Errno.EINVAL : sent;
   }
 
   onReadable(cb: (() => void) | null): void {
     if (this.closedFlag && cb !== null) throw new FlatnetError('ERR_IO_PORT_CLOSED', `${this.name}: port is closed`);
-    this.readableCb = cb;
-    if (cb !== null && this.rxq.length > 0) this.schedule();
-  }
-
-  private schedule(): void {
-    if (this.scheduled || this.readableCb === null) return;
-    this.scheduled = true;
-    setImmediate(this.fire);
-  }
-
-  private fireReadable(): void {
-    this.scheduled = false;
-    const cb = this.readableCb;
-    if (cb === null || this.closedFlag || this.rxq.length === 0) return;
-    cb();
-    // Level-triggered, like uv_poll: frames left unread wake the reader again next turn.
-    if (this.rxq.length > 0) this.schedule();
+    this.ready.set(cb);
   }
 
   close(): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
-    this.readableCb = null;
+    this.ready.set(null);
     this.rxq.clear();
   }
 }
