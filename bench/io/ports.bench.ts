@@ -45,7 +45,7 @@ import { loadNative } from '../../src/io/native.js';
 import { PacketPort } from '../../src/io/packet-port.js';
 import { TapPort } from '../../src/io/tap-port.js';
 import { UdpPort } from '../../src/io/udp-port.js';
-import type { Port } from '../../src/switch/port.js';
+import type { Port } from '../../src/pipeline/port.js';
 import { parseIpv4 } from '../../src/wire/addr.js';
 import { finish, sum16 } from '../../src/wire/checksum.js';
 import { Netns } from '../../test/support/netns.js';

@@ -14,7 +14,7 @@ import { parseIpv4, parseMac } from '../../src/wire/addr.js';
 import { fold16, sum16 } from '../../src/wire/checksum.js';
 import { EtherType, IpProto } from '../../src/wire/consts.js';
 import { DecapResult, Decapsulator, VniSet } from '../../src/wire/decap.js';
-import { Drop, DROP_NAMES } from '../../src/wire/drop.js';
+import { Drop, DROP_NAMES } from '../../src/pipeline/drop.js';
 import { EncapTemplate, VXLAN_HEADROOM, flowHash16 } from '../../src/wire/encap.js';
 import { EthernetView } from '../../src/wire/ethernet.js';
 import { Ipv4View } from '../../src/wire/ipv4.js';

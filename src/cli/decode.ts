@@ -7,7 +7,7 @@
 import { PcapReader, PcapRecord, LinkType } from '../pcap/pcap.js';
 import { DecapResult, Decapsulator } from '../wire/decap.js';
 import { dissectFrame, summarize, type FrameRepr } from '../wire/dissect.js';
-import { DROP_NAMES, Drop } from '../wire/drop.js';
+import { WireDrop, wireDropName } from '../wire/drop.js';
 import { EtherType, IpProto } from '../wire/consts.js';
 import { ethernetReprLen } from '../wire/ethernet.js';
 
@@ -48,7 +48,7 @@ export function* decodeFile(path: string, opts: DecodeOptions): Generator<Decode
     const idx = port < 0 ? -1 : opts.vxlanPorts.indexOf(port);
     if (idx >= 0) {
       const d = decaps[idx]!.decapFrame(rec.data, rec.off, rec.off + rec.capLen, res);
-      drop = d === Drop.NONE ? 'none' : DROP_NAMES[d]!;
+      drop = d === WireDrop.NONE ? 'none' : wireDropName(d);
     }
     yield { no: n, tsSec: rec.tsSec, tsNsec: rec.tsNsec, capLen: rec.capLen, origLen: rec.origLen, frame, drop };
   }

@@ -8,8 +8,8 @@
 
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { Switch } from '../switch/switch.js';
-import { DROP_NAMES } from '../wire/drop.js';
+import type { Switch } from '../pipeline/switch.js';
+import { DROP_NAMES } from '../pipeline/drop.js';
 
 export function createRegistry(sw: Switch, labels: { node: string }): Registry {
   const registry = new Registry();

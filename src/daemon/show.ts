@@ -4,9 +4,9 @@
  */
 
 import { RouteKind } from '../fib/route-table.js';
-import type { Switch } from '../switch/switch.js';
+import type { Switch } from '../pipeline/switch.js';
 import { formatIpv4, formatMac } from '../wire/addr.js';
-import { DROP_HELP, DROP_NAMES, type Drop } from '../wire/drop.js';
+import { DROP_HELP, DROP_NAMES, type Drop } from '../pipeline/drop.js';
 
 export interface RouteRow { dst: string; kind: string; dev: string; via: string | null; underlay: string | null; lladdr: string | null }
 export interface FdbRow { mac: string; dev: string; dst: string | null; vni: number; state: 'permanent' | 'learned' | 'flood'; ageSeconds: number | null }

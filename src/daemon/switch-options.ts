@@ -5,7 +5,7 @@
  */
 
 import type { VtepSpec } from '../fib/vtep.js';
-import { SwitchMode, type SwitchOptions } from '../switch/switch.js';
+import { SwitchMode, type SwitchOptions } from '../pipeline/switch.js';
 import { VXLAN_OVERHEAD } from '../wire/encap.js';
 import type { NodeConfig } from './config.js';
 

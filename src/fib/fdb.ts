@@ -95,6 +95,19 @@ export class Fdb {
   }
 
   /**
+   * wouldLearn: what learn() with the same arguments would do, without doing it (no entry
+   * created, moved or refreshed, no counter bumped). The pipeline decides with it.
+   */
+  wouldLearn(mac: number, port: number, vtep: Vtep | null): Learn {
+    const e = this.map.get(mac);
+    if (e !== undefined) {
+      if (e.port === port && e.vtep === vtep) return Learn.REFRESHED;
+      return e.kind === FdbKind.STATIC ? Learn.STATIC_CONFLICT : Learn.MOVED;
+    }
+    return this.map.size >= this.limit ? Learn.FULL : Learn.NEW;
+  }
+
+  /**
    * learn records that `mac` was seen behind `port` (a local port id, or -1) / `vtep`.
    * Never moves a static entry; refuses new entries beyond `limit`.
    */

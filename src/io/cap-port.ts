@@ -17,7 +17,7 @@
 import { createRequire } from 'node:module';
 import type { Batch, FrameList } from '../buf/batch.js';
 import { FlatnetError } from '../errors.js';
-import { checkHeadroom, PortKind, PortStats, type Port } from '../switch/port.js';
+import { checkHeadroom, PortKind, PortStats, type Port } from '../pipeline/port.js';
 import { Errno } from './errno.js';
 import { FrameQueue, QueueReadiness } from './frame-queue.js';
 

@@ -13,7 +13,7 @@
 import type { Batch, FrameList } from '../buf/batch.js';
 import { Meta, META_STRIDE, MetaFlag } from '../buf/batch.js';
 import { FlatnetError } from '../errors.js';
-import { checkHeadroom, PortStats, type Port, type PortKind } from '../switch/port.js';
+import { checkHeadroom, PortStats, type Port, type PortKind } from '../pipeline/port.js';
 import { Errno } from './errno.js';
 import { control, nativeError, Res, RES_LEN, type NativeAddon } from './native.js';
 

@@ -10,7 +10,7 @@
 
 import type { Batch } from '../buf/batch.js';
 import { Meta, META_STRIDE, MetaFlag } from '../buf/batch.js';
-import type { PortStats } from '../switch/port.js';
+import type { PortStats } from '../pipeline/port.js';
 
 const Q = { LEN: 0, ADDR: 1, PORT: 2, GSO_SIZE: 3, FLAGS: 4 } as const;
 const Q_STRIDE = 5;

@@ -16,7 +16,7 @@
 
 import { Meta, META_STRIDE, type Batch, type FrameList } from '../buf/batch.js';
 import { FlatnetError } from '../errors.js';
-import { checkHeadroom, PortKind, PortStats, type Port } from '../switch/port.js';
+import { checkHeadroom, PortKind, PortStats, type Port } from '../pipeline/port.js';
 import { Errno } from './errno.js';
 import { FrameQueue, QueueReadiness } from './frame-queue.js';
 

@@ -9,7 +9,7 @@
  */
 
 import { FrameList, META_STRIDE, Meta, type Batch } from '../buf/batch.js';
-import { PortKind, PortStats, type Port } from '../switch/port.js';
+import { PortKind, PortStats, type Port } from '../pipeline/port.js';
 import type { RawIpPort } from './raw-ip-port.js';
 import type { UdpPort } from './udp-port.js';
 

@@ -14,7 +14,7 @@
  */
 
 import type { Batch, FrameList } from '../buf/batch.js';
-import { PortKind } from '../switch/port.js';
+import { PortKind } from '../pipeline/port.js';
 import { VIRTIO_NET_HDR_LEN } from '../wire/virtio-net-hdr.js';
 import { FdPort } from './fd-port.js';
 import { checkIfName, ifIndex, ifName } from './link.js';

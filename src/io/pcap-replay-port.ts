@@ -14,7 +14,7 @@ import type { Batch, FrameList } from '../buf/batch.js';
 import { Meta, META_STRIDE, MetaFlag } from '../buf/batch.js';
 import { FlatnetError, PcapError } from '../errors.js';
 import { LinkType, PcapReader, PcapRecord } from '../pcap/pcap.js';
-import { checkHeadroom, PortKind, PortStats, type Port } from '../switch/port.js';
+import { checkHeadroom, PortKind, PortStats, type Port } from '../pipeline/port.js';
 import { Errno } from './errno.js';
 
 export interface PcapReplayOptions {

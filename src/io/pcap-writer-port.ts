@@ -10,7 +10,7 @@
 import type { Batch, FrameList } from '../buf/batch.js';
 import { FlatnetError } from '../errors.js';
 import { LinkType, PcapWriter } from '../pcap/pcap.js';
-import { PortKind, PortStats, type Port } from '../switch/port.js';
+import { PortKind, PortStats, type Port } from '../pipeline/port.js';
 import { Errno } from './errno.js';
 
 const NS_PER_SEC = 1_000_000_000n;

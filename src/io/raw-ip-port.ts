@@ -10,7 +10,7 @@
  */
 
 import type { Batch, FrameList } from '../buf/batch.js';
-import { PortKind } from '../switch/port.js';
+import { PortKind } from '../pipeline/port.js';
 import { FdPort } from './fd-port.js';
 import { control, loadNative } from './native.js';
 

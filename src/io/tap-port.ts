@@ -15,7 +15,7 @@
 
 import type { Batch, FrameList } from '../buf/batch.js';
 import { FlatnetError } from '../errors.js';
-import { PortKind } from '../switch/port.js';
+import { PortKind } from '../pipeline/port.js';
 import { VIRTIO_NET_HDR_LEN, VIRTIO_NET_HDR_MRG_LEN } from '../wire/virtio-net-hdr.js';
 import { FdPort } from './fd-port.js';
 import { checkIfName, ifIndex, setLinkUp, setMtu } from './link.js';

@@ -21,7 +21,7 @@
 
 import type { Batch, FrameList } from '../buf/batch.js';
 import { FlatnetError } from '../errors.js';
-import { PortKind } from '../switch/port.js';
+import { PortKind } from '../pipeline/port.js';
 import { formatIpv4, parseIpv4 } from '../wire/addr.js';
 import { FdPort } from './fd-port.js';
 import { control, loadNative, Res, ResFlag, UdpFlag } from './native.js';

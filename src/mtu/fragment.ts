@@ -18,16 +18,15 @@
  * Output layout, as segment.ts: fragment k at dst[dstOff + k * stride + prefix, + lens[k]),
  * stride = prefix + 14 + header + data per fragment, so all but the last have equal length.
  *
- * How the switch uses this: when oversizeAction() says FRAGMENT, it calls
- * fragmentIpv4(buf, START, END, podMtu, scratch, off, prefix, lens) with prefix 50 (then
- * EncapTemplate.encap per fragment) or 8 (VXLAN header per fragment, one UDP-GSO send with
- * GSO_SIZE = stride), and counts a negative result as one drop.
+ * How the pipeline uses this: when oversizeAction() says FRAGMENT, the egress stage decides with
+ * fragmentPlan(layout, mtu, max) (a negative status is the frame's one drop reason) and acts with
+ * fragmentIpv4(layout, mtu, work, off, 50, lens), then EncapTemplate.encap per fragment.
  */
 
 import { dataViewOf } from '../wire/bytes.js';
 import { IPV4_FLAG_DF, IPV4_FLAG_MF } from '../wire/ipv4.js';
-import { copyBytes } from './copy.js';
-import { FrameLayout } from './layout.js';
+import { copyBytes } from '../buf/copy.js';
+import type { FrameLayout } from './layout.js';
 import { MtuStatus } from './status.js';
 
 /** RFC 791: every host and router must handle 68-byte datagrams unfragmented. */
@@ -39,37 +38,47 @@ const IPOPT_END = 0;
 const IPOPT_NOOP = 1;
 const IPOPT_COPIED = 0x80;
 
-const layout = new FrameLayout();
-
 /**
- * fragmentIpv4 fragments the Ethernet/IPv4 frame src[start, end) into IP packets of at most
- * `mtu` bytes (see the module doc). A packet that already fits yields one fragment, an
- * unchanged copy of the frame (without Ethernet padding). Returns the fragment count, lengths
- * in lens[0..count), or: NOT_IPV4, TRUNCATED, BAD_IP_HEADER, BAD_IP_CHECKSUM, DF_SET,
- * MTU_TOO_SMALL (mtu < 68 or < header + 8), BAD_IP_OPTIONS, TOO_MANY_SEGMENTS, NO_ROOM (dst too
- * small or overlapping the source). Reads only inside [start, end), writes only dst; allocates
- * nothing.
+ * fragmentPlan: how many fragments fragmentIpv4 would make of the IPv4 packet `L` was parsed
+ * over, for `mtu` and at most `maxFragments`; or why it cannot: NOT_IPV4, BAD_IP_CHECKSUM,
+ * DF_SET, MTU_TOO_SMALL (mtu < 68 or < header + 8), BAD_IP_OPTIONS, TOO_MANY_SEGMENTS,
+ * BAD_IP_HEADER (the last fragment's offset would overflow). A packet that fits is 1. Reads
+ * only inside the packet; writes nothing. The pipeline's egress stage decides with it.
  */
-export function fragmentIpv4(src: Buffer, start: number, end: number, mtu: number, dst: Buffer, dstOff: number, prefix: number, lens: Int32Array): number {
-  const sdv = dataViewOf(src);
-  const L = layout;
-  const s = L.parseIp(sdv, start, end);
-  if (s !== MtuStatus.OK) return s;
+export function fragmentPlan(L: FrameLayout, mtu: number, maxFragments: number): number {
   if (L.ipVersion !== 4) return MtuStatus.NOT_IPV4;
-  const l3 = L.l3Off, hl = L.ipHdrLen;
+  const sdv = L.dv, l3 = L.l3Off, hl = L.ipHdrLen;
   if (!headerChecksumOk(sdv, l3, hl)) return MtuStatus.BAD_IP_CHECKSUM;
   const ff = L.flagsFrag;
   if ((ff & IPV4_FLAG_DF) !== 0) return MtuStatus.DF_SET;
   if (hl > 20 && !optionsWellFormed(sdv, l3 + 20, l3 + hl)) return MtuStatus.BAD_IP_OPTIONS;
   const ipLen = L.ipEnd - l3;
   const data = ipLen - hl;
-  const fitsWhole = ipLen <= mtu;
-  if (!fitsWhole && (mtu < IPV4_MIN_MTU || mtu - hl < 8)) return MtuStatus.MTU_TOO_SMALL;
-  const per = fitsWhole ? data : (mtu - hl) & ~7;
-  const n = fitsWhole || data <= per ? 1 : Math.ceil(data / per);
-  if (n > lens.length) return MtuStatus.TOO_MANY_SEGMENTS;
+  if (ipLen <= mtu) return 1;
+  if (mtu < IPV4_MIN_MTU || mtu - hl < 8) return MtuStatus.MTU_TOO_SMALL;
+  const per = (mtu - hl) & ~7;
+  const n = data <= per ? 1 : Math.ceil(data / per);
+  if (n > maxFragments) return MtuStatus.TOO_MANY_SEGMENTS;
+  if (((((ff & OFFSET_MASK) << 3) + (n - 1) * per) >>> 3) > OFFSET_MASK) return MtuStatus.BAD_IP_HEADER;
+  return n;
+}
+
+/**
+ * fragmentIpv4 fragments the Ethernet/IPv4 frame `L` was parsed over into IP packets of at most
+ * `mtu` bytes (see the module doc). A packet that already fits yields one fragment, an
+ * unchanged copy of the frame (without Ethernet padding). Returns the fragment count, lengths
+ * in lens[0..count), or fragmentPlan's reasons (with lens.length as the most fragments), or
+ * NO_ROOM (dst too small or overlapping the source). Reads only inside the frame, writes only
+ * dst; allocates nothing.
+ */
+export function fragmentIpv4(L: FrameLayout, mtu: number, dst: Buffer, dstOff: number, prefix: number, lens: Int32Array): number {
+  const n = fragmentPlan(L, mtu, lens.length);
+  if (n < 0) return n;
+  const src = L.buf, sdv = L.dv, start = L.start, end = L.end;
+  const l3 = L.l3Off, hl = L.ipHdrLen, ff = L.flagsFrag;
+  const data = L.ipEnd - l3 - hl;
+  const per = n === 1 ? data : (mtu - hl) & ~7;
   const off0 = (ff & OFFSET_MASK) << 3;
-  if (((off0 + (n - 1) * per) >>> 3) > OFFSET_MASK) return MtuStatus.BAD_IP_HEADER;
   if (!(prefix >= 0 && dstOff >= 0)) return MtuStatus.NO_ROOM;
   const fh = ETH + hl;
   const stride = prefix + fh + per;

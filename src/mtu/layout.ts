@@ -1,6 +1,7 @@
 /**
- * Where the headers of an Ethernet frame carrying IPv4 or IPv6 sit: one parse shared by the
- * segmenter, the coalescer, MSS clamping, checksum offload and the oversize decision.
+ * Where the headers of an Ethernet frame carrying IPv4 or IPv6 sit: parsed once (the pipeline's
+ * ingress stage does it for every frame it forwards) and then read by the MTU rules, the
+ * offload algorithms and every later stage, none of which parses again.
  *
  *   [start | Ethernet 14 | IPv4 (IHL*4) or IPv6 (40) | TCP (doff*4) or UDP (8) | payload | pad ]
  *           ^ l3Off                      ^ l4Off                             ^ ipEnd        ^ end
@@ -8,14 +9,16 @@
  * Untagged frames only: pod and host ports drop 802.1Q frames before any of this runs. IPv6
  * extension headers are not walked (the transport must follow the fixed header).
  *
- * How the switch uses this: it does not need to; the functions of src/mtu take (buf, start,
- * end) and parse with a module-level FrameLayout of their own.
+ * The layout remembers its frame (buf, dv, start, end): functions that take a FrameLayout need
+ * nothing else to find the packet. Offsets stay valid while the frame is rewritten in place
+ * (TTL, addresses, MACs, checksums); they do not survive a change of the frame's length.
  */
 
+import { EMPTY, EMPTY_DV, dataViewOf } from '../wire/bytes.js';
 import { EtherType, IpProto } from '../wire/consts.js';
+import { WireDrop } from '../wire/drop.js';
 import { ETH_HEADER_LEN } from '../wire/ethernet.js';
 import { ipv4Validate } from '../wire/ipv4.js';
-import { Drop } from '../wire/drop.js';
 import { IPV6_HEADER_LEN, Ipv6Check, ipv6Validate } from '../wire/ipv6.js';
 import { MtuStatus } from './status.js';
 
@@ -27,7 +30,12 @@ function isIpv6Extension(nh: number): boolean {
 
 /** A flyweight: parse() overwrites every field. */
 export class FrameLayout {
-  /** 4 or 6 after a successful parseIp(). */
+  /** The frame: buf[start, end), dv a DataView over buf's whole ArrayBuffer (dataViewOf). */
+  buf: Buffer = EMPTY;
+  dv: DataView = EMPTY_DV;
+  start = 0;
+  end = 0;
+  /** 4 or 6 when parse() returned OK; 0 otherwise. */
   ipVersion = 0;
   l3Off = 0;
   /** IPv4: IHL * 4; IPv6: 40. */
@@ -40,84 +48,147 @@ export class FrameLayout {
   proto = 0;
   /** IPv4 flags + fragment offset word (0 for IPv6). */
   flagsFrag = 0;
-  /** TCP: data offset * 4; UDP: 8. Set by parseL4(). */
+  /** The codec's verdict on an IPv4 header (NONE when valid, or when the frame is not IPv4). */
+  ipDrop: WireDrop = WireDrop.NONE;
+  /**
+   * The transport header's status: OK for an unfragmented TCP or UDP packet whose header lies
+   * inside it (l4HdrLen set), else WRONG_PROTOCOL, IPV6_EXT_HEADER, IP_FRAGMENT, TRUNCATED or
+   * BAD_L4_HEADER. Meaningful only after parse() returned OK.
+   */
+  l4Status: MtuStatus = MtuStatus.WRONG_PROTOCOL;
+  /** TCP: data offset * 4; UDP: 8; 0 when l4Status is not OK. */
   l4HdrLen = 0;
+  /** IPv4 source and destination address (uint32); 0 for IPv6 and frames without IP. */
+  srcIp = 0;
+  dstIp = 0;
+  /** TCP/UDP source and destination port when l4Status is OK, else 0. */
+  srcPort = 0;
+  dstPort = 0;
 
   /**
-   * parseIp reads the Ethernet and IP headers of dv[start, end). Returns OK, after which
-   * l3Off <= l4Off <= ipEnd <= end; or TRUNCATED, NOT_IP, BAD_IP_HEADER. Reads only inside
-   * [start, end); mutates only this object.
+   * parse reads the Ethernet, IP and (unfragmented TCP or UDP) transport headers of
+   * buf[start, end); `dv` is buf's DataView. Returns OK, after which l3Off <= l4Off <= ipEnd <=
+   * end, or TRUNCATED, NOT_IP, BAD_IP_HEADER (ipDrop names the IPv4 fault). Reads only inside
+   * [start, end); mutates only this object; allocates nothing.
    */
-  parseIp(dv: DataView, start: number, end: number): MtuStatus {
-    if (end - start < ETH_HEADER_LEN) return MtuStatus.TRUNCATED;
+  parse(buf: Buffer, dv: DataView, start: number, end: number): MtuStatus {
+    this.buf = buf;
+    this.dv = dv;
+    this.start = start;
+    this.end = end;
+    return this.parseHeaders();
+  }
+
+  /**
+   * parseHeaders: parse() over the frame the layout already points at (buf, dv, start, end).
+   * Every field is written once on each path (this runs for every frame the pipeline forwards).
+   */
+  parseHeaders(): MtuStatus {
+    const dv = this.dv, start = this.start, end = this.end;
+    if (end - start < ETH_HEADER_LEN) return this.notIp(WireDrop.NONE, MtuStatus.TRUNCATED);
     const type = dv.getUint16(start + 12);
     const l3 = start + ETH_HEADER_LEN;
     this.l3Off = l3;
     if (type === EtherType.IPV4) {
       const d = ipv4Validate(dv, l3, end);
-      if (d !== Drop.NONE) return d === Drop.IPV4_TRUNCATED ? MtuStatus.TRUNCATED : MtuStatus.BAD_IP_HEADER;
+      if (d !== WireDrop.NONE) return this.notIp(d, d === WireDrop.IPV4_TRUNCATED ? MtuStatus.TRUNCATED : MtuStatus.BAD_IP_HEADER);
       const hl = (dv.getUint8(l3) & 0x0f) << 2;
       this.ipVersion = 4;
+      this.ipDrop = WireDrop.NONE;
       this.ipHdrLen = hl;
       this.l4Off = l3 + hl;
       this.ipEnd = l3 + dv.getUint16(l3 + 2);
       this.proto = dv.getUint8(l3 + 9);
       this.flagsFrag = dv.getUint16(l3 + 6);
-      return MtuStatus.OK;
-    }
-    if (type === EtherType.IPV6) {
+      this.srcIp = dv.getUint32(l3 + 12);
+      this.dstIp = dv.getUint32(l3 + 16);
+    } else if (type === EtherType.IPV6) {
       const c = ipv6Validate(dv, l3, end);
-      if (c !== Ipv6Check.OK) return c === Ipv6Check.TRUNCATED ? MtuStatus.TRUNCATED : MtuStatus.BAD_IP_HEADER;
+      if (c !== Ipv6Check.OK) return this.notIp(WireDrop.NONE, c === Ipv6Check.TRUNCATED ? MtuStatus.TRUNCATED : MtuStatus.BAD_IP_HEADER);
       this.ipVersion = 6;
+      this.ipDrop = WireDrop.NONE;
       this.ipHdrLen = IPV6_HEADER_LEN;
       this.l4Off = l3 + IPV6_HEADER_LEN;
       this.ipEnd = l3 + IPV6_HEADER_LEN + dv.getUint16(l3 + 4);
       this.proto = dv.getUint8(l3 + 6);
       this.flagsFrag = 0;
-      return MtuStatus.OK;
+      this.srcIp = 0;
+      this.dstIp = 0;
+    } else {
+      return this.notIp(WireDrop.NONE, MtuStatus.NOT_IP);
     }
-    return MtuStatus.NOT_IP;
+    const l4 = this.parseL4();
+    this.l4Status = l4;
+    if (l4 === MtuStatus.OK) {
+      this.srcPort = dv.getUint16(this.l4Off);
+      this.dstPort = dv.getUint16(this.l4Off + 2);
+    } else {
+      this.l4HdrLen = 0;
+      this.srcPort = 0;
+      this.dstPort = 0;
+    }
+    return MtuStatus.OK;
   }
 
-  /**
-   * parseL4 checks, after parseIp(), that the packet is an unfragmented `proto` (TCP or UDP)
-   * packet whose transport header lies inside the IP packet, and sets l4HdrLen. Returns OK, or
-   * WRONG_PROTOCOL, IPV6_EXT_HEADER, IP_FRAGMENT, TRUNCATED, BAD_L4_HEADER.
-   */
-  parseL4(dv: DataView, proto: number): MtuStatus {
-    if (this.proto !== proto) {
-      return this.ipVersion === 6 && isIpv6Extension(this.proto) ? MtuStatus.IPV6_EXT_HEADER : MtuStatus.WRONG_PROTOCOL;
+  /** notIp records a frame without a (valid) IP packet and returns `status`. */
+  private notIp(ipDrop: WireDrop, status: MtuStatus): MtuStatus {
+    this.ipVersion = 0;
+    this.ipDrop = ipDrop;
+    this.l4Status = MtuStatus.WRONG_PROTOCOL;
+    this.l4HdrLen = 0;
+    this.srcIp = 0;
+    this.dstIp = 0;
+    this.srcPort = 0;
+    this.dstPort = 0;
+    return status;
+  }
+
+  /** parseL4: the transport header of the packet parse() just read (see l4Status). */
+  private parseL4(): MtuStatus {
+    const proto = this.proto;
+    if (proto !== IpProto.TCP && proto !== IpProto.UDP) {
+      return this.ipVersion === 6 && isIpv6Extension(proto) ? MtuStatus.IPV6_EXT_HEADER : MtuStatus.WRONG_PROTOCOL;
     }
     if ((this.flagsFrag & 0x3fff) !== 0) return MtuStatus.IP_FRAGMENT; // MF or a fragment offset
     const l4 = this.l4Off, room = this.ipEnd - l4;
     if (proto === IpProto.TCP) {
       if (room < 20) return MtuStatus.TRUNCATED;
-      const hl = (dv.getUint8(l4 + 12) >>> 4) << 2;
+      const hl = (this.dv.getUint8(l4 + 12) >>> 4) << 2;
       if (hl < 20) return MtuStatus.BAD_L4_HEADER;
       if (hl > room) return MtuStatus.TRUNCATED;
       this.l4HdrLen = hl;
       return MtuStatus.OK;
     }
-    if (proto === IpProto.UDP) {
-      if (room < 8) return MtuStatus.TRUNCATED;
-      this.l4HdrLen = 8;
-      return MtuStatus.OK;
-    }
-    return MtuStatus.WRONG_PROTOCOL;
+    if (room < 8) return MtuStatus.TRUNCATED;
+    this.l4HdrLen = 8;
+    return MtuStatus.OK;
   }
 
-  /** parse = parseIp + parseL4(proto). */
-  parse(dv: DataView, start: number, end: number, proto: number): MtuStatus {
-    const s = this.parseIp(dv, start, end);
-    return s !== MtuStatus.OK ? s : this.parseL4(dv, proto);
+  /**
+   * l4For says, after parse() returned OK, whether the packet is an unfragmented `proto` (TCP
+   * or UDP) packet with its transport header inside it: OK, or the reason it is not
+   * (WRONG_PROTOCOL, IPV6_EXT_HEADER, IP_FRAGMENT, TRUNCATED, BAD_L4_HEADER). Reads nothing.
+   */
+  l4For(proto: number): MtuStatus {
+    if (this.proto !== proto) {
+      return this.ipVersion === 6 && isIpv6Extension(this.proto) ? MtuStatus.IPV6_EXT_HEADER : MtuStatus.WRONG_PROTOCOL;
+    }
+    return this.l4Status;
   }
 
   /**
    * pseudoSum: the unfolded pseudo-header sum (addresses, protocol, `l4Len`) of the parsed
-   * packet, IPv4 (RFC 9293 §3.1) or IPv6 (RFC 8200 §8.1). Requires parseIp() OK.
+   * packet, IPv4 (RFC 9293 §3.1) or IPv6 (RFC 8200 §8.1). Requires parse() OK.
    */
-  pseudoSum(dv: DataView, l4Len: number): number {
-    return pseudoSumAt(dv, this.l3Off, this.ipVersion, this.proto, l4Len);
+  pseudoSum(l4Len: number): number {
+    return pseudoSumAt(this.dv, this.l3Off, this.ipVersion, this.proto, l4Len);
+  }
+
+  /** FrameLayout.of: a new layout parsed over buf[start, end) (cold path: tools and tests). */
+  static of(buf: Buffer, start = 0, end = buf.length): FrameLayout {
+    const L = new FrameLayout();
+    L.parse(buf, dataViewOf(buf), start, end);
+    return L;
   }
 }
 

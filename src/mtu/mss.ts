@@ -19,17 +19,15 @@
  * inserted option could never lower anything. Also, IPv4 fragments are all skipped (TCPMSS
  * skips those with a non-zero offset; a SYN with MF set does not occur in practice).
  *
- * How the switch uses this: when clamping is enabled, for each TCP frame between a pod/host
- * port and the overlay (either direction, non-GSO; GSO frames never carry SYN), it calls
- * clampMss(buf, START, END, podMtu) before forwarding and counts CLAMPED results. A negative
- * result is a malformed SYN: count it as a drop or forward it untouched, as its other checks
- * decide.
+ * How the pipeline uses this: when clamping is enabled, the egress stage calls clampMss(layout,
+ * podMtu) on every frame it forwards (non-GSO; GSO frames never carry SYN), with the layout the
+ * ingress stage parsed. A negative result is a malformed SYN: it is forwarded untouched (the
+ * switch does not judge TCP headers).
  */
 
-import { dataViewOf } from '../wire/bytes.js';
 import { IpProto } from '../wire/consts.js';
 import { TcpFlag, TcpView } from '../wire/tcp.js';
-import { FrameLayout } from './layout.js';
+import type { FrameLayout } from './layout.js';
 import { MtuStatus } from './status.js';
 
 export const MssClamp = {
@@ -44,33 +42,28 @@ export type MssClamp = (typeof MssClamp)[keyof typeof MssClamp];
 export const MSS_OVERHEAD_IPV4 = 40;
 export const MSS_OVERHEAD_IPV6 = 60;
 
-const layout = new FrameLayout();
 const tcp = new TcpView();
 
 /**
- * clampMss lowers the MSS option of the TCP SYN in the Ethernet frame buf[start, end) to
- * mtu - 40 (IPv4) or mtu - 60 (IPv6). Returns CLAMPED, UNTOUCHED, or a negative MtuStatus
- * (TRUNCATED, BAD_L4_HEADER) for a TCP packet shorter than 20 bytes or a SYN whose header does
- * not fit its packet. Frames that are not IPv4/IPv6 TCP are UNTOUCHED, whatever their state.
- * Mutates at most the option value and the TCP checksum; reads only inside [start, end);
- * allocates nothing.
+ * clampMss lowers the MSS option of the TCP SYN in the frame `L` was parsed over to mtu - 40
+ * (IPv4) or mtu - 60 (IPv6). Returns CLAMPED, UNTOUCHED, or a negative MtuStatus (TRUNCATED,
+ * BAD_L4_HEADER) for a TCP packet shorter than 20 bytes or a SYN whose header does not fit its
+ * packet. Frames that are not IPv4/IPv6 TCP are UNTOUCHED, whatever their state. Mutates at
+ * most the option value and the TCP checksum; reads only inside the frame; allocates nothing.
  */
-export function clampMss(buf: Buffer, start: number, end: number, mtu: number): number {
-  const dv = dataViewOf(buf);
-  const L = layout;
-  if (L.parseIp(dv, start, end) !== MtuStatus.OK || L.proto !== IpProto.TCP) return MssClamp.UNTOUCHED;
+export function clampMss(L: FrameLayout, mtu: number): number {
+  if (L.ipVersion === 0 || L.proto !== IpProto.TCP) return MssClamp.UNTOUCHED;
   if ((L.flagsFrag & 0x3fff) !== 0) return MssClamp.UNTOUCHED; // a fragment: see the module doc
   const l4 = L.l4Off;
   if (L.ipEnd - l4 < 20) return MtuStatus.TRUNCATED; // not even a fixed TCP header: no flags to judge
-  const flags = dv.getUint8(l4 + 13);
+  const flags = L.dv.getUint8(l4 + 13);
   if ((flags & (TcpFlag.SYN | TcpFlag.RST)) !== TcpFlag.SYN) return MssClamp.UNTOUCHED;
-  const s = L.parseL4(dv, IpProto.TCP);
+  const s = L.l4Status;
   if (s !== MtuStatus.OK) return s;
   const limit = mtu - (L.ipVersion === 4 ? MSS_OVERHEAD_IPV4 : MSS_OVERHEAD_IPV6);
-  const v = tcp.reset(buf, l4, L.ipEnd);
+  const v = tcp.reset(L.buf, l4, L.ipEnd);
   const mss = v.mss();
   if (mss < 0 || mss <= limit || limit < 1) return MssClamp.UNTOUCHED;
   v.setMss(limit);
   return MssClamp.CLAMPED;
 }
-

@@ -28,21 +28,20 @@
  * counted. The kernel also skips all of this for packets addressed to the bridge itself
  * (PACKET_HOST): the switch never encapsulates those.
  *
- * How the switch uses this: before encapsulating a non-GSO frame it calls
- * oversizeAction(buf, START, END, podMtu). FITS: encapsulate. FRAGMENT: fragmentIpv4 (with
- * `prefix` = the outer header room) and encapsulate each fragment. FRAG_NEEDED: if its token
- * bucket allows, buildFragNeeded into a scratch slot and send that back out of the ingress port
- * (count the reply, or the suppression); count the original as dropped (Drop.MTU_EXCEEDED).
- * DROP: count Drop.MTU_EXCEEDED.
+ * How the pipeline uses this: its egress stage decides with oversizeAction(layout, mtu) on the
+ * layout the ingress stage parsed. FITS: encapsulate. FRAGMENT: fragmentIpv4 (with `prefix` =
+ * the outer header room) and encapsulate each fragment. FRAG_NEEDED: drop the frame as
+ * mtu_exceeded and, if the ICMP token bucket allows, buildFragNeeded into a scratch slot and
+ * send that back out of the ingress port. DROP: mtu_exceeded.
  */
 
-import { dataViewOf, dvU48 } from '../wire/bytes.js';
+import { dvU48 } from '../wire/bytes.js';
 import { IpProto } from '../wire/consts.js';
 import { ETH_HEADER_LEN } from '../wire/ethernet.js';
 import { DestUnreachCode, Icmpv4Type, isIcmpv4Error } from '../wire/icmpv4.js';
 import { IPV4_FLAG_DF } from '../wire/ipv4.js';
 import { ICMP_ERROR_MAX_FRAME_LEN, IcmpErrorIp, emitIcmpv4Error, type IcmpErrorViews } from './icmp-error.js';
-import { FrameLayout } from './layout.js';
+import type { FrameLayout } from './layout.js';
 import { MtuStatus } from './status.js';
 
 /** The smallest MTU the kernel answers with frag-needed (576, RFC 791's reassembly minimum). */
@@ -51,18 +50,16 @@ export const PMTUD_MIN_MTU = 576;
 export const OversizeAction = { FITS: 0, FRAGMENT: 1, FRAG_NEEDED: 2, DROP: 3 } as const;
 export type OversizeAction = (typeof OversizeAction)[keyof typeof OversizeAction];
 
-const layout = new FrameLayout();
-
 /**
- * oversizeAction: see the module doc. `mtu` is the largest inner IP packet (underlay MTU -
- * VXLAN_OVERHEAD). Reads only inside [start, end); mutates nothing; allocates nothing.
+ * oversizeAction: see the module doc, for the frame `L` was parsed over (any parse status: a
+ * frame that is not valid IPv4 and does not fit is DROP). `mtu` is the largest inner IP packet
+ * (underlay MTU - VXLAN_OVERHEAD). Mutates nothing; allocates nothing.
  */
-export function oversizeAction(buf: Buffer, start: number, end: number, mtu: number): OversizeAction {
-  if (end - start - ETH_HEADER_LEN <= mtu) return OversizeAction.FITS;
-  const dv = dataViewOf(buf);
-  if (layout.parseIp(dv, start, end) !== MtuStatus.OK || layout.ipVersion !== 4) return OversizeAction.DROP;
-  if ((layout.flagsFrag & IPV4_FLAG_DF) === 0) return OversizeAction.FRAGMENT;
-  return fragNeededAllowed(dv, layout.l3Off, layout.ipEnd, mtu) ? OversizeAction.FRAG_NEEDED : OversizeAction.DROP;
+export function oversizeAction(L: FrameLayout, mtu: number): OversizeAction {
+  if (L.end - L.start - ETH_HEADER_LEN <= mtu) return OversizeAction.FITS;
+  if (L.ipVersion !== 4) return OversizeAction.DROP;
+  if ((L.flagsFrag & IPV4_FLAG_DF) === 0) return OversizeAction.FRAGMENT;
+  return fragNeededAllowed(L.dv, L.l3Off, L.ipEnd, mtu) ? OversizeAction.FRAG_NEEDED : OversizeAction.DROP;
 }
 
 /**
@@ -85,25 +82,22 @@ const replyIp = new IcmpErrorIp();
 
 /**
  * buildFragNeeded writes, at out[off, ...), the kernel's frag-needed reply to the Ethernet/IPv4
- * frame buf[start, end) (module doc) with next-hop MTU `mtu`, and returns its length (590 for
- * any packet longer than 576 bytes). It checks nothing the caller decided already
- * (oversizeAction); it needs a parsable IPv4 frame (else NOT_IPV4 / TRUNCATED / BAD_IP_HEADER)
- * and ICMP_ERROR_MAX_FRAME_LEN bytes after `off` (else NO_ROOM), with `out` not overlapping the
- * frame. Mutates only out; allocates nothing; `v` are the caller's reusable views.
+ * frame `L` was parsed over (module doc) with next-hop MTU `mtu`, and returns its length (590
+ * for any packet longer than 576 bytes). It checks nothing the caller decided already
+ * (oversizeAction); it needs a parsed IPv4 frame (else NOT_IPV4) and ICMP_ERROR_MAX_FRAME_LEN
+ * bytes after `off` (else NO_ROOM), with `out` not overlapping the frame. Mutates only out;
+ * allocates nothing; `v` are the caller's reusable views.
  */
-export function buildFragNeeded(buf: Buffer, start: number, end: number, mtu: number, out: Buffer, off: number, v: IcmpErrorViews): number {
-  const dv = dataViewOf(buf);
-  const s = layout.parseIp(dv, start, end);
-  if (s !== MtuStatus.OK) return s;
-  if (layout.ipVersion !== 4) return MtuStatus.NOT_IPV4;
+export function buildFragNeeded(L: FrameLayout, mtu: number, out: Buffer, off: number, v: IcmpErrorViews): number {
+  if (L.ipVersion !== 4) return MtuStatus.NOT_IPV4;
   if (off < 0 || off + ICMP_ERROR_MAX_FRAME_LEN > out.length) return MtuStatus.NO_ROOM;
-  const l3 = layout.l3Off;
+  const dv = L.dv, start = L.start, l3 = L.l3Off;
   replyIp.set(dv.getUint32(l3 + 16), dv.getUint32(l3 + 12), dv.getUint8(l3 + 8), 0, IPV4_FLAG_DF);
   // The kernel trims the packet after pulling the Ethernet header: any padding is quoted too.
   return emitIcmpv4Error(
     out, off, dvU48(dv, start + 6), dvU48(dv, start), replyIp,
     Icmpv4Type.DEST_UNREACH, DestUnreachCode.FRAG_NEEDED, mtu & 0xffff,
-    buf, l3, end - l3, v,
+    L.buf, l3, L.end - l3, v,
   );
 }
 

@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import { type ConfigInput, type NodeConfig, parseConfig } from '../daemon/config.js';
 import { ConfigError } from '../errors.js';
 import type { VtepSpec } from '../fib/vtep.js';
-import { SwitchMode, type SwitchOptions } from '../switch/switch.js';
+import { SwitchMode, type SwitchOptions } from '../pipeline/switch.js';
 import { parseMac } from '../wire/addr.js';
 
 /** Outer Ethernet addresses of encapsulated frames (EncapSettings.localUnderlayMac / nextHopMac). */

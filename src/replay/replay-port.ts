@@ -21,7 +21,7 @@
 import { Meta, META_STRIDE, MetaFlag, type Batch, type FrameList } from '../buf/batch.js';
 import { FlatnetError } from '../errors.js';
 import { Errno } from '../io/errno.js';
-import { checkHeadroom, PortKind, PortStats, type Port } from '../switch/port.js';
+import { checkHeadroom, PortKind, PortStats, type Port } from '../pipeline/port.js';
 import { EMPTY_DV, dataViewOf } from '../wire/bytes.js';
 
 /** The frames of one ingress port, as windows into the capture file held in memory. */

@@ -1,7 +1,7 @@
 /**
  * VXLAN decapsulation: validate an encapsulated frame in the order the issue fixes (and, apart
  * from VNI vs reserved bits, the kernel's `ip_rcv_core` + `udp_rcv` + `vxlan_rcv` order), and
- * either return the inner frame's window or exactly one Drop reason. Nothing is copied: the
+ * either return the inner frame's window or exactly one WireDrop reason. Nothing is copied: the
  * inner frame is [innerStart, innerEnd) of the same buffer (the kernel's `skb_pull`).
  *
  * Flow (full frame, as read from a raw socket, a pcap or a memory port):
@@ -15,7 +15,7 @@
 
 import { EMPTY, EMPTY_DV, dataViewOf } from './bytes.js';
 import { EtherType, IpProto, UdpPort } from './consts.js';
-import { Drop } from './drop.js';
+import { WireDrop } from './drop.js';
 import { ecnDecapsulate } from './encap.js';
 import { ETH_HEADER_LEN, ETH_VLAN_HEADER_LEN } from './ethernet.js';
 import { ECN_MASK, IPV4_HEADER_LEN, Ipv4View, ipv4HeaderChecksumOk, ipv4Validate } from './ipv4.js';
@@ -43,7 +43,7 @@ export class VniSet {
 export interface DecapPolicy {
   /** UDP destination port to accept; -1 accepts any (only checked on full frames). Default 4789. */
   readonly port?: number;
-  /** Drop frames with reserved bits set (Linux). false = RFC 7348 "ignored on receipt". Default true. */
+  /** WireDrop frames with reserved bits set (Linux). false = RFC 7348 "ignored on receipt". Default true. */
   readonly strict?: boolean;
   /** Accept the Group Policy extension's G/D/A bits and group id. Default false. */
   readonly gbp?: boolean;
@@ -106,37 +106,37 @@ export class Decapsulator {
   }
 
   /** decapFrame validates a whole outer Ethernet frame at [start, end) of `b`. */
-  decapFrame(b: Buffer, start: number, end: number, out: DecapResult): Drop {
+  decapFrame(b: Buffer, start: number, end: number, out: DecapResult): WireDrop {
     const dv = this.viewOf(b);
     // 1. outer Ethernet, one tag allowed
-    if (end - start < ETH_HEADER_LEN) return Drop.ETH_TRUNCATED;
+    if (end - start < ETH_HEADER_LEN) return WireDrop.ETH_TRUNCATED;
     let type = dv.getUint16(start + 12);
     let ip = start + ETH_HEADER_LEN;
     if (type === EtherType.VLAN || type === EtherType.QINQ) {
-      if (end - start < ETH_VLAN_HEADER_LEN) return Drop.ETH_TRUNCATED;
+      if (end - start < ETH_VLAN_HEADER_LEN) return WireDrop.ETH_TRUNCATED;
       type = dv.getUint16(start + 16);
       ip = start + ETH_VLAN_HEADER_LEN;
     }
-    if (type !== EtherType.IPV4) return Drop.OUTER_NOT_IPV4;
+    if (type !== EtherType.IPV4) return WireDrop.OUTER_NOT_IPV4;
 
     // 2. IPv4
     const bad = ipv4Validate(dv, ip, end);
-    if (bad !== Drop.NONE) return bad;
+    if (bad !== WireDrop.NONE) return bad;
     const hl = (dv.getUint8(ip) & 0x0f) << 2;
-    if (!ipv4HeaderChecksumOk(dv, ip, hl)) return Drop.IPV4_BAD_CHECKSUM;
-    if ((dv.getUint16(ip + 6) & 0x3fff) !== 0) return Drop.IPV4_FRAGMENT; // MF or an offset
-    if (dv.getUint8(ip + 9) !== IpProto.UDP) return Drop.OUTER_NOT_UDP;
+    if (!ipv4HeaderChecksumOk(dv, ip, hl)) return WireDrop.IPV4_BAD_CHECKSUM;
+    if ((dv.getUint16(ip + 6) & 0x3fff) !== 0) return WireDrop.IPV4_FRAGMENT; // MF or an offset
+    if (dv.getUint8(ip + 9) !== IpProto.UDP) return WireDrop.OUTER_NOT_UDP;
 
     // 3. UDP, inside the IPv4 total length (trailing Ethernet padding is not part of it)
     const ipEnd = ip + dv.getUint16(ip + 2);
     const udp = ip + hl;
-    if (ipEnd - udp < UDP_HEADER_LEN) return Drop.UDP_TRUNCATED;
+    if (ipEnd - udp < UDP_HEADER_LEN) return WireDrop.UDP_TRUNCATED;
     const udpLen = dv.getUint16(udp + 4);
-    if (udpLen < UDP_HEADER_LEN || udpLen > ipEnd - udp) return Drop.UDP_BAD_LEN;
+    if (udpLen < UDP_HEADER_LEN || udpLen > ipEnd - udp) return WireDrop.UDP_BAD_LEN;
     const src = dv.getUint32(ip + 12), dst = dv.getUint32(ip + 16);
-    if (this.verifyUdpChecksum && dv.getUint16(udp + 6) !== 0 && !udpSumOk(dv, udp, udpLen, ip)) return Drop.UDP_BAD_CHECKSUM;
+    if (this.verifyUdpChecksum && dv.getUint16(udp + 6) !== 0 && !udpSumOk(dv, udp, udpLen, ip)) return WireDrop.UDP_BAD_CHECKSUM;
     const dport = dv.getUint16(udp + 2);
-    if (this.port >= 0 && dport !== this.port) return Drop.UDP_PORT_MISMATCH;
+    if (this.port >= 0 && dport !== this.port) return WireDrop.UDP_PORT_MISMATCH;
 
     out.outerSrcIp = src;
     out.outerDstIp = dst;
@@ -151,33 +151,33 @@ export class Decapsulator {
    * decapVxlan validates a VXLAN header and the inner Ethernet header at [start, end) (a UDP
    * payload). The outer fields of `out` are left as the caller set them.
    */
-  decapVxlan(b: Buffer, start: number, end: number, out: DecapResult): Drop {
+  decapVxlan(b: Buffer, start: number, end: number, out: DecapResult): WireDrop {
     return this.decapVxlanDv(this.viewOf(b), start, end, out);
   }
 
-  private decapVxlanDv(dv: DataView, start: number, end: number, out: DecapResult): Drop {
+  private decapVxlanDv(dv: DataView, start: number, end: number, out: DecapResult): WireDrop {
     // 4. VXLAN: header, I flag, reserved bits, VNI
-    if (end - start < VXLAN_HEADER_LEN) return Drop.VXLAN_TRUNCATED;
+    if (end - start < VXLAN_HEADER_LEN) return WireDrop.VXLAN_TRUNCATED;
     const flags = dv.getUint8(start);
-    if ((flags & VXLAN_FLAG_I) === 0) return Drop.VXLAN_NO_I_FLAG;
+    if ((flags & VXLAN_FLAG_I) === 0) return WireDrop.VXLAN_NO_I_FLAG;
     // Linux drops reserved bits (stricter than RFC 7348 §5, "ignored on receipt"): our default.
-    if (this.strict && !vxlanReservedZero(dv, start, this.gbp)) return Drop.VXLAN_RESERVED_SET;
+    if (this.strict && !vxlanReservedZero(dv, start, this.gbp)) return WireDrop.VXLAN_RESERVED_SET;
     const vni = dv.getUint32(start + 4) >>> 8;
-    if (this.vnis !== null && !this.vnis.has(vni)) return Drop.VXLAN_VNI_UNKNOWN;
+    if (this.vnis !== null && !this.vnis.has(vni)) return WireDrop.VXLAN_VNI_UNKNOWN;
 
     // 5. inner Ethernet: a whole header, a unicast non-zero source that is not our own MAC
     const inner = start + VXLAN_HEADER_LEN;
-    if (end - inner < ETH_HEADER_LEN) return Drop.INNER_ETH_TRUNCATED;
+    if (end - inner < ETH_HEADER_LEN) return WireDrop.INNER_ETH_TRUNCATED;
     const smacHi = dv.getUint16(inner + 6), smacLo = dv.getUint32(inner + 8);
-    if ((smacHi & 0x0100) !== 0 || (smacHi === 0 && smacLo === 0)) return Drop.INNER_SRC_MAC_INVALID;
-    if (this.ownMac >= 0 && smacHi * 0x1_0000_0000 + smacLo === this.ownMac) return Drop.INNER_SRC_MAC_OURS;
+    if ((smacHi & 0x0100) !== 0 || (smacHi === 0 && smacLo === 0)) return WireDrop.INNER_SRC_MAC_INVALID;
+    if (this.ownMac >= 0 && smacHi * 0x1_0000_0000 + smacLo === this.ownMac) return WireDrop.INNER_SRC_MAC_OURS;
 
     out.vxlanFlags = flags;
     out.groupPolicyId = this.gbp && (flags & VXLAN_FLAG_G) !== 0 ? dv.getUint16(start + 2) : 0;
     out.vni = vni;
     out.innerStart = inner;
     out.innerEnd = end;
-    return Drop.NONE;
+    return WireDrop.NONE;
   }
 }
 
@@ -196,15 +196,15 @@ function udpSumOk(dv: DataView, udp: number, len: number, ip: number): boolean {
  * applyEcnDecap combines the outer ECN into an inner IPv4 packet (RFC 6040 §4.2), patching the
  * inner checksum when the field changes. Non-IPv4 inner frames are left alone.
  */
-export function applyEcnDecap(ip: Ipv4View, b: Buffer, innerStart: number, innerEnd: number, outerTos: number): Drop {
+export function applyEcnDecap(ip: Ipv4View, b: Buffer, innerStart: number, innerEnd: number, outerTos: number): WireDrop {
   const outerEcn = outerTos & ECN_MASK;
-  if (outerEcn === 0) return Drop.NONE;
-  if (innerEnd - innerStart < ETH_HEADER_LEN + IPV4_HEADER_LEN) return Drop.NONE;
+  if (outerEcn === 0) return WireDrop.NONE;
+  if (innerEnd - innerStart < ETH_HEADER_LEN + IPV4_HEADER_LEN) return WireDrop.NONE;
   ip.reset(b, innerStart + ETH_HEADER_LEN, innerEnd);
-  if (ip.dv.getUint16(innerStart + 12) !== EtherType.IPV4) return Drop.NONE;
+  if (ip.dv.getUint16(innerStart + 12) !== EtherType.IPV4) return WireDrop.NONE;
   const innerEcn = ip.ecn;
   const e = ecnDecapsulate(innerEcn, outerEcn);
-  if (e < 0) return Drop.ECN_CE_NOT_ECT;
+  if (e < 0) return WireDrop.ECN_CE_NOT_ECT;
   if (e !== innerEcn) ip.setEcn(e);
-  return Drop.NONE;
+  return WireDrop.NONE;
 }

@@ -1,12 +1,15 @@
 /**
- * Drop reasons: one named reason per dropped packet, like the kernel's `enum skb_drop_reason`.
- * The data path counts `drops[reason]` in a typed array and never throws on packet content.
+ * The codec's verdicts on a received frame: why decapsulation or header validation refused it,
+ * one named reason each, like the kernel's `enum skb_drop_reason`. They are returned as small
+ * integers on the hot path and never thrown.
  *
- * The codec's reasons come first, in the order decapsulation checks them (the kernel's
- * `vxlan_rcv` order); pipeline reasons follow. Values are counter indexes: append, never renumber.
+ * These are the first entries of the pipeline's drop table (src/pipeline/drop.ts), which adds
+ * the switch's own reasons after them: one counter table, one help table, one Prometheus label
+ * set, but the codec does not know the switch's vocabulary. Values are counter indexes, in the
+ * order decapsulation checks them (the kernel's `vxlan_rcv` order): append, never renumber.
  */
 
-export const Drop = {
+export const WireDrop = {
   NONE: 0,
   // outer Ethernet / IPv4 / UDP (full-frame receive: raw sockets, pcap replay, memory ports)
   ETH_TRUNCATED: 1,
@@ -31,95 +34,44 @@ export const Drop = {
   INNER_SRC_MAC_INVALID: 19,
   INNER_SRC_MAC_OURS: 20,
   ECN_CE_NOT_ECT: 21,
-  // the switch (src/switch): overlay receive
-  VTEP_UNKNOWN: 22,
-  INNER_SRC_NOT_IN_PEER_CIDR: 23,
-  INNER_DST_MAC_NOT_OURS: 24,
-  OVERLAY_LOOP: 25,
-  // the switch: pod and host ports
-  VLAN_TAGGED: 26,
-  SPOOF_SRC_MAC: 27,
-  SPOOF_SRC_IP: 28,
-  ARP_SPOOF: 29,
-  POD_SENT_VXLAN: 30,
-  ARP_MALFORMED: 31,
-  ARP_UNANSWERED: 32,
-  ETHERTYPE_UNSUPPORTED: 33,
-  L3_BROADCAST: 34,
-  UNKNOWN_DST_MAC: 35,
-  HAIRPIN: 36,
-  // forwarding
-  NO_ROUTE: 37,
-  TTL_EXCEEDED: 38,
-  FDB_FULL: 39,
-  FDB_STATIC_CONFLICT: 40,
-  MTU_EXCEEDED: 41,
-  // ports
-  RX_TRUNCATED: 42,
-  TX_BUSY: 43,
-  TX_ERROR: 44,
-  // offloads (virtio-net headers, GSO/GRO)
-  OFFLOAD_INVALID: 45,
-  GSO_UNSUPPORTED: 46,
 } as const;
-export type Drop = (typeof Drop)[keyof typeof Drop];
+export type WireDrop = (typeof WireDrop)[keyof typeof WireDrop];
 
-/** The codec's reasons are 1..CODEC_DROP_MAX (decapsulation and ECN); the switch's follow. */
-export const CODEC_DROP_MAX: Drop = Drop.ECN_CE_NOT_ECT;
+/** The last codec reason; the pipeline's own reasons are numbered after it. */
+export const WIRE_DROP_MAX = WireDrop.ECN_CE_NOT_ECT;
 
-/** Counter labels, indexed by reason: `drop_names[Drop.VXLAN_NO_I_FLAG] === 'vxlan_no_i_flag'`. */
-export const DROP_NAMES: readonly string[] = (() => {
+/** wireDropName: the counter label of a codec reason ('ipv4_bad_checksum'); `wire_drop_N` for a number that is none. */
+export function wireDropName(d: number): string {
+  return NAMES[d] ?? `wire_drop_${d}`;
+}
+
+const NAMES: readonly string[] = (() => {
   const names: string[] = [];
-  for (const [k, v] of Object.entries(Drop)) names[v] = k.toLowerCase();
+  for (const [k, v] of Object.entries(WireDrop)) names[v] = k.toLowerCase();
   return names;
 })();
 
-/** One line per reason, for `flatnet show counters` and the README. */
-export const DROP_HELP: Readonly<Record<Exclude<Drop, 0>, string>> = {
-  [Drop.ETH_TRUNCATED]: 'frame shorter than its Ethernet (and 802.1Q) header',
-  [Drop.OUTER_NOT_IPV4]: 'outer EtherType is not IPv4',
-  [Drop.IPV4_TRUNCATED]: 'IPv4 header or total length beyond the end of the frame',
-  [Drop.IPV4_BAD_VERSION]: 'IPv4 version field is not 4',
-  [Drop.IPV4_BAD_IHL]: 'IPv4 header length below 20 bytes',
-  [Drop.IPV4_BAD_TOTAL_LEN]: 'IPv4 total length shorter than its header',
-  [Drop.IPV4_BAD_CHECKSUM]: 'IPv4 header checksum does not verify',
-  [Drop.IPV4_FRAGMENT]: 'outer IPv4 fragment (VTEPs do not reassemble the underlay)',
-  [Drop.OUTER_NOT_UDP]: 'outer IPv4 protocol is not UDP',
-  [Drop.UDP_TRUNCATED]: 'UDP header beyond the end of the IPv4 payload',
-  [Drop.UDP_BAD_LEN]: 'UDP length below 8 or beyond the IPv4 payload',
-  [Drop.UDP_BAD_CHECKSUM]: 'non-zero UDP checksum does not verify',
-  [Drop.UDP_PORT_MISMATCH]: 'UDP destination port is not the VXLAN port',
-  [Drop.VXLAN_TRUNCATED]: 'UDP payload shorter than the 8-byte VXLAN header',
-  [Drop.VXLAN_NO_I_FLAG]: 'VXLAN I flag clear (RFC 7348: the VNI is not valid)',
-  [Drop.VXLAN_RESERVED_SET]: 'a reserved VXLAN bit is set (strict mode, as Linux)',
-  [Drop.VXLAN_VNI_UNKNOWN]: 'VNI not configured on this VTEP',
-  [Drop.INNER_ETH_TRUNCATED]: 'inner frame shorter than an Ethernet header',
-  [Drop.INNER_SRC_MAC_INVALID]: 'inner source MAC is multicast or zero',
-  [Drop.INNER_SRC_MAC_OURS]: 'inner source MAC is our own VTEP MAC (a loop)',
-  [Drop.ECN_CE_NOT_ECT]: 'outer ECN CE over a not-ECT inner packet (RFC 6040 §4.2)',
-  [Drop.VTEP_UNKNOWN]: 'VXLAN from an underlay address that is not a known peer VTEP',
-  [Drop.INNER_SRC_NOT_IN_PEER_CIDR]: "inner source IP outside the sending peer's pod CIDR",
-  [Drop.INNER_DST_MAC_NOT_OURS]: 'L3 mode: inner destination MAC is not our VTEP MAC',
-  [Drop.OVERLAY_LOOP]: 'decapsulated frame would go back into the overlay',
-  [Drop.VLAN_TAGGED]: '802.1Q-tagged frame on a pod or host port, or inside VXLAN',
-  [Drop.SPOOF_SRC_MAC]: "pod frame whose source MAC is not the pod's",
-  [Drop.SPOOF_SRC_IP]: "pod packet whose source IP is not the pod's",
-  [Drop.ARP_SPOOF]: 'pod ARP claiming another IP or MAC (incl. gratuitous ARP for a foreign IP)',
-  [Drop.POD_SENT_VXLAN]: 'a pod sent VXLAN to a VTEP (tunnel injection)',
-  [Drop.ARP_MALFORMED]: 'truncated ARP, or not Ethernet/IPv4 ARP',
-  [Drop.ARP_UNANSWERED]: 'ARP request for an address the switch does not answer for',
-  [Drop.ETHERTYPE_UNSUPPORTED]: 'EtherType the L3 switch does not route (IPv6, others)',
-  [Drop.L3_BROADCAST]: 'L3 mode: non-ARP broadcast or multicast frame',
-  [Drop.UNKNOWN_DST_MAC]: 'L3 mode: frame addressed to neither the gateway nor a local pod',
-  [Drop.HAIRPIN]: 'frame would leave through the port it arrived on',
-  [Drop.NO_ROUTE]: 'no route for the destination IP',
-  [Drop.TTL_EXCEEDED]: 'TTL expired in transit (ICMP time exceeded sent)',
-  [Drop.FDB_FULL]: 'L2 learning refused: FDB at its size limit',
-  [Drop.FDB_STATIC_CONFLICT]: 'L2 learning refused: a static entry owns the MAC',
-  [Drop.MTU_EXCEEDED]: 'frame does not fit the underlay after encapsulation',
-  [Drop.RX_TRUNCATED]: 'frame longer than the receive slot',
-  [Drop.TX_BUSY]: 'egress queue full (EAGAIN/ENOBUFS)',
-  [Drop.TX_ERROR]: 'egress write failed',
-  [Drop.OFFLOAD_INVALID]: 'virtio-net header inconsistent with its frame (checksum offsets, super-frame headers)',
-  [Drop.GSO_UNSUPPORTED]: 'a GSO type flatnet does not segment (UFO) or that cannot fit the MTU',
+/** One line per reason, for `flatnet show counters` and the README. IPv4 reasons apply to an outer or an inner header alike. */
+export const WIRE_DROP_HELP: Readonly<Record<Exclude<WireDrop, 0>, string>> = {
+  [WireDrop.ETH_TRUNCATED]: 'frame shorter than its Ethernet (and 802.1Q) header',
+  [WireDrop.OUTER_NOT_IPV4]: 'outer EtherType is not IPv4',
+  [WireDrop.IPV4_TRUNCATED]: 'IPv4 header or total length beyond the end of the frame',
+  [WireDrop.IPV4_BAD_VERSION]: 'IPv4 version field is not 4',
+  [WireDrop.IPV4_BAD_IHL]: 'IPv4 header length below 20 bytes',
+  [WireDrop.IPV4_BAD_TOTAL_LEN]: 'IPv4 total length shorter than its header',
+  [WireDrop.IPV4_BAD_CHECKSUM]: 'IPv4 header checksum does not verify',
+  [WireDrop.IPV4_FRAGMENT]: 'outer IPv4 fragment (VTEPs do not reassemble the underlay)',
+  [WireDrop.OUTER_NOT_UDP]: 'outer IPv4 protocol is not UDP',
+  [WireDrop.UDP_TRUNCATED]: 'UDP header beyond the end of the IPv4 payload',
+  [WireDrop.UDP_BAD_LEN]: 'UDP length below 8 or beyond the IPv4 payload',
+  [WireDrop.UDP_BAD_CHECKSUM]: 'non-zero UDP checksum does not verify',
+  [WireDrop.UDP_PORT_MISMATCH]: 'UDP destination port is not the VXLAN port',
+  [WireDrop.VXLAN_TRUNCATED]: 'UDP payload shorter than the 8-byte VXLAN header',
+  [WireDrop.VXLAN_NO_I_FLAG]: 'VXLAN I flag clear (RFC 7348: the VNI is not valid)',
+  [WireDrop.VXLAN_RESERVED_SET]: 'a reserved VXLAN bit is set (strict mode, as Linux)',
+  [WireDrop.VXLAN_VNI_UNKNOWN]: 'VNI not configured on this VTEP',
+  [WireDrop.INNER_ETH_TRUNCATED]: 'inner frame shorter than an Ethernet header',
+  [WireDrop.INNER_SRC_MAC_INVALID]: 'inner source MAC is multicast or zero',
+  [WireDrop.INNER_SRC_MAC_OURS]: 'inner source MAC is our own VTEP MAC (a loop)',
+  [WireDrop.ECN_CE_NOT_ECT]: 'outer ECN CE over a not-ECT inner packet (RFC 6040 §4.2)',
 };

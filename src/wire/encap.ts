@@ -289,6 +289,18 @@ export class EncapTemplate {
     }
     return o;
   }
+
+  /**
+   * encapPreview: encap() without advancing the IPv4 identification, so that the next real
+   * frame gets the ID it would have got anyway (what `flatnet trace` shows must not change
+   * what the data path sends).
+   */
+  encapPreview(b: Buffer, start: number, end: number): number {
+    const ident = this.ident;
+    const o = this.encap(b, start, end);
+    this.ident = ident;
+    return o;
+  }
 }
 
 /**

@@ -15,7 +15,7 @@
 import { WireError } from '../errors.js';
 import { dvSum16, finish, updateChecksum16 } from './checksum.js';
 import { formatIpv4, parseIpv4 } from './addr.js';
-import { Drop, DROP_NAMES } from './drop.js';
+import { WireDrop, wireDropName } from './drop.js';
 import { View } from './view.js';
 
 const F = { VER_IHL: 0, TOS: 1, LEN: 2, IDENT: 4, FLAGS_FRAG: 6, TTL: 8, PROTO: 9, CHECKSUM: 10, SRC: 12, DST: 16 } as const;
@@ -36,17 +36,17 @@ export const ECN_MASK = 0x03;
  * header present, version 4, IHL >= 5, total length within the window and not shorter than the
  * header. Trailing bytes beyond the total length (Ethernet padding) are allowed.
  */
-export function ipv4Validate(dv: DataView, off: number, end: number): Drop {
+export function ipv4Validate(dv: DataView, off: number, end: number): WireDrop {
   const avail = end - off;
-  if (avail < IPV4_HEADER_LEN) return Drop.IPV4_TRUNCATED;
+  if (avail < IPV4_HEADER_LEN) return WireDrop.IPV4_TRUNCATED;
   const vi = dv.getUint8(off + F.VER_IHL);
-  if (vi >>> 4 !== 4) return Drop.IPV4_BAD_VERSION;
+  if (vi >>> 4 !== 4) return WireDrop.IPV4_BAD_VERSION;
   const hl = (vi & 0x0f) << 2;
-  if (hl < IPV4_HEADER_LEN) return Drop.IPV4_BAD_IHL;
+  if (hl < IPV4_HEADER_LEN) return WireDrop.IPV4_BAD_IHL;
   const tot = dv.getUint16(off + F.LEN);
-  if (tot > avail || hl > avail) return Drop.IPV4_TRUNCATED;
-  if (tot < hl) return Drop.IPV4_BAD_TOTAL_LEN;
-  return Drop.NONE;
+  if (tot > avail || hl > avail) return WireDrop.IPV4_TRUNCATED;
+  if (tot < hl) return WireDrop.IPV4_BAD_TOTAL_LEN;
+  return WireDrop.NONE;
 }
 
 /**
@@ -73,10 +73,10 @@ export class Ipv4View extends View {
   /**
    * validate checks in the kernel's `ip_rcv_core` order: fixed header present, version 4,
    * IHL >= 5, total length within the window and not shorter than the header. Returns
-   * Drop.NONE, after which headerLen, payloadOff and payloadEnd lie inside [off, end).
+   * WireDrop.NONE, after which headerLen, payloadOff and payloadEnd lie inside [off, end).
    * Trailing bytes beyond the total length (Ethernet padding) are allowed.
    */
-  validate(): Drop {
+  validate(): WireDrop {
     return ipv4Validate(this.dv, this.off, this.end);
   }
 
@@ -176,14 +176,14 @@ export interface Ipv4Repr {
   readonly options: string;
 }
 
-const WIRE_CODE: Partial<Record<Drop, string>> = {
-  [Drop.IPV4_TRUNCATED]: 'ERR_WIRE_TRUNCATED',
+const WIRE_CODE: Partial<Record<WireDrop, string>> = {
+  [WireDrop.IPV4_TRUNCATED]: 'ERR_WIRE_TRUNCATED',
 };
 
 /** parseIpv4Header: cold path; throws ERR_WIRE_TRUNCATED or ERR_WIRE_MALFORMED. */
 export function parseIpv4Header(v: Ipv4View): Ipv4Repr {
   const d = v.validate();
-  if (d !== Drop.NONE) throw new WireError(WIRE_CODE[d] ?? 'ERR_WIRE_MALFORMED', `ipv4: ${DROP_NAMES[d]}`);
+  if (d !== WireDrop.NONE) throw new WireError(WIRE_CODE[d] ?? 'ERR_WIRE_MALFORMED', `ipv4: ${wireDropName(d)}`);
   const ff = v.flagsFrag;
   return {
     ihl: v.ihl,

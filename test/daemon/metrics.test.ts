@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createRegistry, serveMetrics } from '../../src/daemon/metrics.js';
 import { Cidr } from '../../src/fib/cidr.js';
 import { FakeClock } from '../../src/fib/clock.js';
-import { Framing, Switch } from '../../src/switch/switch.js';
+import { Framing, Switch } from '../../src/pipeline/switch.js';
 import { ip, mac, udp } from '../support/pod-frames.js';
 import { TestPort } from '../support/test-port.js';
 

@@ -24,10 +24,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PcapReader } from '../../src/pcap/pcap.js';
 import {
-  DROP_NAMES,
+  wireDropName,
   DecapResult,
   Decapsulator,
-  Drop,
+  WireDrop,
   EncapTemplate,
   EtherType,
   EthernetView,
@@ -105,16 +105,16 @@ function decapIntended(f: Fields, gbp: boolean): Fields {
   const pick = ['o.ip.src', 'o.ip.dst', 'o.ip.ttl', 'o.ip.dscp', 'o.ip.ecn', 'o.udp.sport', 'o.udp.dport', 'vx.flags', 'vx.vni'];
   const out: Fields = {};
   for (const k of pick) if (f[k] !== undefined) out[k] = f[k]!;
-  out['decap.drop'] = DROP_NAMES[Drop.NONE]!;
+  out['decap.drop'] = wireDropName(WireDrop.NONE);
   out['decap.inner'] = `${VXLAN_HEADROOM}-${String(f['frame.len'])}`;
   out['decap.gpid'] = gbp ? f['vx.b23']! : 0;
   return out;
 }
 
 function decapFields(drop: number, r: DecapResult): Fields {
-  if (drop !== Drop.NONE) return { 'decap.drop': DROP_NAMES[drop] ?? `drop-${drop}` };
+  if (drop !== WireDrop.NONE) return { 'decap.drop': wireDropName(drop) };
   return {
-    'decap.drop': DROP_NAMES[drop]!, 'o.ip.src': formatIpv4(r.outerSrcIp), 'o.ip.dst': formatIpv4(r.outerDstIp),
+    'decap.drop': wireDropName(drop), 'o.ip.src': formatIpv4(r.outerSrcIp), 'o.ip.dst': formatIpv4(r.outerDstIp),
     'o.ip.ttl': r.outerTtl, 'o.ip.dscp': r.outerTos >>> 2, 'o.ip.ecn': r.outerTos & 3, 'o.udp.sport': r.srcPort,
     'o.udp.dport': r.dstPort, 'vx.flags': r.vxlanFlags, 'vx.vni': r.vni, 'decap.inner': `${r.innerStart}-${r.innerEnd}`,
     'decap.gpid': r.groupPolicyId,
@@ -125,13 +125,13 @@ function decapFields(drop: number, r: DecapResult): Fields {
 function decapCheck(i: number, ctx: string, bytes: Buffer, f: Fields, port: number, gbp: boolean, decaps: Decaps): string[] {
   const drop = decaps.get(port, gbp).decapFrame(bytes, 0, bytes.length, decaps.res);
   // A drop is one line (the reason), not one line per field it did not fill in.
-  const out = drop === Drop.NONE
+  const out = drop === WireDrop.NONE
     ? diffFields(i, ctx, decapIntended(f, gbp), { decap: decapFields(drop, decaps.res) })
-    : [`frame #${i} (${ctx}): decap.drop: intended="none" decap=${JSON.stringify(DROP_NAMES[drop])}`];
+    : [`frame #${i} (${ctx}): decap.drop: intended="none" decap=${JSON.stringify(wireDropName(drop))}`];
   if (gbp) {
     // Without the GBP extension enabled, G/D/A and the group id are reserved bits: strict mode drops.
     const d2 = decaps.get(port, false).decapFrame(bytes, 0, bytes.length, decaps.res);
-    if (d2 !== Drop.VXLAN_RESERVED_SET) out.push(`frame #${i} (${ctx}): decap without GBP: returned ${DROP_NAMES[d2]}, expected vxlan_reserved_set`);
+    if (d2 !== WireDrop.VXLAN_RESERVED_SET) out.push(`frame #${i} (${ctx}): decap without GBP: returned ${wireDropName(d2)}, expected vxlan_reserved_set`);
   }
   return out;
 }
@@ -254,7 +254,7 @@ describe.skipIf(SKIP)(`differential: codec vs tshark and scapy${SKIP ? ` [SKIPPE
       const drop = new Decapsulator({ port: c.port, strict: true }).decapFrame(c.bytes, 0, c.bytes.length, new DecapResult());
       const experts = t.experts.map((e) => `${e.severity.toString(16)} ${e.message}`).join(' | ');
 
-      expect(DROP_NAMES[drop], 'our Decapsulator').toBe(DROP_NAMES[c.drop]);
+      expect(wireDropName(drop), 'our Decapsulator').toBe(wireDropName(c.drop));
       expect(tsharkObjects, `tshark malformed/expert error (${t.protocols}; experts: ${experts})`).toBe(c.tsharkObjects);
       if (c.oursMalformed !== undefined) {
         expect(ours.malformed?.layer, 'our dissectFrame: the layer it calls malformed').toBe(c.oursMalformed);
@@ -278,7 +278,7 @@ interface BrokenCase {
   readonly bytes: Buffer;
   /** UDP port the Decapsulator is configured for. */
   readonly port: number;
-  readonly drop: Drop;
+  readonly drop: WireDrop;
   /** Does tshark report a malformed packet or an expert error? */
   readonly tsharkObjects: boolean;
   /** The layer our dissectFrame reports as malformed (undefined: not asserted). */
@@ -335,7 +335,7 @@ function brokenFrames(): BrokenCase[] {
     const b = baseFrame(false);
     b[OUTER_IP_OFF + 10] = b[OUTER_IP_OFF + 10]! ^ 0xff; // header checksum
     cases.push({
-      name: 'bad outer IPv4 header checksum', bytes: b, port: 4789, drop: Drop.IPV4_BAD_CHECKSUM, tsharkObjects: true,
+      name: 'bad outer IPv4 header checksum', bytes: b, port: 4789, drop: WireDrop.IPV4_BAD_CHECKSUM, tsharkObjects: true,
       fields: { 'o.ip.csum': 'bad', 'o.udp.csum': 'none', ...vni },
     });
   }
@@ -343,7 +343,7 @@ function brokenFrames(): BrokenCase[] {
     const b = baseFrame(true);
     b[OUTER_UDP_OFF + 6] = b[OUTER_UDP_OFF + 6]! ^ 0x01; // UDP checksum
     cases.push({
-      name: 'bad outer UDP checksum', bytes: b, port: 4789, drop: Drop.UDP_BAD_CHECKSUM, tsharkObjects: true,
+      name: 'bad outer UDP checksum', bytes: b, port: 4789, drop: WireDrop.UDP_BAD_CHECKSUM, tsharkObjects: true,
       fields: { 'o.ip.csum': 'good', 'o.udp.csum': 'bad', ...vni },
     });
   }
@@ -354,7 +354,7 @@ function brokenFrames(): BrokenCase[] {
     ip.totalLen = ip.totalLen + 8;
     ip.fillChecksum();
     cases.push({
-      name: 'outer IPv4 total length beyond the frame', bytes: b, port: 4789, drop: Drop.IPV4_TRUNCATED, tsharkObjects: true,
+      name: 'outer IPv4 total length beyond the frame', bytes: b, port: 4789, drop: WireDrop.IPV4_TRUNCATED, tsharkObjects: true,
       oursMalformed: 'ipv4', fields: {},
       extra: (t) => {
         // The complaint is the length, not the (re-filled) checksum.
@@ -368,24 +368,24 @@ function brokenFrames(): BrokenCase[] {
     const u = new UdpView().reset(b, OUTER_UDP_OFF, b.length);
     u.length = u.length + 8;
     cases.push({
-      name: 'outer UDP length beyond the IPv4 payload', bytes: b, port: 4789, drop: Drop.UDP_BAD_LEN, tsharkObjects: true,
+      name: 'outer UDP length beyond the IPv4 payload', bytes: b, port: 4789, drop: WireDrop.UDP_BAD_LEN, tsharkObjects: true,
       oursMalformed: 'udp', fields: { 'o.ip.csum': 'good' },
     });
   }
   cases.push({
     name: 'VXLAN header truncated (4 of 8 bytes)', bytes: truncateUdpPayload(baseFrame(false), 4), port: 4789,
-    drop: Drop.VXLAN_TRUNCATED, tsharkObjects: true, oursMalformed: 'vxlan', fields: { 'o.ip.csum': 'good', 'o.udp.len': 12 },
+    drop: WireDrop.VXLAN_TRUNCATED, tsharkObjects: true, oursMalformed: 'vxlan', fields: { 'o.ip.csum': 'good', 'o.udp.len': 12 },
   });
   cases.push({
     name: 'inner Ethernet truncated (6 bytes after VXLAN)', bytes: truncateUdpPayload(baseFrame(true), 8 + 6), port: 4789,
-    drop: Drop.INNER_ETH_TRUNCATED, tsharkObjects: true, oursMalformed: 'eth',
+    drop: WireDrop.INNER_ETH_TRUNCATED, tsharkObjects: true, oursMalformed: 'eth',
     fields: { 'o.udp.csum': 'good', 'vx.i': true, ...vni },
   });
   {
     const b = baseFrame(true);
     b[VXLAN_OFF] = 0x00; // I flag clear
     cases.push({
-      name: 'VXLAN I flag clear', bytes: refill(b), port: 4789, drop: Drop.VXLAN_NO_I_FLAG, tsharkObjects: false,
+      name: 'VXLAN I flag clear', bytes: refill(b), port: 4789, drop: WireDrop.VXLAN_NO_I_FLAG, tsharkObjects: false,
       fields: { 'vx.flags': 0, 'vx.i': false, 'o.udp.csum': 'good', 'i.icmp.csum': 'good', ...vni },
     });
   }
@@ -395,7 +395,7 @@ function brokenFrames(): BrokenCase[] {
     const b = baseFrame(false);
     b[VXLAN_OFF] = 0x0c;
     cases.push({
-      name: 'VXLAN reserved flag 0x04 set (scapy: GPE P bit)', bytes: b, port: 4789, drop: Drop.VXLAN_RESERVED_SET, tsharkObjects: false,
+      name: 'VXLAN reserved flag 0x04 set (scapy: GPE P bit)', bytes: b, port: 4789, drop: WireDrop.VXLAN_RESERVED_SET, tsharkObjects: false,
       fields: { 'vx.flags': 0x0c, 'vx.i': true, ...vni },
       extra: (t, s) => {
         expect(t.raw['vxlan.flags_reserved'], 'tshark vxlan.flags_reserved').toEqual(['0x0400']);
@@ -407,7 +407,7 @@ function brokenFrames(): BrokenCase[] {
     const b = baseFrame(false, 8472);
     b[VXLAN_OFF + 7] = 0xff; // the last reserved byte
     cases.push({
-      name: 'VXLAN reserved byte 7 = 0xff (port 8472)', bytes: b, port: 8472, drop: Drop.VXLAN_RESERVED_SET, tsharkObjects: false,
+      name: 'VXLAN reserved byte 7 = 0xff (port 8472)', bytes: b, port: 8472, drop: WireDrop.VXLAN_RESERVED_SET, tsharkObjects: false,
       fields: { 'vx.rsvd8': 0xff, 'vx.flags': 0x08, 'o.udp.dport': 8472, ...vni },
     });
   }
@@ -415,7 +415,7 @@ function brokenFrames(): BrokenCase[] {
     const b = baseFrame(false);
     b[VXLAN_OFF + 3] = 0x01; // reserved bytes 1-3 (the GBP group id, but G is clear)
     cases.push({
-      name: 'VXLAN reserved bytes 1-3 non-zero without G', bytes: b, port: 4789, drop: Drop.VXLAN_RESERVED_SET, tsharkObjects: false,
+      name: 'VXLAN reserved bytes 1-3 non-zero without G', bytes: b, port: 4789, drop: WireDrop.VXLAN_RESERVED_SET, tsharkObjects: false,
       fields: { 'vx.b23': 1, 'vx.g': false, 'vx.flags': 0x08, ...vni },
     });
   }

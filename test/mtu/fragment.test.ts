@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { FrameLayout } from '../../src/mtu/layout.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fragmentIpv4, optionsWellFormed } from '../../src/mtu/fragment.js';
 import { MtuStatus } from '../../src/mtu/status.js';
@@ -20,7 +21,7 @@ describe('fragmentIpv4: hand-checked examples', () => {
 
   it('mtu 68: 48 + 48 + 4 data bytes at offsets 0, 6, 12 (8-byte units), MF on all but the last', () => {
     const out = dirty(400);
-    expect(fragmentIpv4(x, 0, x.length, 68, out, 0, 0, lens)).toBe(3);
+    expect(fragmentIpv4(FrameLayout.of(x), 68, out, 0, 0, lens)).toBe(3);
     expect([...lens.subarray(0, 3)]).toEqual([82, 82, 38]);
     const f = [0, 1, 2].map((k) => frag(out, k, 82, 0));
     expect(f.map((b) => b.readUInt16BE(16))).toEqual([68, 68, 24]); // total length
@@ -37,7 +38,7 @@ describe('fragmentIpv4: hand-checked examples', () => {
 
   it('keeps the prefix room in front of each fragment (prefix 50: encapsulation headroom)', () => {
     const out = dirty(500);
-    expect(fragmentIpv4(x, 0, x.length, 68, out, 0, 50, lens)).toBe(3);
+    expect(fragmentIpv4(FrameLayout.of(x), 68, out, 0, 50, lens)).toBe(3);
     const stride = 50 + 82;
     for (let k = 0; k < 3; k++) expect(out.subarray(k * stride, k * stride + 50)).toEqual(dirty(50));
     expect(frag(out, 2, stride, 50).readUInt16BE(20)).toBe(0x000c);
@@ -49,7 +50,7 @@ describe('fragmentIpv4: hand-checked examples', () => {
     const y = udpFrame({ flagsFrag: 0, ipOptions: opts, payload: payloadOf(92) });
     const out = dirty(600);
     // mtu 80: (80 - 32) & ~7 = 48 data bytes per fragment: 48 + 48 + 4
-    expect(fragmentIpv4(y, 0, y.length, 80, out, 0, 0, lens)).toBe(3);
+    expect(fragmentIpv4(FrameLayout.of(y), 80, out, 0, 0, lens)).toBe(3);
     const stride = 14 + 32 + 48;
     const f = [0, 1, 2].map((k) => frag(out, k, stride, 0));
     expect(f.map((b) => b.readUInt16BE(16))).toEqual([80, 80, 36]);
@@ -63,21 +64,21 @@ describe('fragmentIpv4: hand-checked examples', () => {
   it('a packet that is itself a non-final fragment: offsets continue from its own, MF stays on the last', () => {
     const y = udpFrame({ flagsFrag: 0x2000 | 100, payload: payloadOf(92) });
     const out = dirty(400);
-    expect(fragmentIpv4(y, 0, y.length, 68, out, 0, 0, lens)).toBe(3);
+    expect(fragmentIpv4(FrameLayout.of(y), 68, out, 0, 0, lens)).toBe(3);
     expect([0, 1, 2].map((k) => frag(out, k, 82, 0).readUInt16BE(20))).toEqual([0x2000 | 100, 0x2000 | 106, 0x2000 | 112]);
   });
 
   it('a final fragment (offset, no MF): MF on all but the last; the reserved bit is copied', () => {
     const y = udpFrame({ flagsFrag: 0x8000 | 100, payload: payloadOf(92) });
     const out = dirty(400);
-    expect(fragmentIpv4(y, 0, y.length, 68, out, 0, 0, lens)).toBe(3);
+    expect(fragmentIpv4(FrameLayout.of(y), 68, out, 0, 0, lens)).toBe(3);
     expect([0, 1, 2].map((k) => frag(out, k, 82, 0).readUInt16BE(20))).toEqual([0xa000 | 100, 0xa000 | 106, 0x8000 | 112]);
   });
 
   it('a packet that fits is copied unchanged as one fragment (Ethernet padding dropped)', () => {
     const padded = Buffer.concat([x, Buffer.alloc(6)]);
     const out = dirty(200);
-    expect(fragmentIpv4(padded, 0, padded.length, 120, out, 0, 0, lens)).toBe(1);
+    expect(fragmentIpv4(FrameLayout.of(padded), 120, out, 0, 0, lens)).toBe(1);
     expect(out.subarray(0, lens[0]!)).toEqual(x);
   });
 
@@ -85,7 +86,7 @@ describe('fragmentIpv4: hand-checked examples', () => {
     const opts = Buffer.alloc(40, 1); // 40 NOOPs
     const y = udpFrame({ flagsFrag: 0, ipOptions: opts, payload: payloadOf(16) });
     const out = dirty(1000);
-    expect(fragmentIpv4(y, 0, y.length, 68, out, 0, 0, lens)).toBe(3); // 24 bytes of data
+    expect(fragmentIpv4(FrameLayout.of(y), 68, out, 0, 0, lens)).toBe(3); // 24 bytes of data
     expect([0, 1, 2].map((k) => frag(out, k, 14 + 60 + 8, 0).readUInt16BE(20))).toEqual([0x2000, 0x2001, 0x0002]);
   });
 });
@@ -117,25 +118,31 @@ describe('fragmentIpv4: refusals are statuses, nothing written', () => {
     ['an offset that would overflow 13 bits', set(x, 20, 0x1fff), 100, MtuStatus.BAD_IP_HEADER],
   ])('%s', (_n, f, mtu, want) => {
     const out = dirty(4000);
-    expect(fragmentIpv4(f, 0, f.length, mtu, out, 0, 0, lens)).toBe(want);
+    // Headers that do not parse (or are not IP) are refused by the layout; given that layout,
+    // fragmentIpv4 refuses the frame as not IPv4.
+    const L = new FrameLayout();
+    const parsed = L.parse(f, dataViewOf(f), 0, f.length);
+    const got = fragmentIpv4(L, mtu, out, 0, 0, lens);
+    expect(parsed === MtuStatus.OK ? got : parsed).toBe(want);
+    if (parsed !== MtuStatus.OK) expect(got).toBe(MtuStatus.NOT_IPV4);
     expect(out).toEqual(dirty(4000));
   });
 
   it('mtu below header + 8 with options', () => {
     const y = udpFrame({ flagsFrag: 0, ipOptions: Buffer.alloc(40, 1), payload: payloadOf(100) });
-    expect(fragmentIpv4(y, 0, y.length, 67, dirty(2000), 0, 0, lens)).toBe(MtuStatus.MTU_TOO_SMALL);
+    expect(fragmentIpv4(FrameLayout.of(y), 67, dirty(2000), 0, 0, lens)).toBe(MtuStatus.MTU_TOO_SMALL);
   });
 
   it('TOO_MANY_SEGMENTS, NO_ROOM (short by one byte, negative offset, overlap)', () => {
-    expect(fragmentIpv4(x, 0, x.length, 100, dirty(4000), 0, 0, new Int32Array(6))).toBe(MtuStatus.TOO_MANY_SEGMENTS);
+    expect(fragmentIpv4(FrameLayout.of(x), 100, dirty(4000), 0, 0, new Int32Array(6))).toBe(MtuStatus.TOO_MANY_SEGMENTS);
     // 508 data bytes, 80 per fragment: 7 fragments, 6 * (14 + 20 + 80) + 14 + 20 + 28 = 746
-    expect(fragmentIpv4(x, 0, x.length, 100, dirty(746), 0, 0, lens)).toBe(7);
-    expect(fragmentIpv4(x, 0, x.length, 100, dirty(745), 0, 0, lens)).toBe(MtuStatus.NO_ROOM);
-    expect(fragmentIpv4(x, 0, x.length, 100, dirty(4000), -2, 0, lens)).toBe(MtuStatus.NO_ROOM);
+    expect(fragmentIpv4(FrameLayout.of(x), 100, dirty(746), 0, 0, lens)).toBe(7);
+    expect(fragmentIpv4(FrameLayout.of(x), 100, dirty(745), 0, 0, lens)).toBe(MtuStatus.NO_ROOM);
+    expect(fragmentIpv4(FrameLayout.of(x), 100, dirty(4000), -2, 0, lens)).toBe(MtuStatus.NO_ROOM);
     const buf = dirty(3000);
     x.copy(buf, 0);
-    expect(fragmentIpv4(buf, 0, x.length, 100, buf, 400, 0, lens)).toBe(MtuStatus.NO_ROOM);
-    expect(fragmentIpv4(buf, 0, x.length, 100, buf, x.length, 0, lens)).toBe(7);
+    expect(fragmentIpv4(FrameLayout.of(buf, 0, x.length), 100, buf, 400, 0, lens)).toBe(MtuStatus.NO_ROOM);
+    expect(fragmentIpv4(FrameLayout.of(buf, 0, x.length), 100, buf, x.length, 0, lens)).toBe(7);
   });
 
   it('optionsWellFormed', () => {
@@ -150,7 +157,7 @@ describe('fragmentIpv4: refusals are statuses, nothing written', () => {
       const f = Buffer.from(x.subarray(0, Math.max(cut, 1)));
       if (at < f.length) f[at]! ^= 1 << bit;
       const out = Buffer.concat([dirty(8), Buffer.alloc(20000), dirty(8)]);
-      const r = fragmentIpv4(f, 0, f.length, mtu, out.subarray(8, 20008), 0, 0, lens);
+      const r = fragmentIpv4(FrameLayout.of(f), mtu, out.subarray(8, 20008), 0, 0, lens);
       expect(Number.isInteger(r)).toBe(true);
       expect(out.subarray(0, 8)).toEqual(dirty(8));
       expect(out.subarray(20008)).toEqual(dirty(8));
@@ -174,7 +181,7 @@ describe('fragmentIpv4 property: reassembly == original (fast-check, seed 815)',
       const hl = 20 + opts.length;
       const mtu = Math.max(68, hl + 8) + (mtuPick % Math.max(1, x.length - 14 - Math.max(68, hl + 8) + 50));
       const out = dirty(prefix + 1200 * (prefix + 14 + 60 + 8) + 100);
-      const n = fragmentIpv4(x, 0, x.length, mtu, out, 0, prefix, lens);
+      const n = fragmentIpv4(FrameLayout.of(x), mtu, out, 0, prefix, lens);
       expect(n).toBeGreaterThan(0);
       const data = x.subarray(14 + hl);
       const per = x.length - 14 <= mtu ? data.length : (mtu - hl) & ~7;

@@ -7,7 +7,8 @@ import { payloadOf, tcpFrame, udpFrame } from '../support/l4-frames.js';
 
 const parse = (f: Buffer, proto: number, start = 0, end = f.length): [MtuStatus, FrameLayout] => {
   const L = new FrameLayout();
-  return [L.parse(dataViewOf(f), start, end, proto), L];
+  const s = L.parse(f, dataViewOf(f), start, end);
+  return [s !== MtuStatus.OK ? s : L.l4For(proto), L];
 };
 
 describe('FrameLayout', () => {
@@ -48,7 +49,7 @@ describe('FrameLayout', () => {
     const f = tcpFrame({ payload: payloadOf(12) });
     expect(pseudoSumAt(dataViewOf(f), 14, 4, 6, 32)).toBe(0x1912);
     const [, L] = parse(f, 6);
-    expect(L.pseudoSum(dataViewOf(f), 32)).toBe(0x1912);
+    expect(L.pseudoSum(32)).toBe(0x1912);
     // IPv6 fd00:10:244:1::1 -> fd00:10:244:2::3: 0x1feaf (unfolded) + 6 + 22
     const g = tcpFrame({ v6: true, payload: payloadOf(2) });
     expect(pseudoSumAt(dataViewOf(g), 14, 6, 6, 22)).toBe(0x1feaf + 6 + 22);

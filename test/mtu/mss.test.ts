@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { FrameLayout } from '../../src/mtu/layout.js';
 import { describe, expect, it } from 'vitest';
 import { MssClamp, clampMss } from '../../src/mtu/mss.js';
 import { MtuStatus } from '../../src/mtu/status.js';
@@ -40,7 +41,7 @@ describe('clampMss', () => {
     ['ARP', Buffer.concat([hex('ff ff ff ff ff ff 0e 00 0a f4 01 01 08 06'), Buffer.alloc(28)]), 1450, MssClamp.UNTOUCHED, Buffer.concat([hex('ff ff ff ff ff ff 0e 00 0a f4 01 01 08 06'), Buffer.alloc(28)])],
   ])('%s', (_n, before, mtu, want, after) => {
     const b = Buffer.from(before);
-    expect(clampMss(b, 0, b.length, mtu)).toBe(want);
+    expect(clampMss(FrameLayout.of(b), mtu)).toBe(want);
     expect(b).toEqual(after);
     if (want === MssClamp.CLAMPED) expect(l4ChecksumOk(b)).toBe(true);
   });
@@ -48,7 +49,7 @@ describe('clampMss', () => {
   it('a bad checksum stays bad (the update is incremental, as inet_proto_csum_replace2)', () => {
     const b = syn(1460);
     b[51]! ^= 0x10; // break the TCP checksum
-    expect(clampMss(b, 0, b.length, 1450)).toBe(MssClamp.CLAMPED);
+    expect(clampMss(FrameLayout.of(b), 1450)).toBe(MssClamp.CLAMPED);
     expect(l4ChecksumOk(b)).toBe(false);
   });
 
@@ -56,7 +57,7 @@ describe('clampMss', () => {
     const f = syn(1460);
     const b = Buffer.concat([Buffer.alloc(7, 0xee), f, Buffer.alloc(5, 0xee)]);
     const before = Buffer.from(b);
-    expect(clampMss(b, 7, 7 + f.length, 1450)).toBe(MssClamp.CLAMPED);
+    expect(clampMss(FrameLayout.of(b, 7, 7 + f.length), 1450)).toBe(MssClamp.CLAMPED);
     const changed = [...b.keys()].filter((i) => b[i] !== before[i]).map((i) => i - 7);
     expect(changed.every((i) => i === 50 || i === 51 || i === 56 || i === 57)).toBe(true);
   });
@@ -66,7 +67,7 @@ describe('clampMss', () => {
     ['a SYN whose options run past the packet', (() => { const f = tcpFrame({ flags: SYN }); f[46] = 0xf0; return f; })(), MtuStatus.TRUNCATED],
     ['a SYN with data offset 4', (() => { const f = tcpFrame({ flags: SYN }); f[46] = 0x40; return f; })(), MtuStatus.BAD_L4_HEADER],
   ])('malformed: %s', (_n, f, want) => {
-    expect(clampMss(f, 0, f.length, 1450)).toBe(want);
+    expect(clampMss(FrameLayout.of(f), 1450)).toBe(want);
   });
 
   it('random and bit-flipped frames never throw; a clamp never breaks a valid checksum (seed 879)', () => {
@@ -75,7 +76,7 @@ describe('clampMss', () => {
       const f = Buffer.from(base[which]!);
       if (flip) f[at % f.length]! ^= 1 << bit;
       const valid = l4ChecksumOk(f);
-      const r = clampMss(f, 0, f.length, mtu);
+      const r = clampMss(FrameLayout.of(f), mtu);
       expect(Number.isInteger(r)).toBe(true);
       if (r === MssClamp.CLAMPED && valid) expect(l4ChecksumOk(f)).toBe(true);
     }), { seed: 879, numRuns: 2000 });

@@ -1,9 +1,10 @@
 import fc from 'fast-check';
+import { FrameLayout } from '../../src/mtu/layout.js';
 import { describe, expect, it } from 'vitest';
 import { ICMP_ERROR_MAX_FRAME_LEN } from '../../src/mtu/icmp-error.js';
 import { OversizeAction, buildFragNeeded, fragNeededAllowed, oversizeAction } from '../../src/mtu/pmtu.js';
 import { MtuStatus } from '../../src/mtu/status.js';
-import { buildIcmpError } from '../../src/switch/icmp.js';
+import { buildIcmpError } from '../../src/pipeline/icmp.js';
 import { dataViewOf } from '../../src/wire/bytes.js';
 import { EthernetView } from '../../src/wire/ethernet.js';
 import { Icmpv4View } from '../../src/wire/icmpv4.js';
@@ -57,13 +58,13 @@ describe('oversizeAction', () => {
     ['an ICMP time exceeded', icmpFrame(11), OversizeAction.DROP],
     ['an ICMP parameter problem', icmpFrame(12), OversizeAction.DROP],
   ])('%s', (_n, f, want) => {
-    expect(oversizeAction(f, 0, f.length, MTU)).toBe(want);
+    expect(oversizeAction(FrameLayout.of(f), MTU)).toBe(want);
   });
 
   it('below the kernel\'s 576 minimum MTU there is no reply: DROP', () => {
     const f = tcpFrame({ payload: payloadOf(600) });
-    expect(oversizeAction(f, 0, f.length, 576)).toBe(OversizeAction.FRAG_NEEDED);
-    expect(oversizeAction(f, 0, f.length, 575)).toBe(OversizeAction.DROP);
+    expect(oversizeAction(FrameLayout.of(f), 576)).toBe(OversizeAction.FRAG_NEEDED);
+    expect(oversizeAction(FrameLayout.of(f), 575)).toBe(OversizeAction.DROP);
   });
 
   it('fragNeededAllowed: an ICMP packet too short to show its type is not answered', () => {
@@ -76,7 +77,7 @@ describe('oversizeAction', () => {
   it('never throws on random or cut frames (seed 1191)', () => {
     fc.assert(fc.property(fc.uint8Array({ maxLength: 1600 }), fc.integer({ min: 0, max: 2000 }), (u, mtu) => {
       const b = Buffer.from(u);
-      const r = oversizeAction(b, 0, b.length, mtu);
+      const r = oversizeAction(FrameLayout.of(b), mtu);
       expect([0, 1, 2, 3]).toContain(r);
     }), { seed: 1191, numRuns: 2000 });
   });
@@ -87,7 +88,7 @@ describe('buildFragNeeded (the kernel\'s iptunnel_pmtud_build_icmp)', () => {
 
   it('builds the 590-byte reply field by field', () => {
     const out = dirty(700);
-    expect(buildFragNeeded(orig, 0, orig.length, MTU, out, 10, views)).toBe(590);
+    expect(buildFragNeeded(FrameLayout.of(orig), MTU, out, 10, views)).toBe(590);
     const r = out.subarray(10, 600);
     // Ethernet: back to the sender's MAC, from the MAC it was sent to.
     expect(r.subarray(0, 14)).toEqual(Buffer.concat([MAC_A, MAC_B, hex('08 00')]));
@@ -108,7 +109,7 @@ describe('buildFragNeeded (the kernel\'s iptunnel_pmtud_build_icmp)', () => {
   it('a short packet (when asked anyway) is quoted whole', () => {
     const small = udpFrame({ payload: payloadOf(60) });
     const out = dirty(700);
-    const n = buildFragNeeded(small, 0, small.length, 576, out, 0, views);
+    const n = buildFragNeeded(FrameLayout.of(small), 576, out, 0, views);
     expect(n).toBe(14 + 20 + 8 + 88);
     expect(out.readUInt16BE(16)).toBe(20 + 8 + 88);
     expect(out.subarray(42, n)).toEqual(small.subarray(14));
@@ -117,22 +118,22 @@ describe('buildFragNeeded (the kernel\'s iptunnel_pmtud_build_icmp)', () => {
 
   it('refuses without room, for IPv6 and for broken frames, writing nothing', () => {
     const out = dirty(ICMP_ERROR_MAX_FRAME_LEN + 3);
-    expect(buildFragNeeded(orig, 0, orig.length, MTU, out, 4, views)).toBe(MtuStatus.NO_ROOM);
-    expect(buildFragNeeded(orig, 0, orig.length, MTU, out, -1, views)).toBe(MtuStatus.NO_ROOM);
+    expect(buildFragNeeded(FrameLayout.of(orig), MTU, out, 4, views)).toBe(MtuStatus.NO_ROOM);
+    expect(buildFragNeeded(FrameLayout.of(orig), MTU, out, -1, views)).toBe(MtuStatus.NO_ROOM);
     const v6 = tcpFrame({ v6: true, payload: payloadOf(1420) });
-    expect(buildFragNeeded(v6, 0, v6.length, MTU, out, 0, views)).toBe(MtuStatus.NOT_IPV4);
-    expect(buildFragNeeded(orig, 0, 30, MTU, out, 0, views)).toBe(MtuStatus.TRUNCATED);
+    expect(buildFragNeeded(FrameLayout.of(v6), MTU, out, 0, views)).toBe(MtuStatus.NOT_IPV4);
+    // A frame whose IPv4 header did not parse (here: cut) has no IPv4 layout to answer.
+    expect(buildFragNeeded(FrameLayout.of(orig, 0, 30), MTU, out, 0, views)).toBe(MtuStatus.NOT_IPV4);
     expect(out).toEqual(dirty(ICMP_ERROR_MAX_FRAME_LEN + 3));
-    expect(buildFragNeeded(orig, 0, orig.length, MTU, out, 3, views)).toBe(590);
+    expect(buildFragNeeded(FrameLayout.of(orig), MTU, out, 3, views)).toBe(590);
   });
 });
 
 describe('the switch\'s buildIcmpError still builds its own errors through the shared builder', () => {
   it('time exceeded: TTL 64, TOS 0xc0, no DF, from the given address, 548-byte quote', () => {
     const o = big();
-    const ip = new Ipv4View().reset(o, 14, o.length);
     const out = dirty(700);
-    const n = buildIcmpError(out, 0, 0x0e000af40101, 0x020000000001, 0x0af40101, 11, 0, 0, ip, views);
+    const n = buildIcmpError(out, 0, 0x0e000af40101, 0x020000000001, 0x0af40101, 11, 0, 0, FrameLayout.of(o), views);
     expect(n).toBe(590);
     expect(out.subarray(0, 14)).toEqual(hex('0e 00 0a f4 01 01 02 00 00 00 00 01 08 00'));
     expect(out.subarray(14, 34).toString('hex')).toMatch(/^45c0024000000000400[1]....0af401010af40101$/);

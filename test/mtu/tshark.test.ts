@@ -7,13 +7,14 @@
  */
 
 import { mkdtempSync, rmSync } from 'node:fs';
+import { FrameLayout } from '../../src/mtu/layout.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fragmentIpv4 } from '../../src/mtu/fragment.js';
 import { clampMss } from '../../src/mtu/mss.js';
 import { buildFragNeeded } from '../../src/mtu/pmtu.js';
-import { segmentTcp, segmentUdp } from '../../src/mtu/segment.js';
+import { segmentTcp, segmentUdp } from '../../src/offload/segment.js';
 import { EthernetView } from '../../src/wire/ethernet.js';
 import { Icmpv4View } from '../../src/wire/icmpv4.js';
 import { Ipv4View } from '../../src/wire/ipv4.js';
@@ -47,8 +48,8 @@ describe.skipIf(SKIP)('tshark agrees with src/mtu', () => {
     const x4 = tcpFrame({ seq: 4_000_000_000, payload: payloadOf(65_000), flags: ACK | PSH | FIN | CWR, csum: 'partial' });
     const x6 = tcpFrame({ v6: true, seq: 10, payload: payloadOf(10_000), flags: ACK | PSH, tcpOptions: hex('01 01 08 0a 00 00 00 07 00 00 00 09'), csum: 'partial' });
     const buf = Buffer.alloc(200_000);
-    const s4 = pieces(segmentTcp(x4, 0, x4.length, 1398, buf, 0, 8, lens), buf, 8);
-    const s6 = pieces(segmentTcp(x6, 0, x6.length, 1390, buf, 0, 0, lens), buf, 0);
+    const s4 = pieces(segmentTcp(FrameLayout.of(x4), 1398, buf, 0, 8, lens), buf, 8);
+    const s6 = pieces(segmentTcp(FrameLayout.of(x6), 1390, buf, 0, 0, lens), buf, 0);
     const file = join(dir, 'segments.pcap');
     writePcap(file, [...s4, ...s6]);
     const t = await tsharkJson(file, ['ip.checksum.status', 'tcp.checksum.status', 'tcp.seq_raw', 'tcp.len', 'tcp.flags', 'ip.len', 'ipv6.plen', '_ws.malformed']);
@@ -80,8 +81,8 @@ describe.skipIf(SKIP)('tshark agrees with src/mtu', () => {
     const u4 = udpFrame({ payload: payloadOf(5000), csum: 'partial' });
     const u6 = udpFrame({ v6: true, payload: payloadOf(3001), csum: 'partial' });
     const buf = Buffer.alloc(40_000);
-    const d4 = pieces(segmentUdp(u4, 0, u4.length, 1000, 1450, buf, 0, 50, lens), buf, 50);
-    const d6 = pieces(segmentUdp(u6, 0, u6.length, 1200, 1450, buf, 0, 0, lens), buf, 0);
+    const d4 = pieces(segmentUdp(FrameLayout.of(u4), 1000, 1450, buf, 0, 50, lens), buf, 50);
+    const d6 = pieces(segmentUdp(FrameLayout.of(u6), 1200, 1450, buf, 0, 0, lens), buf, 0);
     const file = join(dir, 'udp.pcap');
     writePcap(file, [...d4, ...d6]);
     const t = await tsharkJson(file, ['udp.checksum.status', 'udp.length', '_ws.malformed']);
@@ -93,7 +94,7 @@ describe.skipIf(SKIP)('tshark agrees with src/mtu', () => {
   it('IPv4 fragments: tshark reassembles them and the UDP checksum verifies over the whole datagram', async () => {
     const x = udpFrame({ flagsFrag: 0, id: 0x5151, ipOptions: hex('94 04 00 00 | 07 07 04 00 00 00 00 | 00'), payload: payloadOf(4000), csum: 'full' });
     const buf = Buffer.alloc(20_000);
-    const frags = pieces(fragmentIpv4(x, 0, x.length, 1450, buf, 0, 0, lens), buf, 0);
+    const frags = pieces(fragmentIpv4(FrameLayout.of(x), 1450, buf, 0, 0, lens), buf, 0);
     expect(frags).toHaveLength(3);
     const file = join(dir, 'fragments.pcap');
     writePcap(file, frags);
@@ -114,9 +115,9 @@ describe.skipIf(SKIP)('tshark agrees with src/mtu', () => {
     const views = { eth: new EthernetView(), ip: new Ipv4View(), icmp: new Icmpv4View() };
     const big = tcpFrame({ payload: payloadOf(1460) });
     const reply = Buffer.alloc(600);
-    const n = buildFragNeeded(big, 0, big.length, 1450, reply, 0, views);
+    const n = buildFragNeeded(FrameLayout.of(big), 1450, reply, 0, views);
     const syn = tcpFrame({ flags: SYN, tcpOptions: hex('02 04 05 b4 04 02 08 0a 00 00 00 01 00 00 00 00 01 03 03 07') });
-    expect(clampMss(syn, 0, syn.length, 1450)).toBe(1);
+    expect(clampMss(FrameLayout.of(syn), 1450)).toBe(1);
     const file = join(dir, 'replies.pcap');
     writePcap(file, [reply.subarray(0, n), syn]);
     const t = await tsharkJson(file, ['ip.checksum.status', 'icmp.type', 'icmp.code', 'icmp.mtu', 'icmp.checksum.status', 'ip.src', 'ip.dst', 'tcp.options.mss_val', 'tcp.checksum.status', '_ws.malformed']);

@@ -6,7 +6,7 @@
 
 import type { ChildProcess } from 'node:child_process';
 import type { Batch } from '../../src/buf/batch.js';
-import type { Port } from '../../src/switch/port.js';
+import type { Port } from '../../src/pipeline/port.js';
 import type { Netns } from './netns.js';
 
 /** A Python 3 that is not a pyenv shim (shims do not work under `ip netns exec` as root). */

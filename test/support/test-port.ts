@@ -4,7 +4,7 @@
  */
 
 import { META_STRIDE, Meta, type Batch, type FrameList } from '../../src/buf/batch.js';
-import { PortStats, type Port, type PortKind } from '../../src/switch/port.js';
+import { PortStats, type Port, type PortKind } from '../../src/pipeline/port.js';
 
 export interface SentFrame {
   readonly frame: Buffer;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { EtherType, UdpPort } from '../../src/wire/consts.js';
 import { DecapResult, Decapsulator } from '../../src/wire/decap.js';
-import { Drop } from '../../src/wire/drop.js';
+import { WIRE_DROP_MAX, WireDrop, wireDropName } from '../../src/wire/drop.js';
 import {
   DfPolicy, EncapTemplate, OUTER_IP_OFF, OUTER_UDP_OFF, SRC_PORT_RANGE_LINUX, SRC_PORT_RANGE_RFC, VXLAN_HEADROOM, VXLAN_IP_HEADROOM, VXLAN_OFF,
   VXLAN_OVERHEAD, ecnEncapsulate, flowHash, flowHash16, srcPortFor, type EncapOptions,
@@ -118,7 +118,7 @@ describe('EncapTemplate.encap', () => {
     const outer = t.encap(b, start, end);
     const r = new DecapResult();
     const d = new Decapsulator({ port: o.dstPort ?? UdpPort.VXLAN });
-    expect(d.decapFrame(b, outer, end, r)).toBe(Drop.NONE);
+    expect(d.decapFrame(b, outer, end, r)).toBe(WireDrop.NONE);
     expect([r.innerStart, r.innerEnd, r.vni, r.outerSrcIp, r.outerDstIp, r.dstPort]).toEqual([start, end, 42, BASE.srcIp, BASE.dstIp, o.dstPort ?? 4789]);
     expect(r.srcPort).toBe(b.readUInt16BE(outer + 34));
     expect(b.subarray(r.innerStart, r.innerEnd)).toEqual(inner);

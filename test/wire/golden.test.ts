@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { DecapResult, Decapsulator, VniSet } from '../../src/wire/decap.js';
 import { dissectFrame, emitFrame, type LayerRepr } from '../../src/wire/dissect.js';
-import { Drop, DROP_NAMES } from '../../src/wire/drop.js';
+import { WIRE_DROP_MAX, WireDrop, wireDropName } from '../../src/wire/drop.js';
 import { EncapTemplate, SRC_PORT_RANGE_LINUX, VXLAN_HEADROOM } from '../../src/wire/encap.js';
 import { KERNEL_FIXTURES, kernelFixture, readFrames } from '../support/pcap.js';
 import { checksumRef, ipRef, macRef, pseudoHeaderRef, verifiesRef } from '../support/refs.js';
@@ -37,11 +37,11 @@ describe.each(fixtures)('$file', ({ port, udpcsum, frames }) => {
   it.each(rows)(`frame %i: the strict decapsulator on port ${port} accepts it with VNI 42`, (_n, f) => {
     const r = new DecapResult();
     const d = new Decapsulator({ port, strict: true, vnis: new VniSet([VNI]) }).decapFrame(f, 0, f.length, r);
-    expect(DROP_NAMES[d]).toBe('none');
+    expect(wireDropName(d)).toBe('none');
     expect(r.vni).toBe(VNI);
     expect([r.innerStart, r.innerEnd]).toEqual([50, f.length]);
     expect(r.vxlanFlags).toBe(0x08);
-    expect(new Decapsulator({ port: port === 4789 ? 8472 : 4789 }).decapFrame(f, 0, f.length, r)).toBe(Drop.UDP_PORT_MISMATCH);
+    expect(new Decapsulator({ port: port === 4789 ? 8472 : 4789 }).decapFrame(f, 0, f.length, r)).toBe(WireDrop.UDP_PORT_MISMATCH);
   });
 
   it.each(rows)('frame %i: outer and inner fields match the README\'s setup', (_n, f) => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Drop } from '../../src/wire/drop.js';
+import { WIRE_DROP_MAX, WireDrop, wireDropName } from '../../src/wire/drop.js';
 import {
   ECN_MASK, Ecn, IPV4_FLAG_DF, IPV4_FLAG_MF, IPV4_FLAG_RESERVED, IPV4_HEADER_LEN, IPV4_MAX_HEADER_LEN, Ipv4View, emitIpv4Header, parseIpv4Header,
   type Ipv4Repr,
@@ -54,7 +54,7 @@ describe('Ipv4View', () => {
   it('deconstructs the kernel\'s outer header', () => {
     const v = view(OUTER);
     expect(v.checkLen()).toBe(true);
-    expect(v.validate()).toBe(Drop.IPV4_TRUNCATED); // total length 78 > the 20 bytes we hold
+    expect(v.validate()).toBe(WireDrop.IPV4_TRUNCATED); // total length 78 > the 20 bytes we hold
     expect([v.version, v.ihl, v.headerLen, v.tos, v.dscp, v.ecn, v.totalLen, v.ident, v.flagsFrag, v.df, v.mf, v.fragOffset, v.ttl, v.protocol, v.checksum, v.src, v.dst]).toEqual([
       4, 5, 20, 0, 0, 0, 78, 0x9daa, 0, false, false, 0, 64, 17, 0x888a, 0xc633_6401, 0xc633_6402,
     ]);
@@ -63,14 +63,14 @@ describe('Ipv4View', () => {
 
   it('deconstructs options, DSCP/ECN and the payload bounds', () => {
     const v = view(WITH_OPTIONS);
-    expect(v.validate()).toBe(Drop.NONE);
+    expect(v.validate()).toBe(WireDrop.NONE);
     expect([v.ihl, v.headerLen, v.dscp, v.ecn, v.df, v.ttl, v.payloadOff, v.payloadEnd, v.payloadLen]).toEqual([6, 24, 46, 2, true, 1, 24, 34, 10]);
     expect(v.verifyChecksum()).toBe(true);
   });
 
   it('deconstructs fragment flags and the offset in bytes', () => {
     const v = view(FRAGMENT);
-    expect(v.validate()).toBe(Drop.NONE);
+    expect(v.validate()).toBe(WireDrop.NONE);
     expect([v.flagsFrag, v.df, v.mf, v.fragOffset, v.isFragment()]).toEqual([0x20b9, false, true, 185 * 8, true]);
   });
 
@@ -114,22 +114,22 @@ describe('Ipv4View', () => {
 describe('Ipv4View.validate', () => {
   const PADDED = Buffer.concat([INNER_DF, Buffer.alloc(84 - 20)]);
   it.each([
-    ['a valid header and payload', PADDED, PADDED.length, Drop.NONE],
-    ['trailing Ethernet padding after the total length', Buffer.concat([PADDED, Buffer.alloc(6)]), PADDED.length + 6, Drop.NONE],
-    ['19 bytes', PADDED, 19, Drop.IPV4_TRUNCATED],
-    ['0 bytes', PADDED, 0, Drop.IPV4_TRUNCATED],
-    ['version 6', withWord(PADDED, 0, 0x6500), PADDED.length, Drop.IPV4_BAD_VERSION],
-    ['version 0', withWord(PADDED, 0, 0x0500), PADDED.length, Drop.IPV4_BAD_VERSION],
-    ['IHL 4', withWord(PADDED, 0, 0x4400), PADDED.length, Drop.IPV4_BAD_IHL],
-    ['IHL 0', withWord(PADDED, 0, 0x4000), PADDED.length, Drop.IPV4_BAD_IHL],
-    ['total length one beyond the window', withWord(PADDED, 2, 85), PADDED.length, Drop.IPV4_TRUNCATED],
-    ['total length 65535', withWord(PADDED, 2, 0xffff), PADDED.length, Drop.IPV4_TRUNCATED],
-    ['IHL 15 (60 bytes) in a 24-byte window', withWord(PADDED, 0, 0x4f00), 24, Drop.IPV4_TRUNCATED],
-    ['total length 19', withWord(PADDED, 2, 19), PADDED.length, Drop.IPV4_BAD_TOTAL_LEN],
-    ['total length 0', withWord(PADDED, 2, 0), PADDED.length, Drop.IPV4_BAD_TOTAL_LEN],
-    ['total length 20 under IHL 6', withWord(withWord(PADDED, 0, 0x4600), 2, 20), PADDED.length, Drop.IPV4_BAD_TOTAL_LEN],
+    ['a valid header and payload', PADDED, PADDED.length, WireDrop.NONE],
+    ['trailing Ethernet padding after the total length', Buffer.concat([PADDED, Buffer.alloc(6)]), PADDED.length + 6, WireDrop.NONE],
+    ['19 bytes', PADDED, 19, WireDrop.IPV4_TRUNCATED],
+    ['0 bytes', PADDED, 0, WireDrop.IPV4_TRUNCATED],
+    ['version 6', withWord(PADDED, 0, 0x6500), PADDED.length, WireDrop.IPV4_BAD_VERSION],
+    ['version 0', withWord(PADDED, 0, 0x0500), PADDED.length, WireDrop.IPV4_BAD_VERSION],
+    ['IHL 4', withWord(PADDED, 0, 0x4400), PADDED.length, WireDrop.IPV4_BAD_IHL],
+    ['IHL 0', withWord(PADDED, 0, 0x4000), PADDED.length, WireDrop.IPV4_BAD_IHL],
+    ['total length one beyond the window', withWord(PADDED, 2, 85), PADDED.length, WireDrop.IPV4_TRUNCATED],
+    ['total length 65535', withWord(PADDED, 2, 0xffff), PADDED.length, WireDrop.IPV4_TRUNCATED],
+    ['IHL 15 (60 bytes) in a 24-byte window', withWord(PADDED, 0, 0x4f00), 24, WireDrop.IPV4_TRUNCATED],
+    ['total length 19', withWord(PADDED, 2, 19), PADDED.length, WireDrop.IPV4_BAD_TOTAL_LEN],
+    ['total length 0', withWord(PADDED, 2, 0), PADDED.length, WireDrop.IPV4_BAD_TOTAL_LEN],
+    ['total length 20 under IHL 6', withWord(withWord(PADDED, 0, 0x4600), 2, 20), PADDED.length, WireDrop.IPV4_BAD_TOTAL_LEN],
     // validate() checks lengths only; the checksum is verifyChecksum()'s job
-    ['a bad checksum', withWord(PADDED, 10, 0xdead, false), PADDED.length, Drop.NONE],
+    ['a bad checksum', withWord(PADDED, 10, 0xdead, false), PADDED.length, WireDrop.NONE],
   ])('%s', (_name, bytes, len, want) => {
     expect(view(bytes, len).validate()).toBe(want);
   });
@@ -137,7 +137,7 @@ describe('Ipv4View.validate', () => {
   it('bounds the payload by the total length, not by the window', () => {
     const b = Buffer.concat([PADDED, Buffer.alloc(6, 0xee)]);
     const v = view(b);
-    expect([v.validate(), v.payloadOff, v.payloadEnd, v.payloadLen]).toEqual([Drop.NONE, 20, 84, 64]);
+    expect([v.validate(), v.payloadOff, v.payloadEnd, v.payloadLen]).toEqual([WireDrop.NONE, 20, 84, 64]);
   });
 });
 

@@ -23,7 +23,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ArpView, parseArp } from '../../src/wire/arp.js';
 import { DecapResult, Decapsulator, VniSet, type DecapPolicy } from '../../src/wire/decap.js';
 import { dissectFrame, emitFrame } from '../../src/wire/dissect.js';
-import { Drop, DROP_NAMES } from '../../src/wire/drop.js';
+import { WIRE_DROP_MAX, WireDrop, wireDropName } from '../../src/wire/drop.js';
 import { EthernetView, parseEthernet } from '../../src/wire/ethernet.js';
 import { Icmpv4View, parseIcmpv4Header } from '../../src/wire/icmpv4.js';
 import { Ipv4View, parseIpv4Header } from '../../src/wire/ipv4.js';
@@ -100,7 +100,7 @@ const POLICIES: readonly (readonly [string, DecapPolicy])[] = [
   ['strict 8472 VNIs 7 and 42', { port: 8472, vnis: new VniSet([7, 42]), ownMac: OWN_MAC }],
 ];
 const DECAPS = POLICIES.map(([, p]) => new Decapsulator(p));
-const DROP_CODES = new Set<number>(Object.values(Drop).filter((d) => d !== Drop.ECN_CE_NOT_ECT)); // ECN: applyEcnDecap only
+const DROP_CODES = new Set<number>(Object.values(WireDrop).filter((d) => d !== WireDrop.ECN_CE_NOT_ECT)); // ECN: applyEcnDecap only
 const RESULT = new DecapResult();
 const RESULT_KEYS = Object.keys(RESULT) as (keyof DecapResult)[];
 
@@ -125,7 +125,7 @@ function checkDecap(data: Uint8Array, lead: number, trail: number, count: keyof 
   for (const snap of first) {
     const code = snap[0]!;
     check(DROP_CODES.has(code), `unknown drop code ${code}`);
-    if (code === Drop.NONE) {
+    if (code === WireDrop.NONE) {
       for (const v of snap) check(Number.isInteger(v) && v >= 0, `result field ${v}`);
       const innerStart = snap[1 + RESULT_KEYS.indexOf('innerStart')]!;
       const innerEnd = snap[1 + RESULT_KEYS.indexOf('innerEnd')]!;
@@ -183,7 +183,7 @@ function viewSnapshot(kind: ViewKind, p: Placed): string {
       const d = v.validate();
       check(DROP_CODES.has(d), `ipv4 validate ${d}`);
       fields = [d];
-      if (d === Drop.NONE) {
+      if (d === WireDrop.NONE) {
         fields.push(v.version, v.ihl, v.headerLen, v.tos, v.totalLen, v.ident, v.flagsFrag, v.isFragment(), v.ttl, v.protocol, v.checksum, v.src, v.dst, v.payloadOff, v.payloadEnd, v.verifyChecksum());
         check(v.payloadOff <= v.payloadEnd && v.payloadEnd <= e, 'ipv4 payload outside the window');
       }
@@ -312,11 +312,11 @@ function applyMutations(frame: Buffer, muts: readonly Mutation[]): Buffer {
 /** The drop codes a single-bit flip at (byte, bit) of a valid frame may give under the strict policy on its port. */
 function flipOutcomes(s: Sample, byte: number, bit: number): readonly number[] {
   const e = s.ethLen, ipOff = e, udpOff = e + 20, vxOff = e + 28, inner = e + 36;
-  const IPV4 = [Drop.IPV4_TRUNCATED, Drop.IPV4_BAD_VERSION, Drop.IPV4_BAD_IHL, Drop.IPV4_BAD_TOTAL_LEN, Drop.IPV4_BAD_CHECKSUM];
-  if (byte < 12) return [Drop.NONE]; // outer MACs: not decap's business
+  const IPV4 = [WireDrop.IPV4_TRUNCATED, WireDrop.IPV4_BAD_VERSION, WireDrop.IPV4_BAD_IHL, WireDrop.IPV4_BAD_TOTAL_LEN, WireDrop.IPV4_BAD_CHECKSUM];
+  if (byte < 12) return [WireDrop.NONE]; // outer MACs: not decap's business
   if (byte < e) {
-    if (e === 18 && (byte === 14 || byte === 15)) return [Drop.NONE]; // the VLAN TCI
-    return [Drop.OUTER_NOT_IPV4]; // TPID or EtherType
+    if (e === 18 && (byte === 14 || byte === 15)) return [WireDrop.NONE]; // the VLAN TCI
+    return [WireDrop.OUTER_NOT_IPV4]; // TPID or EtherType
   }
   if (byte < udpOff) return IPV4; // the ones'-complement checksum catches every single-bit error
   const udpCsum = s.frame.readUInt16BE(udpOff + 6);
@@ -325,18 +325,18 @@ function flipOutcomes(s: Sample, byte: number, bit: number): readonly number[] {
     // except turning a one-bit checksum into 0, which means "no checksum".
     const isCsumByte = byte === udpOff + 6 || byte === udpOff + 7;
     const flipped = udpCsum ^ ((byte === udpOff + 6 ? 0x100 : 1) << bit);
-    if (isCsumByte && flipped === 0) return [Drop.NONE];
-    return [Drop.UDP_BAD_LEN, Drop.UDP_BAD_CHECKSUM];
+    if (isCsumByte && flipped === 0) return [WireDrop.NONE];
+    return [WireDrop.UDP_BAD_LEN, WireDrop.UDP_BAD_CHECKSUM];
   }
-  if (byte < udpOff + 2) return [Drop.NONE]; // source port
-  if (byte < udpOff + 4) return [Drop.UDP_PORT_MISMATCH];
-  if (byte < udpOff + 6) return [Drop.NONE, Drop.UDP_BAD_LEN, Drop.VXLAN_TRUNCATED, Drop.INNER_ETH_TRUNCATED]; // length
-  if (byte < vxOff) return [Drop.UDP_BAD_CHECKSUM]; // 0 -> a one-bit checksum, which cannot verify
-  if (byte === vxOff && bit === 3) return [Drop.VXLAN_NO_I_FLAG];
-  if (byte >= vxOff + 4 && byte < vxOff + 7) return [Drop.NONE]; // VNI: the strict policy serves any
-  if (byte < inner) return [Drop.VXLAN_RESERVED_SET];
-  if (byte === inner + 6 && bit === 0) return [Drop.INNER_SRC_MAC_INVALID]; // the group bit of the source MAC
-  return [Drop.NONE]; // the rest of the inner frame is the pod's business
+  if (byte < udpOff + 2) return [WireDrop.NONE]; // source port
+  if (byte < udpOff + 4) return [WireDrop.UDP_PORT_MISMATCH];
+  if (byte < udpOff + 6) return [WireDrop.NONE, WireDrop.UDP_BAD_LEN, WireDrop.VXLAN_TRUNCATED, WireDrop.INNER_ETH_TRUNCATED]; // length
+  if (byte < vxOff) return [WireDrop.UDP_BAD_CHECKSUM]; // 0 -> a one-bit checksum, which cannot verify
+  if (byte === vxOff && bit === 3) return [WireDrop.VXLAN_NO_I_FLAG];
+  if (byte >= vxOff + 4 && byte < vxOff + 7) return [WireDrop.NONE]; // VNI: the strict policy serves any
+  if (byte < inner) return [WireDrop.VXLAN_RESERVED_SET];
+  if (byte === inner + 6 && bit === 0) return [WireDrop.INNER_SRC_MAC_INVALID]; // the group bit of the source MAC
+  return [WireDrop.NONE]; // the rest of the inner frame is the pod's business
 }
 
 describe('decoders are total and stay inside their window', () => {
@@ -348,7 +348,7 @@ describe('decoders are total and stay inside their window', () => {
     for (const s of CORPUS) {
       const r = new DecapResult();
       const got = new Decapsulator({ port: s.port }).decapFrame(s.frame, 0, s.frame.length, r);
-      expect(DROP_NAMES[got], s.name).toBe('none');
+      expect(wireDropName(got), s.name).toBe('none');
     }
     expect(CORPUS.length).toBeGreaterThan(100);
   });
@@ -408,8 +408,8 @@ describe('decoders are total and stay inside their window', () => {
         const got = new Decapsulator({ port: s.port }).decapFrame(p.buf, p.start, p.end, RESULT);
         // The outer IPv4 total length covers the whole frame, so any cut past the Ethernet
         // header leaves the IPv4 packet short.
-        const want = cut === s.frame.length ? Drop.NONE : cut < s.ethLen ? Drop.ETH_TRUNCATED : Drop.IPV4_TRUNCATED;
-        expect(DROP_NAMES[got], `${s.name} cut to ${cut}`).toBe(DROP_NAMES[want]);
+        const want = cut === s.frame.length ? WireDrop.NONE : cut < s.ethLen ? WireDrop.ETH_TRUNCATED : WireDrop.IPV4_TRUNCATED;
+        expect(wireDropName(got), `${s.name} cut to ${cut}`).toBe(wireDropName(want));
         checkDecap(part, 3, 3, 'exhaustive');
         const repr = dissectFrame(p.buf, p.start, p.end);
         if (cut < s.frame.length) {
@@ -434,7 +434,7 @@ describe('decoders are total and stay inside their window', () => {
           const got = d.decapFrame(b, 0, b.length, RESULT);
           const allowed = flipOutcomes(s, byte, bit);
           if (!allowed.includes(got)) {
-            expect.fail(`${s.name}: flipping byte ${byte} bit ${bit} gave ${DROP_NAMES[got]}, expected one of ${allowed.map((x) => DROP_NAMES[x]).join(', ')}`);
+            expect.fail(`${s.name}: flipping byte ${byte} bit ${bit} gave ${wireDropName(got)}, expected one of ${allowed.map((x) => wireDropName(x)).join(', ')}`);
           }
           checkDecap(b, 2, 2, 'exhaustive');
           if (!s.name.includes('.pcap#')) checkDissect(b, 2, 2, 'exhaustive'); // the codec's frames: the cold path too

@@ -3,10 +3,8 @@
  * scrape time) and named event counters. Never a Map keyed by something a packet controls.
  */
 
-import { DROP_NAMES } from '../wire/drop.js';
-import type { Drop } from '../wire/drop.js';
-
-export const DROP_COUNT = DROP_NAMES.length;
+import { DROP_COUNT, DROP_NAMES } from './drop.js';
+import type { Drop } from './drop.js';
 
 export class SwitchStats {
   readonly drops = new Float64Array(DROP_COUNT);
@@ -22,7 +20,6 @@ export class SwitchStats {
   icmpSent = 0;
   /** ICMP errors not sent because of the rate limit. */
   icmpSuppressed = 0;
-  fdbLearned = 0;
   fdbMoved = 0;
   /** Segments made from super-frames toward the overlay (software GSO). */
   gsoSegments = 0;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { copyBytes } from '../../src/mtu/copy.js';
+import { copyBytes } from '../../src/buf/copy.js';
 
 const seq = (n: number): Buffer => Buffer.from([...Array(n).keys()].map((i) => i & 0xff));
 

@@ -12,9 +12,10 @@
 
 import { writeFileSync } from 'node:fs';
 import { Batch, FrameList } from '../../src/buf/batch.js';
-import { TcpCoalescer } from '../../src/mtu/coalesce.js';
-import { segmentTcp } from '../../src/mtu/segment.js';
-import { sumFolded } from '../../src/mtu/sum.js';
+import { TcpCoalescer } from '../../src/offload/coalesce.js';
+import { FrameLayout } from '../../src/mtu/layout.js';
+import { segmentTcp } from '../../src/offload/segment.js';
+import { sumFolded } from '../../src/offload/sum.js';
 import { dataViewOf } from '../../src/wire/bytes.js';
 import { dvSum16, fold16 } from '../../src/wire/checksum.js';
 import { consume, machine, measure, type Result } from '../harness.js';
@@ -142,7 +143,8 @@ function run(): Row[] {
   const scratch = Buffer.alloc(SEGS * (PREFIX + HL + MSS) + 64);
   // Segments for the coalescing cases, laid out as the overlay receive path leaves them: one per
   // 2,048-byte slot of an rx arena, after a 64-byte headroom (the VXLAN/outer headers stripped).
-  const n = segmentTcp(x, 0, x.length, MSS, scratch, 0, PREFIX, lens);
+  const lx = FrameLayout.of(x);
+  const n = segmentTcp(lx, MSS, scratch, 0, PREFIX, lens);
   if (n !== SEGS) throw new Error(`segmentTcp made ${n} segments, expected ${SEGS}`);
   const rx = new Batch(128, 2048); // slots 0-46: the segments; 64-127: spare (coalescer output)
   const stride = PREFIX + lens[0]!;
@@ -169,13 +171,14 @@ function run(): Row[] {
 
   const opts = { samples: 7, sampleMs: 150, allocPackets: 3000 };
   const seg = measure('segmentTcp, 64 KB -> 47 x MSS 1398 (prefix 8)', 1, () => {
-    consume(segmentTcp(x, 0, x.length, MSS, scratch, 0, PREFIX, lens));
+    consume(segmentTcp(lx, MSS, scratch, 0, PREFIX, lens));
   }, opts);
   // The same with source and scratch in one arena (copyWithin instead of Buffer#copy).
   const one = Buffer.alloc(x.length + scratch.length);
   x.copy(one, 0);
+  const lone = FrameLayout.of(one, 0, x.length);
   const segSame = measure('segmentTcp, scratch in the source\'s arena (copyWithin)', 1, () => {
-    consume(segmentTcp(one, 0, x.length, MSS, one, x.length, PREFIX, lens));
+    consume(segmentTcp(lone, MSS, one, x.length, PREFIX, lens));
   }, opts);
   const segNaive = measure('naive segment (Buffer.alloc per segment, accessors)', 1, () => {
     consume(naiveSegment(x, MSS).length);

@@ -1,6 +1,8 @@
 import fc from 'fast-check';
+import { FrameLayout } from '../../src/mtu/layout.js';
+import { dataViewOf } from '../../src/wire/bytes.js';
 import { describe, expect, it } from 'vitest';
-import { TCP_CSUM_OFFSET, UDP_CSUM_OFFSET, completeChecksum, prepareChecksumPartial } from '../../src/mtu/checksum-offload.js';
+import { TCP_CSUM_OFFSET, UDP_CSUM_OFFSET, completeChecksum, prepareChecksumPartial } from '../../src/offload/checksum.js';
 import { MtuStatus } from '../../src/mtu/status.js';
 import { VIRTIO_NET_HDR_LEN, VIRTIO_NET_HDR_MRG_LEN, VirtioGso, VirtioNetFlag, VirtioNetHdrView } from '../../src/wire/virtio-net-hdr.js';
 import { dirty, hex } from '../support/hex.js';
@@ -110,7 +112,7 @@ describe('prepareChecksumPartial', () => {
 
   it('IPv4 TCP without GSO: pseudo-header sum in the field, header {NEEDS_CSUM, NONE, 0, 0, 34, 16}', () => {
     const b = Buffer.concat([dirty(10), TCP4]);
-    expect(prepareChecksumPartial(b, 10, b.length, 0, hdrAt(b))).toBe(MtuStatus.OK);
+    expect(prepareChecksumPartial(FrameLayout.of(b, 10, b.length), 0, hdrAt(b))).toBe(MtuStatus.OK);
     expect(b.subarray(0, 10)).toEqual(hex('01 00 0000 0000 2200 1000'));
     expect(b.readUInt16BE(10 + 50)).toBe(PARTIAL4);
     expect(b.subarray(10)).toEqual(withWord(TCP4, 50, PARTIAL4));
@@ -119,7 +121,7 @@ describe('prepareChecksumPartial', () => {
   it('IPv4 TCP as a super-frame: gso_type TCPV4, hdr_len 54, gso_size', () => {
     const f = tcpFrame({ payload: payloadOf(3000), flags: 0x18 });
     const b = Buffer.concat([dirty(12), f]);
-    expect(prepareChecksumPartial(b, 12, b.length, 1398, hdrAt(b, VIRTIO_NET_HDR_MRG_LEN))).toBe(MtuStatus.OK);
+    expect(prepareChecksumPartial(FrameLayout.of(b, 12, b.length), 1398, hdrAt(b, VIRTIO_NET_HDR_MRG_LEN))).toBe(MtuStatus.OK);
     // flags 1, gso TCPV4, hdr_len 54, gso_size 1398 (0x0576), csum_start 34, csum_offset 16, num_buffers 1
     expect(b.subarray(0, 12)).toEqual(hex('01 01 3600 7605 2200 1000 0100'));
     expect(b.readUInt16BE(12 + 50)).toBe(partialSumRef(f));
@@ -128,24 +130,24 @@ describe('prepareChecksumPartial', () => {
   it('IPv6 TCP super-frame: TCPV6, csum_start 54', () => {
     const f = tcpFrame({ v6: true, payload: payloadOf(2000), tcpOptions: hex('01 01 08 0a 00 00 00 01 00 00 00 02') });
     const b = Buffer.concat([dirty(10), f]);
-    expect(prepareChecksumPartial(b, 10, b.length, 1000, hdrAt(b))).toBe(MtuStatus.OK);
+    expect(prepareChecksumPartial(FrameLayout.of(b, 10, b.length), 1000, hdrAt(b))).toBe(MtuStatus.OK);
     // flags 1, TCPV6 (4), hdr_len 14 + 40 + 32 = 86, gso_size 1000, csum_start 54, csum_offset 16
     expect(b.subarray(0, 10)).toEqual(hex('01 04 5600 e803 3600 1000'));
   });
 
   it('UDP: NEEDS_CSUM with csum_offset 6, never GSO', () => {
     const b = Buffer.concat([dirty(10), UDP4]);
-    expect(prepareChecksumPartial(b, 10, b.length, 0, hdrAt(b))).toBe(MtuStatus.OK);
+    expect(prepareChecksumPartial(FrameLayout.of(b, 10, b.length), 0, hdrAt(b))).toBe(MtuStatus.OK);
     expect(b.subarray(0, 10)).toEqual(hex('01 00 0000 0000 2200 0600'));
     expect(b.readUInt16BE(10 + 40)).toBe(PARTIAL4);
     const c = Buffer.concat([dirty(10), UDP4]);
-    expect(prepareChecksumPartial(c, 10, c.length, 1000, hdrAt(c))).toBe(MtuStatus.WRONG_PROTOCOL);
+    expect(prepareChecksumPartial(FrameLayout.of(c, 10, c.length), 1000, hdrAt(c))).toBe(MtuStatus.WRONG_PROTOCOL);
   });
 
   it('recomputes a stale IPv4 header checksum (lengths rewritten by the caller)', () => {
     const b = Buffer.concat([dirty(10), TCP4]);
     b.writeUInt16BE(0xdead, 10 + 24);
-    expect(prepareChecksumPartial(b, 10, b.length, 0, hdrAt(b))).toBe(MtuStatus.OK);
+    expect(prepareChecksumPartial(FrameLayout.of(b, 10, b.length), 0, hdrAt(b))).toBe(MtuStatus.OK);
     expect(b.readUInt16BE(10 + 24)).toBe(0x0fa5);
   });
 
@@ -155,7 +157,7 @@ describe('prepareChecksumPartial', () => {
       for (const f of [tcpFrame({ payload: payloadOf(len, len) }), tcpFrame({ v6: true, payload: payloadOf(len, len) }),
         udpFrame({ payload: payloadOf(len, len) }), udpFrame({ v6: true, payload: payloadOf(len, len) })]) {
         const b = Buffer.concat([dirty(10), f]);
-        expect(prepareChecksumPartial(b, 10, b.length, 0, hdrAt(b))).toBe(MtuStatus.OK);
+        expect(prepareChecksumPartial(FrameLayout.of(b, 10, b.length), 0, hdrAt(b))).toBe(MtuStatus.OK);
         const h = hdrAt(b);
         expect(h.flags).toBe(VirtioNetFlag.NEEDS_CSUM);
         expect(h.gsoType).toBe(VirtioGso.NONE);
@@ -174,7 +176,12 @@ describe('prepareChecksumPartial', () => {
   ])('refuses %s and writes nothing', (_n, f, want) => {
     const b = Buffer.concat([dirty(10), f]);
     const before = Buffer.from(b);
-    expect(prepareChecksumPartial(b, 10, b.length, 0, hdrAt(b))).toBe(want);
+    // A frame whose headers do not parse is refused by the layout, then as not IP.
+    const L = new FrameLayout();
+    const parsed = L.parse(b, dataViewOf(b), 10, b.length);
+    const got = prepareChecksumPartial(L, 0, hdrAt(b));
+    expect(parsed === MtuStatus.OK ? got : parsed).toBe(want);
+    if (parsed !== MtuStatus.OK) expect(got).toBe(MtuStatus.NOT_IP);
     expect(b).toEqual(before);
   });
 });

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { Cidr } from '../../src/fib/cidr.js';
 import { FakeClock } from '../../src/fib/clock.js';
 import type { VtepSpec } from '../../src/fib/vtep.js';
-import { Framing, Switch, type OverlayAttach, type SwitchOptions } from '../../src/switch/switch.js';
+import { Framing, Switch, type OverlayAttach, type SwitchOptions } from '../../src/pipeline/switch.js';
 import { dissectFrame, type LayerRepr } from '../../src/wire/dissect.js';
 import { EncapTemplate, VXLAN_HEADROOM } from '../../src/wire/encap.js';
 import { VirtioGso, VirtioNetFlag } from '../../src/wire/virtio-net-hdr.js';

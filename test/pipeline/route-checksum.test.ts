@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { Cidr } from '../../src/fib/cidr.js';
 import { FakeClock } from '../../src/fib/clock.js';
-import { Framing, Switch, SwitchMode } from '../../src/switch/switch.js';
+import { Framing, Switch, SwitchMode } from '../../src/pipeline/switch.js';
 import { EncapTemplate, VXLAN_HEADROOM } from '../../src/wire/encap.js';
 import { icmpEcho, ip, mac, udp } from '../support/pod-frames.js';
 import { TestPort } from '../support/test-port.js';

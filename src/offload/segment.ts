@@ -32,9 +32,9 @@
  * segment count, or a negative MtuStatus (nothing usable written) that the caller counts as one
  * drop.
  *
- * How the switch uses this: for a frame read from a pod/host port with a virtio header whose
- * gso_type is not NONE, it calls segmentGso(hdr.gsoType, hdr.gsoSize, podMtu, buf, START, END,
- * scratch, off, prefix, lens). With the kernel UDP socket and UDP_SEGMENT it uses prefix 8 and
+ * How the pipeline uses this: for a frame read from a pod/host port with a virtio header whose
+ * gso_type is not NONE, the egress stage decides with gsoPlan(layout, gsoType, gsoSize, mtu, max)
+ * and acts with segmentGso(layout, gsoType, gsoSize, mtu, work, off, prefix, lens). With the kernel UDP socket and UDP_SEGMENT it uses prefix 8 and
  * writes one VXLAN header at dst[off + k * stride, +8) per segment, then sends the contiguous
  * range with GSO_SIZE = stride (split into messages of at most 64 datagrams and 65,507 bytes:
  * any range of consecutive segments is itself a valid train); without GSO it uses prefix 50
@@ -46,82 +46,103 @@ import { dataViewOf } from '../wire/bytes.js';
 import { IpProto } from '../wire/consts.js';
 import { TcpFlag } from '../wire/tcp.js';
 import { VirtioGso } from '../wire/virtio-net-hdr.js';
-import { copyBytes } from './copy.js';
-import { FrameLayout } from './layout.js';
-import { MtuStatus } from './status.js';
+import { copyBytes } from '../buf/copy.js';
+import type { FrameLayout } from '../mtu/layout.js';
+import { MtuStatus } from '../mtu/status.js';
 import { sumFolded } from './sum.js';
-
-const layout = new FrameLayout();
 
 /** The largest prefix a caller may ask for (an outer Ethernet + IPv6 + UDP + VXLAN is 70). */
 export const MAX_SEGMENT_PREFIX = 256;
 
 /**
- * segmentGso segments a super-frame described by a virtio-net header. `gsoType` is the
- * header's gso_type (the ECN bit is accepted and ignored: CWR is handled per segment anyway),
- * `gsoSize` its gso_size, `mtu` the largest IP packet a segment may be (the pod MTU).
+ * gsoPlan: how many segments segmentGso would make of the super-frame `L` was parsed over
+ * (module doc), at most `maxSegments`; or why it cannot, as a negative MtuStatus. `gsoType` is
+ * the virtio header's gso_type (the ECN bit is accepted and ignored: CWR is handled per segment
+ * anyway), `gsoSize` its gso_size, `mtu` the largest IP packet a segment may be (the pod MTU).
  *   - TCPV4 / TCPV6: the frame must be IPv4 / IPv6 + TCP. Segment payload =
  *     min(gsoSize, mtu - IP header - TCP header): a sender whose MSS is too large for the pod
  *     MTU still gets segments that fit (the kernel would answer frag-needed and drop instead).
  *   - UDP_L4: IPv4 or IPv6 + UDP, datagrams of gsoSize payload bytes; DATAGRAM_TOO_BIG if one
  *     does not fit `mtu` (datagram boundaries belong to the application and are never moved).
  *   - UDP (UFO, IP fragmentation offload), NONE and unknown types: GSO_TYPE_UNSUPPORTED.
- * Returns the segment count (lengths in lens[0..count)), or a negative MtuStatus.
+ * Reads only the layout; writes nothing. The pipeline's egress stage decides with it.
  */
-export function segmentGso(
-  gsoType: number, gsoSize: number, mtu: number,
-  src: Buffer, start: number, end: number,
-  dst: Buffer, dstOff: number, prefix: number, lens: Int32Array,
-): number {
+export function gsoPlan(L: FrameLayout, gsoType: number, gsoSize: number, mtu: number, maxSegments: number): number {
+  const seg = segmentSize(L, gsoType, gsoSize, mtu);
+  if (seg < 0) return seg;
+  const payLen = L.ipEnd - L.l4Off - L.l4HdrLen;
+  const n = payLen <= seg ? 1 : Math.ceil(payLen / seg);
+  return n > maxSegments ? MtuStatus.TOO_MANY_SEGMENTS : n;
+}
+
+/** segmentSize: the payload bytes per segment for gsoPlan's cases, or a negative MtuStatus. */
+function segmentSize(L: FrameLayout, gsoType: number, gsoSize: number, mtu: number): number {
+  if (L.ipVersion === 0) return MtuStatus.NOT_IP;
   const t = gsoType & ~VirtioGso.ECN;
   if (t === VirtioGso.TCPV4 || t === VirtioGso.TCPV6) {
-    const dv = dataViewOf(src);
-    const s = layout.parse(dv, start, end, IpProto.TCP);
+    const s = L.l4For(IpProto.TCP);
     if (s !== MtuStatus.OK) return s;
-    if ((layout.ipVersion === 4) !== (t === VirtioGso.TCPV4)) return MtuStatus.GSO_TYPE_MISMATCH;
-    const room = mtu - layout.ipHdrLen - layout.l4HdrLen;
-    if (gsoSize < 1 || room < 1) return MtuStatus.BAD_GSO_SIZE;
-    return splitTcp(dv, src, start, end, layout, gsoSize < room ? gsoSize : room, dst, dstOff, prefix, lens);
+    if ((L.ipVersion === 4) !== (t === VirtioGso.TCPV4)) return MtuStatus.GSO_TYPE_MISMATCH;
+    const room = mtu - L.ipHdrLen - L.l4HdrLen;
+    if (!(gsoSize >= 1 && gsoSize <= 0xffff) || room < 1) return MtuStatus.BAD_GSO_SIZE;
+    return gsoSize < room ? gsoSize : room;
   }
-  if (t === VirtioGso.UDP_L4) return segmentUdp(src, start, end, gsoSize, mtu, dst, dstOff, prefix, lens);
+  if (t === VirtioGso.UDP_L4) return udpSegmentSize(L, gsoSize, mtu);
   return MtuStatus.GSO_TYPE_UNSUPPORTED;
 }
 
-/**
- * segmentTcp splits the Ethernet/IPv4-or-IPv6/TCP frame src[start, end) into segments of at
- * most `mss` payload bytes (see the module doc for what each gets and where it goes). A frame
- * whose payload fits one segment yields one segment (headers and checksums made complete).
- * Returns the count, or TRUNCATED / NOT_IP / BAD_IP_HEADER / WRONG_PROTOCOL / IPV6_EXT_HEADER /
- * IP_FRAGMENT / BAD_L4_HEADER / BAD_GSO_SIZE (mss < 1) / TOO_MANY_SEGMENTS / NO_ROOM.
- */
-export function segmentTcp(src: Buffer, start: number, end: number, mss: number, dst: Buffer, dstOff: number, prefix: number, lens: Int32Array): number {
-  const dv = dataViewOf(src);
-  const s = layout.parse(dv, start, end, IpProto.TCP);
+function udpSegmentSize(L: FrameLayout, gsoSize: number, mtu: number): number {
+  const s = L.l4For(IpProto.UDP);
   if (s !== MtuStatus.OK) return s;
-  if (!(mss >= 1 && mss <= 0xffff)) return MtuStatus.BAD_GSO_SIZE;
-  return splitTcp(dv, src, start, end, layout, mss, dst, dstOff, prefix, lens);
+  if (!(gsoSize >= 1 && gsoSize <= 0xffff)) return MtuStatus.BAD_GSO_SIZE;
+  if (L.ipHdrLen + 8 + gsoSize > mtu) return MtuStatus.DATAGRAM_TOO_BIG;
+  return gsoSize;
 }
 
 /**
- * segmentUdp splits the Ethernet/IPv4-or-IPv6/UDP frame src[start, end) into datagrams of
+ * segmentGso segments the super-frame `L` was parsed over as gsoPlan describes, into dst (module
+ * doc, "Output layout"). Returns the segment count (lengths in lens[0..count)), or gsoPlan's
+ * reasons (with lens.length as the most segments), or NO_ROOM.
+ */
+export function segmentGso(L: FrameLayout, gsoType: number, gsoSize: number, mtu: number, dst: Buffer, dstOff: number, prefix: number, lens: Int32Array): number {
+  const seg = segmentSize(L, gsoType, gsoSize, mtu);
+  if (seg < 0) return seg;
+  return L.proto === IpProto.TCP ? splitTcp(L, seg, dst, dstOff, prefix, lens) : splitUdp(L, seg, dst, dstOff, prefix, lens);
+}
+
+/**
+ * segmentTcp splits the Ethernet/IPv4-or-IPv6/TCP frame `L` was parsed over into segments of at
+ * most `mss` payload bytes (see the module doc for what each gets and where it goes). A frame
+ * whose payload fits one segment yields one segment (headers and checksums made complete).
+ * Returns the count, or NOT_IP / WRONG_PROTOCOL / IPV6_EXT_HEADER / IP_FRAGMENT / TRUNCATED /
+ * BAD_L4_HEADER / BAD_GSO_SIZE (mss < 1) / TOO_MANY_SEGMENTS / NO_ROOM.
+ */
+export function segmentTcp(L: FrameLayout, mss: number, dst: Buffer, dstOff: number, prefix: number, lens: Int32Array): number {
+  if (L.ipVersion === 0) return MtuStatus.NOT_IP;
+  const s = L.l4For(IpProto.TCP);
+  if (s !== MtuStatus.OK) return s;
+  if (!(mss >= 1 && mss <= 0xffff)) return MtuStatus.BAD_GSO_SIZE;
+  return splitTcp(L, mss, dst, dstOff, prefix, lens);
+}
+
+/**
+ * segmentUdp splits the Ethernet/IPv4-or-IPv6/UDP frame `L` was parsed over into datagrams of
  * `gsoSize` payload bytes (the last may be shorter), each with its own UDP header (length,
  * checksum) and IP header (length, IPv4 ID + k, checksum). Returns the count or a negative
  * MtuStatus: besides segmentTcp's, DATAGRAM_TOO_BIG when IP header + 8 + gsoSize > mtu.
  */
-export function segmentUdp(src: Buffer, start: number, end: number, gsoSize: number, mtu: number, dst: Buffer, dstOff: number, prefix: number, lens: Int32Array): number {
-  const dv = dataViewOf(src);
-  const s = layout.parse(dv, start, end, IpProto.UDP);
-  if (s !== MtuStatus.OK) return s;
-  if (!(gsoSize >= 1 && gsoSize <= 0xffff)) return MtuStatus.BAD_GSO_SIZE;
-  if (layout.ipHdrLen + 8 + gsoSize > mtu) return MtuStatus.DATAGRAM_TOO_BIG;
-  return splitUdp(dv, src, start, end, layout, gsoSize, dst, dstOff, prefix, lens);
+export function segmentUdp(L: FrameLayout, gsoSize: number, mtu: number, dst: Buffer, dstOff: number, prefix: number, lens: Int32Array): number {
+  if (L.ipVersion === 0) return MtuStatus.NOT_IP;
+  const seg = udpSegmentSize(L, gsoSize, mtu);
+  if (seg < 0) return seg;
+  return splitUdp(L, seg, dst, dstOff, prefix, lens);
 }
 
 /**
  * checkRoom: the shared preconditions of both splitters. Returns the segment count or a
  * negative MtuStatus. `hl` = header bytes per segment, `payLen` = bytes to split.
  */
-function checkRoom(src: Buffer, start: number, end: number, hl: number, payLen: number, seg: number, dst: Buffer, dstOff: number, prefix: number, lens: Int32Array): number {
+function checkRoom(L: FrameLayout, hl: number, payLen: number, seg: number, dst: Buffer, dstOff: number, prefix: number, lens: Int32Array): number {
   const n = payLen <= seg ? 1 : Math.ceil(payLen / seg);
   if (n > lens.length) return MtuStatus.TOO_MANY_SEGMENTS;
   if (!(prefix >= 0 && prefix <= MAX_SEGMENT_PREFIX && dstOff >= 0)) return MtuStatus.NO_ROOM;
@@ -129,9 +150,10 @@ function checkRoom(src: Buffer, start: number, end: number, hl: number, payLen: 
   const last = payLen - (n - 1) * seg;
   const total = (n - 1) * stride + prefix + hl + (last > 0 ? last : 0);
   if (dstOff + total > dst.length) return MtuStatus.NO_ROOM;
+  const src = L.buf;
   if (dst.buffer === src.buffer) {
     // Overlap is judged on the underlying memory, so two Buffers over one arena count too.
-    const a0 = src.byteOffset + start, a1 = src.byteOffset + end;
+    const a0 = src.byteOffset + L.start, a1 = src.byteOffset + L.end;
     const b0 = dst.byteOffset + dstOff, b1 = b0 + total;
     if (b0 < a1 && a0 < b1) return MtuStatus.NO_ROOM;
   }
@@ -173,12 +195,13 @@ function setSegmentIp(dv: DataView, ip: number, v4: boolean, iphl: number, l4Len
   dv.setUint16(ip + 10, ~s & 0xffff);
 }
 
-function splitTcp(sdv: DataView, src: Buffer, start: number, end: number, L: FrameLayout, seg: number, dst: Buffer, dstOff: number, prefix: number, lens: Int32Array): number {
+function splitTcp(L: FrameLayout, seg: number, dst: Buffer, dstOff: number, prefix: number, lens: Int32Array): number {
+  const src = L.buf, sdv = L.dv, start = L.start;
   const l3 = L.l3Off, l4 = L.l4Off, thl = L.l4HdrLen, iphl = L.ipHdrLen;
   const payStart = l4 + thl;
   const payLen = L.ipEnd - payStart;
   const hl = payStart - start;
-  const n = checkRoom(src, start, end, hl, payLen, seg, dst, dstOff, prefix, lens);
+  const n = checkRoom(L, hl, payLen, seg, dst, dstOff, prefix, lens);
   if (n < 0) return n;
   const ddv = dataViewOf(dst);
   const v4 = L.ipVersion === 4;
@@ -193,7 +216,7 @@ function splitTcp(sdv: DataView, src: Buffer, start: number, end: number, L: Fra
   let thBase = sdv.getUint16(l4) + sdv.getUint16(l4 + 2) + sdv.getUint16(l4 + 8) + sdv.getUint16(l4 + 10)
     + sdv.getUint16(l4 + 14) + sdv.getUint16(l4 + 18);
   for (let i = l4 + 20; i < payStart; i += 2) thBase += sdv.getUint16(i);
-  const base = L.pseudoSum(sdv, 0) + thBase; // + TCP length, seq, flag word, payload per segment
+  const base = L.pseudoSum(0) + thBase; // + TCP length, seq, flag word, payload per segment
   const notLast = ~(TcpFlag.FIN | TcpFlag.PSH), notFirst = ~TcpFlag.CWR;
 
   for (let k = 0; k < n; k++) {
@@ -218,12 +241,13 @@ function splitTcp(sdv: DataView, src: Buffer, start: number, end: number, L: Fra
   return n;
 }
 
-function splitUdp(sdv: DataView, src: Buffer, start: number, end: number, L: FrameLayout, seg: number, dst: Buffer, dstOff: number, prefix: number, lens: Int32Array): number {
+function splitUdp(L: FrameLayout, seg: number, dst: Buffer, dstOff: number, prefix: number, lens: Int32Array): number {
+  const src = L.buf, sdv = L.dv, start = L.start;
   const l3 = L.l3Off, l4 = L.l4Off, iphl = L.ipHdrLen;
   const payStart = l4 + 8;
   const payLen = L.ipEnd - payStart;
   const hl = payStart - start;
-  const n = checkRoom(src, start, end, hl, payLen, seg, dst, dstOff, prefix, lens);
+  const n = checkRoom(L, hl, payLen, seg, dst, dstOff, prefix, lens);
   if (n < 0) return n;
   const ddv = dataViewOf(dst);
   const v4 = L.ipVersion === 4;
@@ -231,7 +255,7 @@ function splitUdp(sdv: DataView, src: Buffer, start: number, end: number, L: Fra
   const stride = prefix + hl + seg;
   const ident0 = v4 ? sdv.getUint16(l3 + 4) : 0;
   const ipBase = v4 ? ipv4SumBase(sdv, l3, iphl) : 0;
-  const base = L.pseudoSum(sdv, 0) + sdv.getUint16(l4) + sdv.getUint16(l4 + 2); // + 2 x length + payload
+  const base = L.pseudoSum(0) + sdv.getUint16(l4) + sdv.getUint16(l4 + 2); // + 2 x length + payload
 
   for (let k = 0; k < n; k++) {
     const o = dstOff + k * stride + prefix;

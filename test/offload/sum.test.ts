@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { sumFolded } from '../../src/mtu/sum.js';
+import { sumFolded } from '../../src/offload/sum.js';
 import { dataViewOf } from '../../src/wire/bytes.js';
 import { hex } from '../support/hex.js';
 import { onesSumRef } from '../support/refs.js';

@@ -53,8 +53,8 @@ import { dataViewOf } from '../wire/bytes.js';
 import { EtherType, IpProto } from '../wire/consts.js';
 import { TcpFlag } from '../wire/tcp.js';
 import { VIRTIO_NET_HDR_LEN, VIRTIO_NET_HDR_MRG_LEN, VirtioGso, VirtioNetFlag } from '../wire/virtio-net-hdr.js';
-import { copyBytes } from './copy.js';
-import { MtuStatus } from './status.js';
+import { copyBytes } from '../buf/copy.js';
+import { MtuStatus } from '../mtu/status.js';
 import { sumFolded } from './sum.js';
 
 /** Frame kinds found by the plan pass. */

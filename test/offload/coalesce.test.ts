@@ -1,8 +1,9 @@
 import fc from 'fast-check';
+import { FrameLayout } from '../../src/mtu/layout.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Batch, FrameList } from '../../src/buf/batch.js';
-import { TcpCoalescer, coalesceOutputBound } from '../../src/mtu/coalesce.js';
-import { segmentTcp } from '../../src/mtu/segment.js';
+import { TcpCoalescer, coalesceOutputBound } from '../../src/offload/coalesce.js';
+import { segmentTcp } from '../../src/offload/segment.js';
 import { MtuStatus } from '../../src/mtu/status.js';
 import { hex } from '../support/hex.js';
 import { payloadOf, tcpFrame, udpFrame, type TcpSpec } from '../support/l4-frames.js';
@@ -257,7 +258,7 @@ function mergedFrom(first: number, n: number): Buffer {
 
 /** segmentTcp(x, mss) as separate Buffers. */
 function segmentsOf(x: Buffer, mss: number): Buffer[] {
-  const n = segmentTcp(x, 0, x.length, mss, segBuf, 0, 0, lens);
+  const n = segmentTcp(FrameLayout.of(x), mss, segBuf, 0, 0, lens);
   expect(n).toBeGreaterThan(0);
   const stride = lens[0]!;
   return [...Array(n).keys()].map((k) => Buffer.from(segBuf.subarray(k * stride, k * stride + lens[k]!)));

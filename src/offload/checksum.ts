@@ -17,23 +17,33 @@
  * the whole transport length, as the kernel's __tcp_v4_send_check / tcp_v6_send_check do for a
  * GSO skb (tcp_gso_segment adjusts it per segment from there).
  *
- * How the switch uses this: on a pod/host port with vnet headers it reads the header at
- * [START - 10, START); for gso_type NONE with NEEDS_CSUM it calls completeChecksum(buf, START,
- * END, csumStart, csumOffset) before anything else looks at the frame (GSO frames go to
- * segment.ts instead, which computes every checksum itself). The coalescer (coalesce.ts) writes
+ * How the pipeline uses this: the ingress stage reads the virtio header of a pod/host frame at
+ * [START - 10, START); for gso_type NONE with NEEDS_CSUM leaving through a port without virtio
+ * headers (the overlay, or a port that takes complete frames), the egress stage decides with
+ * csumRangeOk and acts with completeChecksum(buf, START, END, csumStart, csumOffset) (GSO frames
+ * go to segment.ts instead, which computes every checksum itself). The coalescer (coalesce.ts) writes
  * the outgoing form itself; prepareChecksumPartial is the same thing for one frame.
  */
 
 import { dataViewOf } from '../wire/bytes.js';
 import { IpProto } from '../wire/consts.js';
 import { VirtioGso, VirtioNetFlag, type VirtioNetHdrView } from '../wire/virtio-net-hdr.js';
-import { FrameLayout } from './layout.js';
-import { MtuStatus } from './status.js';
+import type { FrameLayout } from '../mtu/layout.js';
+import { MtuStatus } from '../mtu/status.js';
 import { sumFolded } from './sum.js';
 
 /** Where the TCP and UDP checksum fields sit in their headers (virtio csum_offset values). */
 export const TCP_CSUM_OFFSET = 16;
 export const UDP_CSUM_OFFSET = 6;
+
+/**
+ * csumRangeOk: whether a partial checksum described by `csumStart` and `csumOffset` (the virtio
+ * header's values, relative to the frame's first byte) lies inside a frame of `len` bytes, as
+ * skb_partial_csum_set() requires. completeChecksum refuses what this refuses.
+ */
+export function csumRangeOk(len: number, csumStart: number, csumOffset: number): boolean {
+  return csumStart >= 0 && csumOffset >= 0 && csumStart <= len && csumStart + csumOffset <= len - 2;
+}
 
 /**
  * completeChecksum finishes the partial checksum of the frame buf[start, end): `csumStart` and
@@ -43,8 +53,7 @@ export const UDP_CSUM_OFFSET = 6;
  * [start, end); allocates nothing.
  */
 export function completeChecksum(buf: Buffer, start: number, end: number, csumStart: number, csumOffset: number): MtuStatus {
-  const len = end - start;
-  if (!(csumStart >= 0 && csumOffset >= 0 && csumStart <= len && csumStart + csumOffset <= len - 2)) return MtuStatus.CSUM_OUT_OF_RANGE;
+  if (!csumRangeOk(end - start, csumStart, csumOffset)) return MtuStatus.CSUM_OUT_OF_RANGE;
   const dv = dataViewOf(buf);
   const from = start + csumStart;
   const c = ~sumFolded(dv, from, end - from) & 0xffff;
@@ -52,11 +61,9 @@ export function completeChecksum(buf: Buffer, start: number, end: number, csumSt
   return MtuStatus.OK;
 }
 
-const layout = new FrameLayout();
-
 /**
- * prepareChecksumPartial rewrites the complete Ethernet/IPv4-or-IPv6/TCP-or-UDP frame
- * buf[start, end) for a virtio-net write with checksum offload, and fills `hdr` (a view over the
+ * prepareChecksumPartial rewrites the complete Ethernet/IPv4-or-IPv6/TCP-or-UDP frame `L` was
+ * parsed over for a virtio-net write with checksum offload, and fills `hdr` (a view over the
  * 10- or 12-byte header, e.g. at [start - 10, start)):
  *   - the L4 checksum field := the folded pseudo-header sum over the whole transport length;
  *   - IPv4 header checksum recomputed (lengths may have been rewritten by the caller);
@@ -66,21 +73,19 @@ const layout = new FrameLayout();
  * UDP super-frames (UDP_L4) are not produced: gsoSize must be 0 for UDP (else WRONG_PROTOCOL).
  * Returns OK or a negative MtuStatus (nothing written then). Allocates nothing.
  */
-export function prepareChecksumPartial(buf: Buffer, start: number, end: number, gsoSize: number, hdr: VirtioNetHdrView): MtuStatus {
-  const dv = dataViewOf(buf);
-  const L = layout;
-  let s = L.parseIp(dv, start, end);
-  if (s !== MtuStatus.OK) return s;
+export function prepareChecksumPartial(L: FrameLayout, gsoSize: number, hdr: VirtioNetHdrView): MtuStatus {
+  if (L.ipVersion === 0) return MtuStatus.NOT_IP;
+  const dv = L.dv, start = L.start;
   const proto = L.proto;
   if (proto !== IpProto.TCP && proto !== IpProto.UDP) return L.ipVersion === 6 ? MtuStatus.IPV6_EXT_HEADER : MtuStatus.WRONG_PROTOCOL;
-  s = L.parseL4(dv, proto);
+  const s = L.l4Status;
   if (s !== MtuStatus.OK) return s;
   if (proto === IpProto.UDP && gsoSize > 0) return MtuStatus.WRONG_PROTOCOL;
   if (!hdr.checkLen()) return MtuStatus.NO_ROOM;
   const l4 = L.l4Off, l4Len = L.ipEnd - l4;
   const csumOff = proto === IpProto.TCP ? TCP_CSUM_OFFSET : UDP_CSUM_OFFSET;
   if (L.ipVersion === 4) refillIpv4HeaderChecksum(dv, L.l3Off, L.ipHdrLen);
-  const ps = L.pseudoSum(dv, l4Len);
+  const ps = L.pseudoSum(l4Len);
   dv.setUint16(l4 + csumOff, foldSmall(ps));
   const payload = l4Len - L.l4HdrLen;
   const gso = gsoSize > 0 && payload > gsoSize;

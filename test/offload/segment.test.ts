@@ -1,6 +1,8 @@
 import fc from 'fast-check';
+import { FrameLayout } from '../../src/mtu/layout.js';
+import { dataViewOf } from '../../src/wire/bytes.js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { segmentGso, segmentTcp, segmentUdp } from '../../src/mtu/segment.js';
+import { segmentGso, segmentTcp, segmentUdp } from '../../src/offload/segment.js';
 import { MtuStatus } from '../../src/mtu/status.js';
 import { VirtioGso } from '../../src/wire/virtio-net-hdr.js';
 import { dirty, hex } from '../support/hex.js';
@@ -16,7 +18,7 @@ describe('segmentTcp: a hand-checked IPv4 example', () => {
   // Header bytes per segment: 14 + 20 + 20 = 54; stride = 8 + 54 + 4 = 66.
   const x = tcpFrame({ seq: 1000, id: 0x1234, flags: ACK | PSH | FIN | CWR | ECE, payload: Buffer.from('0123456789'), csum: 'partial' });
   const out = dirty(300);
-  const n = segmentTcp(x, 0, x.length, 4, out, 0, 8, lens);
+  const n = segmentTcp(FrameLayout.of(x), 4, out, 0, 8, lens);
   const seg = (k: number, len: number): Buffer => out.subarray(k * 66 + 8, k * 66 + 8 + len);
 
   it('makes 3 segments of 58, 58 and 56 bytes at stride 66', () => {
@@ -54,7 +56,7 @@ describe('segmentTcp: IPv6 and UDP examples', () => {
   it('IPv6: 7 bytes at mss 3 -> payload lengths 23, 23, 21 and seq +3', () => {
     const x = tcpFrame({ v6: true, seq: 0xffff_fffe, payload: Buffer.from('abcdefg'), flags: ACK | FIN });
     const out = dirty(400);
-    expect(segmentTcp(x, 0, x.length, 3, out, 0, 0, lens)).toBe(3);
+    expect(segmentTcp(FrameLayout.of(x), 3, out, 0, 0, lens)).toBe(3);
     // hl = 14 + 40 + 20 = 74; stride 77
     expect([...lens.subarray(0, 3)]).toEqual([77, 77, 75]);
     const s = [0, 1, 2].map((k) => out.subarray(k * 77, k * 77 + lens[k]!));
@@ -68,7 +70,7 @@ describe('segmentTcp: IPv6 and UDP examples', () => {
   it('UDP (USO): 10 bytes at gso_size 4 -> UDP lengths 12, 12, 10, IP IDs +k, checksums', () => {
     const x = udpFrame({ id: 0xfffe, payload: Buffer.from('0123456789'), csum: 'partial' });
     const out = dirty(300);
-    expect(segmentUdp(x, 0, x.length, 4, 1500, out, 0, 8, lens)).toBe(3);
+    expect(segmentUdp(FrameLayout.of(x), 4, 1500, out, 0, 8, lens)).toBe(3);
     // hl = 14 + 20 + 8 = 42; stride = 8 + 42 + 4 = 54
     const s = [0, 1, 2].map((k) => out.subarray(k * 54 + 8, k * 54 + 8 + lens[k]!));
     expect(s.map((b) => b.readUInt16BE(38))).toEqual([12, 12, 10]);
@@ -81,7 +83,7 @@ describe('segmentTcp: IPv6 and UDP examples', () => {
   it('a payload that fits one segment gives one segment with complete checksums', () => {
     const x = tcpFrame({ payload: Buffer.from('hello'), csum: 'partial' });
     const out = dirty(200);
-    expect(segmentTcp(x, 0, x.length, 1460, out, 0, 50, lens)).toBe(1);
+    expect(segmentTcp(FrameLayout.of(x), 1460, out, 0, 50, lens)).toBe(1);
     const s = out.subarray(50, 50 + lens[0]!);
     expect(lens[0]).toBe(x.length);
     expect(l4ChecksumOk(s)).toBe(true);
@@ -92,7 +94,7 @@ describe('segmentTcp: IPv6 and UDP examples', () => {
     const x = tcpFrame({ payload: payloadOf(3000), csum: 'partial' });
     const buf = dirty(20000);
     x.copy(buf, 100);
-    const n = segmentTcp(buf, 100, 100 + x.length, 1000, buf, 5000, 8, lens);
+    const n = segmentTcp(FrameLayout.of(buf, 100, 100 + x.length), 1000, buf, 5000, 8, lens);
     expectTcpSegments(x, 1000, n, buf, 5000, 8, lens);
   });
 });
@@ -103,31 +105,31 @@ describe('segmentGso', () => {
 
   it('uses gso_size when segments fit the MTU', () => {
     const out = dirty(10000);
-    const n = segmentGso(VirtioGso.TCPV4, 1398, 1450, x4, 0, x4.length, out, 0, 8, lens);
+    const n = segmentGso(FrameLayout.of(x4), VirtioGso.TCPV4, 1398, 1450, out, 0, 8, lens);
     expectTcpSegments(x4, 1398, n, out, 0, 8, lens);
     expect(n).toBe(4);
   });
 
   it('cuts smaller segments when gso_size does not fit the MTU: min(gso_size, mtu - 40) for IPv4', () => {
     const out = dirty(10000);
-    const n = segmentGso(VirtioGso.TCPV4, 1448, 1450, x4, 0, x4.length, out, 0, 8, lens);
+    const n = segmentGso(FrameLayout.of(x4), VirtioGso.TCPV4, 1448, 1450, out, 0, 8, lens);
     expectTcpSegments(x4, 1410, n, out, 0, 8, lens);
     for (let k = 0; k < n; k++) expect(lens[k]! - 14).toBeLessThanOrEqual(1450);
   });
 
   it('IPv6: mtu - 60, and the ECN bit in gso_type is accepted', () => {
     const out = dirty(10000);
-    const n = segmentGso(VirtioGso.TCPV6 | VirtioGso.ECN, 1440, 1450, x6, 0, x6.length, out, 0, 0, lens);
+    const n = segmentGso(FrameLayout.of(x6), VirtioGso.TCPV6 | VirtioGso.ECN, 1440, 1450, out, 0, 0, lens);
     expectTcpSegments(x6, 1390, n, out, 0, 0, lens);
   });
 
   it('UDP_L4 keeps datagram boundaries and refuses datagrams that do not fit', () => {
     const u = udpFrame({ payload: payloadOf(3000), csum: 'partial' });
     const out = dirty(10000);
-    const n = segmentGso(VirtioGso.UDP_L4, 1000, 1450, u, 0, u.length, out, 0, 8, lens);
+    const n = segmentGso(FrameLayout.of(u), VirtioGso.UDP_L4, 1000, 1450, out, 0, 8, lens);
     expectUdpSegments(u, 1000, n, out, 0, 8, lens);
-    expect(segmentGso(VirtioGso.UDP_L4, 1423, 1450, u, 0, u.length, out, 0, 8, lens)).toBe(MtuStatus.DATAGRAM_TOO_BIG);
-    expect(segmentGso(VirtioGso.UDP_L4, 1422, 1450, u, 0, u.length, out, 0, 8, lens)).toBe(3);
+    expect(segmentGso(FrameLayout.of(u), VirtioGso.UDP_L4, 1423, 1450, out, 0, 8, lens)).toBe(MtuStatus.DATAGRAM_TOO_BIG);
+    expect(segmentGso(FrameLayout.of(u), VirtioGso.UDP_L4, 1422, 1450, out, 0, 8, lens)).toBe(3);
   });
 
   it.each([
@@ -137,13 +139,13 @@ describe('segmentGso', () => {
     ['TCPV6 on an IPv4 frame', VirtioGso.TCPV6, MtuStatus.GSO_TYPE_MISMATCH],
     ['UDP_L4 on a TCP frame', VirtioGso.UDP_L4, MtuStatus.WRONG_PROTOCOL],
   ])('refuses %s', (_n, t, want) => {
-    expect(segmentGso(t, 1000, 1450, x4, 0, x4.length, dirty(10000), 0, 0, lens)).toBe(want);
+    expect(segmentGso(FrameLayout.of(x4), t, 1000, 1450, dirty(10000), 0, 0, lens)).toBe(want);
   });
 
   it('refuses gso_size 0 and an MTU with no room for payload', () => {
-    expect(segmentGso(VirtioGso.TCPV4, 0, 1450, x4, 0, x4.length, dirty(10000), 0, 0, lens)).toBe(MtuStatus.BAD_GSO_SIZE);
-    expect(segmentGso(VirtioGso.TCPV4, 1000, 40, x4, 0, x4.length, dirty(10000), 0, 0, lens)).toBe(MtuStatus.BAD_GSO_SIZE);
-    expect(segmentGso(VirtioGso.TCPV4, 1000, 41, x4, 0, x4.length, dirty(1_000_000), 0, 0, new Int32Array(5000))).toBe(5000);
+    expect(segmentGso(FrameLayout.of(x4), VirtioGso.TCPV4, 0, 1450, dirty(10000), 0, 0, lens)).toBe(MtuStatus.BAD_GSO_SIZE);
+    expect(segmentGso(FrameLayout.of(x4), VirtioGso.TCPV4, 1000, 40, dirty(10000), 0, 0, lens)).toBe(MtuStatus.BAD_GSO_SIZE);
+    expect(segmentGso(FrameLayout.of(x4), VirtioGso.TCPV4, 1000, 41, dirty(1_000_000), 0, 0, new Int32Array(5000))).toBe(5000);
   });
 });
 
@@ -166,40 +168,46 @@ describe('segmentTcp: bad input is a status, never a throw or a stray write', ()
     ['TCP data offset 4', withByte(46, 0x40), MtuStatus.BAD_L4_HEADER],
   ])('%s', (_n, f, want) => {
     const out = dirty(8000);
-    expect(segmentTcp(f, 0, f.length, 1000, out, 0, 8, lens)).toBe(want);
+    // Headers that do not parse are refused by the layout (the pipeline drops such frames at
+    // ingress); given that layout, the segmenter refuses the frame as not IP.
+    const L = new FrameLayout();
+    const parsed = L.parse(f, dataViewOf(f), 0, f.length);
+    const got = segmentTcp(L, 1000, out, 0, 8, lens);
+    expect(parsed === MtuStatus.OK ? got : parsed).toBe(want);
+    if (parsed !== MtuStatus.OK) expect(got).toBe(MtuStatus.NOT_IP);
     expect(out).toEqual(dirty(8000));
   });
 
   it('TCP options beyond the IP packet: TRUNCATED', () => {
     const small = tcpFrame({ payload: Buffer.alloc(0), tcpOptions: Buffer.alloc(0) });
     small[46] = 0xf0; // data offset 15 = 60 bytes, but the packet has 20
-    expect(segmentTcp(small, 0, small.length, 100, dirty(1000), 0, 0, lens)).toBe(MtuStatus.TRUNCATED);
+    expect(segmentTcp(FrameLayout.of(small), 100, dirty(1000), 0, 0, lens)).toBe(MtuStatus.TRUNCATED);
   });
 
   it.each([
     ['mss 0', 0, MtuStatus.BAD_GSO_SIZE],
     ['mss above 65535', 70000, MtuStatus.BAD_GSO_SIZE],
   ])('refuses %s', (_n, mss, want) => {
-    expect(segmentTcp(x, 0, x.length, mss, dirty(8000), 0, 0, lens)).toBe(want);
+    expect(segmentTcp(FrameLayout.of(x), mss, dirty(8000), 0, 0, lens)).toBe(want);
   });
 
   it('TOO_MANY_SEGMENTS when lens is short, NO_ROOM when dst is short by one byte', () => {
-    expect(segmentTcp(x, 0, x.length, 1000, dirty(8000), 0, 0, new Int32Array(2))).toBe(MtuStatus.TOO_MANY_SEGMENTS);
+    expect(segmentTcp(FrameLayout.of(x), 1000, dirty(8000), 0, 0, new Int32Array(2))).toBe(MtuStatus.TOO_MANY_SEGMENTS);
     // 3 segments: (2 * (8 + 54 + 1000)) + 8 + 54 + 1000 = 3186 bytes from dstOff 10
-    expect(segmentTcp(x, 0, x.length, 1000, dirty(3196), 10, 8, lens)).toBe(3);
+    expect(segmentTcp(FrameLayout.of(x), 1000, dirty(3196), 10, 8, lens)).toBe(3);
     const out = dirty(3195);
-    expect(segmentTcp(x, 0, x.length, 1000, out, 10, 8, lens)).toBe(MtuStatus.NO_ROOM);
+    expect(segmentTcp(FrameLayout.of(x), 1000, out, 10, 8, lens)).toBe(MtuStatus.NO_ROOM);
     expect(out).toEqual(dirty(3195));
-    expect(segmentTcp(x, 0, x.length, 1000, dirty(8000), -1, 8, lens)).toBe(MtuStatus.NO_ROOM);
+    expect(segmentTcp(FrameLayout.of(x), 1000, dirty(8000), -1, 8, lens)).toBe(MtuStatus.NO_ROOM);
   });
 
   it('NO_ROOM when the destination overlaps the source, also through another Buffer over the same memory', () => {
     const buf = dirty(20000);
     x.copy(buf, 1000);
-    expect(segmentTcp(buf, 1000, 1000 + x.length, 1000, buf, 2000, 0, lens)).toBe(MtuStatus.NO_ROOM);
+    expect(segmentTcp(FrameLayout.of(buf, 1000, 1000 + x.length), 1000, buf, 2000, 0, lens)).toBe(MtuStatus.NO_ROOM);
     const alias = buf.subarray(500);
-    expect(segmentTcp(buf, 1000, 1000 + x.length, 1000, alias, 0, 0, lens)).toBe(MtuStatus.NO_ROOM);
-    expect(segmentTcp(buf, 1000, 1000 + x.length, 1000, alias, 4000, 0, lens)).toBe(3);
+    expect(segmentTcp(FrameLayout.of(buf, 1000, 1000 + x.length), 1000, alias, 0, 0, lens)).toBe(MtuStatus.NO_ROOM);
+    expect(segmentTcp(FrameLayout.of(buf, 1000, 1000 + x.length), 1000, alias, 4000, 0, lens)).toBe(3);
   });
 
   it('random and bit-flipped frames never throw and never write outside the destination (fast-check, seed 11)', () => {
@@ -208,7 +216,7 @@ describe('segmentTcp: bad input is a status, never a throw or a stray write', ()
       const f = junk.length > 0 && bit % 2 === 0 ? Buffer.from(junk) : Buffer.from(x.subarray(0, 200 + (flipAt % 2800)));
       if (f.length > 0 && bit % 2 === 1) f[flipAt % f.length]! ^= 1 << (bit % 8);
       const out = Buffer.concat([dirty(16), Buffer.alloc(20000), dirty(16)]);
-      const r = segmentTcp(f, 0, f.length, mss, out.subarray(16, 20016), 0, 8, lens);
+      const r = segmentTcp(FrameLayout.of(f), mss, out.subarray(16, 20016), 0, 8, lens);
       expect(Number.isInteger(r)).toBe(true);
       expect(out.subarray(0, 16)).toEqual(dirty(16));
       expect(out.subarray(20016)).toEqual(dirty(16));
@@ -225,7 +233,7 @@ describe('segment properties (fast-check, fixed seeds)', () => {
       if (!partial) x.writeUInt16BE(0xbeef, x.readUInt16BE(12) === 0x86dd ? 70 : 14 + (x[14]! & 15) * 4 + 16); // any input checksum is ignored
       x.copy(src, lead);
       const out = dirty(prefix + 3 + 200 * (prefix + 134 + c.mss) + 1000);
-      const n = segmentTcp(src, lead, lead + x.length, c.mss, out, 3, prefix, lens);
+      const n = segmentTcp(FrameLayout.of(src, lead, lead + x.length), c.mss, out, 3, prefix, lens);
       const segs = expectTcpSegments(x, c.mss, n, out, 3, prefix, lens);
       expectBytes(Buffer.concat(segs.map((s) => s.subarray(x.length - c.payloadLen))), x.subarray(x.length - c.payloadLen), 'concatenated payloads');
       expect(out.subarray(0, 3 + prefix)).toEqual(dirty(3 + prefix));
@@ -236,7 +244,7 @@ describe('segment properties (fast-check, fixed seeds)', () => {
     fc.assert(fc.property(tcpSuperFrame({ maxPayload: 65000 }).filter((c) => c.payloadLen > 60000), (c) => {
       propertyCases++;
       const out = dirty(200 * 1500);
-      const n = segmentTcp(c.frame, 0, c.frame.length, 1398, out, 0, 8, lens);
+      const n = segmentTcp(FrameLayout.of(c.frame), 1398, out, 0, 8, lens);
       expectTcpSegments(c.frame, 1398, n, out, 0, 8, lens);
       expect(n).toBeGreaterThanOrEqual(43);
     }), { seed: 6, numRuns: 12 });
@@ -246,7 +254,7 @@ describe('segment properties (fast-check, fixed seeds)', () => {
     fc.assert(fc.property(udpSuperFrame(), fc.nat(64), (c, prefix) => {
       propertyCases++;
       const out = dirty(prefix + 200 * (prefix + 110 + c.gsoSize) + 100);
-      const n = segmentUdp(c.frame, 0, c.frame.length, c.gsoSize, 0xffff, out, 0, prefix, lens);
+      const n = segmentUdp(FrameLayout.of(c.frame), c.gsoSize, 0xffff, out, 0, prefix, lens);
       expectUdpSegments(c.frame, c.gsoSize, n, out, 0, prefix, lens);
     }), { seed: 17, numRuns: 200 });
   });

@@ -1,0 +1,345 @@
+/**
+ * Stage 6, egress: how a forwarded frame leaves. The forwarding stages decided where (a local
+ * port, a peer VTEP, the flood list); this stage decides how, then does it.
+ *
+ * Decide (pure; a trace runs it):
+ *   to a local port    with virtio headers: PASS (its offload state goes along) or, from the
+ *                      overlay, GRO; without: SEGMENT a super-frame to the pod MTU, or PLAIN
+ *                      (finishing a partial checksum first)
+ *   to a peer VTEP     no overlay port: no_egress_port; a super-frame: ENCAP_TRAIN (UDP GSO) or
+ *                      ENCAP_SEGMENTS; too big for the underlay: ENCAP_FRAGMENTS without DF,
+ *                      else mtu_exceeded (with DF and where the kernel would answer: an ICMP
+ *                      fragmentation-needed reply, quoting the frame as it arrived); else ENCAP
+ *   flood              each output is planned as above when it is sent
+ * Act: the L3 rewrite the route decided (TTL - 1, MACs), MSS clamping, then the plan: outer
+ * headers in place, segments and fragments into the work area (tunnel.ts), GRO queues (gro.ts),
+ * the transmit queues (transmit.ts). A full work area turns the frame into a no_buffer drop.
+ */
+
+import { oversizeAction, OversizeAction } from '../mtu/pmtu.js';
+import { fragmentPlan } from '../mtu/fragment.js';
+import { clampMss } from '../mtu/mss.js';
+import { completeChecksum, csumRangeOk } from '../offload/checksum.js';
+import { gsoPlan, segmentGso } from '../offload/segment.js';
+import type { Vtep } from '../fib/vtep.js';
+import { formatMac } from '../wire/addr.js';
+import { dvPutU48 } from '../wire/bytes.js';
+import { ETH_HEADER_LEN } from '../wire/ethernet.js';
+import { Ipv4View } from '../wire/ipv4.js';
+import { VXLAN_HEADROOM } from '../wire/encap.js';
+import { VirtioGso, VirtioNetFlag } from '../wire/virtio-net-hdr.js';
+import { Plan, Reply, Verdict, type FrameContext } from './context.js';
+import { Drop, DROP_NAMES, dropForStatus } from './drop.js';
+import type { Gro } from './gro.js';
+import type { IcmpReplies } from './icmp.js';
+import type { SwitchState } from './state.js';
+import { PortRole, type SwitchPort } from './switch-port.js';
+import { SCRATCH_SLOT_SIZE, type Transmit } from './transmit.js';
+import { MAX_PIECES, type Tunnel } from './tunnel.js';
+
+export class Egress {
+  private readonly st: SwitchState;
+  private readonly tx: Transmit;
+  private readonly tunnel: Tunnel;
+  private readonly gro: Gro;
+  private readonly icmp: IcmpReplies;
+  private readonly ip = new Ipv4View();
+
+  constructor(st: SwitchState, tx: Transmit, tunnel: Tunnel, gro: Gro, icmp: IcmpReplies) {
+    this.st = st;
+    this.tx = tx;
+    this.tunnel = tunnel;
+    this.gro = gro;
+    this.icmp = icmp;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Decide.
+
+  decide(c: FrameContext): void {
+    const v = c.verdict;
+    let d: Drop = Drop.NONE;
+    if (v === Verdict.TUNNEL) d = this.planTunnel(c);
+    else if (v === Verdict.DELIVER) d = this.planLocal(c, c.out!);
+    if (d !== Drop.NONE) c.dropWith(d);
+    const t = c.trace;
+    if (t !== null) this.explain(c);
+  }
+
+  /** planLocal decides how the frame goes to local port `out` (c.plan, c.pieces, c.completeCsum). */
+  planLocal(c: FrameContext, out: SwitchPort): Drop {
+    c.completeCsum = false;
+    if (out.vnetHdrLen > 0) {
+      c.plan = c.ingress.role === PortRole.OVERLAY ? Plan.GRO : Plan.PASS;
+      return Drop.NONE;
+    }
+    if (c.vGso !== VirtioGso.NONE) {
+      const n = gsoPlan(c, c.vGso, c.vGsoSize, this.st.podMtu, MAX_PIECES);
+      if (n < 0) return dropForStatus(n);
+      c.plan = Plan.SEGMENT;
+      c.pieces = n;
+      return Drop.NONE;
+    }
+    if ((c.vFlags & VirtioNetFlag.NEEDS_CSUM) !== 0) {
+      if (!csumRangeOk(c.end - c.start, c.vCsumStart, c.vCsumOff)) return Drop.OFFLOAD_INVALID;
+      c.completeCsum = true;
+    }
+    c.plan = Plan.PLAIN;
+    return Drop.NONE;
+  }
+
+  /** planTunnel decides how the frame goes into the overlay (to any VTEP: the plan does not depend on which). */
+  planTunnel(c: FrameContext): Drop {
+    const st = this.st;
+    c.completeCsum = false;
+    if (st.overlay === null) return Drop.NO_EGRESS_PORT;
+    // The common case first: a complete frame that fits.
+    if (c.vGso === VirtioGso.NONE && c.vFlags === 0 && c.end - c.start - ETH_HEADER_LEN <= st.maxInnerIpLen) {
+      c.plan = Plan.ENCAP;
+      return Drop.NONE;
+    }
+    return this.planTunnelRest(c, st.overlay);
+  }
+
+  /** planTunnelRest: planTunnel for super-frames, partial checksums and frames too big for the underlay. */
+  private planTunnelRest(c: FrameContext, ov: SwitchPort): Drop {
+    const st = this.st;
+    if (c.vGso !== VirtioGso.NONE) {
+      const n = gsoPlan(c, c.vGso, c.vGsoSize, st.maxInnerIpLen, MAX_PIECES);
+      if (n < 0) return dropForStatus(n);
+      c.plan = ov.gso ? Plan.ENCAP_TRAIN : Plan.ENCAP_SEGMENTS;
+      c.pieces = n;
+      return Drop.NONE;
+    }
+    if ((c.vFlags & VirtioNetFlag.NEEDS_CSUM) !== 0) {
+      if (!csumRangeOk(c.end - c.start, c.vCsumStart, c.vCsumOff)) return Drop.OFFLOAD_INVALID;
+      c.completeCsum = true;
+    }
+    if (c.end - c.start - ETH_HEADER_LEN > st.maxInnerIpLen) {
+      const action = oversizeAction(c, st.maxInnerIpLen);
+      if (action === OversizeAction.FRAGMENT) {
+        const n = fragmentPlan(c, st.maxInnerIpLen, MAX_PIECES);
+        if (n < 0) return dropForStatus(n);
+        c.plan = Plan.ENCAP_FRAGMENTS;
+        c.pieces = n;
+        return Drop.NONE;
+      }
+      // DF: answer the sender (not a peer: the overlay never gets errors about its own frames).
+      if (action === OversizeAction.FRAG_NEEDED && c.ingress.role !== PortRole.OVERLAY) c.reply = Reply.FRAG_NEEDED;
+      return Drop.MTU_EXCEEDED;
+    }
+    c.plan = Plan.ENCAP;
+    return Drop.NONE;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Act.
+
+  act(c: FrameContext): void {
+    const st = this.st;
+    switch (c.verdict) {
+      case Verdict.TUNNEL: {
+        if (c.routed) applyRoutedRewrite(c, this.ip, st.vtepMac);
+        if (st.mssClamp && c.ipVersion !== 0) clampMss(c, st.podMtu);
+        // The common case first: one frame, outer headers in place.
+        if (c.plan === Plan.ENCAP && !c.completeCsum) {
+          this.tunnel.encapOne(st.overlay!, c.vtep!, c.buf, c.start, c.end);
+          return;
+        }
+        const d = this.sendTunnel(c, c.vtep!, c.buf, c.start, c.end);
+        if (d !== Drop.NONE) c.dropWith(d);
+        return;
+      }
+      case Verdict.DELIVER: {
+        this.prepare(c);
+        const d = this.sendLocal(c, c.out!);
+        if (d !== Drop.NONE) c.dropWith(d);
+        return;
+      }
+      case Verdict.FLOOD:
+        this.prepare(c);
+        this.flood(c);
+        return;
+      case Verdict.DROP:
+        if (c.reply === Reply.FRAG_NEEDED) this.icmp.fragNeeded(c);
+        return;
+    }
+  }
+
+  /** prepare applies the route's rewrite (TTL - 1, next-hop and our MACs) and MSS clamping. */
+  private prepare(c: FrameContext): void {
+    const st = this.st;
+    if (c.routed) applyRoutedRewrite(c, this.ip, st.vtepMac);
+    if (st.mssClamp && c.ipVersion !== 0) clampMss(c, st.podMtu);
+  }
+
+  /** sendLocal sends the frame to local port `out` as c.plan says. */
+  private sendLocal(c: FrameContext, out: SwitchPort): Drop {
+    const tx = this.tx;
+    const b = c.buf, s = c.start, e = c.end;
+    switch (c.plan) {
+      case Plan.PASS:
+        tx.stageWithOffload(c, out, b, c.dv, s, e);
+        return Drop.NONE;
+      case Plan.GRO:
+        this.gro.queue(out, b, s, e);
+        return Drop.NONE;
+      case Plan.SEGMENT: {
+        const at = tx.workTake(e - s + MAX_PIECES * 128);
+        if (at < 0) return Drop.NO_BUFFER;
+        const lens = this.tunnel.lens, w = tx.workBuf;
+        const n = segmentGso(c, c.vGso, c.vGsoSize, this.st.podMtu, w, at, 0, lens);
+        if (n < 0) return dropForStatus(n);
+        let fs = at;
+        for (let k = 0; k < n; k++) {
+          tx.stage(out, w, fs, fs + lens[k]!, 0, 0, 0);
+          fs += lens[k]!;
+        }
+        tx.workNext = fs;
+        return Drop.NONE;
+      }
+      default:
+        if (c.completeCsum) this.finishChecksum(c);
+        tx.stage(out, b, s, e, 0, 0, 0);
+        return Drop.NONE;
+    }
+  }
+
+  /** sendTunnel sends [s, e) (the frame, or a copy of it) to `vtep` as c.plan says. */
+  private sendTunnel(c: FrameContext, vtep: Vtep, b: Buffer, s: number, e: number): Drop {
+    const ov = this.st.overlay!;
+    if (c.completeCsum) this.finishChecksum(c);
+    switch (c.plan) {
+      case Plan.ENCAP:
+        this.tunnel.encapOne(ov, vtep, b, s, e);
+        return Drop.NONE;
+      case Plan.ENCAP_TRAIN:
+        return this.tunnel.segments(c, ov, vtep, true);
+      case Plan.ENCAP_SEGMENTS:
+        return this.tunnel.segments(c, ov, vtep, false);
+      default:
+        return this.tunnel.fragments(c, ov, vtep);
+    }
+  }
+
+  /** finishChecksum completes the frame's partial checksum (range checked by the plan) once. */
+  private finishChecksum(c: FrameContext): void {
+    completeChecksum(c.buf, c.start, c.end, c.vCsumStart, c.vCsumOff);
+    c.vFlags &= ~VirtioNetFlag.NEEDS_CSUM;
+    c.completeCsum = false;
+  }
+
+  /**
+   * flood sends a BUM frame to every local port but the ingress and, unless it came from the
+   * overlay, once to each VTEP of the flood list (head-end replication). The first VTEP gets
+   * the frame in place; the others get copies in scratch slots. A failed output is counted
+   * under its reason; the others still go.
+   */
+  private flood(c: FrameContext): void {
+    const st = this.st, stats = st.stats, ports = st.ports;
+    let localVnet = false;
+    for (let i = 0; i < ports.length; i++) {
+      const sp = ports[i];
+      if (sp === null || sp === undefined || sp === c.ingress || sp.role === PortRole.OVERLAY) continue;
+      let d = this.planLocal(c, sp);
+      if (d === Drop.NONE) d = this.sendLocal(c, sp);
+      if (d !== Drop.NONE) stats.drop(d);
+      if (sp.vnetHdrLen > 0) localVnet = true;
+    }
+    if (c.ingress.role === PortRole.OVERLAY) return; // never flooded back into the overlay
+    const list = st.fdb.floodList;
+    if (list.length === 0) return;
+    const d = this.planTunnel(c);
+    if (d !== Drop.NONE) {
+      for (let i = 0; i < list.length; i++) stats.drop(d);
+      if (c.reply === Reply.FRAG_NEEDED) this.icmp.fragNeeded(c);
+      return;
+    }
+    // Segments and fragments are cut from the original without touching it: no copies needed.
+    if (c.plan !== Plan.ENCAP) {
+      for (let i = 0; i < list.length; i++) {
+        const r = this.sendTunnel(c, list[i]!, c.buf, c.start, c.end);
+        if (r !== Drop.NONE) stats.drop(r);
+      }
+      return;
+    }
+    // The first VTEP takes the frame in place (its outer header goes in front of it), unless a
+    // local copy's virtio header already sits there; every other VTEP gets a copy.
+    if (c.completeCsum) this.finishChecksum(c);
+    const tx = this.tx, len = c.end - c.start;
+    const inPlace = localVnet ? 0 : 1;
+    for (let i = inPlace; i < list.length; i++) {
+      if (len > SCRATCH_SLOT_SIZE - VXLAN_HEADROOM) { stats.drop(Drop.NO_BUFFER); continue; }
+      const base = tx.scratchSlot() + VXLAN_HEADROOM;
+      c.buf.copy(tx.scratch.arena, base, c.start, c.end);
+      stats.floodCopies++;
+      this.tunnel.encapOne(st.overlay!, list[i]!, tx.scratch.arena, base, base + len);
+    }
+    if (inPlace === 1) this.tunnel.encapOne(st.overlay!, list[0]!, c.buf, c.start, c.end);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Trace.
+
+  /** explain records the plan (or, for a flood, each output's) for a trace. */
+  private explain(c: FrameContext): void {
+    const t = c.trace!, st = this.st;
+    const len = c.end - c.start;
+    t.look(`${len}-byte frame, inner IP ${len - ETH_HEADER_LEN} bytes; underlay MTU ${st.maxInnerIpLen + VXLAN_HEADROOM} leaves ${st.maxInnerIpLen} for it; pod MTU ${st.podMtu}`);
+    if (c.vGso !== VirtioGso.NONE || c.vFlags !== 0) {
+      t.match('offload', `virtio-net header: flags ${c.vFlags} gso_type ${c.vGso} gso_size ${c.vGsoSize} csum_start ${c.vCsumStart} csum_offset ${c.vCsumOff}`);
+    }
+    if (c.verdict === Verdict.FLOOD) {
+      const ports = st.ports;
+      for (let i = 0; i < ports.length; i++) {
+        const sp = ports[i];
+        if (sp === null || sp === undefined || sp === c.ingress || sp.role === PortRole.OVERLAY) continue;
+        const d = this.planLocal(c, sp);
+        t.match('flood', `to ${sp.role} port ${sp.name}: ${d === Drop.NONE ? planText(c) : `drop ${DROP_NAMES[d]}`}`);
+      }
+      if (c.ingress.role !== PortRole.OVERLAY) {
+        for (const v of st.fdb.floodList) {
+          const d = this.planTunnel(c);
+          t.match('flood', `to VTEP ${v.name} (${v.toString()}): ${d === Drop.NONE ? planText(c) : `drop ${DROP_NAMES[d]}`}`);
+        }
+      }
+      c.reply = Reply.NONE;
+      return;
+    }
+    if (c.verdict === Verdict.DROP && c.reply === Reply.FRAG_NEEDED) {
+      t.match('mtu', `DF set and ${len - ETH_HEADER_LEN} > ${st.maxInnerIpLen}: ICMP fragmentation needed (mtu ${st.maxInnerIpLen}) back to the sender, if the rate limit allows (${st.icmpBucket.available(st.clock.now)} tokens)`);
+    } else if (c.plan === Plan.ENCAP_FRAGMENTS) {
+      t.match('mtu', `DF clear and ${len - ETH_HEADER_LEN} > ${st.maxInnerIpLen}: the inner packet is fragmented before encapsulation`);
+    } else if (c.verdict === Verdict.TUNNEL) {
+      t.match('mtu', `${len - ETH_HEADER_LEN} + ${VXLAN_HEADROOM} = ${len - ETH_HEADER_LEN + VXLAN_HEADROOM} <= underlay MTU ${st.maxInnerIpLen + VXLAN_HEADROOM}`);
+    }
+    if (c.routed) t.match('rewrite', `TTL ${c.dv.getUint8(c.l3Off + 8)} -> ${c.dv.getUint8(c.l3Off + 8) - 1}, MACs ${formatMac(st.vtepMac)} > ${formatMac(c.nextHopMac)}`);
+  }
+}
+
+/**
+ * applyRoutedRewrite: what routing does to a frame as it leaves (decided by the route stage):
+ * TTL - 1 with an incremental checksum update, destination MAC the next hop, source MAC ours.
+ */
+export function applyRoutedRewrite(c: FrameContext, ip: Ipv4View, vtepMac: number): void {
+  const dv = c.dv, s = c.start;
+  ip.reset(c.buf, c.l3Off, c.ipEnd).decrementTtl();
+  dvPutU48(dv, s, c.nextHopMac);
+  dvPutU48(dv, s + 6, vtepMac);
+}
+
+/** planText: how an output is sent, as a trace line says it. */
+export function planText(c: FrameContext): string {
+  const csum = c.completeCsum ? ', partial checksum completed first' : '';
+  switch (c.plan) {
+    case Plan.PLAIN: return `deliver${csum}`;
+    case Plan.PASS: return 'deliver with its virtio-net header (offloads pass through)';
+    case Plan.GRO: return 'queue for TCP coalescing (GRO) at the end of the batch';
+    case Plan.SEGMENT: return `segment into ${c.pieces} frames of at most the pod MTU`;
+    case Plan.ENCAP: return `encapsulate${csum}`;
+    case Plan.ENCAP_SEGMENTS: return `segment into ${c.pieces}, encapsulate each`;
+    case Plan.ENCAP_TRAIN: return `segment into ${c.pieces}, send as UDP-GSO trains of VXLAN datagrams`;
+    case Plan.ENCAP_FRAGMENTS: return `fragment into ${c.pieces}, encapsulate each${csum}`;
+    default: return 'none';
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * Stage 1 for the overlay port: accept VXLAN from known peers only, decapsulate it (the codec's
+ * strict checks, src/wire/decap.ts), and check the inner frame before anything forwards it.
+ *
+ *   UDP framing (the daemon's socket: the kernel validated the outer headers):
+ *     source address is a peer (vtep_unknown) -> VXLAN header and inner Ethernet (codec)
+ *   Ethernet framing (memory, pcap): the whole outer frame through the codec, then the peer check
+ *   -> no 802.1Q inside (vlan_tagged)
+ *   L2: the inner frame goes to the bridge (which learns its source behind the peer)
+ *   L3: for our VTEP MAC (inner_dst_mac_not_ours / l3_broadcast) -> IPv4 -> header valid ->
+ *       inner source inside the sending peer's pod CIDR -> RFC 6040 ECN combination -> routed
+ *
+ * The inner frame replaces the outer one in the context: start moves forward (the kernel's
+ * skb_pull), nothing is copied.
+ */
+
+import { formatIpv4, formatMac } from '../wire/addr.js';
+import { dvU48 } from '../wire/bytes.js';
+import { EtherType } from '../wire/consts.js';
+import { ecnDecapsulate } from '../wire/encap.js';
+import { ECN_MASK, Ipv4View } from '../wire/ipv4.js';
+import { WireDrop } from '../wire/drop.js';
+import type { Vtep } from '../fib/vtep.js';
+import type { FrameContext } from './context.js';
+import { Drop } from './drop.js';
+import type { Ingress } from './ingress.js';
+import type { SwitchState } from './state.js';
+import { Framing } from './switch-port.js';
+
+export class OverlayIngress {
+  private readonly st: SwitchState;
+  private readonly ip = new Ipv4View();
+  /** The pod/host ingress, for its header parser. Set once by the pipeline. */
+  ingress!: Ingress;
+
+  constructor(st: SwitchState) {
+    this.st = st;
+  }
+
+  decide(c: FrameContext): void {
+    const st = this.st, res = c.outer, t = c.trace;
+    let d: WireDrop;
+    let peer: Vtep | undefined;
+    if (c.ingress.rxFraming === Framing.UDP) {
+      peer = st.peerByIp.get(c.srcAddr);
+      if (t !== null) t.look(`VXLAN datagram from ${formatIpv4(c.srcAddr)}`);
+      if (peer === undefined && st.checkPeerSource) return c.dropWith(Drop.VTEP_UNKNOWN);
+      res.outerSrcIp = c.srcAddr;
+      res.outerTos = 0;
+      d = st.decap.decapVxlan(c.buf, c.start, c.end, res);
+    } else {
+      d = st.decap.decapFrame(c.buf, c.start, c.end, res);
+      if (t !== null && d === WireDrop.NONE) t.look(`outer ${formatIpv4(res.outerSrcIp)}:${res.srcPort} > ${formatIpv4(res.outerDstIp)}:${res.dstPort} ttl ${res.outerTtl} tos 0x${res.outerTos.toString(16)}`);
+      if (d !== WireDrop.NONE) return c.dropWith(d);
+      peer = st.peerByIp.get(res.outerSrcIp);
+      if (peer === undefined && st.checkPeerSource) return c.dropWith(Drop.VTEP_UNKNOWN);
+    }
+    if (t !== null) t.match('peer', peer === undefined ? 'not a known peer (source checks are off)' : `peer ${peer.toString()} pod CIDR ${peer.podCidr?.toString() ?? '-'}`);
+    if (d !== WireDrop.NONE) return c.dropWith(d);
+    if (t !== null) t.look(`vxlan flags 0x${res.vxlanFlags.toString(16).padStart(2, '0')} vni ${res.vni}`);
+    // The inner frame from here on.
+    const dv = c.dv, is = res.innerStart;
+    c.start = is;
+    c.end = res.innerEnd;
+    const type = dv.getUint16(is + 12);
+    c.etherType = type;
+    c.dstMac = dvU48(dv, is);
+    c.srcMac = dvU48(dv, is + 6);
+    // RFC 7348 §6.1: decapsulated frames with an inner VLAN tag SHOULD be discarded.
+    if (type === EtherType.VLAN || type === EtherType.QINQ) return c.dropWith(Drop.VLAN_TAGGED);
+    c.peer = peer ?? null;
+    c.decapsulated = true;
+    if (t !== null) t.look(`inner ${formatMac(c.srcMac)} > ${formatMac(c.dstMac)} ethertype 0x${type.toString(16).padStart(4, '0')}`);
+    if (st.l2) {
+      if (type === EtherType.IPV4 || type === EtherType.IPV6) this.ingress.parseIp(c);
+      return; // the bridge learns and forwards
+    }
+    // L3: the inner frame is for our VTEP MAC and carries IPv4 from the peer's pod CIDR.
+    if (c.dstMac !== st.vtepMac) return c.dropWith((dv.getUint8(is) & 1) !== 0 ? Drop.L3_BROADCAST : Drop.INNER_DST_MAC_NOT_OURS);
+    if (type !== EtherType.IPV4) return c.dropWith(Drop.ETHERTYPE_UNSUPPORTED);
+    if (!this.ingress.parseIp(c)) return c.dropWith(c.ipDrop);
+    if (t !== null) t.look(this.ingress.ipText(c));
+    if (st.checkInnerSource && peer !== undefined && peer.podCidr !== null && !peer.podCidr.contains(c.srcIp)) {
+      return c.dropWith(Drop.INNER_SRC_NOT_IN_PEER_CIDR);
+    }
+    if ((res.outerTos & ECN_MASK) !== 0 && ecnDecapsulate(dv.getUint8(c.l3Off + 1), res.outerTos) < 0) return c.dropWith(Drop.ECN_CE_NOT_ECT);
+  }
+
+  /** act counts the frame against its peer and applies the ECN combination (L3). */
+  act(c: FrameContext): void {
+    if (!c.decapsulated) return;
+    const peer = c.peer;
+    if (peer !== null) {
+      peer.rxPackets++;
+      peer.rxBytes += c.end - c.start;
+    }
+    this.st.stats.decapsulated++;
+    const outerTos = c.outer.outerTos;
+    if ((outerTos & ECN_MASK) !== 0 && !this.st.l2 && c.ipVersion === 4) {
+      const ip = this.ip.reset(c.buf, c.l3Off, c.ipEnd);
+      const inner = ip.ecn;
+      const e = ecnDecapsulate(inner, outerTos);
+      if (e >= 0 && e !== inner) ip.setEcn(e);
+    }
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * Stage 1, ingress: classify the frame, hold the port's sender to its binding, parse its
+ * headers once into the context, and take the decisions that need nothing but the frame and
+ * the port. Frames from the overlay are decapsulated first (ingress-overlay.ts).
+ *
+ *   pod   Ethernet header -> no 802.1Q -> source MAC = the pod's (spoof_src_mac) -> ARP to the
+ *         responder (arp.ts) -> IPv4 only in L3 (L2 bridges the rest) -> header valid ->
+ *         source IP = the pod's (spoof_src_ip) -> not VXLAN to a VTEP (pod_sent_vxlan) ->
+ *         L3: to the gateway MAC: routed (NEXT); to another local pod's MAC: delivered as a
+ *         bridge would; anything else dropped
+ *   host  the same without the binding checks (the host stack is trusted; its MAC is learned)
+ *
+ * What is parsed here (context.ts) is what every later stage reads: MACs, EtherType, the IP and
+ * transport layout, addresses, ports. The offload state (virtio-net header) was read with the
+ * batch (pipeline.ts).
+ */
+
+import { formatIpv4, formatMac } from '../wire/addr.js';
+import { dvU48 } from '../wire/bytes.js';
+import { EtherType, IpProto } from '../wire/consts.js';
+import { ETH_HEADER_LEN } from '../wire/ethernet.js';
+import { WireDrop } from '../wire/drop.js';
+import { MtuStatus } from '../mtu/status.js';
+import type { ArpResponder } from './arp.js';
+import { Reply, Verdict, type FrameContext } from './context.js';
+import { Drop } from './drop.js';
+import type { OverlayIngress } from './ingress-overlay.js';
+import type { SwitchState } from './state.js';
+import { PortRole } from './switch-port.js';
+
+export class Ingress {
+  private readonly st: SwitchState;
+  private readonly arp: ArpResponder;
+  private readonly overlay: OverlayIngress;
+
+  constructor(st: SwitchState, arp: ArpResponder, overlay: OverlayIngress) {
+    this.st = st;
+    this.arp = arp;
+    this.overlay = overlay;
+  }
+
+  decide(c: FrameContext): void {
+    const role = c.ingress.role;
+    if (role === PortRole.POD) this.fromPod(c);
+    else if (role === PortRole.HOST) this.fromHost(c);
+    else this.overlay.decide(c);
+  }
+
+  act(c: FrameContext): void {
+    const sp = c.ingress;
+    if (sp.role === PortRole.OVERLAY) this.overlay.act(c);
+    // The host stack's MAC: what routed frames for the node get as their destination.
+    else if (sp.role === PortRole.HOST && c.learnHostMac) sp.mac = c.srcMac;
+    if (c.reply === Reply.ARP && c.verdict === Verdict.REPLY) this.arp.act(c);
+  }
+
+  /** readEthernet fills the context's L2 fields; false (and the drop decided) for a short or tagged frame. */
+  private readEthernet(c: FrameContext): boolean {
+    const dv = c.dv, s = c.start;
+    if (c.end - s < ETH_HEADER_LEN) { c.dropWith(Drop.ETH_TRUNCATED); return false; }
+    const type = dv.getUint16(s + 12);
+    c.etherType = type;
+    c.dstMac = dvU48(dv, s);
+    c.srcMac = dvU48(dv, s + 6);
+    if (type === EtherType.VLAN || type === EtherType.QINQ) { c.dropWith(Drop.VLAN_TAGGED); return false; }
+    return true;
+  }
+
+  private fromPod(c: FrameContext): void {
+    const sp = c.ingress, st = this.st;
+    if (!this.readEthernet(c)) return;
+    const t = c.trace;
+    if (t !== null) t.look(`${formatMac(c.srcMac)} > ${formatMac(c.dstMac)} ethertype 0x${c.etherType.toString(16).padStart(4, '0')}`);
+    if (c.srcMac !== sp.mac) {
+      if (t !== null) t.match('binding', `pod ${sp.name} is bound to MAC ${formatMac(sp.mac)}`);
+      return c.dropWith(Drop.SPOOF_SRC_MAC);
+    }
+    const type = c.etherType;
+    if (type === EtherType.ARP) return this.arp.fromPod(c);
+    if (type !== EtherType.IPV4) {
+      if (!st.l2) return c.dropWith(Drop.ETHERTYPE_UNSUPPORTED);
+      if (type === EtherType.IPV6) this.parseIp(c);
+      return; // the bridge forwards it
+    }
+    if (!this.parseIp(c)) return c.dropWith(c.ipDrop);
+    if (t !== null) t.look(this.ipText(c));
+    if (c.srcIp !== sp.ip) {
+      if (t !== null) t.match('binding', `pod ${sp.name} is bound to ${formatIpv4(sp.ip)}`);
+      return c.dropWith(Drop.SPOOF_SRC_IP);
+    }
+    if (t !== null) t.match('binding', `pod ${sp.name}: ${formatIpv4(sp.ip)} ${formatMac(sp.mac)} (source MAC and IP match)`);
+    if (this.vxlanToVtep(c)) return c.dropWith(Drop.POD_SENT_VXLAN);
+    if (!st.l2) this.l3Destination(c);
+  }
+
+  private fromHost(c: FrameContext): void {
+    const sp = c.ingress, st = this.st;
+    if (!this.readEthernet(c)) return;
+    const t = c.trace;
+    if (t !== null) t.look(`${formatMac(c.srcMac)} > ${formatMac(c.dstMac)} ethertype 0x${c.etherType.toString(16).padStart(4, '0')}`);
+    c.learnHostMac = sp.mac !== c.srcMac && (c.dv.getUint8(c.start + 6) & 1) === 0;
+    const type = c.etherType;
+    if (st.l2) {
+      if (type === EtherType.IPV4 || type === EtherType.IPV6) this.parseIp(c);
+      return; // the bridge forwards it
+    }
+    if (type === EtherType.ARP) return this.arp.fromHost(c);
+    if (type !== EtherType.IPV4) return c.dropWith(Drop.ETHERTYPE_UNSUPPORTED);
+    if (!this.parseIp(c)) return c.dropWith(c.ipDrop);
+    if (t !== null) t.look(this.ipText(c));
+    if (c.dstMac === st.vtepMac) return; // routed
+    c.dropWith((c.dv.getUint8(c.start) & 1) !== 0 ? Drop.L3_BROADCAST : Drop.UNKNOWN_DST_MAC);
+  }
+
+  /**
+   * parseIp parses the IP and transport headers into the context (layout, addresses, ports).
+   * Returns false for an invalid IPv4 header (c.ipDrop names the fault).
+   */
+  parseIp(c: FrameContext): boolean {
+    c.parseHeaders();
+    return c.ipDrop === WireDrop.NONE;
+  }
+
+  /**
+   * vxlanToVtep: UDP to the VXLAN port of a VTEP's underlay address (this node's or a peer's),
+   * also as a first fragment: a pod injecting tunnel traffic.
+   */
+  private vxlanToVtep(c: FrameContext): boolean {
+    const st = this.st;
+    if (c.proto !== IpProto.UDP || (c.flagsFrag & 0x1fff) !== 0 || c.l4Off + 4 > c.ipEnd) return false;
+    if (c.dv.getUint16(c.l4Off + 2) !== st.vxlanPort) return false;
+    const dst = c.dstIp;
+    return dst === st.underlayIp || st.peerByIp.has(dst);
+  }
+
+  /**
+   * l3Destination: a pod frame in L3 mode is routed when it is addressed to the gateway (our
+   * VTEP MAC); to another local pod's MAC it is delivered directly, as on a bridge.
+   */
+  private l3Destination(c: FrameContext): void {
+    const st = this.st, dmac = c.dstMac;
+    if (dmac === st.vtepMac) return; // routed
+    const peer = st.podByMac.get(dmac);
+    const t = c.trace;
+    if (peer !== undefined) {
+      if (t !== null) t.match('neighbour', `${formatMac(dmac)} is pod ${peer.name} on this node (delivered without routing, as a bridge would)`);
+      if (peer === c.ingress) return c.dropWith(Drop.HAIRPIN);
+      return c.deliverTo(peer);
+    }
+    c.dropWith((c.dv.getUint8(c.start) & 1) !== 0 ? Drop.L3_BROADCAST : Drop.UNKNOWN_DST_MAC);
+  }
+
+  /** ipText: the IP fields a trace shows. */
+  ipText(c: FrameContext): string {
+    const L = c;
+    if (L.ipVersion !== 4) return `ipv${L.ipVersion}`;
+    const proto = L.proto === IpProto.TCP ? 'tcp' : L.proto === IpProto.UDP ? 'udp' : L.proto === IpProto.ICMP ? 'icmp' : `proto ${L.proto}`;
+    const ports = L.l4Status === MtuStatus.OK ? ` ${c.srcPort} > ${c.dstPort}` : '';
+    const df = (L.flagsFrag & 0x4000) !== 0 ? ' DF' : '';
+    return `ipv4 ${formatIpv4(c.srcIp)} > ${formatIpv4(c.dstIp)} ${proto}${ports} ttl ${c.dv.getUint8(L.l3Off + 8)} len ${L.ipEnd - L.l3Off}${df}`;
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * Stages 2 and 5, policy-egress and policy-ingress: where NetworkPolicy is enforced. A frame
+ * leaving a pod is judged against the policies that select its source (egress) right after
+ * ingress, before any NAT or routing; a frame about to reach a local pod is judged against the
+ * policies that select its destination (ingress) once the forwarding stage has picked the pod.
+ *
+ * Today no policy engine is installed and both stages pass every frame. The engine plugs in at
+ * one place: Switch.setPolicy(direction, table), which sets `table` here. A table decides (pure:
+ * it may drop the frame with its reason, and record what it matched for a trace) and acts (hit
+ * counters, connection tracking); the stage calls it only for IP frames that are still going
+ * somewhere.
+ */
+
+import { Verdict, type FrameContext } from './context.js';
+
+export const PolicyDirection = { EGRESS: 'egress', INGRESS: 'ingress' } as const;
+export type PolicyDirection = (typeof PolicyDirection)[keyof typeof PolicyDirection];
+
+/** What a compiled policy set offers the pipeline (issue 12 provides one). */
+export interface PolicyTable {
+  /** decide leaves the frame alone or drops it (c.dropWith); it must not change any state. */
+  decide(c: FrameContext): void;
+  /** act records what deciding found (counters, connection state) for a frame it let through or dropped. */
+  act(c: FrameContext): void;
+}
+
+export class PolicyStage {
+  readonly direction: PolicyDirection;
+  /** The installed policy set, or null: every frame passes. */
+  table: PolicyTable | null = null;
+
+  constructor(direction: PolicyDirection) {
+    this.direction = direction;
+  }
+
+  decide(c: FrameContext): void {
+    const table = this.table;
+    if (table === null) {
+      if (c.trace !== null) c.trace.match('policy', 'no policy engine installed: every frame passes');
+      return;
+    }
+    if (c.verdict < Verdict.REPLY && c.ipVersion !== 0) table.decide(c);
+  }
+
+  act(c: FrameContext): void {
+    const table = this.table;
+    if (table !== null && c.ipVersion !== 0) table.act(c);
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * Stage 3, service-nat: where traffic to a Service's ClusterIP is load-balanced to one of its
+ * endpoints (DNAT, as kube-proxy does), and replies are translated back. It runs after
+ * policy-egress and before routing, so that the route is chosen for the endpoint, not the
+ * ClusterIP.
+ *
+ * Today no service table is installed and the stage passes every frame. The table plugs in at
+ * one place: Switch.setServices(table). Deciding must not rewrite the frame: the table records
+ * the translation in the context (c.dstIp / c.dstPort as the forwarding stages should see them)
+ * and rewrites the frame when it acts.
+ */
+
+import type { FrameContext } from './context.js';
+
+/** What a compiled service table offers the pipeline (issue 13 provides one). */
+export interface ServiceTable {
+  /** decide picks the translation (or none, or a drop); it must not change any state. */
+  decide(c: FrameContext): void;
+  /** act applies the translation to the frame and records the connection. */
+  act(c: FrameContext): void;
+}
+
+export class ServiceNatStage {
+  /** The installed service table, or null: no translation. */
+  table: ServiceTable | null = null;
+
+  decide(c: FrameContext): void {
+    const table = this.table;
+    if (table === null) {
+      if (c.trace !== null) c.trace.match('service', 'no service table installed: no translation');
+      return;
+    }
+    if (c.ipVersion !== 0) table.decide(c);
+  }
+
+  act(c: FrameContext): void {
+    const table = this.table;
+    if (table !== null && c.ipVersion !== 0) table.act(c);
+  }
+}

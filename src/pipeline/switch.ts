@@ -1,0 +1,315 @@
+/**
+ * The flatnet switch: one node's data plane over abstract ports (pods, the host, the overlay).
+ * It does not know what backs a port. This file is its control side; the data path is the
+ * pipeline (pipeline.ts and one module per stage).
+ *
+ * Control: ports are attached and detached, the peer set is replaced, and every change rebuilds
+ * the derived tables (routes, static FDB entries, the flood list) from the whole set and swaps
+ * them in: never patched piecemeal. Policy and service tables plug into their stages here.
+ * The caller (the daemon's reconciler) has validated what it passes; the checks below are
+ * invariants, thrown as RangeError when a caller breaks them.
+ *
+ * Running: start() watches every port and drains a readable one batch by batch (a bounded
+ * number per wakeup, for fairness); pump() drains in-process (tests, replay); trace() asks what
+ * the pipeline would do with a frame, without doing any of it.
+ */
+
+import { Cidr } from '../fib/cidr.js';
+import { Route as RouteEntry, RouteKind, RouteTable } from '../fib/route-table.js';
+import { U32Map } from '../fib/u32-map.js';
+import { type EncapSettings, Vtep, type VtepSpec } from '../fib/vtep.js';
+import { formatIpv4, formatMac, BROADCAST_MAC } from '../wire/addr.js';
+import { ARP_LEN, ArpOp, ArpView } from '../wire/arp.js';
+import { EtherType } from '../wire/consts.js';
+import { VXLAN_HEADROOM } from '../wire/encap.js';
+import { ETH_HEADER_LEN, EthernetView } from '../wire/ethernet.js';
+import { FrameContext } from './context.js';
+import { Pipeline } from './pipeline.js';
+import type { PolicyDirection, PolicyTable } from './policy.js';
+import type { Port } from './port.js';
+import type { ServiceTable } from './service-nat.js';
+import { SwitchState, SwitchMode, type SwitchOptions } from './state.js';
+import { Framing, type OverlayAttach, type PortLayout, PortRole, SwitchPort } from './switch-port.js';
+import { runTrace, type TraceInput } from './trace-run.js';
+import type { TraceResult } from './trace.js';
+import { SEGMENT_SPARE } from './transmit.js';
+
+export { fdbMoveChannel, fdbRefusedChannel } from './bridge.js';
+export { Framing, PortRole, SwitchPort, type OverlayAttach } from './switch-port.js';
+export { SwitchMode, type SwitchOptions } from './state.js';
+
+/** Slots for super-frames (TSO/GSO from a virtio port, UDP GRO reads): 64 KiB + headroom. */
+const BIG_SLOT = 65536 + 128;
+/** Batch size for ports with big slots (fewer, larger frames per read). */
+const BIG_BATCH = 16;
+/** Read batches per wakeup before yielding to the event loop (fairness between ports). */
+const DRAIN_BUDGET = 16;
+
+export class Switch {
+  readonly opts: SwitchOptions;
+  readonly mode: SwitchMode;
+  readonly vni: number;
+  readonly vtepMac: number;
+  /** The forwarding state the stages read (and tests inspect). */
+  readonly state: SwitchState;
+  private readonly pipe: Pipeline;
+  private readonly ctx = new FrameContext();
+  private readonly slotSize: number;
+  private readonly batchSize: number;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private readonly eth = new EthernetView();
+  private readonly arp = new ArpView();
+
+  constructor(opts: SwitchOptions) {
+    this.opts = opts;
+    this.mode = opts.mode;
+    this.vni = opts.vni;
+    this.vtepMac = opts.vtepMac;
+    this.batchSize = opts.batchSize ?? 64;
+    this.slotSize = opts.slotSize ?? 2048;
+    this.state = new SwitchState(opts);
+    this.pipe = new Pipeline(this.state);
+    this.state.routes = this.buildRoutes();
+  }
+
+  get stats(): SwitchState['stats'] { return this.state.stats; }
+  get clock(): SwitchState['clock'] { return this.state.clock; }
+  get fdb(): SwitchState['fdb'] { return this.state.fdb; }
+  get routes(): RouteTable { return this.state.routes; }
+  get peerList(): readonly Vtep[] { return this.state.peers; }
+  get portList(): SwitchPort[] { return this.state.ports.filter((p): p is SwitchPort => p !== null); }
+  /** The largest inner IPv4 packet that fits the underlay after encapsulation. */
+  get maxInnerIpLen(): number { return this.state.maxInnerIpLen; }
+  get podMtu(): number { return this.state.podMtu; }
+
+  // ---------------------------------------------------------------------------------------
+  // Control: ports, peers, policy and service tables.
+
+  attachPod(port: Port, ip: number, mac: number, name = port.name): SwitchPort {
+    const st = this.state;
+    if (!st.podCidr.contains(ip) || ip === st.gatewayIp || ip === st.vtepIp) throw new RangeError(`pod IP ${formatIpv4(ip)} is not a pod address of ${st.podCidr}`);
+    for (const p of st.ports) {
+      if (p !== null && p.role === PortRole.POD && (p.ip === ip || p.mac === mac)) {
+        throw new RangeError(`pod ${name}: IP ${formatIpv4(ip)} or MAC ${formatMac(mac)} already bound to ${p.name}`);
+      }
+    }
+    const sp = this.add(PortRole.POD, port, name, Framing.ETHERNET, Framing.ETHERNET, ip, mac, this.layoutFor(port, false), false);
+    st.podByMac.set(mac, sp);
+    this.rebuild();
+    return sp;
+  }
+
+  attachHost(port: Port, mac = 0, name = port.name): SwitchPort {
+    if (this.state.host !== null) throw new RangeError('a host port is already attached');
+    const sp = this.add(PortRole.HOST, port, name, Framing.ETHERNET, Framing.ETHERNET, 0, mac, this.layoutFor(port, false), false);
+    this.state.host = sp;
+    this.rebuild();
+    return sp;
+  }
+
+  /** attachOverlay: `framing` for both directions, or an OverlayAttach with what differs. */
+  attachOverlay(port: Port, framing: Framing | OverlayAttach, name = port.name): SwitchPort {
+    if (this.state.overlay !== null) throw new RangeError('an overlay port is already attached');
+    const a: OverlayAttach = typeof framing === 'string' ? { rx: framing, tx: framing } : framing;
+    if (a.rx === Framing.IP) throw new RangeError('an overlay port cannot receive IPv4 packets: use UDP or Ethernet framing');
+    if ((a.gso ?? false) && a.tx === Framing.ETHERNET) throw new RangeError('UDP-GSO trains need a UDP socket: not with Ethernet framing');
+    const sp = this.add(PortRole.OVERLAY, port, name, a.rx, a.tx, 0, 0, this.layoutFor(port, a.gro ?? false), a.gso ?? false);
+    this.state.overlay = sp;
+    return sp;
+  }
+
+  /** detach removes a port (its routes and FDB entries go with it); the port is not closed. */
+  detach(id: number): SwitchPort {
+    const st = this.state;
+    const sp = st.ports[id];
+    if (sp === undefined || sp === null) throw new RangeError(`no port ${id}`);
+    this.pipe.tx.flushPort(sp);
+    sp.port.onReadable(null);
+    sp.attached = false;
+    st.ports[id] = null;
+    if (sp === st.host) st.host = null;
+    if (sp === st.overlay) st.overlay = null;
+    if (sp.role === PortRole.POD) st.podByMac.delete(sp.mac);
+    st.fdb.removeWhere((e) => e.port === id);
+    this.rebuild();
+    return sp;
+  }
+
+  /** setPeers replaces the set of remote VTEPs (reconciled, not patched); counters of peers that stay carry over. */
+  setPeers(specs: readonly VtepSpec[]): void {
+    const st = this.state, o = this.opts;
+    const enc: EncapSettings = { ...o.encap, localUnderlayIp: o.underlayIp };
+    const peers = specs.map((s) => new Vtep(s, enc));
+    const byIp = new U32Map<Vtep>();
+    for (const p of peers) {
+      if (byIp.has(p.underlayIp)) throw new RangeError(`two peers with underlay address ${formatIpv4(p.underlayIp)}`);
+      if (p.underlayIp === o.underlayIp) throw new RangeError(`peer ${p.name} has this node's underlay address`);
+      byIp.set(p.underlayIp, p);
+    }
+    for (const p of peers) {
+      const old = st.peerByIp.get(p.underlayIp);
+      if (old !== undefined) {
+        p.txPackets = old.txPackets; p.txBytes = old.txBytes; p.rxPackets = old.rxPackets; p.rxBytes = old.rxBytes;
+      }
+    }
+    const gone = new Set(st.peers.filter((p) => !byIp.has(p.underlayIp)));
+    st.peers = peers;
+    st.peerByIp = byIp;
+    // Learned entries pointing at replaced Vtep objects are re-pointed or dropped.
+    st.fdb.removeWhere((e) => e.vtep !== null && (gone.has(e.vtep) || byIp.get(e.vtep.underlayIp) !== e.vtep));
+    this.rebuild();
+  }
+
+  /** setPolicy installs (or, with null, removes) the policy table of one direction. */
+  setPolicy(direction: PolicyDirection, table: PolicyTable | null): void {
+    (direction === 'egress' ? this.pipe.policyEgress : this.pipe.policyIngress).table = table;
+  }
+
+  /** setServices installs (or, with null, removes) the service table of the NAT stage. */
+  setServices(table: ServiceTable | null): void {
+    this.pipe.serviceNat.table = table;
+  }
+
+  /**
+   * layoutFor: ports that can deliver super-frames (virtio-net headers, UDP GRO) get 64 KiB
+   * slots and spare room for what is derived from them; the others the configured batch.
+   */
+  private layoutFor(port: Port, gro: boolean): PortLayout {
+    if (gro) return { capacity: BIG_BATCH, slotSize: BIG_SLOT, spare: BIG_BATCH * BIG_SLOT };
+    if (port.vnetHdrLen > 0) return { capacity: BIG_BATCH, slotSize: BIG_SLOT, spare: SEGMENT_SPARE };
+    return { capacity: this.batchSize, slotSize: this.slotSize, spare: 0 };
+  }
+
+  private add(role: PortRole, port: Port, name: string, rx: Framing, tx: Framing, ip: number, mac: number, layout: PortLayout, gso: boolean): SwitchPort {
+    const ports = this.state.ports;
+    let id = ports.indexOf(null);
+    if (id < 0) id = ports.length;
+    const sp = new SwitchPort(id, role, port, name, rx, tx, ip, mac, layout, gso);
+    ports[id] = sp;
+    return sp;
+  }
+
+  private rebuild(): void {
+    const st = this.state;
+    st.routes = this.buildRoutes();
+    if (st.l2) {
+      // Pods are static FDB entries on their ports; the flood list is every peer.
+      const now = st.clock.tick();
+      for (const sp of st.ports) if (sp !== null && sp.role === PortRole.POD) st.fdb.addStatic(sp.mac, sp.id, null, now);
+      st.fdb.setFlood(st.peers);
+    }
+  }
+
+  /** The L3 routes derived from the desired state (local pods, peers, the node, the default). */
+  private buildRoutes(): RouteTable {
+    const o = this.opts, st = this.state;
+    const routes: RouteEntry[] = [];
+    for (const sp of st.ports) {
+      if (sp !== null && sp.role === PortRole.POD) routes.push(new RouteEntry(new Cidr(sp.ip, 32), RouteKind.LOCAL, { port: sp.id, mac: sp.mac }));
+    }
+    routes.push(new RouteEntry(new Cidr(o.vtepIp, 32), RouteKind.HOST));
+    routes.push(new RouteEntry(o.podCidr, RouteKind.BLACKHOLE));
+    for (const p of st.peers) if (p.podCidr !== null) routes.push(new RouteEntry(p.podCidr, RouteKind.VTEP, { vtep: p }));
+    if (o.clusterCidr.len < o.podCidr.len) routes.push(new RouteEntry(o.clusterCidr, RouteKind.BLACKHOLE));
+    routes.push(new RouteEntry(new Cidr(0, 0), RouteKind.HOST));
+    return new RouteTable(routes);
+  }
+
+  /**
+   * announceGateway sends each pod (or only `only`) a gratuitous ARP: the gateway address is at
+   * our VTEP MAC. Pods that cached another MAC for the gateway (the VTEP MAC changed across a
+   * restart) update it at once instead of losing traffic until the entry expires. L3 only.
+   */
+  announceGateway(only: SwitchPort | null = null): number {
+    const st = this.state;
+    if (st.l2) return 0;
+    const tx = this.pipe.tx, sb = tx.scratch.arena;
+    let n = 0;
+    for (const sp of st.ports) {
+      if (sp === null || sp.role !== PortRole.POD || (only !== null && sp !== only)) continue;
+      const base = tx.scratchSlot() + VXLAN_HEADROOM;
+      const len = ETH_HEADER_LEN + ARP_LEN;
+      this.eth.reset(sb, base, base + len).emit(BROADCAST_MAC, st.vtepMac, EtherType.ARP);
+      this.arp.reset(sb, base + ETH_HEADER_LEN, base + len).emit(ArpOp.REQUEST, st.vtepMac, st.gatewayIp, 0, st.gatewayIp);
+      tx.stageLocal(sp, sb, tx.scratchDv, base, base + len);
+      n++;
+    }
+    tx.flushAll();
+    return n;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Running: readiness callbacks, the FDB sweep timer.
+
+  start(): void {
+    const st = this.state;
+    for (const sp of st.ports) if (sp !== null) this.watch(sp);
+    if (st.l2 && this.sweepTimer === null) {
+      const every = Math.min(10_000, Math.max(100, st.fdb.ageingMs / 10));
+      this.sweepTimer = setInterval(() => st.fdb.sweep(st.clock.tick()), every);
+      this.sweepTimer.unref();
+    }
+  }
+
+  /** watch starts draining a port (attached after start()). */
+  watch(sp: SwitchPort): void {
+    sp.port.onReadable(() => this.drain(sp));
+  }
+
+  stop(): void {
+    for (const sp of this.state.ports) if (sp !== null) sp.port.onReadable(null);
+    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+  }
+
+  /**
+   * pump drains every port until none has frames (in-process use: tests, replay). Returns the
+   * number of frames read.
+   */
+  pump(maxRounds = 1_000_000): number {
+    const ports = this.state.ports;
+    let total = 0;
+    for (let round = 0; round < maxRounds; round++) {
+      let n = 0;
+      for (let i = 0; i < ports.length; i++) {
+        const sp = ports[i];
+        if (sp !== null && sp !== undefined) n += this.drainOnce(sp);
+      }
+      if (n === 0) break;
+      total += n;
+    }
+    return total;
+  }
+
+  private drain(sp: SwitchPort): void {
+    for (let k = 0; k < DRAIN_BUDGET; k++) {
+      const n = this.drainOnce(sp);
+      if (n < sp.batch.capacity) return;
+    }
+    // Still busy: give the other ports (and timers) a turn, then continue.
+    setImmediate(() => { if (sp.attached) this.drain(sp); });
+  }
+
+  /** drainOnce reads one batch from `sp`, processes it and flushes; returns the frame count. */
+  drainOnce(sp: SwitchPort): number {
+    if (!sp.attached) return 0;
+    const batch = sp.batch;
+    const n = sp.port.read(batch, VXLAN_HEADROOM);
+    if (n <= 0) return 0;
+    this.state.clock.tick();
+    this.pipe.processBatch(this.ctx, sp, batch, n);
+    return n;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Trace.
+
+  /**
+   * trace: what the pipeline would do with `input.frame` arriving on `input.port` (a port of
+   * this switch): every stage's decision, and the frames that would leave. Nothing is changed:
+   * no counter, no FDB entry or timestamp, no rate-limit token, no queue.
+   */
+  trace(input: TraceInput): TraceResult {
+    return runTrace(this.state, this.pipe, input);
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Sending into the overlay (part of the egress stage's act): the outer headers written in front
+ * of the frame in place, or the frame first cut into pieces that fit the underlay.
+ *
+ *   ENCAP            EncapTemplate.encap in front of the frame; queued on the overlay port
+ *   ENCAP_SEGMENTS   a super-frame segmented into the work area, 50 bytes of room before each
+ *                    segment, each encapsulated and queued (one datagram each)
+ *   ENCAP_TRAIN      the same with 8 bytes of room: a VXLAN header in front of each segment,
+ *                    the train queued as UDP_SEGMENT sends of at most 64 segments / 65,507 bytes
+ *   ENCAP_FRAGMENTS  the inner IPv4 packet fragmented into the work area, each fragment
+ *                    encapsulated and queued
+ * The egress stage decided the plan and the piece count with the same functions these call
+ * (gsoPlan, fragmentPlan), so the only new way to fail here is a full work area: no_buffer.
+ */
+
+import { fragmentIpv4 } from '../mtu/fragment.js';
+import type { Vtep } from '../fib/vtep.js';
+import { segmentGso } from '../offload/segment.js';
+import { OUTER_IP_OFF, VXLAN_HEADROOM, VXLAN_OFF } from '../wire/encap.js';
+import { VXLAN_HEADER_LEN, VxlanView } from '../wire/vxlan.js';
+import type { FrameContext } from './context.js';
+import { Drop, dropForStatus } from './drop.js';
+import type { SwitchState } from './state.js';
+import { Framing, type SwitchPort } from './switch-port.js';
+import type { Transmit } from './transmit.js';
+
+/** The most segments or fragments one frame may become (the length array's size). */
+export const MAX_PIECES = 128;
+/** Largest UDP payload of one UDP_SEGMENT send (65535 - 20 - 8), and the kernel's segment cap. */
+const UDP_GSO_MAX_BYTES = 65507;
+const UDP_GSO_MAX_SEGS = 64;
+
+export class Tunnel {
+  private readonly st: SwitchState;
+  private readonly tx: Transmit;
+  private readonly vx = new VxlanView();
+  readonly lens = new Int32Array(MAX_PIECES);
+
+  constructor(st: SwitchState, tx: Transmit) {
+    this.st = st;
+    this.tx = tx;
+  }
+
+  /** encapOne writes the outer headers in front of [s, e) (room required) and queues the frame. */
+  encapOne(ov: SwitchPort, vtep: Vtep, b: Buffer, s: number, e: number): void {
+    const o = vtep.template.encap(b, s, e);
+    const from = ov.txFraming === Framing.UDP ? o + VXLAN_OFF : ov.txFraming === Framing.IP ? o + OUTER_IP_OFF : o;
+    this.tx.stage(ov, b, from, e, vtep.underlayIp, vtep.port, 0);
+    vtep.txPackets++;
+    vtep.txBytes += e - s;
+    this.st.stats.encapsulated++;
+  }
+
+  /**
+   * segments sends the super-frame of `c` (its layout and offload state) to `vtep` as segments
+   * that fit the underlay: a UDP-GSO train when `train`, else one encapsulated frame each.
+   */
+  segments(c: FrameContext, ov: SwitchPort, vtep: Vtep, train: boolean): Drop {
+    const tx = this.tx;
+    const prefix = train ? VXLAN_HEADER_LEN : VXLAN_HEADROOM;
+    const at = tx.workTake(c.end - c.start + MAX_PIECES * (prefix + 128));
+    if (at < 0) return Drop.NO_BUFFER;
+    const lens = this.lens;
+    const w = tx.workBuf;
+    const n = segmentGso(c, c.vGso, c.vGsoSize, this.st.maxInnerIpLen, w, at, prefix, lens);
+    if (n < 0) return dropForStatus(n);
+    const stride = prefix + lens[0]!;
+    tx.workNext = at + (n - 1) * stride + prefix + lens[n - 1]!;
+    if (!train) {
+      for (let k = 0; k < n; k++) {
+        const fs = at + k * stride + prefix;
+        this.encapOne(ov, vtep, w, fs, fs + lens[k]!);
+      }
+      return Drop.NONE;
+    }
+    const vx = this.vx;
+    const perSend = Math.min(UDP_GSO_MAX_SEGS, Math.floor(UDP_GSO_MAX_BYTES / stride));
+    for (let k = 0; k < n; k++) vx.reset(w, at + k * stride, at + k * stride + VXLAN_HEADER_LEN).emit(vtep.vni);
+    for (let k = 0; k < n; k += perSend) {
+      const last = Math.min(k + perSend, n) - 1;
+      // Every chunk goes as a UDP_SEGMENT send (even a single datagram), so START is its first
+      // VXLAN header and GSO_SIZE the datagram size.
+      tx.stage(ov, w, at + k * stride, at + last * stride + prefix + lens[last]!, vtep.underlayIp, vtep.port, stride);
+    }
+    let bytes = 0;
+    for (let k = 0; k < n; k++) bytes += lens[k]!;
+    vtep.txPackets += n;
+    vtep.txBytes += bytes;
+    const stats = this.st.stats;
+    stats.encapsulated += n;
+    stats.gsoSegments += n;
+    return Drop.NONE;
+  }
+
+  /** fragments fragments the inner IPv4 packet of `c` to fit the underlay and encapsulates each piece. */
+  fragments(c: FrameContext, ov: SwitchPort, vtep: Vtep): Drop {
+    const tx = this.tx;
+    const at = tx.workTake(c.end - c.start + MAX_PIECES * (VXLAN_HEADROOM + 128));
+    if (at < 0) return Drop.NO_BUFFER;
+    const lens = this.lens;
+    const w = tx.workBuf;
+    const n = fragmentIpv4(c, this.st.maxInnerIpLen, w, at, VXLAN_HEADROOM, lens);
+    if (n < 0) return dropForStatus(n);
+    const stride = VXLAN_HEADROOM + lens[0]!;
+    tx.workNext = at + (n - 1) * stride + VXLAN_HEADROOM + lens[n - 1]!;
+    for (let k = 0; k < n; k++) {
+      const fs = at + k * stride + VXLAN_HEADROOM;
+      this.encapOne(ov, vtep, w, fs, fs + lens[k]!);
+    }
+    this.st.stats.fragmented++;
+    return Drop.NONE;
+  }
+}
