@@ -18,10 +18,15 @@
  *
  * Frames are captured as they enter the bridge; broadcasts also as they leave it (both copies
  * are checked; `frames` counts the entering ones).
+ *
+ * tshark judges headers only: it runs with a private profile that disables every protocol except
+ * DISSECTED_PROTOCOLS (see there), so the payload above the inner TCP/UDP/ICMP header is `data`
+ * and no dissector guesses at it (iperf3's random bytes used to be taken for Thrift now and then,
+ * which raised expert errors about a protocol that was never there).
  */
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FlatnetError } from '../errors.js';
@@ -225,10 +230,75 @@ export function parseTsharkFields(text: string): CapturedFrame[] {
   return out;
 }
 
-/** dissect runs tshark over the capture with a private, empty configuration directory. */
+/**
+ * The protocols the check lets tshark dissect; tshark's profile disables all others.
+ *
+ * The check judges the encapsulation and the headers we (or the kernel nodes) write: outer
+ * Ethernet, ARP, IPv4, UDP, VXLAN (on 4789 by registration, other ports by `-d`), and the inner
+ * Ethernet, ARP, IPv4 (fragment reassembly included), ICMP (echo, and the IPv4 + TCP/UDP headers
+ * quoted in its errors), TCP and UDP, with their checksums verified. `frame`, `ethertype` (the
+ * EtherType dispatch) and `data` (what every payload becomes) are plumbing. The `_ws.*`
+ * pseudo-protocols (malformed, expert, short frame) stay on: they carry the verdicts.
+ *
+ * Why an allowlist rather than `--disable-heuristic thrift` and a few more: above the inner
+ * TCP/UDP there is only iperf3's random bytes or ping's pattern, yet by default 83 heuristic
+ * dissectors on TCP and 95 on UDP (tshark 4.0), and the ~900 registered on TCP/UDP ports (a
+ * connection's ephemeral port can be one of them), get a go at it, and each release adds more.
+ * When one claims random bytes it calls them malformed or raises expert errors (Thrift: "Type
+ * value not expected", "varint value too large"; about 1 lab run in 8). Nothing we send has an
+ * application protocol, so none of them can find a real defect. epan skips the heuristic and
+ * port dissectors of a disabled protocol, and no protocol here has a heuristic on a table of
+ * another one here (profileFor refuses to run if a tshark does), so nothing is left to guess.
+ * Anything outside the list, IPv6 or a VLAN tag for instance, still shows in `eth.type` and
+ * fails the check as before; it is just not dissected further.
+ */
+export const DISSECTED_PROTOCOLS: readonly string[] = ['frame', 'eth', 'ethertype', 'arp', 'ip', 'icmp', 'udp', 'tcp', 'vxlan', 'data'];
+
+/** tshark's profile for the check: the contents of `disabled_protos` in its configuration directory. */
+export interface TsharkProfile {
+  readonly disabledProtos: string;
+}
+
+/**
+ * profileFor builds the profile from this tshark's own lists (`tshark -G protocols`: name, short
+ * name, filter name per line; `tshark -G heuristic-decodes`: table, protocol, enabled), so that
+ * it names every protocol this version has and no unknown one. Throws ERR_LAB_TSHARK when a
+ * protocol of DISSECTED_PROTOCOLS is missing or one of them would guess (a heuristic of its own
+ * on a table of another one).
+ */
+export function profileFor(protocols: string, heuristics: string): TsharkProfile {
+  const keep = new Set(DISSECTED_PROTOCOLS);
+  const names = protocols.split('\n').map((l) => l.split('\t')[2] ?? '').filter((n) => n !== '');
+  const missing = DISSECTED_PROTOCOLS.filter((p) => !names.includes(p));
+  if (missing.length > 0) throw new FlatnetError('ERR_LAB_TSHARK', `tshark -G protocols lists no ${missing.join(', ')}`);
+  const guessing = heuristics.split('\n').map((l) => l.split('\t')).filter(([table = '', proto = '']) => keep.has(table.split('.')[0]!) && keep.has(proto));
+  if (guessing.length > 0) {
+    throw new FlatnetError('ERR_LAB_TSHARK', `tshark has heuristic dissectors among the dissected protocols: ${guessing.map(([t, p]) => `${p} on ${t}`).join(', ')}`);
+  }
+  const disabled = names.filter((n) => !keep.has(n) && !n.startsWith('_ws.'));
+  return { disabledProtos: `${disabled.join('\n')}\n` };
+}
+
+/** tsharkProfile asks the installed tshark for its protocols and heuristics and builds the profile (profileFor). */
+export async function tsharkProfile(): Promise<TsharkProfile> {
+  const out: string[] = [];
+  for (const what of ['protocols', 'heuristic-decodes']) {
+    const r = await runAsync('tshark', ['-G', what], { timeoutMs: 60_000 });
+    if (r.code !== 0) throw new FlatnetError('ERR_LAB_TSHARK', `tshark -G ${what} failed (${r.code}): ${r.stderr.trim()}`);
+    out.push(r.stdout);
+  }
+  return profileFor(out[0]!, out[1]!);
+}
+
+/**
+ * dissect runs tshark over the capture with a private configuration directory holding the
+ * check's profile (tsharkProfile), which also keeps a developer's own preferences out.
+ */
 export async function dissect(pcap: string, port: number): Promise<CapturedFrame[]> {
+  const profile = await tsharkProfile();
   const conf = mkdtempSync(join(tmpdir(), 'flatnet-lab-tshark-'));
   try {
+    writeFileSync(join(conf, 'disabled_protos'), profile.disabledProtos);
     const r = await runAsyncEnv('tshark', tsharkArgs(pcap, port), { WIRESHARK_CONFIG_DIR: conf });
     if (r.code !== 0) throw new FlatnetError('ERR_LAB_TSHARK', `tshark -r ${pcap} failed (${r.code}): ${r.stderr.trim()}`);
     return parseTsharkFields(r.stdout);
