@@ -5,11 +5,12 @@
  *
  *   - it is ARP between underlay addresses, or IPv4/UDP to the lab's VXLAN port between
  *     underlay addresses of the lab, dissected as VXLAN (`-d udp.port==P,vxlan` for ports other
- *     than 4789) with flags 0x08 (I only) and the lab's VNI;
+ *     than 4789) with flags 0x08 (I only), the lab's VNI and every reserved bit zero;
  *   - the inner frame carries the lab's addresses: pod or VTEP IPs (and, in L3 mode, the VTEP
  *     MACs of the flannel triple; in L2 mode pod MACs);
  *   - tshark found nothing malformed and no expert item of severity Error (checksums of the
- *     outer and inner IPv4, UDP, TCP and ICMP headers are verified: `-o *.check_checksum:TRUE`);
+ *     outer and inner IPv4, UDP and TCP headers are verified: `-o *.check_checksum:TRUE`), and
+ *     no ICMP checksum is bad (tshark always verifies it, but only warns);
  *   - the outer UDP checksum is zero or good, and is what the sender is configured for: zero
  *     from flatnet (`udpChecksum: false`) and from kernel nodes with `noudpcsum`, computed and
  *     good from kernel nodes with `udpcsum`. A flatnet node with offloads on sends its GSO
@@ -37,7 +38,7 @@ import { allPods, type LabPlan } from './topology.js';
 export const CAPTURE_FIELDS = [
   'frame.number', 'frame.interface_name', 'frame.protocols', '_ws.malformed', '_ws.expert.severity', '_ws.expert.message',
   'eth.src', 'eth.dst', 'eth.type', 'ip.src', 'ip.dst', 'udp.dstport', 'udp.checksum', 'udp.checksum.status',
-  'vxlan.flags', 'vxlan.vni', 'arp.src.proto_ipv4', 'arp.dst.proto_ipv4',
+  'vxlan.flags', 'vxlan.gbp', 'vxlan.vni', 'vxlan.reserved8', 'arp.src.proto_ipv4', 'arp.dst.proto_ipv4', 'icmp.checksum.status',
 ] as const;
 type Field = (typeof CAPTURE_FIELDS)[number];
 
@@ -155,6 +156,9 @@ export function evaluateCapture(frames: readonly CapturedFrame[], x: CaptureExpe
     if (vni !== x.vni) bad(`VNI ${vni}, the lab uses ${x.vni}`);
     const flags = Number(f['vxlan.flags'][0]);
     if (flags !== 0x0800) bad(`VXLAN flags 0x${flags.toString(16).padStart(4, '0')}, expected 0x0800 (I only)`);
+    // Without the G flag, tshark still shows bytes 2-3 as the Group Policy ID: reserved (RFC 7348 §5).
+    const r16 = Number(f['vxlan.gbp'][0] ?? 0), r8 = Number(f['vxlan.reserved8'][0] ?? 0);
+    if (r16 !== 0 || r8 !== 0) bad(`VXLAN reserved bits set (bytes 2-3: 0x${r16.toString(16).padStart(4, '0')}, byte 7: 0x${r8.toString(16).padStart(2, '0')})`);
     // Outer UDP checksum: zero, or verified good; and what the sender is configured to send.
     const csum = Number(f['udp.checksum'][0]);
     const status = f['udp.checksum.status'][0];
@@ -180,6 +184,8 @@ export function evaluateCapture(frames: readonly CapturedFrame[], x: CaptureExpe
       for (const a of [f['ip.src'][1] ?? '', f['ip.dst'][1] ?? '']) {
         if (!x.innerIps.has(a)) bad(`inner IPv4 address ${a} is not a pod or VTEP address of the lab`);
       }
+      // Proto_checksum_enum_e: 0 is bad (the quoted headers in ICMP errors are 2, unverified).
+      if (f['icmp.checksum.status'].includes('0')) bad('inner ICMP checksum does not verify');
       if (enteringCopy && protocols.includes(':ip:tcp')) innerTcp++;
       if (enteringCopy && protocols.includes(':ip:icmp')) innerIcmp++;
     } else {

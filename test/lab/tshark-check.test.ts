@@ -37,7 +37,7 @@ function vxlanFrame(over: Partial<Fields> = {}): CapturedFrame {
     'eth.src': ['02:00:c6:33:64:01', '0e:00:0a:f4:01:00'], 'eth.dst': ['02:00:c6:33:64:03', '0e:00:0a:f4:03:00'],
     'eth.type': ['0x0800', '0x0800'], 'ip.src': ['198.51.100.1', '10.244.1.10'], 'ip.dst': ['198.51.100.3', '10.244.3.10'],
     'udp.dstport': ['4789'], 'udp.checksum': ['0x0000'], 'udp.checksum.status': ['2'],
-    'vxlan.flags': ['0x0800'], 'vxlan.vni': ['1'],
+    'vxlan.flags': ['0x0800'], 'vxlan.gbp': ['0'], 'vxlan.vni': ['1'], 'vxlan.reserved8': ['0'], 'icmp.checksum.status': ['1'],
     ...over,
   };
 }
@@ -83,6 +83,9 @@ describe('evaluateCapture', () => {
     ['an expert error', vxlanFrame({ '_ws.expert.severity': ['4194304', '8388608'], '_ws.expert.message': ['a note', 'Bad checksum [should be 0x1]'] }), /expert error: Bad checksum/],
     ['another VNI', vxlanFrame({ 'vxlan.vni': ['2'] }), /VNI 2, the lab uses 1/],
     ['another port', vxlanFrame({ 'udp.dstport': ['8472'] }), /UDP port 8472, the lab uses 4789/],
+    ['reserved VXLAN bits in bytes 2-3', vxlanFrame({ 'vxlan.gbp': ['256'] }), /VXLAN reserved bits set \(bytes 2-3: 0x0100, byte 7: 0x00\)/],
+    ['reserved VXLAN bits in byte 7', vxlanFrame({ 'vxlan.reserved8': ['1'] }), /VXLAN reserved bits set \(bytes 2-3: 0x0000, byte 7: 0x01\)/],
+    ['a bad inner ICMP checksum', vxlanFrame({ 'icmp.checksum.status': ['0'] }), /inner ICMP checksum does not verify/],
     ['reserved flags', vxlanFrame({ 'vxlan.flags': ['0x0880'] }), /flags 0x0880/],
     ['UDP that is not VXLAN', vxlanFrame({ 'frame.protocols': ['eth:ethertype:ip:udp:data'] }), /not dissected as VXLAN/],
     ['a bad outer checksum', vxlanFrame({ 'udp.checksum': ['0xbeef'], 'udp.checksum.status': ['0'] }), /does not verify/],
@@ -226,7 +229,7 @@ describe.skipIf(SKIP)(`dissect with the installed tshark${SKIP ? ` (skipped: ${m
     f(c);
     return c;
   };
-  const [tcpThrift, fromKernel, , udpThrift] = HEALTHY.map(([, b]) => b) as [Buffer, Buffer, Buffer, Buffer];
+  const [tcpThrift, fromKernel, , udpThrift, icmp] = HEALTHY.map(([, b]) => b) as [Buffer, Buffer, Buffer, Buffer, Buffer];
 
   /** Real defects, each in an otherwise healthy frame (most of them carrying a Thrift-like payload). */
   const DEFECTS: readonly [string, string, Buffer, RegExp][] = [
@@ -242,6 +245,9 @@ describe.skipIf(SKIP)(`dissect with the installed tshark${SKIP ? ` (skipped: ${m
     ['an outer UDP length beyond the IP payload', 'u1', mutate(tcpThrift, (c) => { c.writeUInt16BE(c.readUInt16BE(OUTER_UDP + 4) + 4, OUTER_UDP + 4); }), /Bad length value/],
     ['VXLAN without the I flag', 'u1', mutate(tcpThrift, (c) => { c[VX] = 0x00; }), /VXLAN flags 0x0000/],
     ['VXLAN with a reserved flag set', 'u1', mutate(tcpThrift, (c) => { c[VX] = 0x0c; }), /VXLAN flags 0x0c00/],
+    ['a bad inner ICMP checksum (tshark only warns)', 'u1', mutate(icmp, (c) => { c[INNER_L4 + 2]! ^= 0x01; }), /inner ICMP checksum does not verify/],
+    ['VXLAN reserved bits in bytes 2-3', 'u1', mutate(tcpThrift, (c) => { c[VX + 3] = 0x01; }), /VXLAN reserved bits set \(bytes 2-3: 0x0001/],
+    ['VXLAN reserved bits in byte 7', 'u1', mutate(tcpThrift, (c) => { c[VX + 7] = 0x80; }), /VXLAN reserved bits set \(bytes 2-3: 0x0000, byte 7: 0x80\)/],
     ['another VNI', 'u1', mutate(tcpThrift, (c) => { c[VX + 6] = 2; }), /VNI 2, the lab uses 1/],
     ['VXLAN to another port (8472 is always decoded as VXLAN)', 'u1', mutate(tcpThrift, (c) => { c.writeUInt16BE(8472, OUTER_UDP + 2); }), /UDP port 8472, the lab uses 4789/],
     ['UDP to a port that is not VXLAN', 'u1', mutate(tcpThrift, (c) => { c.writeUInt16BE(4790, OUTER_UDP + 2); }), /UDP to port 4790 not dissected as VXLAN/],
