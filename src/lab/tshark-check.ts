@@ -5,11 +5,12 @@
  *
  *   - it is ARP between underlay addresses, or IPv4/UDP to the lab's VXLAN port between
  *     underlay addresses of the lab, dissected as VXLAN (`-d udp.port==P,vxlan` for ports other
- *     than 4789) with flags 0x08 (I only) and the lab's VNI;
+ *     than 4789) with flags 0x08 (I only), the lab's VNI and every reserved bit zero;
  *   - the inner frame carries the lab's addresses: pod or VTEP IPs (and, in L3 mode, the VTEP
  *     MACs of the flannel triple; in L2 mode pod MACs);
  *   - tshark found nothing malformed and no expert item of severity Error (checksums of the
- *     outer and inner IPv4, UDP, TCP and ICMP headers are verified: `-o *.check_checksum:TRUE`);
+ *     outer and inner IPv4, UDP and TCP headers are verified: `-o *.check_checksum:TRUE`), and
+ *     no ICMP checksum is bad (tshark always verifies it, but only warns);
  *   - the outer UDP checksum is zero or good, and is what the sender is configured for: zero
  *     from flatnet (`udpChecksum: false`) and from kernel nodes with `noudpcsum`, computed and
  *     good from kernel nodes with `udpcsum`. A flatnet node with offloads on sends its GSO
@@ -18,10 +19,15 @@
  *
  * Frames are captured as they enter the bridge; broadcasts also as they leave it (both copies
  * are checked; `frames` counts the entering ones).
+ *
+ * tshark judges headers only: it runs with a private profile that disables every protocol except
+ * DISSECTED_PROTOCOLS (see there), so the payload above the inner TCP/UDP/ICMP header is `data`
+ * and no dissector guesses at it (iperf3's random bytes used to be taken for Thrift now and then,
+ * which raised expert errors about a protocol that was never there).
  */
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FlatnetError } from '../errors.js';
@@ -32,7 +38,7 @@ import { allPods, type LabPlan } from './topology.js';
 export const CAPTURE_FIELDS = [
   'frame.number', 'frame.interface_name', 'frame.protocols', '_ws.malformed', '_ws.expert.severity', '_ws.expert.message',
   'eth.src', 'eth.dst', 'eth.type', 'ip.src', 'ip.dst', 'udp.dstport', 'udp.checksum', 'udp.checksum.status',
-  'vxlan.flags', 'vxlan.vni', 'arp.src.proto_ipv4', 'arp.dst.proto_ipv4',
+  'vxlan.flags', 'vxlan.gbp', 'vxlan.vni', 'vxlan.reserved8', 'arp.src.proto_ipv4', 'arp.dst.proto_ipv4', 'icmp.checksum.status',
 ] as const;
 type Field = (typeof CAPTURE_FIELDS)[number];
 
@@ -150,6 +156,9 @@ export function evaluateCapture(frames: readonly CapturedFrame[], x: CaptureExpe
     if (vni !== x.vni) bad(`VNI ${vni}, the lab uses ${x.vni}`);
     const flags = Number(f['vxlan.flags'][0]);
     if (flags !== 0x0800) bad(`VXLAN flags 0x${flags.toString(16).padStart(4, '0')}, expected 0x0800 (I only)`);
+    // Without the G flag, tshark still shows bytes 2-3 as the Group Policy ID: reserved (RFC 7348 §5).
+    const r16 = Number(f['vxlan.gbp'][0] ?? 0), r8 = Number(f['vxlan.reserved8'][0] ?? 0);
+    if (r16 !== 0 || r8 !== 0) bad(`VXLAN reserved bits set (bytes 2-3: 0x${r16.toString(16).padStart(4, '0')}, byte 7: 0x${r8.toString(16).padStart(2, '0')})`);
     // Outer UDP checksum: zero, or verified good; and what the sender is configured to send.
     const csum = Number(f['udp.checksum'][0]);
     const status = f['udp.checksum.status'][0];
@@ -175,6 +184,8 @@ export function evaluateCapture(frames: readonly CapturedFrame[], x: CaptureExpe
       for (const a of [f['ip.src'][1] ?? '', f['ip.dst'][1] ?? '']) {
         if (!x.innerIps.has(a)) bad(`inner IPv4 address ${a} is not a pod or VTEP address of the lab`);
       }
+      // Proto_checksum_enum_e: 0 is bad (the quoted headers in ICMP errors are 2, unverified).
+      if (f['icmp.checksum.status'].includes('0')) bad('inner ICMP checksum does not verify');
       if (enteringCopy && protocols.includes(':ip:tcp')) innerTcp++;
       if (enteringCopy && protocols.includes(':ip:icmp')) innerIcmp++;
     } else {
@@ -225,10 +236,75 @@ export function parseTsharkFields(text: string): CapturedFrame[] {
   return out;
 }
 
-/** dissect runs tshark over the capture with a private, empty configuration directory. */
+/**
+ * The protocols the check lets tshark dissect; tshark's profile disables all others.
+ *
+ * The check judges the encapsulation and the headers we (or the kernel nodes) write: outer
+ * Ethernet, ARP, IPv4, UDP, VXLAN (on 4789 by registration, other ports by `-d`), and the inner
+ * Ethernet, ARP, IPv4 (fragment reassembly included), ICMP (echo, and the IPv4 + TCP/UDP headers
+ * quoted in its errors), TCP and UDP, with their checksums verified. `frame`, `ethertype` (the
+ * EtherType dispatch) and `data` (what every payload becomes) are plumbing. The `_ws.*`
+ * pseudo-protocols (malformed, expert, short frame) stay on: they carry the verdicts.
+ *
+ * Why an allowlist rather than `--disable-heuristic thrift` and a few more: above the inner
+ * TCP/UDP there is only iperf3's random bytes or ping's pattern, yet by default 83 heuristic
+ * dissectors on TCP and 95 on UDP (tshark 4.0), and the ~900 registered on TCP/UDP ports (a
+ * connection's ephemeral port can be one of them), get a go at it, and each release adds more.
+ * When one claims random bytes it calls them malformed or raises expert errors (Thrift: "Type
+ * value not expected", "varint value too large"; about 1 lab run in 8). Nothing we send has an
+ * application protocol, so none of them can find a real defect. epan skips the heuristic and
+ * port dissectors of a disabled protocol, and no protocol here has a heuristic on a table of
+ * another one here (profileFor refuses to run if a tshark does), so nothing is left to guess.
+ * Anything outside the list, IPv6 or a VLAN tag for instance, still shows in `eth.type` and
+ * fails the check as before; it is just not dissected further.
+ */
+export const DISSECTED_PROTOCOLS: readonly string[] = ['frame', 'eth', 'ethertype', 'arp', 'ip', 'icmp', 'udp', 'tcp', 'vxlan', 'data'];
+
+/** tshark's profile for the check: the contents of `disabled_protos` in its configuration directory. */
+export interface TsharkProfile {
+  readonly disabledProtos: string;
+}
+
+/**
+ * profileFor builds the profile from this tshark's own lists (`tshark -G protocols`: name, short
+ * name, filter name per line; `tshark -G heuristic-decodes`: table, protocol, enabled), so that
+ * it names every protocol this version has and no unknown one. Throws ERR_LAB_TSHARK when a
+ * protocol of DISSECTED_PROTOCOLS is missing or one of them would guess (a heuristic of its own
+ * on a table of another one).
+ */
+export function profileFor(protocols: string, heuristics: string): TsharkProfile {
+  const keep = new Set(DISSECTED_PROTOCOLS);
+  const names = protocols.split('\n').map((l) => l.split('\t')[2] ?? '').filter((n) => n !== '');
+  const missing = DISSECTED_PROTOCOLS.filter((p) => !names.includes(p));
+  if (missing.length > 0) throw new FlatnetError('ERR_LAB_TSHARK', `tshark -G protocols lists no ${missing.join(', ')}`);
+  const guessing = heuristics.split('\n').map((l) => l.split('\t')).filter(([table = '', proto = '']) => keep.has(table.split('.')[0]!) && keep.has(proto));
+  if (guessing.length > 0) {
+    throw new FlatnetError('ERR_LAB_TSHARK', `tshark has heuristic dissectors among the dissected protocols: ${guessing.map(([t, p]) => `${p} on ${t}`).join(', ')}`);
+  }
+  const disabled = names.filter((n) => !keep.has(n) && !n.startsWith('_ws.'));
+  return { disabledProtos: `${disabled.join('\n')}\n` };
+}
+
+/** tsharkProfile asks the installed tshark for its protocols and heuristics and builds the profile (profileFor). */
+export async function tsharkProfile(): Promise<TsharkProfile> {
+  const out: string[] = [];
+  for (const what of ['protocols', 'heuristic-decodes']) {
+    const r = await runAsync('tshark', ['-G', what], { timeoutMs: 60_000 });
+    if (r.code !== 0) throw new FlatnetError('ERR_LAB_TSHARK', `tshark -G ${what} failed (${r.code}): ${r.stderr.trim()}`);
+    out.push(r.stdout);
+  }
+  return profileFor(out[0]!, out[1]!);
+}
+
+/**
+ * dissect runs tshark over the capture with a private configuration directory holding the
+ * check's profile (tsharkProfile), which also keeps a developer's own preferences out.
+ */
 export async function dissect(pcap: string, port: number): Promise<CapturedFrame[]> {
+  const profile = await tsharkProfile();
   const conf = mkdtempSync(join(tmpdir(), 'flatnet-lab-tshark-'));
   try {
+    writeFileSync(join(conf, 'disabled_protos'), profile.disabledProtos);
     const r = await runAsyncEnv('tshark', tsharkArgs(pcap, port), { WIRESHARK_CONFIG_DIR: conf });
     if (r.code !== 0) throw new FlatnetError('ERR_LAB_TSHARK', `tshark -r ${pcap} failed (${r.code}): ${r.stderr.trim()}`);
     return parseTsharkFields(r.stdout);
