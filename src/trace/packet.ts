@@ -18,7 +18,8 @@
  *             | arp who-has IP [tell IP]           request; `tell` defaults to the port's IP
  *             | arp IP is-at MAC [to IP]           reply; without `to`, a gratuitous broadcast
  *
- *   any      : src-mac MAC, dst-mac MAC (Ethernet addresses), vlan N (an 802.1Q tag, VID 0-4095)
+ *   any      : src-mac MAC, dst-mac MAC (Ethernet addresses), vlan N (an 802.1Q tag, VID 0-4095;
+ *              these three are the inner frame's with --in overlay)
  *   IPv4     : len N (total length, the payload is filled to reach it; `size N` says the same),
  *              payload N (L4 payload bytes), df | no-df, ttl N, tos N (the whole byte: DSCP and
  *              ECN), ipid N, bad-csum (a wrong IPv4 header checksum)
@@ -44,8 +45,9 @@
  * `d.overlay.vni`, outer TTL 64, no outer UDP checksum (RFC 7348), the source port EncapTemplate
  * picks from the inner flow; the inner frame goes from the sending peer's VTEP MAC to `dstMac`.
  *
- * Errors are TracePacketError (ERR_TRACE_PACKET) naming the word and what was expected. Cold
- * path: everything here allocates freely.
+ * Errors are TracePacketError (ERR_TRACE_PACKET) naming the word and what was expected; words
+ * are counted after `->` is split out (`a->b` is three words). Cold path: everything here
+ * allocates freely.
  */
 
 import { TracePacketError } from '../errors.js';
