@@ -40,3 +40,17 @@ export class NativeError extends FlatnetError {
 
 /** A pcap or pcapng file that cannot be read (bad magic, unsupported link type, corrupt block). */
 export class PcapError extends FlatnetError {}
+
+/**
+ * A packet description or hex frame for `flatnet trace` that cannot be built (always
+ * ERR_TRACE_PACKET). `word` is the 1-based word of the description the error is about (one
+ * past the last word when the description ended too early), or null (hex input, or the
+ * description as a whole).
+ */
+export class TracePacketError extends FlatnetError {
+  readonly word: number | null;
+  constructor(word: number | null, message: string, options?: { cause?: unknown }) {
+    super('ERR_TRACE_PACKET', message, options);
+    this.word = word;
+  }
+}

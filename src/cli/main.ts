@@ -12,11 +12,13 @@ import { UdpPort } from '../wire/consts.js';
 import { runDecode } from './decode.js';
 import { runControl, runShow } from './client.js';
 import { runReplay } from './replay.js';
+import { runTrace } from './trace.js';
 import { runVtep } from './vtep.js';
 import { runLabDemo, runLabDown, runLabTest, runLabUp } from './lab.js';
 import { DEFAULT_LAB_OPTIONS, type LabOptions } from '../lab/topology.js';
 import type { LabTestOptions } from '../lab/runner.js';
 import { SHOW_WHAT, type ShowWhat } from '../daemon/show.js';
+import { PACKET_SYNTAX } from '../trace/packet.js';
 
 function portList(v: string, prev: number[] | undefined): number[] {
   const n = Number(v);
@@ -186,6 +188,21 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
   sockOpts(peer.command('del').argument('<name>', 'peer node name'))
     .action(async (name: string, o: { socket?: string; config?: string }) => {
       await runControl('peer-del', { name }, o, write);
+    });
+
+  sockOpts(program
+    .command('trace')
+    .description('what the running daemon would do with one packet, stage by stage (like ovs-appctl ofproto/trace)')
+    .argument('[packet...]', `the packet: ${PACKET_SYNTAX}`)
+    .requiredOption('--in <port>', 'where the packet enters: a pod name, host or overlay')
+    .option('--json', 'the trace result as JSON', false)
+    .option('--hex <hex>', 'the packet as a hex frame (Ethernet header first) instead of a description')
+    .option('--pcap <file>', 'the packet as a frame of a pcap or pcapng capture')
+    .option('--frame <n>', 'which frame of --pcap, from 1 as Wireshark numbers them (default 1)', positiveInt)
+    // Descriptions contain `->`, which would otherwise be taken for an option.
+    .allowUnknownOption())
+    .action(async (words: string[], o: { in: string; json: boolean; hex?: string; pcap?: string; frame?: number; socket?: string; config?: string }) => {
+      await runTrace(words, o, write);
     });
 
   const lab = program.command('lab').description('a lab of network namespaces: flatnet and kernel-vxlan nodes with pods (root)');
