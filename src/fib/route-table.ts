@@ -12,6 +12,7 @@ import { ConfigError } from '../errors.js';
 import type { Cidr } from './cidr.js';
 import { U32Map } from './u32-map.js';
 import type { Vtep } from './vtep.js';
+import type { EthAddrWords } from '../wire/ethernet.js';
 
 export const RouteKind = {
   /** A pod on this node: deliver to its port. */
@@ -34,13 +35,20 @@ export class Route {
   readonly mac: number;
   /** VTEP: the remote node; otherwise null. */
   readonly vtep: Vtep | null;
+  /**
+   * LOCAL and VTEP: the Ethernet addresses a routed frame leaves with (the next hop's MAC, ours
+   * as the source), precomputed as the kernel's neighbour entries cache their hardware header;
+   * null for the others.
+   */
+  readonly l2: EthAddrWords | null;
 
-  constructor(cidr: Cidr, kind: RouteKind, opts: { port?: number; mac?: number; vtep?: Vtep } = {}) {
+  constructor(cidr: Cidr, kind: RouteKind, opts: { port?: number; mac?: number; vtep?: Vtep; l2?: EthAddrWords } = {}) {
     this.cidr = cidr;
     this.kind = kind;
     this.port = opts.port ?? -1;
     this.mac = opts.mac ?? 0;
     this.vtep = opts.vtep ?? null;
+    this.l2 = opts.l2 ?? null;
   }
 
   describe(): string {
@@ -59,6 +67,13 @@ export class RouteTable {
   private readonly lens: number[] = [];
   private readonly masks: number[] = [];
   private readonly maps: U32Map<Route>[] = [];
+  /**
+   * Per length, the smallest and largest network (uint32) of its routes: a key outside that
+   * range cannot match, and the map is not probed. A node's /32 routes are its own pods, all
+   * in one /24, so traffic to other nodes skips that probe (bench/replay, pod-to-remote).
+   */
+  private lo = new Float64Array(0);
+  private hi = new Float64Array(0);
 
   /** Builds a table; throws ERR_ROUTE_DUPLICATE when two routes have the same prefix. */
   constructor(routes: readonly Route[]) {
@@ -72,18 +87,27 @@ export class RouteTable {
       }
       m.set(r.cidr.network, r);
     }
-    for (const len of [...byLen.keys()].sort((a, b) => b - a)) {
+    const lens = [...byLen.keys()].sort((a, b) => b - a);
+    this.lo = new Float64Array(lens.length);
+    this.hi = new Float64Array(lens.length);
+    lens.forEach((len, i) => {
+      const m = byLen.get(len)!;
+      const nets = [...m.values()].map((r) => r.cidr.network >>> 0);
       this.lens.push(len);
       this.masks.push(len === 0 ? 0 : (0xffff_ffff << (32 - len)) >>> 0);
-      this.maps.push(byLen.get(len)!);
-    }
+      this.maps.push(m);
+      this.lo[i] = Math.min(...nets);
+      this.hi[i] = Math.max(...nets);
+    });
   }
 
   /** lookup returns the longest-prefix route for `ip`, or null. Allocates nothing. */
   lookup(ip: number): Route | null {
-    const n = this.lens.length;
+    const n = this.lens.length, lo = this.lo, hi = this.hi;
     for (let i = 0; i < n; i++) {
-      const r = this.maps[i]!.get(ip & this.masks[i]!);
+      const k = (ip & this.masks[i]!) >>> 0;
+      if (k < lo[i]! || k > hi[i]!) continue;
+      const r = this.maps[i]!.get(k);
       if (r !== undefined) return r;
     }
     return null;

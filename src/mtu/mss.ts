@@ -58,7 +58,7 @@ export function clampMss(L: FrameLayout, mtu: number): number {
   if (L.ipEnd - l4 < 20) return MtuStatus.TRUNCATED; // not even a fixed TCP header: no flags to judge
   const flags = L.dv.getUint8(l4 + 13);
   if ((flags & (TcpFlag.SYN | TcpFlag.RST)) !== TcpFlag.SYN) return MssClamp.UNTOUCHED;
-  const s = L.l4Status;
+  const s = L.l4();
   if (s !== MtuStatus.OK) return s;
   const limit = mtu - (L.ipVersion === 4 ? MSS_OVERHEAD_IPV4 : MSS_OVERHEAD_IPV6);
   const v = tcp.reset(L.buf, l4, L.ipEnd);

@@ -78,7 +78,7 @@ export function prepareChecksumPartial(L: FrameLayout, gsoSize: number, hdr: Vir
   const dv = L.dv, start = L.start;
   const proto = L.proto;
   if (proto !== IpProto.TCP && proto !== IpProto.UDP) return L.ipVersion === 6 ? MtuStatus.IPV6_EXT_HEADER : MtuStatus.WRONG_PROTOCOL;
-  const s = L.l4Status;
+  const s = L.l4();
   if (s !== MtuStatus.OK) return s;
   if (proto === IpProto.UDP && gsoSize > 0) return MtuStatus.WRONG_PROTOCOL;
   if (!hdr.checkLen()) return MtuStatus.NO_ROOM;

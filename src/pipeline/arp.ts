@@ -9,11 +9,10 @@
  */
 
 import { RouteKind } from '../fib/route-table.js';
-import { formatIpv4, formatMac } from '../wire/addr.js';
 import { ArpOp, ArpView, ARP_LEN } from '../wire/arp.js';
 import { EtherType } from '../wire/consts.js';
 import { ETH_HEADER_LEN, EthernetView } from '../wire/ethernet.js';
-import { Reply, Verdict, type FrameContext } from './context.js';
+import { Reply, type FrameContext } from './context.js';
 import { Drop } from './drop.js';
 import type { SwitchState } from './state.js';
 import type { Transmit } from './transmit.js';
@@ -35,23 +34,16 @@ export class ArpResponder {
     const arp = this.arp.reset(c.buf, c.start + ETH_HEADER_LEN, c.end);
     if (!arp.checkLen() || !arp.isEthernetIpv4()) return c.dropWith(Drop.ARP_MALFORMED);
     const spa = arp.spa, tpa = arp.tpa, oper = arp.oper;
-    const t = c.trace;
-    if (t !== null) t.look(`arp ${oper === ArpOp.REQUEST ? 'who-has' : `oper ${oper}`} ${formatIpv4(tpa)} tell ${formatIpv4(spa)} (sender MAC ${formatMac(arp.sha)})`);
-    if (arp.sha !== sp.mac || (spa !== sp.ip && spa !== 0)) {
-      if (t !== null) t.match('binding', `pod ${sp.name} is bound to ${formatIpv4(sp.ip)} ${formatMac(sp.mac)}: the ARP claims another`);
-      return c.dropWith(Drop.ARP_SPOOF);
-    }
+    if (arp.sha !== sp.mac || (spa !== sp.ip && spa !== 0)) return c.dropWith(Drop.ARP_SPOOF);
     if (st.l2) return; // the bridge floods or forwards it
     if (oper !== ArpOp.REQUEST || tpa === spa) return c.dropWith(Drop.ARP_UNANSWERED); // a reply, or gratuitous
     let answer = -1;
-    if (tpa === st.gatewayIp || tpa === st.vtepIp) {
-      answer = st.vtepMac;
-      if (t !== null) t.match('arp', `${formatIpv4(tpa)} is the ${tpa === st.gatewayIp ? 'gateway' : 'VTEP'} address: our VTEP MAC`);
-    } else {
+    if (tpa === st.gatewayIp || tpa === st.vtepIp) answer = st.vtepMac;
+    else {
       const r = st.routes.lookup(tpa);
+      c.route = r;
       if (r !== null && r.kind === RouteKind.LOCAL) answer = r.port === sp.id ? -1 : r.mac;
       else if (r !== null && r.kind === RouteKind.VTEP) answer = st.vtepMac;
-      if (t !== null) t.match('route', r === null ? `no route for ${formatIpv4(tpa)}` : `${r.describe()}${answer >= 0 ? ` -> answer ${formatMac(answer)}` : ''}`);
     }
     if (answer < 0) return c.dropWith(Drop.ARP_UNANSWERED);
     this.answer(c, answer);
@@ -63,20 +55,17 @@ export class ArpResponder {
     const arp = this.arp.reset(c.buf, c.start + ETH_HEADER_LEN, c.end);
     if (!arp.checkLen() || !arp.isEthernetIpv4()) return c.dropWith(Drop.ARP_MALFORMED);
     const tpa = arp.tpa;
-    const t = c.trace;
-    if (t !== null) t.look(`arp oper ${arp.oper} for ${formatIpv4(tpa)} from ${formatIpv4(arp.spa)}`);
     if (arp.oper !== ArpOp.REQUEST) return c.dropWith(Drop.ARP_UNANSWERED);
     if (tpa === st.vtepIp || !(st.clusterCidr.contains(tpa) || tpa === st.gatewayIp)) return c.dropWith(Drop.ARP_UNANSWERED);
     const r = tpa === st.gatewayIp ? null : st.routes.lookup(tpa);
-    if (t !== null && r !== null) t.match('route', r.describe());
+    c.route = r;
     if (r !== null && (r.kind === RouteKind.BLACKHOLE || r.kind === RouteKind.HOST)) return c.dropWith(Drop.ARP_UNANSWERED);
     this.answer(c, st.vtepMac);
   }
 
   private answer(c: FrameContext, mac: number): void {
-    c.verdict = Verdict.REPLY;
-    c.reply = Reply.ARP;
     c.replyMac = mac;
+    c.replyWith(Reply.ARP);
   }
 
   /** act turns the request into the reply "tpa is-at replyMac" in place and sends it back. */

@@ -13,19 +13,16 @@
  */
 
 import { channel } from 'node:diagnostics_channel';
-import { Learn, type FdbEntry } from '../fib/fdb.js';
+import { Learn } from '../fib/fdb.js';
 import type { Vtep } from '../fib/vtep.js';
-import { formatIpv4, formatMac } from '../wire/addr.js';
-import { Verdict, type FrameContext } from './context.js';
+import { formatMac } from '../wire/addr.js';
+import type { FrameContext } from './context.js';
 import { Drop } from './drop.js';
 import type { SwitchState } from './state.js';
-import { PortRole } from './switch-port.js';
 
 /** Diagnostics channels; published to only when someone subscribes (the daemon logs them). */
 export const fdbMoveChannel = channel('flatnet:fdb:move');
 export const fdbRefusedChannel = channel('flatnet:fdb:refused');
-
-const LEARN_TEXT = ['refreshed', 'new entry', 'moved', 'refused: a static entry owns it', 'refused: table full'];
 
 export class Bridge {
   private readonly st: SwitchState;
@@ -35,8 +32,8 @@ export class Bridge {
   }
 
   decide(c: FrameContext): void {
-    const st = this.st, fdb = st.fdb, sp = c.ingress, t = c.trace;
-    const fromOverlay = sp.role === PortRole.OVERLAY;
+    const st = this.st, fdb = st.fdb, sp = c.ingress;
+    const fromOverlay = sp.isOverlay;
     const smac = c.srcMac, dmac = c.dstMac;
     c.learn = -1;
     c.fdbEntry = null;
@@ -45,25 +42,19 @@ export class Bridge {
     if (learnable) {
       const r = fdb.wouldLearn(smac, fromOverlay ? -1 : sp.id, fromOverlay ? c.peer : null);
       c.learn = r;
-      if (t !== null) t.match('fdb', `learn ${formatMac(smac)} behind ${fromOverlay ? `VTEP ${c.peer?.name ?? formatIpv4(c.outer.outerSrcIp)}` : sp.name}: ${LEARN_TEXT[r]}`);
       if (r === Learn.STATIC_CONFLICT) return c.dropWith(Drop.FDB_STATIC_CONFLICT);
       if (r === Learn.FULL) return c.dropWith(Drop.FDB_FULL);
     }
     if ((c.dv.getUint8(c.start) & 1) !== 0) {
-      if (t !== null) t.match('fdb', `${formatMac(dmac)} is broadcast/multicast: flood`);
-      c.verdict = Verdict.FLOOD;
-      return;
+      return c.flood();
     }
     // A frame to its own source MAC finds the entry its learning is about to write: back where it came from.
     if (learnable && dmac === smac) return c.dropWith(fromOverlay ? Drop.OVERLAY_LOOP : Drop.HAIRPIN);
     const ent = fdb.peek(dmac);
     if (ent === undefined) {
-      if (t !== null) t.match('fdb', `${formatMac(dmac)} unknown: flood`);
-      c.verdict = Verdict.FLOOD;
-      return;
+      return c.flood();
     }
     c.fdbEntry = ent;
-    if (t !== null) t.match('fdb', this.describe(ent));
     if (ent.vtep !== null) {
       if (fromOverlay) return c.dropWith(Drop.OVERLAY_LOOP);
       return c.tunnelTo(ent.vtep);
@@ -79,7 +70,7 @@ export class Bridge {
     const st = this.st, fdb = st.fdb, now = st.clock.now;
     const r = c.learn;
     if (r >= 0) {
-      const fromOverlay = c.ingress.role === PortRole.OVERLAY;
+      const fromOverlay = c.ingress.isOverlay;
       const peer = fromOverlay ? c.peer : null;
       const did = fdb.learn(c.srcMac, fromOverlay ? -1 : c.ingress.id, peer, now);
       if (did === Learn.MOVED) this.onMove(c.srcMac, peer);
@@ -96,10 +87,5 @@ export class Bridge {
 
   private onRefused(r: Learn, mac: number): void {
     if (fdbRefusedChannel.hasSubscribers) fdbRefusedChannel.publish({ mac: formatMac(mac), reason: r === Learn.FULL ? 'fdb_full' : 'static_conflict' });
-  }
-
-  private describe(e: FdbEntry): string {
-    const where = e.vtep !== null ? `dst ${formatIpv4(e.vtep.underlayIp)} (VTEP ${e.vtep.name})` : `dev ${this.st.portById(e.port)?.name ?? `port${e.port}`}`;
-    return `${formatMac(e.mac)} ${where} ${e.kind === 'static' ? 'permanent' : 'learned'}`;
   }
 }

@@ -15,6 +15,7 @@
  */
 
 import { DecapResult } from '../wire/decap.js';
+import { EthAddrWords } from '../wire/ethernet.js';
 import type { FdbEntry } from '../fib/fdb.js';
 import type { Route } from '../fib/route-table.js';
 import type { Vtep } from '../fib/vtep.js';
@@ -82,6 +83,8 @@ export type Reply = (typeof Reply)[keyof typeof Reply];
  * functions, which take a FrameLayout, take the context itself, and no stage loads the layout
  * through another object.
  */
+const NO_ADDRS = new EthAddrWords(0, 0);
+
 export class FrameContext extends FrameLayout {
   /** The port it arrived on (set by load()). */
   ingress!: SwitchPort;
@@ -111,6 +114,8 @@ export class FrameContext extends FrameLayout {
 
   // ---- decisions
   verdict: Verdict = Verdict.NEXT;
+  /** The verdict is REPLY or DROP: no later stage runs (kept by the setters below). */
+  done = false;
   drop: Drop = Drop.NONE;
   /** DELIVER: the local port. */
   out: SwitchPort | null = null;
@@ -119,9 +124,9 @@ export class FrameContext extends FrameLayout {
   /** The route or FDB entry that decided (trace, and the route's MAC). */
   route: Route | null = null;
   fdbEntry: FdbEntry | null = null;
-  /** L3 forwarding: decrement the TTL and set the MACs to nextHopMac <- our VTEP MAC when the frame leaves. */
+  /** L3 forwarding: decrement the TTL and set the MACs to `l2` (next hop <- our VTEP MAC) when the frame leaves. */
   routed = false;
-  nextHopMac = 0;
+  l2: EthAddrWords = NO_ADDRS;
   /** L2: the ingress source MAC is to be learned (act), with this outcome (fib/fdb.ts Learn); -1: nothing to learn. */
   learn = -1;
   /** Host port: its frame's source MAC becomes the host stack's MAC (act). */
@@ -142,31 +147,37 @@ export class FrameContext extends FrameLayout {
   /** Set while tracing: the stages record what they matched. null on the data path. */
   trace: TraceRecorder | null = null;
 
-  /**
-   * load points the context at a new frame and clears the decisions that stages read before
-   * they are sure to have written them (verdict, reply, routed, the learning flags, the IP
-   * layout). Everything else is written by the stage that decides it before anything reads it
-   * (out and vtep with their verdict, drop with DROP, plan by the egress stage): a few stores
-   * per frame fewer (bench/replay, pod-to-remote-udp64). reset() clears all of it (traces).
-   */
-  load(ingress: SwitchPort, buf: Buffer, dv: DataView, start: number, end: number, srcAddr: number): void {
+  /** batch points the context at the batch a port's frames are read into (once per batch). */
+  batch(ingress: SwitchPort, buf: Buffer, dv: DataView): void {
     this.ingress = ingress;
     this.buf = buf;
     this.dv = dv;
+  }
+
+  /**
+   * load points the context at a new frame of the batch and clears the decisions that stages
+   * read before they are sure to have written them (verdict, done, reply, routed, the IP
+   * layout). Everything else is written by the stage that decides it before anything reads it
+   * (out and vtep with their verdict, drop with DROP, plan by the egress stage, the ingress
+   * stage's flags by the ingress stage): a few stores per frame fewer (bench/replay).
+   * reset() clears all of it (traces).
+   */
+  load(start: number, end: number, srcAddr: number): void {
     this.start = start;
     this.end = end;
     this.srcAddr = srcAddr;
     this.verdict = Verdict.NEXT;
+    this.done = false;
     this.reply = Reply.NONE;
     this.routed = false;
-    this.learnHostMac = false;
-    this.decapsulated = false;
     this.ipVersion = 0;
   }
 
   /** reset clears every decision and parsed field (cold paths: a trace starts from here). */
   reset(): void {
     this.peer = null;
+    this.learnHostMac = false;
+    this.decapsulated = false;
     this.drop = Drop.NONE;
     this.out = null;
     this.vtep = null;
@@ -207,7 +218,20 @@ export class FrameContext extends FrameLayout {
   /** dropWith ends the pipeline for this frame with one reason. */
   dropWith(reason: Drop): void {
     this.verdict = Verdict.DROP;
+    this.done = true;
     this.drop = reason;
+  }
+
+  /** replyWith ends the pipeline: the switch answers the frame itself (ARP or echo reply). */
+  replyWith(reply: Reply): void {
+    this.verdict = Verdict.REPLY;
+    this.done = true;
+    this.reply = reply;
+  }
+
+  /** flood decides L2 flooding. */
+  flood(): void {
+    this.verdict = Verdict.FLOOD;
   }
 
   /** deliverTo decides a local output port. */

@@ -22,18 +22,16 @@ import { clampMss } from '../mtu/mss.js';
 import { completeChecksum, csumRangeOk } from '../offload/checksum.js';
 import { gsoPlan, segmentGso } from '../offload/segment.js';
 import type { Vtep } from '../fib/vtep.js';
-import { formatMac } from '../wire/addr.js';
-import { dvPutU48 } from '../wire/bytes.js';
-import { ETH_HEADER_LEN } from '../wire/ethernet.js';
-import { Ipv4View } from '../wire/ipv4.js';
+import { ETH_HEADER_LEN, putEthAddrs } from '../wire/ethernet.js';
+import { ipv4DecrementTtl } from '../wire/ipv4.js';
 import { VXLAN_HEADROOM } from '../wire/encap.js';
 import { VirtioGso, VirtioNetFlag } from '../wire/virtio-net-hdr.js';
 import { Plan, Reply, Verdict, type FrameContext } from './context.js';
-import { Drop, DROP_NAMES, dropForStatus } from './drop.js';
+import { Drop, dropForStatus } from './drop.js';
 import type { Gro } from './gro.js';
 import type { IcmpReplies } from './icmp.js';
 import type { SwitchState } from './state.js';
-import { PortRole, type SwitchPort } from './switch-port.js';
+import type { SwitchPort } from './switch-port.js';
 import { SCRATCH_SLOT_SIZE, type Transmit } from './transmit.js';
 import { MAX_PIECES, type Tunnel } from './tunnel.js';
 
@@ -43,7 +41,6 @@ export class Egress {
   private readonly tunnel: Tunnel;
   private readonly gro: Gro;
   private readonly icmp: IcmpReplies;
-  private readonly ip = new Ipv4View();
 
   constructor(st: SwitchState, tx: Transmit, tunnel: Tunnel, gro: Gro, icmp: IcmpReplies) {
     this.st = st;
@@ -62,15 +59,18 @@ export class Egress {
     if (v === Verdict.TUNNEL) d = this.planTunnel(c);
     else if (v === Verdict.DELIVER) d = this.planLocal(c, c.out!);
     if (d !== Drop.NONE) c.dropWith(d);
-    const t = c.trace;
-    if (t !== null) this.explain(c);
   }
 
   /** planLocal decides how the frame goes to local port `out` (c.plan, c.pieces, c.completeCsum). */
   planLocal(c: FrameContext, out: SwitchPort): Drop {
     c.completeCsum = false;
+    // The common case first: a complete frame to a port that takes frames.
+    if (out.vnetHdrLen === 0 && c.vGso === VirtioGso.NONE && c.vFlags === 0) {
+      c.plan = Plan.PLAIN;
+      return Drop.NONE;
+    }
     if (out.vnetHdrLen > 0) {
-      c.plan = c.ingress.role === PortRole.OVERLAY ? Plan.GRO : Plan.PASS;
+      c.plan = c.ingress.isOverlay ? Plan.GRO : Plan.PASS;
       return Drop.NONE;
     }
     if (c.vGso !== VirtioGso.NONE) {
@@ -125,7 +125,7 @@ export class Egress {
         return Drop.NONE;
       }
       // DF: answer the sender (not a peer: the overlay never gets errors about its own frames).
-      if (action === OversizeAction.FRAG_NEEDED && c.ingress.role !== PortRole.OVERLAY) c.reply = Reply.FRAG_NEEDED;
+      if (action === OversizeAction.FRAG_NEEDED && !c.ingress.isOverlay) c.reply = Reply.FRAG_NEEDED;
       return Drop.MTU_EXCEEDED;
     }
     c.plan = Plan.ENCAP;
@@ -136,41 +136,21 @@ export class Egress {
   // Act.
 
   act(c: FrameContext): void {
-    const st = this.st;
-    switch (c.verdict) {
-      case Verdict.TUNNEL: {
-        if (c.routed) applyRoutedRewrite(c, this.ip, st.vtepMac);
-        if (st.mssClamp && c.ipVersion !== 0) clampMss(c, st.podMtu);
-        // The common case first: one frame, outer headers in place.
-        if (c.plan === Plan.ENCAP && !c.completeCsum) {
-          this.tunnel.encapOne(st.overlay!, c.vtep!, c.buf, c.start, c.end);
-          return;
-        }
-        const d = this.sendTunnel(c, c.vtep!, c.buf, c.start, c.end);
-        if (d !== Drop.NONE) c.dropWith(d);
-        return;
-      }
-      case Verdict.DELIVER: {
-        this.prepare(c);
-        const d = this.sendLocal(c, c.out!);
-        if (d !== Drop.NONE) c.dropWith(d);
-        return;
-      }
-      case Verdict.FLOOD:
-        this.prepare(c);
-        this.flood(c);
-        return;
-      case Verdict.DROP:
-        if (c.reply === Reply.FRAG_NEEDED) this.icmp.fragNeeded(c);
-        return;
+    const v = c.verdict, st = this.st;
+    if (v === Verdict.DROP) {
+      if (c.reply === Reply.FRAG_NEEDED) this.icmp.fragNeeded(c);
+      return;
     }
-  }
-
-  /** prepare applies the route's rewrite (TTL - 1, next-hop and our MACs) and MSS clamping. */
-  private prepare(c: FrameContext): void {
-    const st = this.st;
-    if (c.routed) applyRoutedRewrite(c, this.ip, st.vtepMac);
+    if (c.routed) applyRoutedRewrite(c);
     if (st.mssClamp && c.ipVersion !== 0) clampMss(c, st.podMtu);
+    if (v === Verdict.FLOOD) return this.flood(c);
+    // The common cases first: one frame, as it is or with outer headers in front of it.
+    if (!c.completeCsum) {
+      if (c.plan === Plan.ENCAP) return this.tunnel.encapOne(st.overlay!, c.vtep!, c.buf, c.start, c.end);
+      if (c.plan === Plan.PLAIN) return this.tx.stage(c.out!, c.buf, c.start, c.end, 0, 0, 0);
+    }
+    const d = v === Verdict.TUNNEL ? this.sendTunnel(c, c.vtep!, c.buf, c.start, c.end) : this.sendLocal(c, c.out!);
+    if (d !== Drop.NONE) c.dropWith(d);
   }
 
   /** sendLocal sends the frame to local port `out` as c.plan says. */
@@ -240,13 +220,13 @@ export class Egress {
     let localVnet = false;
     for (let i = 0; i < ports.length; i++) {
       const sp = ports[i];
-      if (sp === null || sp === undefined || sp === c.ingress || sp.role === PortRole.OVERLAY) continue;
+      if (sp === null || sp === undefined || sp === c.ingress || sp.isOverlay) continue;
       let d = this.planLocal(c, sp);
       if (d === Drop.NONE) d = this.sendLocal(c, sp);
       if (d !== Drop.NONE) stats.drop(d);
       if (sp.vnetHdrLen > 0) localVnet = true;
     }
-    if (c.ingress.role === PortRole.OVERLAY) return; // never flooded back into the overlay
+    if (c.ingress.isOverlay) return; // never flooded back into the overlay
     const list = st.fdb.floodList;
     if (list.length === 0) return;
     const d = this.planTunnel(c);
@@ -278,68 +258,15 @@ export class Egress {
     if (inPlace === 1) this.tunnel.encapOne(st.overlay!, list[0]!, c.buf, c.start, c.end);
   }
 
-  // ---------------------------------------------------------------------------------------
-  // Trace.
 
-  /** explain records the plan (or, for a flood, each output's) for a trace. */
-  private explain(c: FrameContext): void {
-    const t = c.trace!, st = this.st;
-    const len = c.end - c.start;
-    t.look(`${len}-byte frame, inner IP ${len - ETH_HEADER_LEN} bytes; underlay MTU ${st.maxInnerIpLen + VXLAN_HEADROOM} leaves ${st.maxInnerIpLen} for it; pod MTU ${st.podMtu}`);
-    if (c.vGso !== VirtioGso.NONE || c.vFlags !== 0) {
-      t.match('offload', `virtio-net header: flags ${c.vFlags} gso_type ${c.vGso} gso_size ${c.vGsoSize} csum_start ${c.vCsumStart} csum_offset ${c.vCsumOff}`);
-    }
-    if (c.verdict === Verdict.FLOOD) {
-      const ports = st.ports;
-      for (let i = 0; i < ports.length; i++) {
-        const sp = ports[i];
-        if (sp === null || sp === undefined || sp === c.ingress || sp.role === PortRole.OVERLAY) continue;
-        const d = this.planLocal(c, sp);
-        t.match('flood', `to ${sp.role} port ${sp.name}: ${d === Drop.NONE ? planText(c) : `drop ${DROP_NAMES[d]}`}`);
-      }
-      if (c.ingress.role !== PortRole.OVERLAY) {
-        for (const v of st.fdb.floodList) {
-          const d = this.planTunnel(c);
-          t.match('flood', `to VTEP ${v.name} (${v.toString()}): ${d === Drop.NONE ? planText(c) : `drop ${DROP_NAMES[d]}`}`);
-        }
-      }
-      c.reply = Reply.NONE;
-      return;
-    }
-    if (c.verdict === Verdict.DROP && c.reply === Reply.FRAG_NEEDED) {
-      t.match('mtu', `DF set and ${len - ETH_HEADER_LEN} > ${st.maxInnerIpLen}: ICMP fragmentation needed (mtu ${st.maxInnerIpLen}) back to the sender, if the rate limit allows (${st.icmpBucket.available(st.clock.now)} tokens)`);
-    } else if (c.plan === Plan.ENCAP_FRAGMENTS) {
-      t.match('mtu', `DF clear and ${len - ETH_HEADER_LEN} > ${st.maxInnerIpLen}: the inner packet is fragmented before encapsulation`);
-    } else if (c.verdict === Verdict.TUNNEL) {
-      t.match('mtu', `${len - ETH_HEADER_LEN} + ${VXLAN_HEADROOM} = ${len - ETH_HEADER_LEN + VXLAN_HEADROOM} <= underlay MTU ${st.maxInnerIpLen + VXLAN_HEADROOM}`);
-    }
-    if (c.routed) t.match('rewrite', `TTL ${c.dv.getUint8(c.l3Off + 8)} -> ${c.dv.getUint8(c.l3Off + 8) - 1}, MACs ${formatMac(st.vtepMac)} > ${formatMac(c.nextHopMac)}`);
-  }
 }
 
 /**
  * applyRoutedRewrite: what routing does to a frame as it leaves (decided by the route stage):
- * TTL - 1 with an incremental checksum update, destination MAC the next hop, source MAC ours.
+ * TTL - 1 with an incremental checksum update, and the next hop's MAC and ours (c.l2).
  */
-export function applyRoutedRewrite(c: FrameContext, ip: Ipv4View, vtepMac: number): void {
-  const dv = c.dv, s = c.start;
-  ip.reset(c.buf, c.l3Off, c.ipEnd).decrementTtl();
-  dvPutU48(dv, s, c.nextHopMac);
-  dvPutU48(dv, s + 6, vtepMac);
-}
-
-/** planText: how an output is sent, as a trace line says it. */
-export function planText(c: FrameContext): string {
-  const csum = c.completeCsum ? ', partial checksum completed first' : '';
-  switch (c.plan) {
-    case Plan.PLAIN: return `deliver${csum}`;
-    case Plan.PASS: return 'deliver with its virtio-net header (offloads pass through)';
-    case Plan.GRO: return 'queue for TCP coalescing (GRO) at the end of the batch';
-    case Plan.SEGMENT: return `segment into ${c.pieces} frames of at most the pod MTU`;
-    case Plan.ENCAP: return `encapsulate${csum}`;
-    case Plan.ENCAP_SEGMENTS: return `segment into ${c.pieces}, encapsulate each`;
-    case Plan.ENCAP_TRAIN: return `segment into ${c.pieces}, send as UDP-GSO trains of VXLAN datagrams`;
-    case Plan.ENCAP_FRAGMENTS: return `fragment into ${c.pieces}, encapsulate each${csum}`;
-    default: return 'none';
-  }
+export function applyRoutedRewrite(c: FrameContext): void {
+  const dv = c.dv;
+  ipv4DecrementTtl(dv, c.l3Off);
+  putEthAddrs(dv, c.start, c.l2);
 }

@@ -22,7 +22,6 @@ import { Ipv4View } from '../wire/ipv4.js';
 import { VXLAN_HEADROOM } from '../wire/encap.js';
 import type { FrameContext } from './context.js';
 import type { SwitchState } from './state.js';
-import { PortRole } from './switch-port.js';
 import type { Transmit } from './transmit.js';
 import type { Tunnel } from './tunnel.js';
 
@@ -145,8 +144,8 @@ export class IcmpReplies {
     if (!st.icmpBucket.take(st.clock.now)) { st.stats.icmpSuppressed++; return; }
     const tx = this.tx, sb = tx.scratch.arena, sdv = tx.scratchDv;
     const base = tx.scratchSlot() + VXLAN_HEADROOM;
-    const fromOverlay = c.ingress.role === PortRole.OVERLAY;
-    const src = c.ingress.role === PortRole.POD ? st.gatewayIp : st.vtepIp;
+    const fromOverlay = c.ingress.isOverlay;
+    const src = c.ingress.isPod ? st.gatewayIp : st.vtepIp;
     // The error goes back to the frame's sender: its source MAC (a pod, the host, or a peer VTEP).
     const len = buildIcmpError(sb, base, c.srcMac, st.vtepMac, src, c.icmpType, c.icmpCode, c.icmpRest, c, this.views);
     st.stats.icmpSent++;

@@ -14,12 +14,12 @@
  * skb_pull), nothing is copied.
  */
 
-import { formatIpv4, formatMac } from '../wire/addr.js';
 import { dvU48 } from '../wire/bytes.js';
 import { EtherType } from '../wire/consts.js';
 import { ecnDecapsulate } from '../wire/encap.js';
 import { ECN_MASK, Ipv4View } from '../wire/ipv4.js';
 import { WireDrop } from '../wire/drop.js';
+import { MtuStatus } from '../mtu/status.js';
 import type { Vtep } from '../fib/vtep.js';
 import type { FrameContext } from './context.js';
 import { Drop } from './drop.js';
@@ -38,26 +38,24 @@ export class OverlayIngress {
   }
 
   decide(c: FrameContext): void {
-    const st = this.st, res = c.outer, t = c.trace;
+    const st = this.st, res = c.outer;
+    c.decapsulated = false;
     let d: WireDrop;
     let peer: Vtep | undefined;
     if (c.ingress.rxFraming === Framing.UDP) {
       peer = st.peerByIp.get(c.srcAddr);
-      if (t !== null) t.look(`VXLAN datagram from ${formatIpv4(c.srcAddr)}`);
       if (peer === undefined && st.checkPeerSource) return c.dropWith(Drop.VTEP_UNKNOWN);
       res.outerSrcIp = c.srcAddr;
       res.outerTos = 0;
       d = st.decap.decapVxlan(c.buf, c.start, c.end, res);
     } else {
       d = st.decap.decapFrame(c.buf, c.start, c.end, res);
-      if (t !== null && d === WireDrop.NONE) t.look(`outer ${formatIpv4(res.outerSrcIp)}:${res.srcPort} > ${formatIpv4(res.outerDstIp)}:${res.dstPort} ttl ${res.outerTtl} tos 0x${res.outerTos.toString(16)}`);
       if (d !== WireDrop.NONE) return c.dropWith(d);
       peer = st.peerByIp.get(res.outerSrcIp);
       if (peer === undefined && st.checkPeerSource) return c.dropWith(Drop.VTEP_UNKNOWN);
     }
-    if (t !== null) t.match('peer', peer === undefined ? 'not a known peer (source checks are off)' : `peer ${peer.toString()} pod CIDR ${peer.podCidr?.toString() ?? '-'}`);
+    c.peer = peer ?? null;
     if (d !== WireDrop.NONE) return c.dropWith(d);
-    if (t !== null) t.look(`vxlan flags 0x${res.vxlanFlags.toString(16).padStart(2, '0')} vni ${res.vni}`);
     // The inner frame from here on.
     const dv = c.dv, is = res.innerStart;
     c.start = is;
@@ -68,9 +66,7 @@ export class OverlayIngress {
     c.srcMac = dvU48(dv, is + 6);
     // RFC 7348 §6.1: decapsulated frames with an inner VLAN tag SHOULD be discarded.
     if (type === EtherType.VLAN || type === EtherType.QINQ) return c.dropWith(Drop.VLAN_TAGGED);
-    c.peer = peer ?? null;
     c.decapsulated = true;
-    if (t !== null) t.look(`inner ${formatMac(c.srcMac)} > ${formatMac(c.dstMac)} ethertype 0x${type.toString(16).padStart(4, '0')}`);
     if (st.l2) {
       if (type === EtherType.IPV4 || type === EtherType.IPV6) this.ingress.parseIp(c);
       return; // the bridge learns and forwards
@@ -78,8 +74,7 @@ export class OverlayIngress {
     // L3: the inner frame is for our VTEP MAC and carries IPv4 from the peer's pod CIDR.
     if (c.dstMac !== st.vtepMac) return c.dropWith((dv.getUint8(is) & 1) !== 0 ? Drop.L3_BROADCAST : Drop.INNER_DST_MAC_NOT_OURS);
     if (type !== EtherType.IPV4) return c.dropWith(Drop.ETHERTYPE_UNSUPPORTED);
-    if (!this.ingress.parseIp(c)) return c.dropWith(c.ipDrop);
-    if (t !== null) t.look(this.ingress.ipText(c));
+    if (c.parseIpv4() !== MtuStatus.OK) return c.dropWith(c.ipDrop);
     if (st.checkInnerSource && peer !== undefined && peer.podCidr !== null && !peer.podCidr.contains(c.srcIp)) {
       return c.dropWith(Drop.INNER_SRC_NOT_IN_PEER_CIDR);
     }

@@ -15,7 +15,6 @@
  * batch (pipeline.ts).
  */
 
-import { formatIpv4, formatMac } from '../wire/addr.js';
 import { dvU48 } from '../wire/bytes.js';
 import { EtherType, IpProto } from '../wire/consts.js';
 import { ETH_HEADER_LEN } from '../wire/ethernet.js';
@@ -26,7 +25,6 @@ import { Reply, Verdict, type FrameContext } from './context.js';
 import { Drop } from './drop.js';
 import type { OverlayIngress } from './ingress-overlay.js';
 import type { SwitchState } from './state.js';
-import { PortRole } from './switch-port.js';
 
 export class Ingress {
   private readonly st: SwitchState;
@@ -40,17 +38,17 @@ export class Ingress {
   }
 
   decide(c: FrameContext): void {
-    const role = c.ingress.role;
-    if (role === PortRole.POD) this.fromPod(c);
-    else if (role === PortRole.HOST) this.fromHost(c);
+    const sp = c.ingress;
+    if (sp.isPod) this.fromPod(c);
+    else if (sp.isHost) this.fromHost(c);
     else this.overlay.decide(c);
   }
 
   act(c: FrameContext): void {
     const sp = c.ingress;
-    if (sp.role === PortRole.OVERLAY) this.overlay.act(c);
+    if (sp.isOverlay) this.overlay.act(c);
     // The host stack's MAC: what routed frames for the node get as their destination.
-    else if (sp.role === PortRole.HOST && c.learnHostMac) sp.mac = c.srcMac;
+    else if (sp.isHost && c.learnHostMac) sp.mac = c.srcMac;
     if (c.reply === Reply.ARP && c.verdict === Verdict.REPLY) this.arp.act(c);
   }
 
@@ -69,12 +67,7 @@ export class Ingress {
   private fromPod(c: FrameContext): void {
     const sp = c.ingress, st = this.st;
     if (!this.readEthernet(c)) return;
-    const t = c.trace;
-    if (t !== null) t.look(`${formatMac(c.srcMac)} > ${formatMac(c.dstMac)} ethertype 0x${c.etherType.toString(16).padStart(4, '0')}`);
-    if (c.srcMac !== sp.mac) {
-      if (t !== null) t.match('binding', `pod ${sp.name} is bound to MAC ${formatMac(sp.mac)}`);
-      return c.dropWith(Drop.SPOOF_SRC_MAC);
-    }
+    if (c.srcMac !== sp.mac) return c.dropWith(Drop.SPOOF_SRC_MAC);
     const type = c.etherType;
     if (type === EtherType.ARP) return this.arp.fromPod(c);
     if (type !== EtherType.IPV4) {
@@ -82,22 +75,16 @@ export class Ingress {
       if (type === EtherType.IPV6) this.parseIp(c);
       return; // the bridge forwards it
     }
-    if (!this.parseIp(c)) return c.dropWith(c.ipDrop);
-    if (t !== null) t.look(this.ipText(c));
-    if (c.srcIp !== sp.ip) {
-      if (t !== null) t.match('binding', `pod ${sp.name} is bound to ${formatIpv4(sp.ip)}`);
-      return c.dropWith(Drop.SPOOF_SRC_IP);
-    }
-    if (t !== null) t.match('binding', `pod ${sp.name}: ${formatIpv4(sp.ip)} ${formatMac(sp.mac)} (source MAC and IP match)`);
+    if (c.parseIpv4() !== MtuStatus.OK) return c.dropWith(c.ipDrop);
+    if (c.srcIp !== sp.ip) return c.dropWith(Drop.SPOOF_SRC_IP);
     if (this.vxlanToVtep(c)) return c.dropWith(Drop.POD_SENT_VXLAN);
     if (!st.l2) this.l3Destination(c);
   }
 
   private fromHost(c: FrameContext): void {
     const sp = c.ingress, st = this.st;
+    c.learnHostMac = false;
     if (!this.readEthernet(c)) return;
-    const t = c.trace;
-    if (t !== null) t.look(`${formatMac(c.srcMac)} > ${formatMac(c.dstMac)} ethertype 0x${c.etherType.toString(16).padStart(4, '0')}`);
     c.learnHostMac = sp.mac !== c.srcMac && (c.dv.getUint8(c.start + 6) & 1) === 0;
     const type = c.etherType;
     if (st.l2) {
@@ -106,8 +93,7 @@ export class Ingress {
     }
     if (type === EtherType.ARP) return this.arp.fromHost(c);
     if (type !== EtherType.IPV4) return c.dropWith(Drop.ETHERTYPE_UNSUPPORTED);
-    if (!this.parseIp(c)) return c.dropWith(c.ipDrop);
-    if (t !== null) t.look(this.ipText(c));
+    if (c.parseIpv4() !== MtuStatus.OK) return c.dropWith(c.ipDrop);
     if (c.dstMac === st.vtepMac) return; // routed
     c.dropWith((c.dv.getUint8(c.start) & 1) !== 0 ? Drop.L3_BROADCAST : Drop.UNKNOWN_DST_MAC);
   }
@@ -141,22 +127,11 @@ export class Ingress {
     const st = this.st, dmac = c.dstMac;
     if (dmac === st.vtepMac) return; // routed
     const peer = st.podByMac.get(dmac);
-    const t = c.trace;
     if (peer !== undefined) {
-      if (t !== null) t.match('neighbour', `${formatMac(dmac)} is pod ${peer.name} on this node (delivered without routing, as a bridge would)`);
       if (peer === c.ingress) return c.dropWith(Drop.HAIRPIN);
       return c.deliverTo(peer);
     }
     c.dropWith((c.dv.getUint8(c.start) & 1) !== 0 ? Drop.L3_BROADCAST : Drop.UNKNOWN_DST_MAC);
   }
 
-  /** ipText: the IP fields a trace shows. */
-  ipText(c: FrameContext): string {
-    const L = c;
-    if (L.ipVersion !== 4) return `ipv${L.ipVersion}`;
-    const proto = L.proto === IpProto.TCP ? 'tcp' : L.proto === IpProto.UDP ? 'udp' : L.proto === IpProto.ICMP ? 'icmp' : `proto ${L.proto}`;
-    const ports = L.l4Status === MtuStatus.OK ? ` ${c.srcPort} > ${c.dstPort}` : '';
-    const df = (L.flagsFrag & 0x4000) !== 0 ? ' DF' : '';
-    return `ipv4 ${formatIpv4(c.srcIp)} > ${formatIpv4(c.dstIp)} ${proto}${ports} ttl ${c.dv.getUint8(L.l3Off + 8)} len ${L.ipEnd - L.l3Off}${df}`;
-  }
 }

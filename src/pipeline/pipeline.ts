@@ -29,7 +29,8 @@ import { ArpResponder } from './arp.js';
 import { Bridge } from './bridge.js';
 import { Reply, Verdict, type FrameContext } from './context.js';
 import { Drop, DROP_NAMES } from './drop.js';
-import { Egress, planText } from './egress.js';
+import { Egress } from './egress.js';
+import { explainBridge, explainEgress, explainIngress, explainRoute, planText } from './explain.js';
 import { Gro } from './gro.js';
 import { IcmpReplies } from './icmp.js';
 import { Ingress } from './ingress.js';
@@ -38,7 +39,8 @@ import { PolicyDirection, PolicyStage } from './policy.js';
 import { Route } from './route.js';
 import { ServiceNatStage } from './service-nat.js';
 import type { SwitchState } from './state.js';
-import { PortRole, type SwitchPort } from './switch-port.js';
+import type { SwitchPort } from './switch-port.js';
+import type { StageName } from './trace.js';
 import { Transmit } from './transmit.js';
 import { Tunnel } from './tunnel.js';
 
@@ -56,6 +58,8 @@ export class Pipeline {
   readonly policyIngress = new PolicyStage(PolicyDirection.INGRESS);
   readonly egress: Egress;
   readonly gro: Gro;
+  /** A policy or service table is installed (Switch.setPolicy/setServices keep it). */
+  hooks = false;
   private lastBuf: Buffer = EMPTY;
   private lastDv: DataView = EMPTY_DV;
 
@@ -75,71 +79,81 @@ export class Pipeline {
   }
 
   /**
-   * run takes the frame loaded into `c` through the stages. `dry`: decisions only (a trace).
-   * Every stage is called by name (one monomorphic call site each, which V8 inlines).
+   * run takes the frame loaded into `c` through the stages. A trace (c.trace set) runs the
+   * decisions only, each stage's decision explained to the recorder; otherwise each stage acts
+   * after it decides. Every stage is called by name (one monomorphic call site each), and the
+   * trace's words live in explain.ts, not in the stages, so the data path carries no trace code.
    */
-  run(c: FrameContext, dry: boolean): void {
-    const t = c.trace;
-    if (t !== null) t.begin('ingress');
+  run(c: FrameContext): void {
+    const dry = c.trace !== null;
+    // Module constants read once: after each stage call V8 would load and check them again.
+    const NEXT = Verdict.NEXT, TUNNEL = Verdict.TUNNEL;
+    // One flag for the stages that pass everything until a table is installed.
+    const hooks = this.hooks || dry;
     this.ingress.decide(c);
-    if (t !== null) t.end(verdictText(c));
-    if (!dry) this.ingress.act(c);
-    if (c.verdict >= Verdict.REPLY) return;
+    if (dry) this.explain('ingress', c); else this.ingress.act(c);
+    if (c.done) return;
 
     // The policy and NAT stages are called only when a table is installed (or a trace wants
     // their line): without one they pass every frame, and the data path pays one load each.
-    if (c.ingress.role === PortRole.POD && (this.policyEgress.table !== null || t !== null)) {
-      if (t !== null) t.begin('policy-egress');
+    if (hooks && c.ingress.isPod) {
       this.policyEgress.decide(c);
-      if (t !== null) t.end(verdictText(c));
-      if (!dry) this.policyEgress.act(c);
-      if (c.verdict >= Verdict.REPLY) return;
+      if (dry) this.explain('policy-egress', c); else this.policyEgress.act(c);
+      if (c.done) return;
     }
 
-    if (c.verdict === Verdict.NEXT) {
-      if (this.serviceNat.table !== null || t !== null) {
-        if (t !== null) t.begin('service-nat');
+    if (c.verdict === NEXT) {
+      if (hooks) {
         this.serviceNat.decide(c);
-        if (t !== null) t.end(verdictText(c));
-        if (!dry) this.serviceNat.act(c);
-        if (c.verdict >= Verdict.REPLY) return;
+        if (dry) this.explain('service-nat', c); else this.serviceNat.act(c);
+        if (c.done) return;
       }
       if (this.st.l2) {
-        if (t !== null) t.begin('bridge');
         this.bridge.decide(c);
-        if (t !== null) t.end(verdictText(c));
-        if (!dry) this.bridge.act(c);
+        if (dry) this.explain('bridge', c); else this.bridge.act(c);
       } else {
-        if (t !== null) t.begin('route');
         this.route.decide(c);
-        if (t !== null) t.end(verdictText(c));
-        if (!dry) this.route.act(c);
+        if (dry) this.explain('route', c); else this.route.act(c);
       }
-      if (c.verdict >= Verdict.REPLY) return;
+      if (c.done) return;
     }
 
-    if (c.verdict !== Verdict.TUNNEL && (this.policyIngress.table !== null || t !== null)) {
-      if (t !== null) t.begin('policy-ingress');
+    if (hooks && c.verdict !== TUNNEL) {
       this.policyIngress.decide(c);
-      if (t !== null) t.end(verdictText(c));
-      if (!dry) this.policyIngress.act(c);
-      if (c.verdict >= Verdict.REPLY) return;
+      if (dry) this.explain('policy-ingress', c); else this.policyIngress.act(c);
+      if (c.done) return;
     }
 
-    if (t !== null) t.begin('egress');
     this.egress.decide(c);
-    if (t !== null) t.end(c.verdict === Verdict.DROP ? verdictText(c) : c.verdict === Verdict.FLOOD ? 'flood' : planText(c));
-    if (!dry) this.egress.act(c);
-    if (t !== null) this.transmitStep(c);
+    if (dry) this.explain('egress', c); else this.egress.act(c);
   }
 
-  /** transmitStep: the trace's last line, naming the queue(s) the frame would go to. */
-  private transmitStep(c: FrameContext): void {
-    const t = c.trace!;
-    if (c.verdict === Verdict.DROP) return;
+  /** explain records one stage's step of a trace (cold: only `run(c, true)` calls it). */
+  private explain(stage: StageName, c: FrameContext): void {
+    const t = c.trace!, st = this.st;
+    t.begin(stage);
+    switch (stage) {
+      case 'ingress': explainIngress(st, c, t); break;
+      case 'policy-egress': case 'policy-ingress': {
+        const ps = stage === 'policy-egress' ? this.policyEgress : this.policyIngress;
+        if (ps.table === null) t.match('policy', 'no policy engine installed: every frame passes');
+        else ps.table.explain(c, t);
+        break;
+      }
+      case 'service-nat':
+        if (this.serviceNat.table === null) t.match('service', 'no service table installed: no translation');
+        else this.serviceNat.table.explain(c, t);
+        break;
+      case 'route': explainRoute(st, c, t); break;
+      case 'bridge': explainBridge(st, c, t); break;
+      case 'egress': explainEgress(st, this.egress, c, t); break;
+      default: break;
+    }
+    t.end(stage === 'egress' && c.verdict !== Verdict.DROP && c.verdict !== Verdict.FLOOD ? planText(c) : verdictText(c));
+    if (stage !== 'egress' || c.verdict === Verdict.DROP) return;
     t.begin('transmit');
     if (c.verdict === Verdict.DELIVER) t.look(`queue of ${c.out!.role} port ${c.out!.name}`);
-    else if (c.verdict === Verdict.TUNNEL) t.look(`queue of overlay port ${this.st.overlay!.name}, to ${formatIpv4(c.vtep!.underlayIp)}:${c.vtep!.port}`);
+    else if (c.verdict === Verdict.TUNNEL) t.look(`queue of overlay port ${st.overlay!.name}, to ${formatIpv4(c.vtep!.underlayIp)}:${c.vtep!.port}`);
     else t.look('the queues of every output above');
     t.end('queued: one write per port per batch');
     t.note('transmit-time outcomes (tx_busy, tx_error: the port refusing the write) cannot be traced');
@@ -149,7 +163,7 @@ export class Pipeline {
   private one(c: FrameContext): void {
     const stats = this.st.stats;
     stats.rxFrames++;
-    this.run(c, false);
+    this.run(c);
     if (c.verdict === Verdict.DROP) stats.drop(c.drop);
   }
 
@@ -165,29 +179,30 @@ export class Pipeline {
     }
     const dv = this.lastDv, stats = this.st.stats;
     this.tx.beginBatch(batch, dv);
+    c.batch(sp, b, dv);
     const m = batch.meta;
     const vlen = sp.vnetHdrLen;
-    const overlay = sp.role === PortRole.OVERLAY;
+    const overlay = sp.isOverlay;
     c.clearOffload();
     for (let i = 0; i < n; i++) {
       const o = i * META_STRIDE;
       const s = m[o + Meta.START]!, e = m[o + Meta.END]!;
       if ((m[o + Meta.FLAGS]! & MetaFlag.TRUNCATED) !== 0) { stats.rxFrames++; stats.drop(Drop.RX_TRUNCATED); continue; }
       if (!overlay) {
-        c.load(sp, b, dv, s, e, 0);
+        c.load(s, e, 0);
         if (vlen > 0) c.readOffload(s - vlen);
         this.one(c);
         continue;
       }
       const g = m[o + Meta.GSO_SIZE]!, addr = m[o + Meta.ADDR]! >>> 0;
       if (g === 0) {
-        c.load(sp, b, dv, s, e, addr);
+        c.load(s, e, addr);
         this.one(c);
         continue;
       }
       // A UDP_GRO read: datagrams of g bytes back to back (the last may be shorter).
       for (let ds = s; ds < e; ds += g) {
-        c.load(sp, b, dv, ds, ds + g < e ? ds + g : e, addr);
+        c.load(ds, ds + g < e ? ds + g : e, addr);
         this.one(c);
       }
     }

@@ -12,6 +12,7 @@
  */
 
 import { Verdict, type FrameContext } from './context.js';
+import type { TraceRecorder } from './trace-recorder.js';
 
 export const PolicyDirection = { EGRESS: 'egress', INGRESS: 'ingress' } as const;
 export type PolicyDirection = (typeof PolicyDirection)[keyof typeof PolicyDirection];
@@ -22,6 +23,8 @@ export interface PolicyTable {
   decide(c: FrameContext): void;
   /** act records what deciding found (counters, connection state) for a frame it let through or dropped. */
   act(c: FrameContext): void;
+  /** explain tells a trace what deciding matched (cold: traces only). */
+  explain(c: FrameContext, t: TraceRecorder): void;
 }
 
 export class PolicyStage {
@@ -35,10 +38,7 @@ export class PolicyStage {
 
   decide(c: FrameContext): void {
     const table = this.table;
-    if (table === null) {
-      if (c.trace !== null) c.trace.match('policy', 'no policy engine installed: every frame passes');
-      return;
-    }
+    if (table === null) return;
     if (c.verdict < Verdict.REPLY && c.ipVersion !== 0) table.decide(c);
   }
 

@@ -15,14 +15,12 @@
  */
 
 import { RouteKind } from '../fib/route-table.js';
-import { formatIpv4, formatMac } from '../wire/addr.js';
 import { Icmpv4Type, TimeExceededCode } from '../wire/icmpv4.js';
 import { ipv4HeaderChecksumOk } from '../wire/ipv4.js';
-import { Reply, Verdict, type FrameContext } from './context.js';
+import { Reply, type FrameContext } from './context.js';
 import { Drop } from './drop.js';
 import { type IcmpReplies, isEchoRequest, mayAnswerWithError } from './icmp.js';
 import type { SwitchState } from './state.js';
-import { PortRole } from './switch-port.js';
 
 export class Route {
   private readonly st: SwitchState;
@@ -34,20 +32,15 @@ export class Route {
   }
 
   decide(c: FrameContext): void {
-    const st = this.st, L = c, dv = c.dv, t = c.trace;
+    const st = this.st, L = c, dv = c.dv;
     if (!ipv4HeaderChecksumOk(dv, L.l3Off, L.ipHdrLen)) return c.dropWith(Drop.IPV4_BAD_CHECKSUM);
     const dst = c.dstIp;
-    if (t !== null) t.look(`destination ${formatIpv4(dst)}, ttl ${dv.getUint8(L.l3Off + 8)}`);
     if (dst === st.gatewayIp) {
-      if (t !== null) t.match('gateway', `${formatIpv4(dst)} is the pods' gateway: it answers ICMP echo requests only`);
       if (!isEchoRequest(L)) return c.dropWith(Drop.GATEWAY_UNANSWERED);
-      c.verdict = Verdict.REPLY;
-      c.reply = Reply.ECHO;
-      return;
+      return c.replyWith(Reply.ECHO);
     }
     const r = st.routes.lookup(dst);
     c.route = r;
-    if (t !== null) t.match('route', r === null ? `no route to ${formatIpv4(dst)}` : this.describe(r));
     if (r === null || r.kind === RouteKind.BLACKHOLE) return c.dropWith(Drop.NO_ROUTE);
     if (dv.getUint8(L.l3Off + 8) <= 1) {
       c.dropWith(Drop.TTL_EXCEEDED);
@@ -65,7 +58,7 @@ export class Route {
         if (out === null) return c.dropWith(Drop.PORT_DETACHED);
         if (out === c.ingress) return c.dropWith(Drop.HAIRPIN);
         c.routed = true;
-        c.nextHopMac = r.mac;
+        c.l2 = r.l2!;
         return c.deliverTo(out);
       }
       case RouteKind.HOST: {
@@ -73,14 +66,14 @@ export class Route {
         if (out === null) return c.dropWith(Drop.NO_EGRESS_PORT);
         if (out === c.ingress) return c.dropWith(Drop.HAIRPIN);
         c.routed = true;
-        c.nextHopMac = out.mac;
+        c.l2 = out.hostAddrs(st.vtepMac);
         return c.deliverTo(out);
       }
       default: {
-        if (c.ingress.role === PortRole.OVERLAY) return c.dropWith(Drop.OVERLAY_LOOP);
+        if (c.ingress.isOverlay) return c.dropWith(Drop.OVERLAY_LOOP);
         const vtep = r.vtep!;
         c.routed = true;
-        c.nextHopMac = vtep.mac;
+        c.l2 = r.l2!;
         return c.tunnelTo(vtep);
       }
     }
@@ -92,23 +85,4 @@ export class Route {
     else if (c.reply === Reply.ICMP_ERROR) this.icmp.error(c);
   }
 
-  /** describe: a route as `ip route` would print it, with the neighbour and FDB entries an L3 peer implies. */
-  private describe(r: NonNullable<FrameContext['route']>): string {
-    const st = this.st;
-    switch (r.kind) {
-      case RouteKind.LOCAL: {
-        const p = st.portById(r.port);
-        return `${r.cidr} dev ${p?.name ?? `port${r.port}`} lladdr ${formatMac(r.mac)} (local pod)`;
-      }
-      case RouteKind.HOST:
-        return `${r.cidr.len === 0 ? 'default' : r.cidr.toString()} dev ${st.host?.name ?? 'host'} (the node's own stack)`;
-      case RouteKind.VTEP: {
-        const v = r.vtep!;
-        const via = v.podCidr === null ? '' : ` via ${formatIpv4(v.podCidr.network)} onlink`;
-        return `${r.cidr}${via} dev ${v.name}; neighbour ${v.podCidr === null ? '-' : formatIpv4(v.podCidr.network)} lladdr ${formatMac(v.mac)}; fdb ${formatMac(v.mac)} dst ${formatIpv4(v.underlayIp)} port ${v.port} vni ${v.vni}`;
-      }
-      default:
-        return `blackhole ${r.cidr}`;
-    }
-  }
 }

@@ -11,6 +11,7 @@
  */
 
 import type { FrameContext } from './context.js';
+import type { TraceRecorder } from './trace-recorder.js';
 
 /** What a compiled service table offers the pipeline (issue 13 provides one). */
 export interface ServiceTable {
@@ -18,6 +19,8 @@ export interface ServiceTable {
   decide(c: FrameContext): void;
   /** act applies the translation to the frame and records the connection. */
   act(c: FrameContext): void;
+  /** explain tells a trace what deciding matched (cold: traces only). */
+  explain(c: FrameContext, t: TraceRecorder): void;
 }
 
 export class ServiceNatStage {
@@ -26,10 +29,7 @@ export class ServiceNatStage {
 
   decide(c: FrameContext): void {
     const table = this.table;
-    if (table === null) {
-      if (c.trace !== null) c.trace.match('service', 'no service table installed: no translation');
-      return;
-    }
+    if (table === null) return;
     if (c.ipVersion !== 0) table.decide(c);
   }
 

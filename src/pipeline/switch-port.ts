@@ -5,6 +5,7 @@
  */
 
 import { Batch, FrameList } from '../buf/batch.js';
+import { EthAddrWords } from '../wire/ethernet.js';
 import type { Port } from './port.js';
 
 export const PortRole = { POD: 'pod', HOST: 'host', OVERLAY: 'overlay' } as const;
@@ -56,7 +57,16 @@ export class SwitchPort {
   readonly gro: FrameList | null;
   /** The port's virtio-net header length (0: frames only). */
   readonly vnetHdrLen: number;
+  /**
+   * The role as booleans: what the data path tests (a field load, where comparing `role` with a
+   * PortRole constant loads the module binding, checks it and compares strings).
+   */
+  readonly isPod: boolean;
+  readonly isHost: boolean;
+  readonly isOverlay: boolean;
   attached = true;
+  /** HOST: the addresses of frames routed to the host stack (its MAC, ours), rebuilt when its MAC changes. */
+  private hostL2: EthAddrWords | null = null;
 
   constructor(id: number, role: PortRole, port: Port, name: string, rxFraming: Framing, txFraming: Framing, ip: number, mac: number, layout: PortLayout, gso: boolean) {
     this.id = id;
@@ -71,6 +81,16 @@ export class SwitchPort {
     this.tx = new FrameList(Math.max(layout.capacity, 64));
     this.gso = gso;
     this.vnetHdrLen = port.vnetHdrLen;
+    this.isPod = role === PortRole.POD;
+    this.isHost = role === PortRole.HOST;
+    this.isOverlay = role === PortRole.OVERLAY;
     this.gro = port.vnetHdrLen > 0 ? new FrameList(GRO_LIST_LEN) : null;
+  }
+
+  /** hostAddrs: the Ethernet addresses of a frame routed to this (host) port, from `vtepMac`. */
+  hostAddrs(vtepMac: number): EthAddrWords {
+    const a = this.hostL2;
+    if (a !== null && a.dst === this.mac && a.src === vtepMac) return a;
+    return (this.hostL2 = new EthAddrWords(this.mac, vtepMac));
   }
 }

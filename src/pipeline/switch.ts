@@ -22,7 +22,7 @@ import { formatIpv4, formatMac, BROADCAST_MAC } from '../wire/addr.js';
 import { ARP_LEN, ArpOp, ArpView } from '../wire/arp.js';
 import { EtherType } from '../wire/consts.js';
 import { VXLAN_HEADROOM } from '../wire/encap.js';
-import { ETH_HEADER_LEN, EthernetView } from '../wire/ethernet.js';
+import { ETH_HEADER_LEN, EthAddrWords, EthernetView } from '../wire/ethernet.js';
 import { FrameContext } from './context.js';
 import { Pipeline } from './pipeline.js';
 import type { PolicyDirection, PolicyTable } from './policy.js';
@@ -89,7 +89,7 @@ export class Switch {
     const st = this.state;
     if (!st.podCidr.contains(ip) || ip === st.gatewayIp || ip === st.vtepIp) throw new RangeError(`pod IP ${formatIpv4(ip)} is not a pod address of ${st.podCidr}`);
     for (const p of st.ports) {
-      if (p !== null && p.role === PortRole.POD && (p.ip === ip || p.mac === mac)) {
+      if (p !== null && p.isPod && (p.ip === ip || p.mac === mac)) {
         throw new RangeError(`pod ${name}: IP ${formatIpv4(ip)} or MAC ${formatMac(mac)} already bound to ${p.name}`);
       }
     }
@@ -129,7 +129,7 @@ export class Switch {
     st.ports[id] = null;
     if (sp === st.host) st.host = null;
     if (sp === st.overlay) st.overlay = null;
-    if (sp.role === PortRole.POD) st.podByMac.delete(sp.mac);
+    if (sp.isPod) st.podByMac.delete(sp.mac);
     st.fdb.removeWhere((e) => e.port === id);
     this.rebuild();
     return sp;
@@ -163,11 +163,18 @@ export class Switch {
   /** setPolicy installs (or, with null, removes) the policy table of one direction. */
   setPolicy(direction: PolicyDirection, table: PolicyTable | null): void {
     (direction === 'egress' ? this.pipe.policyEgress : this.pipe.policyIngress).table = table;
+    this.hooksChanged();
   }
 
   /** setServices installs (or, with null, removes) the service table of the NAT stage. */
   setServices(table: ServiceTable | null): void {
     this.pipe.serviceNat.table = table;
+    this.hooksChanged();
+  }
+
+  private hooksChanged(): void {
+    const p = this.pipe;
+    p.hooks = p.policyEgress.table !== null || p.policyIngress.table !== null || p.serviceNat.table !== null;
   }
 
   /**
@@ -195,7 +202,7 @@ export class Switch {
     if (st.l2) {
       // Pods are static FDB entries on their ports; the flood list is every peer.
       const now = st.clock.tick();
-      for (const sp of st.ports) if (sp !== null && sp.role === PortRole.POD) st.fdb.addStatic(sp.mac, sp.id, null, now);
+      for (const sp of st.ports) if (sp !== null && sp.isPod) st.fdb.addStatic(sp.mac, sp.id, null, now);
       st.fdb.setFlood(st.peers);
     }
   }
@@ -205,11 +212,11 @@ export class Switch {
     const o = this.opts, st = this.state;
     const routes: RouteEntry[] = [];
     for (const sp of st.ports) {
-      if (sp !== null && sp.role === PortRole.POD) routes.push(new RouteEntry(new Cidr(sp.ip, 32), RouteKind.LOCAL, { port: sp.id, mac: sp.mac }));
+      if (sp !== null && sp.isPod) routes.push(new RouteEntry(new Cidr(sp.ip, 32), RouteKind.LOCAL, { port: sp.id, mac: sp.mac, l2: new EthAddrWords(sp.mac, o.vtepMac) }));
     }
     routes.push(new RouteEntry(new Cidr(o.vtepIp, 32), RouteKind.HOST));
     routes.push(new RouteEntry(o.podCidr, RouteKind.BLACKHOLE));
-    for (const p of st.peers) if (p.podCidr !== null) routes.push(new RouteEntry(p.podCidr, RouteKind.VTEP, { vtep: p }));
+    for (const p of st.peers) if (p.podCidr !== null) routes.push(new RouteEntry(p.podCidr, RouteKind.VTEP, { vtep: p, l2: new EthAddrWords(p.mac, o.vtepMac) }));
     if (o.clusterCidr.len < o.podCidr.len) routes.push(new RouteEntry(o.clusterCidr, RouteKind.BLACKHOLE));
     routes.push(new RouteEntry(new Cidr(0, 0), RouteKind.HOST));
     return new RouteTable(routes);
@@ -226,7 +233,7 @@ export class Switch {
     const tx = this.pipe.tx, sb = tx.scratch.arena;
     let n = 0;
     for (const sp of st.ports) {
-      if (sp === null || sp.role !== PortRole.POD || (only !== null && sp !== only)) continue;
+      if (sp === null || !sp.isPod || (only !== null && sp !== only)) continue;
       const base = tx.scratchSlot() + VXLAN_HEADROOM;
       const len = ETH_HEADER_LEN + ARP_LEN;
       this.eth.reset(sb, base, base + len).emit(BROADCAST_MAC, st.vtepMac, EtherType.ARP);

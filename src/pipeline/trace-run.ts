@@ -34,7 +34,7 @@ import { applyRoutedRewrite } from './egress.js';
 import { buildIcmpError, echoReplyInPlace, type IcmpViews } from './icmp.js';
 import type { Pipeline } from './pipeline.js';
 import type { SwitchState } from './state.js';
-import { Framing, PortRole, type SwitchPort } from './switch-port.js';
+import { Framing, type SwitchPort } from './switch-port.js';
 import { TraceRecorder } from './trace-recorder.js';
 import type { TraceFrame, TraceResult } from './trace.js';
 import { MAX_PIECES } from './tunnel.js';
@@ -63,7 +63,7 @@ export function runTrace(st: SwitchState, pipe: Pipeline, input: TraceInput): Tr
   c.trace = t;
   let frame = input.frame;
   let srcAddr = 0;
-  if (sp.role === PortRole.OVERLAY && sp.rxFraming === Framing.UDP) {
+  if (sp.isOverlay && sp.rxFraming === Framing.UDP) {
     const u = udpPayload(frame, st.vxlanPort);
     frame = u.payload;
     srcAddr = u.src;
@@ -80,14 +80,15 @@ export function runTrace(st: SwitchState, pipe: Pipeline, input: TraceInput): Tr
   const buf = Buffer.alloc(VXLAN_HEADROOM + frame.length + OUT_ROOM);
   frame.copy(buf, VXLAN_HEADROOM);
   const dv = dataViewOf(buf);
-  c.load(sp, buf, dv, VXLAN_HEADROOM, VXLAN_HEADROOM + frame.length, srcAddr);
+  c.batch(sp, buf, dv);
+  c.load(VXLAN_HEADROOM, VXLAN_HEADROOM + frame.length, srcAddr);
   c.reset();
   const v = input.vnet;
   if (v !== undefined) {
     if (sp.vnetHdrLen === 0) throw new FlatnetError('ERR_TRACE_INPUT', `port ${sp.name} takes no virtio-net header`);
     c.vFlags = v.flags; c.vGso = v.gsoType; c.vHdrLen = v.hdrLen; c.vGsoSize = v.gsoSize; c.vCsumStart = v.csumStart; c.vCsumOff = v.csumOffset;
   }
-  pipe.run(c, true);
+  pipe.run(c);
   const frames = new Outputs(st, c).build();
   const outcome = c.verdict === Verdict.DELIVER ? 'deliver' : c.verdict === Verdict.TUNNEL ? 'tunnel' : c.verdict === Verdict.FLOOD ? 'flood' : c.verdict === Verdict.REPLY ? 'reply' : 'drop';
   if (c.reply === Reply.ICMP_ERROR || c.reply === Reply.FRAG_NEEDED) t.note(`ICMP errors are rate limited (${st.icmpBucket.available(st.clock.now)} tokens now)`);
@@ -143,10 +144,10 @@ class Outputs {
         break;
       case Verdict.FLOOD:
         for (const sp of st.ports) {
-          if (sp === null || sp === c.ingress || sp.role === PortRole.OVERLAY) continue;
+          if (sp === null || sp === c.ingress || sp.isOverlay) continue;
           this.push(sp, 'flood-copy', null, c.buf, c.start, c.end);
         }
-        if (c.ingress.role !== PortRole.OVERLAY) for (const v of st.fdb.floodList) this.tunnel(v, 'flood-copy');
+        if (!c.ingress.isOverlay) for (const v of st.fdb.floodList) this.tunnel(v, 'flood-copy');
         break;
       case Verdict.REPLY:
         if (c.reply === Reply.ARP) {
@@ -168,7 +169,7 @@ class Outputs {
 
   private rewrite(): void {
     const c = this.c;
-    if (c.routed) applyRoutedRewrite(c, this.views.ip, this.st.vtepMac);
+    if (c.routed) applyRoutedRewrite(c);
     if (c.completeCsum) completeChecksum(c.buf, c.start, c.end, c.vCsumStart, c.vCsumOff);
   }
 
@@ -211,9 +212,9 @@ class Outputs {
   private icmpError(): void {
     const c = this.c, st = this.st;
     const b = Buffer.alloc(VXLAN_HEADROOM + 600);
-    const src = c.ingress.role === PortRole.POD ? st.gatewayIp : st.vtepIp;
+    const src = c.ingress.isPod ? st.gatewayIp : st.vtepIp;
     const len = buildIcmpError(b, VXLAN_HEADROOM, c.srcMac, st.vtepMac, src, c.icmpType, c.icmpCode, c.icmpRest, c, this.views);
-    if (c.ingress.role !== PortRole.OVERLAY) { this.push(c.ingress, 'icmp-error', null, b, VXLAN_HEADROOM, VXLAN_HEADROOM + len); return; }
+    if (!c.ingress.isOverlay) { this.push(c.ingress, 'icmp-error', null, b, VXLAN_HEADROOM, VXLAN_HEADROOM + len); return; }
     const r = st.routes.lookup(c.srcIp);
     if (r === null || r.kind !== RouteKind.VTEP || st.overlay === null) return;
     dvPutU48(dataViewOf(b), VXLAN_HEADROOM, r.vtep!.mac);

@@ -65,6 +65,17 @@ export function ipv4HeaderChecksumOk(dv: DataView, off: number, headerLen: numbe
   return (s & 0xffff) === 0xffff;
 }
 
+/**
+ * ipv4DecrementTtl lowers the TTL of the IPv4 header at `off` by one and patches its checksum
+ * incrementally (RFC 1624). Requires a validated header with TTL >= 1. The data path calls it on
+ * the DataView it already holds (a view's reset() on the hot path cost more than this does).
+ */
+export function ipv4DecrementTtl(dv: DataView, off: number): void {
+  const oldWord = dv.getUint16(off + F.TTL);
+  dv.setUint8(off + F.TTL, (oldWord >>> 8) - 1);
+  dv.setUint16(off + F.CHECKSUM, updateChecksum16(dv.getUint16(off + F.CHECKSUM), oldWord, oldWord - 0x100));
+}
+
 /** In-place view of one IPv4 header. */
 export class Ipv4View extends View {
   /** True when the fixed 20-byte header fits; fields beyond it need validate(). */
@@ -121,10 +132,7 @@ export class Ipv4View extends View {
 
   /** decrementTtl lowers TTL by one and patches the checksum incrementally (RFC 1624). */
   decrementTtl(): void {
-    const dv = this.dv, o = this.off;
-    const oldWord = dv.getUint16(o + F.TTL);
-    dv.setUint8(o + F.TTL, (oldWord >>> 8) - 1);
-    dv.setUint16(o + F.CHECKSUM, updateChecksum16(dv.getUint16(o + F.CHECKSUM), oldWord, oldWord - 0x100));
+    ipv4DecrementTtl(this.dv, this.off);
   }
 
   /** setEcn rewrites the ECN bits and patches the checksum incrementally. */
