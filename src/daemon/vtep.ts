@@ -67,6 +67,8 @@ export class VtepDaemon implements DaemonApi {
   private readonly onMove = (m: unknown): void => this.rl.warn('fdb_move', m as Record<string, unknown>, 'MAC migrated between VTEPs');
   private readonly onRefused = (m: unknown): void => this.rl.warn('fdb_refused', m as Record<string, unknown>, 'FDB learning refused');
   private stopped = false;
+  /** Reloads so far and the outcome of the last one, for `status` (a SIGHUP has no other answer than the log). */
+  private readonly reloads: ReloadStatus = { applied: 0, refused: 0, last: null };
 
   private constructor(cfg: NodeConfig, opts: DaemonOptions) {
     const node = nodeOf(cfg);
@@ -132,7 +134,7 @@ export class VtepDaemon implements DaemonApi {
       podCidr: n.podCidr.toString(), underlay: formatIpv4(n.underlay.address), underlayMtu: rt.underlayMtu, podMtu: rt.podMtu,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000), pods: s.pods.size, peers: s.peers.size,
       overlay: this.reconciler.portInfo?.['overlay'] ?? null, config: this.configPath,
-      producers: { file: counts(Producer.FILE), control: counts(Producer.CONTROL) },
+      producers: { file: counts(Producer.FILE), control: counts(Producer.CONTROL) }, reloads: this.reloads,
     };
   }
 
@@ -184,10 +186,14 @@ export class VtepDaemon implements DaemonApi {
       const nodeChanged = changedNodeFields(this.node, next);
       const changes = this.change(this.sources.replace(Producer.FILE, cfg, next));
       if (this.log.level !== next.logLevel) this.log.level = next.logLevel;
+      this.reloads.applied++;
+      this.reloads.last = { ok: true, at: new Date().toISOString(), changes: describeChanges(changes), code: null, field: null, message: null };
       this.log.info({ config: this.configPath, changes, nodeChanged }, `config reloaded: ${isEmpty(changes) && nodeChanged.length === 0 ? 'no changes' : [describeChanges(changes), ...nodeChanged].join('; ')}`);
       return { config: this.configPath, changes, nodeChanged };
     } catch (e) {
-      const f = e as { code?: string; field?: string };
+      const f = e as { code?: string; field?: string; message?: string };
+      this.reloads.refused++;
+      this.reloads.last = { ok: false, at: new Date().toISOString(), changes: null, code: f.code ?? 'ERR_RELOAD_FAILED', field: f.field === undefined || f.field === '' ? null : f.field, message: f.message ?? String(e) };
       this.log.error({ err: e, code: f.code, field: f.field, config: this.configPath }, 'config reload refused; keeping the current state');
       throw e;
     }
@@ -224,6 +230,12 @@ export class VtepDaemon implements DaemonApi {
     this.reconciler.close(this.keep);
     this.rl.close();
   }
+}
+
+interface ReloadStatus {
+  applied: number;
+  refused: number;
+  last: { ok: boolean; at: string; changes: string | null; code: string | null; field: string | null; message: string | null } | null;
 }
 
 /** refuseRestartChanges: ERR_RELOAD_NEEDS_RESTART naming the first node field a reload cannot change. */

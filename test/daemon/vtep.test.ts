@@ -128,6 +128,7 @@ describe('VtepDaemon (in-process, test ports)', () => {
     expect(d.sw.peerList.find((p) => p.name === 'n2')!.txPackets).toBe(n2.txPackets); // counters carried over
     expect(forwardsToN2()).toBe(true);
     expect(logs.at(-1)).toMatchObject({ msg: 'config reloaded: pods +c -b; peers +n5 -n3; log.level', level: 30 });
+    expect(await ask('status')).toMatchObject({ reloads: { applied: 1, refused: 0, last: { ok: true, changes: 'pods +c -b; peers +n5 -n3' } } });
 
     // The same file again: nothing to do.
     expect(await ask('reload')).toMatchObject({ changes: { podsAttached: [], podsDetached: [], peersAdded: [], peersRemoved: [] }, nodeChanged: [] });
@@ -159,6 +160,7 @@ describe('VtepDaemon (in-process, test ports)', () => {
     expect(peerNames()).toEqual(['n2', 'n3']);
     expect(forwardsToN2()).toBe(true);
     expect(logs.at(-1)).toMatchObject({ msg: 'config reload refused; keeping the current state', code, level: 50 });
+    expect(await ask('status')).toMatchObject({ reloads: { applied: 0, refused: 1, last: { ok: false, code, field: field === '' ? null : field } } });
     if (code === 'ERR_RELOAD_NEEDS_RESTART') expect(String((logs.at(-1)!['err'] as { message: string }).message)).toContain('needs a restart');
   });
 });
