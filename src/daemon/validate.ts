@@ -250,7 +250,7 @@ export function describePeer(p: PeerSpec): string {
 export function relatePods(a: PodSpec, b: PodSpec): Relation {
   if (a.name === b.name) {
     const field = a.interface !== b.interface ? 'interface' : a.ip !== b.ip ? 'ip' : a.mac !== b.mac ? 'mac' : null;
-    return field === null ? IDENTICAL : { kind: 'differs', field, overlap: false, message: `${describePod(b)} has that name with other parameters` };
+    return field === null ? IDENTICAL : { kind: 'differs', field, overlap: false, message: `${describePod(b)} has that name with other parameters (detach it first to change it)` };
   }
   const field = a.ip === b.ip ? 'ip' : a.mac === b.mac ? 'mac' : a.interface === b.interface ? 'interface' : null;
   return field === null ? UNRELATED : { kind: 'clashes', field, overlap: false, message: `already in use by ${describePod(b)}` };

@@ -85,8 +85,8 @@ export class VtepDaemon implements DaemonApi {
   /** start brings the node up as described in the module comment. On failure nothing is left open. */
   static async start(cfg: NodeConfig, opts: DaemonOptions): Promise<VtepDaemon> {
     const d = new VtepDaemon(cfg, opts);
-    d.reconciler.reconcile(d.sources.state);
     try {
+      d.reconciler.reconcile(d.sources.state);
       const node = d.node;
       d.control = await ControlServer.listen(node.controlSocket, (cmd, args) => d.registry.dispatch(cmd, args, d));
       if (node.metrics !== null) d.metrics = await serveMetrics(createRegistry(d.sw, { node: node.node }), node.metrics.host, node.metrics.port);
@@ -99,10 +99,12 @@ export class VtepDaemon implements DaemonApi {
     d.statsTimer = setInterval(() => d.logDrops(), 30_000);
     d.statsTimer.unref();
     const n = d.node, rt = d.runtime;
+    const ports = d.reconciler.portInfo ?? {};
+    const ov = (ports['overlay'] ?? {}) as { gso?: boolean; gro?: boolean; sendsIp?: boolean };
     d.log.info({
       node: n.node, mode: n.mode, vni: n.vni, port: n.port, vtepMac: formatMac(rt.vtepMac), vtepIp: formatIpv4(n.vtepIp),
       underlay: formatIpv4(n.underlay.address), underlayMtu: rt.underlayMtu, podMtu: rt.podMtu, peers: cfg.peers.length, pods: cfg.pods.length,
-      offloads: d.reconciler.portInfo, control: n.controlSocket, metrics: n.metrics === null ? null : `${n.metrics.host}:${n.metrics.port}`,
+      offloads: { tap: ports['tap'], udpGso: ov.gso, udpGro: ov.gro, rawTx: ov.sendsIp }, control: n.controlSocket, metrics: n.metrics === null ? null : `${n.metrics.host}:${n.metrics.port}`,
     }, 'vtep up');
     return d;
   }
@@ -188,7 +190,8 @@ export class VtepDaemon implements DaemonApi {
       if (this.log.level !== next.logLevel) this.log.level = next.logLevel;
       this.reloads.applied++;
       this.reloads.last = { ok: true, at: new Date().toISOString(), changes: describeChanges(changes), code: null, field: null, message: null };
-      this.log.info({ config: this.configPath, changes, nodeChanged }, `config reloaded: ${isEmpty(changes) && nodeChanged.length === 0 ? 'no changes' : [describeChanges(changes), ...nodeChanged].join('; ')}`);
+      const what = [...(isEmpty(changes) ? [] : [describeChanges(changes)]), ...nodeChanged];
+      this.log.info({ config: this.configPath, changes, nodeChanged }, `config reloaded: ${what.length === 0 ? 'no changes' : what.join('; ')}`);
       return { config: this.configPath, changes, nodeChanged };
     } catch (e) {
       const f = e as { code?: string; field?: string; message?: string };

@@ -69,6 +69,18 @@ describe('VtepDaemon (in-process, test ports)', () => {
     expect(forwardsToN2()).toBe(true);
   });
 
+  it('fails to start, leaving nothing open, when a pod\'s veth is missing or the socket is taken', async () => {
+    const other = new FakeHost();
+    other.failOn.add('vb');
+    const log = pino({ level: 'silent' });
+    await expect(VtepDaemon.start(loadConfig(file), { log, host: other })).rejects.toMatchObject({ code: 'ENODEV' });
+    expect([other.hostClosed, other.overlayPort!.closed, other.port('va')[0]!.closed]).toEqual([{ keep: false }, true, true]);
+    const third = new FakeHost();
+    await expect(VtepDaemon.start(loadConfig(file), { log, host: third })).rejects.toMatchObject({ code: 'ERR_CONTROL_IN_USE' });
+    expect([third.hostClosed, third.overlayPort!.closed, third.opened.every((p) => p.closed)]).toEqual([{ keep: false }, true, true]);
+    expect(await ask('status')).toMatchObject({ pods: 2 }); // the running one is not disturbed
+  });
+
   it('takes a repeated pod attach with the same parameters as a no-op, and refuses a conflicting one', async () => {
     const c = { name: 'c', interface: 'vc', ip: '10.244.1.12', mac: '02:00:00:00:01:0c' };
     expect(await ask('pod-attach', { pod: c })).toEqual({ attached: 'c', existing: false, ...c });
