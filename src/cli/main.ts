@@ -139,7 +139,7 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
 
   program
     .command('vtep')
-    .description("run this node's VTEP in the current network namespace until SIGTERM/SIGINT")
+    .description("run this node's VTEP in the current network namespace until SIGTERM/SIGINT (SIGHUP reloads the config)")
     .requiredOption('-c, --config <file>', 'node configuration (JSON; see the README)')
     .option('--keep', 'on exit, leave the TAP device and its routes for a restart', false)
     .action(async (o: { config: string; keep: boolean }) => {
@@ -203,6 +203,13 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
     .allowUnknownOption())
     .action(async (words: string[], o: { in: string; json: boolean; hex?: string; pcap?: string; frame?: number; socket?: string; config?: string }) => {
       await runTrace(words, o, write);
+    });
+
+  sockOpts(program
+    .command('reload')
+    .description("re-read the running daemon's config file, as SIGHUP does, and print what changed"))
+    .action(async (o: { socket?: string; config?: string }) => {
+      await runControl('reload', {}, o, write);
     });
 
   const lab = program.command('lab').description('a lab of network namespaces: flatnet and kernel-vxlan nodes with pods (root)');

@@ -1,13 +1,17 @@
 /**
  * The local control socket: a unix-domain stream socket carrying newline-delimited JSON, one
- * request and one response per line. `flatnet show|pod|peer` are its clients.
+ * request and one response per line. It is a transport only: it frames lines, answers each
+ * connection's requests in order, and maps errors to responses; what the commands are and
+ * mean is the registry's (registry.ts, commands.ts). `flatnet show|pod|peer|reload` are its
+ * clients.
  *
  *   -> {"id": 1, "cmd": "show", "what": "routes"}
  *   <- {"id": 1, "ok": true, "data": [...]}
- *   <- {"id": 1, "ok": false, "error": {"code": "ERR_CONFIG_DUPLICATE", "message": "..."}}
+ *   <- {"id": 2, "ok": false, "error": {"code": "ERR_STATE_CONFLICT", "message": "pod.ip: ...", "field": "pod.ip"}}
  *
- * Requests are bounded (64 KiB per line); a malformed line gets an error response, not a crash.
- * The socket file is created with mode 0600 (root only) and removed on close.
+ * `field` is present when the error names one. Requests are bounded (64 KiB per line); a
+ * malformed line gets an error response, not a crash. The socket file is created with mode
+ * 0600 (root only) and removed on close.
  */
 
 import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
@@ -21,11 +25,23 @@ export interface ControlRequest {
   readonly [key: string]: unknown;
 }
 
+export interface ControlErrorBody { readonly code: string; readonly message: string; readonly field?: string }
+
 export type ControlResponse =
   | { readonly id: number | null; readonly ok: true; readonly data: unknown }
-  | { readonly id: number | null; readonly ok: false; readonly error: { readonly code: string; readonly message: string } };
+  | { readonly id: number | null; readonly ok: false; readonly error: ControlErrorBody };
 
-export type ControlHandler = (req: ControlRequest) => Promise<unknown> | unknown;
+/** What the server calls per request: the command's name and its arguments (the request without id and cmd). */
+export type ControlHandler = (cmd: string, args: Readonly<Record<string, unknown>>) => Promise<unknown> | unknown;
+
+/** An error answered by the daemon, as a client sees it: the daemon's code, message and field. */
+export class ControlError extends FlatnetError {
+  readonly field: string | null;
+  constructor(body: ControlErrorBody) {
+    super(body.code, body.message);
+    this.field = body.field ?? null;
+  }
+}
 
 const MAX_LINE = 64 * 1024;
 
@@ -62,7 +78,7 @@ export class ControlServer {
     sock.on('data', (chunk: string) => {
       buf += chunk;
       if (buf.length > MAX_LINE && !buf.includes('\n')) {
-        sock.end(JSON.stringify(errorResponse(null, 'ERR_CONTROL_TOO_LARGE', `request line exceeds ${MAX_LINE} bytes`)) + '\n');
+        sock.end(JSON.stringify(errorResponse(null, { code: 'ERR_CONTROL_TOO_LARGE', message: `request line exceeds ${MAX_LINE} bytes` })) + '\n');
         buf = '';
         return;
       }
@@ -73,8 +89,8 @@ export class ControlServer {
         if (line.trim() === '') continue;
         // Answer in order, one request at a time per connection.
         chain = chain.then(async () => {
-          const resp = await handle(line, handler);
-          if (!sock.destroyed) sock.write(JSON.stringify(resp) + '\n');
+          const resp = await answer(line, handler);
+          if (!sock.destroyed) sock.write(encode(resp) + '\n');
         });
       }
     });
@@ -89,28 +105,46 @@ export class ControlServer {
   }
 }
 
-async function handle(line: string, handler: ControlHandler): Promise<ControlResponse> {
+async function answer(line: string, handler: ControlHandler): Promise<ControlResponse> {
   let req: ControlRequest;
   try {
     const v: unknown = JSON.parse(line);
-    if (typeof v !== 'object' || v === null || typeof (v as { cmd?: unknown }).cmd !== 'string') {
-      return errorResponse(null, 'ERR_CONTROL_BAD_REQUEST', 'a request is a JSON object with a string "cmd"');
+    if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof (v as { cmd?: unknown }).cmd !== 'string') {
+      return errorResponse(null, { code: 'ERR_CONTROL_BAD_REQUEST', message: 'a request is a JSON object with a string "cmd"', field: 'cmd' });
     }
     req = v as ControlRequest;
   } catch {
-    return errorResponse(null, 'ERR_CONTROL_BAD_REQUEST', 'request is not valid JSON');
+    return errorResponse(null, { code: 'ERR_CONTROL_BAD_REQUEST', message: 'request is not valid JSON' });
   }
-  const id = typeof req.id === 'number' ? req.id : null;
+  const { id: rawId, cmd, ...args } = req;
+  const id = typeof rawId === 'number' ? rawId : null;
   try {
-    return { id, ok: true, data: await handler(req) };
+    return { id, ok: true, data: await handler(cmd, args) };
   } catch (e) {
-    if (e instanceof FlatnetError) return errorResponse(id, e.code, e.message);
-    return errorResponse(id, 'ERR_CONTROL_FAILED', e instanceof Error ? e.message : String(e));
+    return errorResponse(id, errorBody(e));
   }
 }
 
-function errorResponse(id: number | null, code: string, message: string): ControlResponse {
-  return { id, ok: false, error: { code, message } };
+/** errorBody: a thrown error as the wire carries it (a FlatnetError keeps its code, and its field if it has one). */
+export function errorBody(e: unknown): ControlErrorBody {
+  if (e instanceof FlatnetError) {
+    const field = (e as { field?: unknown }).field;
+    return typeof field === 'string' && field !== '' ? { code: e.code, message: e.message, field } : { code: e.code, message: e.message };
+  }
+  return { code: 'ERR_CONTROL_FAILED', message: e instanceof Error ? e.message : String(e) };
+}
+
+/** encode: one response line; data that cannot be serialised becomes an error, not a stalled connection. */
+function encode(resp: ControlResponse): string {
+  try {
+    return JSON.stringify(resp);
+  } catch (e) {
+    return JSON.stringify(errorResponse(resp.id, { code: 'ERR_CONTROL_FAILED', message: `the answer cannot be serialised: ${(e as Error).message}` }));
+  }
+}
+
+function errorResponse(id: number | null, error: ControlErrorBody): ControlResponse {
+  return { id, ok: false, error };
 }
 
 function isAlive(path: string): Promise<boolean> {
@@ -123,7 +157,7 @@ function isAlive(path: string): Promise<boolean> {
 
 /**
  * request sends one request and resolves with its data; a daemon-side error rejects with a
- * FlatnetError carrying the daemon's code. ERR_CONTROL_UNREACHABLE when nothing listens.
+ * ControlError carrying the daemon's code (and field). ERR_CONTROL_UNREACHABLE when nothing listens.
  */
 export function request(path: string, req: ControlRequest, timeoutMs = 5000): Promise<unknown> {
   return new Promise((resolve, reject) => {
@@ -149,7 +183,7 @@ export function request(path: string, req: ControlRequest, timeoutMs = 5000): Pr
         return;
       }
       if (resp.ok) resolve(resp.data);
-      else reject(new FlatnetError(resp.error.code, resp.error.message));
+      else reject(new ControlError(resp.error));
     });
     sock.once('connect', () => sock.write(JSON.stringify({ id: 1, ...req }) + '\n'));
   });

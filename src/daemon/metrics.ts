@@ -8,7 +8,7 @@
 
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { Switch } from '../pipeline/switch.js';
+import type { Switch } from './data-plane.js';
 import { DROP_NAMES } from '../pipeline/drop.js';
 
 export function createRegistry(sw: Switch, labels: { node: string }): Registry {

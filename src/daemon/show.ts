@@ -4,7 +4,7 @@
  */
 
 import { RouteKind } from '../fib/route-table.js';
-import type { Switch } from '../pipeline/switch.js';
+import type { Switch } from './data-plane.js';
 import { formatIpv4, formatMac } from '../wire/addr.js';
 import { DROP_HELP, DROP_NAMES, type Drop } from '../pipeline/drop.js';
 

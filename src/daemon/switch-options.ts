@@ -5,9 +5,9 @@
  */
 
 import type { VtepSpec } from '../fib/vtep.js';
-import { SwitchMode, type SwitchOptions } from '../pipeline/switch.js';
-import { VXLAN_OVERHEAD } from '../wire/encap.js';
-import type { NodeConfig } from './config.js';
+import { SwitchMode, type SwitchOptions } from './data-plane.js';
+import type { NodeSpec, PeerSpec } from './desired.js';
+import { resolvePodMtu } from './validate.js';
 
 /** Outer Ethernet addresses: used only when the overlay port sends whole frames (memory, pcap). */
 export interface UnderlayMacs {
@@ -19,9 +19,10 @@ export interface UnderlayMacs {
 
 /**
  * switchOptionsFor: the SwitchOptions for `cfg` with our VTEP MAC, the underlay MTU (read from
- * the interface by the daemon when the config does not give it) and the underlay MACs.
+ * the interface by the daemon when the config does not give it) and the underlay MACs. Throws
+ * ERR_CONFIG_MTU when the pod MTU does not fit (validate.ts's rule).
  */
-export function switchOptionsFor(cfg: NodeConfig, vtepMac: number, underlayMtu: number, macs: UnderlayMacs = { local: 0, nextHop: 0 }): SwitchOptions {
+export function switchOptionsFor(cfg: NodeSpec, vtepMac: number, underlayMtu: number, macs: UnderlayMacs = { local: 0, nextHop: 0 }): SwitchOptions {
   return {
     mode: cfg.mode === 'l2' ? SwitchMode.L2 : SwitchMode.L3,
     vni: cfg.vni,
@@ -39,13 +40,13 @@ export function switchOptionsFor(cfg: NodeConfig, vtepMac: number, underlayMtu: 
     fdbLimit: cfg.fdbLimit,
     fdbAgeingMs: cfg.fdbAgeingMs,
     underlayMtu,
-    podMtu: cfg.podMtu ?? underlayMtu - VXLAN_OVERHEAD,
+    podMtu: resolvePodMtu(cfg.podMtu, underlayMtu),
     mssClamp: cfg.mssClamp,
     encap: { localUnderlayMac: macs.local, nextHopMac: macs.nextHop, ttl: cfg.ttl, df: cfg.df, udpChecksum: cfg.udpChecksum, srcPortRange: cfg.srcPortRange },
   };
 }
 
-/** peerSpecsFor: the configured peers as Switch.setPeers() takes them. */
-export function peerSpecsFor(cfg: NodeConfig, peers = cfg.peers): VtepSpec[] {
+/** peerSpecsFor: peers (default: the configured ones) as Switch.setPeers() takes them. */
+export function peerSpecsFor(cfg: Pick<NodeSpec, 'vni' | 'port'> & { readonly peers?: readonly PeerSpec[] }, peers: readonly PeerSpec[] = cfg.peers ?? []): VtepSpec[] {
   return peers.map((p) => ({ name: p.name, underlayIp: p.underlayIp, mac: p.vtepMac, vni: cfg.vni, port: cfg.port, podCidr: p.podCidr }));
 }

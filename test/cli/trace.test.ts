@@ -32,7 +32,8 @@ const requests: ControlRequest[] = [];
 let answer: (req: ControlRequest) => unknown = () => tunnelResult();
 
 beforeAll(async () => {
-  server = await ControlServer.listen(SOCK, (req) => {
+  server = await ControlServer.listen(SOCK, (cmd, args) => {
+    const req: ControlRequest = { cmd, ...args };
     requests.push(req);
     return answer(req);
   });

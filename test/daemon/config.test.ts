@@ -54,6 +54,23 @@ describe('node config', () => {
     ['a pod MTU that cannot fit', (c) => { c.podMtu = 1451; }, 'ERR_CONFIG_MTU', 'podMtu'],
     ['an underlay inside the cluster CIDR', (c) => { c.underlay.address = '10.244.9.9'; }, 'ERR_CONFIG_INVALID_ADDRESS', 'underlay.address'],
     ['an empty source-port range', (c) => { c.srcPortRange = [50000, 40000]; }, 'ERR_CONFIG_INVALID', 'srcPortRange'],
+    ['a gateway outside the pod CIDR', (c) => { c.gateway = '10.244.2.1'; }, 'ERR_CONFIG_INVALID_ADDRESS', 'gateway'],
+    ['a gateway on the VTEP address', (c) => { c.gateway = '10.244.1.0'; }, 'ERR_CONFIG_INVALID_ADDRESS', 'gateway'],
+    ['a pod CIDR too small for a gateway and pods', (c) => { c.podCidr = '10.244.1.0/31'; delete c.pods; }, 'ERR_CONFIG_INVALID_CIDR', 'podCidr'],
+    ['a misaligned cluster CIDR', (c) => { c.clusterCidr = '10.244.1.0/16'; }, 'ERR_CONFIG_INVALID_CIDR', 'clusterCidr'],
+    ['a multicast host MAC', (c) => { c.host = { mac: '01:00:00:00:00:01' }; }, 'ERR_CONFIG_INVALID_ADDRESS', 'host.mac'],
+    ['a metrics address that is not IPv4', (c) => { c.metrics = '1.2.3:80'; }, 'ERR_CONFIG_INVALID', 'metrics'],
+    ['a metrics port beyond 65535', (c) => { c.metrics = '127.0.0.1:70000'; }, 'ERR_CONFIG_INVALID', 'metrics'],
+    ['an unknown key inside a pod', (c) => { c.pods[0].colour = 'red'; }, 'ERR_CONFIG_INVALID', 'pods[0]'],
+    ['a peer named like this node', (c) => { c.peers[0].name = 'node1'; }, 'ERR_CONFIG_DUPLICATE', 'peers[0].name'],
+    ['two peers with one name', (c) => { c.peers.push({ name: 'node2', underlay: '198.51.100.3', podCidr: '10.244.3.0/24', vtepMac: '0e:00:0a:f4:03:00' }); }, 'ERR_CONFIG_DUPLICATE', 'peers[1].name'],
+    ['two peers with one underlay address', (c) => { c.peers.push({ name: 'node3', underlay: '198.51.100.2', podCidr: '10.244.3.0/24', vtepMac: '0e:00:0a:f4:03:00' }); }, 'ERR_CONFIG_DUPLICATE', 'peers[1].underlay'],
+    ['a pod on the broadcast address', (c) => { c.pods[0].ip = '10.244.1.255'; }, 'ERR_CONFIG_INVALID_ADDRESS', 'pods[0].ip'],
+    ['a pod on the VTEP address', (c) => { c.pods[0].ip = '10.244.1.0'; }, 'ERR_CONFIG_DUPLICATE', 'pods[0].ip'],
+    ['a pod on the host interface', (c) => { c.pods[0].interface = 'flatnet0'; }, 'ERR_CONFIG_DUPLICATE', 'pods[0].interface'],
+    ['a pod on the underlay interface', (c) => { c.pods[0].interface = 'eth0'; }, 'ERR_CONFIG_DUPLICATE', 'pods[0].interface'],
+    ['two pods with one IP', (c) => { c.pods.push({ name: 'b', interface: 'veth-b', ip: '10.244.1.2', mac: '02:00:0a:f4:01:03' }); }, 'ERR_CONFIG_DUPLICATE', 'pods[1].ip'],
+    ['two pods with one name', (c) => { c.pods.push({ ...c.pods[0] }); }, 'ERR_CONFIG_DUPLICATE', 'pods[1].name'],
   ])('rejects %s with a code naming the field', (_name, f, code, field) => {
     expect(() => parseConfig(edit(f))).toThrow(expect.objectContaining({ code, field }));
   });

@@ -1,0 +1,74 @@
+/**
+ * The control commands: one entry each (name, argument schema, handler) over DaemonApi, the
+ * daemon's operations. The handlers only translate; validation of meaning, conflicts and the
+ * reconcile happen behind DaemonApi. Served by the control socket, and by any other front end
+ * given the same registry; `flatnet show|pod|peer|reload` check their arguments with it first.
+ *
+ *   status                          this node: identity, MTUs, pod and peer counts, uptime
+ *   show       {what}               routes | fdb | ports | counters | peers (show.ts)
+ *   pod-attach {pod: {name, interface, ip, mac}}   idempotent: the same pod again is a no-op
+ *   pod-detach {name}               ERR_NOT_FOUND for an unknown pod
+ *   peer-add   {peer: {name, underlay, podCidr, vtepMac}}   replaces a peer of that name
+ *   peer-del   {name}
+ *   reload     {}                   re-read the config file, as SIGHUP does, and say what changed
+ */
+
+import { z } from 'zod';
+import { command, CommandRegistry, type Command } from './registry.js';
+import type { Changes } from './reconciler.js';
+import { SHOW_WHAT, type ShowWhat } from './show.js';
+import { entryNameSchema, peerEntrySchema, podEntrySchema, type PeerInput, type PodInput } from './validate.js';
+
+/** A pod as the daemon reports it (addresses formatted). */
+export interface PodView { readonly name: string; readonly interface: string; readonly ip: string; readonly mac: string }
+export interface PeerView { readonly name: string; readonly underlay: string; readonly podCidr: string; readonly vtepMac: string }
+
+export interface AttachResult extends PodView {
+  /** The pod's name (the key earlier versions answered with). */
+  readonly attached: string;
+  /** True when exactly this pod was attached already (nothing was done). */
+  readonly existing: boolean;
+}
+
+export interface PeerAddResult extends PeerView {
+  readonly added: string;
+  /** True when exactly this peer was there already. */
+  readonly existing: boolean;
+}
+
+export interface ReloadResult {
+  readonly config: string;
+  readonly changes: Changes;
+  /** Node fields taken over live (only log.level today). */
+  readonly nodeChanged: readonly string[];
+}
+
+/** What the command handlers may ask of the daemon. */
+export interface DaemonApi {
+  status(): Record<string, unknown>;
+  show(what: ShowWhat): unknown;
+  attachPod(pod: PodInput): AttachResult;
+  detachPod(name: string): { readonly detached: string };
+  addPeer(peer: PeerInput): PeerAddResult;
+  delPeer(name: string): { readonly removed: string };
+  reload(): ReloadResult;
+}
+
+const def = <A extends z.ZodType>(c: Command<A, DaemonApi>): Command<A, DaemonApi> => command(c);
+const none = z.object({}).strict();
+const byName = z.object({ name: entryNameSchema }).strict();
+
+export const COMMANDS = [
+  def({ name: 'status', summary: "this node's identity, MTUs, pod and peer counts, uptime", mutates: false, args: none, run: (_a, d) => d.status() }),
+  def({ name: 'show', summary: 'routes, fdb, ports, counters or peers of the switch', mutates: false, args: z.object({ what: z.enum(SHOW_WHAT) }).strict(), run: (a, d) => d.show(a.what) }),
+  def({ name: 'pod-attach', summary: "attach a pod's veth (the same pod again is a no-op)", mutates: true, args: z.object({ pod: podEntrySchema }).strict(), run: (a, d) => d.attachPod(a.pod) }),
+  def({ name: 'pod-detach', summary: 'detach a pod', mutates: true, args: byName, run: (a, d) => d.detachPod(a.name) }),
+  def({ name: 'peer-add', summary: 'add a remote VTEP, or replace the one of that name', mutates: true, args: z.object({ peer: peerEntrySchema }).strict(), run: (a, d) => d.addPeer(a.peer) }),
+  def({ name: 'peer-del', summary: 'remove a remote VTEP', mutates: true, args: byName, run: (a, d) => d.delPeer(a.name) }),
+  def({ name: 'reload', summary: 're-read the config file (as SIGHUP) and report what changed', mutates: true, args: none, run: (_a, d) => d.reload() }),
+];
+
+/** The daemon's registry of control commands. */
+export function controlRegistry(): CommandRegistry<DaemonApi> {
+  return new CommandRegistry<DaemonApi>(COMMANDS);
+}

@@ -1,0 +1,158 @@
+/**
+ * Host setup: what the node's kernel must have for the switch to work, and the ports over it.
+ *   host port     TAP `flatnet0` (pod MTU, virtio-net headers when offered), our VTEP address
+ *                 and, in L3 mode, a route for the cluster CIDR (`ip` on the control path only)
+ *   overlay port  a UDP socket on the underlay address and VXLAN port (receive, GSO trains) and
+ *                 a raw IPv4 socket (ordinary frames with our own outer headers): OverlayPort
+ *   pod ports     AF_PACKET on each pod's veth host end, its MTU raised and the link up
+ * LinuxHost implements the reconciler's HostOps with them; the reconciler decides when.
+ */
+
+import { execFileSync } from 'node:child_process';
+import type { Logger } from 'pino';
+import { FlatnetError } from '../errors.js';
+import { getMac, getMtu, setLinkUp, setMtu } from '../io/link.js';
+import { OverlayPort } from '../io/overlay-port.js';
+import { PacketPort } from '../io/packet-port.js';
+import { RawIpPort } from '../io/raw-ip-port.js';
+import { TapPort } from '../io/tap-port.js';
+import { UdpPort } from '../io/udp-port.js';
+import { formatIpv4, formatMac } from '../wire/addr.js';
+import { resolveVtepMac } from './config.js';
+import { Framing, type OverlayAttach, type Port } from './data-plane.js';
+import type { NodeSpec, PodSpec } from './desired.js';
+import { resolvePodMtu } from './validate.js';
+
+/** What the reconciler needs from the host (a test passes a fake). */
+export interface HostOps {
+  /** The host port: the TAP with the node's address and routes (a kept TAP is taken over). */
+  openHost(node: NodeSpec, podMtu: number): { readonly port: Port; readonly mac: number; readonly info: Record<string, unknown> };
+  openOverlay(node: NodeSpec): { readonly port: Port; readonly attach: OverlayAttach; readonly info: Record<string, unknown> };
+  /** A pod's port on its veth host end (MTU raised, link up). */
+  openPod(node: NodeSpec, pod: PodSpec): Port;
+  /** closeHost closes the host port; with `keep` the TAP, its address and route stay for a restart. */
+  closeHost(port: Port, keep: boolean): void;
+}
+
+/** The node's numbers that come from the machine: VTEP MAC (persisted), underlay and pod MTU. */
+export interface NodeRuntime {
+  readonly vtepMac: number;
+  readonly underlayMtu: number;
+  readonly podMtu: number;
+}
+
+/** resolveRuntime reads what the config leaves to the machine, checking the MTU rule again. */
+export function resolveRuntime(node: NodeSpec): NodeRuntime {
+  const vtepMac = resolveVtepMac(node);
+  const underlayMtu = node.underlay.mtu ?? getMtu(node.underlay.interface);
+  return { vtepMac, underlayMtu, podMtu: resolvePodMtu(node.podMtu, underlayMtu) };
+}
+
+export class LinuxHost implements HostOps {
+  constructor(private readonly log: Logger) {}
+
+  openHost(node: NodeSpec, podMtu: number): { port: Port; mac: number; info: Record<string, unknown> } {
+    const name = node.host.interface;
+    const tap = openTap(name, podMtu, node.offloads, this.log);
+    try {
+      if (node.host.mac !== null) ipCmd(['link', 'set', 'dev', name, 'address', formatMac(node.host.mac)]);
+      setLinkUp(name, true);
+      configureHostInterface(node);
+      return { port: tap, mac: getMac(name), info: { tap: tap.vnetHdrLen > 0 ? tap.offload : 'off' } };
+    } catch (e) {
+      tap.close();
+      throw e;
+    }
+  }
+
+  openOverlay(node: NodeSpec): { port: Port; attach: OverlayAttach; info: Record<string, unknown> } {
+    // Receive on a UDP socket; send our own outer headers through a raw socket (see OverlayPort).
+    // The UDP socket sends only UDP-GSO trains (and everything when there is no raw socket).
+    // The kernel refuses UDP GSO on a socket without checksums (udp_send_skb: EINVAL with
+    // SO_NO_CHECK), so trains carry a computed outer checksum even when udpChecksum is off
+    // (RFC 7348 receivers accept both); ordinary frames follow udpChecksum exactly.
+    const udp = UdpPort.open({
+      address: formatIpv4(node.underlay.address), port: node.port, gso: node.offloads, gro: node.offloads,
+      dontFragment: node.df === 'set', noChecksum: !node.udpChecksum && !node.offloads,
+    });
+    let raw: RawIpPort;
+    try {
+      raw = RawIpPort.open(`vxlan:${node.port}:tx`);
+    } catch (e) {
+      udp.close();
+      throw e;
+    }
+    const port = new OverlayPort(udp, raw, `vxlan:${node.port}`);
+    const attach: OverlayAttach = { rx: Framing.UDP, tx: port.sendsIp ? Framing.IP : Framing.UDP, gso: udp.features.gso, gro: udp.features.gro };
+    return { port, attach, info: { ...udp.features, sendsIp: port.sendsIp } };
+  }
+
+  openPod(node: NodeSpec, pod: PodSpec): Port {
+    // The veth's host end takes whatever the pod sends: a veth silently drops a frame larger
+    // than its peer's MTU, and a pod misconfigured with a large MTU must get ICMP
+    // fragmentation-needed (or fragmentation) from the switch, not silence.
+    setHostEndMtu(pod.interface);
+    // Up first: an AF_PACKET socket bound to a down link starts with a pending ENETDOWN.
+    setLinkUp(pod.interface, true);
+    if (node.offloads) {
+      try {
+        return PacketPort.open(pod.interface, { vnetHdr: true });
+      } catch (e) {
+        this.log.warn({ err: e, interface: pod.interface }, 'pod port without virtio-net headers (offloads off for this pod)');
+      }
+    }
+    return PacketPort.open(pod.interface);
+  }
+
+  closeHost(port: Port, keep: boolean): void {
+    if (keep && port instanceof TapPort) port.persist(true);
+    port.close();
+  }
+}
+
+/**
+ * openTap opens the host port: with virtio-net headers and every offload the kernel accepts
+ * (so the host stack hands over TSO super-frames and partial checksums), falling back to plain
+ * frames when the kernel refuses the header.
+ */
+function openTap(name: string, mtu: number, offloads: boolean, log: Logger): TapPort {
+  if (offloads) {
+    try {
+      return TapPort.open(name, { mtu, up: false, vnetHdr: true });
+    } catch (e) {
+      log.warn({ err: e, tap: name }, 'TAP without virtio-net headers (offloads off on the host port)');
+    }
+  }
+  return TapPort.open(name, { mtu, up: false });
+}
+
+/** The largest MTU a veth takes (ETH_MAX_MTU); older kernels cap lower, so step down. */
+const HOST_END_MTUS = [65535, 9000];
+
+function setHostEndMtu(ifname: string): void {
+  for (const mtu of HOST_END_MTUS) {
+    try {
+      setMtu(ifname, mtu);
+      return;
+    } catch {
+      /* try the next one */
+    }
+  }
+}
+
+/** Address and route of the host port, flannel-style (`ip` on the control path only). */
+function configureHostInterface(node: NodeSpec): void {
+  const dev = node.host.interface;
+  const addr = node.mode === 'l3' ? `${formatIpv4(node.vtepIp)}/32` : `${formatIpv4(node.vtepIp)}/${node.clusterCidr.len}`;
+  ipCmd(['addr', 'replace', addr, 'dev', dev]);
+  if (node.mode === 'l3') ipCmd(['route', 'replace', node.clusterCidr.toString(), 'dev', dev, 'src', formatIpv4(node.vtepIp)]);
+}
+
+function ipCmd(args: string[]): void {
+  try {
+    execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (e) {
+    const err = e as { stderr?: Buffer };
+    throw new FlatnetError('ERR_HOST_CONFIG', `ip ${args.join(' ')}: ${err.stderr?.toString().trim() ?? String(e)}`, { cause: e });
+  }
+}

@@ -1,0 +1,92 @@
+// The command registry (no socket involved): dispatch by name, arguments checked against each
+// command's schema with the failing path as the field, handler errors passed through with their
+// code; and the daemon's command table over a fake DaemonApi.
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { COMMANDS, controlRegistry, type DaemonApi } from '../../src/daemon/commands.js';
+import { CommandRegistry, command } from '../../src/daemon/registry.js';
+import { ConfigError, FlatnetError } from '../../src/errors.js';
+
+describe('CommandRegistry', () => {
+  const registry = new CommandRegistry<{ base: number }>([
+    command({ name: 'add', summary: 'adds', mutates: false, args: z.object({ n: z.number().int(), opts: z.object({ twice: z.boolean() }).strict().optional() }).strict(), run: (a, ctx: { base: number }) => ctx.base + a.n * (a.opts?.twice === true ? 2 : 1) }),
+    command({ name: 'later', summary: 'async', mutates: false, args: z.object({}).strict(), run: async () => { await Promise.resolve(); return 'done'; } }),
+    command({ name: 'conflict', summary: 'throws a typed error', mutates: true, args: z.object({}).strict(), run: () => { throw new ConfigError('ERR_STATE_CONFLICT', 'pod.ip', 'in use'); } }),
+  ]);
+
+  it('dispatches by name with the parsed arguments and the context', async () => {
+    expect(await registry.dispatch('add', { n: 2 }, { base: 40 })).toBe(42);
+    expect(await registry.dispatch('add', { n: 2, opts: { twice: true } }, { base: 0 })).toBe(4);
+    expect(await registry.dispatch('later', {}, { base: 0 })).toBe('done');
+    expect(registry.names).toEqual(['add', 'later', 'conflict']);
+  });
+
+  it('refuses an unknown command with its own code, listing the known ones', async () => {
+    await expect(registry.dispatch('trace', {}, { base: 0 })).rejects.toMatchObject({ code: 'ERR_CONTROL_UNKNOWN_COMMAND', message: expect.stringContaining('add, later, conflict') });
+  });
+
+  it.each<[string, unknown, string]>([
+    ['a missing argument', {}, 'n'],
+    ['a wrong type', { n: 'two' }, 'n'],
+    ['a nested wrong type', { n: 1, opts: { twice: 'yes' } }, 'opts.twice'],
+    ['an unknown nested key', { n: 1, opts: { twice: true, thrice: true } }, 'opts'],
+    ['an unknown key', { n: 1, m: 2 }, ''],
+  ])('refuses %s with ERR_CONTROL_BAD_REQUEST naming the path', async (_what, args, field) => {
+    await expect(registry.dispatch('add', args, { base: 0 })).rejects.toMatchObject({ code: 'ERR_CONTROL_BAD_REQUEST', field });
+  });
+
+  it("passes a handler's error through with its code and field", async () => {
+    await expect(registry.dispatch('conflict', {}, { base: 0 })).rejects.toMatchObject({ code: 'ERR_STATE_CONFLICT', field: 'pod.ip' });
+  });
+
+  it('refuses two commands of one name', () => {
+    const c = command({ name: 'x', summary: '', mutates: false, args: z.object({}), run: () => 1 });
+    expect(() => new CommandRegistry([c, c])).toThrow(expect.objectContaining({ code: 'ERR_CONTROL_DUPLICATE_COMMAND' }));
+  });
+});
+
+describe('the control commands', () => {
+  const calls: unknown[][] = [];
+  const api: DaemonApi = {
+    status: () => { calls.push(['status']); return { node: 'n1' }; },
+    show: (what) => { calls.push(['show', what]); return []; },
+    attachPod: (p) => { calls.push(['attachPod', p]); return { attached: p.name, existing: false, name: p.name, interface: p.interface, ip: p.ip, mac: p.mac }; },
+    detachPod: (name) => { calls.push(['detachPod', name]); throw new FlatnetError('ERR_NOT_FOUND', `no pod ${name}`); },
+    addPeer: (p) => { calls.push(['addPeer', p]); return { added: p.name, existing: false, name: p.name, underlay: p.underlay, podCidr: p.podCidr, vtepMac: p.vtepMac }; },
+    delPeer: (name) => { calls.push(['delPeer', name]); return { removed: name }; },
+    reload: () => { calls.push(['reload']); return { config: 'f.json', changes: { podsAttached: [], podsDetached: [], podsReplaced: [], peersAdded: [], peersRemoved: [], peersChanged: [] }, nodeChanged: [] }; },
+  };
+  const registry = controlRegistry();
+  const pod = { name: 'a', interface: 'va', ip: '10.244.1.10', mac: '02:00:00:00:01:0a' };
+  const peer = { name: 'n2', underlay: '198.51.100.2', podCidr: '10.244.2.0/24', vtepMac: '0e:00:0a:f4:02:00' };
+
+  it('are the wire names clients use, each mapped to one DaemonApi call', async () => {
+    expect(registry.names).toEqual(['status', 'show', 'pod-attach', 'pod-detach', 'peer-add', 'peer-del', 'reload']);
+    expect(COMMANDS.filter((c) => !c.mutates).map((c) => c.name)).toEqual(['status', 'show']);
+    calls.length = 0;
+    await registry.dispatch('status', {}, api);
+    await registry.dispatch('show', { what: 'fdb' }, api);
+    await registry.dispatch('pod-attach', { pod }, api);
+    await registry.dispatch('peer-add', { peer }, api);
+    await registry.dispatch('peer-del', { name: 'n2' }, api);
+    await registry.dispatch('reload', {}, api);
+    expect(calls).toEqual([['status'], ['show', 'fdb'], ['attachPod', pod], ['addPeer', peer], ['delPeer', 'n2'], ['reload']]);
+  });
+
+  it.each<[string, string, Record<string, unknown>, string]>([
+    ['show of an unknown table', 'show', { what: 'neighbours' }, 'what'],
+    ['a pod without a MAC', 'pod-attach', { pod: { name: 'a', interface: 'va', ip: '10.244.1.10' } }, 'pod.mac'],
+    ['a pod with a bad IP', 'pod-attach', { pod: { ...pod, ip: '10.244.1' } }, 'pod.ip'],
+    ['a pod with a long interface name', 'pod-attach', { pod: { ...pod, interface: 'a-very-long-ifname' } }, 'pod.interface'],
+    ['a peer with a bad VTEP MAC', 'peer-add', { peer: { ...peer, vtepMac: 'zz' } }, 'peer.vtepMac'],
+    ['a detach without a name', 'pod-detach', {}, 'name'],
+    ['a detach with an empty name', 'peer-del', { name: '' }, 'name'],
+    ['status with arguments', 'status', { verbose: true }, ''],
+  ])('refuses %s: ERR_CONTROL_BAD_REQUEST on %s', async (_what, cmd, args, field) => {
+    await expect(registry.dispatch(cmd, args, api)).rejects.toMatchObject({ code: 'ERR_CONTROL_BAD_REQUEST', field });
+  });
+
+  it("keeps the daemon's error code (an unknown pod stays ERR_NOT_FOUND)", async () => {
+    await expect(registry.dispatch('pod-detach', { name: 'zz' }, api)).rejects.toMatchObject({ code: 'ERR_NOT_FOUND' });
+  });
+});
