@@ -11,6 +11,7 @@
  *   peer-add   {peer: {name, underlay, podCidr, vtepMac}}   replaces a peer of that name
  *   peer-del   {name}
  *   reload     {}                   re-read the config file, as SIGHUP does, and say what changed
+ *   trace      {in, packet: {flow} | {hex}}   what the pipeline would do with a packet (no side effects)
  */
 
 import { z } from 'zod';
@@ -18,6 +19,8 @@ import { command, CommandRegistry, type Command } from './registry.js';
 import type { Changes } from './reconciler.js';
 import { SHOW_WHAT, type ShowWhat } from './show.js';
 import { entryNameSchema, peerEntrySchema, podEntrySchema, type PeerInput, type PodInput } from './validate.js';
+import type { TraceResult } from '../pipeline/trace.js';
+import type { TracePacketInput } from '../trace/request.js';
 
 /** A pod as the daemon reports it (addresses formatted). */
 export interface PodView { readonly name: string; readonly interface: string; readonly ip: string; readonly mac: string }
@@ -52,10 +55,13 @@ export interface DaemonApi {
   addPeer(peer: PeerInput): PeerAddResult;
   delPeer(name: string): { readonly removed: string };
   reload(): ReloadResult;
+  trace(input: string, packet: TracePacketInput): TraceResult;
 }
 
 const def = <A extends z.ZodType>(c: Command<A, DaemonApi>): Command<A, DaemonApi> => command(c);
 const none = z.object({}).strict();
+/** A trace's packet: a flow description or a hex frame (each bounded: a control line is at most 64 KiB). */
+const tracePacket = z.union([z.object({ flow: z.string().min(1).max(4096) }).strict(), z.object({ hex: z.string().min(1).max(65535 * 3) }).strict()]);
 const byName = z.object({ name: entryNameSchema }).strict();
 
 export const COMMANDS = [
@@ -66,6 +72,7 @@ export const COMMANDS = [
   def({ name: 'peer-add', summary: 'add a remote VTEP, or replace the one of that name', mutates: true, args: z.object({ peer: peerEntrySchema }).strict(), run: (a, d) => d.addPeer(a.peer) }),
   def({ name: 'peer-del', summary: 'remove a remote VTEP', mutates: true, args: byName, run: (a, d) => d.delPeer(a.name) }),
   def({ name: 'reload', summary: 're-read the config file (as SIGHUP) and report what changed', mutates: true, args: none, run: (_a, d) => d.reload() }),
+  def({ name: 'trace', summary: 'what the pipeline would do with a packet, stage by stage (changes nothing)', mutates: false, args: z.object({ in: z.string().min(1).max(64), packet: tracePacket }).strict(), run: (a, d) => d.trace(a.in, a.packet) }),
 ];
 
 /** The daemon's registry of control commands. */

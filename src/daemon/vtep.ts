@@ -32,6 +32,8 @@ import { Switch, fdbMoveChannel, fdbRefusedChannel, switchDataPlane, type Switch
 import { changedNodeFields, nodeFields, restartFields, type DesiredState, type NodeSpec, type PeerSpec, type PodSpec } from './desired.js';
 import { LinuxHost, resolveRuntime, type HostOps, type NodeRuntime } from './host.js';
 import { RateLimitedLog } from './log.js';
+import type { TraceResult } from '../pipeline/trace.js';
+import { traceRequest, type TracePacketInput } from '../trace/request.js';
 import { createRegistry, serveMetrics } from './metrics.js';
 import { Producer, Sources } from './producers.js';
 import { Reconciler, describeChanges, isEmpty, type Changes } from './reconciler.js';
@@ -142,6 +144,10 @@ export class VtepDaemon implements DaemonApi {
 
   show(what: ShowWhat): unknown {
     return snapshot(this.sw, what);
+  }
+
+  trace(input: string, packet: TracePacketInput): TraceResult {
+    return traceRequest(this.sw, input, packet);
   }
 
   attachPod(input: PodInput): AttachResult {

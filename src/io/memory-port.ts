@@ -2,7 +2,8 @@
  * MemoryPort: an in-process pair of ports, like a veth pair without a kernel (wireguard-go's
  * tuntest.ChannelTUN). Frames written to one end are queued on the other and copied into the
  * reader's slots by its read(). It needs no addon and no privileges, so the unit suite can run
- * the switch over it.
+ * the switch over it: the one in-memory port double of the project (tests drive a port with
+ * inject() and take(), which act as its peer would).
  *
  * - Each end has a bounded receive queue (`queueLimit` frames of up to `maxFrameLen` bytes);
  *   a write to a full queue counts the rest of the batch in txDropped, as a full NIC ring.
@@ -14,7 +15,7 @@
  * - close() on one end makes the other end's writes fail with -EPIPE (counted in txErrors).
  */
 
-import { Meta, META_STRIDE, type Batch, type FrameList } from '../buf/batch.js';
+import { Batch, FrameList, Meta, META_STRIDE } from '../buf/batch.js';
 import { FlatnetError } from '../errors.js';
 import { checkHeadroom, PortKind, PortStats, type Port } from '../pipeline/port.js';
 import { Errno } from './errno.js';
@@ -27,6 +28,18 @@ export interface MemoryPortOptions {
   readonly maxFrameLen?: number;
   /** virtio-net header bytes before each frame (default 0). */
   readonly vnetHdrLen?: number;
+}
+
+/** A frame as inject() takes it and take() hands it back, with its metadata. */
+export interface WireFrame {
+  readonly frame: Buffer;
+  /** Meta ADDR (UDP: the peer's address) and PORT. */
+  readonly addr: number;
+  readonly port: number;
+  /** Meta GSO_SIZE (a UDP-GSO train when > 0). */
+  readonly gsoSize: number;
+  /** The virtio-net header in front of the frame (ends with vnetHdrLen > 0), else null. */
+  readonly vnet: Buffer | null;
 }
 
 export class MemoryPort implements Port {
@@ -115,6 +128,50 @@ export class MemoryPort implements Port {
       peer.ready.schedule();
     }
     return sent === 0 && errors > 0 ? Errno.EINVAL : sent;
+  }
+
+  /**
+   * inject queues `frame` for this end to read, as if its peer had written it (tests, tools;
+   * cold path: allocates). `vnet` is its virtio-net header (zeros when omitted on an end with
+   * headers). Throws ERR_IO_INJECT when the frame could not be queued (a full queue, a closed
+   * end): a caller that wants to see that uses write().
+   */
+  inject(frame: Buffer, addr = 0, port = 0, opts: { readonly vnet?: Buffer; readonly gsoSize?: number } = {}): this {
+    const peer = this.peer;
+    if (peer === null) throw new FlatnetError('ERR_IO_NO_PEER', `${this.name}: no peer to inject from`);
+    const hdr = this.vnetHdrLen;
+    const b = Buffer.alloc(hdr + frame.length);
+    if (hdr > 0 && opts.vnet !== undefined) opts.vnet.copy(b, 0, 0, hdr);
+    frame.copy(b, hdr);
+    const list = new FrameList(1);
+    list.push(b, hdr, b.length, addr, port, opts.gsoSize ?? 0);
+    const n = peer.write(list);
+    if (n !== 1) throw new FlatnetError('ERR_IO_INJECT', `${this.name}: the frame was not queued (${n})`);
+    return this;
+  }
+
+  /**
+   * take returns, and removes, every frame this end wrote that its peer has not read, as the
+   * peer would read them (copies; cold path).
+   */
+  take(): WireFrame[] {
+    const peer = this.peer;
+    if (peer === null) return [];
+    const q = peer.rxq, hdr = this.vnetHdrLen, out: WireFrame[] = [];
+    const batch = new Batch(1, (q.maxFrameLen + hdr + 64 + 7) & ~7);
+    const scratch = new PortStats();
+    while (q.length > 0) {
+      q.popInto(batch, hdr + 64, scratch);
+      const s = batch.start(0), e = batch.end(0), m = batch.meta;
+      out.push({
+        frame: Buffer.from(batch.arena.subarray(s, e)),
+        addr: m[Meta.ADDR]! >>> 0,
+        port: m[Meta.PORT]!,
+        gsoSize: m[Meta.GSO_SIZE]!,
+        vnet: hdr > 0 ? Buffer.from(batch.arena.subarray(s - hdr, s)) : null,
+      });
+    }
+    return out;
   }
 
   onReadable(cb: (() => void) | null): void {

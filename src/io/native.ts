@@ -10,7 +10,7 @@
  *    object per frame. They take the arena Buffer and Int32Array metadata of src/buf/batch.ts.
  *
  * The addon is loaded lazily on first use, so modules that import this one (for types or
- * constants) still load on a machine without the addon: MemoryPort and the pcap ports never
+ * constants) still load on a machine without the addon: MemoryPort and the replay port never
  * touch it.
  */
 

@@ -55,14 +55,15 @@ describe('the control commands', () => {
     addPeer: (p) => { calls.push(['addPeer', p]); return { added: p.name, existing: false, name: p.name, underlay: p.underlay, podCidr: p.podCidr, vtepMac: p.vtepMac }; },
     delPeer: (name) => { calls.push(['delPeer', name]); return { removed: name }; },
     reload: () => { calls.push(['reload']); return { config: 'f.json', changes: { podsAttached: [], podsDetached: [], podsReplaced: [], peersAdded: [], peersRemoved: [], peersChanged: [] }, nodeChanged: [] }; },
+    trace: (input, packet) => { calls.push(['trace', input, packet]); return { in: { port: input, role: 'pod' }, packet: { hex: '', length: 0 }, steps: [], outcome: 'drop', drop: null, frames: [], notes: [] }; },
   };
   const registry = controlRegistry();
   const pod = { name: 'a', interface: 'va', ip: '10.244.1.10', mac: '02:00:00:00:01:0a' };
   const peer = { name: 'n2', underlay: '198.51.100.2', podCidr: '10.244.2.0/24', vtepMac: '0e:00:0a:f4:02:00' };
 
   it('are the wire names clients use, each mapped to one DaemonApi call', async () => {
-    expect(registry.names).toEqual(['status', 'show', 'pod-attach', 'pod-detach', 'peer-add', 'peer-del', 'reload']);
-    expect(COMMANDS.filter((c) => !c.mutates).map((c) => c.name)).toEqual(['status', 'show']);
+    expect(registry.names).toEqual(['status', 'show', 'pod-attach', 'pod-detach', 'peer-add', 'peer-del', 'reload', 'trace']);
+    expect(COMMANDS.filter((c) => !c.mutates).map((c) => c.name)).toEqual(['status', 'show', 'trace']);
     calls.length = 0;
     await registry.dispatch('status', {}, api);
     await registry.dispatch('show', { what: 'fdb' }, api);
@@ -70,7 +71,8 @@ describe('the control commands', () => {
     await registry.dispatch('peer-add', { peer }, api);
     await registry.dispatch('peer-del', { name: 'n2' }, api);
     await registry.dispatch('reload', {}, api);
-    expect(calls).toEqual([['status'], ['show', 'fdb'], ['attachPod', pod], ['addPeer', peer], ['delPeer', 'n2'], ['reload']]);
+    await registry.dispatch('trace', { in: 'pod-a', packet: { flow: 'udp 10.244.1.10:1 -> 10.244.2.10:2' } }, api);
+    expect(calls).toEqual([['status'], ['show', 'fdb'], ['attachPod', pod], ['addPeer', peer], ['delPeer', 'n2'], ['reload'], ['trace', 'pod-a', { flow: 'udp 10.244.1.10:1 -> 10.244.2.10:2' }]]);
   });
 
   it.each<[string, string, Record<string, unknown>, string]>([
@@ -82,6 +84,9 @@ describe('the control commands', () => {
     ['a detach without a name', 'pod-detach', {}, 'name'],
     ['a detach with an empty name', 'peer-del', { name: '' }, 'name'],
     ['status with arguments', 'status', { verbose: true }, ''],
+    ['a trace without a packet', 'trace', { in: 'pod-a' }, 'packet'],
+    ['a trace with both a flow and hex', 'trace', { in: 'pod-a', packet: { flow: 'x', hex: '00' } }, 'packet'],
+    ['a trace without --in', 'trace', { packet: { hex: '00' } }, 'in'],
   ])('refuses %s: ERR_CONTROL_BAD_REQUEST on %s', async (_what, cmd, args, field) => {
     await expect(registry.dispatch(cmd, args, api)).rejects.toMatchObject({ code: 'ERR_CONTROL_BAD_REQUEST', field });
   });

@@ -125,4 +125,26 @@ describe('MemoryPort', () => {
     expect(b.write(listOf([testFrame(4, 64)]))).toBe(Errno.EBADF);
     expect(() => b.onReadable(() => {})).toThrow(expect.objectContaining({ code: 'ERR_IO_PORT_CLOSED' }));
   });
+
+  it('inject() delivers a frame to this end as its peer would, with metadata and virtio header; take() returns what this end wrote', () => {
+    const [a, b] = MemoryPort.pair('a', 'b', { vnetHdrLen: 10 });
+    const f = testFrame(7, 90), vnet = Buffer.from('01000000000022001000', 'hex');
+    a.inject(f, 0xc6336402, 4789, { vnet, gsoSize: 0 });
+    const batch = new Batch(4, 2048);
+    expect(a.read(batch, 64)).toBe(1);
+    expect(framesOf(batch)).toEqual([f]);
+    expect(batch.arena.subarray(batch.start(0) - 10, batch.start(0))).toEqual(vnet);
+    expect([metaOf(batch, 0, Meta.ADDR) >>> 0, metaOf(batch, 0, Meta.PORT)]).toEqual([0xc6336402, 4789]);
+    // What `a` writes, take() hands back as `b` would read it (and `b` no longer has it).
+    expect(a.write(listOf([testFrame(8, 70)], { hdr: Buffer.alloc(10, 7) }))).toBe(1);
+    const got = a.take();
+    expect(got.map((w) => [w.frame, w.vnet])).toEqual([[testFrame(8, 70), Buffer.alloc(10, 7)]]);
+    expect(b.read(batch, 64)).toBe(0);
+  });
+
+  it('inject() throws when the frame cannot be queued (a full queue), so a test never loses one silently', () => {
+    const [a] = MemoryPort.pair('a', 'b', { queueLimit: 1 });
+    a.inject(testFrame(1, 64));
+    expect(() => a.inject(testFrame(2, 64))).toThrow(expect.objectContaining({ code: 'ERR_IO_INJECT' }));
+  });
 });

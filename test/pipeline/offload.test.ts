@@ -16,7 +16,8 @@ import { EncapTemplate, VXLAN_HEADROOM } from '../../src/wire/encap.js';
 import { VirtioGso, VirtioNetFlag } from '../../src/wire/virtio-net-hdr.js';
 import { tcpFrame } from '../support/l4-frames.js';
 import { ip, mac } from '../support/pod-frames.js';
-import { TestPort, type SentFrame } from '../support/test-port.js';
+import { testPort } from '../support/test-port.js';
+import type { MemoryPort, WireFrame } from '../../src/io/memory-port.js';
 
 const VTEP_MAC = mac('0e:00:0a:f4:01:00');
 const N2_MAC = mac('0e:00:0a:f4:02:00');
@@ -36,7 +37,7 @@ function node(overlay: OverlayAttach, opts: Partial<SwitchOptions> = {}, podVnet
     encap: { localUnderlayMac: 2, nextHopMac: 4, ttl: 64, df: 'unset', udpChecksum: false, srcPortRange: [49152, 65535] },
     clock: new FakeClock(1000), underlayMtu: 1500, ...opts,
   });
-  const pod = new TestPort('pod', podVnet), pod2 = new TestPort('pod2', 0), ov = new TestPort('ov');
+  const pod = testPort('pod', podVnet), pod2 = testPort('pod2', 0), ov = testPort('ov');
   sw.attachPod(pod, POD.ip, POD.mac);
   sw.attachPod(pod2, POD2.ip, POD2.mac);
   sw.attachOverlay(ov, overlay);
@@ -68,7 +69,7 @@ function layer<K extends LayerRepr['layer']>(layers: readonly LayerRepr[], kind:
 }
 
 /** Splits UDP-GSO entries into their datagrams (each a VXLAN header + inner frame). */
-function datagrams(sent: readonly SentFrame[]): Buffer[] {
+function datagrams(sent: readonly WireFrame[]): Buffer[] {
   const out: Buffer[] = [];
   for (const s of sent) {
     if (s.gsoSize === 0) out.push(s.frame);
@@ -135,7 +136,7 @@ describe('switch offloads', () => {
     expect(layer(dissectFrame(out!.frame).layers, 'tcp').checksumStatus).toBe('good');
     // To a virtio port on the same node the header travels with the frame: the checksum stays partial.
     const n2 = node({ rx: Framing.ETHERNET, tx: Framing.ETHERNET }, {}, 10);
-    const pod3 = new TestPort('pod3', 10);
+    const pod3 = testPort('pod3', 10);
     n2.sw.attachPod(pod3, ip('10.244.1.4'), mac('02:00:0a:f4:01:04'));
     const local = tcpFrame({ srcMac: macBuf(POD.mac), dstMac: macBuf(mac('02:00:0a:f4:01:04')), src: ipBuf(POD.ip), dst: ipBuf(ip('10.244.1.4')), payload: payloadOf(300), csum: 'partial' });
     n2.pod.inject(local, 0, 0, { vnet: csumHdr });

@@ -11,7 +11,8 @@ import { FakeClock } from '../../src/fib/clock.js';
 import { Framing, Switch, SwitchMode } from '../../src/pipeline/switch.js';
 import { EncapTemplate, VXLAN_HEADROOM } from '../../src/wire/encap.js';
 import { icmpEcho, ip, mac, udp } from '../support/pod-frames.js';
-import { TestPort } from '../support/test-port.js';
+import { testPort } from '../support/test-port.js';
+import type { MemoryPort, WireFrame } from '../../src/io/memory-port.js';
 
 const VTEP_MAC = mac('0e:00:0a:f4:01:00');
 const N2_MAC = mac('0e:00:0a:f4:02:00');
@@ -20,14 +21,14 @@ const P2 = { ip: ip('10.244.1.3'), mac: mac('02:00:0a:f4:01:03') };
 const HOST_MAC = mac('02:00:00:00:00:fe');
 const UL1 = ip('198.51.100.1'), UL2 = ip('198.51.100.2');
 
-function node(mode: SwitchMode): { sw: Switch; p1: TestPort; p2: TestPort; host: TestPort; ov: TestPort } {
+function node(mode: SwitchMode): { sw: Switch; p1: MemoryPort; p2: MemoryPort; host: MemoryPort; ov: MemoryPort } {
   const sw = new Switch({
     mode, vni: 1, vtepMac: VTEP_MAC, vtepIp: ip('10.244.1.0'), podCidr: Cidr.parse('10.244.1.0/24'),
     clusterCidr: Cidr.parse('10.244.0.0/16'), gatewayIp: ip('10.244.1.1'), underlayIp: UL1, port: 4789,
     encap: { localUnderlayMac: mac('02:00:c6:33:64:01'), nextHopMac: mac('02:00:c6:33:64:ff'), ttl: 64, df: 'unset', udpChecksum: false, srcPortRange: [49152, 65535] },
     clock: new FakeClock(1000),
   });
-  const p1 = new TestPort('p1'), p2 = new TestPort('p2'), host = new TestPort('host'), ov = new TestPort('ov');
+  const p1 = testPort('p1'), p2 = testPort('p2'), host = testPort('host'), ov = testPort('ov');
   sw.attachPod(p1, P1.ip, P1.mac);
   sw.attachPod(p2, P2.ip, P2.mac);
   sw.attachHost(host, HOST_MAC);

@@ -12,7 +12,8 @@ import { EncapTemplate, VXLAN_HEADROOM } from '../../src/wire/encap.js';
 import { Icmpv4Type } from '../../src/wire/icmpv4.js';
 import { VxlanView } from '../../src/wire/vxlan.js';
 import { BROADCAST, arp, icmpEcho, ip, mac, udp } from '../support/pod-frames.js';
-import { TestPort } from '../support/test-port.js';
+import { testPort } from '../support/test-port.js';
+import type { MemoryPort, WireFrame } from '../../src/io/memory-port.js';
 
 // Node 1 of a flannel-style cluster: 10.244.1.0/24, VTEP 10.244.1.0 on underlay 198.51.100.1.
 const VTEP_MAC = mac('0e:00:0a:f4:01:00');
@@ -43,15 +44,15 @@ function options(mode: SwitchMode, extra: Partial<SwitchOptions> = {}): SwitchOp
 
 interface Node {
   sw: Switch;
-  p1: TestPort;
-  p2: TestPort;
-  host: TestPort;
-  ov: TestPort;
+  p1: MemoryPort;
+  p2: MemoryPort;
+  host: MemoryPort;
+  ov: MemoryPort;
 }
 
-function node(mode: SwitchMode, framing: Framing = Framing.ETHERNET, extra: Partial<SwitchOptions> = {}): Node {
+function node(mode: SwitchMode, framing: Framing = Framing.ETHERNET, extra: Partial<SwitchOptions> = {}, overlayQueue = 4096): Node {
   const sw = new Switch(options(mode, extra));
-  const p1 = new TestPort('p1'), p2 = new TestPort('p2'), host = new TestPort('host'), ov = new TestPort('ov');
+  const p1 = testPort('p1'), p2 = testPort('p2'), host = testPort('host'), ov = testPort('ov', 0, { queueLimit: overlayQueue });
   sw.attachPod(p1, P1.ip, P1.mac);
   sw.attachPod(p2, P2.ip, P2.mac);
   sw.attachHost(host, HOST_MAC);
@@ -239,7 +240,7 @@ describe('Switch, L3 (flannel-compatible)', () => {
   });
 
   it('counts frames the egress port does not take as tx_busy', () => {
-    n.ov.writeLimit = 1;
+    n = node(SwitchMode.L3, Framing.ETHERNET, {}, 1); // the overlay's peer holds one frame
     for (let i = 0; i < 3; i++) n.p1.inject(udp({ srcMac: P1.mac, dstMac: VTEP_MAC, src: P1.ip, dst: REMOTE_POD, sport: 1000 + i }));
     n.sw.pump();
     expect(n.ov.take()).toHaveLength(1);

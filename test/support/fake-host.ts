@@ -7,28 +7,29 @@ import type { OverlayAttach, Port } from '../../src/daemon/data-plane.js';
 import type { NodeSpec, PodSpec } from '../../src/daemon/desired.js';
 import type { HostOps } from '../../src/daemon/host.js';
 import { FlatnetError } from '../../src/errors.js';
-import { TestPort } from './test-port.js';
+import { testPort } from './test-port.js';
+import type { MemoryPort, WireFrame } from '../../src/io/memory-port.js';
 
 export class FakeHost implements HostOps {
-  readonly opened: TestPort[] = [];
+  readonly opened: MemoryPort[] = [];
   readonly failOn = new Set<string>();
-  hostPort: TestPort | null = null;
-  overlayPort: TestPort | null = null;
+  hostPort: MemoryPort | null = null;
+  overlayPort: MemoryPort | null = null;
   hostClosed: { keep: boolean } | null = null;
 
   openHost(node: NodeSpec): { port: Port; mac: number; info: Record<string, unknown> } {
-    this.hostPort = new TestPort(node.host.interface);
+    this.hostPort = testPort(node.host.interface);
     return { port: this.hostPort, mac: 0x0200_0000_00fe, info: { tap: 'off' } };
   }
 
   openOverlay(node: NodeSpec): { port: Port; attach: OverlayAttach; info: Record<string, unknown> } {
-    this.overlayPort = new TestPort(`vxlan:${node.port}`);
+    this.overlayPort = testPort(`vxlan:${node.port}`);
     return { port: this.overlayPort, attach: { rx: 'udp', tx: 'ip' }, info: { gso: false } };
   }
 
   openPod(_node: NodeSpec, p: PodSpec): Port {
     if (this.failOn.has(p.interface)) throw new FlatnetError('ENODEV', `no interface ${p.interface}`);
-    const port = new TestPort(p.interface);
+    const port = testPort(p.interface);
     this.opened.push(port);
     return port;
   }
@@ -39,7 +40,7 @@ export class FakeHost implements HostOps {
   }
 
   /** The ports opened on `iface`, oldest first. */
-  port(iface: string): TestPort[] {
+  port(iface: string): MemoryPort[] {
     return this.opened.filter((p) => p.name === iface);
   }
 }
