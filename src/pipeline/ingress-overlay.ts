@@ -90,12 +90,21 @@ export class OverlayIngress {
       peer.rxBytes += c.end - c.start;
     }
     this.st.stats.decapsulated++;
-    const outerTos = c.outer.outerTos;
-    if ((outerTos & ECN_MASK) !== 0 && !this.st.l2 && c.ipVersion === 4) {
-      const ip = this.ip.reset(c.buf, c.l3Off, c.ipEnd);
-      const inner = ip.ecn;
-      const e = ecnDecapsulate(inner, outerTos);
-      if (e >= 0 && e !== inner) ip.setEcn(e);
-    }
+    if (!this.st.l2) applyEcnDecap(c, this.ip);
   }
+}
+
+/**
+ * applyEcnDecap: RFC 6040 §4.2 for a decapsulated IPv4 inner packet (L3): the outer ECN
+ * combined into the inner, the checksum patched incrementally when the field changes. The
+ * ingress stage decided the combination is allowed (ecn_ce_not_ect otherwise). Shared with the
+ * trace's output, which shows the frame as the pod gets it.
+ */
+export function applyEcnDecap(c: FrameContext, ip: Ipv4View): void {
+  const outerTos = c.outer.outerTos;
+  if ((outerTos & ECN_MASK) === 0 || c.ipVersion !== 4) return;
+  const v = ip.reset(c.buf, c.l3Off, c.ipEnd);
+  const inner = v.ecn;
+  const e = ecnDecapsulate(inner, outerTos);
+  if (e >= 0 && e !== inner) v.setEcn(e);
 }

@@ -31,6 +31,7 @@ import { arpReplyInPlace } from './arp.js';
 import { FrameContext, Plan, Reply, Verdict } from './context.js';
 import { Drop, DROP_HELP, DROP_NAMES } from './drop.js';
 import { applyRoutedRewrite } from './egress.js';
+import { applyEcnDecap } from './ingress-overlay.js';
 import { buildIcmpError, echoReplyInPlace, type IcmpViews } from './icmp.js';
 import type { Pipeline } from './pipeline.js';
 import type { SwitchState } from './state.js';
@@ -169,6 +170,7 @@ class Outputs {
 
   private rewrite(): void {
     const c = this.c;
+    if (c.decapsulated && !this.st.l2) applyEcnDecap(c, this.views.ip);
     if (c.routed) applyRoutedRewrite(c);
     if (c.completeCsum) completeChecksum(c.buf, c.start, c.end, c.vCsumStart, c.vCsumOff);
   }
