@@ -136,12 +136,12 @@ export class Pipeline {
       case 'ingress': explainIngress(st, c, t); break;
       case 'policy-egress': case 'policy-ingress': {
         const ps = stage === 'policy-egress' ? this.policyEgress : this.policyIngress;
-        if (ps.table === null) t.match('policy', 'no policy engine installed: every frame passes');
+        if (ps.table === null) t.look('no policy engine installed: every frame passes');
         else ps.table.explain(c, t);
         break;
       }
       case 'service-nat':
-        if (this.serviceNat.table === null) t.match('service', 'no service table installed: no translation');
+        if (this.serviceNat.table === null) t.look('no service table installed: no translation');
         else this.serviceNat.table.explain(c, t);
         break;
       case 'route': explainRoute(st, c, t); break;

@@ -94,6 +94,10 @@ export function runTrace(st: SwitchState, pipe: Pipeline, input: TraceInput): Tr
   const outcome = c.verdict === Verdict.DELIVER ? 'deliver' : c.verdict === Verdict.TUNNEL ? 'tunnel' : c.verdict === Verdict.FLOOD ? 'flood' : c.verdict === Verdict.REPLY ? 'reply' : 'drop';
   if (c.reply === Reply.ICMP_ERROR || c.reply === Reply.FRAG_NEEDED) t.note(`ICMP errors are rate limited (${st.icmpBucket.available(st.clock.now)} tokens now)`);
   if (c.plan === Plan.GRO) t.note('GRO may merge this frame with others of its batch into one super-frame');
+  const ov = st.overlay;
+  if (ov !== null && ov.txFraming !== Framing.ETHERNET && frames.some((f) => f.port === ov.name)) {
+    t.note(`the overlay port sends from the ${ov.txFraming === Framing.IP ? 'outer IPv4' : 'VXLAN'} header on: the kernel fills in the outer Ethernet (and, for UDP, IPv4 and UDP) headers shown here`);
+  }
   return finish(base, t, outcome, c.verdict === Verdict.DROP ? c.drop : Drop.NONE, frames);
 }
 
