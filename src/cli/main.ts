@@ -199,9 +199,10 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
     .option('--hex <hex>', 'the packet as a hex frame (Ethernet header first) instead of a description')
     .option('--pcap <file>', 'the packet as a frame of a pcap or pcapng capture')
     .option('--frame <n>', 'which frame of --pcap, from 1 as Wireshark numbers them (default 1)', positiveInt)
+    .option('--vnet <hdr>', 'the virtio-net header the packet arrives with on a pod or host port with offloads, e.g. needs-csum,gso=tcpv4,gso-size=1448,hdr-len=66,csum-start=34,csum-offset=16')
     // Descriptions contain `->`, which would otherwise be taken for an option.
     .allowUnknownOption())
-    .action(async (words: string[], o: { in: string; json: boolean; hex?: string; pcap?: string; frame?: number; socket?: string; config?: string }) => {
+    .action(async (words: string[], o: { in: string; json: boolean; hex?: string; pcap?: string; frame?: number; vnet?: string; socket?: string; config?: string }) => {
       await runTrace(words, o, write);
     });
 

@@ -11,7 +11,8 @@
  * joined with spaces: src/trace/packet.ts has the grammar; it is checked here before anything
  * is sent, and built by the daemon, which knows the port's addresses), as hex (--hex), or as
  * frame N of a capture (--pcap FILE --frame N, numbered from 1 as Wireshark does), which is sent
- * as hex. The request is `{cmd: 'trace', in, packet: {flow} | {hex}}`; the answer a TraceResult.
+ * as hex; --vnet gives the virtio-net header it arrives with on a port with offloads. The
+ * request is `{cmd: 'trace', in, packet: {flow|hex, vnet?}}`; the answer a TraceResult.
  */
 
 import { readFileSync } from 'node:fs';
@@ -20,7 +21,7 @@ import { request } from '../daemon/control.js';
 import { FlatnetError, PcapError } from '../errors.js';
 import { LinkType, PcapReader, PcapRecord } from '../pcap/pcap.js';
 import { STAGE_NAMES, type TraceResult } from '../pipeline/trace.js';
-import { parseHexFrame, parsePacketSpec } from '../trace/packet.js';
+import { parseHexFrame, parsePacketSpec, parseVnet } from '../trace/packet.js';
 import { render } from '../trace/render.js';
 import { type SocketOptions, socketPath } from './client.js';
 
@@ -32,10 +33,12 @@ export interface TraceOptions extends SocketOptions {
   readonly pcap?: string;
   /** 1-based frame of --pcap; default 1. */
   readonly frame?: number;
+  /** The virtio-net header the packet arrives with (parseVnet syntax). */
+  readonly vnet?: string;
 }
 
 /** What the `trace` command sends as `packet`. */
-export type TracePacket = { readonly flow: string } | { readonly hex: string };
+export type TracePacket = ({ readonly flow: string } | { readonly hex: string }) & { readonly vnet?: string };
 
 /**
  * The control socket reads lines of at most 64 KiB (MAX_LINE in src/daemon/control.ts); a
@@ -72,11 +75,17 @@ export function tracePacket(words: readonly string[], o: TraceOptions, warn: (s:
     if (w.startsWith('-') && !w.startsWith('->')) throw new FlatnetError('ERR_TRACE_USAGE', `unknown option ${w}`);
   }
   if (o.in.trim() === '') throw new FlatnetError('ERR_TRACE_USAGE', '--in needs a port: a pod name, host or overlay');
-  if (o.hex !== undefined) return { hex: parseHexFrame(o.hex).toString('hex') };
-  if (o.pcap !== undefined) return { hex: pcapFrame(o.pcap, o.frame ?? 1, warn).toString('hex') };
+  const vnet = o.vnet === undefined ? {} : { vnet: o.vnet };
+  if (o.vnet !== undefined) parseVnet(o.vnet);
+  if (o.hex !== undefined) return { hex: parseHexFrame(o.hex).toString('hex'), ...vnet };
+  if (o.pcap !== undefined) return { hex: pcapFrame(o.pcap, o.frame ?? 1, warn).toString('hex'), ...vnet };
   const flow = words.join(' ');
-  parsePacketSpec(flow); // syntax errors here, without a daemon; the daemon applies the port's defaults
-  return { flow };
+  const spec = parsePacketSpec(flow); // syntax errors here, without a daemon; the daemon applies the port's defaults
+  const offload = spec.options.get('tso') ?? spec.options.get('partial-csum');
+  if (offload !== undefined && o.vnet !== undefined) {
+    throw new FlatnetError('ERR_TRACE_USAGE', `'${offload.name}' in the description already gives the virtio-net header: leave out --vnet`);
+  }
+  return { flow, ...vnet };
 }
 
 /** pcapFrame: frame `n` (1-based) of a pcap or pcapng file, copied. */
@@ -110,11 +119,12 @@ const frameSchema = z.object({
 });
 const traceResultSchema = z.object({
   in: z.object({ port: z.string(), role: z.string() }),
-  packet: z.object({ hex: z.string().regex(/^([0-9a-f]{2})*$/i), length: z.number().int().nonnegative() }),
+  packet: z.object({ hex: z.string().regex(/^([0-9a-f]{2})*$/i), length: z.number().int().nonnegative(), vnet: z.string().nullable() }),
   steps: z.array(stepSchema),
   outcome: z.enum(['deliver', 'tunnel', 'flood', 'reply', 'drop']),
   drop: z.object({ reason: z.string(), help: z.string() }).nullable(),
   frames: z.array(frameSchema),
+  droppedCopies: z.array(z.object({ to: z.string(), reason: z.string() })),
   notes: z.array(z.string()),
 });
 
@@ -122,7 +132,7 @@ const traceResultSchema = z.object({
 type Parsed = z.infer<typeof traceResultSchema>;
 const _schemaIsContract = (x: Parsed): TraceResult => x;
 const _contractIsSchema = (x: TraceResult): Parsed => ({
-  ...x, steps: x.steps.map((s) => ({ ...s, matched: [...s.matched] })), frames: [...x.frames], notes: [...x.notes],
+  ...x, steps: x.steps.map((s) => ({ ...s, matched: [...s.matched] })), frames: [...x.frames], droppedCopies: [...x.droppedCopies], notes: [...x.notes],
 });
 void _schemaIsContract;
 void _contractIsSchema;

@@ -11,7 +11,7 @@
  *   peer-add   {peer: {name, underlay, podCidr, vtepMac}}   replaces a peer of that name
  *   peer-del   {name}
  *   reload     {}                   re-read the config file, as SIGHUP does, and say what changed
- *   trace      {in, packet: {flow} | {hex}}   what the pipeline would do with a packet (no side effects)
+ *   trace      {in, packet: {flow|hex, vnet?}} what the pipeline would do with a packet (no side effects)
  */
 
 import { z } from 'zod';
@@ -60,8 +60,12 @@ export interface DaemonApi {
 
 const def = <A extends z.ZodType>(c: Command<A, DaemonApi>): Command<A, DaemonApi> => command(c);
 const none = z.object({}).strict();
-/** A trace's packet: a flow description or a hex frame (each bounded: a control line is at most 64 KiB). */
-const tracePacket = z.union([z.object({ flow: z.string().min(1).max(4096) }).strict(), z.object({ hex: z.string().min(1).max(65535 * 3) }).strict()]);
+/**
+ * A trace's packet: a flow description or a hex frame (each bounded: a control line is at most
+ * 64 KiB), and optionally the virtio-net header it arrives with (`--vnet` syntax).
+ */
+const vnetSpec = z.string().min(1).max(200).optional();
+const tracePacket = z.union([z.object({ flow: z.string().min(1).max(4096), vnet: vnetSpec }).strict(), z.object({ hex: z.string().min(1).max(65535 * 3), vnet: vnetSpec }).strict()]);
 const byName = z.object({ name: entryNameSchema }).strict();
 
 export const COMMANDS = [

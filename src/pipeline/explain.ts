@@ -14,7 +14,7 @@ import { ArpOp, ArpView } from '../wire/arp.js';
 import { EtherType, IpProto } from '../wire/consts.js';
 import { VXLAN_HEADROOM } from '../wire/encap.js';
 import { ETH_HEADER_LEN } from '../wire/ethernet.js';
-import { VirtioGso } from '../wire/virtio-net-hdr.js';
+import { formatVirtioNetHdr, VirtioGso } from '../wire/virtio-net-hdr.js';
 import { MtuStatus } from '../mtu/status.js';
 import { Plan, Reply, Verdict, type FrameContext } from './context.js';
 import { Drop, DROP_NAMES } from './drop.js';
@@ -143,7 +143,7 @@ export function explainEgress(st: SwitchState, egress: Egress, c: FrameContext, 
   const len = c.end - c.start;
   t.look(`${len}-byte frame, inner IP packet ${len - ETH_HEADER_LEN} bytes; the underlay MTU ${st.maxInnerIpLen + VXLAN_HEADROOM} leaves ${st.maxInnerIpLen} for it; pod MTU ${st.podMtu}`);
   if (c.vGso !== VirtioGso.NONE || c.vFlags !== 0) {
-    t.match('offload', `virtio-net header: flags ${c.vFlags} gso_type ${c.vGso} gso_size ${c.vGsoSize} csum_start ${c.vCsumStart} csum_offset ${c.vCsumOff}`);
+    t.match('virtio', `${formatVirtioNetHdr({ flags: c.vFlags, gsoType: c.vGso, hdrLen: c.vHdrLen, gsoSize: c.vGsoSize, csumStart: c.vCsumStart, csumOffset: c.vCsumOff })}`);
   }
   if (c.verdict === Verdict.FLOOD) {
     for (const sp of st.ports) {

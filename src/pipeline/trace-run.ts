@@ -27,6 +27,8 @@ import { ETH_HEADER_LEN, EthernetView } from '../wire/ethernet.js';
 import { Icmpv4View } from '../wire/icmpv4.js';
 import { Ipv4View, ipv4Validate } from '../wire/ipv4.js';
 import { WireDrop } from '../wire/drop.js';
+import { udpChecksumOk } from '../wire/udp.js';
+import { formatVirtioNetHdr, type VirtioNetHdrRepr } from '../wire/virtio-net-hdr.js';
 import { arpReplyInPlace } from './arp.js';
 import { FrameContext, Plan, Reply, Verdict } from './context.js';
 import { Drop, DROP_HELP, DROP_NAMES } from './drop.js';
@@ -38,6 +40,7 @@ import type { SwitchState } from './state.js';
 import { Framing, type SwitchPort } from './switch-port.js';
 import { TraceRecorder } from './trace-recorder.js';
 import type { TraceFrame, TraceResult } from './trace.js';
+import { SCRATCH_SLOT_SIZE } from './transmit.js';
 import { MAX_PIECES } from './tunnel.js';
 
 export interface TraceInput {
@@ -50,7 +53,7 @@ export interface TraceInput {
    */
   readonly frame: Buffer;
   /** The virtio-net header the frame arrives with on a port with offloads (default: a complete frame). */
-  readonly vnet?: { readonly flags: number; readonly gsoType: number; readonly hdrLen: number; readonly gsoSize: number; readonly csumStart: number; readonly csumOffset: number };
+  readonly vnet?: VirtioNetHdrRepr;
 }
 
 /** Room after the frame in the private buffer: replies and the outer headers of pieces. */
@@ -69,8 +72,10 @@ export function runTrace(st: SwitchState, pipe: Pipeline, input: TraceInput): Tr
     frame = u.payload;
     srcAddr = u.src;
     t.note(`outer Ethernet/IPv4/UDP checked and removed as the kernel's UDP socket on port ${st.vxlanPort} does; the pipeline sees the datagram from ${formatIpv4(srcAddr)}`);
+    const ecn = input.frame[ETH_HEADER_LEN + 1]! & 0x03;
+    if (ecn !== 0) t.note(`the outer ECN bits (${ecn === 3 ? 'CE' : `ECT(${ecn === 2 ? 0 : 1})`}) do not reach the pipeline: the overlay's UDP socket does not report the outer TOS, so no RFC 6040 combination is made`);
   }
-  const packet = { hex: input.frame.toString('hex'), length: input.frame.length };
+  const packet = { hex: input.frame.toString('hex'), length: input.frame.length, vnet: input.vnet === undefined ? null : formatVirtioNetHdr(input.vnet) };
   const base = { in: { port: sp.name, role: sp.role }, packet };
   if (frame.length > sp.batch.slotSize - VXLAN_HEADROOM) {
     t.begin('ingress');
@@ -90,7 +95,8 @@ export function runTrace(st: SwitchState, pipe: Pipeline, input: TraceInput): Tr
     c.vFlags = v.flags; c.vGso = v.gsoType; c.vHdrLen = v.hdrLen; c.vGsoSize = v.gsoSize; c.vCsumStart = v.csumStart; c.vCsumOff = v.csumOffset;
   }
   pipe.run(c);
-  const frames = new Outputs(st, c).build();
+  const outputs = new Outputs(st, pipe, c);
+  const frames = outputs.build();
   const outcome = c.verdict === Verdict.DELIVER ? 'deliver' : c.verdict === Verdict.TUNNEL ? 'tunnel' : c.verdict === Verdict.FLOOD ? 'flood' : c.verdict === Verdict.REPLY ? 'reply' : 'drop';
   if (c.reply === Reply.ICMP_ERROR || c.reply === Reply.FRAG_NEEDED) t.note(`ICMP errors are rate limited (${st.icmpBucket.available(st.clock.now)} tokens now)`);
   if (c.plan === Plan.GRO) t.note('GRO may merge this frame with others of its batch into one super-frame');
@@ -98,16 +104,19 @@ export function runTrace(st: SwitchState, pipe: Pipeline, input: TraceInput): Tr
   if (ov !== null && ov.txFraming !== Framing.ETHERNET && frames.some((f) => f.port === ov.name)) {
     t.note(`the overlay port sends from the ${ov.txFraming === Framing.IP ? 'outer IPv4' : 'VXLAN'} header on: the kernel fills in the outer Ethernet (and, for UDP, IPv4 and UDP) headers shown here`);
   }
-  return finish(base, t, outcome, c.verdict === Verdict.DROP ? c.drop : Drop.NONE, frames);
+  return finish(base, t, outcome, c.verdict === Verdict.DROP ? c.drop : Drop.NONE, frames, outputs.droppedCopies);
 }
 
-function finish(base: Pick<TraceResult, 'in' | 'packet'>, t: TraceRecorder, outcome: TraceResult['outcome'], drop: Drop, frames: TraceFrame[]): TraceResult {
+function finish(
+  base: Pick<TraceResult, 'in' | 'packet'>, t: TraceRecorder, outcome: TraceResult['outcome'], drop: Drop, frames: TraceFrame[], droppedCopies: TraceResult['droppedCopies'] = [],
+): TraceResult {
   return {
     ...base,
     steps: t.steps,
     outcome,
     drop: drop === Drop.NONE ? null : { reason: DROP_NAMES[drop]!, help: DROP_HELP[drop as Exclude<Drop, 0>] },
     frames,
+    droppedCopies,
     notes: t.notes,
   };
 }
@@ -126,7 +135,9 @@ function udpPayload(f: Buffer, port: number): { payload: Buffer; src: number } {
   if (dv.getUint8(ETH_HEADER_LEN + 9) !== IpProto.UDP || (dv.getUint16(ETH_HEADER_LEN + 6) & 0x3fff) !== 0) no('not an unfragmented UDP datagram');
   if (ipEnd - udp < 8 || dv.getUint16(udp + 4) < 8 || dv.getUint16(udp + 4) > ipEnd - udp) no('its UDP header is cut or its length is wrong');
   if (dv.getUint16(udp + 2) !== port) no(`UDP destination port ${dv.getUint16(udp + 2)} is not the VXLAN port ${port}`);
-  return { payload: f.subarray(udp + 8, udp + dv.getUint16(udp + 4)), src: dv.getUint32(ETH_HEADER_LEN + 12) };
+  const src = dv.getUint32(ETH_HEADER_LEN + 12), dst = dv.getUint32(ETH_HEADER_LEN + 16);
+  if (!udpChecksumOk(dv, udp, dv.getUint16(udp + 4), src, dst)) no('its UDP checksum does not verify (the kernel counts it in UDP InCsumErrors)');
+  return { payload: f.subarray(udp + 8, udp + dv.getUint16(udp + 4)), src };
 }
 
 /** Builds the frames a traced packet would leave as, from the context's decisions. */
@@ -134,7 +145,10 @@ class Outputs {
   private readonly frames: TraceFrame[] = [];
   private readonly views: IcmpViews = { eth: new EthernetView(), ip: new Ipv4View(), icmp: new Icmpv4View() };
 
-  constructor(private readonly st: SwitchState, private readonly c: FrameContext) {}
+  /** Outputs of a flood that would be dropped (each counted under its reason), the others still going. */
+  readonly droppedCopies: { to: string; reason: string }[] = [];
+
+  constructor(private readonly st: SwitchState, private readonly pipe: Pipeline, private readonly c: FrameContext) {}
 
   build(): TraceFrame[] {
     const c = this.c, st = this.st;
@@ -148,11 +162,7 @@ class Outputs {
         this.tunnel(c.vtep!, 'forwarded');
         break;
       case Verdict.FLOOD:
-        for (const sp of st.ports) {
-          if (sp === null || sp === c.ingress || sp.isOverlay) continue;
-          this.push(sp, 'flood-copy', null, c.buf, c.start, c.end);
-        }
-        if (!c.ingress.isOverlay) for (const v of st.fdb.floodList) this.tunnel(v, 'flood-copy');
+        this.flood();
         break;
       case Verdict.REPLY:
         if (c.reply === Reply.ARP) {
@@ -172,6 +182,42 @@ class Outputs {
     return this.frames;
   }
 
+  /**
+   * flood: what Egress.flood sends, output by output, with the same plans: each local port but
+   * the ingress, then (unless the frame came from the overlay) each VTEP of the flood list,
+   * the first in place and the others as copies in scratch slots.
+   */
+  private flood(): void {
+    const c = this.c, st = this.st, egress = this.pipe.egress;
+    let localVnet = false;
+    for (const sp of st.ports) {
+      if (sp === null || sp === c.ingress || sp.isOverlay) continue;
+      if (sp.vnetHdrLen > 0) localVnet = true;
+      const d = egress.planLocal(c, sp);
+      if (d !== Drop.NONE) { this.lose(`${sp.role} port ${sp.name}`, d); continue; }
+      if (c.completeCsum) completeChecksum(c.buf, c.start, c.end, c.vCsumStart, c.vCsumOff);
+      this.local(sp, 'flood-copy');
+    }
+    const list = st.fdb.floodList;
+    if (c.ingress.isOverlay || list.length === 0) return;
+    const d = egress.planTunnel(c);
+    if (d !== Drop.NONE) {
+      for (const v of list) this.lose(`VTEP ${v.name}`, d);
+      if (c.reply === Reply.FRAG_NEEDED) this.fragNeeded();
+      return;
+    }
+    if (c.completeCsum) completeChecksum(c.buf, c.start, c.end, c.vCsumStart, c.vCsumOff);
+    const inPlace = c.plan === Plan.ENCAP && !localVnet ? 1 : 0;
+    list.forEach((v, i) => {
+      if (c.plan === Plan.ENCAP && i >= inPlace && c.end - c.start > SCRATCH_SLOT_SIZE - VXLAN_HEADROOM) this.lose(`VTEP ${v.name}`, Drop.NO_BUFFER);
+      else this.tunnel(v, 'flood-copy');
+    });
+  }
+
+  private lose(to: string, d: Drop): void {
+    this.droppedCopies.push({ to, reason: DROP_NAMES[d]! });
+  }
+
   private rewrite(): void {
     const c = this.c;
     if (c.decapsulated && !this.st.l2) applyEcnDecap(c, this.views.ip);
@@ -179,9 +225,9 @@ class Outputs {
     if (c.completeCsum) completeChecksum(c.buf, c.start, c.end, c.vCsumStart, c.vCsumOff);
   }
 
-  private local(out: SwitchPort): void {
+  private local(out: SwitchPort, kind = 'forwarded'): void {
     const c = this.c;
-    if (c.plan !== Plan.SEGMENT) { this.push(out, 'forwarded', null, c.buf, c.start, c.end); return; }
+    if (c.plan !== Plan.SEGMENT) { this.push(out, kind, null, c.buf, c.start, c.end); return; }
     const w = Buffer.alloc(c.end - c.start + MAX_PIECES * 128), lens = new Int32Array(MAX_PIECES);
     const n = segmentGso(c, c.vGso, c.vGsoSize, this.st.podMtu, w, 0, 0, lens);
     let at = 0;
@@ -205,13 +251,14 @@ class Outputs {
     const piece = c.plan === Plan.ENCAP_FRAGMENTS ? 'fragment' : 'segment';
     let at = 0;
     for (let k = 0; k < n; k++) {
-      this.encap(ov, vtep, piece, w, at + VXLAN_HEADROOM, at + VXLAN_HEADROOM + lens[k]!);
+      this.encap(ov, vtep, piece, w, at + VXLAN_HEADROOM, at + VXLAN_HEADROOM + lens[k]!, k);
       at += VXLAN_HEADROOM + lens[k]!;
     }
   }
 
-  private encap(ov: SwitchPort, vtep: Vtep, kind: string, b: Buffer, s: number, e: number): void {
-    const o = vtep.template.encapPreview(b, s, e);
+  /** Encapsulates one datagram for `vtep`, the `ahead`-th of its frame's train (its outer IPv4 ID). */
+  private encap(ov: SwitchPort, vtep: Vtep, kind: string, b: Buffer, s: number, e: number, ahead = 0): void {
+    const o = vtep.template.encapPreview(b, s, e, ahead);
     this.push(ov, kind, `${formatIpv4(vtep.underlayIp)}:${vtep.port}`, b, o, e);
   }
 

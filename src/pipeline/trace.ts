@@ -15,7 +15,7 @@ export type StageName = (typeof STAGE_NAMES)[number];
 
 /** Something a stage matched: a route, an FDB entry, a binding, a peer, an MTU rule. */
 export interface TraceMatch {
-  /** What kind of entry: 'binding', 'route', 'neighbour', 'fdb', 'peer', 'vtep', 'mtu', 'arp', 'gateway', 'offload', ... */
+  /** What kind of entry: 'binding', 'route', 'neighbour', 'fdb', 'peer', 'vtep', 'mtu', 'arp', 'gateway', 'virtio', ... */
   readonly what: string;
   /** The entry as a person reads it, iproute2-style ("10.244.2.0/24 via 10.244.2.0 dev n2 onlink"). */
   readonly detail: string;
@@ -51,8 +51,11 @@ export interface TraceFrame {
 export interface TraceResult {
   /** The ingress port as given (`--in`): its name and role. */
   readonly in: { readonly port: string; readonly role: string };
-  /** The packet as it entered (hex, and its length). */
-  readonly packet: { readonly hex: string; readonly length: number };
+  /**
+   * The packet as it entered (hex, and its length), and the virtio-net header it came with as
+   * `flatnet trace --vnet` writes it (`needs-csum,gso=tcpv4,...`), or null for none.
+   */
+  readonly packet: { readonly hex: string; readonly length: number; readonly vnet: string | null };
   readonly steps: readonly TraceStep[];
   /** The final outcome: 'deliver', 'tunnel', 'flood', 'reply', 'drop'. */
   readonly outcome: 'deliver' | 'tunnel' | 'flood' | 'reply' | 'drop';
@@ -60,6 +63,11 @@ export interface TraceResult {
   readonly drop: { readonly reason: string; readonly help: string } | null;
   /** Frames that would leave (forwarded frames, replies, ICMP errors), in order. */
   readonly frames: readonly TraceFrame[];
+  /**
+   * A flood's outputs that would be dropped while the others go (`VTEP n2`, `pod port p2`),
+   * each counted under its reason; empty for anything but a flood.
+   */
+  readonly droppedCopies: readonly { readonly to: string; readonly reason: string }[];
   /** What a trace cannot know: transmit-time outcomes (tx_busy, tx_error), rate limits, GRO. */
   readonly notes: readonly string[];
 }

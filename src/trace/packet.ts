@@ -24,7 +24,9 @@
  *              payload N (L4 payload bytes), df | no-df, ttl N, tos N (the whole byte: DSCP and
  *              ECN), ipid N, bad-csum (a wrong IPv4 header checksum)
  *   tcp      : flags F (letters S A F R P U E C, `.` = A, e.g. S, SA, PA, FA, R; or names
- *              syn,ack; or a number), seq N, ack N, win N, mss N|none
+ *              syn,ack; or a number), seq N, ack N, win N, mss N|none, tso N (a TSO
+ *              super-frame with gso_size N: buildTracePacket adds its virtio-net header)
+ *   tcp, udp : partial-csum (the checksum left to the device: NEEDS_CSUM, a pseudo-header sum)
  *   icmp     : echo-request | echo-reply | type N, code N, id N, seq N (id and seq: echo only)
  *   arp      : sha MAC (request: the sender hardware address, default the Ethernet source)
  *   overlay  : from IP (the sending VTEP), vni N, vxlan-flags N, sport N, dport N, outer-ttl N,
@@ -61,7 +63,14 @@ import { Icmpv4Type, ICMPV4_HEADER_LEN } from '../wire/icmpv4.js';
 import { IPV4_HEADER_LEN, Ipv4View } from '../wire/ipv4.js';
 import { TCP_HEADER_LEN, TcpFlag } from '../wire/tcp.js';
 import { UDP_HEADER_LEN, UdpView } from '../wire/udp.js';
+import { fold16, pseudoHeaderSum } from '../wire/checksum.js';
+import { IpProto } from '../wire/consts.js';
+import { VIRTIO_FLAG_NAMES, VIRTIO_GSO_NAMES, VirtioGso, VirtioNetFlag, type VirtioNetHdrRepr } from '../wire/virtio-net-hdr.js';
 import { VXLAN_VNI_MAX } from '../wire/vxlan.js';
+
+/** Where the checksum field is in a TCP and a UDP header. */
+const TCP_CSUM_OFFSET = 16;
+const UDP_CSUM_OFFSET = 6;
 
 /** A peer as the overlay defaults know it. */
 export interface TracePeer {
@@ -214,6 +223,8 @@ interface OptionDef {
   /** Only for --in overlay. */
   readonly overlay?: true;
   readonly max?: number;
+  /** The least value (default 0). */
+  readonly min?: number;
   /** The name it is an alias of. */
   readonly alias?: string;
 }
@@ -239,6 +250,8 @@ const OPTIONS: Readonly<Record<string, OptionDef>> = {
   ack: { kind: 'num', protos: ['tcp'], max: 0xffff_ffff },
   win: { kind: 'num', protos: ['tcp'], max: 0xffff },
   mss: { kind: 'mss', protos: ['tcp'] },
+  tso: { kind: 'num', protos: ['tcp'], min: 1, max: 0xffff },
+  'partial-csum': { kind: 'flag', protos: ['tcp', 'udp'] },
   'echo-request': { kind: 'flag', protos: ['icmp'] },
   'echo-reply': { kind: 'flag', protos: ['icmp'] },
   type: { kind: 'num', protos: ['icmp'], max: 255 },
@@ -391,7 +404,7 @@ function optionValue(ws: Words, w: Word, name: string, def: OptionDef, proto: Pr
     default: {
       // seq is 32 bits in TCP and 16 in an ICMP echo.
       const max = name === 'seq' && proto === 'icmp' ? 0xffff : def.max ?? 0;
-      return numOf(ws, v, v.text, quote(name), 0, max);
+      return numOf(ws, v, v.text, quote(name), def.min ?? 0, max);
     }
   }
 }
@@ -431,6 +444,82 @@ export function parseTcpFlags(text: string): number | null {
 /** buildPacket turns a description into the frame as it arrives on the ingress port; throws TracePacketError. */
 export function buildPacket(spec: string, d: PacketDefaults): Buffer {
   return buildFromSpec(parsePacketSpec(spec), d);
+}
+
+/** A packet as it arrives: the frame, and the virtio-net header in front of it (null: none, a complete frame). */
+export interface TracePacket {
+  readonly frame: Buffer;
+  readonly vnet: VirtioNetHdrRepr | null;
+}
+
+/**
+ * buildTracePacket: buildPacket, and for `tso N` and `partial-csum` the virtio-net header a pod
+ * or host port with offloads receives the frame with (as Linux hands over a TSO super-frame or
+ * a packet whose checksum the device is to fill): NEEDS_CSUM with the L4 checksum's start and
+ * offset, the folded pseudo-header sum in the checksum field, and for `tso` GSO_TCPV4 with
+ * gso_size N and hdr_len the length of the headers.
+ */
+export function buildTracePacket(spec: string, d: PacketDefaults): TracePacket {
+  const p = parsePacketSpec(spec);
+  const frame = buildFromSpec(p, d);
+  const tso = p.options.get('tso'), partial = p.options.get('partial-csum');
+  const given = tso ?? partial;
+  if (given === undefined) return { frame, vnet: null };
+  if (d.role === 'overlay') {
+    throw new TracePacketError(given.word, `word ${given.word}: ${quote(given.name)} describes a frame from a pod or the host (a virtio-net header comes with it); a VXLAN datagram carries complete frames`);
+  }
+  const l3 = p.options.has('vlan') ? ETH_VLAN_HEADER_LEN : ETH_HEADER_LEN;
+  const ihl = (frame[l3]! & 0x0f) << 2, l4 = l3 + ihl;
+  const proto = p.proto === 'tcp' ? IpProto.TCP : IpProto.UDP;
+  const l4Len = frame.readUInt16BE(l3 + 2) - ihl;
+  const csumOffset = p.proto === 'tcp' ? TCP_CSUM_OFFSET : UDP_CSUM_OFFSET;
+  frame.writeUInt16BE(fold16(pseudoHeaderSum(frame.readUInt32BE(l3 + 12), frame.readUInt32BE(l3 + 16), proto, l4Len)), l4 + csumOffset);
+  const base = { flags: VirtioNetFlag.NEEDS_CSUM, csumStart: l4, csumOffset };
+  if (tso === undefined) return { frame, vnet: { ...base, gsoType: VirtioGso.NONE, gsoSize: 0, hdrLen: 0 } };
+  const hdrLen = l4 + ((frame[l4 + 12]! >>> 4) << 2);
+  return { frame, vnet: { ...base, gsoType: VirtioGso.TCPV4, gsoSize: tso.value as number, hdrLen } };
+}
+
+/**
+ * parseVnet reads a virtio-net header as formatVirtioNetHdr writes it: comma-separated items,
+ * each at most once: flag names (needs-csum, data-valid, rsc-info) or `flags=N`, `gso=TYPE`
+ * (none, tcpv4, udp, tcpv6, udp-l4, or a number; `+ecn` adds the ECN bit), `gso-size=N`,
+ * `hdr-len=N`, `csum-start=N`, `csum-offset=N`; fields not given are zero; `none` alone is
+ * the all-zero header. Throws TracePacketError naming the item.
+ */
+export function parseVnet(text: string): VirtioNetHdrRepr {
+  const bad = (m: string): never => { throw new TracePacketError(null, `--vnet: ${m}`); };
+  const f = { flags: 0, gsoType: 0, hdrLen: 0, gsoSize: 0, csumStart: 0, csumOffset: 0 };
+  const items = text.split(',').map((i) => i.trim());
+  if (items.length === 1 && items[0]!.toLowerCase() === 'none') return f;
+  const seen = new Set<string>();
+  const FIELDS: Readonly<Record<string, keyof typeof f>> = { 'gso-size': 'gsoSize', 'hdr-len': 'hdrLen', 'csum-start': 'csumStart', 'csum-offset': 'csumOffset', flags: 'flags' };
+  for (const item of items) {
+    if (item === '') bad(`an empty item in ${quote(text)}`);
+    const eq = item.indexOf('=');
+    const key = (eq < 0 ? item : item.slice(0, eq)).toLowerCase(), value = eq < 0 ? null : item.slice(eq + 1);
+    if (seen.has(key)) bad(`${quote(key)} is given twice`);
+    seen.add(key);
+    const flag = VIRTIO_FLAG_NAMES.get(key);
+    if (flag !== undefined && value === null) {
+      f.flags |= flag;
+      continue;
+    }
+    if (value === null) return bad(`unknown item ${quote(item)} (flags: ${[...VIRTIO_FLAG_NAMES.keys()].join(', ')}; fields: gso=TYPE, ${Object.keys(FIELDS).map((k) => `${k}=N`).join(', ')})`);
+    if (key === 'gso') {
+      const [type, ecn, ...more] = value.toLowerCase().split('+');
+      const t = VIRTIO_GSO_NAMES.get(type!) ?? (NUM_RE.test(type!) && Number(type) < VirtioGso.ECN ? Number(type) : undefined);
+      if (t === undefined || more.length > 0 || (ecn !== undefined && ecn !== 'ecn')) return bad(`gso=${value}: expected ${[...VIRTIO_GSO_NAMES.keys()].join(', ')} or a number below 128, optionally +ecn`);
+      f.gsoType = t | (ecn === undefined ? 0 : VirtioGso.ECN);
+      continue;
+    }
+    const field = FIELDS[key];
+    if (field === undefined) return bad(`unknown item ${quote(key)} (flags: ${[...VIRTIO_FLAG_NAMES.keys()].join(', ')}; fields: gso=TYPE, ${Object.keys(FIELDS).map((k) => `${k}=N`).join(', ')})`);
+    const max = field === 'flags' ? 0xff : 0xffff;
+    if (!NUM_RE.test(value) || Number(value) > max) bad(`${key}=${value}: expected a number 0-${max}`);
+    f[field] |= Number(value);
+  }
+  return f;
 }
 
 /** buildFromSpec: buildPacket after parsing. */

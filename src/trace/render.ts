@@ -37,6 +37,8 @@ export interface RenderOptions {
 export interface SummaryOptions {
   /** UDP destination ports decoded as VXLAN; default 4789 and 8472. */
   readonly vxlanPorts?: readonly number[];
+  /** The frame came with NEEDS_CSUM: its TCP/UDP checksum is a partial sum, shown as such. */
+  readonly partialCsum?: boolean;
 }
 
 const DEFAULT_WIDTH = 100;
@@ -52,7 +54,9 @@ export function render(r: TraceResult, o: RenderOptions = {}): string {
   const out: string[] = [];
   const packet = Buffer.from(r.packet.hex, 'hex');
   const head = `packet: ${r.packet.length} bytes in ${r.in.role} ${r.in.port}: `;
-  out.push(...wrap(head + summarizeFrame(packet, { vxlanPorts: ports }), width, ' '.repeat('packet: '.length)));
+  const partialCsum = r.packet.vnet !== null && r.packet.vnet.split(',').includes('needs-csum');
+  out.push(...wrap(head + summarizeFrame(packet, { vxlanPorts: ports, partialCsum }), width, ' '.repeat('packet: '.length)));
+  if (r.packet.vnet !== null) out.push(...wrap(`        virtio ${r.packet.vnet}`, width, ' '.repeat('packet: '.length)));
   out.push('');
 
   const whatLen = Math.max(0, ...r.steps.flatMap((s) => s.matched.map((m) => m.what.length)));
@@ -60,7 +64,8 @@ export function render(r: TraceResult, o: RenderOptions = {}): string {
   r.steps.forEach((s, i) => out.push(...renderStep(s, i + 1, numLen, whatLen, width)));
 
   out.push('');
-  const outcome = r.drop === null ? `outcome: ${r.outcome}` : `outcome: drop ${r.drop.reason}: ${r.drop.help}`;
+  const lost = r.droppedCopies.length === 0 ? '' : ` (copies dropped: ${r.droppedCopies.map((d) => `${d.to} ${d.reason}`).join(', ')})`;
+  const outcome = r.drop === null ? `outcome: ${r.outcome}${lost}` : `outcome: drop ${r.drop.reason}: ${r.drop.help}`;
   out.push(...wrap(outcome, width, ' '.repeat('outcome: '.length)));
 
   r.frames.forEach((f, i) => {
@@ -261,10 +266,12 @@ function icmpText(l: Layer<'icmp'>): string {
  * malformed layer are flagged in brackets. Never throws on bad bytes.
  */
 export function summarizeFrame(b: Buffer, o: SummaryOptions = {}): string {
-  return summarizeRepr(dissectFrame(b, 0, b.length, { vxlanPorts: o.vxlanPorts ?? DEFAULT_VXLAN_PORTS }));
+  return summarizeRepr(dissectFrame(b, 0, b.length, { vxlanPorts: o.vxlanPorts ?? DEFAULT_VXLAN_PORTS }), o.partialCsum ?? false);
 }
 
-function summarizeRepr(f: FrameRepr): string {
+function summarizeRepr(f: FrameRepr, partialCsum: boolean): string {
+  // A frame whose checksum the device is to fill carries a pseudo-header sum: not "bad".
+  const l4Csum = (proto: string, status: string): string => (status !== 'bad' ? '' : partialCsum ? ' [partial csum]' : ` [bad ${proto} csum]`);
   const parts: string[] = [];
   let ipTail = '';
   const flushIp = (): void => {
@@ -294,14 +301,14 @@ function summarizeRepr(f: FrameRepr): string {
       }
       case 'udp': {
         const vx = f.layers[i + 1]?.layer === 'vxlan';
-        parts.push(`udp ${l.srcPort} > ${l.dstPort}${vx ? '' : ` len ${l.length - 8}`}${l.checksumStatus === 'bad' ? ' [bad udp csum]' : ''}`);
+        parts.push(`udp ${l.srcPort} > ${l.dstPort}${vx ? '' : ` len ${l.length - 8}`}${l4Csum('udp', l.checksumStatus)}`);
         flushIp();
         break;
       }
       case 'tcp': {
         const next = f.layers[i + 1];
         const len = next?.layer === 'data' ? next.hex.length / 2 : 0;
-        parts.push(`tcp ${l.srcPort} > ${l.dstPort} [${tcpFlagsText(l.flags)}]${len > 0 ? ` len ${len}` : ''}${l.checksumStatus === 'bad' ? ' [bad tcp csum]' : ''}`);
+        parts.push(`tcp ${l.srcPort} > ${l.dstPort} [${tcpFlagsText(l.flags)}]${len > 0 ? ` len ${len}` : ''}${l4Csum('tcp', l.checksumStatus)}`);
         flushIp();
         break;
       }

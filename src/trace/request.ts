@@ -10,10 +10,13 @@
 import { FlatnetError } from '../errors.js';
 import type { Switch, SwitchPort } from '../pipeline/switch.js';
 import type { TraceResult } from '../pipeline/trace.js';
-import { buildPacket, parseHexFrame, type PacketDefaults, type TracePeer } from './packet.js';
+import { buildTracePacket, parseHexFrame, parseVnet, type PacketDefaults, type TracePeer } from './packet.js';
 
-/** The packet of a trace request: a flow description (packet.ts grammar) or a hex frame. */
-export type TracePacketInput = { readonly flow: string } | { readonly hex: string };
+/**
+ * The packet of a trace request: a flow description (packet.ts grammar) or a hex frame, and
+ * optionally the virtio-net header it arrives with (parseVnet syntax).
+ */
+export type TracePacketInput = ({ readonly flow: string } | { readonly hex: string }) & { readonly vnet?: string | undefined };
 
 /** tracePort: the port a trace enters at; a typed error naming the choices when there is none. */
 export function tracePort(sw: Switch, name: string): SwitchPort {
@@ -46,9 +49,19 @@ export function traceDefaults(sw: Switch, sp: SwitchPort): PacketDefaults {
   };
 }
 
-/** traceRequest builds the packet and runs the trace (Switch.trace: no side effects). */
+/**
+ * traceRequest builds the packet and runs the trace (Switch.trace: no side effects). The
+ * virtio-net header comes from `vnet`, or from a description's `tso`/`partial-csum` (not both).
+ */
 export function traceRequest(sw: Switch, input: string, packet: TracePacketInput): TraceResult {
   const sp = tracePort(sw, input);
-  const frame = 'hex' in packet ? parseHexFrame(packet.hex) : buildPacket(packet.flow, traceDefaults(sw, sp));
-  return sw.trace({ port: sp, frame });
+  const built = 'hex' in packet ? { frame: parseHexFrame(packet.hex), vnet: null } : buildTracePacket(packet.flow, traceDefaults(sw, sp));
+  if (built.vnet !== null && packet.vnet !== undefined) {
+    throw new FlatnetError('ERR_TRACE_INPUT', "the description's tso or partial-csum already gives the virtio-net header: leave out --vnet, or describe a complete frame");
+  }
+  const vnet = packet.vnet !== undefined ? parseVnet(packet.vnet) : built.vnet;
+  if (vnet !== null && sp.vnetHdrLen === 0) {
+    throw new FlatnetError('ERR_TRACE_INPUT', `port ${sp.name} receives complete frames without a virtio-net header (offloads are off on it, or it is the overlay): tso, partial-csum and --vnet do not apply`);
+  }
+  return sw.trace({ port: sp, frame: built.frame, ...(vnet === null ? {} : { vnet }) });
 }

@@ -295,10 +295,12 @@ export class EncapTemplate {
   /**
    * encapPreview: encap() without advancing the IPv4 identification, so that the next real
    * frame gets the ID it would have got anyway (what `flatnet trace` shows must not change
-   * what the data path sends).
+   * what the data path sends). `ahead`: how many datagrams this one follows in its train (the
+   * k-th segment or fragment of one frame gets the ID k further on).
    */
-  encapPreview(b: Buffer, start: number, end: number): number {
+  encapPreview(b: Buffer, start: number, end: number, ahead = 0): number {
     const ident = this.ident;
+    this.ident = (ident + ahead) & 0xffff;
     const o = this.encap(b, start, end);
     this.ident = ident;
     return o;

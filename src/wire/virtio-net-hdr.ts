@@ -77,3 +77,33 @@ export function emitVirtioNetHdr(v: VirtioNetHdrView, r: VirtioNetHdrRepr): numb
   if (n === VIRTIO_NET_HDR_MRG_LEN) v.dv.setUint16(v.off + F.NUM_BUFFERS, r.numBuffers ?? 1, true);
   return n;
 }
+
+const FLAG_NAMES: readonly [number, string][] = [[VirtioNetFlag.NEEDS_CSUM, 'needs-csum'], [VirtioNetFlag.DATA_VALID, 'data-valid'], [VirtioNetFlag.RSC_INFO, 'rsc-info']];
+const GSO_NAMES: Readonly<Record<number, string>> = { [VirtioGso.TCPV4]: 'tcpv4', [VirtioGso.UDP]: 'udp', [VirtioGso.TCPV6]: 'tcpv6', [VirtioGso.UDP_L4]: 'udp-l4' };
+
+/** The flag names and GSO type names formatVirtioNetHdr writes (and `flatnet trace --vnet` reads). */
+export const VIRTIO_FLAG_NAMES: ReadonlyMap<string, number> = new Map(FLAG_NAMES.map(([v, n]) => [n, v]));
+export const VIRTIO_GSO_NAMES: ReadonlyMap<string, number> = new Map([['none', VirtioGso.NONE], ...Object.entries(GSO_NAMES).map(([v, n]) => [n, Number(v)] as const)]);
+
+/**
+ * formatVirtioNetHdr writes a header the way `flatnet trace --vnet` takes it, fields that are
+ * zero left out: `needs-csum,gso=tcpv4,gso-size=1448,hdr-len=66,csum-start=34,csum-offset=16`;
+ * an all-zero header (a complete frame) is `none`. Unknown flag bits and GSO types are numbers.
+ * Cold path.
+ */
+export function formatVirtioNetHdr(r: VirtioNetHdrRepr): string {
+  const parts: string[] = [];
+  let rest = r.flags;
+  for (const [bit, name] of FLAG_NAMES) {
+    if ((r.flags & bit) === 0) continue;
+    parts.push(name);
+    rest &= ~bit;
+  }
+  if (rest !== 0) parts.push(`flags=0x${rest.toString(16)}`);
+  const type = r.gsoType & ~VirtioGso.ECN;
+  if (r.gsoType !== VirtioGso.NONE) parts.push(`gso=${GSO_NAMES[type] ?? String(type)}${(r.gsoType & VirtioGso.ECN) !== 0 ? '+ecn' : ''}`);
+  for (const [k, v] of [['gso-size', r.gsoSize], ['hdr-len', r.hdrLen], ['csum-start', r.csumStart], ['csum-offset', r.csumOffset]] as const) {
+    if (v !== 0) parts.push(`${k}=${v}`);
+  }
+  return parts.length === 0 ? 'none' : parts.join(',');
+}

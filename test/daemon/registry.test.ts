@@ -55,7 +55,7 @@ describe('the control commands', () => {
     addPeer: (p) => { calls.push(['addPeer', p]); return { added: p.name, existing: false, name: p.name, underlay: p.underlay, podCidr: p.podCidr, vtepMac: p.vtepMac }; },
     delPeer: (name) => { calls.push(['delPeer', name]); return { removed: name }; },
     reload: () => { calls.push(['reload']); return { config: 'f.json', changes: { podsAttached: [], podsDetached: [], podsReplaced: [], peersAdded: [], peersRemoved: [], peersChanged: [] }, nodeChanged: [] }; },
-    trace: (input, packet) => { calls.push(['trace', input, packet]); return { in: { port: input, role: 'pod' }, packet: { hex: '', length: 0 }, steps: [], outcome: 'drop', drop: null, frames: [], notes: [] }; },
+    trace: (input, packet) => { calls.push(['trace', input, packet]); return { in: { port: input, role: 'pod' }, packet: { hex: '', length: 0, vnet: null }, steps: [], outcome: 'drop', drop: null, frames: [], droppedCopies: [], notes: [] }; },
   };
   const registry = controlRegistry();
   const pod = { name: 'a', interface: 'va', ip: '10.244.1.10', mac: '02:00:00:00:01:0a' };

@@ -1,9 +1,12 @@
 // `flatnet trace` as a user runs it against a running lab: the built executable, one process per
-// trace, the node's control socket. One L3 lab (2 flatnet nodes, 1 kernel node, 2 pods each).
-// Each case checks the outcome, the stage that decided and the frames that would leave; a run
-// of traces leaves the daemon's counters exactly as they were; a frame captured from a real
-// ping and fed back with --pcap traces to where the ping really went; and a real `ping -t 1`
-// gets the ICMP error the trace predicted.
+// trace, the node's control socket. An L3 lab (2 flatnet nodes, 1 kernel node, 2 pods each) and
+// an L2 lab (offloads off, a small FDB limit). Each case checks the outcome, the stage that
+// decided and the frames that would leave; a run of traces leaves the daemon's counters exactly
+// as they were; a frame captured from a real ping and fed back with --pcap traces to where the
+// ping really went; a real `ping -t 1` gets the ICMP error the trace predicted; and every drop
+// reason the pipeline has is either traced against one of the two labs through the CLI, or
+// listed with why a running node cannot meet it (the kernel's UDP socket drops it first, or the
+// daemon's ports rule it out, or it is decided when a port takes the write).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inNs, inNsAsync, sleep } from '../../src/lab/exec.js';
 import { labDown, labNamespaces, labUp } from '../../src/lab/lab.js';
 import type { LabState } from '../../src/lab/topology.js';
+import { DROP_NAMES } from '../../src/pipeline/drop.js';
 import { ensureDist, labSkipReason, REPO_ROOT, uniqueLabName } from '../support/lab.js';
 
 const skip = labSkipReason();
@@ -187,5 +191,172 @@ describe.skipIf(skip !== null)(`flatnet trace against a running lab${skip === nu
     expect(predicted.drop?.reason).toBe('ttl_exceeded');
     const r = spawnSync('ip', ['netns', 'exec', pod.ns, 'ping', '-c', '1', '-t', '1', '-W', '2', '10.244.2.10'], { encoding: 'utf8' });
     expect(r.stdout).toMatch(/From 10\.244\.1\.1 icmp_seq=1 Time to live exceeded/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// Every drop reason, against the running labs.
+
+/** Edits a frame given as hex: `fn` gets the bytes and returns them (or others). */
+const editHex = (hex: string, fn: (b: Buffer) => Buffer | void): string => {
+  const b = Buffer.from(hex, 'hex');
+  return (fn(b) ?? b).toString('hex');
+};
+/** Recomputes the IPv4 header checksum at `ip`. */
+function fixIpSum(b: Buffer, ip: number): Buffer {
+  b.writeUInt16BE(0, ip + 10);
+  let s = 0;
+  for (let i = ip; i < ip + (b[ip]! & 15) * 4; i += 2) s += b.readUInt16BE(i);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  b.writeUInt16BE(~s & 0xffff, ip + 10);
+  return b;
+}
+
+/**
+ * How to provoke a reason with `flatnet trace`: the arguments after `-s SOCK --json`, or a
+ * packet to take the hex of (from a first trace's answer) and bytes to change in it.
+ */
+type LabCase = { readonly lab: 'l3' | 'l2'; readonly args: readonly string[] } | { readonly lab: 'l3' | 'l2'; readonly in: string; readonly base: readonly string[]; readonly edit: (b: Buffer) => Buffer | void };
+
+const OV_PKT = ['udp', '10.244.2.10:5000', 'to', '10.244.1.10:53'] as const;
+const POD_PKT = ['udp', 'to', '10.244.2.10:53'] as const;
+const pod = (...words: string[]): LabCase => ({ lab: 'l3', args: ['--in', 'n1p0', ...words] });
+const ov = (...words: string[]): LabCase => ({ lab: 'l3', args: ['--in', 'overlay', ...words] });
+
+const LAB_CASES: Readonly<Record<string, LabCase>> = {
+  eth_truncated: { lab: 'l3', in: 'n1p0', base: POD_PKT, edit: (b) => b.subarray(0, 13) },
+  ipv4_truncated: { lab: 'l3', in: 'n1p0', base: [...POD_PKT, 'payload', '20'], edit: (b) => b.subarray(0, 30) },
+  ipv4_bad_version: { lab: 'l3', in: 'n1p0', base: POD_PKT, edit: (b) => { b[14] = 0x65; } },
+  ipv4_bad_ihl: { lab: 'l3', in: 'n1p0', base: POD_PKT, edit: (b) => { b[14] = 0x44; } },
+  ipv4_bad_total_len: { lab: 'l3', in: 'n1p0', base: POD_PKT, edit: (b) => { b.writeUInt16BE(19, 16); } },
+  ipv4_bad_checksum: pod(...POD_PKT, 'bad-csum'),
+  vxlan_truncated: {
+    // The UDP payload cut to 4 bytes: shorter than a VXLAN header.
+    lab: 'l3', in: 'overlay', base: OV_PKT,
+    edit: (b) => { b.writeUInt16BE(20 + 8 + 4, 16); b.writeUInt16BE(8 + 4, 38); b.writeUInt16BE(0, 40); return fixIpSum(b, 14).subarray(0, 46); },
+  },
+  vxlan_no_i_flag: ov(...OV_PKT, 'vxlan-flags', '0'),
+  vxlan_reserved_set: ov(...OV_PKT, 'vxlan-flags', '0x0c'),
+  vxlan_vni_unknown: ov(...OV_PKT, 'vni', '7'),
+  inner_eth_truncated: {
+    lab: 'l3', in: 'overlay', base: OV_PKT,
+    edit: (b) => { b.writeUInt16BE(20 + 8 + 8 + 10, 16); b.writeUInt16BE(8 + 8 + 10, 38); b.writeUInt16BE(0, 40); return fixIpSum(b, 14).subarray(0, 60); },
+  },
+  inner_src_mac_invalid: ov(...OV_PKT, 'src-mac', 'ff:ff:ff:ff:ff:ff'),
+  inner_src_mac_ours: ov(...OV_PKT, 'src-mac', '0e:00:0a:f4:01:00'),
+  vtep_unknown: ov(...OV_PKT, 'from', '198.51.100.9'),
+  inner_src_not_in_peer_cidr: ov('udp', '10.244.3.10:5000', 'to', '10.244.1.10:53', 'from', '198.51.100.2'),
+  inner_dst_mac_not_ours: ov(...OV_PKT, 'dst-mac', '02:00:0a:f4:01:0a'),
+  overlay_loop: ov('udp', '10.244.2.10:5000', 'to', '10.244.3.10:53'),
+  vlan_tagged: pod(...POD_PKT, 'vlan', '5'),
+  spoof_src_mac: pod(...POD_PKT, 'src-mac', '02:00:0a:f4:01:0b'),
+  spoof_src_ip: pod('udp', '10.244.1.99', 'to', '10.244.2.10:53'),
+  arp_spoof: pod('arp', '10.244.1.11', 'is-at', '02:00:0a:f4:01:0a'),
+  pod_sent_vxlan: pod('udp', 'to', '198.51.100.2:4789'),
+  arp_malformed: { lab: 'l3', in: 'n1p0', base: ['arp', 'who-has', '10.244.1.1'], edit: (b) => b.subarray(0, 30) },
+  arp_unanswered: pod('arp', 'who-has', '10.244.1.200'),
+  ethertype_unsupported: { lab: 'l3', in: 'n1p0', base: POD_PKT, edit: (b) => { b.writeUInt16BE(0x88cc, 12); } },
+  l3_broadcast: pod('udp', 'to', '255.255.255.255:67', 'dst-mac', 'ff:ff:ff:ff:ff:ff'),
+  unknown_dst_mac: pod(...POD_PKT, 'dst-mac', '02:00:00:00:00:99'),
+  hairpin: pod(...POD_PKT, 'dst-mac', '02:00:0a:f4:01:0a'),
+  no_route: pod('udp', 'to', '10.244.9.10:53'),
+  ttl_exceeded: pod(...POD_PKT, 'ttl', '1'),
+  mtu_exceeded: pod(...POD_PKT, 'len', '1460'),
+  gateway_unanswered: pod('udp', 'to', '10.244.1.1:53'),
+  ipv4_bad_options: {
+    // IHL 6 with an option whose length byte says 1 (malformed), no DF, too big: it must be fragmented.
+    lab: 'l3', in: 'n1p0', base: [...POD_PKT, 'payload', '1480', 'no-df'],
+    edit: (b) => {
+      const o = Buffer.concat([b.subarray(0, 34), Buffer.from('07010000', 'hex'), b.subarray(34)]);
+      o[14] = 0x46;
+      o.writeUInt16BE(b.length - 14 + 4, 16);
+      return fixIpSum(o, 14);
+    },
+  },
+  offload_invalid: pod(...POD_PKT, 'payload', '100', '--vnet', 'needs-csum,csum-start=34,csum-offset=900'),
+  gso_unsupported: pod(...POD_PKT, 'payload', '3000', '--vnet', 'needs-csum,gso=udp,gso-size=1000,hdr-len=42,csum-start=34,csum-offset=6'),
+  too_many_segments: pod('tcp', 'to', '10.244.2.10:80', 'flags', 'PA', 'payload', '30000', 'tso', '100'),
+  // L2 lab: offloads off (pod ports read MTU-sized slots), FDB limit 1 (its pod's static entry fills it).
+  rx_truncated: { lab: 'l2', args: ['--in', 'n1p0', 'udp', 'to', '10.244.2.10:53', 'dst-mac', '02:00:0a:f4:02:0a', 'len', '3000'] },
+  fdb_full: { lab: 'l2', args: ['--in', 'overlay', 'udp', '10.244.2.10:5000', 'to', '10.244.1.10:53', 'from', '198.51.100.2', 'src-mac', '02:00:0a:f4:02:77', 'dst-mac', '02:00:0a:f4:01:0a'] },
+  fdb_static_conflict: { lab: 'l2', args: ['--in', 'overlay', 'udp', '10.244.2.10:5000', 'to', '10.244.1.10:53', 'from', '198.51.100.2', 'src-mac', '02:00:0a:f4:01:0a', 'dst-mac', '02:00:0a:f4:01:0a'] },
+};
+
+/**
+ * Outer-header reasons: a flatnet node receives VXLAN on a kernel UDP socket, and the kernel
+ * drops these before the socket (they are counted by the kernel, and flatnet counts them only
+ * where it reads whole frames: `flatnet replay`, and test/pipeline/trace.test.ts). A trace says so.
+ */
+const KERNEL_FIRST: Readonly<Record<string, (b: Buffer) => Buffer | void>> = {
+  outer_not_ipv4: (b) => { b.writeUInt16BE(0x86dd, 12); },
+  ipv4_fragment: (b) => { b.writeUInt16BE(0x2000, 20); fixIpSum(b, 14); },
+  outer_not_udp: (b) => { b[23] = 6; fixIpSum(b, 14); },
+  udp_truncated: (b) => { b.writeUInt16BE(24, 16); fixIpSum(b, 14); return b.subarray(0, 38); },
+  udp_bad_len: (b) => { b.writeUInt16BE(4, 38); },
+  udp_bad_checksum: (b) => { b.writeUInt16BE(0x1234, 40); },
+  udp_port_mismatch: (b) => { b.writeUInt16BE(4790, 36); },
+};
+
+/** Reasons no trace of a running node can show, and why (test/pipeline/trace.test.ts covers them in-process). */
+const NOT_IN_A_LAB: Readonly<Record<string, string>> = {
+  no_egress_port: 'the daemon attaches the overlay and host ports before any pod',
+  ecn_ce_not_ect: "the overlay's UDP socket does not report the outer TOS: the pipeline sees no outer ECN (the trace notes it)",
+  tx_busy: 'decided when the port takes the write',
+  tx_error: 'decided when the port takes the write',
+  no_buffer: 'a flood copy over a 16 KiB scratch slot needs an underlay MTU the lab does not have; the work area of a batch',
+  port_detached: 'a guard: a detached port takes its routes and FDB entries with it',
+};
+
+describe.skipIf(skip !== null)(`flatnet trace: every drop reason, against running labs${skip === null ? '' : ` (skipped: ${skip})`}`, () => {
+  const names = { l3: uniqueLabName('r'), l2: uniqueLabName('r') };
+  const socks = { l3: '', l2: '' };
+  const run = (lab: 'l3' | 'l2', args: readonly string[]): Run => flatnet('trace', '-s', socks[lab], '--json', ...args);
+  const json = (lab: 'l3' | 'l2', args: readonly string[]): TraceJson => {
+    const r = run(lab, args);
+    expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+    return JSON.parse(r.stdout) as TraceJson;
+  };
+
+  beforeAll(async () => {
+    ensureDist();
+    const [l3, l2] = await Promise.all([
+      labUp({ name: names.l3, nodes: 3, kernelNodes: 1, pods: 2 }),
+      labUp({ name: names.l2, mode: 'l2', nodes: 3, kernelNodes: 1, pods: 1, fdbLimit: 1, flatnetOffloads: false, podOffloads: false }),
+    ]);
+    socks.l3 = l3.nodes[0]!.socket!;
+    socks.l2 = l2.nodes[0]!.socket!;
+    // The L2 node's FDB limit is 1 and its pod's static entry takes it: any new MAC is refused.
+    const c = flatnet('show', 'counters', '-s', socks.l2, '--json');
+    expect(JSON.parse(c.stdout)).toMatchObject({ counters: { fdb_entries: 1 } });
+  });
+  afterAll(async () => {
+    await Promise.all([labDown(names.l3), labDown(names.l2)]);
+    expect([...labNamespaces(names.l3), ...labNamespaces(names.l2)]).toEqual([]);
+  });
+
+  it('covers every reason the pipeline has', () => {
+    const listed = [...Object.keys(LAB_CASES), ...Object.keys(KERNEL_FIRST), ...Object.keys(NOT_IN_A_LAB)];
+    expect(listed.sort()).toEqual(DROP_NAMES.slice(1).sort());
+  });
+
+  it.each(Object.entries(LAB_CASES))('%s', (reason, c) => {
+    const args = 'args' in c ? c.args : ['--in', c.in, '--hex', editHex(json(c.lab, ['--in', c.in, ...c.base]).packet.hex, c.edit)];
+    const t = json(c.lab, args);
+    expect(t.outcome, args.join(' ')).toBe('drop');
+    expect(t.drop?.reason, `${args.join(' ')}: ${JSON.stringify(t.steps.map((s) => `${s.stage}: ${s.verdict}`))}`).toBe(reason);
+    expect(t.steps.at(-1)!.verdict, args.join(' ')).toContain(reason);
+  });
+
+  it('outer ECN on the overlay: not seen through the UDP socket, and the trace says so', () => {
+    const t = json('l3', ['--in', 'overlay', ...OV_PKT, 'outer-tos', '3']);
+    expect(t.outcome).toBe('deliver');
+    expect(t.notes.join('\n')).toMatch(/outer ECN bits \(CE\) do not reach the pipeline/);
+  });
+
+  it.each(Object.entries(KERNEL_FIRST))('%s: the kernel drops it before the VXLAN socket, and the trace says so', (_reason, edit) => {
+    const hex = editHex(json('l3', ['--in', 'overlay', ...OV_PKT]).packet.hex, edit);
+    const r = run('l3', ['--in', 'overlay', '--hex', hex]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/the kernel would not deliver this frame to the VXLAN socket: .+ \(ERR_TRACE_INPUT\)/);
   });
 });

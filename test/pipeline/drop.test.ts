@@ -2,6 +2,7 @@
 // them by name, dashboards by label) are append-only, the codec's reasons are its first entries
 // with the codec's own numbers, every reason explains itself, and an MTU or offload refusal
 // means one reason wherever it comes from.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { MtuStatus } from '../../src/mtu/status.js';
 import { DROP_COUNT, DROP_HELP, DROP_NAMES, Drop, dropForStatus } from '../../src/pipeline/drop.js';
@@ -45,6 +46,14 @@ describe('the drop table', () => {
       expect(help, DROP_NAMES[i]).not.toMatch(/\n/);
     }
     expect(Object.keys(DROP_HELP)).toHaveLength(DROP_COUNT - 1);
+  });
+
+  it("is the README's drop table: every reason in it, nothing in it that is not a reason", () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('## Drop reasons'), readme.indexOf('\n## ', readme.indexOf('## Drop reasons') + 1));
+    const listed = new Set([...section.matchAll(/^\| (.+?) \|/gm)].flatMap((m) => [...m[1]!.matchAll(/`([a-z0-9_]+)`/g)].map((n) => n[1]!)));
+    expect([...listed].filter((n) => !DROP_NAMES.includes(n))).toEqual([]);
+    expect(DROP_NAMES.slice(1).filter((n) => !listed.has(n))).toEqual([]);
   });
 
   it.each<[string, number, string]>([

@@ -18,6 +18,8 @@ import { DROP_NAMES, Drop } from '../../src/pipeline/drop.js';
 import { Framing, Switch, SwitchMode, type OverlayAttach, type SwitchOptions, type SwitchPort } from '../../src/pipeline/switch.js';
 import type { TraceResult } from '../../src/pipeline/trace.js';
 import { Classifier } from '../../src/replay/classify.js';
+import { buildTracePacket } from '../../src/trace/packet.js';
+import { traceDefaults, traceRequest } from '../../src/trace/request.js';
 import { DEFAULT_UNDERLAY_MACS, DEFAULT_VTEP_MAC, defaultNodeConfig } from '../../src/replay/node.js';
 import { dataViewOf } from '../../src/wire/bytes.js';
 import { EncapTemplate, VXLAN_HEADROOM } from '../../src/wire/encap.js';
@@ -40,9 +42,11 @@ function realRun(sw: Switch, ports: readonly MemoryPort[], port: MemoryPort, fra
   return { drops, out };
 }
 
-/** What the trace says the switch counts and sends. */
+/** What the trace says the switch counts (the frame's drop, a flood's lost copies) and sends. */
 function predicted(t: TraceResult): { drops: Record<string, number>; out: { port: string; hex: string }[] } {
-  return { drops: t.drop === null ? {} : { [t.drop.reason]: 1 }, out: t.frames.map((f) => ({ port: f.port, hex: f.hex })) };
+  const drops: Record<string, number> = t.drop === null ? {} : { [t.drop.reason]: 1 };
+  for (const d of t.droppedCopies) drops[d.reason] = (drops[d.reason] ?? 0) + 1;
+  return { drops, out: t.frames.map((f) => ({ port: f.port, hex: f.hex })) };
 }
 
 const sortOut = (o: { port: string; hex: string }[]): string[] => o.map((x) => `${x.port} ${x.hex}`).sort();
@@ -226,6 +230,11 @@ const CASES: Readonly<Record<string, Case>> = {
     vnet: vnetHdr(VirtioNetFlag.NEEDS_CSUM, VirtioGso.TCPV4, 54, 100, 34, 16),
   },
   no_egress_port: { node: { overlay: null }, port: 'p1', frame: () => toRemote() },
+  // A flood copy too big for a scratch slot (the first VTEP takes the frame in place, the second a copy).
+  no_buffer: {
+    node: { mode: SwitchMode.L2, extra: { underlayMtu: 20_000, slotSize: 20_480 } }, port: 'p1',
+    frame: () => udp({ srcMac: P1.mac, dstMac: BROADCAST, src: P1.ip, dst: ip('10.244.255.255'), payload: 17_000 }),
+  },
   gateway_unanswered: { port: 'p1', frame: () => toRemote({ dst: GW }) },
   ipv4_bad_options: {
     port: 'p1',
@@ -240,11 +249,10 @@ const CASES: Readonly<Record<string, Case>> = {
   },
 };
 
-/** Reasons a trace cannot decide: the port's write (tx_*), resources, and an invariant's guard. */
+/** Reasons a trace cannot decide: the port's write (tx_*) and an invariant's guard. */
 const NOT_TRACEABLE: Readonly<Record<string, string>> = {
   tx_busy: 'decided when the port takes the write (its queue is full)',
   tx_error: 'decided when the port takes the write (the write fails)',
-  no_buffer: 'the work area and scratch slots of the batch being processed',
   port_detached: 'a guard: routes and FDB entries of a port go when it is detached',
 };
 
@@ -259,8 +267,10 @@ describe('trace and pipeline agree on one frame per drop reason', () => {
     const port = n[c.port]!, sp = n.sp[c.port]!;
     const frame = c.frame();
     const t = n.sw.trace({ port: sp, frame, vnet: c.vnet === undefined ? undefined : { flags: c.vnet[0]!, gsoType: c.vnet[1]!, hdrLen: c.vnet.readUInt16LE(2), gsoSize: c.vnet.readUInt16LE(4), csumStart: c.vnet.readUInt16LE(6), csumOffset: c.vnet.readUInt16LE(8) } });
-    expect(t.drop?.reason, JSON.stringify(t.steps.map((s) => `${s.stage}: ${s.verdict}`))).toBe(reason);
-    expect(t.drop?.help).toMatch(/\S/);
+    // The frame's own drop, or (a flood) the reason of the outputs it loses.
+    const reasons = t.drop === null ? t.droppedCopies.map((d) => d.reason) : [t.drop.reason];
+    expect(reasons, JSON.stringify(t.steps.map((s) => `${s.stage}: ${s.verdict}`))).toContain(reason);
+    if (t.drop !== null) expect(t.drop.help).toMatch(/\S/);
     const real = realRun(n.sw, [n.p1, n.p2, n.host, ...(n.ov ? [n.ov] : [])], port, frame, 0, c.vnet);
     expect({ drops: real.drops, out: sortOut(real.out) }).toEqual({ drops: { [reason]: 1 }, out: sortOut(predicted(t).out) });
   });
@@ -274,6 +284,17 @@ describe('trace and pipeline agree on one frame per drop reason', () => {
     n.p1.inject(toRemote());
     n.sw.pump();
     expect(n.sw.stats.dropsByName()).toEqual({ tx_error: 1 });
+  });
+
+  it('a flood whose tunnel copies do not fit the underlay: the local copies go, each VTEP copy is counted, the sender gets one frag-needed', () => {
+    const n = node({ mode: SwitchMode.L2 });
+    const f = udp({ srcMac: P1.mac, dstMac: mac('02:00:0a:f4:02:0a'), src: P1.ip, dst: REMOTE, payload: 1600, df: true });
+    const t = n.sw.trace({ port: n.sp.p1!, frame: f });
+    expect([t.outcome, t.drop]).toEqual(['flood', null]);
+    expect(t.droppedCopies).toEqual([{ to: 'VTEP n2', reason: 'mtu_exceeded' }, { to: 'VTEP n3', reason: 'mtu_exceeded' }]);
+    expect(t.frames.map((x) => `${x.port} ${x.kind}`)).toEqual(['p2 flood-copy', 'host flood-copy', 'p1 icmp-error']);
+    const real = realRun(n.sw, [n.p1, n.p2, n.host, n.ov!], n.p1, f);
+    expect({ drops: real.drops, out: sortOut(real.out) }).toEqual({ drops: { mtu_exceeded: 2 }, out: sortOut(predicted(t).out) });
   });
 
   it('no_buffer: a flood copy larger than a scratch slot is dropped for want of room, the other outputs still go', () => {
@@ -347,6 +368,17 @@ describe('Switch.trace input', () => {
     expect(() => n.sw.trace({ port: n.sp.ov!, frame: edit(fromPeer(UL2, fromN2()), (b) => b.writeUInt16BE(4790, 36)) })).toThrow(expect.objectContaining({ code: 'ERR_TRACE_INPUT' }));
   });
 
+  it('on a UDP-receiving overlay port, refuses a datagram whose UDP checksum the kernel would reject', () => {
+    const n = node({ overlay: { rx: Framing.UDP, tx: Framing.IP } });
+    const t = new EncapTemplate({ srcMac: mac('02:00:c6:33:64:02'), dstMac: mac('02:00:c6:33:64:01'), srcIp: UL2, dstIp: UL1, vni: 1, udpChecksum: true });
+    const inner = fromN2();
+    const b = Buffer.alloc(VXLAN_HEADROOM + inner.length);
+    inner.copy(b, VXLAN_HEADROOM);
+    const good = Buffer.from(b.subarray(t.encap(b, VXLAN_HEADROOM, b.length)));
+    expect(n.sw.trace({ port: n.sp.ov!, frame: good }).outcome).toBe('deliver');
+    expect(() => n.sw.trace({ port: n.sp.ov!, frame: edit(good, (f) => { f[f.length - 1] = f[f.length - 1]! ^ 1; }) })).toThrow(expect.objectContaining({ code: 'ERR_TRACE_INPUT', message: expect.stringMatching(/UDP checksum/) }));
+  });
+
   it('names each stage in pipeline order and what it matched', () => {
     const n = node();
     const t = n.sw.trace({ port: n.sp.p1!, frame: toRemote() });
@@ -360,3 +392,33 @@ describe('Switch.trace input', () => {
     expect(Drop.NONE).toBe(0);
   });
 });
+
+describe('traceRequest: what the daemon runs for `flatnet trace`', () => {
+  const vnetBuf = (v: { flags: number; gsoType: number; hdrLen: number; gsoSize: number; csumStart: number; csumOffset: number }): Buffer =>
+    vnetHdr(v.flags, v.gsoType, v.hdrLen, v.gsoSize, v.csumStart, v.csumOffset);
+
+  it('tso N: the super-frame a pod with TSO hands over is segmented and encapsulated as the pipeline does it', () => {
+    const n = node({ vnet: 10 });
+    const flow = 'tcp -> 10.244.2.5:80 flags PA payload 8000 tso 1398';
+    const t = traceRequest(n.sw, 'p1', { flow });
+    expect(t.packet.vnet).toBe('needs-csum,gso=tcpv4,gso-size=1398,hdr-len=54,csum-start=34,csum-offset=16');
+    expect(t.outcome).toBe('tunnel');
+    expect(t.steps.find((s) => s.stage === 'egress')!.matched.map((m) => m.detail)).toContain('needs-csum,gso=tcpv4,gso-size=1398,hdr-len=54,csum-start=34,csum-offset=16');
+    expect(t.frames).toHaveLength(Math.ceil(8000 / 1398));
+    const { frame, vnet } = buildTracePacket(flow, traceDefaults(n.sw, n.sp.p1!));
+    const real = realRun(n.sw, [n.p1, n.p2, n.host, n.ov!], n.p1, frame, 0, vnetBuf(vnet!));
+    expect({ drops: real.drops, out: sortOut(real.out) }).toEqual({ drops: {}, out: sortOut(predicted(t).out) });
+  });
+
+  it('--vnet with a hex frame; the refusals', () => {
+    const n = node({ vnet: 10 });
+    const big = udp({ srcMac: P1.mac, dstMac: VTEP_MAC, src: P1.ip, dst: REMOTE, payload: 3000 });
+    const ufo = traceRequest(n.sw, 'p1', { hex: big.toString('hex'), vnet: 'needs-csum,gso=udp,gso-size=1000,hdr-len=42,csum-start=34,csum-offset=6' });
+    expect(ufo.drop?.reason).toBe('gso_unsupported');
+    expect(ufo.packet.vnet).toBe('needs-csum,gso=udp,gso-size=1000,hdr-len=42,csum-start=34,csum-offset=6');
+    expect(() => traceRequest(n.sw, 'p1', { flow: 'tcp -> 10.244.2.5:80 tso 1000', vnet: 'none' })).toThrow(expect.objectContaining({ code: 'ERR_TRACE_INPUT', message: expect.stringMatching(/leave out --vnet/) }));
+    expect(() => traceRequest(n.sw, 'p2', { flow: 'tcp -> 10.244.2.5:80 tso 1000' })).toThrow(expect.objectContaining({ code: 'ERR_TRACE_INPUT', message: expect.stringMatching(/port p2 receives complete frames/) }));
+    expect(() => traceRequest(n.sw, 'p1', { hex: big.toString('hex'), vnet: 'gso=tcp' })).toThrow(expect.objectContaining({ code: 'ERR_TRACE_PACKET' }));
+  });
+});
+

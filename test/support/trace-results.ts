@@ -42,7 +42,7 @@ export function tunnelResult(): TraceResult {
   const out = pingTunnelled();
   return {
     in: { port: 'n1p0', role: 'pod' },
-    packet: { hex: PING.toString('hex'), length: PING.length },
+    packet: { hex: PING.toString('hex'), length: PING.length, vnet: null },
     steps: [
       {
         stage: 'ingress', looked: 'pod n1p0 src 02:00:0a:f4:01:0a 10.244.1.10',
@@ -70,6 +70,7 @@ export function tunnelResult(): TraceResult {
     outcome: 'tunnel',
     drop: null,
     frames: [{ port: 'vxlan:4789', role: 'overlay', kind: 'forwarded', to: '198.51.100.2:4789', hex: out.toString('hex'), length: out.length }],
+    droppedCopies: [],
     notes: ['nothing was sent: transmit-time outcomes (tx_busy, tx_error) are not known to a trace'],
   };
 }
@@ -78,7 +79,7 @@ export function dropResult(): TraceResult {
   const forged = buildPacket('icmp 10.244.1.99 -> 10.244.2.10', POD_DEFAULTS);
   return {
     in: { port: 'n1p0', role: 'pod' },
-    packet: { hex: forged.toString('hex'), length: forged.length },
+    packet: { hex: forged.toString('hex'), length: forged.length, vnet: null },
     steps: [{
       stage: 'ingress', looked: 'pod n1p0 src 02:00:0a:f4:01:0a 10.244.1.99',
       matched: [{ what: 'binding', detail: 'n1p0 10.244.1.10 lladdr 02:00:0a:f4:01:0a' }], verdict: 'drop spoof_src_ip',
@@ -86,6 +87,7 @@ export function dropResult(): TraceResult {
     outcome: 'drop',
     drop: { reason: 'spoof_src_ip', help: "pod packet whose source IP is not the pod's" },
     frames: [],
+    droppedCopies: [],
     notes: [],
   };
 }

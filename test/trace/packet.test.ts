@@ -15,7 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TracePacketError } from '../../src/errors.js';
-import { DEFAULT_ICMP_PAYLOAD, MAX_FRAME_LEN, type PacketDefaults, buildPacket, parseHexFrame, parsePacketSpec, parseTcpFlags } from '../../src/trace/packet.js';
+import { DEFAULT_ICMP_PAYLOAD, MAX_FRAME_LEN, type PacketDefaults, buildPacket, buildTracePacket, parseHexFrame, parsePacketSpec, parseTcpFlags, parseVnet } from '../../src/trace/packet.js';
+import { formatVirtioNetHdr, VirtioGso, VirtioNetFlag } from '../../src/wire/virtio-net-hdr.js';
+import { l4ChecksumOk, partialSumRef } from '../support/l4-frames.js';
 import { formatMac, parseIpv4, parseMac } from '../../src/wire/addr.js';
 import { icmpv4Frame, vxlanFrame } from '../../src/wire/build.js';
 import { DecapResult, Decapsulator } from '../../src/wire/decap.js';
@@ -354,9 +356,67 @@ describe('buildPacket: errors name the word', () => {
     expect(err).toMatchObject({ code: 'ERR_TRACE_PACKET', word });
   });
 
+  it.each([
+    ['tso on udp', 'udp -> 10.244.2.10:80 tso 1000', POD, 4],
+    ['tso 0', 'tcp -> 10.244.2.10:80 tso 0', POD, 5],
+    ['partial-csum on icmp', 'icmp -> 10.244.2.10 partial-csum', POD, 4],
+    ['tso on a frame from the overlay', 'tcp 10.244.2.10:1 -> 10.244.1.10:80 tso 1000', OV, 5],
+  ] as const)('offloads: %s', (_name, spec, d, word) => {
+    expect(() => buildTracePacket(spec, d)).toThrow(expect.objectContaining({ code: 'ERR_TRACE_PACKET', word }));
+  });
+
   it('parsePacketSpec catches the syntax without any defaults', () => {
     expect(() => parsePacketSpec('tcp 10.244.1.10:40000 -> 10.244.2:80')).toThrow(TracePacketError);
     expect(parsePacketSpec('tcp -> 10.244.2.10:80 vni 3').options.get('vni')).toMatchObject({ word: 4, value: 3 });
+  });
+});
+
+describe('buildTracePacket: frames that come with a virtio-net header', () => {
+  it('tso N: a TSO super-frame as Linux hands it over (partial checksum, GSO TCPv4, the header length)', () => {
+    const plain = buildTracePacket('tcp -> 10.244.2.10:80 flags PA payload 8000', POD);
+    expect(plain.vnet).toBeNull();
+    expect(l4ChecksumOk(plain.frame)).toBe(true);
+    const { frame, vnet } = buildTracePacket('tcp -> 10.244.2.10:80 flags PA payload 8000 tso 1448', POD);
+    expect(frame.length).toBe(14 + 20 + 20 + 8000);
+    expect(frame.subarray(0, 50)).toEqual(plain.frame.subarray(0, 50)); // the same headers up to the TCP checksum
+    expect(frame.readUInt16BE(14 + 20 + 16)).toBe(partialSumRef(frame));
+    expect(vnet).toEqual({ flags: VirtioNetFlag.NEEDS_CSUM, gsoType: VirtioGso.TCPV4, gsoSize: 1448, hdrLen: 54, csumStart: 34, csumOffset: 16 });
+  });
+
+  it('partial-csum: the checksum left to the device, no GSO; a VLAN tag moves the offsets', () => {
+    const { frame, vnet } = buildTracePacket('udp -> 10.244.2.10:53 payload 100 partial-csum vlan 7', POD);
+    expect(frame.readUInt16BE(18 + 20 + 6)).not.toBe(0);
+    expect(vnet).toEqual({ flags: VirtioNetFlag.NEEDS_CSUM, gsoType: VirtioGso.NONE, gsoSize: 0, hdrLen: 0, csumStart: 38, csumOffset: 6 });
+    const tcp = buildTracePacket('tcp -> 10.244.2.10:80 mss none partial-csum', POD);
+    expect(tcp.frame.readUInt16BE(34 + 16)).toBe(partialSumRef(tcp.frame));
+    expect(tcp.vnet).toMatchObject({ csumStart: 34, csumOffset: 16, gsoType: VirtioGso.NONE });
+  });
+});
+
+describe('parseVnet and formatVirtioNetHdr: the --vnet syntax', () => {
+  it.each([
+    ['none', { flags: 0, gsoType: 0, hdrLen: 0, gsoSize: 0, csumStart: 0, csumOffset: 0 }, 'none'],
+    ['needs-csum,csum-start=34,csum-offset=16', { flags: 1, gsoType: 0, hdrLen: 0, gsoSize: 0, csumStart: 34, csumOffset: 16 }, null],
+    ['needs-csum,gso=tcpv4,gso-size=1448,hdr-len=66,csum-start=34,csum-offset=16', { flags: 1, gsoType: 1, hdrLen: 66, gsoSize: 1448, csumStart: 34, csumOffset: 16 }, null],
+    ['gso=tcpv4+ecn, gso-size=0x5a8', { flags: 0, gsoType: 0x81, hdrLen: 0, gsoSize: 1448, csumStart: 0, csumOffset: 0 }, 'gso=tcpv4+ecn,gso-size=1448'],
+    ['data-valid,gso=udp', { flags: 2, gsoType: 3, hdrLen: 0, gsoSize: 0, csumStart: 0, csumOffset: 0 }, null],
+    ['flags=0x10,gso=9', { flags: 0x10, gsoType: 9, hdrLen: 0, gsoSize: 0, csumStart: 0, csumOffset: 0 }, 'flags=0x10,gso=9'],
+  ] as const)('%s', (text, want, formatted) => {
+    expect(parseVnet(text)).toEqual(want);
+    expect(formatVirtioNetHdr(want)).toBe(formatted ?? text);
+  });
+
+  it.each([
+    ['', /empty item/],
+    ['needs-csum,needs-csum', /'needs-csum' is given twice/],
+    ['gso=tcp', /gso=tcp: expected none, tcpv4, udp, tcpv6, udp-l4/],
+    ['gso=tcpv4+ecn+x', /gso=tcpv4\+ecn\+x/],
+    ['gso-size=70000', /gso-size=70000: expected a number 0-65535/],
+    ['flags=256', /flags=256: expected a number 0-255/],
+    ['hdrlen=54', /unknown item 'hdrlen'/],
+    ['csum', /unknown item 'csum'/],
+  ])('refuses %j', (text, msg) => {
+    expect(() => parseVnet(text)).toThrow(expect.objectContaining({ code: 'ERR_TRACE_PACKET', message: expect.stringMatching(msg) }));
   });
 });
 

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { STAGE_NAMES, type TraceResult } from '../../src/pipeline/trace.js';
-import { type PacketDefaults, buildPacket } from '../../src/trace/packet.js';
+import { type PacketDefaults, buildPacket, buildTracePacket } from '../../src/trace/packet.js';
 import { render, summarizeFrame, tcpFlagsText, wrap } from '../../src/trace/render.js';
 import { TcpFlag } from '../../src/wire/tcp.js';
+import { formatVirtioNetHdr } from '../../src/wire/virtio-net-hdr.js';
 import { N1, PING, POD_DEFAULTS as POD, dropResult, tunnelResult } from '../support/trace-results.js';
 
 const OVERLAY: PacketDefaults = {
@@ -83,7 +84,7 @@ describe('render', () => {
 
   describe('decodes VXLAN on a port other than 4789 and 8472', () => {
     const packet = buildPacket('icmp 10.244.2.10 -> 10.244.1.10 dport 4790', OVERLAY);
-    const base: TraceResult = { ...tunnelResult(), packet: { hex: packet.toString('hex'), length: packet.length }, frames: [] };
+    const base: TraceResult = { ...tunnelResult(), packet: { hex: packet.toString('hex'), length: packet.length, vnet: null }, frames: [] };
     const frame = { port: 'vxlan:4790', role: 'overlay', kind: 'forwarded', to: '198.51.100.3:4790', hex: packet.toString('hex'), length: packet.length };
     const first = (r: TraceResult): string => render(r, { width: 1e9 }).split('\n')[0]!;
 
@@ -99,6 +100,17 @@ describe('render', () => {
     it('not otherwise: a pod packet to 4790 is plain UDP', () => {
       expect(first({ ...base, in: { port: 'n1p0', role: 'pod' } })).not.toContain('vxlan');
     });
+  });
+
+  it("a flood's lost copies on the outcome line; a packet's virtio-net header under it, its partial checksum not called bad", () => {
+    const flood = render({ ...tunnelResult(), outcome: 'flood', droppedCopies: [{ to: 'VTEP n2', reason: 'mtu_exceeded' }, { to: 'VTEP n3', reason: 'mtu_exceeded' }] }, { width: 1e9 });
+    expect(flood).toContain('\noutcome: flood (copies dropped: VTEP n2 mtu_exceeded, VTEP n3 mtu_exceeded)\n');
+    const { frame, vnet } = buildTracePacket('tcp -> 10.244.2.10:80 flags PA payload 3000 tso 1400', POD);
+    const tso = render({ ...tunnelResult(), packet: { hex: frame.toString('hex'), length: frame.length, vnet: formatVirtioNetHdr(vnet!) } }, { width: 1e9 }).split('\n');
+    expect(tso[0]).toContain('tcp 40000 > 80 [P.] len 3000 [partial csum] ttl 64 DF');
+    expect(tso[1]).toBe('        virtio needs-csum,gso=tcpv4,gso-size=1400,hdr-len=54,csum-start=34,csum-offset=16');
+    const plain = render({ ...tunnelResult(), packet: { hex: frame.toString('hex'), length: frame.length, vnet: null } }, { width: 1e9 }).split('\n');
+    expect(plain[0]).toContain('[bad tcp csum]');
   });
 
   it('shows a bad checksum and a malformed frame', () => {
