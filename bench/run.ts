@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const BENCHES = ['wire/codec.bench.js', 'mtu/offload.bench.js', 'replay/replay.bench.js'];
+const BENCHES = ['wire/codec.bench.js', 'offload/offload.bench.js', 'replay/replay.bench.js'];
 const FLAGS = ['--expose-gc', '--max-semi-space-size=64'];
 
 let failed = 0;

@@ -7,7 +7,7 @@
  * loop, Buffer.concat), so the figures read as ratios. Also: the bulk checksum (sumFolded, LE
  * words) against the codec's dvSum16 (BE words) over 64 KB, which justifies src/mtu/sum.ts.
  *
- * Run: node --expose-gc --max-semi-space-size=64 dist/bench/mtu/offload.bench.js [--json out.json]
+ * Run: node --expose-gc --max-semi-space-size=64 dist/bench/offload/offload.bench.js [--json out.json]
  */
 
 import { writeFileSync } from 'node:fs';

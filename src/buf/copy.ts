@@ -3,7 +3,7 @@
  *
  * Buffer#copy between two Buffers builds a Uint8Array view of the source range on every call
  * in Node 20 (lib/buffer.js _copyActual): a few hundred bytes of garbage per 64 KB super-frame
- * (bench/mtu/offload.bench.ts). When source and destination are Buffers over one ArrayBuffer (an
+ * (bench/offload/offload.bench.ts). When source and destination are Buffers over one ArrayBuffer (an
  * arena and its spare slots, or subarrays of one arena), TypedArray#copyWithin on a Uint8Array
  * spanning that whole ArrayBuffer does the same memmove with nothing allocated; that view is
  * created once per ArrayBuffer and cached, like bytes.ts caches DataViews.

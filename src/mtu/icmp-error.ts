@@ -1,10 +1,10 @@
 /**
  * Building an ICMPv4 error frame: Ethernet + IPv4 + ICMP header + a quote of the offending
  * datagram, capped so that the IP datagram is at most 576 bytes (RFC 1812 §4.3.2.3; Linux caps
- * the same way). Shared by the switch's own errors (time exceeded, src/switch/icmp.ts) and the
+ * the same way). Shared by the switch's own errors (time exceeded, src/pipeline/icmp.ts) and the
  * tunnel PMTU reply (pmtu.ts), which differ only in the values they pass.
  *
- * How the switch uses this: through buildIcmpError (src/switch/icmp.ts) and buildFragNeeded
+ * How the switch uses this: through buildIcmpError (src/pipeline/icmp.ts) and buildFragNeeded
  * (pmtu.ts); it owns the scratch slot the frame is built in and the rate limiting.
  */
 

@@ -4,7 +4,7 @@
  *
  * It reads little-endian 32-bit words (the host order on x86 and arm64, so no byte swap per
  * load) and swaps the folded result once: RFC 1071 §2(B), the sum is byte-order independent.
- * bench/mtu/offload.bench.ts measures it against `dvSum16` (big-endian loads): 4.9 vs 6.8 µs
+ * bench/offload/offload.bench.ts measures it against `dvSum16` (big-endian loads): 4.9 vs 6.8 µs
  * per 64 KB on Node 20 (1.4x). The result equals fold16(dvSum16(dv, off, len)) for every input.
  *
  * How the switch uses this: it does not call it directly; segment.ts, coalesce.ts and
