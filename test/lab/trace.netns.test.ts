@@ -17,6 +17,7 @@ import { labDown, labNamespaces, labUp } from '../../src/lab/lab.js';
 import type { LabState } from '../../src/lab/topology.js';
 import { DROP_NAMES } from '../../src/pipeline/drop.js';
 import { ensureDist, labSkipReason, REPO_ROOT, uniqueLabName } from '../support/lab.js';
+import { refillIpv4ChecksumRef } from '../support/refs.js';
 
 const skip = labSkipReason();
 const MAIN = join(REPO_ROOT, 'dist/src/cli/main.js');
@@ -202,15 +203,6 @@ const editHex = (hex: string, fn: (b: Buffer) => Buffer | void): string => {
   const b = Buffer.from(hex, 'hex');
   return (fn(b) ?? b).toString('hex');
 };
-/** Recomputes the IPv4 header checksum at `ip`. */
-function fixIpSum(b: Buffer, ip: number): Buffer {
-  b.writeUInt16BE(0, ip + 10);
-  let s = 0;
-  for (let i = ip; i < ip + (b[ip]! & 15) * 4; i += 2) s += b.readUInt16BE(i);
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  b.writeUInt16BE(~s & 0xffff, ip + 10);
-  return b;
-}
 
 /**
  * How to provoke a reason with `flatnet trace`: the arguments after `-s SOCK --json`, or a
@@ -233,14 +225,14 @@ const LAB_CASES: Readonly<Record<string, LabCase>> = {
   vxlan_truncated: {
     // The UDP payload cut to 4 bytes: shorter than a VXLAN header.
     lab: 'l3', in: 'overlay', base: OV_PKT,
-    edit: (b) => { b.writeUInt16BE(20 + 8 + 4, 16); b.writeUInt16BE(8 + 4, 38); b.writeUInt16BE(0, 40); return fixIpSum(b, 14).subarray(0, 46); },
+    edit: (b) => { b.writeUInt16BE(20 + 8 + 4, 16); b.writeUInt16BE(8 + 4, 38); b.writeUInt16BE(0, 40); return refillIpv4ChecksumRef(b, 14).subarray(0, 46); },
   },
   vxlan_no_i_flag: ov(...OV_PKT, 'vxlan-flags', '0'),
   vxlan_reserved_set: ov(...OV_PKT, 'vxlan-flags', '0x0c'),
   vxlan_vni_unknown: ov(...OV_PKT, 'vni', '7'),
   inner_eth_truncated: {
     lab: 'l3', in: 'overlay', base: OV_PKT,
-    edit: (b) => { b.writeUInt16BE(20 + 8 + 8 + 10, 16); b.writeUInt16BE(8 + 8 + 10, 38); b.writeUInt16BE(0, 40); return fixIpSum(b, 14).subarray(0, 60); },
+    edit: (b) => { b.writeUInt16BE(20 + 8 + 8 + 10, 16); b.writeUInt16BE(8 + 8 + 10, 38); b.writeUInt16BE(0, 40); return refillIpv4ChecksumRef(b, 14).subarray(0, 60); },
   },
   inner_src_mac_invalid: ov(...OV_PKT, 'src-mac', 'ff:ff:ff:ff:ff:ff'),
   inner_src_mac_ours: ov(...OV_PKT, 'src-mac', '0e:00:0a:f4:01:00'),
@@ -270,7 +262,7 @@ const LAB_CASES: Readonly<Record<string, LabCase>> = {
       const o = Buffer.concat([b.subarray(0, 34), Buffer.from('07010000', 'hex'), b.subarray(34)]);
       o[14] = 0x46;
       o.writeUInt16BE(b.length - 14 + 4, 16);
-      return fixIpSum(o, 14);
+      return refillIpv4ChecksumRef(o, 14);
     },
   },
   offload_invalid: pod(...POD_PKT, 'payload', '100', '--vnet', 'needs-csum,csum-start=34,csum-offset=900'),
@@ -289,9 +281,9 @@ const LAB_CASES: Readonly<Record<string, LabCase>> = {
  */
 const KERNEL_FIRST: Readonly<Record<string, (b: Buffer) => Buffer | void>> = {
   outer_not_ipv4: (b) => { b.writeUInt16BE(0x86dd, 12); },
-  ipv4_fragment: (b) => { b.writeUInt16BE(0x2000, 20); fixIpSum(b, 14); },
-  outer_not_udp: (b) => { b[23] = 6; fixIpSum(b, 14); },
-  udp_truncated: (b) => { b.writeUInt16BE(24, 16); fixIpSum(b, 14); return b.subarray(0, 38); },
+  ipv4_fragment: (b) => { b.writeUInt16BE(0x2000, 20); refillIpv4ChecksumRef(b, 14); },
+  outer_not_udp: (b) => { b[23] = 6; refillIpv4ChecksumRef(b, 14); },
+  udp_truncated: (b) => { b.writeUInt16BE(24, 16); refillIpv4ChecksumRef(b, 14); return b.subarray(0, 38); },
   udp_bad_len: (b) => { b.writeUInt16BE(4, 38); },
   udp_bad_checksum: (b) => { b.writeUInt16BE(0x1234, 40); },
   udp_port_mismatch: (b) => { b.writeUInt16BE(4790, 36); },

@@ -27,6 +27,7 @@ import { VirtioGso, VirtioNetFlag } from '../../src/wire/virtio-net-hdr.js';
 import { tcpFrame as l4Tcp } from '../support/l4-frames.js';
 import { BROADCAST, arp, icmpEcho, ip, mac, tcp, udp } from '../support/pod-frames.js';
 import { testPort } from '../support/test-port.js';
+import { refillIpv4ChecksumRef } from '../support/refs.js';
 
 const FIXTURES = new URL('../../fixtures/replay/', import.meta.url);
 
@@ -147,18 +148,10 @@ function fromPeer(fromIp: number, inner: Buffer, o: { vni?: number; tos?: number
   const b = Buffer.alloc(VXLAN_HEADROOM + inner.length);
   inner.copy(b, VXLAN_HEADROOM);
   const f = Buffer.from(b.subarray(t.encap(b, VXLAN_HEADROOM, b.length)));
-  if (o.tos !== undefined) { f[15] = o.tos; fixIpSum(f, 14); }
+  if (o.tos !== undefined) { f[15] = o.tos; refillIpv4ChecksumRef(f, 14); }
   return f;
 }
 
-function fixIpSum(f: Buffer, ipOff: number): Buffer {
-  f.writeUInt16BE(0, ipOff + 10);
-  let s = 0;
-  for (let i = ipOff; i < ipOff + (f[ipOff]! & 15) * 4; i += 2) s += f.readUInt16BE(i);
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  f.writeUInt16BE(~s & 0xffff, ipOff + 10);
-  return f;
-}
 
 const edit = (f: Buffer, fn: (b: Buffer) => void): Buffer => { const b = Buffer.from(f); fn(b); return b; };
 const toRemote = (o: Partial<Parameters<typeof udp>[0]> = {}): Buffer => udp({ srcMac: P1.mac, dstMac: VTEP_MAC, src: P1.ip, dst: REMOTE, ...o });
@@ -187,13 +180,13 @@ const CASES: Readonly<Record<string, Case>> = {
   ipv4_bad_ihl: { port: 'p1', frame: () => edit(toRemote(), (b) => { b[14] = 0x44; }) },
   ipv4_bad_total_len: { port: 'p1', frame: () => edit(toRemote(), (b) => b.writeUInt16BE(19, 16)) },
   ipv4_bad_checksum: { port: 'p1', frame: () => edit(toRemote(), (b) => { b[24] = b[24]! ^ 0xff; }) },
-  ipv4_fragment: { port: 'ov', frame: () => fixIpSum(edit(fromPeer(UL2, fromN2()), (b) => b.writeUInt16BE(0x2000, 20)), 14) },
-  outer_not_udp: { port: 'ov', frame: () => fixIpSum(edit(fromPeer(UL2, fromN2()), (b) => { b[23] = 6; }), 14) },
-  udp_truncated: { port: 'ov', frame: () => fixIpSum(edit(fromPeer(UL2, fromN2()), (b) => b.writeUInt16BE(24, 16)), 14).subarray(0, 38) },
+  ipv4_fragment: { port: 'ov', frame: () => refillIpv4ChecksumRef(edit(fromPeer(UL2, fromN2()), (b) => b.writeUInt16BE(0x2000, 20)), 14) },
+  outer_not_udp: { port: 'ov', frame: () => refillIpv4ChecksumRef(edit(fromPeer(UL2, fromN2()), (b) => { b[23] = 6; }), 14) },
+  udp_truncated: { port: 'ov', frame: () => refillIpv4ChecksumRef(edit(fromPeer(UL2, fromN2()), (b) => b.writeUInt16BE(24, 16)), 14).subarray(0, 38) },
   udp_bad_len: { port: 'ov', frame: () => edit(fromPeer(UL2, fromN2()), (b) => b.writeUInt16BE(4, 38)) },
   udp_bad_checksum: { port: 'ov', frame: () => edit(fromPeer(UL2, fromN2()), (b) => b.writeUInt16BE(0x1234, 40)) },
   udp_port_mismatch: { port: 'ov', frame: () => edit(fromPeer(UL2, fromN2()), (b) => b.writeUInt16BE(4790, 36)) },
-  vxlan_truncated: { port: 'ov', frame: () => fixIpSum(edit(fromPeer(UL2, fromN2()), (b) => { b.writeUInt16BE(32, 16); b.writeUInt16BE(12, 38); }), 14).subarray(0, 46) },
+  vxlan_truncated: { port: 'ov', frame: () => refillIpv4ChecksumRef(edit(fromPeer(UL2, fromN2()), (b) => { b.writeUInt16BE(32, 16); b.writeUInt16BE(12, 38); }), 14).subarray(0, 46) },
   vxlan_no_i_flag: { port: 'ov', frame: () => edit(fromPeer(UL2, fromN2()), (b) => { b[42] = 0; }) },
   vxlan_reserved_set: { port: 'ov', frame: () => edit(fromPeer(UL2, fromN2()), (b) => { b[49] = 1; }) },
   vxlan_vni_unknown: { port: 'ov', frame: () => fromPeer(UL2, fromN2(), { vni: 99 }) },
@@ -244,7 +237,7 @@ const CASES: Readonly<Record<string, Case>> = {
       const b = Buffer.concat([f.subarray(0, 34), Buffer.from('07010000', 'hex'), f.subarray(34)]);
       b[14] = 0x46;
       b.writeUInt16BE(f.length - 14 + 4, 16);
-      return fixIpSum(b, 14);
+      return refillIpv4ChecksumRef(b, 14);
     },
   },
 };

@@ -17,6 +17,13 @@ export function onesSumRef(...parts: Uint8Array[]): number {
   return s;
 }
 
+/** refillIpv4ChecksumRef sets the header checksum of the IPv4 header at `ip` in `b` (after a test edited the header); returns `b`. */
+export function refillIpv4ChecksumRef(b: Buffer, ip: number): Buffer {
+  b.writeUInt16BE(0, ip + 10);
+  b.writeUInt16BE(checksumRef(b.subarray(ip, ip + (b[ip]! & 0x0f) * 4)), ip + 10);
+  return b;
+}
+
 /** checksumRef: the Internet checksum field value for the concatenated parts (~sum & 0xffff). */
 export function checksumRef(...parts: Uint8Array[]): number {
   return 0xffff - onesSumRef(...parts);
