@@ -52,6 +52,10 @@ export const Drop = {
   PORT_DETACHED: 50,
   GATEWAY_UNANSWERED: 51,
   IPV4_BAD_OPTIONS: 52,
+  // NetworkPolicy and connection tracking
+  POLICY_DENIED_INGRESS: 53,
+  POLICY_DENIED_EGRESS: 54,
+  CONNTRACK_FULL: 55,
 } as const;
 export type Drop = (typeof Drop)[keyof typeof Drop];
 
@@ -99,6 +103,9 @@ export const DROP_HELP: Readonly<Record<Exclude<Drop, 0>, string>> = {
   [Drop.PORT_DETACHED]: 'the destination pod port was detached',
   [Drop.GATEWAY_UNANSWERED]: 'packet for the gateway address that is not an ICMP echo request (the gateway answers pings only)',
   [Drop.IPV4_BAD_OPTIONS]: 'IPv4 options that do not parse, in a packet that has to be fragmented',
+  [Drop.POLICY_DENIED_INGRESS]: 'a new connection to a pod that its NetworkPolicies isolate for ingress and no rule allows',
+  [Drop.POLICY_DENIED_EGRESS]: 'a new connection from a pod that its NetworkPolicies isolate for egress and no rule allows',
+  [Drop.CONNTRACK_FULL]: 'a new connection when the connection table is full of established ones (none to early-drop)',
 };
 
 /**

@@ -297,6 +297,9 @@ const NOT_IN_A_LAB: Readonly<Record<string, string>> = {
   tx_error: 'decided when the port takes the write',
   no_buffer: 'a flood copy over a 16 KiB scratch slot needs an underlay MTU the lab does not have; the work area of a batch',
   port_detached: 'a guard: a detached port takes its routes and FDB entries with it',
+  policy_denied_ingress: 'the lab installs no NetworkPolicy yet (the store feed comes with issue 12); traced in-process in test/pipeline/trace.test.ts',
+  policy_denied_egress: 'the lab installs no NetworkPolicy yet (the store feed comes with issue 12); traced in-process in test/pipeline/trace.test.ts',
+  conntrack_full: 'decided when the connection is created; counted in test/policy/enforcer.test.ts',
 };
 
 describe.skipIf(skip !== null)(`flatnet trace: every drop reason, against running labs${skip === null ? '' : ` (skipped: ${skip})`}`, () => {

@@ -28,6 +28,10 @@ import { tcpFrame as l4Tcp } from '../support/l4-frames.js';
 import { BROADCAST, arp, icmpEcho, ip, mac, tcp, udp } from '../support/pod-frames.js';
 import { testPort } from '../support/test-port.js';
 import { refillIpv4ChecksumRef } from '../support/refs.js';
+import { ConnTable } from '../../src/conntrack/table.js';
+import { PolicySet } from '../../src/policy/engine.js';
+import { PolicyEnforcer } from '../../src/policy/enforcer.js';
+import type { NetworkPolicy, Pod } from '../../src/policy/objects.js';
 
 const FIXTURES = new URL('../../fixtures/replay/', import.meta.url);
 
@@ -166,9 +170,18 @@ const ipBuf = (a: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32B
 
 interface Case {
   readonly node?: Parameters<typeof node>[0];
+  /** Installs what the case needs beyond the node (a policy). */
+  readonly setup?: (n: Node) => void;
   readonly port: 'p1' | 'host' | 'ov';
   readonly frame: () => Buffer;
   readonly vnet?: Buffer;
+}
+
+/** isolateP1 installs a NetworkPolicy that isolates pod p1 in one direction and allows nothing. */
+function isolateP1(n: Node, type: 'Ingress' | 'Egress'): void {
+  const pods: Pod[] = [{ metadata: { name: 'p1', namespace: 'default', labels: { app: 'p1' } }, status: { podIP: '10.244.1.2' } }];
+  const policies: NetworkPolicy[] = [{ metadata: { name: 'deny', namespace: 'default' }, spec: { podSelector: { matchLabels: { app: 'p1' } }, policyTypes: [type] } }];
+  new PolicyEnforcer(new PolicySet({ namespaces: [], pods, policies }), new ConnTable({ capacity: 64 }), () => n.sw.clock.now).install(n.sw);
 }
 
 /** One frame per drop reason a trace can decide. */
@@ -229,6 +242,8 @@ const CASES: Readonly<Record<string, Case>> = {
     frame: () => udp({ srcMac: P1.mac, dstMac: BROADCAST, src: P1.ip, dst: ip('10.244.255.255'), payload: 17_000 }),
   },
   gateway_unanswered: { port: 'p1', frame: () => toRemote({ dst: GW }) },
+  policy_denied_egress: { port: 'p1', setup: (n) => isolateP1(n, 'Egress'), frame: () => toRemote() },
+  policy_denied_ingress: { port: 'ov', setup: (n) => isolateP1(n, 'Ingress'), frame: () => fromPeer(UL2, fromN2()) },
   ipv4_bad_options: {
     port: 'p1',
     frame: () => {
@@ -247,6 +262,7 @@ const NOT_TRACEABLE: Readonly<Record<string, string>> = {
   tx_busy: 'decided when the port takes the write (its queue is full)',
   tx_error: 'decided when the port takes the write (the write fails)',
   port_detached: 'a guard: routes and FDB entries of a port go when it is detached',
+  conntrack_full: 'decided when the connection is created (the table full of established connections); test/policy/enforcer.test.ts counts it',
 };
 
 describe('trace and pipeline agree on one frame per drop reason', () => {
@@ -257,6 +273,7 @@ describe('trace and pipeline agree on one frame per drop reason', () => {
 
   it.each(Object.entries(CASES))('%s', (reason, c) => {
     const n = node(c.node);
+    c.setup?.(n);
     const port = n[c.port]!, sp = n.sp[c.port]!;
     const frame = c.frame();
     const t = n.sw.trace({ port: sp, frame, vnet: c.vnet === undefined ? undefined : { flags: c.vnet[0]!, gsoType: c.vnet[1]!, hdrLen: c.vnet.readUInt16LE(2), gsoSize: c.vnet.readUInt16LE(4), csumStart: c.vnet.readUInt16LE(6), csumOffset: c.vnet.readUInt16LE(8) } });
