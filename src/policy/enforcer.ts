@@ -96,7 +96,8 @@ class DirectionTable implements PolicyTable {
     if (this.dir === 'egress' ? !c.ingress.isPod : c.verdict !== Verdict.DELIVER || c.out === null || !c.out.isPod) return;
     this.tuple(c);
     const ct = this.e.ct, now = this.now();
-    const n = ct.lookup(this.proto, c.srcIp, c.dstIp, this.ports, now);
+    // The NAT stage (before this one) may have found or opened the connection already.
+    const n = c.ctNode >= 0 ? c.ctNode : ct.lookup(this.proto, c.srcIp, c.dstIp, this.ports, now);
     this.node = n;
     if (n >= 0) {
       if ((n & 1) === 1) { this.found = Found.REPLY; return; }
@@ -118,29 +119,35 @@ class DirectionTable implements PolicyTable {
     if (found === Found.NOT_JUDGED || found === Found.RELATED) return;
     const ct = this.e.ct, now = this.now();
     const len = c.ipEnd - c.l3Off;
-    // A packet from a local pod to a local pod meets both stages: the egress stage refreshed it.
-    const refresh = this.dir === 'egress' || !c.ingress.isPod;
     if (found === Found.REPLY || found === Found.ALLOWED_BEFORE) {
-      if (refresh) ct.seen(this.node, this.tcpFlags, len, now);
+      this.refresh(c, this.node, len, now);
       return;
     }
     const v = this.verdict!;
     this.e.set.count(this.dir, this.podIp, v);
     const n = this.node;
     if (!v.allowed) {
-      // The egress stage of this node opened it a moment ago: a denied connection leaves no entry.
+      // Opened a moment ago by this node's egress stage (no NAT): a denied connection leaves no entry.
       if (n >= 0 && ct.mark(n) === MARK_EGRESS && this.dir === 'ingress') ct.remove(n);
       return;
     }
     if (n >= 0) {
       ct.setMark(n, ct.mark(n) | this.bit);
-      if (refresh) ct.seen(n, this.tcpFlags, len, now);
+      this.refresh(c, n, len, now);
       return;
     }
     const r = ct.create(this.proto, c.srcIp, c.dstIp, this.ports, c.dstIp, c.srcIp, swapPorts(this.proto, this.ports), this.tcpFlags, len, now);
-    if (r >= 0) { ct.setMark(r, this.bit); return; }
+    if (r >= 0) { ct.setMark(r, this.bit); c.ctNode = r; c.ctSeen = true; return; }
     if (r === CtRefuse.FULL) { this.e.refused++; c.dropWith(Drop.CONNTRACK_FULL); }
     // CLASH or INVALID (a lone SYN/ACK or RST, a tuple in use): passed as the policy allowed it, untracked.
+  }
+
+  /** refresh applies the packet to its connection once, whichever stage gets there first. */
+  private refresh(c: FrameContext, n: number, len: number, now: number): void {
+    c.ctNode = n;
+    if (c.ctSeen) return;
+    c.ctSeen = true;
+    this.e.ct.seen(n, this.tcpFlags, len, now);
   }
 
   explain(c: FrameContext, t: TraceRecorder): void {

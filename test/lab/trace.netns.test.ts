@@ -76,7 +76,7 @@ describe.skipIf(skip !== null)(`flatnet trace against a running lab${skip === nu
     const same = trace('--in', 'n1p0', 'icmp', 'to', '10.244.1.11');
     expect(same.in).toEqual({ port: 'n1p0', role: 'pod' });
     expect(same.outcome).toBe('deliver');
-    expect(same.steps.map((s) => s.stage)).toEqual(['ingress', 'policy-egress', 'service-nat', 'route', 'policy-ingress', 'egress', 'transmit']);
+    expect(same.steps.map((s) => s.stage)).toEqual(['ingress', 'service-nat', 'policy-egress', 'route', 'policy-ingress', 'egress', 'transmit']);
     expect(same.frames).toMatchObject([{ port: 'n1p1', role: 'pod', kind: 'forwarded', length: 98 }]);
     // Routed: TTL 64 -> 63, from the gateway MAC to the pod's.
     expect(same.frames[0]!.hex.slice(0, 24)).toBe('02000af4010b' + '0e000af40100');

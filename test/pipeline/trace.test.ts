@@ -392,7 +392,7 @@ describe('Switch.trace input', () => {
   it('names each stage in pipeline order and what it matched', () => {
     const n = node();
     const t = n.sw.trace({ port: n.sp.p1!, frame: toRemote() });
-    expect(t.steps.map((s) => s.stage)).toEqual(['ingress', 'policy-egress', 'service-nat', 'route', 'egress', 'transmit']);
+    expect(t.steps.map((s) => s.stage)).toEqual(['ingress', 'service-nat', 'policy-egress', 'route', 'egress', 'transmit']);
     expect(t.steps[0]!.matched.map((m) => m.what)).toContain('binding');
     expect(t.steps[3]!.matched.find((m) => m.what === 'route')?.detail).toMatch(/^10\.244\.2\.0\/24 via 10\.244\.2\.0 dev n2 onlink/);
     expect(t.steps[3]!.verdict).toBe('tunnel to n2 (198.51.100.2)');
