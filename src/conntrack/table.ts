@@ -319,6 +319,7 @@ export class ConnTable {
   mark(n: number): number { return this.marks[n >> 1]!; }
   setMark(n: number, v: number): void { this.marks[n >> 1] = v; }
   entryFlags(n: number): number { return this.flags[n >> 1]!; }
+  protoOf(n: number): number { return this.proto[n >> 1]!; }
   tcpState(n: number): TcpState { return this.state[n >> 1] as TcpState; }
 
   /** Every live entry, oldest first (cold path). */

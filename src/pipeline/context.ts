@@ -143,6 +143,10 @@ export class FrameContext extends FrameLayout {
   ctNode = -1;
   /** A stage has refreshed the packet's connection (one refresh per packet, whichever stage). */
   ctSeen = false;
+  /** The packet's connection was opened by this packet (a later stage that denies it removes it). */
+  ctNew = false;
+  /** The service-nat stage translates this packet (a hairpin through a Service may go back out its own port). */
+  natted = false;
   replyMac = 0;
   icmpType = 0;
   icmpCode = 0;
@@ -177,6 +181,8 @@ export class FrameContext extends FrameLayout {
     this.ipVersion = 0;
     this.ctNode = -1;
     this.ctSeen = false;
+    this.ctNew = false;
+    this.natted = false;
   }
 
   /** reset clears every decision and parsed field (cold paths: a trace starts from here). */

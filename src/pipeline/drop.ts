@@ -56,6 +56,10 @@ export const Drop = {
   POLICY_DENIED_INGRESS: 53,
   POLICY_DENIED_EGRESS: 54,
   CONNTRACK_FULL: 55,
+  // Services
+  SERVICE_NO_ENDPOINTS: 56,
+  SERVICE_NO_LOCAL_ENDPOINTS: 57,
+  NAT_CLASH: 58,
 } as const;
 export type Drop = (typeof Drop)[keyof typeof Drop];
 
@@ -106,6 +110,9 @@ export const DROP_HELP: Readonly<Record<Exclude<Drop, 0>, string>> = {
   [Drop.POLICY_DENIED_INGRESS]: 'a new connection to a pod that its NetworkPolicies isolate for ingress and no rule allows',
   [Drop.POLICY_DENIED_EGRESS]: 'a new connection from a pod that its NetworkPolicies isolate for egress and no rule allows',
   [Drop.CONNTRACK_FULL]: 'a new connection when the connection table is full of established ones (none to early-drop)',
+  [Drop.SERVICE_NO_ENDPOINTS]: 'a new connection to a ClusterIP port with no endpoint: rejected with ICMP port unreachable (kube-proxy REJECT)',
+  [Drop.SERVICE_NO_LOCAL_ENDPOINTS]: 'a new connection to a Service with internalTrafficPolicy Local and no endpoint on this node',
+  [Drop.NAT_CLASH]: "a new Service connection whose translated tuple another connection already holds",
 };
 
 /**

@@ -52,7 +52,7 @@ export class Pipeline {
   readonly arp: ArpResponder;
   readonly ingress: Ingress;
   readonly policyEgress = new PolicyStage(PolicyDirection.EGRESS);
-  readonly serviceNat = new ServiceNatStage();
+  readonly serviceNat: ServiceNatStage;
   readonly route: Route;
   readonly bridge: Bridge;
   readonly policyIngress = new PolicyStage(PolicyDirection.INGRESS);
@@ -68,6 +68,7 @@ export class Pipeline {
     this.tx = new Transmit(st);
     this.tunnel = new Tunnel(st, this.tx);
     this.icmp = new IcmpReplies(st, this.tx, this.tunnel);
+    this.serviceNat = new ServiceNatStage(this.icmp);
     this.arp = new ArpResponder(st, this.tx);
     const overlay = new OverlayIngress(st);
     this.ingress = new Ingress(st, this.arp, overlay);

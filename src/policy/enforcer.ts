@@ -127,8 +127,9 @@ class DirectionTable implements PolicyTable {
     this.e.set.count(this.dir, this.podIp, v);
     const n = this.node;
     if (!v.allowed) {
-      // Opened a moment ago by this node's egress stage (no NAT): a denied connection leaves no entry.
-      if (n >= 0 && ct.mark(n) === MARK_EGRESS && this.dir === 'ingress') ct.remove(n);
+      // Opened by this very packet (the NAT stage, or this node's egress stage): a denied
+      // connection leaves no entry behind.
+      if (n >= 0 && c.ctNew) ct.remove(n);
       return;
     }
     if (n >= 0) {
@@ -137,7 +138,7 @@ class DirectionTable implements PolicyTable {
       return;
     }
     const r = ct.create(this.proto, c.srcIp, c.dstIp, this.ports, c.dstIp, c.srcIp, swapPorts(this.proto, this.ports), this.tcpFlags, len, now);
-    if (r >= 0) { ct.setMark(r, this.bit); c.ctNode = r; c.ctSeen = true; return; }
+    if (r >= 0) { ct.setMark(r, this.bit); c.ctNode = r; c.ctSeen = true; c.ctNew = true; return; }
     if (r === CtRefuse.FULL) { this.e.refused++; c.dropWith(Drop.CONNTRACK_FULL); }
     // CLASH or INVALID (a lone SYN/ACK or RST, a tuple in use): passed as the policy allowed it, untracked.
   }

@@ -300,6 +300,9 @@ const NOT_IN_A_LAB: Readonly<Record<string, string>> = {
   policy_denied_ingress: 'the lab installs no NetworkPolicy yet (the store feed comes with issue 12); traced in-process in test/pipeline/trace.test.ts',
   policy_denied_egress: 'the lab installs no NetworkPolicy yet (the store feed comes with issue 12); traced in-process in test/pipeline/trace.test.ts',
   conntrack_full: 'decided when the connection is created; counted in test/policy/enforcer.test.ts',
+  service_no_endpoints: 'the lab installs no Services yet (the store feed comes with issue 13); traced in-process in test/pipeline/trace.test.ts',
+  service_no_local_endpoints: 'the lab installs no Services yet (the store feed comes with issue 13); traced in-process in test/pipeline/trace.test.ts',
+  nat_clash: 'decided when the connection is created',
 };
 
 describe.skipIf(skip !== null)(`flatnet trace: every drop reason, against running labs${skip === null ? '' : ` (skipped: ${skip})`}`, () => {

@@ -32,6 +32,8 @@ import { ConnTable } from '../../src/conntrack/table.js';
 import { PolicySet } from '../../src/policy/engine.js';
 import { PolicyEnforcer } from '../../src/policy/enforcer.js';
 import type { NetworkPolicy, Pod } from '../../src/policy/objects.js';
+import { ServiceCatalog, type EndpointSlice, type Service } from '../../src/service/catalog.js';
+import { ServiceNat } from '../../src/service/nat.js';
 
 const FIXTURES = new URL('../../fixtures/replay/', import.meta.url);
 
@@ -184,6 +186,13 @@ function isolateP1(n: Node, type: 'Ingress' | 'Egress'): void {
   new PolicyEnforcer(new PolicySet({ namespaces: [], pods, policies }), new ConnTable({ capacity: 64 }), () => n.sw.clock.now).install(n.sw);
 }
 
+/** serviceWith installs Service 10.96.0.10:53/UDP with endpoints on node n2 (`eps`). */
+function serviceWith(n: Node, eps: string[], policy: 'Cluster' | 'Local'): void {
+  const services: Service[] = [{ metadata: { name: 'dns', namespace: 'default' }, spec: { clusterIP: '10.96.0.10', internalTrafficPolicy: policy, ports: [{ port: 53, protocol: 'UDP' }] } }];
+  const slices: EndpointSlice[] = [{ metadata: { name: 'dns-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'dns' } }, ports: [{ port: 53, protocol: 'UDP' }], endpoints: eps.map((a) => ({ addresses: [a], nodeName: 'n2' })) }];
+  n.sw.setServices(new ServiceNat(new ServiceCatalog({ services, slices, pods: [], node: 'n1' }), new ConnTable({ capacity: 64 }), { nodeIp: GW, now: () => n.sw.clock.now }));
+}
+
 /** One frame per drop reason a trace can decide. */
 const CASES: Readonly<Record<string, Case>> = {
   eth_truncated: { port: 'p1', frame: () => Buffer.alloc(13, 2) },
@@ -244,6 +253,8 @@ const CASES: Readonly<Record<string, Case>> = {
   gateway_unanswered: { port: 'p1', frame: () => toRemote({ dst: GW }) },
   policy_denied_egress: { port: 'p1', setup: (n) => isolateP1(n, 'Egress'), frame: () => toRemote() },
   policy_denied_ingress: { port: 'ov', setup: (n) => isolateP1(n, 'Ingress'), frame: () => fromPeer(UL2, fromN2()) },
+  service_no_endpoints: { port: 'p1', setup: (n) => serviceWith(n, [], 'Cluster'), frame: () => toRemote({ dst: ip('10.96.0.10'), dport: 53 }) },
+  service_no_local_endpoints: { port: 'p1', setup: (n) => serviceWith(n, ['10.244.2.5'], 'Local'), frame: () => toRemote({ dst: ip('10.96.0.10'), dport: 53 }) },
   ipv4_bad_options: {
     port: 'p1',
     frame: () => {
@@ -263,6 +274,7 @@ const NOT_TRACEABLE: Readonly<Record<string, string>> = {
   tx_error: 'decided when the port takes the write (the write fails)',
   port_detached: 'a guard: routes and FDB entries of a port go when it is detached',
   conntrack_full: 'decided when the connection is created (the table full of established connections); test/policy/enforcer.test.ts counts it',
+  nat_clash: 'decided when the connection is created (its translated tuple taken)',
 };
 
 describe('trace and pipeline agree on one frame per drop reason', () => {
