@@ -23,6 +23,7 @@ import { EncapTemplate, VXLAN_HEADROOM } from '../../src/wire/encap.js';
 import { ipv4HeaderOk, l4ChecksumOk } from '../support/l4-frames.js';
 import { ip, mac, tcp, udp } from '../support/pod-frames.js';
 import { testPort } from '../support/test-port.js';
+import { AllocationMeter } from '../../src/replay/alloc-meter.js';
 
 const VTEP_MAC = mac('0e:00:0a:f4:01:00'), N2_MAC = mac('0e:00:0a:f4:02:00');
 const CLIENT = { ip: ip('10.244.1.2'), mac: mac('02:00:0a:f4:01:02') };
@@ -245,6 +246,36 @@ describe('Services: ClusterIP load balancing in the switch', () => {
     expect(t.outcome).toBe('deliver');
     expect(flow(Buffer.from(t.frames[0]!.hex, 'hex'))).toBe('10.244.1.2:40000 > 10.244.1.3:8080 ip good l4 good');
     expect([n.nat.ct.size, n.nat.opened]).toEqual([0, 0]);
+  });
+});
+
+describe('Services and NetworkPolicy on the data path', () => {
+  it('add no allocation per packet of a tracked, translated connection (20,000 frames, within 1 byte of the same switch without tables)', () => {
+    // The memory ports copy every frame they hand over, so the switch's own share is measured
+    // as the difference from the same traffic through the same switch without tables.
+    const perFrame = (n: Node, frame: Buffer, out: MemoryPort): number => {
+      let bytes = 0, frames = 0;
+      const meter = new AllocationMeter();
+      for (let round = 0; round < 60; round++) {
+        for (let i = 0; i < 500; i++) n.client.inject(frame); // allocates, outside the meter
+        if (round >= 20) meter.start();
+        n.sw.pump();
+        if (round >= 20) { bytes += meter.stop().bytes; frames += 500; }
+        expect(out.take()).toHaveLength(500);
+      }
+      return bytes / frames;
+    };
+    const plain = node();
+    plain.sw.setServices(null);
+    const direct = tcp({ srcMac: CLIENT.mac, dstMac: VTEP_MAC, src: CLIENT.ip, dst: LOCAL_BE.ip, sport: 40000, dport: 8080, flags: ACK, payload: 10 });
+    const base = perFrame(plain, direct, plain.be);
+    const n = node();
+    const pods = [{ metadata: { name: 'client', namespace: 'shop', labels: { app: 'client' } }, status: { podIP: '10.244.1.2' } }];
+    const set = new PolicySet({ namespaces: [{ metadata: { name: 'shop' } }], pods, policies: [{ metadata: { name: 'all-out', namespace: 'shop' }, spec: { podSelector: {}, policyTypes: ['Egress'], egress: [{}] } }] });
+    new PolicyEnforcer(set, n.nat.ct, () => n.clock.now).install(n.sw);
+    const withTables = perFrame(n, toVip(ACK), n.be);
+    expect([n.sw.stats.totalDrops(), n.nat.ct.size, n.nat.translated]).toEqual([0, 1, 30_000]);
+    expect(withTables - base).toBeLessThan(1);
   });
 });
 
