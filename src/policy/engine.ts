@@ -168,6 +168,13 @@ export class PolicySet {
       });
     }
 
+    const podsByNs = new Map<string, typeof pods>();
+    for (const q of pods) {
+      const l = podsByNs.get(q.ns);
+      if (l === undefined) podsByNs.set(q.ns, [q]); else l.push(q);
+    }
+    const peerCache = new Map<string, U32Map<true>>();
+    const podCache = new Map<string, typeof pods>();
     for (const pol of inputs.policies) {
       const ns = nsOf(pol.metadata), where = `networkpolicy ${ns}/${pol.metadata.name}`;
       const spec = pol.spec;
@@ -190,12 +197,18 @@ export class PolicySet {
             out.push({ ips: null, block, except });
             return;
           }
-          const ips = new U32Map<true>();
-          for (const q of pods) {
-            const nsOk = p.namespaceSelector !== undefined ? selectorMatches(p.namespaceSelector, q.nsLabels) : q.ns === ns;
-            if (!nsOk) continue;
-            if (p.podSelector !== undefined && !selectorMatches(p.podSelector, q.labels)) continue;
-            ips.set(q.ip, true);
+          // Policies repeat their peers: each distinct (namespace, selectors) is resolved once.
+          const key = JSON.stringify([p.namespaceSelector === undefined ? ns : null, p.namespaceSelector ?? null, p.podSelector ?? null]);
+          let ips = peerCache.get(key);
+          if (ips === undefined) {
+            ips = new U32Map<true>();
+            for (const q of pods) {
+              const nsOk = p.namespaceSelector !== undefined ? selectorMatches(p.namespaceSelector, q.nsLabels) : q.ns === ns;
+              if (!nsOk) continue;
+              if (p.podSelector !== undefined && !selectorMatches(p.podSelector, q.labels)) continue;
+              ips.set(q.ip, true);
+            }
+            peerCache.set(key, ips);
           }
           out.push({ ips, block: null, except: [] });
         });
@@ -217,8 +230,13 @@ export class PolicySet {
         ? (spec.egress ?? []).map((r, i) => new CompiledRule(counters, 'egress', i, peerSets(r.to, `spec.egress[${i}].to`), ports(r.ports)))
         : [];
       counters.rules.push(...ingress, ...egress);
-      for (const q of pods) {
-        if (q.ns !== ns || !selectorMatches(spec.podSelector, q.labels)) continue;
+      const selKey = JSON.stringify(spec.podSelector);
+      let selected = podCache.get(`${ns}\u0000${selKey}`);
+      if (selected === undefined) {
+        selected = (podsByNs.get(ns) ?? []).filter((q) => selectorMatches(spec.podSelector, q.labels));
+        podCache.set(`${ns}\u0000${selKey}`, selected);
+      }
+      for (const q of selected) {
         const pr = this.pods.get(q.ip)!;
         counters.selects.push(pr.key);
         if (types.includes('Ingress')) { pr.ingressIsolated = true; pr.ingress.push(...ingress); pr.isolatedBy.ingress.push(counters); }
