@@ -112,11 +112,13 @@ export class ConnTable {
   readonly timeouts: CtTimeouts;
   readonly stats: CtStats = { entries: 0, inserted: 0, expired: 0, earlyDropped: 0, refused: 0, clashes: 0, invalid: 0, removed: 0 };
 
-  // Per tuple node (entry * 2 + dir).
-  private readonly src: Uint32Array;
-  private readonly dst: Uint32Array;
-  /** sport << 16 | dport (ICMP echo: id << 16). */
-  private readonly ports: Uint32Array;
+  // Per tuple node (entry * 2 + dir). Addresses and ports are kept as int32 (an address above
+  // 127.255.255.255 or a source port above 32767 as a uint32 would be a heap number, allocated
+  // whenever it is passed to a function that is not inlined).
+  private readonly src: Int32Array;
+  private readonly dst: Int32Array;
+  /** sport << 16 | dport as an int32 (ICMP echo: id << 16). */
+  private readonly ports: Int32Array;
   private readonly next: Int32Array;
   private readonly packets: Float64Array;
   private readonly bytes: Float64Array;
@@ -146,9 +148,9 @@ export class ConnTable {
     if (!Number.isInteger(cap) || cap < 1 || cap > 1 << 24) throw new FlatnetError('ERR_CONNTRACK_CAPACITY', `conntrack capacity must be an integer in 1..16777216, got ${cap}`);
     this.capacity = cap;
     this.timeouts = { ...DEFAULT_CT_TIMEOUTS, ...opts.timeouts };
-    this.src = new Uint32Array(cap * 2);
-    this.dst = new Uint32Array(cap * 2);
-    this.ports = new Uint32Array(cap * 2);
+    this.src = new Int32Array(cap * 2);
+    this.dst = new Int32Array(cap * 2);
+    this.ports = new Int32Array(cap * 2);
     this.next = new Int32Array(cap * 2);
     this.packets = new Float64Array(cap * 2);
     this.bytes = new Float64Array(cap * 2);
@@ -187,10 +189,11 @@ export class ConnTable {
   /**
    * lookup returns the tuple node (entry * 2 + direction) of the live connection this packet
    * belongs to, or -1. Pure: it changes nothing (a trace and a policy decision may call it).
-   * `ports` is sport << 16 | dport; for ICMP echo, id << 16.
+   * `ports` is packPorts(sport, dport); for ICMP echo, packPorts(id, 0). Addresses may be given
+   * as uint32 or int32 (callers on the data path pass int32: `x | 0`).
    */
   lookup(proto: number, src: number, dst: number, ports: number, now: number): number {
-    src >>>= 0; dst >>>= 0; ports >>>= 0;
+    src |= 0; dst |= 0; ports |= 0;
     for (let n = this.buckets[this.hash(proto, src, dst, ports)]!; n !== NIL; n = this.next[n]!) {
       if (this.src[n] === src && this.dst[n] === dst && this.ports[n] === ports && this.proto[n >> 1] === proto) {
         return this.expires[n >> 1]! > now ? n : NIL;
@@ -312,8 +315,10 @@ export class ConnTable {
 
   // --- per-node accessors (the data path reads a connection's other tuple for NAT) -----------
 
-  nodeSrc(n: number): number { return this.src[n]!; }
-  nodeDst(n: number): number { return this.dst[n]!; }
+  /** The tuple's source address (uint32). */
+  nodeSrc(n: number): number { return this.src[n]! >>> 0; }
+  nodeDst(n: number): number { return this.dst[n]! >>> 0; }
+  /** The tuple's ports as packPorts made them (int32): `>>> 16` is the source, `& 0xffff` the destination. */
   nodePorts(n: number): number { return this.ports[n]!; }
   /** The connection's mark (a Service or policy may store an index here). */
   mark(n: number): number { return this.marks[n >> 1]!; }
@@ -335,7 +340,7 @@ export class ConnTable {
   private info(e: number, now: number): CtEntryInfo {
     const f = this.flags[e]!, proto = this.proto[e]!;
     const tuple = (n: number): CtTupleInfo => ({
-      src: formatIpv4(this.src[n]!), dst: formatIpv4(this.dst[n]!),
+      src: formatIpv4(this.src[n]! >>> 0), dst: formatIpv4(this.dst[n]! >>> 0),
       sport: this.ports[n]! >>> 16, dport: this.ports[n]! & 0xffff, packets: this.packets[n]!, bytes: this.bytes[n]!,
     });
     const flags: string[] = [];
@@ -352,7 +357,7 @@ export class ConnTable {
 
   /** lookupAny: like lookup, but also finds expired entries that still hold the tuple (and reclaims them). */
   private lookupAny(proto: number, src: number, dst: number, ports: number, now: number): number {
-    src >>>= 0; dst >>>= 0; ports >>>= 0;
+    src |= 0; dst |= 0; ports |= 0;
     for (let n = this.buckets[this.hash(proto, src, dst, ports)]!; n !== NIL; n = this.next[n]!) {
       if (this.src[n] === src && this.dst[n] === dst && this.ports[n] === ports && this.proto[n >> 1] === proto) {
         if (this.expires[n >> 1]! > now) return n;
@@ -365,7 +370,7 @@ export class ConnTable {
   }
 
   private setTuple(n: number, proto: number, src: number, dst: number, ports: number): void {
-    src >>>= 0; dst >>>= 0; ports >>>= 0;
+    src |= 0; dst |= 0; ports |= 0;
     this.src[n] = src;
     this.dst[n] = dst;
     this.ports[n] = ports;
@@ -441,8 +446,8 @@ function tcpTimeout(t: CtTimeouts, s: TcpState): number {
   }
 }
 
-/** packPorts: the `ports` key of a tuple. */
-export const packPorts = (sport: number, dport: number): number => ((sport << 16) | dport) >>> 0;
+/** packPorts: the `ports` key of a tuple (an int32: a Smi, never a heap number). */
+export const packPorts = (sport: number, dport: number): number => (sport << 16) | dport;
 
 const PROTO_NAMES: Readonly<Record<number, string>> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 132: 'sctp' };
 

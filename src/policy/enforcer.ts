@@ -49,11 +49,12 @@ export class PolicyEnforcer {
   /** Connections refused because the table was full (also counted as conntrack_full drops). */
   refused = 0;
 
-  constructor(set: PolicySet, ct: ConnTable, now: () => number) {
+  /** `clock`: the switch's (milliseconds, read once per batch); the table sees whole milliseconds. */
+  constructor(set: PolicySet, ct: ConnTable, clock: { readonly now: number }) {
     this.set = set;
     this.ct = ct;
-    this.egress = new DirectionTable(this, 'egress', now);
-    this.ingress = new DirectionTable(this, 'ingress', now);
+    this.egress = new DirectionTable(this, 'egress', clock);
+    this.ingress = new DirectionTable(this, 'ingress', clock);
   }
 
   /** update installs a recompiled policy set; tracked connections stay. */
@@ -72,7 +73,7 @@ class DirectionTable implements PolicyTable {
   private readonly e: PolicyEnforcer;
   private readonly dir: Direction;
   private readonly bit: number;
-  private readonly now: () => number;
+  private readonly clock: { readonly now: number };
   // The packet's tuple and what decide found.
   private proto = 0;
   private ports = 0;
@@ -82,11 +83,16 @@ class DirectionTable implements PolicyTable {
   private verdict: PolicyVerdict | null = null;
   private podIp = 0;
 
-  constructor(e: PolicyEnforcer, dir: Direction, now: () => number) {
+  constructor(e: PolicyEnforcer, dir: Direction, clock: { readonly now: number }) {
     this.e = e;
     this.dir = dir;
     this.bit = dir === 'egress' ? MARK_EGRESS : MARK_INGRESS;
-    this.now = now;
+    this.clock = clock;
+  }
+
+  /** The time as a whole number of milliseconds (a Smi: passing it on allocates nothing). */
+  private now(): number {
+    return Math.floor(this.clock.now);
   }
 
   decide(c: FrameContext): void {
@@ -97,7 +103,7 @@ class DirectionTable implements PolicyTable {
     this.tuple(c);
     const ct = this.e.ct, now = this.now();
     // The NAT stage (before this one) may have found or opened the connection already.
-    const n = c.ctNode >= 0 ? c.ctNode : ct.lookup(this.proto, c.srcIp, c.dstIp, this.ports, now);
+    const n = c.ctNode >= 0 ? c.ctNode : ct.lookup(this.proto, c.srcIp | 0, c.dstIp | 0, this.ports, now);
     this.node = n;
     if (n >= 0) {
       if ((n & 1) === 1) { this.found = Found.REPLY; return; }
@@ -137,7 +143,7 @@ class DirectionTable implements PolicyTable {
       this.refresh(c, n, len, now);
       return;
     }
-    const r = ct.create(this.proto, c.srcIp, c.dstIp, this.ports, c.dstIp, c.srcIp, swapPorts(this.proto, this.ports), this.tcpFlags, len, now);
+    const r = ct.create(this.proto, c.srcIp | 0, c.dstIp | 0, this.ports, c.dstIp | 0, c.srcIp | 0, swapPorts(this.proto, this.ports), this.tcpFlags, len, now);
     if (r >= 0) { ct.setMark(r, this.bit); c.ctNode = r; c.ctSeen = true; c.ctNew = true; return; }
     if (r === CtRefuse.FULL) { this.e.refused++; c.dropWith(Drop.CONNTRACK_FULL); }
     // CLASH or INVALID (a lone SYN/ACK or RST, a tuple in use): passed as the policy allowed it, untracked.
@@ -194,14 +200,14 @@ class DirectionTable implements PolicyTable {
     if ((c.flagsFrag & 0x1fff) !== 0) return; // a later fragment: no transport header
     if (proto === CtProto.TCP || proto === CtProto.UDP || proto === CtProto.SCTP) {
       if (room < 4) return;
-      this.ports = dv.getUint32(l4) >>> 0;
+      this.ports = dv.getInt32(l4);
       if (proto === CtProto.TCP && room >= 14) this.tcpFlags = dv.getUint8(l4 + 13) & (TcpFlag.FIN | TcpFlag.SYN | TcpFlag.RST | TcpFlag.ACK);
       return;
     }
     if (proto === CtProto.ICMP && room >= 8) {
       const type = dv.getUint8(l4);
       // Echo request and reply share a tuple: the identifier, addresses swapped for the reply.
-      if (type === ICMP_ECHO_REQUEST || type === ICMP_ECHO_REPLY) this.ports = (dv.getUint16(l4 + 4) << 16) >>> 0;
+      if (type === ICMP_ECHO_REQUEST || type === ICMP_ECHO_REPLY) this.ports = dv.getUint16(l4 + 4) << 16;
     }
   }
 
@@ -213,9 +219,9 @@ class DirectionTable implements PolicyTable {
     if (dv.getUint8(ip) >>> 4 !== 4 || ihl < 20 || end - ip < ihl) return false;
     const proto = dv.getUint8(ip + 9);
     let ports = 0;
-    if ((proto === CtProto.TCP || proto === CtProto.UDP || proto === CtProto.SCTP) && end - ip - ihl >= 4) ports = dv.getUint32(ip + ihl) >>> 0;
-    else if (proto === CtProto.ICMP && end - ip - ihl >= 8) ports = (dv.getUint16(ip + ihl + 4) << 16) >>> 0;
-    return this.e.ct.lookup(proto, dv.getUint32(ip + 12), dv.getUint32(ip + 16), ports, now) >= 0;
+    if ((proto === CtProto.TCP || proto === CtProto.UDP || proto === CtProto.SCTP) && end - ip - ihl >= 4) ports = dv.getInt32(ip + ihl);
+    else if (proto === CtProto.ICMP && end - ip - ihl >= 8) ports = dv.getUint16(ip + ihl + 4) << 16;
+    return this.e.ct.lookup(proto, dv.getInt32(ip + 12), dv.getInt32(ip + 16), ports, now) >= 0;
   }
 }
 

@@ -52,8 +52,8 @@ type Plan = (typeof Plan)[keyof typeof Plan];
 export interface ServiceNatOptions {
   /** The node's address on the pod network (hairpin SNAT source): the gateway, 10.244.N.1. */
   readonly nodeIp: number;
-  /** The clock (ms), read once per packet. */
-  readonly now: () => number;
+  /** The switch's clock (milliseconds, read once per batch). */
+  readonly clock: { readonly now: number };
   /** Uniform [0, 1) (tests fix it). */
   readonly random?: () => number;
 }
@@ -65,7 +65,7 @@ export class ServiceNat implements ServiceTable {
   catalog: ServiceCatalog;
   readonly ct: ConnTable;
   private readonly nodeIp: number;
-  private readonly now: () => number;
+  private readonly clock: { readonly now: number };
   private readonly random: () => number;
   /** Frontends by ClusterIP (a short list each: one per port and protocol). */
   private byIp = new U32Map<Frontend[]>();
@@ -97,7 +97,7 @@ export class ServiceNat implements ServiceTable {
     this.catalog = catalog;
     this.ct = ct;
     this.nodeIp = opts.nodeIp >>> 0;
-    this.now = opts.now;
+    this.clock = opts.clock;
     this.random = opts.random ?? Math.random;
     this.index(catalog);
   }
@@ -121,6 +121,11 @@ export class ServiceNat implements ServiceTable {
     });
   }
 
+  /** The time as a whole number of milliseconds (a Smi: passing it on allocates nothing). */
+  private now(): number {
+    return Math.floor(this.clock.now);
+  }
+
   private index(catalog: ServiceCatalog): void {
     const m = new U32Map<Frontend[]>();
     for (const fe of catalog.frontends) m.set(fe.ip, [...(m.get(fe.ip) ?? []), fe]);
@@ -135,12 +140,12 @@ export class ServiceNat implements ServiceTable {
     if (proto === CtProto.ICMP) return this.decideIcmp(c);
     if (proto !== CtProto.TCP && proto !== CtProto.UDP && proto !== CtProto.SCTP) return;
     if ((c.flagsFrag & 0x1fff) !== 0 || room < 4) return; // a later fragment: no ports
-    const ports = dv.getUint32(l4) >>> 0;
+    const ports = dv.getInt32(l4);
     this.proto = proto;
     this.ports = ports;
     this.tcpFlags = proto === CtProto.TCP && room >= 14 ? dv.getUint8(l4 + 13) & (TcpFlag.FIN | TcpFlag.SYN | TcpFlag.RST | TcpFlag.ACK) : 0;
     const ct = this.ct, now = this.now();
-    const n = ct.lookup(proto, c.srcIp, c.dstIp, ports, now);
+    const n = ct.lookup(proto, c.srcIp | 0, c.dstIp | 0, ports, now);
     if (n >= 0) {
       c.ctNode = n;
       if ((ct.mark(n) & MARK_NAT) === 0) return;
@@ -185,7 +190,7 @@ export class ServiceNat implements ServiceTable {
       if (!c.ctSeen) { c.ctSeen = true; ct.seen(this.node, this.tcpFlags, len, now); }
     } else if (plan === Plan.NEW) {
       const src = this.frameSrc(c), dst = this.frameDst(c);
-      const r = ct.create(this.proto, src, dst, this.ports, this.newDst, this.newSrc, packPorts(this.newDport, this.newSport), this.tcpFlags, len, now);
+      const r = ct.create(this.proto, src | 0, dst | 0, this.ports, this.newDst | 0, this.newSrc | 0, packPorts(this.newDport, this.newSport), this.tcpFlags, len, now);
       if (r < 0) {
         c.dropWith(r === CtRefuse.FULL ? Drop.CONNTRACK_FULL : Drop.NAT_CLASH);
         return;
@@ -308,7 +313,7 @@ export class ServiceNat implements ServiceTable {
     if (dv.getUint8(ip) >>> 4 !== 4 || ihl < 20 || end - ip < ihl + 4) return;
     const proto = dv.getUint8(ip + 9);
     if (proto !== CtProto.TCP && proto !== CtProto.UDP && proto !== CtProto.SCTP) return;
-    const qs = dv.getUint32(ip + 12), qd = dv.getUint32(ip + 16), qp = dv.getUint32(ip + ihl) >>> 0;
+    const qs = dv.getUint32(ip + 12), qd = dv.getUint32(ip + 16), qp = dv.getInt32(ip + ihl);
     // The quoted packet went qs -> qd; the error comes back the other way: look up its inverse.
     const n = this.ct.lookup(proto, qd, qs, packPorts(qp & 0xffff, qp >>> 16), this.now());
     if (n < 0 || (this.ct.mark(n) & MARK_NAT) === 0) return;

@@ -183,14 +183,14 @@ interface Case {
 function isolateP1(n: Node, type: 'Ingress' | 'Egress'): void {
   const pods: Pod[] = [{ metadata: { name: 'p1', namespace: 'default', labels: { app: 'p1' } }, status: { podIP: '10.244.1.2' } }];
   const policies: NetworkPolicy[] = [{ metadata: { name: 'deny', namespace: 'default' }, spec: { podSelector: { matchLabels: { app: 'p1' } }, policyTypes: [type] } }];
-  new PolicyEnforcer(new PolicySet({ namespaces: [], pods, policies }), new ConnTable({ capacity: 64 }), () => n.sw.clock.now).install(n.sw);
+  new PolicyEnforcer(new PolicySet({ namespaces: [], pods, policies }), new ConnTable({ capacity: 64 }), n.sw.clock).install(n.sw);
 }
 
 /** serviceWith installs Service 10.96.0.10:53/UDP with endpoints on node n2 (`eps`). */
 function serviceWith(n: Node, eps: string[], policy: 'Cluster' | 'Local'): void {
   const services: Service[] = [{ metadata: { name: 'dns', namespace: 'default' }, spec: { clusterIP: '10.96.0.10', internalTrafficPolicy: policy, ports: [{ port: 53, protocol: 'UDP' }] } }];
   const slices: EndpointSlice[] = [{ metadata: { name: 'dns-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'dns' } }, ports: [{ port: 53, protocol: 'UDP' }], endpoints: eps.map((a) => ({ addresses: [a], nodeName: 'n2' })) }];
-  n.sw.setServices(new ServiceNat(new ServiceCatalog({ services, slices, pods: [], node: 'n1' }), new ConnTable({ capacity: 64 }), { nodeIp: GW, now: () => n.sw.clock.now }));
+  n.sw.setServices(new ServiceNat(new ServiceCatalog({ services, slices, pods: [], node: 'n1' }), new ConnTable({ capacity: 64 }), { nodeIp: GW, clock: n.sw.clock }));
 }
 
 /** One frame per drop reason a trace can decide. */

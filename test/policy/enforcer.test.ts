@@ -57,7 +57,7 @@ function node(policies: NetworkPolicy[], capacity = 1024): Node {
   sw.attachHost(host, mac('02:00:00:00:00:fe'), 'host');
   sw.attachOverlay(ov, Framing.ETHERNET, 'ov');
   sw.setPeers([{ name: 'n2', underlayIp: UL2, mac: N2_MAC, vni: 1, port: 4789, podCidr: Cidr.parse('10.244.2.0/24') }]);
-  const enf = new PolicyEnforcer(compile(policies), new ConnTable({ capacity, seed: 1 }), () => clock.now);
+  const enf = new PolicyEnforcer(compile(policies), new ConnTable({ capacity, seed: 1 }), clock);
   enf.install(sw);
   return { sw, web, client, host, ov, clock, enf };
 }

@@ -60,7 +60,7 @@ function node(o: { svc?: Service; eps?: { ip: string; node: string }[]; lb?: 'ra
   // The "random" draw is ours: pick.i chooses the backend (backends are listed in slice order).
   const pick = { i: 0 };
   const cat = new ServiceCatalog({ services: [o.svc ?? service()], slices: [slice(o.eps ?? BOTH)], pods: [], node: 'n1', loadBalancing: o.lb ?? 'random', maglevSize: 251 });
-  const nat = new ServiceNat(cat, new ConnTable({ capacity: 256, seed: 2 }), { nodeIp: GW, now: () => clock.now, random: () => (pick.i + 0.5) / 2 });
+  const nat = new ServiceNat(cat, new ConnTable({ capacity: 256, seed: 2 }), { nodeIp: GW, clock, random: () => (pick.i + 0.5) / 2 });
   sw.setServices(nat);
   return { sw, client, be, ov, clock, nat, pick };
 }
@@ -130,7 +130,7 @@ describe('Services: ClusterIP load balancing in the switch', () => {
 
   it('draws uniformly at random by default (200 connections over 2 backends: each gets 70-130)', () => {
     const n = node();
-    const nat = new ServiceNat(n.nat.catalog, new ConnTable({ capacity: 512 }), { nodeIp: GW, now: () => n.clock.now });
+    const nat = new ServiceNat(n.nat.catalog, new ConnTable({ capacity: 512 }), { nodeIp: GW, clock: n.clock });
     n.sw.setServices(nat);
     const got = { be: 0, ov: 0 };
     for (let i = 0; i < 200; i++) got[one(n, n.client, toVip(SYN, 20000 + i)).port as 'be' | 'ov']++;
@@ -231,7 +231,7 @@ describe('Services: ClusterIP load balancing in the switch', () => {
       metadata: { name: 'client-to-web', namespace: 'shop' },
       spec: { podSelector: { matchLabels: { app: 'client' } }, policyTypes: ['Egress'], egress: [{ to: [{ podSelector: { matchLabels: { app: 'web' } } }], ports: [{ port: 8080 }] }] },
     }] });
-    new PolicyEnforcer(set, n.nat.ct, () => n.clock.now).install(n.sw);
+    new PolicyEnforcer(set, n.nat.ct, n.clock).install(n.sw);
     expect(one(n, n.client, toVip(SYN)).port).toBe('be');
     n.pick.i = 1; // the remote backend is not a pod of the policy set: denied
     expect(one(n, n.client, toVip(SYN, 40001)).drops).toEqual({ policy_denied_egress: 1 });
@@ -272,7 +272,7 @@ describe('Services and NetworkPolicy on the data path', () => {
     const n = node();
     const pods = [{ metadata: { name: 'client', namespace: 'shop', labels: { app: 'client' } }, status: { podIP: '10.244.1.2' } }];
     const set = new PolicySet({ namespaces: [{ metadata: { name: 'shop' } }], pods, policies: [{ metadata: { name: 'all-out', namespace: 'shop' }, spec: { podSelector: {}, policyTypes: ['Egress'], egress: [{}] } }] });
-    new PolicyEnforcer(set, n.nat.ct, () => n.clock.now).install(n.sw);
+    new PolicyEnforcer(set, n.nat.ct, n.clock).install(n.sw);
     const withTables = perFrame(n, toVip(ACK), n.be);
     expect([n.sw.stats.totalDrops(), n.nat.ct.size, n.nat.translated]).toEqual([0, 1, 30_000]);
     expect(withTables - base).toBeLessThan(1);

@@ -1,0 +1,167 @@
+/**
+ * NetworkPolicy and Services on the data path (issues 12 and 13): the replay of
+ * pod-to-remote-udp64 (256 UDP flows from the local pods to pods on nodes 2 and 3) through the full pipeline,
+ *   pod-ip           no tables (the baseline every ratio is against)
+ *   policy-N         N NetworkPolicies isolating the sending pods for egress, every one with a
+ *                    rule the traffic matches (N = 0, 100, 1,000, 10,000): established flows,
+ *                    judged once and then found in the connection table
+ *   policy-100-new   the same with 100 policies, every packet a new connection (UDP timeout 0):
+ *                    a policy decision and a connection-table insert per packet
+ *   service-N        the same frames sent to ClusterIPs (one Service per destination pod, among
+ *                    N Services in all: N = 10, 1,000, 10,000), DNATed to that pod
+ * and, in the parent process, the time to compile 10,000 policies over 1,000 pods and a
+ * catalog of 10,000 Services. Each case runs in its own process (so one case's code paths do
+ * not shape the JIT for the next), the cases interleaved run by run.
+ *
+ * Run: npm run build:ts && node --expose-gc dist/bench/policy/policy.bench.js [--runs 5] [--seconds 2] [--json out.json]
+ */
+
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ConnTable } from '../../src/conntrack/table.js';
+import { PcapReader, PcapRecord } from '../../src/pcap/pcap.js';
+import { PolicySet } from '../../src/policy/engine.js';
+import { PolicyEnforcer } from '../../src/policy/enforcer.js';
+import type { NetworkPolicy, Pod } from '../../src/policy/objects.js';
+import { defaultNodeConfig } from '../../src/replay/node.js';
+import { FrameCapture } from '../../src/replay/replay-port.js';
+import { ReplayNode, type ReplayResult } from '../../src/replay/replay.js';
+import { ServiceCatalog, type EndpointSlice, type Service } from '../../src/service/catalog.js';
+import { ServiceNat } from '../../src/service/nat.js';
+import { formatIpv4 } from '../../src/wire/addr.js';
+import { fold16, sum16 } from '../../src/wire/checksum.js';
+import { machine } from '../harness.js';
+
+const arg = (name: string, dflt: string): string => {
+  const i = process.argv.indexOf(name);
+  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : dflt;
+};
+const FIXTURE = fileURLToPath(new URL('../../../fixtures/replay/pod-to-remote-udp64.pcap', import.meta.url));
+const CASES = ['pod-ip', 'policy-0', 'policy-100', 'policy-1000', 'policy-10000', 'policy-100-new', 'service-10', 'service-1000', 'service-10000'] as const;
+type Case = (typeof CASES)[number];
+
+/** The fixture with UDP checksums zeroed (both variants alike) and, for services, destinations moved to ClusterIPs. */
+function frames(toServices: boolean): { data: Buffer; dsts: number[] } {
+  const data = Buffer.from(readFileSync(FIXTURE));
+  const r = new PcapReader(data), rec = new PcapRecord();
+  const dsts: number[] = [];
+  while (r.next(rec)) {
+    const ip = rec.off + 14;
+    if (data[ip + 9] !== 17) continue;
+    const dst = data.readUInt32BE(ip + 16);
+    let k = dsts.indexOf(dst);
+    if (k < 0) { dsts.push(dst); k = dsts.length - 1; }
+    data.writeUInt16BE(0, ip + 20 + 6);
+    if (toServices) {
+      data.writeUInt32BE(vip(k), ip + 16);
+      data.writeUInt16BE(0, ip + 10);
+      data.writeUInt16BE(~fold16(sum16(data, ip, 20)) & 0xffff, ip + 10);
+    }
+  }
+  return { data, dsts };
+}
+/** ClusterIP of Service k: 10.96.0.0/12 counted from 10.96.0.10. */
+const vip = (k: number): number => (0x0a60_000a + k) >>> 0;
+
+function install(c: Case, node: ReplayNode, dsts: readonly number[]): void {
+  const clock = node.clock;
+  if (c.startsWith('policy-')) {
+    const n = Number(c.split('-')[1]);
+    const cfg = node.cfg;
+    const pods: Pod[] = cfg.pods.map((p) => ({ metadata: { name: p.name, namespace: 'bench', labels: { app: 'src' } }, status: { podIP: formatIpv4(p.ip) } }));
+    const policies: NetworkPolicy[] = Array.from({ length: n }, (_, i) => ({
+      metadata: { name: `p${i}`, namespace: 'bench' },
+      spec: { podSelector: { matchLabels: { app: 'src' } }, policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: `10.${100 + (i % 100)}.0.0/16` } }, { ipBlock: { cidr: '10.244.0.0/16' } }], ports: [{ protocol: 'UDP', port: 5201 }] }] },
+    }));
+    const fresh = c === 'policy-100-new';
+    const ct = new ConnTable({ capacity: 65_536, timeouts: fresh ? { udp: 0, udpStream: 0 } : {} });
+    new PolicyEnforcer(new PolicySet({ namespaces: [{ metadata: { name: 'bench' } }], pods, policies }), ct, clock).install(node.sw);
+  } else if (c.startsWith('service-')) {
+    const n = Number(c.split('-')[1]);
+    const services: Service[] = [], slices: EndpointSlice[] = [];
+    for (let k = 0; k < Math.max(n, dsts.length); k++) {
+      services.push({ metadata: { name: `s${k}`, namespace: 'bench' }, spec: { clusterIP: formatIpv4(vip(k)), ports: [{ port: 5201, protocol: 'UDP' }] } });
+      const backend = k < dsts.length ? formatIpv4(dsts[k]!) : `10.244.9.${k % 250}`;
+      slices.push({ metadata: { name: `s${k}-1`, namespace: 'bench', labels: { 'kubernetes.io/service-name': `s${k}` } }, ports: [{ port: 5201, protocol: 'UDP' }], endpoints: [{ addresses: [backend] }] });
+    }
+    const cat = new ServiceCatalog({ services, slices, pods: [], node: 'node1' });
+    node.sw.setServices(new ServiceNat(cat, new ConnTable({ capacity: 65_536 }), { nodeIp: node.cfg.gateway, clock }));
+  }
+}
+
+/** worker: one case, warmed on a first node, timed on a second (as replayCapture does). */
+function worker(c: Case, seconds: number): void {
+  const { data, dsts } = frames(c.startsWith('service-'));
+  const cfg = defaultNodeConfig();
+  const warm = new ReplayNode(cfg);
+  install(c, warm, dsts);
+  const input = warm.load(data);
+  const probe = warm.run(input, { loops: 200, capture: null });
+  const loops = Math.max(50, Math.ceil((seconds * 1e9) / (probe.nsPerFrame * input.frames)));
+  warm.run(input, { loops, capture: new FrameCapture() });
+  const node = new ReplayNode(cfg);
+  install(c, node, dsts);
+  const r: ReplayResult = node.run(node.load(data), { loops });
+  process.stdout.write(JSON.stringify({ nsPerFrame: r.nsPerFrame, heapBytesPerFrame: r.heapBytesPerFrame, framesOut: r.framesOut, framesIn: r.framesIn, drops: r.drops }));
+}
+
+const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+function compileTimes(): { policies: number; services: number } {
+  const namespaces = Array.from({ length: 20 }, (_, n) => ({ metadata: { name: `ns${n}`, labels: { team: `t${n % 5}` } } }));
+  const pods: Pod[] = Array.from({ length: 1000 }, (_, i) => ({ metadata: { name: `p${i}`, namespace: `ns${i % 20}`, labels: { app: `a${i % 50}`, tier: i % 3 ? 'web' : 'db' } }, status: { podIP: `10.244.${(i >> 8) + 1}.${i & 255}` } }));
+  const policies: NetworkPolicy[] = Array.from({ length: 10_000 }, (_, k) => ({
+    metadata: { name: `pol${k}`, namespace: `ns${k % 20}` },
+    spec: { podSelector: { matchLabels: { app: `a${k % 50}` } }, ingress: [{ from: [{ podSelector: { matchLabels: { tier: 'web' } } }, { namespaceSelector: { matchLabels: { team: `t${k % 5}` } } }], ports: [{ port: 80 + (k % 10) }] }] },
+  }));
+  const services: Service[] = Array.from({ length: 10_000 }, (_, k) => ({ metadata: { name: `s${k}`, namespace: 'bench' }, spec: { clusterIP: formatIpv4(vip(k)), ports: [{ name: 'http', port: 80 }] } }));
+  const slices: EndpointSlice[] = services.map((s, k) => ({ metadata: { name: `${s.metadata.name}-1`, namespace: 'bench', labels: { 'kubernetes.io/service-name': s.metadata.name } }, ports: [{ name: 'http', port: 8080 }], endpoints: [1, 2, 3].map((e) => ({ addresses: [`10.244.${e}.${k % 250}`] })) }));
+  const p: number[] = [], s: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    let t = performance.now();
+    new PolicySet({ namespaces, pods, policies });
+    p.push(performance.now() - t);
+    t = performance.now();
+    new ServiceCatalog({ services, slices, pods: [], node: 'n1' });
+    s.push(performance.now() - t);
+  }
+  return { policies: median(p), services: median(s) };
+}
+
+function main(): void {
+  const one = arg('--case', '');
+  const seconds = Number(arg('--seconds', '2'));
+  if (one !== '') { worker(one as Case, seconds); return; }
+  const runs = Number(arg('--runs', '5'));
+  const self = fileURLToPath(import.meta.url);
+  const results = new Map<Case, { ns: number[]; heap: number[]; drops: number }>(CASES.map((c) => [c, { ns: [], heap: [], drops: 0 }]));
+  for (let r = 0; r < runs; r++) {
+    for (const c of CASES) {
+      const out = JSON.parse(execFileSync(process.execPath, ['--expose-gc', '--max-semi-space-size=64', self, '--case', c, '--seconds', String(seconds)], { encoding: 'utf8', maxBuffer: 1 << 20 })) as { nsPerFrame: number; heapBytesPerFrame: number; drops: Record<string, number> };
+      const x = results.get(c)!;
+      x.ns.push(out.nsPerFrame);
+      x.heap.push(out.heapBytesPerFrame);
+      x.drops = Math.max(x.drops, Object.values(out.drops).reduce((a, b) => a + b, 0));
+    }
+    process.stderr.write(`run ${r + 1}/${runs} done\n`);
+  }
+  const base = median(results.get('pod-ip')!.ns);
+  const lines = [
+    `policy and service bench: ${machine()}, ${runs} runs per case, >= ${seconds} s each, cases interleaved`,
+    '',
+    '| case | ns/frame (median) | Mpps | pod-ip / case (rate ratio) | ns/frame, all runs | heap B/frame (max) | drops |',
+    '|---|---:|---:|---:|---|---:|---:|',
+    ...CASES.map((c) => {
+      const x = results.get(c)!, m = median(x.ns);
+      return `| ${c} | ${m.toFixed(1)} | ${(1000 / m).toFixed(2)} | ${(base / m).toFixed(3)} | ${x.ns.map((v) => v.toFixed(0)).join(', ')} | ${Math.max(...x.heap).toFixed(3)} | ${x.drops} |`;
+    }),
+  ];
+  const t = compileTimes();
+  lines.push('', `compile: 10,000 NetworkPolicies over 1,000 pods ${t.policies.toFixed(0)} ms; 10,000 Services with 3 endpoints each ${t.services.toFixed(0)} ms (median of 5)`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+  const json = arg('--json', '');
+  if (json !== '') writeFileSync(json, JSON.stringify({ machine: machine(), runs, seconds, cases: Object.fromEntries(results), compileMs: t }, null, 2));
+}
+
+main();
