@@ -1,0 +1,102 @@
+/**
+ * Cases of the Kubernetes NetworkPolicy e2e suite (test/e2e/network/netpol/network_policy.go in
+ * kubernetes/kubernetes), restated as data: the pods a case creates (namespaces x, y, z; pods
+ * a, b, c labelled pod=<name>; each serving 80 and 81 as serve-<port>-<proto>), the policies it
+ * applies, and the truth table it expects per port and protocol, built the way the suite builds
+ * it (start from all-true, then ExpectPeer / ExpectAllIngress / ExpectAllEgress / Expect).
+ * Loopback (a pod to itself) is not judged, as the suite does (`ignoreLoopback`).
+ *
+ * Used by the engine-level conformance test now and by the lab's probe tests once policies
+ * reach the lab's nodes; the cases left out are listed in LEFT_OUT with why.
+ */
+
+import type { LabelSelector, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPort } from '../../src/policy/objects.js';
+
+export type PodName = `${'x' | 'y' | 'z'}/${'a' | 'b' | 'c'}`;
+export type Proto = 'TCP' | 'UDP' | 'SCTP';
+interface PeerSel { readonly ns?: string; readonly pod?: string }
+
+/** A truth table over a case's pods: reach.get(from, to). */
+export class Reachability {
+  private readonly m = new Map<string, boolean>();
+  constructor(readonly pods: readonly PodName[], dflt = true) {
+    for (const f of pods) for (const t of pods) this.m.set(`${f}>${t}`, dflt);
+  }
+  private static match(p: PodName, s: PeerSel): boolean {
+    return (s.ns === undefined || p.startsWith(`${s.ns}/`)) && (s.pod === undefined || p.endsWith(`/${s.pod}`));
+  }
+  expectPeer(from: PeerSel, to: PeerSel, v: boolean): this {
+    for (const f of this.pods) for (const t of this.pods) if (Reachability.match(f, from) && Reachability.match(t, to)) this.m.set(`${f}>${t}`, v);
+    return this;
+  }
+  expectAllIngress(to: PodName, v: boolean): this { return this.expectPeer({}, { ns: to[0], pod: to[2] }, v); }
+  expectAllEgress(from: PodName, v: boolean): this { return this.expectPeer({ ns: from[0], pod: from[2] }, {}, v); }
+  expect(from: PodName, to: PodName, v: boolean): this { return this.expectPeer({ ns: from[0], pod: from[2] }, { ns: to[0], pod: to[2] }, v); }
+  get(from: PodName, to: PodName): boolean { return this.m.get(`${from}>${to}`)!; }
+}
+
+export interface Check { readonly port: number; readonly proto: Proto; readonly expect: Reachability }
+export interface E2eCase {
+  readonly name: string;
+  readonly pods: readonly PodName[];
+  readonly policies: readonly NetworkPolicy[];
+  readonly checks: readonly Check[];
+}
+
+const pol = (ns: string, name: string, podSelector: LabelSelector, o: { ingress?: NetworkPolicyIngressRule[]; egress?: NetworkPolicyEgressRule[]; types?: ('Ingress' | 'Egress')[] }): NetworkPolicy => ({
+  metadata: { name, namespace: ns },
+  spec: { podSelector, ...(o.ingress ? { ingress: o.ingress } : {}), ...(o.egress ? { egress: o.egress } : {}), policyTypes: o.types ?? [...(o.ingress ? ['Ingress' as const] : []), ...(o.egress ? ['Egress' as const] : [])] },
+});
+const podSel = (pod: string): LabelSelector => ({ matchLabels: { pod } });
+const nsName = (ns: string): LabelSelector => ({ matchLabels: { 'kubernetes.io/metadata.name': ns } });
+const tcp = (port: number | string): NetworkPolicyPort => ({ protocol: 'TCP', port });
+const R = (pods: readonly PodName[]): Reachability => new Reachability(pods);
+const all = ['x/a', 'x/b', 'x/c', 'y/a', 'y/b', 'y/c', 'z/a', 'z/b', 'z/c'] as const satisfies readonly PodName[];
+
+export const E2E_CASES: readonly E2eCase[] = [
+  ((p: PodName[]) => ({ name: "should support a 'default-deny-ingress' policy", pods: p, policies: [pol('x', 'deny-ingress', {}, { ingress: [] })], checks: [{ port: 80, proto: 'TCP', expect: R(p).expectPeer({}, { ns: 'x' }, false) }] }))(['x/a', 'x/b', 'y/a', 'y/b']),
+  ((p: PodName[]) => ({ name: "should support a 'default-deny-all' policy", pods: p, policies: [pol('x', 'deny-all', {}, { ingress: [], egress: [] })], checks: [{ port: 80, proto: 'TCP', expect: R(p).expectPeer({}, { ns: 'x' }, false).expectPeer({ ns: 'x' }, {}, false) }] }))(['x/a', 'x/b', 'y/a']),
+  ((p: PodName[]) => ({ name: 'should enforce policy to allow traffic from pods within server namespace based on PodSelector', pods: p, policies: [pol('x', 'x-a-allows-x-b', podSel('a'), { ingress: [{ from: [{ podSelector: podSel('b') }] }] })], checks: [{ port: 80, proto: 'TCP', expect: R(p).expectAllIngress('x/a', false).expect('x/b', 'x/a', true) }] }))(['x/a', 'x/b', 'x/c', 'y/a']),
+  ((p: PodName[]) => ({ name: 'should enforce policy to allow ingress traffic for a target', pods: p, policies: [pol('x', 'deny-all', {}, { ingress: [] }), pol('x', 'allow-all-to-a', podSel('a'), { ingress: [{ from: [{ podSelector: {}, namespaceSelector: {} }] }] })], checks: [{ port: 80, proto: 'TCP', expect: R(p).expectAllIngress('x/a', true).expectAllIngress('x/b', false) }] }))(['x/a', 'x/b', 'y/a']),
+  ((p: PodName[]) => ({ name: 'should enforce policy to allow ingress traffic from pods in all namespaces', pods: p, policies: [pol('x', 'allow-from-another-ns', podSel('a'), { ingress: [{ from: [{ namespaceSelector: { matchLabels: {} } }] }] })], checks: [{ port: 80, proto: 'TCP', expect: R(p) }] }))(['x/a', 'x/b', 'y/a', 'z/a']),
+  ((p: PodName[]) => ({ name: 'should enforce policy to allow traffic only from a different namespace, based on NamespaceSelector', pods: p, policies: [pol('x', 'allow-client-a-via-ns-selector', podSel('a'), { ingress: [{ from: [{ namespaceSelector: nsName('y') }] }] })], checks: [{ port: 80, proto: 'TCP', expect: R(p).expectPeer({ ns: 'x' }, { ns: 'x', pod: 'a' }, false).expectPeer({ ns: 'z' }, { ns: 'x', pod: 'a' }, false) }] }))(['x/a', 'x/b', 'y/a', 'z/a']),
+  ((p: PodName[]) => ({ name: 'should enforce policy based on PodSelector with MatchExpressions', pods: p, policies: [pol('x', 'x-a-allows-x-b', podSel('a'), { ingress: [{ from: [{ podSelector: { matchExpressions: [{ key: 'pod', operator: 'In', values: ['b'] }] } }] }] })], checks: [{ port: 80, proto: 'TCP', expect: R(p).expectAllIngress('x/a', false).expect('x/b', 'x/a', true) }] }))(['x/a', 'x/b', 'y/a']),
+  ((p: PodName[]) => ({ name: 'should enforce policy based on NamespaceSelector with MatchExpressions', pods: p, policies: [pol('x', 'allow-ns-y-match-selector', podSel('a'), { ingress: [{ from: [{ namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['y'] }] } }] }] })], checks: [{ port: 80, proto: 'TCP', expect: R(p).expectPeer({ ns: 'x' }, { ns: 'x', pod: 'a' }, false).expectPeer({ ns: 'z' }, { ns: 'x', pod: 'a' }, false) }] }))(['x/a', 'x/b', 'y/a', 'z/a']),
+  ((p: PodName[]) => ({ name: 'should enforce policy based on PodSelector or NamespaceSelector', pods: p, policies: [pol('x', 'allow-ns-y-match-selector', podSel('a'), { ingress: [{ from: [{ namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['x'] }] } }, { podSelector: podSel('b') }] }] })], checks: [{ port: 80, proto: 'TCP', expect: R(p).expect('x/a', 'x/a', false).expect('x/c', 'x/a', false) }] }))(['x/a', 'x/b', 'x/c', 'y/a']),
+  ((p: PodName[]) => ({ name: 'should enforce policy based on PodSelector and NamespaceSelector', pods: p, policies: [pol('x', 'allow-ns-y-podselector-and-nsselector', podSel('a'), { ingress: [{ from: [{ namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['x'] }] }, podSelector: podSel('b') }] }] })], checks: [{ port: 80, proto: 'TCP', expect: R(p).expectAllIngress('x/a', false).expect('y/b', 'x/a', true).expect('z/b', 'x/a', true) }] }))(['x/a', 'x/b', 'y/a', 'y/b', 'z/b']),
+  ((p: PodName[]) => ({ name: 'should enforce policy based on Multiple PodSelectors and NamespaceSelectors', pods: p, policies: [pol('x', 'allow-ns-y-z-pod-b-c', podSel('a'), { ingress: [{ from: [{ namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['x'] }] }, podSelector: { matchExpressions: [{ key: 'pod', operator: 'In', values: ['b', 'c'] }] } }] }] })], checks: [{ port: 80, proto: 'TCP', expect: R(p).expectPeer({ ns: 'x' }, { ns: 'x', pod: 'a' }, false).expect('y/a', 'x/a', false) }] }))(['x/a', 'x/b', 'y/a', 'y/b', 'y/c']),
+  ((p: PodName[]) => ({ name: 'should enforce policy based on any PodSelectors', pods: p, policies: [pol('x', 'allow-ns-x-pod-b-c', podSel('a'), { ingress: [{ from: [{ podSelector: podSel('b') }, { podSelector: podSel('c') }] }] })], checks: [{ port: 80, proto: 'TCP', expect: R(p).expectAllIngress('x/a', false).expect('x/b', 'x/a', true).expect('x/c', 'x/a', true) }] }))(['x/a', 'x/b', 'x/c']),
+  ((p: PodName[]) => ({ name: 'should enforce policy to allow traffic only from a pod in a different namespace based on PodSelector and NamespaceSelector', pods: p, policies: [pol('x', 'allow-ns-y-pod-a-via-namespace-pod-selector', podSel('a'), { ingress: [{ from: [{ namespaceSelector: nsName('y'), podSelector: podSel('a') }] }] })], checks: [{ port: 80, proto: 'TCP', expect: R(p).expectAllIngress('x/a', false).expect('y/a', 'x/a', true) }] }))(['x/a', 'x/b', 'y/a', 'y/b', 'z/a']),
+  ((p: PodName[]) => ({ name: 'should enforce policy based on Ports', pods: p, policies: [pol('x', 'allow-client-a-via-ns-selector', podSel('a'), { ingress: [{ from: [{ namespaceSelector: nsName('y') }], ports: [tcp(81)] }] })], checks: [{ port: 81, proto: 'TCP', expect: R(p).expectPeer({ ns: 'x' }, { ns: 'x', pod: 'a' }, false).expectPeer({ ns: 'y' }, { ns: 'x', pod: 'a' }, true).expectPeer({ ns: 'z' }, { ns: 'x', pod: 'a' }, false) }] }))(['x/a', 'x/b', 'y/a', 'y/b', 'z/a']),
+  ((p: PodName[]) => ({ name: 'should enforce multiple, stacked policies with overlapping podSelectors', pods: p,
+    policies: [pol('x', 'allow-client-a-via-ns-selector', podSel('a'), { ingress: [{ from: [{ namespaceSelector: nsName('y') }], ports: [tcp(81)] }] }), pol('x', 'allow-client-a-via-ns-selector-80', podSel('a'), { ingress: [{ from: [{ namespaceSelector: nsName('y') }], ports: [tcp(80)] }] })],
+    checks: [80, 81].map((port) => ({ port, proto: 'TCP' as const, expect: R(p).expectPeer({ ns: 'x' }, { ns: 'x', pod: 'a' }, false).expectPeer({ ns: 'y' }, { ns: 'x', pod: 'a' }, true).expectPeer({ ns: 'z' }, { ns: 'x', pod: 'a' }, false) })) }))(['x/a', 'x/b', 'y/a', 'y/b', 'z/a']),
+  ((p: PodName[]) => ({ name: 'should support allow-all policy', pods: p, policies: [pol('x', 'allow-all', {}, { ingress: [{}] })], checks: [80, 81].map((port) => ({ port, proto: 'TCP' as const, expect: R(p) })) }))(['x/a', 'x/b', 'y/a']),
+  ((p: PodName[]) => ({ name: 'should allow ingress access on one named port', pods: p, policies: [pol('x', 'allow-all', {}, { ingress: [{ ports: [{ port: 'serve-81-tcp' }] }] })], checks: [{ port: 81, proto: 'TCP', expect: R(p) }, { port: 80, proto: 'TCP', expect: R(p).expectPeer({}, { ns: 'x' }, false) }] }))(['x/a', 'x/b', 'y/a']),
+  ((p: PodName[]) => ({ name: 'should allow ingress access from namespace on one named port', pods: p, policies: [pol('x', 'allow-client-a-via-ns-selector-80', podSel('a'), { ingress: [{ from: [{ namespaceSelector: nsName('y') }], ports: [tcp('serve-80-tcp')] }] })],
+    checks: [{ port: 80, proto: 'TCP', expect: R(p).expectPeer({ ns: 'x' }, { ns: 'x', pod: 'a' }, false).expectPeer({ ns: 'z' }, { ns: 'x', pod: 'a' }, false) }, { port: 81, proto: 'TCP', expect: R(p).expectAllIngress('x/a', false) }] }))(['x/a', 'x/b', 'y/a', 'z/a']),
+  ((p: PodName[]) => ({ name: 'should allow egress access on one named port', pods: p, policies: [pol('x', 'allow-egress', {}, { egress: [{ ports: [{ port: 'serve-80-tcp' }] }] })], checks: [{ port: 80, proto: 'TCP', expect: R(p) }, { port: 81, proto: 'TCP', expect: R(p).expectPeer({ ns: 'x' }, {}, false) }] }))(['x/a', 'y/a']),
+  ((p: PodName[]) => ({ name: 'should deny ingress from pods on other namespaces', pods: p, policies: [pol('x', 'deny-empty-policy', {}, { ingress: [{ from: [{ podSelector: { matchLabels: {} } }] }] })], checks: [{ port: 80, proto: 'TCP', expect: R(p).expectPeer({ ns: 'y' }, { ns: 'x' }, false).expectPeer({ ns: 'z' }, { ns: 'x' }, false) }] }))(['x/a', 'x/b', 'y/a', 'z/a']),
+  ((p: PodName[]) => ({ name: 'should deny egress from pods based on PodSelector', pods: p, policies: [pol('x', 'deny-egress-pod-a', podSel('a'), { egress: [] , types: ['Egress'] })], checks: [{ port: 80, proto: 'TCP', expect: R(p).expectAllEgress('x/a', false) }] }))(['x/a', 'x/b', 'y/a']),
+  ((p: PodName[]) => ({ name: 'should deny egress from all pods in a namespace', pods: p, policies: [pol('x', 'deny-egress-ns-x', {}, { egress: [], types: ['Egress'] })], checks: [{ port: 80, proto: 'TCP', expect: R(p).expectPeer({ ns: 'x' }, {}, false) }] }))(['x/a', 'x/b', 'y/a']),
+  ((p: PodName[]) => ({ name: 'should work with Ingress, Egress specified together', pods: p, policies: [pol('x', 'allow-client-a-via-pod-selector', podSel('a'), { ingress: [{ from: [{ podSelector: podSel('b') }] }], egress: [{ ports: [{ port: 80 }] }], types: ['Egress', 'Ingress'] })],
+    checks: [{ port: 80, proto: 'TCP', expect: R(p).expectAllIngress('x/a', false).expect('x/b', 'x/a', true) }, { port: 81, proto: 'TCP', expect: R(p).expectAllIngress('x/a', false).expectAllEgress('x/a', false).expect('x/b', 'x/a', true) }] }))(['x/a', 'x/b', 'x/c', 'y/a']),
+  ((p: PodName[]) => ({ name: 'should support denying of egress traffic on the client side (even if the server explicitly allows this traffic)', pods: p,
+    policies: [
+      pol('x', 'allow-to-ns-y-pod-a', podSel('a'), { egress: [{ to: [{ namespaceSelector: nsName('y'), podSelector: podSel('a') }] }] }),
+      pol('y', 'allow-from-xa-on-ya-match-selector', podSel('a'), { ingress: [{ from: [{ namespaceSelector: nsName('x'), podSelector: podSel('a') }] }] }),
+      pol('y', 'allow-from-xa-on-yb-match-selector', podSel('b'), { ingress: [{ from: [{ namespaceSelector: nsName('x'), podSelector: podSel('a') }] }] }),
+    ],
+    checks: [{ port: 80, proto: 'TCP', expect: R(p).expectPeer({ ns: 'x', pod: 'a' }, {}, false).expectPeer({}, { ns: 'y', pod: 'a' }, false).expectPeer({ ns: 'x', pod: 'a' }, { ns: 'y', pod: 'a' }, true).expectPeer({}, { ns: 'y', pod: 'b' }, false) }] }))(['x/a', 'y/a', 'y/b']),
+  ((p: PodName[]) => ({ name: 'should enforce egress policy allowing traffic to a server in a different namespace based on PodSelector and NamespaceSelector', pods: p, policies: [pol('x', 'allow-to-ns-y-pod-a', podSel('a'), { egress: [{ to: [{ namespaceSelector: nsName('y'), podSelector: podSel('a') }] }] })], checks: [{ port: 80, proto: 'TCP', expect: R(p).expectAllEgress('x/a', false).expect('x/a', 'y/a', true) }] }))(['x/a', 'y/a', 'y/b']),
+  ((p: PodName[]) => ({ name: 'should enforce ingress policy allowing any port traffic to a server on a specific protocol', pods: p, policies: [pol('x', 'allow-ingress-by-proto', podSel('a'), { ingress: [{ ports: [{ protocol: 'TCP' }] }] })], checks: [{ port: 80, proto: 'TCP', expect: R(p) }, { port: 80, proto: 'UDP', expect: R(p).expectAllIngress('x/a', false) }] }))(['x/a', 'y/a']),
+];
+
+/** Cases of the suite not restated above, and why. */
+export const LEFT_OUT: Readonly<Record<string, string>> = {
+  'policy and label updates (enforce updated policy, updated namespace/pod labels, deny to updated pod)': 'they change objects between checks: the lab test drives them through the store, not this table',
+  'SCTP cases': 'the kernel of these machines has no SCTP (socket: Protocol not supported), so no probe can be made',
+  'the cases after "any port on a specific protocol" in the suite (ipBlock, endPort, named ports over UDP, egress to a Service)': 'not restated yet',
+};
+
+export { all as ALL_PODS };
