@@ -14,6 +14,7 @@ import { runControl, runShow } from './client.js';
 import { runReplay } from './replay.js';
 import { runTrace } from './trace.js';
 import { runVtep } from './vtep.js';
+import { registerCni } from './cni.js';
 import { runLabDemo, runLabDown, runLabTest, runLabUp } from './lab.js';
 import { DEFAULT_LAB_OPTIONS, type LabOptions } from '../lab/topology.js';
 import type { LabTestOptions } from '../lab/runner.js';
@@ -212,6 +213,8 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
     .action(async (o: { socket?: string; config?: string }) => {
       await runControl('reload', {}, o, write);
     });
+
+  registerCni(program, write);
 
   const lab = program.command('lab').description('a lab of network namespaces: flatnet and kernel-vxlan nodes with pods (root)');
   const nameOpt = (c: Command): Command => c.option('--name <name>', 'lab name (namespaces fl-NAME-*, state in /run/flatnet/lab-NAME)', DEFAULT_LAB_OPTIONS.name);

@@ -1,0 +1,76 @@
+/**
+ * `flatnet cni install [--bin-dir DIR] [--conf-dir DIR] [--socket PATH] [--name NET]`: puts the
+ * CNI plugin where runtimes look for it, under the CNI type name `flatnet` (a two-line launcher
+ * that runs this installation's dist/src/cni/main.js with this Node), and writes a sample
+ * network configuration list (cniVersion 1.0.0, which podman 4.3 accepts) into the conf dir.
+ * An existing conflist is left alone unless --force.
+ */
+
+import { chmodSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { FlatnetError } from '../errors.js';
+import { DEFAULT_SOCKET } from '../cni/spec.js';
+
+export interface CniInstallOptions {
+  readonly binDir: string;
+  readonly confDir: string | null;
+  readonly socket: string;
+  readonly name: string;
+  readonly force: boolean;
+}
+
+export interface CniInstallResult { readonly plugin: string; readonly conflist: string | null; readonly conflistWritten: boolean }
+
+/** The plugin's entry point in this installation. */
+export function pluginMain(): string {
+  const p = fileURLToPath(new URL('../cni/main.js', import.meta.url));
+  if (!existsSync(p)) throw new FlatnetError('ERR_CNI_NO_EXECUTABLE', `cannot find ${p}; run \`npm run build\` (or .ci/setup)`);
+  return p;
+}
+
+/** sampleConflist: one network of the flatnet plugin, talking to the daemon at `socket`. */
+export function sampleConflist(name: string, socket: string): Record<string, unknown> {
+  return { cniVersion: '1.0.0', name, plugins: [{ type: 'flatnet', socket }] };
+}
+
+/** writeAtomic: write to a temporary file and rename it over the target (a runtime never reads half a file). */
+function writeAtomic(path: string, text: string, mode: number): void {
+  writeFileSync(`${path}.tmp`, text, { mode });
+  chmodSync(`${path}.tmp`, mode);
+  renameSync(`${path}.tmp`, path);
+}
+
+export function installCni(o: CniInstallOptions): CniInstallResult {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(o.name)) throw new FlatnetError('ERR_CNI_INSTALL', `--name ${JSON.stringify(o.name)}: letters, digits, "_", "." and "-"`);
+  if (!o.socket.startsWith('/')) throw new FlatnetError('ERR_CNI_INSTALL', `--socket ${o.socket}: an absolute path`);
+  mkdirSync(o.binDir, { recursive: true });
+  const plugin = join(o.binDir, 'flatnet');
+  writeAtomic(plugin, `#!/bin/sh\n# flatnet CNI plugin launcher (flatnet cni install)\nexec ${shellQuote(process.execPath)} ${shellQuote(pluginMain())} "$@"\n`, 0o755);
+  if (o.confDir === null) return { plugin, conflist: null, conflistWritten: false };
+  mkdirSync(o.confDir, { recursive: true });
+  const conflist = join(o.confDir, `10-${o.name}.conflist`);
+  const write = o.force || !existsSync(conflist);
+  if (write) writeAtomic(conflist, `${JSON.stringify(sampleConflist(o.name, o.socket), null, 2)}\n`, 0o644);
+  return { plugin, conflist, conflistWritten: write };
+}
+
+const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** registerCni adds `flatnet cni install` to the program. */
+export function registerCni(program: Command, write: (s: string) => void): void {
+  const cni = program.command('cni').description('the CNI plugin (flatnet-cni)');
+  cni.command('install')
+    .description('install the CNI plugin as type "flatnet" and write a sample conflist')
+    .option('--bin-dir <dir>', 'CNI plugin directory', '/opt/cni/bin')
+    .option('--conf-dir <dir>', 'CNI network configuration directory (no conflist when omitted)')
+    .option('--socket <path>', "the node daemon's control socket (its controlSocket)", DEFAULT_SOCKET)
+    .option('--name <net>', 'network name', 'flatnet')
+    .option('--force', 'overwrite an existing conflist', false)
+    .action((o: { binDir: string; confDir?: string; socket: string; name: string; force: boolean }) => {
+      const r = installCni({ binDir: o.binDir, confDir: o.confDir ?? null, socket: o.socket, name: o.name, force: o.force });
+      write(`plugin ${r.plugin}\n`);
+      if (r.conflist !== null) write(`conflist ${r.conflist}${r.conflistWritten ? '' : ' (exists; kept, --force to overwrite)'}\n`);
+    });
+}
