@@ -78,6 +78,10 @@ export function parseEnv(env: NodeJS.ProcessEnv): CniEnv {
   if (command === undefined || command === '') throw new CniError(CniCode.INVALID_ENV, 'CNI_COMMAND is not set', `one of ${COMMANDS.join(', ')}`);
   if (!(COMMANDS as readonly string[]).includes(command)) throw new CniError(CniCode.INVALID_ENV, `CNI_COMMAND ${JSON.stringify(command)} is not a CNI command`, `one of ${COMMANDS.join(', ')}`);
   const cmd = command as CniCommand;
+  // Only the variables a command uses are read: runtimes pass placeholders to the others
+  // (libcni calls VERSION with CNI_NETNS=dummy).
+  const per = cmd === 'ADD' || cmd === 'CHECK' || cmd === 'DEL';
+  if (!per) return { command: cmd, containerId: '', netns: '', ifname: '', args: new Map(), path: (env['CNI_PATH'] ?? '').split(':').filter((p) => p !== '') };
   const missing = REQUIRED[cmd].filter((k) => (env[k] ?? '') === '');
   if (missing.length > 0) throw new CniError(CniCode.INVALID_ENV, `${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not set (needed by ${cmd})`);
   const containerId = env['CNI_CONTAINERID'] ?? '';
