@@ -23,11 +23,14 @@ export interface CniInstallOptions {
 
 export interface CniInstallResult { readonly plugin: string; readonly conflist: string | null; readonly conflistWritten: boolean }
 
-/** The plugin's entry point in this installation. */
+/** The plugin's entry point in this installation (dist/src/cni/main.js, also when this runs from src/ in tests). */
 export function pluginMain(): string {
-  const p = fileURLToPath(new URL('../cni/main.js', import.meta.url));
-  if (!existsSync(p)) throw new FlatnetError('ERR_CNI_NO_EXECUTABLE', `cannot find ${p}; run \`npm run build\` (or .ci/setup)`);
-  return p;
+  const candidates = [new URL('../cni/main.js', import.meta.url), new URL('../../dist/src/cni/main.js', import.meta.url)];
+  for (const u of candidates) {
+    const p = fileURLToPath(u);
+    if (existsSync(p)) return p;
+  }
+  throw new FlatnetError('ERR_CNI_NO_EXECUTABLE', `cannot find flatnet's dist/src/cni/main.js next to ${fileURLToPath(import.meta.url)}; run \`npm run build\` (or .ci/setup)`);
 }
 
 /** sampleConflist: one network of the flatnet plugin, talking to the daemon at `socket`. */
