@@ -56,7 +56,7 @@ export async function add(env: CniEnv, conf: NetConf): Promise<Record<string, un
   // 1. the address
   let lease: Lease;
   if (conf.ipam === null) {
-    lease = await d.call<AllocResult>('cni-alloc', { ...key, k8s });
+    lease = await d.call<AllocResult>('cni-alloc', { ...key, k8s, ...(conf.requestedIp === null ? {} : { ip: conf.requestedIp }) });
   } else {
     const st = await d.call<{ podMtu: number; podCidr: string }>('status');
     const gw = gatewayOf(st.podCidr);

@@ -4,7 +4,8 @@
  *   not running / no answer      11 try again later (STATUS says 51 itself)
  *   pool exhausted               11 try again later, the message says the pool is full
  *   unknown container            3
- *   a bad request, a conflict    7 invalid network config (the daemon's code in details)
+ *   a bad request, a conflict,   7 invalid network config (the daemon's code in details)
+ *   a requested address taken
  *   anything else                5 I/O failure (the daemon's code in details)
  */
 
@@ -42,6 +43,8 @@ export function toCniError(e: unknown, socket: string): CniError {
       return new CniError(CniCode.TRY_AGAIN_LATER, f.message ?? 'no free address', details);
     case 'ERR_CNI_UNKNOWN_CONTAINER':
       return new CniError(CniCode.UNKNOWN_CONTAINER, f.message ?? 'unknown container', details);
+    case 'ERR_IPAM_BAD_REQUEST':
+    case 'ERR_IPAM_ADDRESS_IN_USE':
     case 'ERR_CONTROL_BAD_REQUEST':
     case 'ERR_STATE_CONFLICT':
     case 'ERR_CONFIG_INVALID_ADDRESS':

@@ -121,6 +121,8 @@ export interface NetConf {
   readonly mtu: number | null;
   /** A delegated IPAM plugin's section (host-local, ...); null: flatnet's own IPAM. */
   readonly ipam: Readonly<Record<string, unknown>> & { readonly type: string } | null;
+  /** The address the runtime asked for (own IPAM only), or null. */
+  readonly requestedIp: string | null;
   readonly prevResult: unknown;
   /** GC: the attachments the runtime still has. */
   readonly validAttachments: readonly { readonly containerId: string; readonly ifname: string }[] | null;
@@ -130,6 +132,7 @@ export interface NetConf {
 
 export const DEFAULT_SOCKET = '/run/flatnet/flatnet.sock';
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
 /** versionOf: the cniVersion of a parsed config, for error replies even when the rest is bad. */
 export function versionOf(json: unknown): string {
@@ -151,7 +154,8 @@ export function decode(stdin: string): Record<string, unknown> {
 
 /**
  * parseConf checks the configuration: its version (code 1), the fields it knows (code 7 for a
- * bad value), and the ones flatnet does not do (code 2: ipMasq, static IP and MAC requests).
+ * bad value), and the ones flatnet does not do (code 2: ipMasq, MAC requests, more than one
+ * requested address or an IPv6 one).
  */
 export function parseConf(json: Record<string, unknown>, raw: string, env: CniEnv): NetConf {
   const v = json['cniVersion'];
@@ -175,9 +179,16 @@ export function parseConf(json: Record<string, unknown>, raw: string, env: CniEn
   const ownIpam = ipam === null || Object.keys(ipam as object).length === 0;
   const rc = (json['runtimeConfig'] ?? {}) as Record<string, unknown>;
   const cniArgs = ((json['args'] as { cni?: Record<string, unknown> } | undefined)?.cni ?? {});
+  let requestedIp: string | null = null;
   if (ownIpam) {
-    const ips = rc['ips'] ?? cniArgs['ips'] ?? env.args.get('IP');
-    if (ips !== undefined) throw new CniError(CniCode.UNSUPPORTED_FIELD, `a requested IP address is not supported by flatnet's IPAM (it allocates from the node's pod CIDR)`, `ips=${JSON.stringify(ips)}`);
+    // A requested address (host-local's ways: runtimeConfig / args ips, CNI_ARGS IP=): one IPv4 address.
+    const ips = rc['ips'] ?? cniArgs['ips'] ?? (env.args.has('IP') ? [env.args.get('IP')] : undefined);
+    if (ips !== undefined) {
+      const list = Array.isArray(ips) ? ips : [ips];
+      const ip = typeof list[0] === 'string' ? list[0].split('/')[0]! : '';
+      if (list.length !== 1 || !IPV4_RE.test(ip)) throw new CniError(CniCode.UNSUPPORTED_FIELD, 'a requested address must be one IPv4 address: flatnet gives each attachment one', `ips=${JSON.stringify(ips)}`);
+      requestedIp = ip;
+    }
   }
   const mac = rc['mac'] ?? env.args.get('MAC');
   if (mac !== undefined) throw new CniError(CniCode.UNSUPPORTED_FIELD, 'a requested MAC address is not supported: flatnet derives the MAC from the IP', `mac=${JSON.stringify(mac)}`);
@@ -193,7 +204,7 @@ export function parseConf(json: Record<string, unknown>, raw: string, env: CniEn
   }
   return {
     cniVersion, name: name as string, type: 'flatnet', socket: socket as string, mtu: mtu as number | null,
-    ipam: ownIpam ? null : (ipam as NetConf['ipam']), prevResult: json['prevResult'] ?? null, validAttachments, raw,
+    ipam: ownIpam ? null : (ipam as NetConf['ipam']), requestedIp, prevResult: json['prevResult'] ?? null, validAttachments, raw,
   };
 }
 

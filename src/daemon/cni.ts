@@ -4,8 +4,8 @@
  * daemon hands out the address and attaches the host end, so that the one owner of the pool and
  * of the switch is this process, and concurrent ADDs are serialised by its event loop.
  *
- *   alloc    (containerId, ifname, pod identity) -> address, prefix, gateway, pod MTU; the same
- *            key again -> the same address
+ *   alloc    (containerId, ifname, pod identity[, requested ip]) -> address, prefix, gateway, pod
+ *            MTU; the same key again -> the same address
  *   attach   the plugin made the veth: attach its host end with the pod's IP and MAC bound
  *            (anti-spoofing) and record it; the same attachment again is a no-op. With delegated
  *            IPAM (host-local) the address is the delegate's and only recorded here
@@ -88,7 +88,7 @@ export interface CniStatus {
 
 /** The CNI commands' operations (DaemonApi.cni). */
 export interface CniApi {
-  alloc(a: CniKey & { readonly k8s: PodIdentity | null }): AllocResult;
+  alloc(a: CniKey & { readonly k8s: PodIdentity | null; readonly ip?: string | undefined }): AllocResult;
   attach(a: CniAttachInput): CniAttachResult;
   del(a: CniKey): { readonly released: string | null; readonly detached: string | null };
   get(a: CniKey): CniGetResult;
@@ -110,8 +110,8 @@ export class CniService implements CniApi {
     return false;
   };
 
-  alloc(a: CniKey & { readonly k8s: PodIdentity | null }): AllocResult {
-    const { record, existing } = this.store.allocate(a.containerId, a.ifname, a.k8s, this.takenByOthers);
+  alloc(a: CniKey & { readonly k8s: PodIdentity | null; readonly ip?: string | undefined }): AllocResult {
+    const { record, existing } = this.store.allocate(a.containerId, a.ifname, a.k8s, this.takenByOthers, a.ip === undefined ? null : parseIpv4(a.ip));
     if (!existing) this.log.info({ containerId: a.containerId, ifname: a.ifname, ip: record.ip, k8s: a.k8s }, 'cni: address allocated');
     return this.lease(record.ip, existing);
   }

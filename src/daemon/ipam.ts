@@ -3,8 +3,8 @@
  * (`stateDir/NODE.cni.json`) holding every attachment the CNI plugin asked for, keyed by
  * (containerId, ifname) as the CNI spec keys them.
  *
- *   allocate   an address from the pod CIDR for (containerId, ifname); the same key again gets
- *              the same address (a repeated ADD). Never the network (VTEP), gateway or broadcast
+ *   allocate   an address from the pod CIDR for (containerId, ifname), or the one the runtime
+ *              asked for (CNI_ARGS IP=); the same key again gets the same address (a repeated ADD). Never the network (VTEP), gateway or broadcast
  *              address, nor an address another pod holds; "loosely round-robin" like host-local
  *              (the search starts after the last address handed out, so a released address is
  *              not reused at once). A full pool is ERR_IPAM_EXHAUSTED, with nothing recorded
@@ -135,9 +135,15 @@ export class IpamStore {
    * new one with the next free address after the last one handed out. `taken` says which
    * addresses other pods (the config file's) hold. ERR_IPAM_EXHAUSTED when none is free.
    */
-  allocate(containerId: string, ifname: string, k8s: PodIdentity | null, taken: (ip: number) => boolean): { record: CniRecord; existing: boolean } {
+  allocate(containerId: string, ifname: string, k8s: PodIdentity | null, taken: (ip: number) => boolean, requested: number | null = null): { record: CniRecord; existing: boolean } {
     const old = this.get(containerId, ifname);
-    if (old !== undefined) return { record: old, existing: true };
+    if (old !== undefined) {
+      if (requested !== null && old.ip !== formatIpv4(requested)) {
+        throw new FlatnetError('ERR_IPAM_ADDRESS_IN_USE', `container ${containerId} ${ifname} already holds ${old.ip}, not the requested ${formatIpv4(requested)}`);
+      }
+      return { record: old, existing: true };
+    }
+    if (requested !== null) return { record: this.claim(containerId, ifname, k8s, taken, requested), existing: false };
     const used = new Set<string>([...this.records.values()].map((r) => r.ip));
     const n = this.cidr.size;
     const start = this.last === null || !this.cidr.contains(this.last) ? 1 : this.last - this.cidr.network + 1;
@@ -146,20 +152,42 @@ export class IpamStore {
       if (i === 0 || i === n - 1) continue; // network (the VTEP address) and broadcast
       const ip = this.cidr.host(i);
       if (ip === this.gateway || taken(ip) || used.has(formatIpv4(ip))) continue;
-      const record: CniRecord = { containerId, ifname, ip: formatIpv4(ip), ipam: 'flatnet', since: new Date().toISOString(), k8s, pod: null };
-      this.records.set(keyOf(containerId, ifname), record);
-      const last = this.last;
-      this.last = ip;
-      try {
-        this.save();
-      } catch (e) {
-        this.records.delete(keyOf(containerId, ifname));
-        this.last = last;
-        throw e;
-      }
-      return { record, existing: false };
+      return { record: this.record(containerId, ifname, k8s, ip, true), existing: false };
     }
     throw new FlatnetError('ERR_IPAM_EXHAUSTED', `no free address left in pod CIDR ${this.cidr} (${this.records.size} allocated, ${this.capacity} usable in all)`);
+  }
+
+  /**
+   * claim allocates the address a runtime asked for (CNI_ARGS IP=, as host-local takes it):
+   * ERR_IPAM_BAD_REQUEST outside the pool (or the network, gateway or broadcast address),
+   * ERR_IPAM_ADDRESS_IN_USE when another attachment or pod holds it. It does not move the cursor.
+   */
+  private claim(containerId: string, ifname: string, k8s: PodIdentity | null, taken: (ip: number) => boolean, ip: number): CniRecord {
+    const i = ip - this.cidr.network;
+    if (!this.cidr.contains(ip) || i === 0 || i === this.cidr.size - 1 || ip === this.gateway) {
+      throw new FlatnetError('ERR_IPAM_BAD_REQUEST', `the requested ${formatIpv4(ip)} is not an address this node hands out (a host of ${this.cidr} other than the gateway ${formatIpv4(this.gateway)})`);
+    }
+    const holder = this.byIp(ip);
+    if (holder !== undefined || taken(ip)) {
+      throw new FlatnetError('ERR_IPAM_ADDRESS_IN_USE', `the requested ${formatIpv4(ip)} is in use${holder === undefined ? ' by another pod' : ` by container ${holder.containerId} ${holder.ifname}`}`);
+    }
+    return this.record(containerId, ifname, k8s, ip, false);
+  }
+
+  /** record stores a new allocation (and the cursor when `advance`), or nothing when the write fails. */
+  private record(containerId: string, ifname: string, k8s: PodIdentity | null, ip: number, advance: boolean): CniRecord {
+    const record: CniRecord = { containerId, ifname, ip: formatIpv4(ip), ipam: 'flatnet', since: new Date().toISOString(), k8s, pod: null };
+    this.records.set(keyOf(containerId, ifname), record);
+    const last = this.last;
+    if (advance) this.last = ip;
+    try {
+      this.save();
+    } catch (e) {
+      this.records.delete(keyOf(containerId, ifname));
+      this.last = last;
+      throw e;
+    }
+    return record;
   }
 
   /** put records `record` (a new or completed attachment) and saves; on a failed save nothing changed. */

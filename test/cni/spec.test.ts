@@ -37,8 +37,8 @@ describe('flatnet-cni input checks (before anything is touched)', () => {
     ['a relative socket', ENV, JSON.stringify({ ...CONF, socket: 'flatnet.sock' }), 7, /^socket: /],
     ['ipam without a type', ENV, JSON.stringify({ ...CONF, ipam: { subnet: '10.244.1.0/24' } }), 7, /^ipam.type: /],
     ['ipMasq', ENV, JSON.stringify({ ...CONF, ipMasq: true }), 2, /ipMasq/],
-    ['a requested IP (runtimeConfig)', ENV, JSON.stringify({ ...CONF, runtimeConfig: { ips: ['10.244.1.9/24'] } }), 2, /requested IP/],
-    ['a requested IP (CNI_ARGS)', { ...ENV, CNI_ARGS: 'IP=10.244.1.9' }, JSON.stringify(CONF), 2, /requested IP/],
+    ['two requested addresses', ENV, JSON.stringify({ ...CONF, runtimeConfig: { ips: ['10.244.1.9/24', '10.244.1.8/24'] } }), 2, /one IPv4 address/],
+    ['a requested IPv6 address (CNI_ARGS)', { ...ENV, CNI_ARGS: 'IP=fd00::9' }, JSON.stringify(CONF), 2, /one IPv4 address/],
     ['a requested MAC', { ...ENV, CNI_ARGS: 'MAC=02:00:00:00:00:01' }, JSON.stringify(CONF), 2, /requested MAC/],
     ['GC without its list', { CNI_COMMAND: 'GC' }, JSON.stringify({ ...CONF, cniVersion: '1.1.0' }), 7, /valid-attachments/],
   ])('refuses %s', async (_what, env, stdin, code, msg) => {
@@ -75,6 +75,12 @@ describe('flatnet-cni helpers', () => {
   it('takes delegated IPAM and the GC list from the configuration', () => {
     const c = parseConf({ ...CONF, cniVersion: '1.1.0', ipam: { type: 'host-local', subnet: '10.244.1.0/24' }, 'cni.dev/valid-attachments': [{ containerID: 'a', ifname: 'eth0' }] }, '{}', parseEnv(ENV));
     expect([c.ipam?.type, c.validAttachments, c.socket, c.mtu]).toEqual(['host-local', [{ containerId: 'a', ifname: 'eth0' }], '/run/flatnet/flatnet.sock', null]);
+  });
+
+  it('takes a requested address from CNI_ARGS IP= or runtimeConfig.ips, as host-local does', () => {
+    expect(parseConf({ ...CONF }, '{}', parseEnv({ ...ENV, CNI_ARGS: 'IgnoreUnknown=1;IP=10.244.1.9' })).requestedIp).toBe('10.244.1.9');
+    expect(parseConf({ ...CONF, runtimeConfig: { ips: ['10.244.1.8/24'] } }, '{}', parseEnv(ENV)).requestedIp).toBe('10.244.1.8');
+    expect(parseConf({ ...CONF }, '{}', parseEnv(ENV)).requestedIp).toBeNull();
   });
 });
 

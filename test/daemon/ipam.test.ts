@@ -81,6 +81,18 @@ describe('IpamStore', () => {
     expect(s.size).toBe(0);
   });
 
+  it('gives a requested address when it is free and a host of the pool, and refuses it otherwise', () => {
+    const s = IpamStore.open(file, Cidr.parse('10.244.1.0/24'), parseIpv4('10.244.1.1'));
+    expect(s.allocate('c1', 'eth0', null, none, parseIpv4('10.244.1.10')).record.ip).toBe('10.244.1.10');
+    expect(s.allocate('c1', 'eth0', null, none, parseIpv4('10.244.1.10')).existing).toBe(true);
+    expect(() => s.allocate('c1', 'eth0', null, none, parseIpv4('10.244.1.11'))).toThrow(expect.objectContaining({ code: 'ERR_IPAM_ADDRESS_IN_USE' }));
+    expect(() => s.allocate('c2', 'eth0', null, none, parseIpv4('10.244.1.10'))).toThrow(expect.objectContaining({ code: 'ERR_IPAM_ADDRESS_IN_USE' }));
+    for (const bad of ['10.244.1.0', '10.244.1.1', '10.244.1.255', '10.244.2.5']) {
+      expect(() => s.allocate('c3', 'eth0', null, none, parseIpv4(bad))).toThrow(expect.objectContaining({ code: 'ERR_IPAM_BAD_REQUEST' }));
+    }
+    expect(s.allocate('c4', 'eth0', null, none).record.ip).toBe('10.244.1.2');
+  });
+
   it('GC releases every attachment not in the valid list', () => {
     const s = IpamStore.open(file, Cidr.parse('10.244.1.0/24'), parseIpv4('10.244.1.1'));
     for (const c of ['c1', 'c2', 'c3']) s.allocate(c, 'eth0', null, none);
