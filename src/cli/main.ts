@@ -61,7 +61,7 @@ function labMode(v: string): 'l3' | 'l2' {
   return v;
 }
 
-interface LabUpFlags { name: string; nodes: number; kernelNodes: number; pods: number; mode: 'l3' | 'l2'; port: number; vni: number; kernelUdpcsum: boolean[]; podOffloads: boolean; underlayOffloads: boolean }
+interface LabUpFlags { name: string; nodes: number; kernelNodes: number; pods: number; mode: 'l3' | 'l2'; port: number; vni: number; kernelUdpcsum: boolean[]; podOffloads: boolean; underlayOffloads: boolean; podsVia: 'cni' | 'config' }
 interface LabTestFlags { name: string; pingCount: number; iperfTime: number; iperfBitrate: string; capture: boolean; keepCapture: boolean }
 
 const labUpOptions = (c: Command): Command => c
@@ -75,6 +75,8 @@ const labUpOptions = (c: Command): Command => c
     .argParser(onOffList).default([...DEFAULT_LAB_OPTIONS.kernelUdpCsum], 'on'))
   .addOption(new Option('--pod-offloads <on|off>', "pods' TX checksum offload and TSO/GSO (veth defaults: on; off = the per-packet path)")
     .argParser(onOff).default(DEFAULT_LAB_OPTIONS.podOffloads, 'on'))
+  .addOption(new Option('--pods-via <how>', "flatnet nodes' pods (L3): cni = made by the CNI plugin as a kubelet would; config = veths wired by hand, listed in the node config")
+    .choices(['cni', 'config']).default(DEFAULT_LAB_OPTIONS.podsVia))
   .addOption(new Option('--underlay-offloads <on|off>', "nodes' underlay TX checksum/segmentation offload (off: captures show final checksums; on: GSO trains stay whole, for throughput)")
     .argParser(onOff).default(DEFAULT_LAB_OPTIONS.underlayOffloads, 'off'));
 
@@ -86,7 +88,7 @@ const labTestOptions = (c: Command): Command => c
   .option('--keep-capture', 'keep the capture file (DIR/underlay.pcapng) also when it passed', false);
 
 function labUpInput(o: LabUpFlags): Partial<LabOptions> {
-  return { name: o.name, nodes: o.nodes, kernelNodes: o.kernelNodes, pods: o.pods, mode: o.mode, port: o.port, vni: o.vni, kernelUdpCsum: o.kernelUdpcsum, podOffloads: o.podOffloads, underlayOffloads: o.underlayOffloads };
+  return { name: o.name, nodes: o.nodes, kernelNodes: o.kernelNodes, pods: o.pods, mode: o.mode, port: o.port, vni: o.vni, kernelUdpCsum: o.kernelUdpcsum, podOffloads: o.podOffloads, underlayOffloads: o.underlayOffloads, podsVia: o.podsVia };
 }
 
 function labTestInput(o: LabTestFlags): LabTestOptions {

@@ -13,7 +13,7 @@ import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_proces
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { installCni } from '../../src/cli/cni.js';
+import { installCni } from '../../src/cni/install.js';
 import { sleep } from '../../src/lab/exec.js';
 
 export interface PodmanRun { readonly code: number | null; readonly stdout: string; readonly stderr: string }
