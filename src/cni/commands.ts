@@ -37,12 +37,12 @@ function requireNetns(env: CniEnv): void {
 interface Lease { readonly ip: string; readonly prefixLen: number; readonly gateway: string; readonly mtu: number; readonly existing: boolean }
 
 /** The address of a delegated IPAM result: its first IPv4 address, and the gateway it names or the node's. */
-function delegatedLease(out: unknown, node: { podMtu: number; gateway?: string }, fallbackGw: string): Lease {
+function delegatedLease(out: unknown, podMtu: number, nodeGateway: string): Lease {
   const r = parseResult(out);
   const ip4 = r.ips.find((i) => !i.address.includes(':'));
   if (ip4 === undefined) throw new CniError(CniCode.IO_FAILURE, 'the IPAM plugin returned no IPv4 address');
   const [ip, len] = ip4.address.split('/');
-  return { ip: ip!, prefixLen: Number(len), gateway: ip4.gateway ?? fallbackGw, mtu: node.podMtu, existing: false };
+  return { ip: ip!, prefixLen: Number(len), gateway: ip4.gateway ?? nodeGateway, mtu: podMtu, existing: false };
 }
 
 export async function add(env: CniEnv, conf: NetConf): Promise<Record<string, unknown>> {
@@ -58,9 +58,8 @@ export async function add(env: CniEnv, conf: NetConf): Promise<Record<string, un
   if (conf.ipam === null) {
     lease = await d.call<AllocResult>('cni-alloc', { ...key, k8s, ...(conf.requestedIp === null ? {} : { ip: conf.requestedIp }) });
   } else {
-    const st = await d.call<{ podMtu: number; podCidr: string }>('status');
-    const gw = gatewayOf(st.podCidr);
-    lease = delegatedLease(delegate(conf.ipam.type, env.path, 'ADD', conf.raw), st, gw);
+    const st = await d.call<{ podMtu: number; gateway: string }>('status');
+    lease = delegatedLease(delegate(conf.ipam.type, env.path, 'ADD', conf.raw), st.podMtu, st.gateway);
   }
   const undoLease = async (): Promise<void> => {
     if (lease.existing) return; // a repeated ADD: the first one's address stays
@@ -118,13 +117,6 @@ function result(conf: NetConf, prev: CniResult | null, env: CniEnv, hostIf: stri
     dns: {},
   };
   return toVersion(merge(prev, ours), conf.cniVersion);
-}
-
-/** The node's gateway: the second address of its pod CIDR (the daemon's default; a delegated result may name another). */
-function gatewayOf(podCidr: string): string {
-  const [net] = podCidr.split('/');
-  const o = net!.split('.').map(Number);
-  return `${o[0]}.${o[1]}.${o[2]}.${o[3]! + 1}`;
 }
 
 export async function del(env: CniEnv, conf: NetConf): Promise<void> {

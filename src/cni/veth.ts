@@ -83,7 +83,7 @@ export function createVeth(v: VethSpec): void {
   if (/File exists/.test(r.stderr)) {
     const hostSide = linkExists(v.hostIf);
     throw new VethExistsError(hostSide, hostSide
-      ? `the host interface ${v.hostIf} of container ${v.ifname} already exists in the node's namespace`
+      ? `the host end ${v.hostIf} of this attachment already exists in the node's namespace`
       : `CNI_IFNAME: an interface ${v.ifname} already exists in ${v.netns}`, r.stderr);
   }
   throw new CniError(CniCode.IO_FAILURE, `cannot create the veth pair ${v.ifname} (in ${v.netns}) / ${v.hostIf}`, r.stderr);

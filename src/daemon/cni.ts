@@ -189,8 +189,7 @@ export class CniService implements CniApi {
 
   gc(valid: readonly CniKey[]): { released: CniRecord[] } {
     const keep = new Set(valid.map((v) => `${v.containerId}\u0000${v.ifname}`));
-    for (const r of this.store.list()) if (!keep.has(`${r.containerId}\u0000${r.ifname}`)) this.detach(r);
-    // Pods the CNI producer holds without a record (none unless the file was edited by hand).
+    // Every pod the CNI plugin attached whose attachment is not valid, recorded or not.
     for (const p of [...this.host.pods().values()]) {
       if (p.k8s !== undefined && !keep.has(`${p.k8s.containerId}\u0000${p.k8s.ifname}`)) this.host.removePod(p.name);
     }

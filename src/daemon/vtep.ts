@@ -156,7 +156,7 @@ export class VtepDaemon implements DaemonApi {
     const counts = (p: Producer): { pods: number; peers: number } => ({ pods: this.sources.contribution(p).pods.size, peers: this.sources.contribution(p).peers.size });
     return {
       node: n.node, mode: n.mode, vni: n.vni, port: n.port, vtepMac: formatMac(rt.vtepMac), vtepIp: formatIpv4(n.vtepIp),
-      podCidr: n.podCidr.toString(), underlay: formatIpv4(n.underlay.address), underlayMtu: rt.underlayMtu, podMtu: rt.podMtu,
+      podCidr: n.podCidr.toString(), gateway: formatIpv4(n.gateway), underlay: formatIpv4(n.underlay.address), underlayMtu: rt.underlayMtu, podMtu: rt.podMtu,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000), pods: s.pods.size, peers: s.peers.size,
       overlay: this.reconciler.portInfo?.['overlay'] ?? null, config: this.configPath,
       producers: { file: counts(Producer.FILE), control: counts(Producer.CONTROL), cni: counts(Producer.CNI) }, reloads: this.reloads,
