@@ -31,15 +31,23 @@ const REF = '/usr/lib/cni';
 
 interface Call { readonly command: 'ADD' | 'DEL' | 'VERSION'; readonly id: string; readonly netns: string }
 
+/** flatnet-cni's FLATNET_CNI_TRACE marks of each sequential ADD (ms since its process started). */
+const phases: Record<string, number>[] = [];
+
 /** invoke: one plugin run as a runtime does it; resolves with its wall time in ms (rejects on failure). */
-function invoke(nodeNs: string, bin: readonly string[], c: Call, conf: string): Promise<number> {
-  const env = [`CNI_COMMAND=${c.command}`, `CNI_CONTAINERID=${c.id}`, `CNI_NETNS=/run/netns/${c.netns}`, 'CNI_IFNAME=eth0', `CNI_PATH=${REF}`, 'CNI_ARGS=IgnoreUnknown=1'];
+function invoke(nodeNs: string, bin: readonly string[], c: Call, conf: string, keepPhases = false): Promise<number> {
+  const env = [`CNI_COMMAND=${c.command}`, `CNI_CONTAINERID=${c.id}`, `CNI_NETNS=/run/netns/${c.netns}`, 'CNI_IFNAME=eth0', `CNI_PATH=${REF}`, 'CNI_ARGS=IgnoreUnknown=1', 'FLATNET_CNI_TRACE=1'];
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const child = execFile('nsenter', [`--net=/run/netns/${nodeNs}`, 'env', ...env, ...bin], { encoding: 'utf8', timeout: 60_000 }, (err, stdout) => {
+    const child = execFile('nsenter', [`--net=/run/netns/${nodeNs}`, 'env', ...env, ...bin], { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
       const ms = performance.now() - t0;
-      if (err !== null) reject(new Error(`${bin.join(' ')} ${c.command} ${c.id}: ${stdout || err.message}`));
-      else resolve(ms);
+      if (err !== null) {
+        reject(new Error(`${bin.join(' ')} ${c.command} ${c.id}: ${stdout || err.message}`));
+        return;
+      }
+      const line = /flatnet-cni timing: (.*)/.exec(stderr)?.[1];
+      if (keepPhases && line !== undefined) phases.push(Object.fromEntries(line.split(' ').map((kv) => [kv.split('=')[0]!, Number(kv.split('=')[1])])));
+      resolve(ms);
     });
     child.stdin!.end(conf);
   });
@@ -88,7 +96,7 @@ async function main(): Promise<void> {
         ipam: { type: 'host-local', ranges: [[{ subnet: '10.244.250.0/24' }]], dataDir },
       }),
     };
-    const run = (p: typeof flat, c: Call): Promise<number> => invoke(node.ns, p.bin, c, p.conf);
+    const run = (p: typeof flat, c: Call, keepPhases = false): Promise<number> => invoke(node.ns, p.bin, c, p.conf, keepPhases);
 
     // Warm the page cache and the daemon once for each (not counted).
     const wf = addNs(`${tag}-fw`), wr = addNs(`${tag}-rw`);
@@ -113,7 +121,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < nPods; i++) { fNs.push(addNs(`${tag}-f${i}`)); rNs.push(addNs(`${tag}-r${i}`)); }
     const addF: number[] = [], addR: number[] = [], delF: number[] = [], delR: number[] = [];
     for (let i = 0; i < nPods; i++) {
-      const f = (): Promise<number> => run(flat, { command: 'ADD', id: `s${i}`, netns: fNs[i]! }).then((ms) => { addF.push(ms); return ms; });
+      const f = (): Promise<number> => run(flat, { command: 'ADD', id: `s${i}`, netns: fNs[i]! }, true).then((ms) => { addF.push(ms); return ms; });
       const r = (): Promise<number> => run(ref, { command: 'ADD', id: `s${i}`, netns: rNs[i]! }).then((ms) => { addR.push(ms); return ms; });
       if (i % 2 === 0) { await f(); await r(); } else { await r(); await f(); }
     }
@@ -139,8 +147,10 @@ async function main(): Promise<void> {
     const table = render(rows);
     const wall = `wall time of the ${nPar} parallel ADDs: flatnet ${paf.wall.toFixed(0)} ms, reference ${par_.wall.toFixed(0)} ms; DELs: ${pdf.wall.toFixed(0)} ms / ${pdr.wall.toFixed(0)} ms`;
     const floor = `\`node -e 0\` under nsenter: p50 ${pct(bare, 50).toFixed(1)} ms (n=${bare.length})`;
+    const med = (k: string): string => pct(phases.map((p) => p[k] ?? NaN).filter((x) => !Number.isNaN(x)), 50).toFixed(1);
+    const steps = `flatnet ADD, sequential, p50 of each mark (ms since the plugin's process started): main ${med('main')} (Node started, modules loaded), lease ${med('lease')} (the daemon allocated), veth ${med('veth')} (nsenter + ip -batch), attach ${med('attach')} (the daemon attached the port), done ${med('done')}`;
     const machine = `${cpus().length} x ${cpus()[0]?.model ?? '?'}, Linux ${release()}, Node ${process.version}, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`;
-    process.stdout.write(`${machine}\n\n${table}\n\n${wall}\n${floor}\n`);
+    process.stdout.write(`${machine}\n\n${table}\n\n${wall}\n${floor}\n${steps}\n`);
   } finally {
     await cleanup();
   }

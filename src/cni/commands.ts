@@ -20,6 +20,7 @@ import { DaemonClient, DaemonDownError } from './daemon-client.js';
 import { delegate } from './delegate.js';
 import { merge, parseResult, toVersion, type CniResult } from './result.js';
 import { CniCode, CniError, podIdentity, SUPPORTED_VERSIONS, type CniEnv, type NetConf } from './spec.js';
+import { mark } from './timing.js';
 import { createVeth, deleteVeth, deleteVeths, hostIfName, hostMacOf, inspect, linkExists, podMacOf, VethExistsError } from './veth.js';
 
 /** A plugin-specific code (the spec leaves 100+ to plugins): CHECK found the attachment not as it should be. */
@@ -61,6 +62,7 @@ export async function add(env: CniEnv, conf: NetConf): Promise<Record<string, un
     const st = await d.call<{ podMtu: number; gateway: string }>('status');
     lease = delegatedLease(delegate(conf.ipam.type, env.path, 'ADD', conf.raw), st.podMtu, st.gateway);
   }
+  mark('lease');
   const undoLease = async (): Promise<void> => {
     if (lease.existing) return; // a repeated ADD: the first one's address stays
     try { await d.call('cni-del', key); } catch { /* the daemon went away: its next DEL or GC releases it */ }
@@ -82,6 +84,7 @@ export async function add(env: CniEnv, conf: NetConf): Promise<Record<string, un
       deleteVeth(hostIf);
       createVeth(veth);
     }
+    mark('veth');
     try {
       // The pod's name in the daemon: Kubernetes' (podman: the container's) if it has one.
       await d.call<CniAttachResult>('cni-attach', {
@@ -96,6 +99,7 @@ export async function add(env: CniEnv, conf: NetConf): Promise<Record<string, un
     await undoLease();
     throw e;
   }
+  mark('attach');
   return result(conf, prev, env, hostIf, veth);
 }
 

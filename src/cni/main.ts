@@ -11,6 +11,7 @@
 
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { mark, timingLine } from './timing.js';
 import { CniCode, CniError, decode, parseConf, parseEnv, requireVersion, versionOf, type CniEnv } from './spec.js';
 
 function readStdin(): string {
@@ -25,6 +26,7 @@ function readStdin(): string {
 
 /** run performs one invocation and returns the exit status (what to print is written here). */
 export async function run(envVars: NodeJS.ProcessEnv, stdin: () => string, out: (s: string) => void): Promise<number> {
+  mark('main');
   let version = versionOf(null);
   try {
     const text = stdin();
@@ -63,4 +65,8 @@ export async function run(envVars: NodeJS.ProcessEnv, stdin: () => string, out: 
 // Run when executed (directly, through a symlink or the installed launcher), not when imported by tests.
 if (process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
   process.exitCode = await run(process.env, readStdin, (s) => process.stdout.write(`${s}\n`));
+  if (process.env['FLATNET_CNI_TRACE'] === '1') {
+    mark('done');
+    process.stderr.write(`${timingLine()}\n`);
+  }
 }
