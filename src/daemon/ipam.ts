@@ -122,12 +122,17 @@ export class IpamStore {
 
   /** How many of them are free (`taken`: addresses other pods hold, outside this store). */
   free(taken: (ip: number) => boolean = () => false): number {
+    const used = this.usedIps();
     let n = 0;
     for (let i = 1; i < this.cidr.size - 1; i++) {
       const ip = this.cidr.host(i);
-      if (ip !== this.gateway && !taken(ip) && this.byIp(ip) === undefined) n++;
+      if (ip !== this.gateway && !taken(ip) && !used.has(formatIpv4(ip))) n++;
     }
     return n;
+  }
+
+  private usedIps(): Set<string> {
+    return new Set([...this.records.values()].map((r) => r.ip));
   }
 
   /**
@@ -144,7 +149,7 @@ export class IpamStore {
       return { record: old, existing: true };
     }
     if (requested !== null) return { record: this.claim(containerId, ifname, k8s, taken, requested), existing: false };
-    const used = new Set<string>([...this.records.values()].map((r) => r.ip));
+    const used = this.usedIps();
     const n = this.cidr.size;
     const start = this.last === null || !this.cidr.contains(this.last) ? 1 : this.last - this.cidr.network + 1;
     for (let k = 0; k < n; k++) {
