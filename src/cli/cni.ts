@@ -1,5 +1,5 @@
 /**
- * `flatnet cni install [--bin-dir DIR] [--conf-dir DIR] [--socket PATH] [--name NET] [--force]`:
+ * `flatnet cni install [--bin-dir DIR] [--conf-dir DIR] [--socket PATH] [--name NET] [--force] [--fast]`:
  * see src/cni/install.ts.
  */
 
@@ -17,8 +17,9 @@ export function registerCni(program: Command, write: (s: string) => void): void 
     .option('--socket <path>', "the node daemon's control socket (its controlSocket)", DEFAULT_SOCKET)
     .option('--name <net>', 'network name', 'flatnet')
     .option('--force', 'overwrite an existing conflist', false)
-    .action((o: { binDir: string; confDir?: string; socket: string; name: string; force: boolean }) => {
-      const r = installCni({ binDir: o.binDir, confDir: o.confDir ?? null, socket: o.socket, name: o.name, force: o.force });
+    .option('--fast', 'install the C launcher: the daemon at --socket runs each invocation in-process (the Node plugin when it does not answer)', false)
+    .action((o: { binDir: string; confDir?: string; socket: string; name: string; force: boolean; fast: boolean }) => {
+      const r = installCni({ binDir: o.binDir, confDir: o.confDir ?? null, socket: o.socket, name: o.name, force: o.force, fast: o.fast });
       write(`plugin ${r.plugin}\n`);
       if (r.conflist !== null) write(`conflist ${r.conflist}${r.conflistWritten ? '' : ' (exists; kept, --force to overwrite)'}\n`);
     });

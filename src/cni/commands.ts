@@ -60,13 +60,13 @@ export async function add(env: CniEnv, conf: NetConf): Promise<Record<string, un
     lease = await d.call<AllocResult>('cni-alloc', { ...key, k8s, ...(conf.requestedIp === null ? {} : { ip: conf.requestedIp }) });
   } else {
     const st = await d.call<{ podMtu: number; gateway: string }>('status');
-    lease = delegatedLease(delegate(conf.ipam.type, env.path, 'ADD', conf.raw), st.podMtu, st.gateway);
+    lease = delegatedLease(await delegate(conf.ipam.type, env, 'ADD', conf.raw), st.podMtu, st.gateway);
   }
   mark('lease');
   const undoLease = async (): Promise<void> => {
     if (lease.existing) return; // a repeated ADD: the first one's address stays
     try { await d.call('cni-del', key); } catch { /* the daemon went away: its next DEL or GC releases it */ }
-    if (conf.ipam !== null) try { delegate(conf.ipam.type, env.path, 'DEL', conf.raw); } catch { /* best effort */ }
+    if (conf.ipam !== null) try { await delegate(conf.ipam.type, env, 'DEL', conf.raw); } catch { /* best effort */ }
   };
 
   // 2. the veth pair, 3. the daemon attaches its host end
@@ -75,14 +75,14 @@ export async function add(env: CniEnv, conf: NetConf): Promise<Record<string, un
   const veth = { netns: env.netns, ifname: env.ifname, hostIf, mac, hostMac: hostMacOf(hostIf), mtu, address: `${lease.ip}/${lease.prefixLen}`, gateway: lease.gateway };
   try {
     try {
-      createVeth(veth);
+      await createVeth(veth);
     } catch (e) {
       if (!(e instanceof VethExistsError && e.hostSide)) throw e;
       // The host end is there: a repeated ADD of a complete attachment is answered as the first
       // one was; anything else is what a crash left behind, made again.
       if (lease.existing && (await attachedAs(d, key, hostIf))) return result(conf, prev, env, hostIf, veth);
-      deleteVeth(hostIf);
-      createVeth(veth);
+      await deleteVeth(hostIf);
+      await createVeth(veth);
     }
     mark('veth');
     try {
@@ -92,7 +92,7 @@ export async function add(env: CniEnv, conf: NetConf): Promise<Record<string, un
         interface: hostIf, ip: lease.ip, mac, ipam: conf.ipam === null ? 'flatnet' : 'delegated', k8s,
       });
     } catch (e) {
-      deleteVeth(hostIf);
+      await deleteVeth(hostIf);
       throw e;
     }
   } catch (e) {
@@ -132,8 +132,8 @@ export async function del(env: CniEnv, conf: NetConf): Promise<void> {
     if (!(e instanceof DaemonDownError)) throw e;
     process.stderr.write(`flatnet-cni: DEL ${env.containerId} ${env.ifname}: ${e.message}; removing the veth, the address stays allocated until the next DEL or GC\n`);
   }
-  deleteVeth(hostIfName(env.containerId, env.ifname));
-  if (conf.ipam !== null) delegate(conf.ipam.type, env.path, 'DEL', conf.raw);
+  await deleteVeth(hostIfName(env.containerId, env.ifname));
+  if (conf.ipam !== null) await delegate(conf.ipam.type, env, 'DEL', conf.raw);
 }
 
 export async function check(env: CniEnv, conf: NetConf): Promise<void> {
@@ -147,8 +147,8 @@ export async function check(env: CniEnv, conf: NetConf): Promise<void> {
   const diff: string[] = [];
   if (g.record.pod === null) diff.push('the daemon has the address but no attached pod (the ADD did not finish)');
   else if (!g.attached) diff.push(`the daemon has no port attached on ${g.record.pod.interface} with ${g.record.ip} ${g.record.pod.mac}`);
-  if (!linkExists(hostIf)) diff.push(`the host end ${hostIf} is missing from the node's namespace`);
-  const side = inspect(env.netns, env.ifname);
+  if (!(await linkExists(hostIf))) diff.push(`the host end ${hostIf} is missing from the node's namespace`);
+  const side = await inspect(env.netns, env.ifname);
   if (!side.exists) {
     diff.push(`${env.ifname} is missing in ${env.netns}`);
   } else {
@@ -161,14 +161,14 @@ export async function check(env: CniEnv, conf: NetConf): Promise<void> {
   if (!prev.ips.some((i) => i.address === want.address)) diff.push(`prevResult does not list ${want.address}`);
   if (!prev.interfaces.some((i) => i.name === env.ifname && i.sandbox === env.netns)) diff.push(`prevResult does not list ${env.ifname} in ${env.netns}`);
   if (diff.length > 0) throw new CniError(CHECK_MISMATCH, `CHECK ${env.containerId} ${env.ifname}: ${diff.join('; ')}`);
-  if (conf.ipam !== null) delegate(conf.ipam.type, env.path, 'CHECK', conf.raw);
+  if (conf.ipam !== null) await delegate(conf.ipam.type, env, 'CHECK', conf.raw);
 }
 
 export async function gc(conf: NetConf): Promise<void> {
   if (conf.validAttachments === null) throw new CniError(CniCode.INVALID_CONFIG, 'cni.dev/valid-attachments: GC needs the list of attachments to keep');
   const r = await new DaemonClient(conf.socket).call<{ released: CniRecord[] }>('cni-gc', { valid: conf.validAttachments });
   // Every stale host end: the daemon's released pods' and any flatnet veth of a released key.
-  deleteVeths(r.released.map((x) => x.pod?.interface ?? hostIfName(x.containerId, x.ifname)));
+  await deleteVeths(r.released.map((x) => x.pod?.interface ?? hostIfName(x.containerId, x.ifname)));
 }
 
 export async function status(conf: NetConf): Promise<void> {

@@ -1,13 +1,13 @@
 /**
  * Delegated IPAM, as the reference plugins do it: the plugin named by `ipam.type` is looked up
- * in CNI_PATH and run with the same environment (CNI_COMMAND set to the operation) and the
- * whole network configuration on stdin. Its error object is passed on with its own code.
+ * in CNI_PATH and run with the invocation's CNI_* variables (CNI_COMMAND set to the operation)
+ * and the whole network configuration on stdin. Its error object is passed on with its own code.
  */
 
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
-import { CniCode, CniError } from './spec.js';
+import { CniCode, CniError, type CniEnv } from './spec.js';
 
 export function findPlugin(type: string, path: readonly string[]): string {
   for (const dir of path) {
@@ -21,20 +21,21 @@ export function findPlugin(type: string, path: readonly string[]): string {
 }
 
 /** delegate runs the IPAM plugin for `command` and returns its parsed stdout (null when it printed nothing). */
-export function delegate(type: string, path: readonly string[], command: string, stdin: string): unknown {
-  const bin = findPlugin(type, path);
-  let out: string;
-  try {
-    out = execFileSync(bin, [], { input: stdin, encoding: 'utf8', env: { ...process.env, CNI_COMMAND: command }, stdio: ['pipe', 'pipe', 'pipe'], timeout: 30_000 });
-  } catch (e) {
-    const err = e as { stdout?: string; stderr?: string; message: string };
+export async function delegate(type: string, env: CniEnv, command: string, stdin: string): Promise<unknown> {
+  const bin = findPlugin(type, env.path);
+  const { err, stdout, stderr } = await new Promise<{ err: Error | null; stdout: string; stderr: string }>((resolve) => {
+    const child = execFile(bin, [], { encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...env.vars, CNI_COMMAND: command }, timeout: 30_000 }, (e, out, errOut) => resolve({ err: e, stdout: out, stderr: errOut }));
+    child.stdin?.on('error', () => {}); // a plugin that exits early: its exit status says why
+    child.stdin?.end(stdin);
+  });
+  if (err !== null) {
     type Reply = { code?: unknown; msg?: unknown; details?: unknown } | null;
     let reply: Reply = null;
-    try { reply = JSON.parse(err.stdout ?? '') as Reply; } catch { /* not an error object */ }
+    try { reply = JSON.parse(stdout) as Reply; } catch { /* not an error object */ }
     if (reply !== null && typeof reply.code === 'number') {
       throw new CniError(reply.code, `IPAM plugin ${type}: ${String(reply.msg ?? '')}`, typeof reply.details === 'string' ? reply.details : '');
     }
-    throw new CniError(CniCode.IO_FAILURE, `IPAM plugin ${type} failed on ${command}`, (err.stderr ?? '').trim() || err.message);
+    throw new CniError(CniCode.IO_FAILURE, `IPAM plugin ${type} failed on ${command}`, stderr.trim() || err.message);
   }
-  return out.trim() === '' ? null : JSON.parse(out);
+  return stdout.trim() === '' ? null : JSON.parse(stdout);
 }

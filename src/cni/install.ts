@@ -1,6 +1,7 @@
 /**
  * Installing the CNI plugin where runtimes look for it, under the CNI type name `flatnet`: a
- * two-line launcher that runs this installation's dist/src/cni/main.js with this Node, and a
+ * two-line launcher that runs this installation's dist/src/cni/main.js with this Node (or, with
+ * `fast`, the C launcher that hands the invocation to the node's daemon), and a
  * sample network configuration list (cniVersion 1.0.0, which podman 4.3 accepts). An existing
  * conflist is left alone unless `force`. Used by `flatnet cni install` and the tests.
  */
@@ -16,6 +17,12 @@ export interface CniInstallOptions {
   readonly socket: string;
   readonly name: string;
   readonly force: boolean;
+  /**
+   * Install the fast launcher (native/cni/launcher.c, built by .ci/setup): it hands each
+   * invocation to the daemon at `socket`, which runs the plugin in-process, and runs the Node
+   * plugin itself only when that daemon does not answer.
+   */
+  readonly fast?: boolean;
 }
 
 export interface CniInstallResult { readonly plugin: string; readonly conflist: string | null; readonly conflistWritten: boolean }
@@ -28,6 +35,16 @@ export function pluginMain(): string {
     if (existsSync(p)) return p;
   }
   throw new FlatnetError('ERR_CNI_NO_EXECUTABLE', `cannot find flatnet's dist/src/cni/main.js next to ${fileURLToPath(import.meta.url)}; run \`npm run build\` (or .ci/setup)`);
+}
+
+/** The fast launcher's executable in this installation. */
+export function launcherPath(): string {
+  const candidates = [new URL('../../../native/build/flatnet-cni-fast', import.meta.url), new URL('../../native/build/flatnet-cni-fast', import.meta.url)];
+  for (const u of candidates) {
+    const p = fileURLToPath(u);
+    if (existsSync(p)) return p;
+  }
+  throw new FlatnetError('ERR_CNI_NO_EXECUTABLE', 'cannot find native/build/flatnet-cni-fast; run .ci/setup (it builds native/cni/launcher.c)');
 }
 
 /** sampleConflist: one network of the flatnet plugin, talking to the daemon at `socket`. */
@@ -47,7 +64,10 @@ export function installCni(o: CniInstallOptions): CniInstallResult {
   if (!o.socket.startsWith('/')) throw new FlatnetError('ERR_CNI_INSTALL', `--socket ${o.socket}: an absolute path`);
   mkdirSync(o.binDir, { recursive: true });
   const plugin = join(o.binDir, 'flatnet');
-  writeAtomic(plugin, `#!/bin/sh\n# flatnet CNI plugin launcher (flatnet cni install)\nexec ${shellQuote(process.execPath)} ${shellQuote(pluginMain())} "$@"\n`, 0o755);
+  const run = o.fast === true
+    ? `exec ${shellQuote(launcherPath())} ${shellQuote(o.socket)} ${shellQuote(process.execPath)} ${shellQuote(pluginMain())}`
+    : `exec ${shellQuote(process.execPath)} ${shellQuote(pluginMain())} "$@"`;
+  writeAtomic(plugin, `#!/bin/sh\n# flatnet CNI plugin launcher (flatnet cni install${o.fast === true ? ' --fast' : ''})\n${run}\n`, 0o755);
   if (o.confDir === null) return { plugin, conflist: null, conflistWritten: false };
   mkdirSync(o.confDir, { recursive: true });
   const conflist = join(o.confDir, `10-${o.name}.conflist`);

@@ -57,6 +57,8 @@ export interface CniEnv {
   readonly args: ReadonlyMap<string, string>;
   /** CNI_PATH, split. */
   readonly path: readonly string[];
+  /** Every CNI_* variable as given (passed on to a delegated IPAM plugin). */
+  readonly vars: Readonly<Record<string, string>>;
 }
 
 const CONTAINER_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -81,7 +83,9 @@ export function parseEnv(env: NodeJS.ProcessEnv): CniEnv {
   // Only the variables a command uses are read: runtimes pass placeholders to the others
   // (libcni calls VERSION with CNI_NETNS=dummy).
   const per = cmd === 'ADD' || cmd === 'CHECK' || cmd === 'DEL';
-  if (!per) return { command: cmd, containerId: '', netns: '', ifname: '', args: new Map(), path: (env['CNI_PATH'] ?? '').split(':').filter((p) => p !== '') };
+  const path = (env['CNI_PATH'] ?? '').split(':').filter((p) => p !== '');
+  const vars = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[0].startsWith('CNI_') && e[1] !== undefined));
+  if (!per) return { command: cmd, containerId: '', netns: '', ifname: '', args: new Map(), path, vars };
   const missing = REQUIRED[cmd].filter((k) => (env[k] ?? '') === '');
   if (missing.length > 0) throw new CniError(CniCode.INVALID_ENV, `${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not set (needed by ${cmd})`);
   const containerId = env['CNI_CONTAINERID'] ?? '';
@@ -94,7 +98,7 @@ export function parseEnv(env: NodeJS.ProcessEnv): CniEnv {
   }
   const netns = env['CNI_NETNS'] ?? '';
   if (netns !== '' && !netns.startsWith('/')) throw new CniError(CniCode.INVALID_ENV, `CNI_NETNS ${JSON.stringify(netns)} is not an absolute path`);
-  return { command: cmd, containerId, netns, ifname, args: parseArgs(env['CNI_ARGS'] ?? ''), path: (env['CNI_PATH'] ?? '').split(':').filter((p) => p !== '') };
+  return { command: cmd, containerId, netns, ifname, args: parseArgs(env['CNI_ARGS'] ?? ''), path, vars };
 }
 
 /** parseArgs: "K=V;K2=V2" (CNI_ARGS); a pair without "=" is code 4. */

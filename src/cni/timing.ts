@@ -6,9 +6,11 @@
  */
 
 const marks: [string, number][] = [];
+/** Read once: the daemon runs the plugin's code too (cni-exec) and must not collect marks forever. */
+const tracing = process.env['FLATNET_CNI_TRACE'] === '1';
 
 export function mark(label: string): void {
-  marks.push([label, performance.now()]);
+  if (tracing) marks.push([label, performance.now()]);
 }
 
 export function timingLine(): string {

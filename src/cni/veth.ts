@@ -12,7 +12,7 @@
  */
 
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { CniCode, CniError } from './spec.js';
 
 /** hostIfName: "fl" and 11 hex digits of SHA-256(containerId "/" ifname). */
@@ -45,18 +45,21 @@ export interface VethSpec {
 
 interface Exec { readonly ok: boolean; readonly stdout: string; readonly stderr: string }
 
-function exec(cmd: string, args: readonly string[], input?: string): Exec {
-  try {
-    return { ok: true, stdout: execFileSync(cmd, args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'], timeout: 20_000 }), stderr: '' };
-  } catch (e) {
-    const err = e as { stdout?: string; stderr?: string; message: string };
-    return { ok: false, stdout: err.stdout ?? '', stderr: (err.stderr ?? '').trim() || err.message };
-  }
+/** exec runs a command to its end without blocking the event loop (the daemon runs this code too: cni-exec). */
+function exec(cmd: string, args: readonly string[], input?: string): Promise<Exec> {
+  return new Promise((resolve) => {
+    const child = execFile(cmd, args, { encoding: 'utf8', timeout: 20_000 }, (err, stdout, stderr) => {
+      resolve(err === null ? { ok: true, stdout, stderr: '' } : { ok: false, stdout, stderr: stderr.trim() || err.message });
+    });
+    // A command that reads no stdin may exit before we close it: EPIPE is not a failure of ours.
+    child.stdin?.on('error', () => {});
+    child.stdin?.end(input ?? '');
+  });
 }
 
 /** linkExists: whether interface `name` exists in the plugin's (the node's) namespace. */
-export function linkExists(name: string): boolean {
-  return exec('ip', ['link', 'show', 'dev', name]).ok;
+export async function linkExists(name: string): Promise<boolean> {
+  return (await exec('ip', ['link', 'show', 'dev', name])).ok;
 }
 
 /**
@@ -64,7 +67,7 @@ export function linkExists(name: string): boolean {
  * left: a half-configured pair is deleted. The interface name already taken inside the pod is
  * code 4 naming CNI_IFNAME; other failures are code 5 with iproute2's words.
  */
-export function createVeth(v: VethSpec): void {
+export async function createVeth(v: VethSpec): Promise<void> {
   const lines = [
     `link add ${v.ifname} mtu ${v.mtu} address ${v.mac} type veth peer name ${v.hostIf} mtu ${v.mtu} address ${v.hostMac} netns /proc/${process.pid}/ns/net`,
     `addr add ${v.address} dev ${v.ifname}`,
@@ -72,16 +75,16 @@ export function createVeth(v: VethSpec): void {
     'link set lo up',
     ...(v.gateway === null ? [] : [`route add default via ${v.gateway} dev ${v.ifname}`]),
   ];
-  const r = exec('nsenter', [`--net=${v.netns}`, 'ip', '-batch', '-'], `${lines.join('\n')}\n`);
+  const r = await exec('nsenter', [`--net=${v.netns}`, 'ip', '-batch', '-'], `${lines.join('\n')}\n`);
   if (r.ok) return;
   // `ip -batch` stops at the first failing line and names it ("Command failed -:N").
   const failedAt = Number(/Command failed -:(\d+)/.exec(r.stderr)?.[1] ?? '1');
   if (failedAt > 1) {
-    deleteVeth(v.hostIf);
+    await deleteVeth(v.hostIf);
     throw new CniError(CniCode.IO_FAILURE, `cannot configure ${v.ifname} in ${v.netns} (line ${failedAt}: ${lines[failedAt - 1] ?? '?'}); the veth pair was removed`, r.stderr);
   }
   if (/File exists/.test(r.stderr)) {
-    const hostSide = linkExists(v.hostIf);
+    const hostSide = await linkExists(v.hostIf);
     throw new VethExistsError(hostSide, hostSide
       ? `the host end ${v.hostIf} of this attachment already exists in the node's namespace`
       : `CNI_IFNAME: an interface ${v.ifname} already exists in ${v.netns}`, r.stderr);
@@ -97,15 +100,15 @@ export class VethExistsError extends CniError {
 }
 
 /** deleteVeth removes the pair by its host end; a missing one is not an error. */
-export function deleteVeth(hostIf: string): void {
-  const r = exec('ip', ['link', 'del', 'dev', hostIf]);
+export async function deleteVeth(hostIf: string): Promise<void> {
+  const r = await exec('ip', ['link', 'del', 'dev', hostIf]);
   if (!r.ok && !/Cannot find device|does not exist/.test(r.stderr)) throw new CniError(CniCode.IO_FAILURE, `cannot delete ${hostIf}`, r.stderr);
 }
 
 /** deleteVeths removes several pairs in one `ip -force -batch` (GC); missing ones are skipped. */
-export function deleteVeths(hostIfs: readonly string[]): void {
+export async function deleteVeths(hostIfs: readonly string[]): Promise<void> {
   if (hostIfs.length === 0) return;
-  exec('ip', ['-force', '-batch', '-'], hostIfs.map((h) => `link del dev ${h}`).join('\n') + '\n');
+  await exec('ip', ['-force', '-batch', '-'], hostIfs.map((h) => `link del dev ${h}`).join('\n') + '\n');
 }
 
 /** What CHECK finds inside the pod's namespace. */
@@ -119,8 +122,8 @@ export interface PodSide {
 }
 
 /** inspect reads IFNAME's link, addresses and the default route inside `netns` (one `ip -j -batch`). */
-export function inspect(netns: string, ifname: string): PodSide {
-  const r = exec('nsenter', [`--net=${netns}`, 'ip', '-j', '-force', '-batch', '-'], `addr show dev ${ifname}\nroute show default\n`);
+export async function inspect(netns: string, ifname: string): Promise<PodSide> {
+  const r = await exec('nsenter', [`--net=${netns}`, 'ip', '-j', '-force', '-batch', '-'], `addr show dev ${ifname}\nroute show default\n`);
   const arrays = r.stdout.split('\n').filter((l) => l.startsWith('[')).map((l) => JSON.parse(l) as Record<string, unknown>[]);
   const link = (arrays.length === 2 ? arrays[0]![0] : undefined) as { address?: string; mtu?: number; flags?: string[]; addr_info?: { family: string; local: string; prefixlen: number }[] } | undefined;
   const routes = (arrays.length === 2 ? arrays[1]! : arrays[0] ?? []) as { dst?: string; gateway?: string; dev?: string }[];

@@ -13,6 +13,8 @@
  *   get      one attachment and whether its port is attached (CHECK)
  *   gc       release and detach every attachment not in the runtime's valid list (GC)
  *   status   ready (free addresses) or not (STATUS)
+ *   exec     one whole plugin invocation run here (the fast launcher, native/cni/launcher.c, sends
+ *            its environment and stdin): the plugin's code, without a Node process start
  *   restore  at start: re-attach every recorded pod whose veth still exists; the others keep
  *            their address (a runtime that restores the container gets it again) until DEL or GC
  */
@@ -95,6 +97,8 @@ export interface CniApi {
   gc(valid: readonly CniKey[]): { readonly released: readonly CniRecord[] };
   status(): CniStatus;
   snapshot(): IpamSnapshot;
+  /** exec runs one plugin invocation in the daemon (the fast launcher's `cni-exec`): its exit status and stdout. */
+  exec(env: Readonly<Record<string, string>>, stdin: string): Promise<{ readonly rc: number; readonly stdout: string }>;
 }
 
 export class CniService implements CniApi {
@@ -212,6 +216,13 @@ export class CniService implements CniApi {
         namespace: r.k8s?.namespace ?? null, k8sName: r.k8s?.name ?? null, since: r.since, attached: r.pod !== null && this.host.isAttached(r.pod.name),
       })),
     };
+  }
+
+  async exec(env: Readonly<Record<string, string>>, stdin: string): Promise<{ rc: number; stdout: string }> {
+    const { run } = await import('../cni/main.js');
+    let stdout = '';
+    const rc = await run(env, () => stdin, (s) => { stdout += `${s}\n`; });
+    return { rc, stdout };
   }
 
   /** restore: at start, attach every recorded pod whose veth is still there (see the module comment). */

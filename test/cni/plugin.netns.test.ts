@@ -32,7 +32,8 @@ describe.skipIf(skip !== null)(`flatnet-cni by hand against a lab node${skip ===
 
   beforeAll(async () => {
     ensureDist();
-    lab = await labUp({ name, nodes: 2, kernelNodes: 1, pods: 1 });
+    // Hand-wired lab pods: every allocation and CNI port these tests see is one they made.
+    lab = await labUp({ name, nodes: 2, kernelNodes: 1, pods: 1, podsVia: 'config' });
     n1 = lab.nodes[0]!;
   });
   afterAll(async () => {

@@ -23,7 +23,8 @@ describe.skipIf(skip !== null)(`podman on flatnet nodes${skip === null ? '' : ` 
 
   beforeAll(async () => {
     ensureDist();
-    lab = await labUp({ name, nodes: 3, kernelNodes: 1, pods: 1 });
+    // Hand-wired lab pods: every allocation these tests see is a container's.
+    lab = await labUp({ name, nodes: 3, kernelNodes: 1, pods: 1, podsVia: 'config' });
     [n1, n2, n3] = lab.nodes as [LabNode, LabNode, LabNode];
     pm = await Podman.start([{ name: 'cnet1', socket: n1.socket! }, { name: 'cnet2', socket: n2.socket! }]);
   });

@@ -62,6 +62,7 @@ describe('the control commands', () => {
       get: (a) => { calls.push(['cni.get', a]); throw new FlatnetError('ERR_CNI_UNKNOWN_CONTAINER', 'none'); },
       gc: (v) => { calls.push(['cni.gc', v]); return { released: [] }; },
       status: () => { calls.push(['cni.status']); return { ready: true, free: 1, capacity: 1, attachments: 0 }; },
+      exec: async (env, stdin) => { calls.push(['cni.exec', env, stdin]); return await Promise.resolve({ rc: 0, stdout: '' }); },
       snapshot: () => ({ podCidr: '10.244.1.0/24', gateway: '10.244.1.1', capacity: 253, free: 253, allocations: [] }),
     },
     trace: (input, packet) => { calls.push(['trace', input, packet]); return { in: { port: input, role: 'pod' }, packet: { hex: '', length: 0, vnet: null }, steps: [], outcome: 'drop', drop: null, frames: [], droppedCopies: [], notes: [] }; },
@@ -71,7 +72,7 @@ describe('the control commands', () => {
   const peer = { name: 'n2', underlay: '198.51.100.2', podCidr: '10.244.2.0/24', vtepMac: '0e:00:0a:f4:02:00' };
 
   it('are the wire names clients use, each mapped to one DaemonApi call', async () => {
-    expect(registry.names).toEqual(['status', 'show', 'pod-attach', 'pod-detach', 'peer-add', 'peer-del', 'reload', 'cni-alloc', 'cni-attach', 'cni-del', 'cni-get', 'cni-gc', 'cni-status', 'trace']);
+    expect(registry.names).toEqual(['status', 'show', 'pod-attach', 'pod-detach', 'peer-add', 'peer-del', 'reload', 'cni-alloc', 'cni-attach', 'cni-del', 'cni-get', 'cni-gc', 'cni-exec', 'cni-status', 'trace']);
     expect(COMMANDS.filter((c) => !c.mutates).map((c) => c.name)).toEqual(['status', 'show', 'cni-get', 'cni-status', 'trace']);
     calls.length = 0;
     await registry.dispatch('status', {}, api);
