@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from '../../src/daemon/control.js';
+import { installCni } from '../../src/cni/install.js';
 import { hostIfName } from '../../src/cni/veth.js';
 import { labDown, labNamespaces, labUp } from '../../src/lab/lab.js';
 import type { LabNode, LabState } from '../../src/lab/topology.js';
@@ -182,6 +183,23 @@ describe.skipIf(skip !== null)(`flatnet-cni by hand against a lab node${skip ===
     expect(plugin(call('DEL', 'hl1', p.path), conf('1.0.0', { ipam })).rc).toBe(0);
     expect(readdirSync(join(hostLocalDir, 'cnet'))).not.toContain('10.244.1.200');
     expect(await allocations()).toEqual([]);
+  });
+
+  it('answers the same through the fast launcher (the daemon runs the plugin), and through its fallback when that daemon is away', async () => {
+    const fast = installCni({ binDir: join(hostLocalDir, 'fast'), confDir: null, socket: n1.socket!, name: 'cnet', force: false, fast: true }).plugin;
+    const away = installCni({ binDir: join(hostLocalDir, 'away'), confDir: null, socket: join(lab.dir, 'nobody.sock'), name: 'cnet', force: false, fast: true }).plugin;
+    for (const bin of [fast, away]) {
+      const p = pod();
+      const r = invoke(n1.ns, call('ADD', 'fast1', p.path, { args: 'K8S_POD_NAME=quick' }), conf('1.1.0'), [bin]);
+      expect(r.rc, r.stdout + r.stderr).toBe(0);
+      expect(r.out).toMatchObject({ cniVersion: '1.1.0', interfaces: [{ name: hostIfName('fast1', 'eth0') }, { name: 'eth0', mtu: 1450, sandbox: p.path }], ips: [{ gateway: '10.244.1.1', interface: 1 }] });
+      expect(ping(p.ns, '10.244.2.10')).toBe(true);
+      expect((await ipamOf(n1.socket!)).allocations).toMatchObject([{ containerId: 'fast1', pod: 'quick', attached: true }]);
+      expect(invoke(n1.ns, call('ADD', 'fast2', '/run/netns/cnone'), conf('1.1.0'), [bin])).toMatchObject({ rc: 1, out: { cniVersion: '1.1.0', code: 4 } });
+      expect(invoke(n1.ns, call('DEL', 'fast1', p.path), conf('1.1.0'), [bin])).toMatchObject({ rc: 0, stdout: '' });
+      expect(await allocations()).toEqual([]);
+      expect(links(n1.ns)).not.toContain(hostIfName('fast1', 'eth0'));
+    }
   });
 
   it('chains with tuning, bandwidth and portmap (prevResult in and out), and the chain\'s DEL in reverse undoes all', async () => {
