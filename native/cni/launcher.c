@@ -8,7 +8,7 @@
  *
  *   flatnet-cni-fast SOCKET NODE PLUGIN_MAIN      (written by `flatnet cni install --fast`)
  *
- * Wire: one line `{"id":1,"cmd":"cni-exec","env":{...CNI_*...},"stdin":"..."}`, one line back
+ * Wire: one line `{"id":1,"cmd":"cni-exec","env":{...CNI_*...},"pid":N,"stdin":"..."}`, one line back
  * `{"id":1,"ok":true,"data":{"rc":N,"stdout":"..."}}` (JSON as JSON.stringify writes it).
  */
 #define _GNU_SOURCE
@@ -135,7 +135,11 @@ int main(int argc, char **argv) {
     put(&req, ":", 1);
     put_json_string(&req, eq + 1, strlen(eq + 1));
   }
-  puts_(&req, "},\"stdin\":");
+  /* Our pid: the daemon opens CNI_NETNS through /proc/PID/root, as our mount namespace sees it. */
+  char pid[32];
+  snprintf(pid, sizeof pid, "},\"pid\":%d", (int)getpid());
+  puts_(&req, pid);
+  puts_(&req, ",\"stdin\":");
   put_json_string(&req, in.p, in.len);
   puts_(&req, "}\n");
 

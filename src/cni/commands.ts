@@ -32,7 +32,7 @@ export function version(requested: string | null): Record<string, unknown> {
 }
 
 function requireNetns(env: CniEnv): void {
-  if (!existsSync(env.netns)) throw new CniError(CniCode.INVALID_ENV, `CNI_NETNS: the network namespace ${env.netns} does not exist`);
+  if (!existsSync(env.netnsPath)) throw new CniError(CniCode.INVALID_ENV, `CNI_NETNS: the network namespace ${env.netns} does not exist`);
 }
 
 interface Lease { readonly ip: string; readonly prefixLen: number; readonly gateway: string; readonly mtu: number; readonly existing: boolean }
@@ -72,7 +72,7 @@ export async function add(env: CniEnv, conf: NetConf): Promise<Record<string, un
   // 2. the veth pair, 3. the daemon attaches its host end
   const mtu = conf.mtu ?? lease.mtu;
   const mac = podMacOf(lease.ip);
-  const veth = { netns: env.netns, ifname: env.ifname, hostIf, mac, hostMac: hostMacOf(hostIf), mtu, address: `${lease.ip}/${lease.prefixLen}`, gateway: lease.gateway };
+  const veth = { netns: env.netnsPath, sandbox: env.netns, ifname: env.ifname, hostIf, mac, hostMac: hostMacOf(hostIf), mtu, address: `${lease.ip}/${lease.prefixLen}`, gateway: lease.gateway };
   try {
     try {
       await createVeth(veth);
@@ -148,7 +148,7 @@ export async function check(env: CniEnv, conf: NetConf): Promise<void> {
   if (g.record.pod === null) diff.push('the daemon has the address but no attached pod (the ADD did not finish)');
   else if (!g.attached) diff.push(`the daemon has no port attached on ${g.record.pod.interface} with ${g.record.ip} ${g.record.pod.mac}`);
   if (!(await linkExists(hostIf))) diff.push(`the host end ${hostIf} is missing from the node's namespace`);
-  const side = await inspect(env.netns, env.ifname);
+  const side = await inspect(env.netnsPath, env.ifname);
   if (!side.exists) {
     diff.push(`${env.ifname} is missing in ${env.netns}`);
   } else {

@@ -24,15 +24,20 @@ function readStdin(): string {
   }
 }
 
-/** run performs one invocation and returns the exit status (what to print is written here). */
-export async function run(envVars: NodeJS.ProcessEnv, stdin: () => string, out: (s: string) => void): Promise<number> {
+/**
+ * run performs one invocation and returns the exit status (what to print is written to `out`).
+ * `netnsRoot` prefixes CNI_NETNS where this process opens it (the daemon running an invocation
+ * for the fast launcher passes /proc/PID/root of the launcher).
+ */
+export async function run(envVars: NodeJS.ProcessEnv, stdin: () => string, out: (s: string) => void, netnsRoot = ''): Promise<number> {
   mark('main');
   let version = versionOf(null);
   try {
     const text = stdin();
     // Errors are answered in the configuration's version, also those found before it is checked.
     try { version = versionOf(JSON.parse(text)); } catch { /* decode() reports it below */ }
-    const env: CniEnv = parseEnv(envVars);
+    const parsed: CniEnv = parseEnv(envVars);
+    const env: CniEnv = netnsRoot === '' || parsed.netns === '' ? parsed : { ...parsed, netnsPath: `${netnsRoot}${parsed.netns}` };
     if (env.command === 'VERSION') {
       const { version: versionReply } = await import('./commands.js');
       let requested: string | null = null;

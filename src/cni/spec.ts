@@ -52,6 +52,12 @@ export interface CniEnv {
   readonly command: CniCommand;
   readonly containerId: string;
   readonly netns: string;
+  /**
+   * Where this process opens CNI_NETNS: the path itself, or, when the daemon runs the invocation
+   * for the fast launcher, the path as the launcher's mount namespace sees it (/proc/PID/root...:
+   * a runtime's netns mounts need not be visible to the daemon).
+   */
+  readonly netnsPath: string;
   readonly ifname: string;
   /** CNI_ARGS as key/value pairs. */
   readonly args: ReadonlyMap<string, string>;
@@ -85,7 +91,7 @@ export function parseEnv(env: NodeJS.ProcessEnv): CniEnv {
   const per = cmd === 'ADD' || cmd === 'CHECK' || cmd === 'DEL';
   const path = (env['CNI_PATH'] ?? '').split(':').filter((p) => p !== '');
   const vars = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[0].startsWith('CNI_') && e[1] !== undefined));
-  if (!per) return { command: cmd, containerId: '', netns: '', ifname: '', args: new Map(), path, vars };
+  if (!per) return { command: cmd, containerId: '', netns: '', netnsPath: '', ifname: '', args: new Map(), path, vars };
   const missing = REQUIRED[cmd].filter((k) => (env[k] ?? '') === '');
   if (missing.length > 0) throw new CniError(CniCode.INVALID_ENV, `${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not set (needed by ${cmd})`);
   const containerId = env['CNI_CONTAINERID'] ?? '';
@@ -98,7 +104,7 @@ export function parseEnv(env: NodeJS.ProcessEnv): CniEnv {
   }
   const netns = env['CNI_NETNS'] ?? '';
   if (netns !== '' && !netns.startsWith('/')) throw new CniError(CniCode.INVALID_ENV, `CNI_NETNS ${JSON.stringify(netns)} is not an absolute path`);
-  return { command: cmd, containerId, netns, ifname, args: parseArgs(env['CNI_ARGS'] ?? ''), path, vars };
+  return { command: cmd, containerId, netns, netnsPath: netns, ifname, args: parseArgs(env['CNI_ARGS'] ?? ''), path, vars };
 }
 
 /** parseArgs: "K=V;K2=V2" (CNI_ARGS); a pair without "=" is code 4. */

@@ -32,7 +32,10 @@ export function hostMacOf(hostIf: string): string {
 }
 
 export interface VethSpec {
+  /** Where to open the pod's namespace (see CniEnv.netnsPath). */
   readonly netns: string;
+  /** CNI_NETNS as the runtime gave it, for messages. */
+  readonly sandbox: string;
   readonly ifname: string;
   readonly hostIf: string;
   readonly mac: string;
@@ -81,15 +84,15 @@ export async function createVeth(v: VethSpec): Promise<void> {
   const failedAt = Number(/Command failed -:(\d+)/.exec(r.stderr)?.[1] ?? '1');
   if (failedAt > 1) {
     await deleteVeth(v.hostIf);
-    throw new CniError(CniCode.IO_FAILURE, `cannot configure ${v.ifname} in ${v.netns} (line ${failedAt}: ${lines[failedAt - 1] ?? '?'}); the veth pair was removed`, r.stderr);
+    throw new CniError(CniCode.IO_FAILURE, `cannot configure ${v.ifname} in ${v.sandbox} (line ${failedAt}: ${lines[failedAt - 1] ?? '?'}); the veth pair was removed`, r.stderr);
   }
   if (/File exists/.test(r.stderr)) {
     const hostSide = await linkExists(v.hostIf);
     throw new VethExistsError(hostSide, hostSide
       ? `the host end ${v.hostIf} of this attachment already exists in the node's namespace`
-      : `CNI_IFNAME: an interface ${v.ifname} already exists in ${v.netns}`, r.stderr);
+      : `CNI_IFNAME: an interface ${v.ifname} already exists in ${v.sandbox}`, r.stderr);
   }
-  throw new CniError(CniCode.IO_FAILURE, `cannot create the veth pair ${v.ifname} (in ${v.netns}) / ${v.hostIf}`, r.stderr);
+  throw new CniError(CniCode.IO_FAILURE, `cannot create the veth pair ${v.ifname} (in ${v.sandbox}) / ${v.hostIf}`, r.stderr);
 }
 
 /** Nothing was created because a name is taken: CNI_IFNAME in the pod (code 4) or the host end (code 5). */

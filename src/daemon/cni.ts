@@ -25,6 +25,7 @@ import { formatIpv4, formatMac, parseIpv4 } from '../wire/addr.js';
 import type { NodeSpec, PodSpec, Section } from './desired.js';
 import { IpamStore, ipamFile, type CniRecord, type IpamSnapshot, type PodIdentity } from './ipam.js';
 import { checkPod } from './validate.js';
+import { DEFAULT_SOCKET } from '../cni/spec.js';
 
 /** What the CNI service needs of the daemon. */
 export interface CniHost {
@@ -98,7 +99,7 @@ export interface CniApi {
   status(): CniStatus;
   snapshot(): IpamSnapshot;
   /** exec runs one plugin invocation in the daemon (the fast launcher's `cni-exec`): its exit status and stdout. */
-  exec(env: Readonly<Record<string, string>>, stdin: string): Promise<{ readonly rc: number; readonly stdout: string }>;
+  exec(env: Readonly<Record<string, string>>, stdin: string, pid?: number): Promise<{ readonly rc: number; readonly stdout: string }>;
 }
 
 export class CniService implements CniApi {
@@ -218,10 +219,18 @@ export class CniService implements CniApi {
     };
   }
 
-  async exec(env: Readonly<Record<string, string>>, stdin: string): Promise<{ rc: number; stdout: string }> {
+  /** `pid`: the launcher's; CNI_NETNS is opened as its mount namespace sees it (/proc/PID/root). */
+  async exec(env: Readonly<Record<string, string>>, stdin: string, pid?: number): Promise<{ rc: number; stdout: string }> {
+    // Only for this daemon's network: the plugin acts in the namespace of the process running it
+    // (its veth lands here), so another node's invocation must run as a process of its own. The
+    // launcher then runs the Node plugin.
+    const socket = socketOf(stdin);
+    if (socket !== null && socket !== this.host.node.controlSocket) {
+      throw new FlatnetError('ERR_CNI_NOT_MINE', `this network's daemon is at ${socket}, this one at ${this.host.node.controlSocket}`);
+    }
     const { run } = await import('../cni/main.js');
     let stdout = '';
-    const rc = await run(env, () => stdin, (s) => { stdout += `${s}\n`; });
+    const rc = await run(env, () => stdin, (s) => { stdout += `${s}\n`; }, pid === undefined ? '' : `/proc/${pid}/root`);
     return { rc, stdout };
   }
 
@@ -240,6 +249,16 @@ export class CniService implements CniApi {
         this.log.warn({ err: e, pod: r.pod.name, interface: r.pod.interface }, 'cni: a recorded pod cannot be attached again');
       }
     }
+  }
+}
+
+/** socketOf: the `socket` of a network configuration (its default when absent), null when it is not JSON. */
+function socketOf(stdin: string): string | null {
+  try {
+    const v = (JSON.parse(stdin) as { socket?: unknown } | null)?.socket;
+    return typeof v === 'string' ? v : DEFAULT_SOCKET;
+  } catch {
+    return null;
   }
 }
 

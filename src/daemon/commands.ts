@@ -94,7 +94,7 @@ export const COMMANDS = [
   def({ name: 'cni-del', summary: 'CNI DEL: detach and release (idempotent)', mutates: true, args: z.object(cniKey).strict(), run: (a, d) => d.cni.del(a) }),
   def({ name: 'cni-get', summary: 'CNI CHECK: one attachment and whether its port is attached', mutates: false, args: z.object(cniKey).strict(), run: (a, d) => d.cni.get(a) }),
   def({ name: 'cni-gc', summary: 'CNI GC: release every attachment not in the valid list', mutates: true, args: z.object({ valid: z.array(z.object(cniKey).strict()).max(65536) }).strict(), run: (a, d) => d.cni.gc(a.valid) }),
-  def({ name: 'cni-exec', summary: 'run one CNI plugin invocation in the daemon (the fast launcher): exit status and stdout', mutates: true, args: z.object({ env: z.record(z.string().regex(/^(CNI_[A-Z_]+|FLATNET_CNI_TRACE)$/), z.string().max(4096)), stdin: z.string().max(60_000) }).strict(), run: (a, d) => d.cni.exec(a.env, a.stdin) }),
+  def({ name: 'cni-exec', summary: 'run one CNI plugin invocation in the daemon (the fast launcher): exit status and stdout', mutates: true, args: z.object({ env: z.record(z.string().regex(/^(CNI_[A-Z_]+|FLATNET_CNI_TRACE)$/), z.string().max(4096)), stdin: z.string().max(60_000), pid: z.number().int().positive().optional() }).strict(), run: (a, d) => d.cni.exec(a.env, a.stdin, a.pid) }),
   def({ name: 'cni-status', summary: 'CNI STATUS: free addresses and attachments', mutates: false, args: none, run: (_a, d) => d.cni.status() }),
   def({ name: 'trace', summary: 'what the pipeline would do with a packet, stage by stage (changes nothing)', mutates: false, args: z.object({ in: z.string().min(1).max(64), packet: tracePacket }).strict(), run: (a, d) => d.trace(a.in, a.packet) }),
 ];

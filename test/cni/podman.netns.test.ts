@@ -1,5 +1,7 @@
 // podman 4.3 (CNI backend, runc, busybox rootfs) drives flatnet-cni on the nodes of a lab: two
-// flatnet nodes and one kernel-VXLAN node, one network per flatnet node (its daemon's socket).
+// flatnet nodes and one kernel-VXLAN node, one network per flatnet node (its daemon's socket),
+// the plugin installed with --fast for n1's daemon (n1's containers are made by that daemon,
+// n2's by the launcher's fallback, the Node plugin).
 //   - containers on n1 and n2 ping each other across the overlay and reach the kernel node's pod;
 //     the daemon records podman's container ID and name (K8S_POD_NAME)
 //   - the daemon restarts; the container keeps its address and its traffic

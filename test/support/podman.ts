@@ -1,6 +1,7 @@
 /**
  * podman 4.3 as a real CNI client for the namespace tests (see REAL-COMPONENTS.md): its CNI
- * backend with a private containers.conf, plugin and config directories of the test's own, runc,
+ * backend with a private containers.conf, plugin and config directories of the test's own (the
+ * plugin installed with --fast: the first network's daemon runs its invocations), runc,
  * and a rootfs made from busybox-static (no registry is reachable). Everything podman keeps is
  * under one temporary directory: --root, --runroot, its tmp dir, and libcni's result cache,
  * which podman always writes to /var/lib/cni: a holder process keeps a private mount namespace
@@ -64,7 +65,10 @@ export class Podman {
     for (const d of ['bin', 'net.d', 'root', 'runroot', 'tmp', 'varlib/cni', 'rootfs/bin', 'rootfs/proc', 'rootfs/sys', 'rootfs/dev', 'rootfs/etc', 'rootfs/tmp']) mkdirSync(join(dir, d), { recursive: true });
     copyFileSync(BUSYBOX, join(dir, 'rootfs/bin/busybox'));
     for (const a of APPLETS) symlinkSync('busybox', join(dir, 'rootfs/bin', a));
+    // The fast launcher, bound to the first network's daemon: that network's invocations run in
+    // its daemon, the others' through the launcher's fallback, the Node plugin.
     for (const n of networks) installCni({ binDir: join(dir, 'bin'), confDir: join(dir, 'net.d'), socket: n.socket, name: n.name, force: true });
+    if (networks[0] !== undefined) installCni({ binDir: join(dir, 'bin'), confDir: null, socket: networks[0].socket, name: networks[0].name, force: false, fast: true });
     writeFileSync(join(dir, 'containers.conf'), [
       '[containers]',
       'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]',
