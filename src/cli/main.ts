@@ -14,6 +14,7 @@ import { runControl, runShow } from './client.js';
 import { runReplay } from './replay.js';
 import { runTrace } from './trace.js';
 import { runVtep } from './vtep.js';
+import { registerCni } from './cni.js';
 import { runLabDemo, runLabDown, runLabTest, runLabUp } from './lab.js';
 import { DEFAULT_LAB_OPTIONS, type LabOptions } from '../lab/topology.js';
 import type { LabTestOptions } from '../lab/runner.js';
@@ -60,7 +61,7 @@ function labMode(v: string): 'l3' | 'l2' {
   return v;
 }
 
-interface LabUpFlags { name: string; nodes: number; kernelNodes: number; pods: number; mode: 'l3' | 'l2'; port: number; vni: number; kernelUdpcsum: boolean[]; podOffloads: boolean; underlayOffloads: boolean }
+interface LabUpFlags { name: string; nodes: number; kernelNodes: number; pods: number; mode: 'l3' | 'l2'; port: number; vni: number; kernelUdpcsum: boolean[]; podOffloads: boolean; underlayOffloads: boolean; podsVia: 'cni' | 'config' }
 interface LabTestFlags { name: string; pingCount: number; iperfTime: number; iperfBitrate: string; capture: boolean; keepCapture: boolean }
 
 const labUpOptions = (c: Command): Command => c
@@ -74,6 +75,8 @@ const labUpOptions = (c: Command): Command => c
     .argParser(onOffList).default([...DEFAULT_LAB_OPTIONS.kernelUdpCsum], 'on'))
   .addOption(new Option('--pod-offloads <on|off>', "pods' TX checksum offload and TSO/GSO (veth defaults: on; off = the per-packet path)")
     .argParser(onOff).default(DEFAULT_LAB_OPTIONS.podOffloads, 'on'))
+  .addOption(new Option('--pods-via <how>', "flatnet nodes' pods (L3): cni = made by the CNI plugin as a kubelet would; config = veths wired by hand, listed in the node config")
+    .choices(['cni', 'config']).default(DEFAULT_LAB_OPTIONS.podsVia))
   .addOption(new Option('--underlay-offloads <on|off>', "nodes' underlay TX checksum/segmentation offload (off: captures show final checksums; on: GSO trains stay whole, for throughput)")
     .argParser(onOff).default(DEFAULT_LAB_OPTIONS.underlayOffloads, 'off'));
 
@@ -85,7 +88,7 @@ const labTestOptions = (c: Command): Command => c
   .option('--keep-capture', 'keep the capture file (DIR/underlay.pcapng) also when it passed', false);
 
 function labUpInput(o: LabUpFlags): Partial<LabOptions> {
-  return { name: o.name, nodes: o.nodes, kernelNodes: o.kernelNodes, pods: o.pods, mode: o.mode, port: o.port, vni: o.vni, kernelUdpCsum: o.kernelUdpcsum, podOffloads: o.podOffloads, underlayOffloads: o.underlayOffloads };
+  return { name: o.name, nodes: o.nodes, kernelNodes: o.kernelNodes, pods: o.pods, mode: o.mode, port: o.port, vni: o.vni, kernelUdpCsum: o.kernelUdpcsum, podOffloads: o.podOffloads, underlayOffloads: o.underlayOffloads, podsVia: o.podsVia };
 }
 
 function labTestInput(o: LabTestFlags): LabTestOptions {
@@ -212,6 +215,8 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
     .action(async (o: { socket?: string; config?: string }) => {
       await runControl('reload', {}, o, write);
     });
+
+  registerCni(program, write);
 
   const lab = program.command('lab').description('a lab of network namespaces: flatnet and kernel-vxlan nodes with pods (root)');
   const nameOpt = (c: Command): Command => c.option('--name <name>', 'lab name (namespaces fl-NAME-*, state in /run/flatnet/lab-NAME)', DEFAULT_LAB_OPTIONS.name);

@@ -12,10 +12,12 @@
  *   peer-del   {name}
  *   reload     {}                   re-read the config file, as SIGHUP does, and say what changed
  *   trace      {in, packet: {flow|hex, vnet?}} what the pipeline would do with a packet (no side effects)
+ *   cni-*      the CNI plugin's calls (cni.ts): alloc, attach, del, get, gc, exec, status
  */
 
 import { z } from 'zod';
 import { command, CommandRegistry, type Command } from './registry.js';
+import type { CniApi } from './cni.js';
 import type { Changes } from './reconciler.js';
 import { SHOW_WHAT, type ShowWhat } from './show.js';
 import { entryNameSchema, peerEntrySchema, podEntrySchema, type PeerInput, type PodInput } from './validate.js';
@@ -56,6 +58,8 @@ export interface DaemonApi {
   delPeer(name: string): { readonly removed: string };
   reload(): ReloadResult;
   trace(input: string, packet: TracePacketInput): TraceResult;
+  /** The CNI plugin's side in the daemon: IPAM and attachments. */
+  readonly cni: CniApi;
 }
 
 const def = <A extends z.ZodType>(c: Command<A, DaemonApi>): Command<A, DaemonApi> => command(c);
@@ -67,6 +71,15 @@ const none = z.object({}).strict();
 const vnetSpec = z.string().min(1).max(200).optional();
 const tracePacket = z.union([z.object({ flow: z.string().min(1).max(4096), vnet: vnetSpec }).strict(), z.object({ hex: z.string().min(1).max(65535 * 3), vnet: vnetSpec }).strict()]);
 const byName = z.object({ name: entryNameSchema }).strict();
+/** The CNI attachment key: CNI_CONTAINERID (as the spec restricts it) and CNI_IFNAME. */
+const cniKey = {
+  containerId: z.string().max(1024).regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'a container ID: letters, digits, "_", "." and "-", starting with a letter or digit'),
+  ifname: z.string().regex(/^[^\s/:]{1,15}$/, 'an interface name: 1-15 characters, no whitespace, "/" or ":"'),
+};
+const k8sIdentity = z.object({ namespace: z.string().max(253).nullable(), name: z.string().max(253).nullable(), uid: z.string().max(64).nullable(), infraContainerId: z.string().max(1024).nullable() }).strict().nullable();
+const cniAttach = z.object({
+  ...cniKey, name: entryNameSchema, interface: cniKey.ifname, ip: z.ipv4(), mac: z.mac(), ipam: z.enum(['flatnet', 'delegated']), k8s: k8sIdentity,
+}).strict();
 
 export const COMMANDS = [
   def({ name: 'status', summary: "this node's identity, MTUs, pod and peer counts, uptime", mutates: false, args: none, run: (_a, d) => d.status() }),
@@ -76,6 +89,13 @@ export const COMMANDS = [
   def({ name: 'peer-add', summary: 'add a remote VTEP, or replace the one of that name', mutates: true, args: z.object({ peer: peerEntrySchema }).strict(), run: (a, d) => d.addPeer(a.peer) }),
   def({ name: 'peer-del', summary: 'remove a remote VTEP', mutates: true, args: byName, run: (a, d) => d.delPeer(a.name) }),
   def({ name: 'reload', summary: 're-read the config file (as SIGHUP) and report what changed', mutates: true, args: none, run: (_a, d) => d.reload() }),
+  def({ name: 'cni-alloc', summary: "CNI ADD: an address for (containerId, ifname); the same one again for a repeated ADD", mutates: true, args: z.object({ ...cniKey, k8s: k8sIdentity, ip: z.ipv4().optional() }).strict(), run: (a, d) => d.cni.alloc(a) }),
+  def({ name: 'cni-attach', summary: "CNI ADD: attach the pod's veth host end with its IP and MAC bound", mutates: true, args: cniAttach, run: (a, d) => d.cni.attach(a) }),
+  def({ name: 'cni-del', summary: 'CNI DEL: detach and release (idempotent)', mutates: true, args: z.object(cniKey).strict(), run: (a, d) => d.cni.del(a) }),
+  def({ name: 'cni-get', summary: 'CNI CHECK: one attachment and whether its port is attached', mutates: false, args: z.object(cniKey).strict(), run: (a, d) => d.cni.get(a) }),
+  def({ name: 'cni-gc', summary: 'CNI GC: release every attachment not in the valid list', mutates: true, args: z.object({ valid: z.array(z.object(cniKey).strict()).max(65536) }).strict(), run: (a, d) => d.cni.gc(a.valid) }),
+  def({ name: 'cni-exec', summary: 'run one CNI plugin invocation in the daemon (the fast launcher): exit status and stdout', mutates: true, args: z.object({ env: z.record(z.string().regex(/^(CNI_[A-Z_]+|FLATNET_CNI_TRACE)$/), z.string().max(4096)), stdin: z.string().max(60_000), pid: z.number().int().positive().optional() }).strict(), run: (a, d) => d.cni.exec(a.env, a.stdin, a.pid) }),
+  def({ name: 'cni-status', summary: 'CNI STATUS: free addresses and attachments', mutates: false, args: none, run: (_a, d) => d.cni.status() }),
   def({ name: 'trace', summary: 'what the pipeline would do with a packet, stage by stage (changes nothing)', mutates: false, args: z.object({ in: z.string().min(1).max(64), packet: tracePacket }).strict(), run: (a, d) => d.trace(a.in, a.packet) }),
 ];
 

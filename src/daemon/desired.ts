@@ -30,6 +30,20 @@ export interface PodSpec {
   readonly interface: string;
   readonly ip: number;
   readonly mac: number;
+  /**
+   * The pod's identity when the CNI plugin attached it (from CNI_ARGS K8S_POD_NAMESPACE,
+   * K8S_POD_NAME, K8S_POD_UID; null where the runtime did not pass one) and the CNI attachment
+   * key (CNI_CONTAINERID, CNI_IFNAME). Absent for pods from the config file or `pod attach`.
+   */
+  readonly k8s?: PodK8s;
+}
+
+export interface PodK8s {
+  readonly namespace: string | null;
+  readonly name: string | null;
+  readonly uid: string | null;
+  readonly containerId: string;
+  readonly ifname: string;
 }
 
 /** The node section: everything about this node that is not a named entry. */

@@ -11,7 +11,7 @@
 import { execFileSync } from 'node:child_process';
 import type { Logger } from 'pino';
 import { FlatnetError } from '../errors.js';
-import { getMac, getMtu, setLinkUp, setMtu } from '../io/link.js';
+import { getMac, getMtu, ifIndex, setLinkUp, setMtu } from '../io/link.js';
 import { OverlayPort } from '../io/overlay-port.js';
 import { PacketPort } from '../io/packet-port.js';
 import { RawIpPort } from '../io/raw-ip-port.js';
@@ -32,6 +32,8 @@ export interface HostOps {
   openPod(node: NodeSpec, pod: PodSpec): Port;
   /** closeHost closes the host port; with `keep` the TAP, its address and route stay for a restart. */
   closeHost(port: Port, keep: boolean): void;
+  /** Whether interface `name` exists (a CNI pod's veth at restart); absent: assumed to. */
+  hasLink?(name: string): boolean;
 }
 
 /** The node's numbers that come from the machine: VTEP MAC (persisted), underlay and pod MTU. */
@@ -102,6 +104,15 @@ export class LinuxHost implements HostOps {
       }
     }
     return PacketPort.open(pod.interface);
+  }
+
+  hasLink(name: string): boolean {
+    try {
+      ifIndex(name);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   closeHost(port: Port, keep: boolean): void {

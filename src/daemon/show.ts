@@ -1,5 +1,5 @@
 /**
- * `flatnet show routes|fdb|ports|counters|peers`: snapshots of the running switch as plain JSON
+ * `flatnet show routes|fdb|ports|counters|peers|ipam`: snapshots of the running switch as plain JSON
  * (what `--json` prints and the control socket carries) and their iproute2-style renderings.
  */
 
@@ -7,6 +7,7 @@ import { RouteKind } from '../fib/route-table.js';
 import type { Switch } from './data-plane.js';
 import { formatIpv4, formatMac } from '../wire/addr.js';
 import { DROP_HELP, DROP_NAMES, type Drop } from '../pipeline/drop.js';
+import { renderIpam, type IpamSnapshot } from './ipam.js';
 
 export interface RouteRow { dst: string; kind: string; dev: string; via: string | null; underlay: string | null; lladdr: string | null }
 export interface FdbRow { mac: string; dev: string; dst: string | null; vni: number; state: 'permanent' | 'learned' | 'flood'; ageSeconds: number | null }
@@ -97,10 +98,11 @@ export function snapshotCounters(sw: Switch): CountersSnapshot {
   };
 }
 
-export const SHOW_WHAT = ['routes', 'fdb', 'ports', 'counters', 'peers'] as const;
+export const SHOW_WHAT = ['routes', 'fdb', 'ports', 'counters', 'peers', 'ipam'] as const;
 export type ShowWhat = (typeof SHOW_WHAT)[number];
 
-export function snapshot(sw: Switch, what: ShowWhat): unknown {
+/** snapshot: the switch's tables (`ipam` is the CNI service's: daemon/cni.ts). */
+export function snapshot(sw: Switch, what: Exclude<ShowWhat, 'ipam'>): unknown {
   switch (what) {
     case 'routes': return snapshotRoutes(sw);
     case 'fdb': return snapshotFdb(sw);
@@ -149,5 +151,7 @@ export function render(what: ShowWhat, data: unknown): string {
       return (data as PeerRow[]).map((p) =>
         `${p.name} underlay ${p.underlay} port ${p.port} vni ${p.vni} podCidr ${p.podCidr ?? '-'} vtep ${p.vtepMac} rx ${p.rxPackets}/${p.rxBytes}B tx ${p.txPackets}/${p.txBytes}B`,
       ).join('\n') + '\n';
+    case 'ipam':
+      return renderIpam(data as IpamSnapshot);
   }
 }

@@ -40,6 +40,7 @@ import { Reconciler, describeChanges, isEmpty, type Changes } from './reconciler
 import { snapshot, type ShowWhat } from './show.js';
 import { switchOptionsFor } from './switch-options.js';
 import { checkPeer, checkPod, type PeerInput, type PodInput } from './validate.js';
+import { CniService } from './cni.js';
 
 export interface DaemonOptions {
   /** Leave the TAP (and its address and route) in place on exit, for a restart. */
@@ -71,6 +72,8 @@ export class VtepDaemon implements DaemonApi {
   private stopped = false;
   /** Reloads so far and the outcome of the last one, for `status` (a SIGHUP has no other answer than the log). */
   private readonly reloads: ReloadStatus = { applied: 0, refused: 0, last: null };
+  /** The CNI plugin's side: IPAM (stateDir/NODE.cni.json) and the pods it attached. */
+  readonly cni: CniService;
 
   private constructor(cfg: NodeConfig, opts: DaemonOptions) {
     const node = nodeOf(cfg);
@@ -81,7 +84,24 @@ export class VtepDaemon implements DaemonApi {
     this.runtime = resolveRuntime(node);
     this.sw = new Switch(switchOptionsFor(node, this.runtime.vtepMac, this.runtime.underlayMtu));
     this.sources = Sources.of(node, cfg);
-    this.reconciler = new Reconciler(switchDataPlane(this.sw), opts.host ?? new LinuxHost(opts.log), this.runtime.podMtu, opts.log);
+    const host = opts.host ?? new LinuxHost(opts.log);
+    this.reconciler = new Reconciler(switchDataPlane(this.sw), host, this.runtime.podMtu, opts.log);
+    this.cni = new CniService({
+      node, podMtu: this.runtime.podMtu,
+      pods: () => this.desired.sections.pods,
+      putPod: (pod) => {
+        const { sources, existing } = this.sources.put(Producer.CNI, 'pods', pod, 'pod');
+        this.change(sources);
+        return existing;
+      },
+      removePod: (name) => {
+        if (!this.desired.sections.pods.has(name)) return false;
+        this.change(this.sources.remove('pods', name));
+        return true;
+      },
+      isAttached: (name) => this.reconciler.appliedPods.has(name),
+      hasLink: (name) => host.hasLink?.(name) ?? true,
+    }, opts.log);
   }
 
   /** start brings the node up as described in the module comment. On failure nothing is left open. */
@@ -89,6 +109,7 @@ export class VtepDaemon implements DaemonApi {
     const d = new VtepDaemon(cfg, opts);
     try {
       d.reconciler.reconcile(d.sources.state);
+      d.cni.restore();
       const node = d.node;
       d.control = await ControlServer.listen(node.controlSocket, (cmd, args) => d.registry.dispatch(cmd, args, d));
       if (node.metrics !== null) d.metrics = await serveMetrics(createRegistry(d.sw, { node: node.node }), node.metrics.host, node.metrics.port);
@@ -135,15 +156,15 @@ export class VtepDaemon implements DaemonApi {
     const counts = (p: Producer): { pods: number; peers: number } => ({ pods: this.sources.contribution(p).pods.size, peers: this.sources.contribution(p).peers.size });
     return {
       node: n.node, mode: n.mode, vni: n.vni, port: n.port, vtepMac: formatMac(rt.vtepMac), vtepIp: formatIpv4(n.vtepIp),
-      podCidr: n.podCidr.toString(), underlay: formatIpv4(n.underlay.address), underlayMtu: rt.underlayMtu, podMtu: rt.podMtu,
+      podCidr: n.podCidr.toString(), gateway: formatIpv4(n.gateway), underlay: formatIpv4(n.underlay.address), underlayMtu: rt.underlayMtu, podMtu: rt.podMtu,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000), pods: s.pods.size, peers: s.peers.size,
       overlay: this.reconciler.portInfo?.['overlay'] ?? null, config: this.configPath,
-      producers: { file: counts(Producer.FILE), control: counts(Producer.CONTROL) }, reloads: this.reloads,
+      producers: { file: counts(Producer.FILE), control: counts(Producer.CONTROL), cni: counts(Producer.CNI) }, reloads: this.reloads,
     };
   }
 
   show(what: ShowWhat): unknown {
-    return snapshot(this.sw, what);
+    return what === 'ipam' ? this.cni.snapshot() : snapshot(this.sw, what);
   }
 
   trace(input: string, packet: TracePacketInput): TraceResult {

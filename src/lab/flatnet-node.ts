@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { ConfigInput } from '../daemon/config.js';
 import { request } from '../daemon/control.js';
 import { FlatnetError } from '../errors.js';
+import { podsViaCni } from './cni-pods.js';
 import { cmdline, isRunning, sleep } from './exec.js';
 import type { DaemonRecord, LabNode, LabPlan } from './topology.js';
 
@@ -41,7 +42,8 @@ export function nodeConfig(plan: LabPlan, node: LabNode): ConfigInput {
     // Each node has its own network namespace, so every daemon can use the same address.
     metrics: '127.0.0.1:9465',
     peers: plan.nodes.filter((n) => n !== node).map((n) => ({ name: n.name, underlay: n.underlayIp, podCidr: n.podCidr, vtepMac: n.vtepMac })),
-    pods: node.pods.map((p) => ({ name: p.name, interface: p.hostIf, ip: p.ip, mac: p.mac })),
+    // Pods the CNI plugin makes are the daemon's CNI producer's, not the file's.
+    pods: podsViaCni(o, node.kind) ? [] : node.pods.map((p) => ({ name: p.name, interface: p.hostIf, ip: p.ip, mac: p.mac })),
   };
   if (o.vtepMacSource === 'config') cfg.vtepMac = node.vtepMac;
   if (o.fdbLimit !== null) cfg.fdb = { limit: o.fdbLimit };

@@ -15,6 +15,7 @@ import { FlatnetError } from '../errors.js';
 import { inNs, ipNs, isRunning, listNamespaces, nsPids, run, sleep } from './exec.js';
 import { isOurDaemon, spawnDaemon, stopDaemon, waitReady, writeNodeConfig } from './flatnet-node.js';
 import { programKernelNode } from './kernel-node.js';
+import { addPodViaCni, podsViaCni } from './cni-pods.js';
 import {
   flatnetNodes, kernelNodes, labDir, labPrefix, planLab, readState, resolveLabOptions, UNDERLAY_MTU, writeState,
   type LabNode, type LabOptions, type LabPod, type LabState,
@@ -78,7 +79,7 @@ async function build(state: LabState, progress: Progress): Promise<void> {
 
   for (const node of state.nodes) {
     addNode(state, node);
-    for (const pod of node.pods) addPod(state, node, pod);
+    if (!podsViaCni(o, node.kind)) for (const pod of node.pods) addPod(state, node, pod);
   }
   for (const node of kn) programKernelNode(state, node);
   progress(`  namespaces: ${state.prefix}* (${1 + state.nodes.length * (1 + o.pods)}), underlay bridge ${state.underlayBridge} in ${ul}`);
@@ -90,6 +91,14 @@ async function build(state: LabState, progress: Progress): Promise<void> {
   }
   await Promise.all(fl.map((node) => waitReady(node, state.daemons[node.name]!.pid)));
   progress(`  flatnet daemons up: ${fl.map((n) => `${n.name} (pid ${state.daemons[n.name]!.pid})`).join(', ') || 'none'}`);
+  const viaCni = fl.filter((n) => podsViaCni(o, n.kind));
+  for (const node of viaCni) {
+    for (const pod of node.pods) {
+      addNs(pod.ns);
+      addPodViaCni(state, node, pod);
+    }
+  }
+  if (viaCni.length > 0) progress(`  pods of ${viaCni.map((n) => n.name).join(', ')} made by the CNI plugin (flatnet-cni ADD)`);
 }
 
 /** A node namespace with eth0 on the underlay bridge. */

@@ -23,6 +23,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { join } from 'node:path';
 import { FlatnetError } from '../errors.js';
 import { VXLAN_OVERHEAD } from '../wire/encap.js';
+import { cniHostIf, podsViaCni } from './cni-pods.js';
 
 export type LabMode = 'l3' | 'l2';
 export type NodeKind = 'flatnet' | 'kernel';
@@ -68,6 +69,11 @@ export interface LabOptions {
   readonly fdbLimit: number | null;
   /** Where flatnet nodes get their VTEP MAC: the config file, or a file in their stateDir. */
   readonly vtepMacSource: 'config' | 'state';
+  /**
+   * How flatnet nodes' pods are made in L3 mode: 'cni', by the CNI plugin against the running
+   * daemon (cni-pods.ts); 'config', veths wired by hand and listed in the node's config file.
+   */
+  readonly podsVia: 'cni' | 'config';
 }
 
 export const DEFAULT_LAB_OPTIONS: LabOptions = {
@@ -84,6 +90,7 @@ export const DEFAULT_LAB_OPTIONS: LabOptions = {
   underlayOffloads: false,
   fdbLimit: null,
   vtepMacSource: 'config',
+  podsVia: 'cni',
 };
 
 /** resolveLabOptions fills defaults and validates; throws FlatnetError ERR_LAB_OPTIONS. */
@@ -101,6 +108,7 @@ export function resolveLabOptions(o: Partial<LabOptions> = {}): LabOptions {
   if (!Number.isInteger(r.vni) || r.vni < 0 || r.vni > 0xff_ffff) bad(`--vni ${r.vni}: 0 to 16777215`);
   if (r.kernelUdpCsum.length === 0) bad('--kernel-udpcsum: on, off, or a comma-separated list of them');
   if (r.fdbLimit !== null && (!Number.isInteger(r.fdbLimit) || r.fdbLimit < 1)) bad(`fdbLimit ${r.fdbLimit}: a positive integer`);
+  if (r.podsVia !== 'cni' && r.podsVia !== 'config') bad(`--pods-via ${String(r.podsVia)}: cni or config`);
   return r;
 }
 
@@ -198,7 +206,7 @@ export function planLab(options: LabOptions): LabPlan {
         name: `${name}p${j}`,
         node: name,
         ns: `${prefix}${name}p${j}`,
-        hostIf: `vp${j}`,
+        hostIf: podsViaCni(options, kind) ? cniHostIf(prefix, `${name}p${j}`) : `vp${j}`,
         ip: podIpOf(i, j),
         prefixLen: options.mode === 'l3' ? 24 : 16,
         mac: podMacOf(i, j),

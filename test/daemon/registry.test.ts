@@ -55,6 +55,16 @@ describe('the control commands', () => {
     addPeer: (p) => { calls.push(['addPeer', p]); return { added: p.name, existing: false, name: p.name, underlay: p.underlay, podCidr: p.podCidr, vtepMac: p.vtepMac }; },
     delPeer: (name) => { calls.push(['delPeer', name]); return { removed: name }; },
     reload: () => { calls.push(['reload']); return { config: 'f.json', changes: { podsAttached: [], podsDetached: [], podsReplaced: [], peersAdded: [], peersRemoved: [], peersChanged: [] }, nodeChanged: [] }; },
+    cni: {
+      alloc: (a) => { calls.push(['cni.alloc', a]); return { ip: '10.244.1.3', prefixLen: 24, gateway: '10.244.1.1', podCidr: '10.244.1.0/24', clusterCidr: '10.244.0.0/16', mtu: 1450, existing: false }; },
+      attach: (a) => { calls.push(['cni.attach', a]); return { name: a.name, interface: a.interface, ip: a.ip, mac: a.mac, existing: false }; },
+      del: (a) => { calls.push(['cni.del', a]); return { released: null, detached: null }; },
+      get: (a) => { calls.push(['cni.get', a]); throw new FlatnetError('ERR_CNI_UNKNOWN_CONTAINER', 'none'); },
+      gc: (v) => { calls.push(['cni.gc', v]); return { released: [] }; },
+      status: () => { calls.push(['cni.status']); return { ready: true, free: 1, capacity: 1, attachments: 0 }; },
+      exec: async (env, stdin) => { calls.push(['cni.exec', env, stdin]); return await Promise.resolve({ rc: 0, stdout: '' }); },
+      snapshot: () => ({ podCidr: '10.244.1.0/24', gateway: '10.244.1.1', capacity: 253, free: 253, allocations: [] }),
+    },
     trace: (input, packet) => { calls.push(['trace', input, packet]); return { in: { port: input, role: 'pod' }, packet: { hex: '', length: 0, vnet: null }, steps: [], outcome: 'drop', drop: null, frames: [], droppedCopies: [], notes: [] }; },
   };
   const registry = controlRegistry();
@@ -62,8 +72,8 @@ describe('the control commands', () => {
   const peer = { name: 'n2', underlay: '198.51.100.2', podCidr: '10.244.2.0/24', vtepMac: '0e:00:0a:f4:02:00' };
 
   it('are the wire names clients use, each mapped to one DaemonApi call', async () => {
-    expect(registry.names).toEqual(['status', 'show', 'pod-attach', 'pod-detach', 'peer-add', 'peer-del', 'reload', 'trace']);
-    expect(COMMANDS.filter((c) => !c.mutates).map((c) => c.name)).toEqual(['status', 'show', 'trace']);
+    expect(registry.names).toEqual(['status', 'show', 'pod-attach', 'pod-detach', 'peer-add', 'peer-del', 'reload', 'cni-alloc', 'cni-attach', 'cni-del', 'cni-get', 'cni-gc', 'cni-exec', 'cni-status', 'trace']);
+    expect(COMMANDS.filter((c) => !c.mutates).map((c) => c.name)).toEqual(['status', 'show', 'cni-get', 'cni-status', 'trace']);
     calls.length = 0;
     await registry.dispatch('status', {}, api);
     await registry.dispatch('show', { what: 'fdb' }, api);
@@ -72,6 +82,10 @@ describe('the control commands', () => {
     await registry.dispatch('peer-del', { name: 'n2' }, api);
     await registry.dispatch('reload', {}, api);
     await registry.dispatch('trace', { in: 'pod-a', packet: { flow: 'udp 10.244.1.10:1 -> 10.244.2.10:2' } }, api);
+    await registry.dispatch('cni-alloc', { containerId: 'c1', ifname: 'eth0', k8s: null }, api);
+    await registry.dispatch('cni-status', {}, api);
+    expect(calls.slice(-2)).toEqual([['cni.alloc', { containerId: 'c1', ifname: 'eth0', k8s: null }], ['cni.status']]);
+    calls.length -= 2;
     expect(calls).toEqual([['status'], ['show', 'fdb'], ['attachPod', pod], ['addPeer', peer], ['delPeer', 'n2'], ['reload'], ['trace', 'pod-a', { flow: 'udp 10.244.1.10:1 -> 10.244.2.10:2' }]]);
   });
 
@@ -87,6 +101,10 @@ describe('the control commands', () => {
     ['a trace without a packet', 'trace', { in: 'pod-a' }, 'packet'],
     ['a trace with both a flow and hex', 'trace', { in: 'pod-a', packet: { flow: 'x', hex: '00' } }, 'packet'],
     ['a trace without --in', 'trace', { packet: { hex: '00' } }, 'in'],
+    ['a CNI container ID with a slash', 'cni-alloc', { containerId: 'a/b', ifname: 'eth0', k8s: null }, 'containerId'],
+    ['a CNI interface name of 16 characters', 'cni-del', { containerId: 'c1', ifname: 'eth0123456789abc' }, 'ifname'],
+    ['a CNI attach with an unknown IPAM kind', 'cni-attach', { containerId: 'c1', ifname: 'eth0', name: 'a', interface: 'fl1', ip: '10.244.1.3', mac: '02:00:00:00:00:01', ipam: 'dhcp', k8s: null }, 'ipam'],
+    ['a CNI GC without its list', 'cni-gc', {}, 'valid'],
   ])('refuses %s: ERR_CONTROL_BAD_REQUEST on %s', async (_what, cmd, args, field) => {
     await expect(registry.dispatch(cmd, args, api)).rejects.toMatchObject({ code: 'ERR_CONTROL_BAD_REQUEST', field });
   });

@@ -8,7 +8,7 @@ const plan = (o: Partial<LabOptions> = {}) => planLab(resolveLabOptions({ name: 
 
 describe('flatnet node configs', () => {
   it('are valid node configs: every other node a peer, the pods on their veths, the fixed VTEP MAC', () => {
-    const p = plan();
+    const p = plan({ podsVia: 'config' });
     const raw = nodeConfig(p, p.nodes[0]!);
     expect(raw).toEqual({
       node: 'n1', vni: 1, port: 4789, mode: 'l3',
@@ -29,6 +29,16 @@ describe('flatnet node configs', () => {
     });
     const c = parseConfig(raw);
     expect([formatIpv4(c.gateway), formatIpv4(c.vtepIp), c.udpChecksum, c.peers.length, c.pods.length]).toEqual(['10.244.1.1', '10.244.1.0', false, 2, 2]);
+  });
+
+  it('leave the pods out when the CNI plugin makes them (L3, the default); L2 keeps them in the file', () => {
+    const p = plan();
+    expect(nodeConfig(p, p.nodes[0]!).pods).toEqual([]);
+    const l2 = plan({ mode: 'l2' });
+    expect(nodeConfig(l2, l2.nodes[0]!).pods).toEqual([
+      { name: 'n1p0', interface: 'vp0', ip: '10.244.1.10', mac: '02:00:0a:f4:01:0a' },
+      { name: 'n1p1', interface: 'vp1', ip: '10.244.1.11', mac: '02:00:0a:f4:01:0b' },
+    ]);
   });
 
   it('L2, another port and VNI, an FDB limit, and the VTEP MAC left to the state directory', () => {

@@ -38,7 +38,8 @@ describe.skipIf(skip !== null)(`daemon reload (SIGHUP) and idempotent pod attach
 
   beforeAll(async () => {
     ensureDist();
-    lab = await labUp({ name, nodes: 3, kernelNodes: 0, pods: 2 });
+    // Hand-wired pods: this file edits the pods of n1's config file.
+    lab = await labUp({ name, nodes: 3, kernelNodes: 0, pods: 2, podsVia: 'config' });
     [n1, n2, n3] = lab.nodes as [LabNode, LabNode, LabNode];
     full = JSON.parse(readFileSync(n1.config!, 'utf8')) as Cfg;
   });

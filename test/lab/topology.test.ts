@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { podMacOf } from '../../src/cni/veth.js';
 import { FlatnetError } from '../../src/errors.js';
+import { cniHostIf } from '../../src/lab/cni-pods.js';
 import { allPods, kindLabel, labDir, planLab, podByName, resolveLabOptions, type LabOptions } from '../../src/lab/topology.js';
 
 const plan = (o: Partial<LabOptions> = {}) => planLab(resolveLabOptions(o));
@@ -8,7 +10,7 @@ describe('lab options', () => {
   it('defaults to 3 nodes of which 1 kernel, 2 pods, L3, port 4789, VNI 1, kernel udpcsum on, pod offloads off', () => {
     expect(resolveLabOptions()).toEqual({
       name: 'lab', nodes: 3, kernelNodes: 1, pods: 2, mode: 'l3', port: 4789, vni: 1, kernelUdpCsum: [true],
-      podOffloads: true, flatnetOffloads: true, underlayOffloads: false, fdbLimit: null, vtepMacSource: 'config',
+      podOffloads: true, flatnetOffloads: true, underlayOffloads: false, fdbLimit: null, vtepMacSource: 'config', podsVia: 'cni',
     });
   });
 
@@ -16,6 +18,7 @@ describe('lab options', () => {
     [{ name: 'Lab' }, 'lab name'],
     [{ name: 'a-b' }, 'lab name'],
     [{ name: 'x'.repeat(13) }, 'lab name'],
+    [{ podsVia: 'kubelet' as 'cni' }, '--pods-via'],
     [{ nodes: 0 }, '--nodes'],
     [{ nodes: 51 }, '--nodes'],
     [{ nodes: 2.5 }, '--nodes'],
@@ -55,6 +58,13 @@ describe('planLab', () => {
       ['n3p0', 'fl-t1-n3p0', 'vp0', '10.244.3.10', 24, '02:00:0a:f4:03:0a', '10.244.3.1'],
       ['n3p1', 'fl-t1-n3p1', 'vp1', '10.244.3.11', 24, '02:00:0a:f4:03:0b', '10.244.3.1'],
     ]);
+    // flatnet nodes' pods come from the CNI plugin: its hash-named host end, and the MAC it
+    // derives from the IP is the one planned.
+    expect(p.nodes[0]!.pods.map((x) => [x.name, x.hostIf, x.ip, x.mac])).toEqual([
+      ['n1p0', cniHostIf('fl-t1-', 'n1p0'), '10.244.1.10', podMacOf('10.244.1.10')],
+      ['n1p1', cniHostIf('fl-t1-', 'n1p1'), '10.244.1.11', podMacOf('10.244.1.11')],
+    ]);
+    expect(plan({ name: 't1', podsVia: 'config' }).nodes[0]!.pods.map((x) => x.hostIf)).toEqual(['vp0', 'vp1']);
     expect(p.nodes.map((n) => [n.vxlanDev, n.bridge, n.config, n.socket, n.log])).toEqual([
       [null, null, '/run/flatnet/lab-t1/n1.json', '/run/flatnet/lab-t1/n1.sock', '/run/flatnet/lab-t1/n1.log'],
       [null, null, '/run/flatnet/lab-t1/n2.json', '/run/flatnet/lab-t1/n2.sock', '/run/flatnet/lab-t1/n2.log'],

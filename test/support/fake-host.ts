@@ -13,6 +13,8 @@ import type { MemoryPort, WireFrame } from '../../src/io/memory-port.js';
 export class FakeHost implements HostOps {
   readonly opened: MemoryPort[] = [];
   readonly failOn = new Set<string>();
+  /** Interfaces hasLink() reports as gone (a CNI pod's veth deleted while the daemon was down). */
+  readonly missingLinks = new Set<string>();
   hostPort: MemoryPort | null = null;
   overlayPort: MemoryPort | null = null;
   hostClosed: { keep: boolean } | null = null;
@@ -32,6 +34,10 @@ export class FakeHost implements HostOps {
     const port = testPort(p.interface);
     this.opened.push(port);
     return port;
+  }
+
+  hasLink(name: string): boolean {
+    return !this.missingLinks.has(name);
   }
 
   closeHost(port: Port, keep: boolean): void {
