@@ -31,6 +31,7 @@ import { ControlServer } from './control.js';
 import { Switch, fdbMoveChannel, fdbRefusedChannel, switchDataPlane, type SwitchPort } from './data-plane.js';
 import { changedNodeFields, nodeFields, restartFields, type DesiredState, type NodeSpec, type PeerSpec, type PodSpec } from './desired.js';
 import { LinuxHost, resolveRuntime, type HostOps, type NodeRuntime } from './host.js';
+import { ErrorWatch } from './error-watch.js';
 import { RateLimitedLog } from './log.js';
 import type { TraceResult } from '../pipeline/trace.js';
 import { traceRequest, type TracePacketInput } from '../trace/request.js';
@@ -40,6 +41,9 @@ import { Reconciler, describeChanges, isEmpty, type Changes } from './reconciler
 import { snapshot, type ShowWhat } from './show.js';
 import { switchOptionsFor } from './switch-options.js';
 import { checkPeer, checkPod, type PeerInput, type PodInput } from './validate.js';
+
+/** How often rising error counters are looked for (error-watch.ts). */
+const ERROR_WATCH_MS = 1000;
 
 export interface DaemonOptions {
   /** Leave the TAP (and its address and route) in place on exit, for a restart. */
@@ -64,6 +68,8 @@ export class VtepDaemon implements DaemonApi {
   private control: ControlServer | null = null;
   private metrics: Server | null = null;
   private statsTimer: NodeJS.Timeout | null = null;
+  private errorTimer: NodeJS.Timeout | null = null;
+  private readonly errorWatch: ErrorWatch;
   private lastDrops = new Float64Array(0);
   private readonly startedAt = Date.now();
   private readonly onMove = (m: unknown): void => this.rl.warn('fdb_move', m as Record<string, unknown>, 'MAC migrated between VTEPs');
@@ -76,6 +82,7 @@ export class VtepDaemon implements DaemonApi {
     const node = nodeOf(cfg);
     this.log = opts.log;
     this.rl = new RateLimitedLog(opts.log);
+    this.errorWatch = new ErrorWatch(this.rl);
     this.keep = opts.keep ?? false;
     this.configPath = opts.configPath ?? null;
     this.runtime = resolveRuntime(node);
@@ -100,11 +107,14 @@ export class VtepDaemon implements DaemonApi {
     subscribe(fdbRefusedChannel.name, d.onRefused);
     d.statsTimer = setInterval(() => d.logDrops(), 30_000);
     d.statsTimer.unref();
+    d.errorWatch.check(d.sw.portList);
+    d.errorTimer = setInterval(() => d.errorWatch.check(d.sw.portList), ERROR_WATCH_MS);
+    d.errorTimer.unref();
     const n = d.node, rt = d.runtime;
     const ports = d.reconciler.portInfo ?? {};
     const ov = (ports['overlay'] ?? {}) as { gso?: boolean; gro?: boolean; sendsIp?: boolean };
     d.log.info({
-      node: n.node, mode: n.mode, vni: n.vni, port: n.port, vtepMac: formatMac(rt.vtepMac), vtepIp: formatIpv4(n.vtepIp),
+      mode: n.mode, vni: n.vni, port: n.port, vtepMac: formatMac(rt.vtepMac), vtepIp: formatIpv4(n.vtepIp),
       underlay: formatIpv4(n.underlay.address), underlayMtu: rt.underlayMtu, podMtu: rt.podMtu, peers: cfg.peers.length, pods: cfg.pods.length,
       offloads: { tap: ports['tap'], udpGso: ov.gso, udpGro: ov.gro, rawTx: ov.sendsIp }, control: n.controlSocket, metrics: n.metrics === null ? null : `${n.metrics.host}:${n.metrics.port}`,
     }, 'vtep up');
@@ -226,7 +236,7 @@ export class VtepDaemon implements DaemonApi {
   async stop(): Promise<void> {
     if (this.stopped) return;
     await this.shutdown();
-    this.log.info({ node: this.node.node, keep: this.keep }, 'vtep down');
+    this.log.info({ keep: this.keep }, 'vtep down');
   }
 
   private async shutdown(): Promise<void> {
@@ -234,6 +244,7 @@ export class VtepDaemon implements DaemonApi {
     unsubscribe(fdbMoveChannel.name, this.onMove);
     unsubscribe(fdbRefusedChannel.name, this.onRefused);
     if (this.statsTimer !== null) clearInterval(this.statsTimer);
+    if (this.errorTimer !== null) clearInterval(this.errorTimer);
     await this.control?.close();
     await new Promise<void>((r) => (this.metrics === null ? r() : this.metrics.close(() => r())));
     this.reconciler.close(this.keep);
