@@ -40,7 +40,7 @@ import { Producer, Sources } from './producers.js';
 import { Reconciler, describeChanges, isEmpty, type Changes } from './reconciler.js';
 import { snapshot, type ShowWhat } from './show.js';
 import { switchOptionsFor } from './switch-options.js';
-import { checkPeer, checkPod, type PeerInput, type PodInput } from './validate.js';
+import { checkPeer, checkPeerMacs, checkPod, type PeerInput, type PodInput } from './validate.js';
 
 /** How often rising error counters are looked for (error-watch.ts). */
 const ERROR_WATCH_MS = 1000;
@@ -86,6 +86,7 @@ export class VtepDaemon implements DaemonApi {
     this.keep = opts.keep ?? false;
     this.configPath = opts.configPath ?? null;
     this.runtime = resolveRuntime(node);
+    checkPeerMacs(cfg.peers, this.runtime.vtepMac);
     this.sw = new Switch(switchOptionsFor(node, this.runtime.vtepMac, this.runtime.underlayMtu));
     this.sources = Sources.of(node, cfg);
     this.reconciler = new Reconciler(switchDataPlane(this.sw), opts.host ?? new LinuxHost(opts.log), this.runtime.podMtu, opts.log);
@@ -176,7 +177,7 @@ export class VtepDaemon implements DaemonApi {
   }
 
   addPeer(input: PeerInput): PeerAddResult {
-    const peer = checkPeer(this.node, input, 'peer');
+    const peer = checkPeer(this.node, input, 'peer', this.runtime.vtepMac);
     const { sources, existing } = this.sources.put(Producer.CONTROL, 'peers', peer, 'peer', true);
     const changes = this.change(sources);
     this.log.info({ peer: peer.name, underlay: input.underlay, podCidr: input.podCidr, existing, changes }, existing ? 'peer add: already present with these parameters' : 'peer added');
@@ -201,6 +202,7 @@ export class VtepDaemon implements DaemonApi {
       const cfg = loadConfig(this.configPath);
       const next = nodeOf(cfg);
       refuseRestartChanges(this.node, next);
+      checkPeerMacs(cfg.peers, this.runtime.vtepMac);
       const nodeChanged = changedNodeFields(this.node, next);
       const changes = this.change(this.sources.replace(Producer.FILE, cfg, next));
       if (this.log.level !== next.logLevel) this.log.level = next.logLevel;
