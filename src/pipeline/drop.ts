@@ -52,6 +52,8 @@ export const Drop = {
   PORT_DETACHED: 50,
   GATEWAY_UNANSWERED: 51,
   IPV4_BAD_OPTIONS: 52,
+  // overlay receive, appended
+  INNER_SRC_BROADCAST: 53,
 } as const;
 export type Drop = (typeof Drop)[keyof typeof Drop];
 
@@ -99,6 +101,7 @@ export const DROP_HELP: Readonly<Record<Exclude<Drop, 0>, string>> = {
   [Drop.PORT_DETACHED]: 'the destination pod port was detached',
   [Drop.GATEWAY_UNANSWERED]: 'packet for the gateway address that is not an ICMP echo request (the gateway answers pings only)',
   [Drop.IPV4_BAD_OPTIONS]: 'IPv4 options that do not parse, in a packet that has to be fragmented',
+  [Drop.INNER_SRC_BROADCAST]: "inner source IP is the broadcast address of the sending peer's pod CIDR (no host sends from it)",
 };
 
 /**
