@@ -32,8 +32,8 @@ export class ErrorWatch {
 
   constructor(
     private readonly rl: RateLimitedLog,
-    /** Extra per-port counters that only rise on loss (the kernel's drops): name -> value. */
-    private readonly extra: (name: string) => Readonly<Record<string, number>> | null = () => null,
+    /** Extra per-port counters that only rise on loss (the kernel's drops): counter -> value. */
+    private readonly extra: (sp: WatchedPort) => Readonly<Record<string, number>> | null = () => null,
   ) {}
 
   /** check logs one warning per counter that rose since the last check (the first check only sets the baseline). */
@@ -43,7 +43,7 @@ export class ErrorWatch {
       const s = sp.port.stats;
       const errno = sp.port.lastError ?? 0;
       for (const [field, event, what] of COUNTERS) this.look(seen, sp, event, s[field], errno, what);
-      const ex = this.extra(sp.name);
+      const ex = this.extra(sp);
       if (ex !== null) for (const [k, v] of Object.entries(ex)) this.look(seen, sp, k, v, 0, 'dropped by the kernel before flatnet read them');
     }
     // Ports that went away: forget them, so a new port of the same name starts from its own baseline.

@@ -10,6 +10,7 @@ import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Switch } from './data-plane.js';
 import { DROP_NAMES } from '../pipeline/drop.js';
+import { kernelDrops } from '../io/kernel-drops.js';
 
 export function createRegistry(sw: Switch, labels: { node: string }): Registry {
   const registry = new Registry();
@@ -65,6 +66,15 @@ export function createRegistry(sw: Switch, labels: { node: string }): Registry {
       c.inc({ port: p.name, kind: 'rx_error' }, p.port.stats.rxErrors);
       c.inc({ port: p.name, kind: 'tx_error' }, p.port.stats.txErrors);
       c.inc({ port: p.name, kind: 'tx_dropped' }, p.port.stats.txDropped);
+    }
+  });
+  counter('flatnet_port_kernel_drops_total', "Frames the kernel dropped at a port: its socket's receive queue or buffer (where=socket), its interface's rx_dropped / tx_dropped (if_rx, if_tx)", ['port', 'where'], (c) => {
+    for (const p of sw.portList) {
+      const k = kernelDrops(p.port);
+      if (k === null) continue;
+      c.inc({ port: p.name, where: 'socket' }, k.socket);
+      if (k.ifRxDropped !== null) c.inc({ port: p.name, where: 'if_rx' }, k.ifRxDropped);
+      if (k.ifTxDropped !== null) c.inc({ port: p.name, where: 'if_tx' }, k.ifTxDropped);
     }
   });
   counter('flatnet_peer_packets_total', 'Packets exchanged with each peer VTEP', ['peer', 'direction'], (c) => {

@@ -32,6 +32,7 @@ import { Switch, fdbMoveChannel, fdbRefusedChannel, switchDataPlane, type Switch
 import { changedNodeFields, nodeFields, restartFields, type DesiredState, type NodeSpec, type PeerSpec, type PodSpec } from './desired.js';
 import { LinuxHost, resolveRuntime, type HostOps, type NodeRuntime } from './host.js';
 import { ErrorWatch } from './error-watch.js';
+import { kernelDrops } from '../io/kernel-drops.js';
 import { RateLimitedLog } from './log.js';
 import type { TraceResult } from '../pipeline/trace.js';
 import { traceRequest, type TracePacketInput } from '../trace/request.js';
@@ -82,7 +83,14 @@ export class VtepDaemon implements DaemonApi {
     const node = nodeOf(cfg);
     this.log = opts.log;
     this.rl = new RateLimitedLog(opts.log);
-    this.errorWatch = new ErrorWatch(this.rl);
+    this.errorWatch = new ErrorWatch(this.rl, (sp) => {
+      const k = kernelDrops((sp as SwitchPort).port);
+      if (k === null) return null;
+      const out: Record<string, number> = { kernel_socket_drops: k.socket };
+      if (k.ifRxDropped !== null) out['kernel_if_rx_dropped'] = k.ifRxDropped;
+      if (k.ifTxDropped !== null) out['kernel_if_tx_dropped'] = k.ifTxDropped;
+      return out;
+    });
     this.keep = opts.keep ?? false;
     this.configPath = opts.configPath ?? null;
     this.runtime = resolveRuntime(node);
