@@ -19,6 +19,7 @@
  */
 
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { ConfigError, FlatnetError } from '../errors.js';
@@ -45,6 +46,9 @@ import { checkPeer, checkPeerMacs, checkPod, type PeerInput, type PodInput } fro
 
 /** How often rising error counters are looked for (error-watch.ts). */
 const ERROR_WATCH_MS = 1000;
+/** The window of status's eventLoopDelay (p50, p99, max of the last full window). */
+const LOOP_WINDOW_MS = 5000;
+const LOOP_RESOLUTION_MS = 10;
 
 export interface DaemonOptions {
   /** Leave the TAP (and its address and route) in place on exit, for a restart. */
@@ -70,6 +74,10 @@ export class VtepDaemon implements DaemonApi {
   private metrics: Server | null = null;
   private statsTimer: NodeJS.Timeout | null = null;
   private errorTimer: NodeJS.Timeout | null = null;
+  /** Event-loop delay (what packets and control requests wait for the loop), over 5 s windows. */
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
+  private loopWindow: { p50Ms: number; p99Ms: number; maxMs: number } | null = null;
+  private loopTimer: NodeJS.Timeout | null = null;
   private readonly errorWatch: ErrorWatch;
   private lastDrops = new Float64Array(0);
   private readonly startedAt = Date.now();
@@ -119,6 +127,14 @@ export class VtepDaemon implements DaemonApi {
     d.errorWatch.check(d.sw.portList);
     d.errorTimer = setInterval(() => d.errorWatch.check(d.sw.portList), ERROR_WATCH_MS);
     d.errorTimer.unref();
+    d.loopDelay.enable();
+    d.loopTimer = setInterval(() => {
+      // The histogram holds the timer's whole interval (resolution + delay): the delay is the excess.
+      const h = d.loopDelay, ms = (ns: number): number => Math.max(0, Math.round(ns / 1e4 - LOOP_RESOLUTION_MS * 100) / 100);
+      d.loopWindow = h.count === 0 ? null : { p50Ms: ms(h.percentile(50)), p99Ms: ms(h.percentile(99)), maxMs: ms(h.max) };
+      h.reset();
+    }, LOOP_WINDOW_MS);
+    d.loopTimer.unref();
     const n = d.node, rt = d.runtime;
     const ports = d.reconciler.portInfo ?? {};
     const ov = (ports['overlay'] ?? {}) as { gso?: boolean; gro?: boolean; sendsIp?: boolean };
@@ -158,6 +174,7 @@ export class VtepDaemon implements DaemonApi {
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000), pods: s.pods.size, peers: s.peers.size,
       overlay: this.reconciler.portInfo?.['overlay'] ?? null, config: this.configPath,
       producers: { file: counts(Producer.FILE), control: counts(Producer.CONTROL) }, reloads: this.reloads,
+      rssBytes: process.memoryUsage.rss(), eventLoopDelay: this.loopWindow,
     };
   }
 
@@ -255,6 +272,8 @@ export class VtepDaemon implements DaemonApi {
     unsubscribe(fdbRefusedChannel.name, this.onRefused);
     if (this.statsTimer !== null) clearInterval(this.statsTimer);
     if (this.errorTimer !== null) clearInterval(this.errorTimer);
+    if (this.loopTimer !== null) clearInterval(this.loopTimer);
+    this.loopDelay.disable();
     await this.control?.close();
     await new Promise<void>((r) => (this.metrics === null ? r() : this.metrics.close(() => r())));
     this.reconciler.close(this.keep);

@@ -66,6 +66,10 @@ describe('VtepDaemon (in-process, test ports)', () => {
     expect(podNames()).toEqual(['a', 'b']);
     expect(peerNames()).toEqual(['n2', 'n3']);
     expect(await ask('status')).toMatchObject({ node: 'n1', pods: 2, peers: 2, podMtu: 1450, config: file, producers: { file: { pods: 2, peers: 2 }, control: { pods: 0, peers: 0 } } });
+    // What the soak test samples: the daemon's memory, and its event-loop delay once a 5 s window has passed.
+    const st = (await ask('status')) as { rssBytes: number; eventLoopDelay: unknown };
+    expect(st.rssBytes).toBeGreaterThan(1e6);
+    expect(st.eventLoopDelay).toBeNull();
     expect(forwardsToN2()).toBe(true);
   });
 
