@@ -28,7 +28,8 @@ const SECONDS = Number(arg('--seconds', '2'));
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const BASELINE = arg('--baseline', '');
 const BASE_CLI = BASELINE === '' ? '' : `${BASELINE.replace(/\/$/, '')}/dist/src/cli/main.js`;
-const ONLY = arg('--only', '');
+/** --only A,B: the cases whose label starts with one of the comma-separated prefixes. */
+const ONLY = arg('--only', '').split(',').map((x) => x.trim()).filter((x) => x !== '');
 const FIXTURES = fileURLToPath(new URL('../../../fixtures/replay/', import.meta.url));
 
 interface Case { readonly file: string; readonly extra: readonly string[]; readonly label: string }
@@ -50,7 +51,7 @@ const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[
 
 interface Row { readonly label: string; readonly loop: number; readonly frames: number; readonly runs: readonly ReplaySummary[]; readonly base: readonly ReplaySummary[] }
 const rows: Row[] = [];
-for (const c of CASES.filter((x) => ONLY === '' || x.label.startsWith(ONLY))) {
+for (const c of CASES.filter((x) => ONLY.length === 0 || ONLY.some((o) => x.label.startsWith(o)))) {
   // Calibrate: one short run, then enough passes for SECONDS of pipeline time.
   const probe = replay(c, Math.max(1, Math.ceil(200_000 / Math.max(1, replay(c, 1).framesPerPass))));
   let loop = Math.max(1, Math.ceil((1.1 * SECONDS * 1e9) / (probe.nsPerFrame * probe.framesPerPass)));

@@ -139,6 +139,14 @@ export class FrameContext extends FrameLayout {
   completeCsum = false;
   /** A reply to the sender: what, and its parameters. */
   reply: Reply = Reply.NONE;
+  /** The connection-table node (entry * 2 + direction) the NAT or a policy stage found or made for this packet, or -1. */
+  ctNode = -1;
+  /** A stage has refreshed the packet's connection (one refresh per packet, whichever stage). */
+  ctSeen = false;
+  /** The packet's connection was opened by this packet (a later stage that denies it removes it). */
+  ctNew = false;
+  /** The service-nat stage translates this packet (a hairpin through a Service may go back out its own port). */
+  natted = false;
   replyMac = 0;
   icmpType = 0;
   icmpCode = 0;
@@ -171,6 +179,10 @@ export class FrameContext extends FrameLayout {
     this.reply = Reply.NONE;
     this.routed = false;
     this.ipVersion = 0;
+    this.ctNode = -1;
+    this.ctSeen = false;
+    this.ctNew = false;
+    this.natted = false;
   }
 
   /** reset clears every decision and parsed field (cold paths: a trace starts from here). */

@@ -52,8 +52,16 @@ export const Drop = {
   PORT_DETACHED: 50,
   GATEWAY_UNANSWERED: 51,
   IPV4_BAD_OPTIONS: 52,
+  // NetworkPolicy and connection tracking
+  POLICY_DENIED_INGRESS: 53,
+  POLICY_DENIED_EGRESS: 54,
+  CONNTRACK_FULL: 55,
+  // Services
+  SERVICE_NO_ENDPOINTS: 56,
+  SERVICE_NO_LOCAL_ENDPOINTS: 57,
+  NAT_CLASH: 58,
   // overlay receive, appended
-  INNER_SRC_BROADCAST: 53,
+  INNER_SRC_BROADCAST: 59,
 } as const;
 export type Drop = (typeof Drop)[keyof typeof Drop];
 
@@ -101,6 +109,12 @@ export const DROP_HELP: Readonly<Record<Exclude<Drop, 0>, string>> = {
   [Drop.PORT_DETACHED]: 'the destination pod port was detached',
   [Drop.GATEWAY_UNANSWERED]: 'packet for the gateway address that is not an ICMP echo request (the gateway answers pings only)',
   [Drop.IPV4_BAD_OPTIONS]: 'IPv4 options that do not parse, in a packet that has to be fragmented',
+  [Drop.POLICY_DENIED_INGRESS]: 'a new connection to a pod that its NetworkPolicies isolate for ingress and no rule allows',
+  [Drop.POLICY_DENIED_EGRESS]: 'a new connection from a pod that its NetworkPolicies isolate for egress and no rule allows',
+  [Drop.CONNTRACK_FULL]: 'a new connection when the connection table is full of established ones (none to early-drop)',
+  [Drop.SERVICE_NO_ENDPOINTS]: 'a new connection to a ClusterIP port with no endpoint: rejected with ICMP port unreachable (kube-proxy REJECT)',
+  [Drop.SERVICE_NO_LOCAL_ENDPOINTS]: 'a new connection to a Service with internalTrafficPolicy Local and no endpoint on this node',
+  [Drop.NAT_CLASH]: "a new Service connection whose translated tuple another connection already holds",
   [Drop.INNER_SRC_BROADCAST]: "inner source IP is the broadcast address of the sending peer's pod CIDR (no host sends from it)",
 };
 

@@ -52,7 +52,7 @@ export class Pipeline {
   readonly arp: ArpResponder;
   readonly ingress: Ingress;
   readonly policyEgress = new PolicyStage(PolicyDirection.EGRESS);
-  readonly serviceNat = new ServiceNatStage();
+  readonly serviceNat: ServiceNatStage;
   readonly route: Route;
   readonly bridge: Bridge;
   readonly policyIngress = new PolicyStage(PolicyDirection.INGRESS);
@@ -68,6 +68,7 @@ export class Pipeline {
     this.tx = new Transmit(st);
     this.tunnel = new Tunnel(st, this.tx);
     this.icmp = new IcmpReplies(st, this.tx, this.tunnel);
+    this.serviceNat = new ServiceNatStage(this.icmp);
     this.arp = new ArpResponder(st, this.tx);
     const overlay = new OverlayIngress(st);
     this.ingress = new Ingress(st, this.arp, overlay);
@@ -94,8 +95,15 @@ export class Pipeline {
     if (dry) this.explain('ingress', c); else this.ingress.act(c);
     if (c.done) return;
 
-    // The policy and NAT stages are called only when a table is installed (or a trace wants
+    // The NAT and policy stages are called only when a table is installed (or a trace wants
     // their line): without one they pass every frame, and the data path pays one load each.
+    // Service NAT comes first so that egress policy judges the backend a Service chose, as
+    // kube-proxy's DNAT (PREROUTING) runs before the filter rules NetworkPolicy lives in.
+    if (hooks && c.verdict === NEXT) {
+      this.serviceNat.decide(c);
+      if (dry) this.explain('service-nat', c); else this.serviceNat.act(c);
+      if (c.done) return;
+    }
     if (hooks && c.ingress.isPod) {
       this.policyEgress.decide(c);
       if (dry) this.explain('policy-egress', c); else this.policyEgress.act(c);
@@ -103,11 +111,6 @@ export class Pipeline {
     }
 
     if (c.verdict === NEXT) {
-      if (hooks) {
-        this.serviceNat.decide(c);
-        if (dry) this.explain('service-nat', c); else this.serviceNat.act(c);
-        if (c.done) return;
-      }
       if (this.st.l2) {
         this.bridge.decide(c);
         if (dry) this.explain('bridge', c); else this.bridge.act(c);

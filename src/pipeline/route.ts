@@ -56,7 +56,7 @@ export class Route {
       case RouteKind.LOCAL: {
         const out = st.portById(r.port);
         if (out === null) return c.dropWith(Drop.PORT_DETACHED);
-        if (out === c.ingress) return c.dropWith(Drop.HAIRPIN);
+        if (out === c.ingress && !c.natted) return c.dropWith(Drop.HAIRPIN);
         c.routed = true;
         c.l2 = r.l2!;
         return c.deliverTo(out);
@@ -64,7 +64,7 @@ export class Route {
       case RouteKind.HOST: {
         const out = st.host;
         if (out === null) return c.dropWith(Drop.NO_EGRESS_PORT);
-        if (out === c.ingress) return c.dropWith(Drop.HAIRPIN);
+        if (out === c.ingress && !c.natted) return c.dropWith(Drop.HAIRPIN);
         c.routed = true;
         c.l2 = out.hostAddrs(st.vtepMac);
         return c.deliverTo(out);

@@ -10,7 +10,8 @@
  * and rewrites the frame when it acts.
  */
 
-import type { FrameContext } from './context.js';
+import { Reply, Verdict, type FrameContext } from './context.js';
+import type { IcmpReplies } from './icmp.js';
 import type { TraceRecorder } from './trace-recorder.js';
 
 /** What a compiled service table offers the pipeline (issue 13 provides one). */
@@ -19,6 +20,8 @@ export interface ServiceTable {
   decide(c: FrameContext): void;
   /** act applies the translation to the frame and records the connection. */
   act(c: FrameContext): void;
+  /** rewrite applies what decide chose to the frame only (a trace's copy of the frame). */
+  rewrite(c: FrameContext): void;
   /** explain tells a trace what deciding matched (cold: traces only). */
   explain(c: FrameContext, t: TraceRecorder): void;
 }
@@ -26,6 +29,11 @@ export interface ServiceTable {
 export class ServiceNatStage {
   /** The installed service table, or null: no translation. */
   table: ServiceTable | null = null;
+  private readonly icmp: IcmpReplies;
+
+  constructor(icmp: IcmpReplies) {
+    this.icmp = icmp;
+  }
 
   decide(c: FrameContext): void {
     const table = this.table;
@@ -35,6 +43,9 @@ export class ServiceNatStage {
 
   act(c: FrameContext): void {
     const table = this.table;
-    if (table !== null && c.ipVersion !== 0) table.act(c);
+    if (table === null || c.ipVersion === 0) return;
+    table.act(c);
+    // A Service without endpoints rejects: ICMP port unreachable to the client.
+    if (c.verdict === Verdict.DROP && c.reply === Reply.ICMP_ERROR) this.icmp.error(c);
   }
 }

@@ -220,6 +220,8 @@ class Outputs {
 
   private rewrite(): void {
     const c = this.c;
+    // The Service translation the NAT stage chose (the real pipeline applies it as that stage acts).
+    if (c.natted) this.pipe.serviceNat.table?.rewrite(c);
     if (c.decapsulated && !this.st.l2) applyEcnDecap(c, this.views.ip);
     if (c.routed) applyRoutedRewrite(c);
     if (c.completeCsum) completeChecksum(c.buf, c.start, c.end, c.vCsumStart, c.vCsumOff);

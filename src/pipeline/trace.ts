@@ -10,7 +10,7 @@
  */
 
 /** The stages in pipeline order (ARCHITECTURE.md), as they appear in a trace. */
-export const STAGE_NAMES = ['ingress', 'policy-egress', 'service-nat', 'route', 'bridge', 'policy-ingress', 'egress', 'transmit'] as const;
+export const STAGE_NAMES = ['ingress', 'service-nat', 'policy-egress', 'route', 'bridge', 'policy-ingress', 'egress', 'transmit'] as const;
 export type StageName = (typeof STAGE_NAMES)[number];
 
 /** Something a stage matched: a route, an FDB entry, a binding, a peer, an MTU rule. */

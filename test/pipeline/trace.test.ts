@@ -28,6 +28,12 @@ import { tcpFrame as l4Tcp } from '../support/l4-frames.js';
 import { BROADCAST, arp, icmpEcho, ip, mac, tcp, udp } from '../support/pod-frames.js';
 import { testPort } from '../support/test-port.js';
 import { refillIpv4ChecksumRef } from '../support/refs.js';
+import { ConnTable } from '../../src/conntrack/table.js';
+import { PolicySet } from '../../src/policy/engine.js';
+import { PolicyEnforcer } from '../../src/policy/enforcer.js';
+import type { NetworkPolicy, Pod } from '../../src/policy/objects.js';
+import { ServiceCatalog, type EndpointSlice, type Service } from '../../src/service/catalog.js';
+import { ServiceNat } from '../../src/service/nat.js';
 
 const FIXTURES = new URL('../../fixtures/replay/', import.meta.url);
 
@@ -166,9 +172,25 @@ const ipBuf = (a: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32B
 
 interface Case {
   readonly node?: Parameters<typeof node>[0];
+  /** Installs what the case needs beyond the node (a policy). */
+  readonly setup?: (n: Node) => void;
   readonly port: 'p1' | 'host' | 'ov';
   readonly frame: () => Buffer;
   readonly vnet?: Buffer;
+}
+
+/** isolateP1 installs a NetworkPolicy that isolates pod p1 in one direction and allows nothing. */
+function isolateP1(n: Node, type: 'Ingress' | 'Egress'): void {
+  const pods: Pod[] = [{ metadata: { name: 'p1', namespace: 'default', labels: { app: 'p1' } }, status: { podIP: '10.244.1.2' } }];
+  const policies: NetworkPolicy[] = [{ metadata: { name: 'deny', namespace: 'default' }, spec: { podSelector: { matchLabels: { app: 'p1' } }, policyTypes: [type] } }];
+  new PolicyEnforcer(new PolicySet({ namespaces: [], pods, policies }), new ConnTable({ capacity: 64 }), () => n.sw.clock.now).install(n.sw);
+}
+
+/** serviceWith installs Service 10.96.0.10:53/UDP with endpoints on node n2 (`eps`). */
+function serviceWith(n: Node, eps: string[], policy: 'Cluster' | 'Local'): void {
+  const services: Service[] = [{ metadata: { name: 'dns', namespace: 'default' }, spec: { clusterIP: '10.96.0.10', internalTrafficPolicy: policy, ports: [{ port: 53, protocol: 'UDP' }] } }];
+  const slices: EndpointSlice[] = [{ metadata: { name: 'dns-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'dns' } }, ports: [{ port: 53, protocol: 'UDP' }], endpoints: eps.map((a) => ({ addresses: [a], nodeName: 'n2' })) }];
+  n.sw.setServices(new ServiceNat(new ServiceCatalog({ services, slices, pods: [], node: 'n1' }), new ConnTable({ capacity: 64 }), { nodeIp: GW, now: () => n.sw.clock.now }));
 }
 
 /** One frame per drop reason a trace can decide. */
@@ -230,6 +252,10 @@ const CASES: Readonly<Record<string, Case>> = {
     frame: () => udp({ srcMac: P1.mac, dstMac: BROADCAST, src: P1.ip, dst: ip('10.244.255.255'), payload: 17_000 }),
   },
   gateway_unanswered: { port: 'p1', frame: () => toRemote({ dst: GW }) },
+  policy_denied_egress: { port: 'p1', setup: (n) => isolateP1(n, 'Egress'), frame: () => toRemote() },
+  policy_denied_ingress: { port: 'ov', setup: (n) => isolateP1(n, 'Ingress'), frame: () => fromPeer(UL2, fromN2()) },
+  service_no_endpoints: { port: 'p1', setup: (n) => serviceWith(n, [], 'Cluster'), frame: () => toRemote({ dst: ip('10.96.0.10'), dport: 53 }) },
+  service_no_local_endpoints: { port: 'p1', setup: (n) => serviceWith(n, ['10.244.2.5'], 'Local'), frame: () => toRemote({ dst: ip('10.96.0.10'), dport: 53 }) },
   ipv4_bad_options: {
     port: 'p1',
     frame: () => {
@@ -248,6 +274,8 @@ const NOT_TRACEABLE: Readonly<Record<string, string>> = {
   tx_busy: 'decided when the port takes the write (its queue is full)',
   tx_error: 'decided when the port takes the write (the write fails)',
   port_detached: 'a guard: routes and FDB entries of a port go when it is detached',
+  conntrack_full: 'decided when the connection is created (the table full of established connections); test/policy/enforcer.test.ts counts it',
+  nat_clash: 'decided when the connection is created (its translated tuple taken)',
 };
 
 describe('trace and pipeline agree on one frame per drop reason', () => {
@@ -258,6 +286,7 @@ describe('trace and pipeline agree on one frame per drop reason', () => {
 
   it.each(Object.entries(CASES))('%s', (reason, c) => {
     const n = node(c.node);
+    c.setup?.(n);
     const port = n[c.port]!, sp = n.sp[c.port]!;
     const frame = c.frame();
     const t = n.sw.trace({ port: sp, frame, vnet: c.vnet === undefined ? undefined : { flags: c.vnet[0]!, gsoType: c.vnet[1]!, hdrLen: c.vnet.readUInt16LE(2), gsoSize: c.vnet.readUInt16LE(4), csumStart: c.vnet.readUInt16LE(6), csumOffset: c.vnet.readUInt16LE(8) } });
@@ -376,7 +405,7 @@ describe('Switch.trace input', () => {
   it('names each stage in pipeline order and what it matched', () => {
     const n = node();
     const t = n.sw.trace({ port: n.sp.p1!, frame: toRemote() });
-    expect(t.steps.map((s) => s.stage)).toEqual(['ingress', 'policy-egress', 'service-nat', 'route', 'egress', 'transmit']);
+    expect(t.steps.map((s) => s.stage)).toEqual(['ingress', 'service-nat', 'policy-egress', 'route', 'egress', 'transmit']);
     expect(t.steps[0]!.matched.map((m) => m.what)).toContain('binding');
     expect(t.steps[3]!.matched.find((m) => m.what === 'route')?.detail).toMatch(/^10\.244\.2\.0\/24 via 10\.244\.2\.0 dev n2 onlink/);
     expect(t.steps[3]!.verdict).toBe('tunnel to n2 (198.51.100.2)');

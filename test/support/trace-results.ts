@@ -48,8 +48,8 @@ export function tunnelResult(): TraceResult {
         stage: 'ingress', looked: 'pod n1p0 src 02:00:0a:f4:01:0a 10.244.1.10',
         matched: [{ what: 'binding', detail: 'n1p0 10.244.1.10 lladdr 02:00:0a:f4:01:0a' }], verdict: 'next',
       },
-      { stage: 'policy-egress', looked: '', matched: [], verdict: 'next' },
       { stage: 'service-nat', looked: '', matched: [], verdict: 'next' },
+      { stage: 'policy-egress', looked: '', matched: [], verdict: 'next' },
       {
         stage: 'route', looked: 'ipv4 10.244.1.10 > 10.244.2.10 ttl 64 proto icmp',
         matched: [

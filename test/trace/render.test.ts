@@ -38,7 +38,7 @@ describe('render', () => {
       const heads = lines.map((l) => /^ ?(\d+) (\S+)/.exec(l)).filter((m) => m !== null).map((m) => [Number(m[1]), m[2]]);
       expect(heads).toEqual(STAGE_NAMES.map((s, i) => [i + 1, s]));
       expect(lines[at(' 4 route')]).toBe(' 4 route           ipv4 10.244.1.10 > 10.244.2.10 ttl 64 proto icmp');
-      expect(lines[at(' 2 policy-egress')]).toBe(' 2 policy-egress   -> next');
+      expect(lines[at(' 3 policy-egress')]).toBe(' 3 policy-egress   -> next');
     });
 
     it('lists each match under its stage, the kinds in one column, then the verdict', () => {

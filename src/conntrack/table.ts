@@ -1,0 +1,464 @@
+/**
+ * The connection-tracking table shared by NetworkPolicy (replies of allowed connections pass)
+ * and Services (a connection keeps its backend; replies are translated back). After netfilter's
+ * nf_conntrack: an entry holds two tuples, the ORIGINAL one (as the first packet travelled) and
+ * the REPLY one (what a reply looks like, after any NAT), and both are indexed, so a packet
+ * finds its connection and its direction with one lookup.
+ *
+ * Layout: structure-of-arrays over typed arrays sized once (`capacity` entries), so creating,
+ * finding and refreshing connections allocates nothing on the data path. A tuple node is
+ * `entry * 2 + dir`; buckets chain nodes through `next`. The hash is seeded per table (as the
+ * kernel's `nf_conntrack_hash_rnd`) so that a pod cannot aim its flows at one chain.
+ *
+ * Time: the caller's coarse monotonic milliseconds (the pipeline's clock, read once per batch).
+ * An entry expires `timeout(state)` after its last packet. Expired entries are invisible to
+ * lookups at once and are reclaimed by sweep() (bounded work per call) or by create() when it
+ * needs room.
+ *
+ * Bounded: at most `capacity` entries. When full, create() first reclaims an expired entry,
+ * then early-drops the oldest entry that never saw a reply (not ASSURED), looking at the
+ * `EARLY_DROP_SCAN` least recently used entries, as the kernel's early_drop prefers unreplied
+ * connections; when all of those are ASSURED it refuses the new connection and counts it
+ * (the kernel's "nf_conntrack: table full, dropping packet").
+ */
+
+import { FlatnetError } from '../errors.js';
+import { formatIpv4 } from '../wire/addr.js';
+import { CloseBits, Dir, TCP_STATE_NAMES, TcpState, tcpNext, type TcpStep } from './tcp.js';
+
+export const CtProto = { ICMP: 1, TCP: 6, UDP: 17, SCTP: 132 } as const;
+
+/** Entry flag bits. */
+export const CtFlag = {
+  /** A packet travelled in the REPLY direction. */
+  SEEN_REPLY: 1,
+  /** The connection is established (TCP) or two-way with more than one exchange (UDP): early drop spares it. */
+  ASSURED: 2,
+} as const;
+
+/** Timeouts in milliseconds; the defaults are nf_conntrack's (net.netfilter.nf_conntrack_*_timeout*). */
+export interface CtTimeouts {
+  readonly tcpSynSent: number;
+  readonly tcpSynRecv: number;
+  readonly tcpEstablished: number;
+  readonly tcpFinWait: number;
+  readonly tcpCloseWait: number;
+  readonly tcpLastAck: number;
+  readonly tcpTimeWait: number;
+  readonly tcpClose: number;
+  /** UDP before a reply (nf_conntrack_udp_timeout). */
+  readonly udp: number;
+  /** UDP once it is a two-way stream (nf_conntrack_udp_timeout_stream). */
+  readonly udpStream: number;
+  readonly icmp: number;
+  /** Other protocols (SCTP included: no SCTP state machine here). */
+  readonly generic: number;
+}
+
+const S = 1000;
+export const DEFAULT_CT_TIMEOUTS: CtTimeouts = {
+  tcpSynSent: 120 * S, tcpSynRecv: 60 * S, tcpEstablished: 432_000 * S, tcpFinWait: 120 * S,
+  tcpCloseWait: 60 * S, tcpLastAck: 30 * S, tcpTimeWait: 120 * S, tcpClose: 10 * S,
+  udp: 30 * S, udpStream: 120 * S, icmp: 30 * S, generic: 600 * S,
+};
+
+export const DEFAULT_CT_CAPACITY = 65_536;
+/** How many of the least recently used entries create() looks at for one to early-drop. */
+export const EARLY_DROP_SCAN = 16;
+
+/**
+ * What create() returns when it cannot: no room (all candidates ASSURED), a tuple already in
+ * use by another connection, or a first packet that cannot open a connection (a lone TCP
+ * SYN/ACK or RST: the kernel's INVALID).
+ */
+export const CtRefuse = { FULL: -1, CLASH: -2, INVALID: -3 } as const;
+
+/** A copy of one entry, for `show conntrack` and tests (cold path). */
+export interface CtEntryInfo {
+  readonly id: number;
+  readonly proto: number;
+  readonly state: string;
+  readonly flags: readonly string[];
+  /** Seconds until it expires. */
+  readonly expiresInS: number;
+  readonly original: CtTupleInfo;
+  readonly reply: CtTupleInfo;
+  readonly mark: number;
+}
+export interface CtTupleInfo { readonly src: string; readonly dst: string; readonly sport: number; readonly dport: number; readonly packets: number; readonly bytes: number }
+
+export interface CtStats {
+  entries: number;
+  /** Connections created. */
+  inserted: number;
+  /** Entries removed because they timed out. */
+  expired: number;
+  /** Unreplied entries dropped early to make room. */
+  earlyDropped: number;
+  /** New connections refused: full of ASSURED entries (counted by the caller's drop reason too). */
+  refused: number;
+  /** Tuples that would have shadowed another entry's. */
+  clashes: number;
+  /** First packets that cannot open a connection (TCP SYN/ACK or RST without an entry). */
+  invalid: number;
+  /** Entries removed on request (policy, endpoint or flush). */
+  removed: number;
+}
+
+const NIL = -1;
+
+export class ConnTable {
+  readonly capacity: number;
+  readonly timeouts: CtTimeouts;
+  readonly stats: CtStats = { entries: 0, inserted: 0, expired: 0, earlyDropped: 0, refused: 0, clashes: 0, invalid: 0, removed: 0 };
+
+  // Per tuple node (entry * 2 + dir).
+  private readonly src: Uint32Array;
+  private readonly dst: Uint32Array;
+  /** sport << 16 | dport (ICMP echo: id << 16). */
+  private readonly ports: Uint32Array;
+  private readonly next: Int32Array;
+  private readonly packets: Float64Array;
+  private readonly bytes: Float64Array;
+  // Per entry.
+  private readonly proto: Uint8Array;
+  private readonly state: Uint8Array;
+  private readonly close: Uint8Array;
+  private readonly flags: Uint8Array;
+  private readonly used: Uint8Array;
+  private readonly expires: Float64Array;
+  private readonly marks: Int32Array;
+  // Least-recently-used order of live entries (head: oldest).
+  private readonly lruPrev: Int32Array;
+  private readonly lruNext: Int32Array;
+  private lruHead = NIL;
+  private lruTail = NIL;
+  private readonly free: Int32Array;
+  private freeTop: number;
+  private readonly buckets: Int32Array;
+  private readonly mask: number;
+  private readonly seed: number;
+  private sweepAt = 0;
+  private readonly step: TcpStep = { state: TcpState.NONE, close: 0 };
+
+  constructor(opts: { capacity?: number; timeouts?: Partial<CtTimeouts>; seed?: number } = {}) {
+    const cap = opts.capacity ?? DEFAULT_CT_CAPACITY;
+    if (!Number.isInteger(cap) || cap < 1 || cap > 1 << 24) throw new FlatnetError('ERR_CONNTRACK_CAPACITY', `conntrack capacity must be an integer in 1..16777216, got ${cap}`);
+    this.capacity = cap;
+    this.timeouts = { ...DEFAULT_CT_TIMEOUTS, ...opts.timeouts };
+    this.src = new Uint32Array(cap * 2);
+    this.dst = new Uint32Array(cap * 2);
+    this.ports = new Uint32Array(cap * 2);
+    this.next = new Int32Array(cap * 2);
+    this.packets = new Float64Array(cap * 2);
+    this.bytes = new Float64Array(cap * 2);
+    this.proto = new Uint8Array(cap);
+    this.state = new Uint8Array(cap);
+    this.close = new Uint8Array(cap);
+    this.flags = new Uint8Array(cap);
+    this.used = new Uint8Array(cap);
+    this.expires = new Float64Array(cap);
+    this.marks = new Int32Array(cap);
+    this.lruPrev = new Int32Array(cap);
+    this.lruNext = new Int32Array(cap);
+    this.free = new Int32Array(cap);
+    for (let i = 0; i < cap; i++) this.free[i] = cap - 1 - i;
+    this.freeTop = cap;
+    let nb = 1;
+    while (nb < cap) nb <<= 1;
+    this.buckets = new Int32Array(nb).fill(NIL);
+    this.mask = nb - 1;
+    this.seed = (opts.seed ?? (Math.random() * 0x1_0000_0000)) >>> 0;
+  }
+
+  get size(): number {
+    return this.stats.entries;
+  }
+
+  private hash(proto: number, src: number, dst: number, ports: number): number {
+    let h = Math.imul(src ^ this.seed, 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13) ^ dst, 0xc2b2ae35);
+    h = Math.imul(h ^ (h >>> 16) ^ ports, 0x27d4eb2f);
+    h ^= proto + (h >>> 15);
+    h = Math.imul(h, 0x165667b1);
+    return (h ^ (h >>> 16)) & this.mask;
+  }
+
+  /**
+   * lookup returns the tuple node (entry * 2 + direction) of the live connection this packet
+   * belongs to, or -1. Pure: it changes nothing (a trace and a policy decision may call it).
+   * `ports` is sport << 16 | dport; for ICMP echo, id << 16.
+   */
+  lookup(proto: number, src: number, dst: number, ports: number, now: number): number {
+    src >>>= 0; dst >>>= 0; ports >>>= 0;
+    for (let n = this.buckets[this.hash(proto, src, dst, ports)]!; n !== NIL; n = this.next[n]!) {
+      if (this.src[n] === src && this.dst[n] === dst && this.ports[n] === ports && this.proto[n >> 1] === proto) {
+        return this.expires[n >> 1]! > now ? n : NIL;
+      }
+    }
+    return NIL;
+  }
+
+  /**
+   * create adds a connection whose first packet had tuple (src, dst, ports) and whose replies
+   * will carry (rsrc, rdst, rports) (the first tuple reversed, unless NAT rewrote it), and
+   * applies that first packet (`tcpFlags`, `len` bytes). Returns the ORIGINAL tuple node, or
+   * a CtRefuse code (each counted).
+   */
+  create(proto: number, src: number, dst: number, ports: number, rsrc: number, rdst: number, rports: number, tcpFlags: number, len: number, now: number): number {
+    if (proto === CtProto.TCP && !tcpNext(TcpState.NONE, 0, Dir.ORIGINAL, tcpFlags, this.step)) {
+      this.stats.invalid++;
+      return CtRefuse.INVALID;
+    }
+    if (this.lookupAny(proto, src, dst, ports, now) !== NIL || this.lookupAny(proto, rsrc, rdst, rports, now) !== NIL) {
+      this.stats.clashes++;
+      return CtRefuse.CLASH;
+    }
+    if (this.freeTop === 0 && !this.makeRoom(now)) {
+      this.stats.refused++;
+      return CtRefuse.FULL;
+    }
+    const e = this.free[--this.freeTop]!;
+    const o = e * 2, r = o + 1;
+    this.proto[e] = proto;
+    this.state[e] = TcpState.NONE;
+    this.close[e] = 0;
+    this.flags[e] = 0;
+    this.marks[e] = 0;
+    this.used[e] = 1;
+    this.setTuple(o, proto, src, dst, ports);
+    this.setTuple(r, proto, rsrc, rdst, rports);
+    this.packets[o] = 0; this.bytes[o] = 0; this.packets[r] = 0; this.bytes[r] = 0;
+    this.lruAppend(e);
+    this.stats.entries++;
+    this.stats.inserted++;
+    this.seen(o, tcpFlags, len, now);
+    return o;
+  }
+
+  /**
+   * seen applies one packet of the connection at tuple node `n` (from lookup or create):
+   * counters, direction flags, TCP state, expiry, LRU position. Returns false (and changes
+   * nothing but the counters) for a TCP packet that does not fit the connection's state.
+   */
+  seen(n: number, tcpFlags: number, len: number, now: number): boolean {
+    const e = n >> 1, dir = (n & 1) as Dir;
+    this.packets[n]!++;
+    this.bytes[n]! += len;
+    const proto = this.proto[e]!;
+    let f = this.flags[e]!;
+    if (dir === Dir.REPLY) f |= CtFlag.SEEN_REPLY;
+    let timeout: number;
+    const t = this.timeouts;
+    if (proto === CtProto.TCP) {
+      const step = this.step;
+      if (!tcpNext(this.state[e] as TcpState, this.close[e]!, dir, tcpFlags, step)) return false;
+      this.state[e] = step.state;
+      this.close[e] = step.close;
+      if (step.state === TcpState.ESTABLISHED) f |= CtFlag.ASSURED;
+      timeout = tcpTimeout(t, step.state);
+    } else if (proto === CtProto.UDP) {
+      // Assured once a reply was seen and the original side spoke again (the kernel's "stream").
+      if ((f & CtFlag.SEEN_REPLY) !== 0 && dir === Dir.ORIGINAL) f |= CtFlag.ASSURED;
+      timeout = (f & CtFlag.ASSURED) !== 0 ? t.udpStream : t.udp;
+    } else {
+      if ((f & CtFlag.SEEN_REPLY) !== 0) f |= CtFlag.ASSURED;
+      timeout = proto === CtProto.ICMP ? t.icmp : t.generic;
+    }
+    this.flags[e] = f;
+    this.expires[e] = now + timeout;
+    this.lruTouch(e);
+    return true;
+  }
+
+  /** remove deletes the connection at tuple node `n` (either direction); counted as removed. */
+  remove(n: number): void {
+    const e = n >> 1;
+    if (this.used[e] !== 1) return;
+    this.release(e);
+    this.stats.removed++;
+  }
+
+  /**
+   * removeWhere deletes every connection for which `pred(node)` (given the ORIGINAL node) is
+   * true and returns how many (cold path: an endpoint removed, a policy change, a flush).
+   */
+  removeWhere(pred: (original: number) => boolean): number {
+    let k = 0;
+    for (let e = this.lruHead; e !== NIL;) {
+      const nx = this.lruNext[e]!;
+      if (pred(e * 2)) { this.release(e); k++; }
+      e = nx;
+    }
+    this.stats.removed += k;
+    return k;
+  }
+
+  /**
+   * sweep reclaims expired entries, looking at no more than `budget` slots from where the last
+   * sweep stopped (the owner calls it on a timer: bounded work per call, whole table in turn).
+   * Returns how many it reclaimed.
+   */
+  sweep(now: number, budget = 1024): number {
+    let k = 0, i = this.sweepAt;
+    const cap = this.capacity;
+    for (let seen = 0; seen < budget && seen < cap; seen++) {
+      if (this.used[i] === 1 && this.expires[i]! <= now) { this.release(i); this.stats.expired++; k++; }
+      if (++i === cap) i = 0;
+    }
+    this.sweepAt = i;
+    return k;
+  }
+
+  // --- per-node accessors (the data path reads a connection's other tuple for NAT) -----------
+
+  nodeSrc(n: number): number { return this.src[n]!; }
+  nodeDst(n: number): number { return this.dst[n]!; }
+  nodePorts(n: number): number { return this.ports[n]!; }
+  /** The connection's mark (a Service or policy may store an index here). */
+  mark(n: number): number { return this.marks[n >> 1]!; }
+  setMark(n: number, v: number): void { this.marks[n >> 1] = v; }
+  entryFlags(n: number): number { return this.flags[n >> 1]!; }
+  protoOf(n: number): number { return this.proto[n >> 1]!; }
+  tcpState(n: number): TcpState { return this.state[n >> 1] as TcpState; }
+
+  /** Every live entry, oldest first (cold path). */
+  list(now: number): CtEntryInfo[] {
+    const out: CtEntryInfo[] = [];
+    for (let e = this.lruHead; e !== NIL; e = this.lruNext[e]!) {
+      if (this.expires[e]! <= now) continue;
+      out.push(this.info(e, now));
+    }
+    return out;
+  }
+
+  private info(e: number, now: number): CtEntryInfo {
+    const f = this.flags[e]!, proto = this.proto[e]!;
+    const tuple = (n: number): CtTupleInfo => ({
+      src: formatIpv4(this.src[n]!), dst: formatIpv4(this.dst[n]!),
+      sport: this.ports[n]! >>> 16, dport: this.ports[n]! & 0xffff, packets: this.packets[n]!, bytes: this.bytes[n]!,
+    });
+    const flags: string[] = [];
+    if ((f & CtFlag.SEEN_REPLY) === 0) flags.push('UNREPLIED');
+    if ((f & CtFlag.ASSURED) !== 0) flags.push('ASSURED');
+    return {
+      id: e, proto, state: proto === CtProto.TCP ? TCP_STATE_NAMES[this.state[e]!]! : '',
+      flags, expiresInS: Math.max(0, Math.ceil((this.expires[e]! - now) / 1000)),
+      original: tuple(e * 2), reply: tuple(e * 2 + 1), mark: this.marks[e]!,
+    };
+  }
+
+  // --- internals ---------------------------------------------------------------------------
+
+  /** lookupAny: like lookup, but also finds expired entries that still hold the tuple (and reclaims them). */
+  private lookupAny(proto: number, src: number, dst: number, ports: number, now: number): number {
+    src >>>= 0; dst >>>= 0; ports >>>= 0;
+    for (let n = this.buckets[this.hash(proto, src, dst, ports)]!; n !== NIL; n = this.next[n]!) {
+      if (this.src[n] === src && this.dst[n] === dst && this.ports[n] === ports && this.proto[n >> 1] === proto) {
+        if (this.expires[n >> 1]! > now) return n;
+        this.release(n >> 1);
+        this.stats.expired++;
+        return NIL;
+      }
+    }
+    return NIL;
+  }
+
+  private setTuple(n: number, proto: number, src: number, dst: number, ports: number): void {
+    src >>>= 0; dst >>>= 0; ports >>>= 0;
+    this.src[n] = src;
+    this.dst[n] = dst;
+    this.ports[n] = ports;
+    const b = this.hash(proto, src, dst, ports);
+    this.next[n] = this.buckets[b]!;
+    this.buckets[b] = n;
+  }
+
+  private unlinkTuple(n: number): void {
+    const b = this.hash(this.proto[n >> 1]!, this.src[n]!, this.dst[n]!, this.ports[n]!);
+    let p = this.buckets[b]!;
+    if (p === n) { this.buckets[b] = this.next[n]!; return; }
+    while (p !== NIL) {
+      const nx = this.next[p]!;
+      if (nx === n) { this.next[p] = this.next[n]!; return; }
+      p = nx;
+    }
+  }
+
+  private release(e: number): void {
+    this.unlinkTuple(e * 2);
+    this.unlinkTuple(e * 2 + 1);
+    this.lruUnlink(e);
+    this.used[e] = 0;
+    this.expires[e] = 0;
+    this.free[this.freeTop++] = e;
+    this.stats.entries--;
+  }
+
+  /** makeRoom frees one entry: an expired one, else the oldest unreplied one of the LRU head's EARLY_DROP_SCAN. */
+  private makeRoom(now: number): boolean {
+    let candidate = NIL, k = 0;
+    for (let e = this.lruHead; e !== NIL && k < EARLY_DROP_SCAN; e = this.lruNext[e]!, k++) {
+      if (this.expires[e]! <= now) { this.release(e); this.stats.expired++; return true; }
+      if (candidate === NIL && (this.flags[e]! & CtFlag.ASSURED) === 0) candidate = e;
+    }
+    if (candidate === NIL) return false;
+    this.release(candidate);
+    this.stats.earlyDropped++;
+    return true;
+  }
+
+  private lruAppend(e: number): void {
+    this.lruPrev[e] = this.lruTail;
+    this.lruNext[e] = NIL;
+    if (this.lruTail !== NIL) this.lruNext[this.lruTail] = e; else this.lruHead = e;
+    this.lruTail = e;
+  }
+
+  private lruUnlink(e: number): void {
+    const p = this.lruPrev[e]!, nx = this.lruNext[e]!;
+    if (p !== NIL) this.lruNext[p] = nx; else this.lruHead = nx;
+    if (nx !== NIL) this.lruPrev[nx] = p; else this.lruTail = p;
+  }
+
+  private lruTouch(e: number): void {
+    if (this.lruTail === e) return;
+    this.lruUnlink(e);
+    this.lruAppend(e);
+  }
+}
+
+function tcpTimeout(t: CtTimeouts, s: TcpState): number {
+  switch (s) {
+    case TcpState.SYN_SENT: return t.tcpSynSent;
+    case TcpState.SYN_RECV: return t.tcpSynRecv;
+    case TcpState.ESTABLISHED: return t.tcpEstablished;
+    case TcpState.FIN_WAIT: return t.tcpFinWait;
+    case TcpState.CLOSE_WAIT: return t.tcpCloseWait;
+    case TcpState.LAST_ACK: return t.tcpLastAck;
+    case TcpState.TIME_WAIT: return t.tcpTimeWait;
+    default: return t.tcpClose;
+  }
+}
+
+/** packPorts: the `ports` key of a tuple. */
+export const packPorts = (sport: number, dport: number): number => ((sport << 16) | dport) >>> 0;
+
+const PROTO_NAMES: Readonly<Record<number, string>> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 132: 'sctp' };
+
+/**
+ * formatEntry renders one entry the way `conntrack -L` does:
+ * `tcp      6 431999 ESTABLISHED src=... dst=... sport=... dport=... src=... ... [ASSURED] mark=0`.
+ */
+export function formatEntry(i: CtEntryInfo): string {
+  const name = PROTO_NAMES[i.proto] ?? 'unknown';
+  const t = (x: CtTupleInfo, p: number): string => p === CtProto.ICMP
+    ? `src=${x.src} dst=${x.dst} id=${x.sport}`
+    : `src=${x.src} dst=${x.dst} sport=${x.sport} dport=${x.dport}`;
+  const unreplied = i.flags.includes('UNREPLIED') ? ' [UNREPLIED]' : '';
+  const assured = i.flags.includes('ASSURED') ? ' [ASSURED]' : '';
+  const state = i.state === '' ? '' : ` ${i.state}`;
+  return `${name.padEnd(8)} ${i.proto} ${i.expiresInS}${state} ${t(i.original, i.proto)} packets=${i.original.packets} bytes=${i.original.bytes}${unreplied} ${t(i.reply, i.proto)} packets=${i.reply.packets} bytes=${i.reply.bytes}${assured} mark=${i.mark}`;
+}
+
+export { CloseBits, Dir, TcpState };

@@ -1,0 +1,300 @@
+/**
+ * Services in the switch: inject -> pump -> dissect. Node 1 (10.244.1.0/24, gateway 10.244.1.1)
+ * holds the client pod (10.244.1.2) and a backend pod (10.244.1.3, serving 8080); node 2 holds
+ * another backend (10.244.2.5:8080). Service shop/web is 10.96.0.10:80 -> targetPort 8080.
+ */
+import { describe, expect, it } from 'vitest';
+import { ConnTable } from '../../src/conntrack/table.js';
+import { Cidr } from '../../src/fib/cidr.js';
+import { FakeClock } from '../../src/fib/clock.js';
+import type { MemoryPort } from '../../src/io/memory-port.js';
+import { FrameLayout } from '../../src/mtu/layout.js';
+import { completeChecksum } from '../../src/offload/checksum.js';
+import { Framing, Switch, SwitchMode } from '../../src/pipeline/switch.js';
+import { PolicySet } from '../../src/policy/engine.js';
+import { PolicyEnforcer } from '../../src/policy/enforcer.js';
+import { ServiceCatalog, type EndpointSlice, type Service } from '../../src/service/catalog.js';
+import { crc32c, natRewrite, ServiceNat } from '../../src/service/nat.js';
+import { formatIpv4 } from '../../src/wire/addr.js';
+import { icmpv4Frame } from '../../src/wire/build.js';
+import { checksumRef } from '../support/refs.js';
+import { dissectFrame, type LayerRepr } from '../../src/wire/dissect.js';
+import { EncapTemplate, VXLAN_HEADROOM } from '../../src/wire/encap.js';
+import { ipv4HeaderOk, l4ChecksumOk } from '../support/l4-frames.js';
+import { ip, mac, tcp, udp } from '../support/pod-frames.js';
+import { testPort } from '../support/test-port.js';
+import { AllocationMeter } from '../../src/replay/alloc-meter.js';
+
+const VTEP_MAC = mac('0e:00:0a:f4:01:00'), N2_MAC = mac('0e:00:0a:f4:02:00');
+const CLIENT = { ip: ip('10.244.1.2'), mac: mac('02:00:0a:f4:01:02') };
+const LOCAL_BE = { ip: ip('10.244.1.3'), mac: mac('02:00:0a:f4:01:03') };
+const REMOTE_BE = ip('10.244.2.5');
+const VIP = ip('10.96.0.10'), GW = ip('10.244.1.1');
+const UL1 = ip('198.51.100.1'), UL2 = ip('198.51.100.2');
+const SYN = 0x02, ACK = 0x10, SYNACK = 0x12;
+
+const service = (spec: Partial<Service['spec']> = {}): Service => ({ metadata: { name: 'web', namespace: 'shop' }, spec: { clusterIP: '10.96.0.10', ports: [{ name: 'http', port: 80, targetPort: 8080 }, { name: 'dns', port: 53, protocol: 'UDP', targetPort: 5353 }], ...spec } });
+const slice = (eps: { ip: string; node: string }[]): EndpointSlice => ({
+  metadata: { name: 'web-1', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'web' } }, addressType: 'IPv4',
+  ports: [{ name: 'http', port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }],
+  endpoints: eps.map((e) => ({ addresses: [e.ip], nodeName: e.node })),
+});
+const BOTH = [{ ip: '10.244.1.3', node: 'n1' }, { ip: '10.244.2.5', node: 'n2' }];
+
+interface Node { sw: Switch; client: MemoryPort; be: MemoryPort; ov: MemoryPort; clock: FakeClock; nat: ServiceNat; pick: { i: number } }
+
+function node(o: { svc?: Service; eps?: { ip: string; node: string }[]; lb?: 'random' | 'maglev' } = {}): Node {
+  const clock = new FakeClock(1000);
+  const sw = new Switch({
+    mode: SwitchMode.L3, vni: 1, vtepMac: VTEP_MAC, vtepIp: ip('10.244.1.0'), podCidr: Cidr.parse('10.244.1.0/24'),
+    clusterCidr: Cidr.parse('10.244.0.0/16'), gatewayIp: GW, underlayIp: UL1, port: 4789,
+    encap: { localUnderlayMac: mac('02:00:c6:33:64:01'), nextHopMac: mac('02:00:c6:33:64:fe'), ttl: 64, df: 'unset', udpChecksum: false, srcPortRange: [49152, 65535] },
+    clock, icmpRatePerSec: 1e9,
+  });
+  const client = testPort('client'), be = testPort('be'), host = testPort('host'), ov = testPort('ov');
+  sw.attachPod(client, CLIENT.ip, CLIENT.mac, 'client');
+  sw.attachPod(be, LOCAL_BE.ip, LOCAL_BE.mac, 'be');
+  sw.attachHost(host, mac('02:00:00:00:00:fe'), 'host');
+  sw.attachOverlay(ov, Framing.ETHERNET, 'ov');
+  sw.setPeers([{ name: 'n2', underlayIp: UL2, mac: N2_MAC, vni: 1, port: 4789, podCidr: Cidr.parse('10.244.2.0/24') }]);
+  // The "random" draw is ours: pick.i chooses the backend (backends are listed in slice order).
+  const pick = { i: 0 };
+  const cat = new ServiceCatalog({ services: [o.svc ?? service()], slices: [slice(o.eps ?? BOTH)], pods: [], node: 'n1', loadBalancing: o.lb ?? 'random', maglevSize: 251 });
+  const nat = new ServiceNat(cat, new ConnTable({ capacity: 256, seed: 2 }), { nodeIp: GW, now: () => clock.now, random: () => (pick.i + 0.5) / 2 });
+  sw.setServices(nat);
+  return { sw, client, be, ov, clock, nat, pick };
+}
+
+const fromN2 = (inner: Buffer): Buffer => {
+  const t = new EncapTemplate({ srcMac: mac('02:00:c6:33:64:02'), dstMac: mac('02:00:c6:33:64:01'), srcIp: UL2, dstIp: UL1, vni: 1 });
+  const b = Buffer.alloc(VXLAN_HEADROOM + inner.length);
+  inner.copy(b, VXLAN_HEADROOM);
+  return Buffer.from(b.subarray(t.encap(b, VXLAN_HEADROOM, b.length)));
+};
+const toVip = (flags: number, sport = 40000, from = CLIENT): Buffer => tcp({ srcMac: from.mac, dstMac: VTEP_MAC, src: from.ip, dst: VIP, sport, dport: 80, flags, payload: 10 });
+const udpToVip = (sport: number, payload = 20): Buffer => udp({ srcMac: CLIENT.mac, dstMac: VTEP_MAC, src: CLIENT.ip, dst: VIP, sport, dport: 53, payload });
+
+function one(n: Node, port: MemoryPort, frame: Buffer): { port: string; frame: Buffer; drops: Record<string, number> } | { port: null; drops: Record<string, number> } {
+  const before = n.sw.stats.dropsByName();
+  port.inject(frame);
+  n.sw.pump();
+  const after = n.sw.stats.dropsByName(), drops: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) if (v !== (before[k] ?? 0)) drops[k] = v - (before[k] ?? 0);
+  for (const p of [n.client, n.be, n.ov]) {
+    const got = p.take();
+    if (got.length > 0) { expect(got).toHaveLength(1); return { port: p.name, frame: got[0]!.frame, drops }; }
+  }
+  return { port: null, drops };
+}
+const layer = <K extends LayerRepr['layer']>(f: Buffer, kind: K, nth = 0): Extract<LayerRepr, { layer: K }> =>
+  dissectFrame(f).layers.filter((l) => l.layer === kind)[nth] as Extract<LayerRepr, { layer: K }>;
+/** "src:sport > dst:dport" of the innermost IPv4 + TCP/UDP of a frame, and whether its checksums verify. */
+function flow(f: Buffer, inner = 0): string {
+  const d = dissectFrame(f);
+  const ips = d.layers.filter((l) => l.layer === 'ipv4');
+  const v4 = ips[inner === 1 ? ips.length - 1 : 0] as Extract<LayerRepr, { layer: 'ipv4' }>;
+  const l4 = d.layers.filter((l) => l.layer === 'tcp' || l.layer === 'udp').at(-1) as Extract<LayerRepr, { layer: 'tcp' | 'udp' }>;
+  return `${v4.src}:${l4.srcPort} > ${v4.dst}:${l4.dstPort} ip ${v4.checksumStatus} l4 ${l4.checksumStatus}`;
+}
+
+describe('Services: ClusterIP load balancing in the switch', () => {
+  it('DNATs a new connection to the chosen local backend, keeping the client address; the reply comes back from the ClusterIP', () => {
+    const n = node();
+    const r = one(n, n.client, toVip(SYN));
+    expect(r.port).toBe('be');
+    expect(flow((r as { frame: Buffer }).frame)).toBe('10.244.1.2:40000 > 10.244.1.3:8080 ip good l4 good');
+    const back = one(n, n.be, tcp({ srcMac: LOCAL_BE.mac, dstMac: VTEP_MAC, src: LOCAL_BE.ip, dst: CLIENT.ip, sport: 8080, dport: 40000, flags: SYNACK, payload: 3 }));
+    expect(back.port).toBe('client');
+    expect(flow((back as { frame: Buffer }).frame)).toBe('10.96.0.10:80 > 10.244.1.2:40000 ip good l4 good');
+    expect(n.nat.catalog.frontends[0]!.backends.map((b) => b.hits)).toEqual([1, 0]);
+  });
+
+  it('to a backend on another node: encapsulated to it; the reply from the overlay is translated back', () => {
+    const n = node();
+    n.pick.i = 1;
+    const r = one(n, n.client, toVip(SYN)) as { port: string; frame: Buffer };
+    expect(r.port).toBe('ov');
+    expect(flow(r.frame, 1)).toBe('10.244.1.2:40000 > 10.244.2.5:8080 ip good l4 good');
+    const reply = fromN2(tcp({ srcMac: N2_MAC, dstMac: VTEP_MAC, src: REMOTE_BE, dst: CLIENT.ip, sport: 8080, dport: 40000, flags: SYNACK, ttl: 63 }));
+    const b = one(n, n.ov, reply) as { port: string; frame: Buffer };
+    expect([b.port, flow(b.frame)]).toEqual(['client', '10.96.0.10:80 > 10.244.1.2:40000 ip good l4 good']);
+  });
+
+  it('a connection keeps its backend (sticky), whatever the next draw; new connections draw again', () => {
+    const n = node();
+    one(n, n.client, toVip(SYN));
+    n.pick.i = 1;
+    expect(one(n, n.client, toVip(ACK)).port).toBe('be');
+    expect(one(n, n.client, toVip(SYN, 40001)).port).toBe('ov');
+  });
+
+  it('draws uniformly at random by default (200 connections over 2 backends: each gets 70-130)', () => {
+    const n = node();
+    const nat = new ServiceNat(n.nat.catalog, new ConnTable({ capacity: 512 }), { nodeIp: GW, now: () => n.clock.now });
+    n.sw.setServices(nat);
+    const got = { be: 0, ov: 0 };
+    for (let i = 0; i < 200; i++) got[one(n, n.client, toVip(SYN, 20000 + i)).port as 'be' | 'ov']++;
+    expect(got.be).toBeGreaterThanOrEqual(70);
+    expect(got.ov).toBeGreaterThanOrEqual(70);
+  });
+
+  it('Maglev: the backend is a function of the flow, the same on every node', () => {
+    const a = node({ lb: 'maglev' }), b = node({ lb: 'maglev' });
+    const picks = (n: Node): string[] => Array.from({ length: 40 }, (_, i) => one(n, n.client, toVip(SYN, 30000 + i)).port!);
+    const pa = picks(a);
+    expect(picks(b)).toEqual(pa);
+    expect(new Set(pa)).toEqual(new Set(['be', 'ov']));
+  });
+
+  it('ClientIP affinity: every connection of a client goes to its first backend until the timeout', () => {
+    const n = node({ svc: service({ sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 10 } } }) });
+    n.pick.i = 1;
+    expect(one(n, n.client, toVip(SYN, 41000)).port).toBe('ov');
+    n.pick.i = 0;
+    for (const p of [41001, 41002, 41003]) expect(one(n, n.client, toVip(SYN, p)).port).toBe('ov');
+    n.clock.advance(10_001);
+    expect(one(n, n.client, toVip(SYN, 41004)).port).toBe('be');
+  });
+
+  it('no endpoints: the client gets ICMP port unreachable quoting its packet, counted as service_no_endpoints; a port the Service lacks too', () => {
+    const n = node({ eps: [] });
+    const r = one(n, n.client, toVip(SYN)) as { port: string; frame: Buffer; drops: Record<string, number> };
+    expect([r.port, r.drops]).toEqual(['client', { service_no_endpoints: 1 }]);
+    const icmp = layer(r.frame, 'icmp');
+    expect([icmp.type, icmp.code, icmp.checksumStatus]).toEqual([3, 3, 'good']);
+    // The quoted header (the dissector does not descend into ICMP errors): the SYN as the client sent it.
+    expect([formatIpv4(r.frame.readUInt32BE(42 + 16)), r.frame.readUInt16BE(42 + 20 + 2)]).toEqual(['10.96.0.10', 80]);
+    const m = node();
+    const other = tcp({ srcMac: CLIENT.mac, dstMac: VTEP_MAC, src: CLIENT.ip, dst: VIP, sport: 40000, dport: 443, flags: SYN });
+    expect(one(m, m.client, other).drops).toEqual({ service_no_endpoints: 1 });
+    expect(n.nat.catalog.frontends[0]!.rejected).toBe(1);
+  });
+
+  it('internalTrafficPolicy Local with endpoints only elsewhere: dropped, no ICMP', () => {
+    const n = node({ svc: service({ internalTrafficPolicy: 'Local' }), eps: [{ ip: '10.244.2.5', node: 'n2' }] });
+    expect(one(n, n.client, toVip(SYN))).toEqual({ port: null, drops: { service_no_local_endpoints: 1 } });
+  });
+
+  it('hairpin: a backend reaching itself through its Service is source-NATed to the node, and its reply finds its way back', () => {
+    const n = node();
+    const r = one(n, n.be, toVip(SYN, 45000, LOCAL_BE)) as { port: string; frame: Buffer };
+    expect([r.port, flow(r.frame)]).toEqual(['be', '10.244.1.1:45000 > 10.244.1.3:8080 ip good l4 good']);
+    const answer = tcp({ srcMac: LOCAL_BE.mac, dstMac: VTEP_MAC, src: LOCAL_BE.ip, dst: GW, sport: 8080, dport: 45000, flags: SYNACK });
+    const b = one(n, n.be, answer) as { port: string; frame: Buffer };
+    expect([b.port, flow(b.frame)]).toEqual(['be', '10.96.0.10:80 > 10.244.1.3:45000 ip good l4 good']);
+  });
+
+  it('UDP: a backend removed from the endpoints loses its UDP connections at once, so the client moves on; TCP ones to kept backends stay', () => {
+    const n = node();
+    n.pick.i = 1;
+    expect(one(n, n.client, udpToVip(5000)).port).toBe('ov');
+    n.pick.i = 0;
+    one(n, n.client, toVip(SYN));
+    const removed = n.nat.update(new ServiceCatalog({ services: [service()], slices: [slice([BOTH[0]!])], pods: [], node: 'n1' }));
+    expect(removed).toBe(1);
+    const again = one(n, n.client, udpToVip(5000)) as { port: string; frame: Buffer };
+    expect([again.port, flow(again.frame)]).toEqual(['be', '10.244.1.2:5000 > 10.244.1.3:5353 ip good l4 good']);
+    expect(one(n, n.client, toVip(ACK)).port).toBe('be');
+  });
+
+  it('a zero UDP checksum stays zero', () => {
+    const n = node();
+    const f = udpToVip(6000);
+    f.writeUInt16BE(0, 14 + 20 + 6);
+    const r = one(n, n.client, f) as { frame: Buffer };
+    expect(r.frame.readUInt16BE(14 + 20 + 6)).toBe(0);
+    expect(ipv4HeaderOk(r.frame)).toBe(true);
+  });
+
+  it('an ICMP error from the backend about a translated packet is translated back: quoted header and outer source', () => {
+    const n = node();
+    n.pick.i = 1;
+    const sent = (one(n, n.client, udpToVip(7000)) as { frame: Buffer }).frame.subarray(50); // the inner frame as it left
+    const err = fromN2(icmpv4Frame({ srcMac: N2_MAC, dstMac: VTEP_MAC, src: REMOTE_BE, dst: CLIENT.ip, ttl: 63, type: 3, code: 3, rest: 0, payload: sent.subarray(14, 14 + 28) }));
+    const r = one(n, n.ov, err) as { port: string; frame: Buffer };
+    expect(r.port).toBe('client');
+    const outer = layer(r.frame, 'ipv4', 0), icmp = layer(r.frame, 'icmp');
+    expect([outer.src, outer.dst, outer.checksumStatus, icmp.checksumStatus]).toEqual(['10.96.0.10', '10.244.1.2', 'good', 'good']);
+    const q = r.frame.subarray(14 + 20 + 8);
+    expect([formatIpv4(q.readUInt32BE(12)), formatIpv4(q.readUInt32BE(16))]).toEqual(['10.244.1.2', '10.96.0.10']);
+    expect(checksumRef(q.subarray(0, 20).map((x, i) => (i === 10 || i === 11 ? 0 : x)))).toBe(q.readUInt16BE(10));
+    expect([q.readUInt16BE(20), q.readUInt16BE(22)]).toEqual([7000, 53]);
+  });
+
+  it('egress NetworkPolicy judges the backend the Service chose (NAT first): allowed to backend pods, not to the ClusterIP', () => {
+    const n = node();
+    const pods = [
+      { metadata: { name: 'client', namespace: 'shop', labels: { app: 'client' } }, status: { podIP: '10.244.1.2' } },
+      { metadata: { name: 'be', namespace: 'shop', labels: { app: 'web' } }, status: { podIP: '10.244.1.3' } },
+    ];
+    const set = new PolicySet({ namespaces: [{ metadata: { name: 'shop' } }], pods, policies: [{
+      metadata: { name: 'client-to-web', namespace: 'shop' },
+      spec: { podSelector: { matchLabels: { app: 'client' } }, policyTypes: ['Egress'], egress: [{ to: [{ podSelector: { matchLabels: { app: 'web' } } }], ports: [{ port: 8080 }] }] },
+    }] });
+    new PolicyEnforcer(set, n.nat.ct, () => n.clock.now).install(n.sw);
+    expect(one(n, n.client, toVip(SYN)).port).toBe('be');
+    n.pick.i = 1; // the remote backend is not a pod of the policy set: denied
+    expect(one(n, n.client, toVip(SYN, 40001)).drops).toEqual({ policy_denied_egress: 1 });
+    expect(n.nat.ct.size).toBe(1);
+  });
+
+  it('a trace shows the backend it would pick and the translated frame, and changes nothing', () => {
+    const n = node();
+    const sp = n.sw.portList.find((p) => p.name === 'client')!;
+    const t = n.sw.trace({ port: sp, frame: toVip(SYN) });
+    expect(t.steps.find((s) => s.stage === 'service-nat')!.looked).toMatch(/^service shop\/web:http 10\.96\.0\.10:80: backend 10\.244\.1\.3:8080 of 2, at random/);
+    expect(t.outcome).toBe('deliver');
+    expect(flow(Buffer.from(t.frames[0]!.hex, 'hex'))).toBe('10.244.1.2:40000 > 10.244.1.3:8080 ip good l4 good');
+    expect([n.nat.ct.size, n.nat.opened]).toEqual([0, 0]);
+  });
+});
+
+describe('Services and NetworkPolicy on the data path', () => {
+  it('add no allocation per packet of a tracked, translated connection (20,000 frames, within 1 byte of the same switch without tables)', () => {
+    // The memory ports copy every frame they hand over, so the switch's own share is measured
+    // as the difference from the same traffic through the same switch without tables.
+    const perFrame = (n: Node, frame: Buffer, out: MemoryPort): number => {
+      let bytes = 0, frames = 0;
+      const meter = new AllocationMeter();
+      for (let round = 0; round < 60; round++) {
+        for (let i = 0; i < 500; i++) n.client.inject(frame); // allocates, outside the meter
+        if (round >= 20) meter.start();
+        n.sw.pump();
+        if (round >= 20) { bytes += meter.stop().bytes; frames += 500; }
+        expect(out.take()).toHaveLength(500);
+      }
+      return bytes / frames;
+    };
+    const plain = node();
+    plain.sw.setServices(null);
+    const direct = tcp({ srcMac: CLIENT.mac, dstMac: VTEP_MAC, src: CLIENT.ip, dst: LOCAL_BE.ip, sport: 40000, dport: 8080, flags: ACK, payload: 10 });
+    const base = perFrame(plain, direct, plain.be);
+    const n = node();
+    const pods = [{ metadata: { name: 'client', namespace: 'shop', labels: { app: 'client' } }, status: { podIP: '10.244.1.2' } }];
+    const set = new PolicySet({ namespaces: [{ metadata: { name: 'shop' } }], pods, policies: [{ metadata: { name: 'all-out', namespace: 'shop' }, spec: { podSelector: {}, policyTypes: ['Egress'], egress: [{}] } }] });
+    new PolicyEnforcer(set, n.nat.ct, () => n.clock.now).install(n.sw);
+    const withTables = perFrame(n, toVip(ACK), n.be);
+    expect([n.sw.stats.totalDrops(), n.nat.ct.size, n.nat.translated]).toEqual([0, 1, 30_000]);
+    expect(withTables - base).toBeLessThan(1);
+  });
+});
+
+describe('natRewrite checksums', () => {
+  it('an offloaded frame (partial checksum): the pseudo-header part follows the new addresses, and completing it verifies', () => {
+    const f = tcp({ srcMac: CLIENT.mac, dstMac: VTEP_MAC, src: CLIENT.ip, dst: VIP, sport: 40000, dport: 80, flags: ACK, payload: 100 });
+    // As a sender with checksum offload leaves it: the folded pseudo-header sum, not complemented.
+    const ph = Buffer.alloc(12);
+    f.copy(ph, 0, 26, 34); ph[9] = 6; ph.writeUInt16BE(f.length - 34, 10);
+    f.writeUInt16BE(0xffff - checksumRef(ph), 34 + 16);
+    const L = FrameLayout.of(f);
+    L.l4();
+    natRewrite(L, true, CLIENT.ip, LOCAL_BE.ip, 40000, 8080);
+    completeChecksum(f, 0, f.length, 34, 16);
+    expect([formatIpv4(f.readUInt32BE(30)), f.readUInt16BE(36), ipv4HeaderOk(f), l4ChecksumOk(f)]).toEqual(['10.244.1.3', 8080, true, true]);
+  });
+
+  it('crc32c matches the RFC 3720 check value, so SCTP packets are rewritten with a CRC32c that verifies', () => {
+    expect(crc32c(Buffer.from('123456789'), 0, 9)).toBe(0xe3069283);
+    expect(crc32c(Buffer.alloc(32), 0, 32)).toBe(0x8a9136aa);
+  });
+});
