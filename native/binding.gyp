@@ -16,6 +16,7 @@
         'src/poll.cc',
         'src/link.cc',
         'src/netns.cc',
+        'src/stats.cc',
       ],
       'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")"],
       'defines': ['NAPI_VERSION=8', 'NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS', '_GNU_SOURCE'],

@@ -3,6 +3,8 @@
 
 namespace flatnet {
 
+void RegisterStats(Napi::Env env, Napi::Object exports);  // stats.cc: kernel drop counters
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitState(env);
   RegisterFd(env, exports);
@@ -12,6 +14,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterPoll(env, exports);
   RegisterLink(env, exports);
   RegisterNetns(env, exports);
+  RegisterStats(env, exports);
   return exports;
 }
 

@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { formatMac, parseMac } from '../wire/addr.js';
 import type { NodeSpec, PeerSpec, PodSpec } from './desired.js';
+import { jsonErrorPosition, lineColumn } from './json-position.js';
 import {
   checkNode, checkPeer, checkPod, checkUnicast, checkUnique, nodeSchema, peerEntrySchema, podEntrySchema,
   relatePeers, relatePods, schemaError,
@@ -46,9 +47,16 @@ export function loadConfig(path: string): NodeConfig {
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new ConfigError('ERR_CONFIG_JSON', '', `${path} is not valid JSON: ${(e as Error).message}`, { cause: e });
+    throw jsonError(path, text, e);
   }
   return parseConfig(json);
+}
+
+/** jsonError: ERR_CONFIG_JSON naming the line and column where the file stops being JSON. */
+export function jsonError(path: string, text: string, cause: unknown): ConfigError {
+  const pos = jsonErrorPosition(text) ?? lineColumn(text, text.length);
+  const at = pos.offset >= text.length ? 'end of file' : JSON.stringify(text.slice(pos.offset, pos.offset + 12));
+  return new ConfigError('ERR_CONFIG_JSON', '', `${path}:${pos.line}:${pos.column}: not valid JSON at ${at} (line ${pos.line}, column ${pos.column}): ${(cause as Error).message}`, { cause });
 }
 
 /** parseConfig validates an already-parsed JSON value. */

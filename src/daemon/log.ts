@@ -1,5 +1,9 @@
 /**
- * Daemon logging: pino, structured, never per packet. Repeated events (a peer sending junk, a
+ * Daemon logging: pino, structured, never per packet. Every line is written when it is logged
+ * (synchronously: a log that matters is the one of a daemon that just crashed or was killed, and
+ * lines are rare, so there is no buffer to lose), and a line never carries a key twice: the
+ * logger's base keys (`node`) are dropped from the object of a call that repeats them.
+ * Repeated events (a peer sending junk, a
  * MAC migrating back and forth) go through RateLimitedLog, which logs the first `burst` of a
  * key per window and then one "suppressed N" summary, as the kernel's net_ratelimit does
  * (burst 10 per 5 s).
@@ -8,7 +12,21 @@
 import { pino, type Logger } from 'pino';
 
 export function createLogger(level: string, base: Record<string, unknown>, fd = 1): Logger {
-  return pino({ level, base }, pino.destination({ dest: fd, sync: false, minLength: 4096 }));
+  const baseKeys = Object.keys(base);
+  return pino({
+    level,
+    base,
+    formatters: {
+      // pino writes base keys and the call's object side by side; a key given again would be
+      // written twice ("node" in 'vtep up' did), which JSON readers resolve differently.
+      log: (obj) => {
+        if (!baseKeys.some((k) => k in obj)) return obj;
+        const o = { ...obj };
+        for (const k of baseKeys) delete o[k];
+        return o;
+      },
+    },
+  }, pino.destination({ dest: fd, sync: true }));
 }
 
 /** Flushes a logger created by createLogger (on exit). */

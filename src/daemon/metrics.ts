@@ -10,6 +10,8 @@ import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Switch } from './data-plane.js';
 import { DROP_NAMES } from '../pipeline/drop.js';
+import { kernelDrops } from '../io/kernel-drops.js';
+import { CONTROL_LIMITS, type ControlLimits } from './control.js';
 
 export function createRegistry(sw: Switch, labels: { node: string }): Registry {
   const registry = new Registry();
@@ -67,6 +69,15 @@ export function createRegistry(sw: Switch, labels: { node: string }): Registry {
       c.inc({ port: p.name, kind: 'tx_dropped' }, p.port.stats.txDropped);
     }
   });
+  counter('flatnet_port_kernel_drops_total', "Frames the kernel dropped at a port: its socket's receive queue or buffer (where=socket), its interface's rx_dropped / tx_dropped (if_rx, if_tx)", ['port', 'where'], (c) => {
+    for (const p of sw.portList) {
+      const k = kernelDrops(p.port);
+      if (k === null) continue;
+      c.inc({ port: p.name, where: 'socket' }, k.socket);
+      if (k.ifRxDropped !== null) c.inc({ port: p.name, where: 'if_rx' }, k.ifRxDropped);
+      if (k.ifTxDropped !== null) c.inc({ port: p.name, where: 'if_tx' }, k.ifTxDropped);
+    }
+  });
   counter('flatnet_peer_packets_total', 'Packets exchanged with each peer VTEP', ['peer', 'direction'], (c) => {
     for (const v of sw.peerList) {
       c.inc({ peer: v.name, direction: 'rx' }, v.rxPackets);
@@ -82,9 +93,15 @@ export function createRegistry(sw: Switch, labels: { node: string }): Registry {
   return registry;
 }
 
-/** serveMetrics answers GET /metrics (and /healthz) on host:port. */
-export async function serveMetrics(registry: Registry, host: string, port: number): Promise<Server> {
-  const server = createServer((req, res) => {
+/**
+ * serveMetrics answers GET /metrics (and /healthz) on host:port, under the control socket's
+ * limits (control.ts): at most `maxConnections` connections (more are closed at once), a
+ * request (headers included) within `requestTimeoutMs`, an idle connection closed after
+ * `idleTimeoutMs`, headers of at most 16 KiB.
+ */
+export async function serveMetrics(registry: Registry, host: string, port: number, limits: Partial<ControlLimits> = {}): Promise<Server> {
+  const lim = { ...CONTROL_LIMITS, ...limits };
+  const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: lim.requestTimeoutMs, headersTimeout: Math.min(lim.requestTimeoutMs, 60_000) }, (req, res) => {
     if (req.method === 'GET' && req.url === '/metrics') {
       registry.metrics().then((text) => {
         res.writeHead(200, { 'content-type': registry.contentType });
@@ -98,6 +115,9 @@ export async function serveMetrics(registry: Registry, host: string, port: numbe
       res.writeHead(404).end();
     }
   });
+  server.maxConnections = lim.maxConnections;
+  server.timeout = lim.idleTimeoutMs;
+  server.keepAliveTimeout = Math.min(5000, lim.idleTimeoutMs);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => { server.off('error', reject); resolve(); });

@@ -6,6 +6,7 @@
 import { RouteKind } from '../fib/route-table.js';
 import type { Switch } from './data-plane.js';
 import { formatIpv4, formatMac } from '../wire/addr.js';
+import { kernelDrops, type KernelDropCounts } from '../io/kernel-drops.js';
 import { DROP_HELP, DROP_NAMES, type Drop } from '../pipeline/drop.js';
 import { renderIpam, type IpamSnapshot } from './ipam.js';
 
@@ -15,6 +16,8 @@ export interface PortRow {
   id: number; name: string; role: string; kind: string; ip: string | null; mac: string | null;
   rxPackets: number; rxBytes: number; rxBatches: number; rxErrors: number;
   txPackets: number; txBytes: number; txBatches: number; txErrors: number; txDropped: number;
+  /** Frames the kernel dropped at this port's socket and interface (src/io/kernel-drops.ts); null for ports without a kernel side. */
+  kernelDrops: KernelDropCounts | null;
 }
 export interface PeerRow { name: string; underlay: string; podCidr: string | null; vtepMac: string; vni: number; port: number; rxPackets: number; rxBytes: number; txPackets: number; txBytes: number }
 export interface CountersSnapshot { counters: Record<string, number>; drops: { reason: string; count: number; help: string }[] }
@@ -68,6 +71,7 @@ export function snapshotPorts(sw: Switch): PortRow[] {
       mac: p.mac === 0 ? null : formatMac(p.mac),
       rxPackets: s.rxPackets, rxBytes: s.rxBytes, rxBatches: s.rxBatches, rxErrors: s.rxErrors,
       txPackets: s.txPackets, txBytes: s.txBytes, txBatches: s.txBatches, txErrors: s.txErrors, txDropped: s.txDropped,
+      kernelDrops: kernelDrops(p.port),
     };
   });
 }
@@ -93,6 +97,8 @@ export function snapshotCounters(sw: Switch): CountersSnapshot {
       gso_segments: s.gsoSegments, gro_super_frames: s.groSuperFrames, gro_segments_merged: s.groSegmentsMerged,
       fragmented: s.fragmented, frag_needed_sent: s.fragNeededSent,
       dropped: s.totalDrops(),
+      // Loss before flatnet saw the frames (or after it wrote them), summed over ports: `show ports` has them per port.
+      kernel_dropped: sw.portList.reduce((n, p) => n + (kernelDrops(p.port)?.total ?? 0), 0),
     },
     drops,
   };
@@ -139,6 +145,9 @@ export function render(what: ShowWhat, data: unknown): string {
         `        ${String(p.rxPackets).padStart(12)} ${String(p.rxBytes).padStart(14)} ${String(p.rxBatches).padStart(10)} ${String(p.rxErrors).padStart(8)}`,
         `    TX: ${'packets'.padStart(12)} ${'bytes'.padStart(14)} ${'batches'.padStart(10)} ${'errors'.padStart(8)} ${'dropped'.padStart(8)}`,
         `        ${String(p.txPackets).padStart(12)} ${String(p.txBytes).padStart(14)} ${String(p.txBatches).padStart(10)} ${String(p.txErrors).padStart(8)} ${String(p.txDropped).padStart(8)}`,
+        ...(p.kernelDrops === undefined || p.kernelDrops === null ? [] : [
+          `    kernel drops: socket ${p.kernelDrops.socket}${p.kernelDrops.ifRxDropped === null ? '' : `, interface rx_dropped ${p.kernelDrops.ifRxDropped} tx_dropped ${p.kernelDrops.ifTxDropped}`}`,
+        ]),
       ].join('\n')).join('\n') + '\n';
     case 'counters': {
       const c = data as CountersSnapshot;

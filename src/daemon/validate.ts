@@ -167,8 +167,13 @@ export function resolvePodMtu(podMtu: number | null, underlayMtu: number): numbe
   return podMtu ?? max;
 }
 
-/** checkPeer compiles one peer entry (field `f`: "peers[2]", "peer") and checks it against the node. */
-export function checkPeer(node: NodeSpec, p: PeerInput, f: string): PeerSpec {
+/**
+ * checkPeer compiles one peer entry (field `f`: "peers[2]", "peer") and checks it against the
+ * node: a peer's underlay address must be one VXLAN can be sent to and answered from (unicast,
+ * not this node's), and its VTEP MAC must not be ours. `ownVtepMac` is the node's VTEP MAC in
+ * effect (the daemon passes the one it generated when the file gives none).
+ */
+export function checkPeer(node: NodeSpec, p: PeerInput, f: string, ownVtepMac: number | null = node.vtepMac): PeerSpec {
   const podCidr = Cidr.parse(p.podCidr, `${f}.podCidr`);
   if (!(node.clusterCidr.len <= podCidr.len && node.clusterCidr.contains(podCidr.network))) {
     throw new ConfigError('ERR_CONFIG_INVALID_CIDR', `${f}.podCidr`, `${podCidr} is not inside the cluster CIDR ${node.clusterCidr}`);
@@ -177,7 +182,31 @@ export function checkPeer(node: NodeSpec, p: PeerInput, f: string): PeerSpec {
   if (p.name === node.node) throw new ConfigError('ERR_CONFIG_DUPLICATE', `${f}.name`, `${p.name} is this node's name`);
   const underlayIp = parseIpv4(p.underlay);
   if (underlayIp === node.underlay.address) throw new ConfigError('ERR_CONFIG_DUPLICATE', `${f}.underlay`, `${p.underlay} is this node's underlay address`);
-  return { name: p.name, underlayIp, podCidr, vtepMac: checkUnicast(parseMac(p.vtepMac), `${f}.vtepMac`) };
+  const kind = nonUnicastKind(underlayIp);
+  if (kind !== null) throw new ConfigError('ERR_CONFIG_INVALID_ADDRESS', `${f}.underlay`, `${p.underlay} is ${kind} address; a peer VTEP needs a unicast underlay address`);
+  const vtepMac = checkUnicast(parseMac(p.vtepMac), `${f}.vtepMac`);
+  if (ownVtepMac !== null && vtepMac === ownVtepMac) throw new ConfigError('ERR_CONFIG_DUPLICATE', `${f}.vtepMac`, `${p.vtepMac} is this node's own VTEP MAC`);
+  return { name: p.name, underlayIp, podCidr, vtepMac };
+}
+
+/** checkPeerMacs: the file's peers against the node's VTEP MAC in effect (a generated one is known only at start). */
+export function checkPeerMacs(peers: readonly PeerSpec[], ownVtepMac: number, prefix = 'peers'): void {
+  peers.forEach((p, i) => {
+    if (p.vtepMac === ownVtepMac) throw new ConfigError('ERR_CONFIG_DUPLICATE', `${prefix}[${i}].vtepMac`, `${formatMac(p.vtepMac)} is this node's own VTEP MAC`);
+  });
+}
+
+/**
+ * nonUnicastKind: what keeps an IPv4 address from being a peer's underlay address ("the
+ * limited broadcast", "a multicast", ...), or null for an ordinary unicast address.
+ */
+export function nonUnicastKind(a: number): string | null {
+  if (a === 0xffff_ffff) return 'the limited broadcast';
+  if (a >>> 28 === 0xe) return 'a multicast';
+  if (a >>> 28 === 0xf) return 'a reserved (240.0.0.0/4)';
+  if (a >>> 24 === 127) return 'a loopback';
+  if (a >>> 24 === 0) return a === 0 ? 'the unspecified' : 'a "this network" (0.0.0.0/8)';
+  return null;
 }
 
 /** checkPod compiles one pod entry (field `f`: "pods[0]", "pod") and checks it against the node. */

@@ -19,6 +19,7 @@
  */
 
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { ConfigError, FlatnetError } from '../errors.js';
@@ -31,6 +32,8 @@ import { ControlServer } from './control.js';
 import { Switch, fdbMoveChannel, fdbRefusedChannel, switchDataPlane, type SwitchPort } from './data-plane.js';
 import { changedNodeFields, nodeFields, restartFields, type DesiredState, type NodeSpec, type PeerSpec, type PodSpec } from './desired.js';
 import { LinuxHost, resolveRuntime, type HostOps, type NodeRuntime } from './host.js';
+import { ErrorWatch } from './error-watch.js';
+import { kernelDrops } from '../io/kernel-drops.js';
 import { RateLimitedLog } from './log.js';
 import type { TraceResult } from '../pipeline/trace.js';
 import { traceRequest, type TracePacketInput } from '../trace/request.js';
@@ -39,8 +42,14 @@ import { Producer, Sources } from './producers.js';
 import { Reconciler, describeChanges, isEmpty, type Changes } from './reconciler.js';
 import { snapshot, type ShowWhat } from './show.js';
 import { switchOptionsFor } from './switch-options.js';
-import { checkPeer, checkPod, type PeerInput, type PodInput } from './validate.js';
+import { checkPeer, checkPeerMacs, checkPod, type PeerInput, type PodInput } from './validate.js';
 import { CniService } from './cni.js';
+
+/** How often rising error counters are looked for (error-watch.ts). */
+const ERROR_WATCH_MS = 1000;
+/** The window of status's eventLoopDelay (p50, p99, max of the last full window). */
+const LOOP_WINDOW_MS = 5000;
+const LOOP_RESOLUTION_MS = 10;
 
 export interface DaemonOptions {
   /** Leave the TAP (and its address and route) in place on exit, for a restart. */
@@ -65,6 +74,12 @@ export class VtepDaemon implements DaemonApi {
   private control: ControlServer | null = null;
   private metrics: Server | null = null;
   private statsTimer: NodeJS.Timeout | null = null;
+  private errorTimer: NodeJS.Timeout | null = null;
+  /** Event-loop delay (what packets and control requests wait for the loop), over 5 s windows. */
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
+  private loopWindow: { p50Ms: number; p99Ms: number; maxMs: number } | null = null;
+  private loopTimer: NodeJS.Timeout | null = null;
+  private readonly errorWatch: ErrorWatch;
   private lastDrops = new Float64Array(0);
   private readonly startedAt = Date.now();
   private readonly onMove = (m: unknown): void => this.rl.warn('fdb_move', m as Record<string, unknown>, 'MAC migrated between VTEPs');
@@ -79,9 +94,18 @@ export class VtepDaemon implements DaemonApi {
     const node = nodeOf(cfg);
     this.log = opts.log;
     this.rl = new RateLimitedLog(opts.log);
+    this.errorWatch = new ErrorWatch(this.rl, (sp) => {
+      const k = kernelDrops((sp as SwitchPort).port);
+      if (k === null) return null;
+      const out: Record<string, number> = { kernel_socket_drops: k.socket };
+      if (k.ifRxDropped !== null) out['kernel_if_rx_dropped'] = k.ifRxDropped;
+      if (k.ifTxDropped !== null) out['kernel_if_tx_dropped'] = k.ifTxDropped;
+      return out;
+    });
     this.keep = opts.keep ?? false;
     this.configPath = opts.configPath ?? null;
     this.runtime = resolveRuntime(node);
+    checkPeerMacs(cfg.peers, this.runtime.vtepMac);
     this.sw = new Switch(switchOptionsFor(node, this.runtime.vtepMac, this.runtime.underlayMtu));
     this.sources = Sources.of(node, cfg);
     const host = opts.host ?? new LinuxHost(opts.log);
@@ -121,11 +145,22 @@ export class VtepDaemon implements DaemonApi {
     subscribe(fdbRefusedChannel.name, d.onRefused);
     d.statsTimer = setInterval(() => d.logDrops(), 30_000);
     d.statsTimer.unref();
+    d.errorWatch.check(d.sw.portList);
+    d.errorTimer = setInterval(() => d.errorWatch.check(d.sw.portList), ERROR_WATCH_MS);
+    d.errorTimer.unref();
+    d.loopDelay.enable();
+    d.loopTimer = setInterval(() => {
+      // The histogram holds the timer's whole interval (resolution + delay): the delay is the excess.
+      const h = d.loopDelay, ms = (ns: number): number => Math.max(0, Math.round(ns / 1e4 - LOOP_RESOLUTION_MS * 100) / 100);
+      d.loopWindow = h.count === 0 ? null : { p50Ms: ms(h.percentile(50)), p99Ms: ms(h.percentile(99)), maxMs: ms(h.max) };
+      h.reset();
+    }, LOOP_WINDOW_MS);
+    d.loopTimer.unref();
     const n = d.node, rt = d.runtime;
     const ports = d.reconciler.portInfo ?? {};
     const ov = (ports['overlay'] ?? {}) as { gso?: boolean; gro?: boolean; sendsIp?: boolean };
     d.log.info({
-      node: n.node, mode: n.mode, vni: n.vni, port: n.port, vtepMac: formatMac(rt.vtepMac), vtepIp: formatIpv4(n.vtepIp),
+      mode: n.mode, vni: n.vni, port: n.port, vtepMac: formatMac(rt.vtepMac), vtepIp: formatIpv4(n.vtepIp),
       underlay: formatIpv4(n.underlay.address), underlayMtu: rt.underlayMtu, podMtu: rt.podMtu, peers: cfg.peers.length, pods: cfg.pods.length,
       offloads: { tap: ports['tap'], udpGso: ov.gso, udpGro: ov.gro, rawTx: ov.sendsIp }, control: n.controlSocket, metrics: n.metrics === null ? null : `${n.metrics.host}:${n.metrics.port}`,
     }, 'vtep up');
@@ -160,6 +195,7 @@ export class VtepDaemon implements DaemonApi {
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000), pods: s.pods.size, peers: s.peers.size,
       overlay: this.reconciler.portInfo?.['overlay'] ?? null, config: this.configPath,
       producers: { file: counts(Producer.FILE), control: counts(Producer.CONTROL), cni: counts(Producer.CNI) }, reloads: this.reloads,
+      rssBytes: process.memoryUsage.rss(), eventLoopDelay: this.loopWindow,
     };
   }
 
@@ -187,7 +223,7 @@ export class VtepDaemon implements DaemonApi {
   }
 
   addPeer(input: PeerInput): PeerAddResult {
-    const peer = checkPeer(this.node, input, 'peer');
+    const peer = checkPeer(this.node, input, 'peer', this.runtime.vtepMac);
     const { sources, existing } = this.sources.put(Producer.CONTROL, 'peers', peer, 'peer', true);
     const changes = this.change(sources);
     this.log.info({ peer: peer.name, underlay: input.underlay, podCidr: input.podCidr, existing, changes }, existing ? 'peer add: already present with these parameters' : 'peer added');
@@ -212,6 +248,7 @@ export class VtepDaemon implements DaemonApi {
       const cfg = loadConfig(this.configPath);
       const next = nodeOf(cfg);
       refuseRestartChanges(this.node, next);
+      checkPeerMacs(cfg.peers, this.runtime.vtepMac);
       const nodeChanged = changedNodeFields(this.node, next);
       const changes = this.change(this.sources.replace(Producer.FILE, cfg, next));
       if (this.log.level !== next.logLevel) this.log.level = next.logLevel;
@@ -247,7 +284,7 @@ export class VtepDaemon implements DaemonApi {
   async stop(): Promise<void> {
     if (this.stopped) return;
     await this.shutdown();
-    this.log.info({ node: this.node.node, keep: this.keep }, 'vtep down');
+    this.log.info({ keep: this.keep }, 'vtep down');
   }
 
   private async shutdown(): Promise<void> {
@@ -255,6 +292,9 @@ export class VtepDaemon implements DaemonApi {
     unsubscribe(fdbMoveChannel.name, this.onMove);
     unsubscribe(fdbRefusedChannel.name, this.onRefused);
     if (this.statsTimer !== null) clearInterval(this.statsTimer);
+    if (this.errorTimer !== null) clearInterval(this.errorTimer);
+    if (this.loopTimer !== null) clearInterval(this.loopTimer);
+    this.loopDelay.disable();
     await this.control?.close();
     await new Promise<void>((r) => (this.metrics === null ? r() : this.metrics.close(() => r())));
     this.reconciler.close(this.keep);

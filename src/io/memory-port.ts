@@ -47,6 +47,8 @@ export class MemoryPort implements Port {
   readonly name: string;
   readonly vnetHdrLen: number;
   readonly stats = new PortStats();
+  /** Errno (negative) of the last failed read or write, 0 if none (as FdPort's). */
+  lastError = 0;
   private readonly rxq: FrameQueue;
   private peer: MemoryPort | null = null;
   private closedFlag = false;
@@ -97,12 +99,12 @@ export class MemoryPort implements Port {
     if (list.count === 0) return 0;
     if (this.closedFlag) {
       s.txErrors += list.count;
-      return Errno.EBADF;
+      return (this.lastError = Errno.EBADF);
     }
     const peer = this.peer;
     if (peer === null || peer.closedFlag) {
       s.txErrors += list.count;
-      return Errno.EPIPE;
+      return (this.lastError = Errno.EPIPE);
     }
     const q = peer.rxq, arena = list.arena, hdr = this.vnetHdrLen;
     let sent = 0, bytes = 0, errors = 0;
@@ -127,6 +129,7 @@ export class MemoryPort implements Port {
       s.txBatches++;
       peer.ready.schedule();
     }
+    if (errors > 0) this.lastError = Errno.EINVAL;
     return sent === 0 && errors > 0 ? Errno.EINVAL : sent;
   }
 

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { request } from '../daemon/control.js';
 import { render, type CountersSnapshot } from '../daemon/show.js';
 import { inNsAsync, pool } from './exec.js';
-import { isOurDaemon } from './flatnet-node.js';
+import { liveDaemon } from './restart.js';
 import { dissect, evaluateCapture, expectationOf, startCapture, tsharkMissing, type Capture, type CaptureReport } from './tshark-check.js';
 import { allPods, kindLabel, type LabNode, type LabPod, type LabState } from './topology.js';
 
@@ -114,8 +114,10 @@ async function daemonRows(state: LabState): Promise<TestRow[]> {
   for (const n of state.nodes.filter((x) => x.kind === 'flatnet')) {
     const d = state.daemons[n.name];
     const subject = `${n.name} (flatnet)`;
-    if (d === undefined || !isOurDaemon(n, d.pid)) {
-      rows.push({ check: 'daemon', from: subject, to: '', ok: false, detail: `not running (pid ${d?.pid ?? '?'}); see ${n.log}` });
+    // The daemon running now, which need not be the one lab.json recorded (restarted by hand).
+    const pid = liveDaemon(n, d);
+    if (pid === null) {
+      rows.push({ check: 'daemon', from: subject, to: '', ok: false, detail: `not running (recorded pid ${d?.pid ?? '?'}); see ${n.log}; \`flatnet lab restart ${n.name} --name ${state.name}\` starts it again` });
       continue;
     }
     try {
@@ -123,7 +125,7 @@ async function daemonRows(state: LabState): Promise<TestRow[]> {
       const macOk = s.vtepMac === n.vtepMac;
       rows.push({
         check: 'daemon', from: subject, to: '', ok: macOk,
-        detail: `pid ${d.pid}, VTEP MAC ${s.vtepMac}${macOk ? '' : ` (expected ${n.vtepMac})`}, ${s.pods} pods, ${s.peers} peers, pod MTU ${s.podMtu}`,
+        detail: `pid ${pid}${d !== undefined && d.pid !== pid ? ` (lab.json recorded ${d.pid})` : ''}, VTEP MAC ${s.vtepMac}${macOk ? '' : ` (expected ${n.vtepMac})`}, ${s.pods} pods, ${s.peers} peers, pod MTU ${s.podMtu}`,
       });
     } catch (e) {
       rows.push({ check: 'daemon', from: subject, to: '', ok: false, detail: (e as Error).message });

@@ -60,6 +60,8 @@ export const Drop = {
   SERVICE_NO_ENDPOINTS: 56,
   SERVICE_NO_LOCAL_ENDPOINTS: 57,
   NAT_CLASH: 58,
+  // overlay receive, appended
+  INNER_SRC_BROADCAST: 59,
 } as const;
 export type Drop = (typeof Drop)[keyof typeof Drop];
 
@@ -113,6 +115,7 @@ export const DROP_HELP: Readonly<Record<Exclude<Drop, 0>, string>> = {
   [Drop.SERVICE_NO_ENDPOINTS]: 'a new connection to a ClusterIP port with no endpoint: rejected with ICMP port unreachable (kube-proxy REJECT)',
   [Drop.SERVICE_NO_LOCAL_ENDPOINTS]: 'a new connection to a Service with internalTrafficPolicy Local and no endpoint on this node',
   [Drop.NAT_CLASH]: "a new Service connection whose translated tuple another connection already holds",
+  [Drop.INNER_SRC_BROADCAST]: "inner source IP is the broadcast address of the sending peer's pod CIDR (no host sends from it)",
 };
 
 /**

@@ -79,7 +79,7 @@ export function explainIngress(st: SwitchState, c: FrameContext, t: TraceRecorde
   }
   if (c.verdict === Verdict.DELIVER) t.match('neighbour', `${formatMac(c.dstMac)} is pod ${c.out!.name} on this node: delivered without routing, as a bridge would`);
   else if (c.verdict === Verdict.NEXT && !st.l2) t.match('neighbour', `${formatMac(c.dstMac)} is the gateway (our VTEP MAC): routed`);
-  if (c.verdict === Verdict.DROP && c.drop === Drop.POD_SENT_VXLAN) t.match('vtep', `UDP to port ${st.vxlanPort} of ${formatIpv4(c.dstIp)}, a VTEP's underlay address`);
+  if (c.verdict === Verdict.DROP && c.drop === Drop.POD_SENT_VXLAN) t.match('vtep', `UDP to port ${st.vxlanPort} of ${formatIpv4(c.dstIp)}, an address a VTEP owns`);
 }
 
 function explainArp(st: SwitchState, c: FrameContext, t: TraceRecorder): void {
@@ -110,6 +110,7 @@ function explainOverlay(st: SwitchState, c: FrameContext, t: TraceRecorder): voi
   t.look(`vxlan flags 0x${res.vxlanFlags.toString(16).padStart(2, '0')} vni ${res.vni}; inner ${formatMac(c.srcMac)} > ${formatMac(c.dstMac)} ethertype ${hex4(c.etherType)}`);
   if (c.ipVersion !== 0) t.look(ipText(c));
   if (c.verdict === Verdict.DROP && c.drop === Drop.INNER_SRC_NOT_IN_PEER_CIDR) t.match('peer', `${formatIpv4(c.srcIp)} is outside ${peer?.podCidr?.toString() ?? '-'}`);
+  if (c.verdict === Verdict.DROP && c.drop === Drop.INNER_SRC_BROADCAST) t.match('peer', `${formatIpv4(c.srcIp)} is the broadcast address of ${peer?.podCidr?.toString() ?? '-'}`);
 }
 
 /** explainRoute: stage 4, L3. */

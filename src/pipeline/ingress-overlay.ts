@@ -8,7 +8,8 @@
  *   -> no 802.1Q inside (vlan_tagged)
  *   L2: the inner frame goes to the bridge (which learns its source behind the peer)
  *   L3: for our VTEP MAC (inner_dst_mac_not_ours / l3_broadcast) -> IPv4 -> header valid ->
- *       inner source inside the sending peer's pod CIDR -> RFC 6040 ECN combination -> routed
+ *       inner source inside the sending peer's pod CIDR and not its broadcast address
+ *       (inner_src_broadcast) -> RFC 6040 ECN combination -> routed
  *
  * The inner frame replaces the outer one in the context: start moves forward (the kernel's
  * skb_pull), nothing is copied.
@@ -75,8 +76,12 @@ export class OverlayIngress {
     if (c.dstMac !== st.vtepMac) return c.dropWith((dv.getUint8(is) & 1) !== 0 ? Drop.L3_BROADCAST : Drop.INNER_DST_MAC_NOT_OURS);
     if (type !== EtherType.IPV4) return c.dropWith(Drop.ETHERTYPE_UNSUPPORTED);
     if (c.parseIpv4() !== MtuStatus.OK) return c.dropWith(c.ipDrop);
-    if (st.checkInnerSource && peer !== undefined && peer.podCidr !== null && !peer.podCidr.contains(c.srcIp)) {
-      return c.dropWith(Drop.INNER_SRC_NOT_IN_PEER_CIDR);
+    if (st.checkInnerSource && peer !== undefined && peer.podCidr !== null) {
+      const cidr = peer.podCidr;
+      if (!cidr.contains(c.srcIp)) return c.dropWith(Drop.INNER_SRC_NOT_IN_PEER_CIDR);
+      // The network address is the peer's VTEP address (its host stack sends from it); the
+      // broadcast address is nobody's.
+      if (c.srcIp === cidr.host(cidr.size - 1) && cidr.len < 31) return c.dropWith(Drop.INNER_SRC_BROADCAST);
     }
     if ((res.outerTos & ECN_MASK) !== 0 && ecnDecapsulate(dv.getUint8(c.l3Off + 1), res.outerTos) < 0) return c.dropWith(Drop.ECN_CE_NOT_ECT);
   }

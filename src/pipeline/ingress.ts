@@ -5,7 +5,7 @@
  *
  *   pod   Ethernet header -> no 802.1Q -> source MAC = the pod's (spoof_src_mac) -> ARP to the
  *         responder (arp.ts) -> IPv4 only in L3 (L2 bridges the rest) -> header valid ->
- *         source IP = the pod's (spoof_src_ip) -> not VXLAN to a VTEP (pod_sent_vxlan) ->
+ *         source IP = the pod's (spoof_src_ip) -> not VXLAN to a VTEP address (pod_sent_vxlan) ->
  *         L3: to the gateway MAC: routed (NEXT); to another local pod's MAC: delivered as a
  *         bridge would; anything else dropped
  *   host  the same without the binding checks (the host stack is trusted; its MAC is learned)
@@ -108,15 +108,16 @@ export class Ingress {
   }
 
   /**
-   * vxlanToVtep: UDP to the VXLAN port of a VTEP's underlay address (this node's or a peer's),
-   * also as a first fragment: a pod injecting tunnel traffic.
+   * vxlanToVtep: UDP to the VXLAN port of any address a VTEP owns (this node's underlay, VTEP
+   * or gateway address, a peer's underlay or VTEP address), also as a first fragment: a pod
+   * injecting tunnel traffic. Harmless while the overlay socket listens on the underlay address
+   * only; refused anyway, so that no later listener makes it an injection path.
    */
   private vxlanToVtep(c: FrameContext): boolean {
     const st = this.st;
     if (c.proto !== IpProto.UDP || (c.flagsFrag & 0x1fff) !== 0 || c.l4Off + 4 > c.ipEnd) return false;
     if (c.dv.getUint16(c.l4Off + 2) !== st.vxlanPort) return false;
-    const dst = c.dstIp;
-    return dst === st.underlayIp || st.peerByIp.has(dst);
+    return st.vtepAddrs.has(c.dstIp);
   }
 
   /**

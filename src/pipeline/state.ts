@@ -90,6 +90,12 @@ export class SwitchState {
   readonly podByMac = new Map<number, SwitchPort>();
   peers: Vtep[] = [];
   peerByIp = new U32Map<Vtep>();
+  /**
+   * Every address a VTEP owns: ours (underlay, VTEP, gateway) and each peer's (underlay, and
+   * its VTEP address, the network address of its pod CIDR). UDP from a pod to the VXLAN port of
+   * one of them is tunnel injection (pod_sent_vxlan). Rebuilt with the peers.
+   */
+  vtepAddrs = new U32Map<true>();
   routes = new RouteTable([]);
 
   constructor(opts: SwitchOptions) {
@@ -117,6 +123,7 @@ export class SwitchState {
     this.decap = new Decapsulator({
       port: opts.port, strict: opts.strict ?? true, gbp: opts.gbp ?? false, vnis: new VniSet([opts.vni]), ownMac: opts.vtepMac,
     });
+    this.vtepAddrs = vtepAddresses(this, []);
     const rate = opts.icmpRatePerSec ?? 100;
     this.icmpBucket = new TokenBucket(rate, Math.max(1, Math.ceil(rate / 2)));
   }
@@ -125,4 +132,15 @@ export class SwitchState {
   portById(id: number): SwitchPort | null {
     return this.ports[id] ?? null;
   }
+}
+
+/** vtepAddresses: the set SwitchState.vtepAddrs holds, for our addresses and `peers`. */
+export function vtepAddresses(st: { readonly underlayIp: number; readonly vtepIp: number; readonly gatewayIp: number }, peers: readonly Vtep[]): U32Map<true> {
+  const m = new U32Map<true>();
+  m.set(st.underlayIp, true).set(st.vtepIp, true).set(st.gatewayIp, true);
+  for (const p of peers) {
+    m.set(p.underlayIp, true);
+    if (p.podCidr !== null) m.set(p.podCidr.network, true);
+  }
+  return m;
 }

@@ -28,7 +28,7 @@ import { Pipeline } from './pipeline.js';
 import type { PolicyDirection, PolicyTable } from './policy.js';
 import type { Port } from './port.js';
 import type { ServiceTable } from './service-nat.js';
-import { SwitchState, SwitchMode, type SwitchOptions } from './state.js';
+import { SwitchState, SwitchMode, vtepAddresses, type SwitchOptions } from './state.js';
 import { Framing, type OverlayAttach, type PortLayout, PortRole, SwitchPort } from './switch-port.js';
 import { runTrace, type TraceInput } from './trace-run.js';
 import type { TraceResult } from './trace.js';
@@ -155,6 +155,7 @@ export class Switch {
     const gone = new Set(st.peers.filter((p) => !byIp.has(p.underlayIp)));
     st.peers = peers;
     st.peerByIp = byIp;
+    st.vtepAddrs = vtepAddresses(st, peers);
     // Learned entries pointing at replaced Vtep objects are re-pointed or dropped.
     st.fdb.removeWhere((e) => e.vtep !== null && (gone.has(e.vtep) || byIp.get(e.vtep.underlayIp) !== e.vtep));
     this.rebuild();

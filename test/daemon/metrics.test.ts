@@ -3,6 +3,7 @@
 // name (zeros included), label sets are the documented ones, and a second scrape does not
 // double anything.
 import { describe, expect, it } from 'vitest';
+import { connect, type Socket } from 'node:net';
 import { createRegistry, serveMetrics } from '../../src/daemon/metrics.js';
 import { Cidr } from '../../src/fib/cidr.js';
 import { FakeClock } from '../../src/fib/clock.js';
@@ -145,6 +146,26 @@ describe('metrics', () => {
       const health = await fetch(`${base}/healthz`);
       expect([health.status, await health.text()]).toEqual([200, 'ok\n']);
       expect((await fetch(`${base}/nope`)).status).toBe(404);
+    } finally {
+      server.close();
+    }
+  });
+
+  it("applies the control socket's limits to HTTP: connections beyond the limit closed, idle ones closed", async () => {
+    const { sw } = build();
+    const server = await serveMetrics(createRegistry(sw, { node: 'node1' }), '127.0.0.1', 0, { maxConnections: 2, idleTimeoutMs: 300 });
+    const port = (server.address() as { port: number }).port;
+    const open = (): Promise<Socket> => new Promise((resolve, reject) => { const s = connect(port, '127.0.0.1'); s.once('connect', () => resolve(s)); s.once('error', reject); });
+    const closed = (s: Socket): Promise<void> => new Promise((r) => { if (s.closed) r(); else s.once('close', () => r()); });
+    try {
+      const held = [await open(), await open()];
+      const third = await open();
+      third.on('error', () => {});
+      await closed(third); // the server took it and closed it at once
+      // Idle connections are closed by the server after idleTimeoutMs.
+      await Promise.all(held.map(closed));
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+      expect(res.status).toBe(200);
     } finally {
       server.close();
     }

@@ -66,6 +66,10 @@ describe('VtepDaemon (in-process, test ports)', () => {
     expect(podNames()).toEqual(['a', 'b']);
     expect(peerNames()).toEqual(['n2', 'n3']);
     expect(await ask('status')).toMatchObject({ node: 'n1', pods: 2, peers: 2, podMtu: 1450, config: file, producers: { file: { pods: 2, peers: 2 }, control: { pods: 0, peers: 0 } } });
+    // What the soak test samples: the daemon's memory, and its event-loop delay once a 5 s window has passed.
+    const st = (await ask('status')) as { rssBytes: number; eventLoopDelay: unknown };
+    expect(st.rssBytes).toBeGreaterThan(1e6);
+    expect(st.eventLoopDelay).toBeNull();
     expect(forwardsToN2()).toBe(true);
   });
 
@@ -98,6 +102,31 @@ describe('VtepDaemon (in-process, test ports)', () => {
     await expect(ask('pod-attach', { pod: { ...c, ip: '10.244.1' } })).rejects.toMatchObject({ code: 'ERR_CONTROL_BAD_REQUEST', field: 'pod.ip' });
     await expect(ask('pod-attach', { pod: { ...c, name: 'g', ip: '10.244.9.9' } })).rejects.toMatchObject({ code: 'ERR_CONFIG_INVALID_ADDRESS', field: 'pod.ip' });
     expect(podNames()).toEqual(['a', 'b', 'c']);
+  });
+
+  it.each<[string, Record<string, string>, string, string]>([
+    ['the limited broadcast underlay address', { underlay: '255.255.255.255' }, 'ERR_CONFIG_INVALID_ADDRESS', 'peer.underlay'],
+    ['a multicast underlay address', { underlay: '224.0.0.1' }, 'ERR_CONFIG_INVALID_ADDRESS', 'peer.underlay'],
+    ['a loopback underlay address', { underlay: '127.0.0.2' }, 'ERR_CONFIG_INVALID_ADDRESS', 'peer.underlay'],
+    ['the unspecified underlay address', { underlay: '0.0.0.0' }, 'ERR_CONFIG_INVALID_ADDRESS', 'peer.underlay'],
+    ['our own underlay address', { underlay: '198.51.100.1' }, 'ERR_CONFIG_DUPLICATE', 'peer.underlay'],
+    ['our own VTEP MAC', { vtepMac: VTEP_MAC }, 'ERR_CONFIG_DUPLICATE', 'peer.vtepMac'],
+  ])('refuses `peer add` with %s, naming the field, and adds nothing', async (_what, edit, code, field) => {
+    const p = { name: 'n9', underlay: '198.51.100.9', podCidr: '10.244.9.0/24', vtepMac: '0e:00:0a:f4:09:00', ...edit };
+    await expect(ask('peer-add', { peer: p })).rejects.toMatchObject({ code, field });
+    expect(peerNames()).toEqual(['n2', 'n3']);
+  });
+
+  it('refuses a file peer with the VTEP MAC this node generated (known only at start) and a peer add with it', async () => {
+    await d.stop();
+    const generated = '0e:00:0a:f4:01:77';
+    writeFileSync(join(dir, 'n7.vtep-mac'), generated + '\n');
+    const c = config((x) => { x.node = 'n7'; delete (x as Record<string, unknown>)['vtepMac']; x.peers = [{ ...PEERS[0]!, vtepMac: generated }]; });
+    write(c);
+    await expect(VtepDaemon.start(loadConfig(file), { log: pino({ level: 'silent' }), host: new FakeHost() })).rejects.toMatchObject({ code: 'ERR_CONFIG_DUPLICATE', field: 'peers[0].vtepMac' });
+    write(config((x) => { x.node = 'n7'; delete (x as Record<string, unknown>)['vtepMac']; }));
+    d = await VtepDaemon.start(loadConfig(file), { log: pino({ level: 'silent' }), host: new FakeHost() });
+    await expect(ask('peer-add', { peer: { name: 'n9', underlay: '198.51.100.9', podCidr: '10.244.9.0/24', vtepMac: generated } })).rejects.toMatchObject({ code: 'ERR_CONFIG_DUPLICATE', field: 'peer.vtepMac' });
   });
 
   it('detaches a pod; an unknown one is ERR_NOT_FOUND', async () => {

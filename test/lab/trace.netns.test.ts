@@ -238,6 +238,7 @@ const LAB_CASES: Readonly<Record<string, LabCase>> = {
   inner_src_mac_ours: ov(...OV_PKT, 'src-mac', '0e:00:0a:f4:01:00'),
   vtep_unknown: ov(...OV_PKT, 'from', '198.51.100.9'),
   inner_src_not_in_peer_cidr: ov('udp', '10.244.3.10:5000', 'to', '10.244.1.10:53', 'from', '198.51.100.2'),
+  inner_src_broadcast: ov('udp', '10.244.2.255:5000', 'to', '10.244.1.10:53', 'from', '198.51.100.2'),
   inner_dst_mac_not_ours: ov(...OV_PKT, 'dst-mac', '02:00:0a:f4:01:0a'),
   overlay_loop: ov('udp', '10.244.2.10:5000', 'to', '10.244.3.10:53'),
   vlan_tagged: pod(...POD_PKT, 'vlan', '5'),

@@ -18,7 +18,8 @@ const PUBLISHED = [
   'arp_spoof', 'pod_sent_vxlan', 'arp_malformed', 'arp_unanswered', 'ethertype_unsupported', 'l3_broadcast',
   'unknown_dst_mac', 'hairpin', 'no_route', 'ttl_exceeded', 'fdb_full', 'fdb_static_conflict', 'mtu_exceeded',
   'rx_truncated', 'tx_busy', 'tx_error', 'offload_invalid', 'gso_unsupported', 'no_buffer', 'too_many_segments',
-  'no_egress_port', 'port_detached', 'gateway_unanswered', 'ipv4_bad_options',
+  'no_egress_port', 'port_detached', 'gateway_unanswered', 'ipv4_bad_options', 'policy_denied_ingress', 'policy_denied_egress',
+  'conntrack_full', 'service_no_endpoints', 'service_no_local_endpoints', 'nat_clash', 'inner_src_broadcast',
 ];
 
 describe('the drop table', () => {

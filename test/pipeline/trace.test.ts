@@ -218,6 +218,7 @@ const CASES: Readonly<Record<string, Case>> = {
   ecn_ce_not_ect: { port: 'ov', frame: () => fromPeer(UL2, fromN2(), { tos: 0x03 }) },
   vtep_unknown: { port: 'ov', frame: () => fromPeer(ip('198.51.100.9'), fromN2()) },
   inner_src_not_in_peer_cidr: { port: 'ov', frame: () => fromPeer(UL2, fromN2({ src: ip('10.244.3.5') })) },
+  inner_src_broadcast: { port: 'ov', frame: () => fromPeer(UL2, fromN2({ src: ip('10.244.2.255') })) },
   inner_dst_mac_not_ours: { port: 'ov', frame: () => fromPeer(UL2, fromN2({ dstMac: P1.mac })) },
   overlay_loop: { port: 'ov', frame: () => fromPeer(UL2, fromN2({ dst: ip('10.244.3.9') })) },
   vlan_tagged: { port: 'p1', frame: () => Buffer.concat([toRemote().subarray(0, 12), Buffer.from('81000005', 'hex'), toRemote().subarray(12)]) },
