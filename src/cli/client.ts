@@ -46,3 +46,34 @@ export async function runControl(cmd: string, body: Record<string, unknown>, o: 
   const data = await send(cmd, body, o);
   write(JSON.stringify(data) + '\n');
 }
+
+/** `flatnet show control`: the daemon's control plane (etcd lease, watch, rejected records). */
+export async function runShowControl(o: SocketOptions & { json: boolean }, write: (s: string) => void): Promise<void> {
+  const data = await send('control-status', {}, o);
+  write(o.json ? JSON.stringify(data, null, 2) + '\n' : renderControl(data as ControlView));
+}
+
+interface ControlView {
+  state: string; endpoints: string[]; prefix: string; network: Record<string, unknown> | null;
+  lease: { state: string; subnet: string | null; leaseId: string | null; ttlSeconds: number; renewals: number; renewalFailures: number; lastRenewalAgoMs: number | null; reacquired: number; lastError: string | null } | null;
+  watch: { state: string; revision: number; keys: number; events: number; resyncs: number; disconnects: number; lastError: string | null; downForMs: number | null } | null;
+  records: number; peers: number; appliedPeers: number; rejected: Record<string, number>; rejectedNow: { key: string; reason: string; detail: string }[];
+  refusedByLocal: Record<string, string>;
+}
+
+export function renderControl(c: ControlView): string {
+  const l = c.lease, w = c.watch;
+  const lines = [
+    `state ${c.state}  etcd ${c.endpoints.join(',')}  prefix ${c.prefix}`,
+    `network ${c.network === null ? '-' : Object.entries(c.network).map(([k, v]) => `${k} ${String(v)}`).join(' ')}`,
+    l === null ? 'lease -' : `lease ${l.state} subnet ${l.subnet ?? '-'} id ${l.leaseId ?? '-'} ttl ${l.ttlSeconds}s renewals ${l.renewals} failures ${l.renewalFailures}${l.lastRenewalAgoMs === null ? '' : ` last ${(l.lastRenewalAgoMs / 1000).toFixed(1)}s ago`} reacquired ${l.reacquired}`,
+    w === null ? 'watch -' : `watch ${w.state} revision ${w.revision} keys ${w.keys} events ${w.events} resyncs ${w.resyncs} disconnects ${w.disconnects}${w.downForMs === null ? '' : ` down ${(w.downForMs / 1000).toFixed(1)}s`}`,
+    `peers ${c.peers} from ${c.records} records, ${c.appliedPeers} applied`,
+    `last error ${w?.lastError ?? l?.lastError ?? 'none'}`,
+  ];
+  const rej = Object.entries(c.rejected).filter(([, n]) => n > 0);
+  lines.push(rej.length === 0 ? 'rejected records: none' : `rejected records: ${rej.map(([r, n]) => `${r} ${n}`).join(', ')}`);
+  for (const r of c.rejectedNow) lines.push(`  ignoring ${r.key}: ${r.reason} (${r.detail})`);
+  for (const [n, why] of Object.entries(c.refusedByLocal)) lines.push(`  not applied ${n}: clashes with a local peer (${why})`);
+  return lines.join('\n') + '\n';
+}

@@ -12,6 +12,7 @@
  *   peer-del   {name}
  *   reload     {}                   re-read the config file, as SIGHUP does, and say what changed
  *   trace      {in, packet: {flow|hex, vnet?}} what the pipeline would do with a packet (no side effects)
+ *   control-status {}               the etcd control plane (`flatnet show control`)
  */
 
 import { z } from 'zod';
@@ -56,6 +57,8 @@ export interface DaemonApi {
   delPeer(name: string): { readonly removed: string };
   reload(): ReloadResult;
   trace(input: string, packet: TracePacketInput): TraceResult;
+  /** The control plane's state (etcd lease, watch, rejected records); ERR_CONTROL_DISABLED without one. */
+  controlStatus(): unknown;
 }
 
 const def = <A extends z.ZodType>(c: Command<A, DaemonApi>): Command<A, DaemonApi> => command(c);
@@ -77,6 +80,7 @@ export const COMMANDS = [
   def({ name: 'peer-del', summary: 'remove a remote VTEP', mutates: true, args: byName, run: (a, d) => d.delPeer(a.name) }),
   def({ name: 'reload', summary: 're-read the config file (as SIGHUP) and report what changed', mutates: true, args: none, run: (_a, d) => d.reload() }),
   def({ name: 'trace', summary: 'what the pipeline would do with a packet, stage by stage (changes nothing)', mutates: false, args: z.object({ in: z.string().min(1).max(64), packet: tracePacket }).strict(), run: (a, d) => d.trace(a.in, a.packet) }),
+  def({ name: 'control-status', summary: 'the etcd control plane: lease, watch revision, last error, rejected records', mutates: false, args: none, run: (_a, d) => d.controlStatus() }),
 ];
 
 /** The daemon's registry of control commands. */

@@ -34,8 +34,17 @@ export interface NodeConfig extends NodeSpec {
   readonly pods: readonly PodConfig[];
 }
 
-/** loadConfig reads and validates FILE; throws ConfigError (ERR_CONFIG_READ, _JSON, _INVALID...). */
-export function loadConfig(path: string): NodeConfig {
+/**
+ * loadConfig reads and validates FILE; throws ConfigError (ERR_CONFIG_READ, _JSON, _INVALID...).
+ * `complete` fills in what the file leaves to the control plane (src/control/join.ts) first.
+ */
+export function loadConfig(path: string, complete?: (json: unknown) => unknown): NodeConfig {
+  const json = readConfigJson(path);
+  return parseConfig(complete === undefined ? json : complete(json));
+}
+
+/** readConfigJson reads FILE as JSON (ERR_CONFIG_READ, ERR_CONFIG_JSON), unchecked. */
+export function readConfigJson(path: string): unknown {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -48,7 +57,7 @@ export function loadConfig(path: string): NodeConfig {
   } catch (e) {
     throw new ConfigError('ERR_CONFIG_JSON', '', `${path} is not valid JSON: ${(e as Error).message}`, { cause: e });
   }
-  return parseConfig(json);
+  return json;
 }
 
 /** parseConfig validates an already-parsed JSON value. */

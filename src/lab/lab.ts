@@ -15,6 +15,7 @@ import { FlatnetError } from '../errors.js';
 import { inNs, ipNs, isRunning, listNamespaces, nsPids, run, sleep } from './exec.js';
 import { isOurDaemon, spawnDaemon, stopDaemon, waitReady, writeNodeConfig } from './flatnet-node.js';
 import { programKernelNode } from './kernel-node.js';
+import { startLabAgents, startLabEtcd } from './etcd-lab.js';
 import {
   flatnetNodes, kernelNodes, labDir, labPrefix, planLab, readState, resolveLabOptions, UNDERLAY_MTU, writeState,
   type LabNode, type LabOptions, type LabPod, type LabState,
@@ -75,6 +76,7 @@ async function build(state: LabState, progress: Progress): Promise<void> {
   addNs(ul);
   ipNs(ul, 'link', 'add', state.underlayBridge, 'type', 'bridge', 'mcast_snooping', '0');
   ipNs(ul, 'link', 'set', state.underlayBridge, 'up');
+  if (o.etcd > 0) await startLabEtcd(state, progress);
 
   for (const node of state.nodes) {
     addNode(state, node);
@@ -90,6 +92,7 @@ async function build(state: LabState, progress: Progress): Promise<void> {
   }
   await Promise.all(fl.map((node) => waitReady(node, state.daemons[node.name]!.pid)));
   progress(`  flatnet daemons up: ${fl.map((n) => `${n.name} (pid ${state.daemons[n.name]!.pid})`).join(', ') || 'none'}`);
+  if (o.etcd > 0) await startLabAgents(state, progress);
 }
 
 /** A node namespace with eth0 on the underlay bridge. */

@@ -68,6 +68,14 @@ export interface LabOptions {
   readonly fdbLimit: number | null;
   /** Where flatnet nodes get their VTEP MAC: the config file, or a file in their stateDir. */
   readonly vtepMacSource: 'config' | 'state';
+  /**
+   * etcd members (0: none, every node's peers are in its config file). With 1 or more, the lab
+   * runs etcd in its own namespace(s) on the underlay and the nodes learn each other only from
+   * their subnet leases (src/lab/etcd-lab.ts).
+   */
+  readonly etcd: number;
+  /** The nodes' subnet lease TTL in seconds (etcd labs). */
+  readonly leaseTtlSeconds: number;
 }
 
 export const DEFAULT_LAB_OPTIONS: LabOptions = {
@@ -84,6 +92,8 @@ export const DEFAULT_LAB_OPTIONS: LabOptions = {
   underlayOffloads: false,
   fdbLimit: null,
   vtepMacSource: 'config',
+  etcd: 0,
+  leaseTtlSeconds: 60,
 };
 
 /** resolveLabOptions fills defaults and validates; throws FlatnetError ERR_LAB_OPTIONS. */
@@ -101,6 +111,8 @@ export function resolveLabOptions(o: Partial<LabOptions> = {}): LabOptions {
   if (!Number.isInteger(r.vni) || r.vni < 0 || r.vni > 0xff_ffff) bad(`--vni ${r.vni}: 0 to 16777215`);
   if (r.kernelUdpCsum.length === 0) bad('--kernel-udpcsum: on, off, or a comma-separated list of them');
   if (r.fdbLimit !== null && (!Number.isInteger(r.fdbLimit) || r.fdbLimit < 1)) bad(`fdbLimit ${r.fdbLimit}: a positive integer`);
+  if (!Number.isInteger(r.etcd) || r.etcd < 0 || r.etcd > 5) bad(`--etcd ${r.etcd}: 0 (static peers) to 5 members`);
+  if (!Number.isInteger(r.leaseTtlSeconds) || r.leaseTtlSeconds < 2 || r.leaseTtlSeconds > 86_400) bad(`--lease-ttl ${r.leaseTtlSeconds}: 2 to 86400 seconds`);
   return r;
 }
 
@@ -168,6 +180,9 @@ export interface LabState extends LabPlan {
   readonly version: 1;
   phase: 'creating' | 'up';
   daemons: Record<string, DaemonRecord>;
+  /** etcd labs: the members (etcd-lab.ts) and the kernel nodes' agents. */
+  etcd?: Record<string, { pid: number; clientUrl: string; ns: string }>;
+  agents?: Record<string, DaemonRecord>;
 }
 
 export const labPrefix = (name: string): string => `fl-${name}-`;

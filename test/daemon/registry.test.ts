@@ -55,6 +55,7 @@ describe('the control commands', () => {
     addPeer: (p) => { calls.push(['addPeer', p]); return { added: p.name, existing: false, name: p.name, underlay: p.underlay, podCidr: p.podCidr, vtepMac: p.vtepMac }; },
     delPeer: (name) => { calls.push(['delPeer', name]); return { removed: name }; },
     reload: () => { calls.push(['reload']); return { config: 'f.json', changes: { podsAttached: [], podsDetached: [], podsReplaced: [], peersAdded: [], peersRemoved: [], peersChanged: [] }, nodeChanged: [] }; },
+    controlStatus: () => { calls.push(['controlStatus']); return { state: 'ok' }; },
     trace: (input, packet) => { calls.push(['trace', input, packet]); return { in: { port: input, role: 'pod' }, packet: { hex: '', length: 0, vnet: null }, steps: [], outcome: 'drop', drop: null, frames: [], droppedCopies: [], notes: [] }; },
   };
   const registry = controlRegistry();
@@ -62,8 +63,8 @@ describe('the control commands', () => {
   const peer = { name: 'n2', underlay: '198.51.100.2', podCidr: '10.244.2.0/24', vtepMac: '0e:00:0a:f4:02:00' };
 
   it('are the wire names clients use, each mapped to one DaemonApi call', async () => {
-    expect(registry.names).toEqual(['status', 'show', 'pod-attach', 'pod-detach', 'peer-add', 'peer-del', 'reload', 'trace']);
-    expect(COMMANDS.filter((c) => !c.mutates).map((c) => c.name)).toEqual(['status', 'show', 'trace']);
+    expect(registry.names).toEqual(['status', 'show', 'pod-attach', 'pod-detach', 'peer-add', 'peer-del', 'reload', 'trace', 'control-status']);
+    expect(COMMANDS.filter((c) => !c.mutates).map((c) => c.name)).toEqual(['status', 'show', 'trace', 'control-status']);
     calls.length = 0;
     await registry.dispatch('status', {}, api);
     await registry.dispatch('show', { what: 'fdb' }, api);
@@ -72,7 +73,8 @@ describe('the control commands', () => {
     await registry.dispatch('peer-del', { name: 'n2' }, api);
     await registry.dispatch('reload', {}, api);
     await registry.dispatch('trace', { in: 'pod-a', packet: { flow: 'udp 10.244.1.10:1 -> 10.244.2.10:2' } }, api);
-    expect(calls).toEqual([['status'], ['show', 'fdb'], ['attachPod', pod], ['addPeer', peer], ['delPeer', 'n2'], ['reload'], ['trace', 'pod-a', { flow: 'udp 10.244.1.10:1 -> 10.244.2.10:2' }]]);
+    await registry.dispatch('control-status', {}, api);
+    expect(calls).toEqual([['status'], ['show', 'fdb'], ['attachPod', pod], ['addPeer', peer], ['delPeer', 'n2'], ['reload'], ['trace', 'pod-a', { flow: 'udp 10.244.1.10:1 -> 10.244.2.10:2' }], ['controlStatus']]);
   });
 
   it.each<[string, string, Record<string, unknown>, string]>([
