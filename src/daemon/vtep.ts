@@ -79,6 +79,8 @@ export class VtepDaemon implements DaemonApi {
   private readonly controlPlane: ControlPlane | null;
   /** Peers from etcd set aside because they clash with the file's or the control socket's, by name. */
   private controlRefused = new Map<string, string>();
+  /** Peer updates from etcd that changed something (a resync that changes nothing does not count). */
+  private controlChanges = 0;
   private control: ControlServer | null = null;
   private metrics: Server | null = null;
   private statsTimer: NodeJS.Timeout | null = null;
@@ -171,7 +173,7 @@ export class VtepDaemon implements DaemonApi {
   controlStatus(): unknown {
     if (this.controlPlane === null) throw new FlatnetError('ERR_CONTROL_DISABLED', 'this node has no control.etcd section: its peers come from its config file and the control socket');
     const applied = this.sources.contribution(Producer.ETCD).peers.size;
-    return { ...(this.controlPlane.status() as object), appliedPeers: applied, refusedByLocal: Object.fromEntries(this.controlRefused) };
+    return { ...(this.controlPlane.status() as object), appliedPeers: applied, peerChanges: this.controlChanges, refusedByLocal: Object.fromEntries(this.controlRefused) };
   }
 
   /**
@@ -201,7 +203,10 @@ export class VtepDaemon implements DaemonApi {
     this.controlRefused = refused;
     try {
       const changes = this.change(this.sources.replace(Producer.ETCD, { peers: keep, pods: [] }));
-      if (!isEmpty(changes)) this.log.info({ changes, peers: keep.length }, `peers from etcd: ${describeChanges(changes)}`);
+      if (!isEmpty(changes)) {
+        this.controlChanges++;
+        this.log.info({ changes, peers: keep.length }, `peers from etcd: ${describeChanges(changes)}`);
+      }
       return changes;
     } catch (e) {
       this.rl.warn('control_peers', { err: e }, 'could not apply the peers from etcd; keeping the current ones');
