@@ -12,6 +12,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, FlatnetError } from '../errors.js';
 import { DEFAULT_PREFIX, endpointSchema, prefixSchema } from '../control/schema.js';
 import { createLogger, flushLogger } from '../daemon/log.js';
+import { registerObjects } from './objects.js';
 
 type Write = (s: string) => void;
 
@@ -106,8 +107,9 @@ async function runKernelAgent(o: AgentFlags): Promise<void> {
   process.on('SIGINT', stop);
 }
 
-/** registerControlPlane adds `cluster` and `kernel-agent` to the program. */
+/** registerControlPlane adds `cluster`, `kernel-agent` and `apply|get|delete` to the program. */
 export function registerControlPlane(program: Command, write: Write): void {
+  registerObjects(program, write);
   const cluster = program.command('cluster').description("the cluster's network config and subnet leases in etcd");
   etcdOpts(cluster.command('init')
     .description('write the network config nodes lease their subnets from (as flannel\'s coreos.com/network/config)')
