@@ -128,7 +128,10 @@ export class SubnetLease {
         if (t.succeeded) return { subnet: s, how: 'own_record' };
         continue;
       }
-      const taken = new Set(kvs.map((kv) => subnetOfKey(p, kv.key)?.toString()).filter((x) => x !== undefined));
+      const held = kvs.map((kv) => subnetOfKey(p, kv.key));
+      const taken = new Set(held.map((c) => c?.toString()).filter((x) => x !== undefined));
+      // Keys of another length (hostile or from another config) block what they overlap.
+      const odd = held.filter((c): c is Cidr => c !== null && c.len !== this.net.subnetLen);
       // 2. the state file's subnet, if free
       if (previous !== null && !taken.has(previous.toString())) {
         const key = subnetKey(p, previous);
@@ -141,7 +144,7 @@ export class SubnetLease {
       const n = subnetCount(this.net);
       for (let i = 0; i < n && free.length < 100; i++) {
         const s = subnetAt(this.net, i);
-        if (!taken.has(s.toString()) && !overlapsAny(s, kvs.map((kv) => subnetOfKey(p, kv.key)))) free.push(s);
+        if (!taken.has(s.toString()) && !overlapsAny(s, odd)) free.push(s);
       }
       if (free.length === 0) throw new FlatnetError('ERR_CONTROL_NO_SUBNET', `no free /${this.net.subnetLen} left in ${this.net.network} (${n} subnets, all leased)`);
       const pick = free[Math.floor(Math.random() * free.length)]!;

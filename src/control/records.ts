@@ -124,29 +124,46 @@ export interface Selection {
 export function selectPeers(prefix: string, net: Network, raws: Iterable<RawRecord>, self: Self | null): Selection {
   const sorted = [...raws].sort((a, b) => a.createRevision - b.createRevision || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const accepted: { key: string; rec: SubnetRecord }[] = [];
+  // Indexes over the accepted records (every one of them is a /subnetLen), so that checking a
+  // record costs O(1) and 5,000 records are selected in milliseconds.
+  const bySubnet = new Map<number, SubnetRecord>();
+  const byUnderlay = new Map<number, SubnetRecord>();
+  const byNode = new Map<string, SubnetRecord>();
+  const step = 2 ** (32 - net.subnetLen);
+  const overlapping = (c: SubnetRecord['subnet']): SubnetRecord | undefined => {
+    if (c.len >= net.subnetLen) return bySubnet.get(c.network - ((c.network - net.network.network) % step));
+    for (const a of bySubnet.values()) if (a.subnet.overlaps(c)) return a; // a hostile wider block: rare
+    return undefined;
+  };
   const rejected: Rejection[] = [];
   const reject = (raw: RawRecord, reason: RejectReason, detail: string): void => {
     rejected.push({ key: raw.key, reason, detail, modRevision: raw.modRevision });
+  };
+  const accept = (key: string, r: SubnetRecord): void => {
+    accepted.push({ key, rec: r });
+    bySubnet.set(r.subnet.network, r);
+    byUnderlay.set(r.underlayIp, r);
+    byNode.set(r.node, r);
   };
   for (const raw of sorted) {
     const r = parseRecord(prefix, net, raw);
     if ('reason' in r) { reject(raw, r.reason, r.detail); continue; }
     const isSelf = self !== null && r.node === self.node;
-    if (isSelf && self.subnet !== null && r.subnet.network === self.subnet.network && r.subnet.len === self.subnet.len) {
-      accepted.push({ key: raw.key, rec: r });
+    if (isSelf && self.subnet !== null && r.subnet.network === self.subnet.network && r.subnet.len === self.subnet.len && !bySubnet.has(r.subnet.network)) {
+      accept(raw.key, r);
       continue;
     }
     if (self !== null && self.subnet !== null && r.subnet.overlaps(self.subnet)) { reject(raw, 'overlap', `${r.subnet} overlaps this node's subnet ${self.subnet}`); continue; }
-    const over = accepted.find((a) => a.rec.subnet.overlaps(r.subnet));
-    if (over !== undefined) { reject(raw, 'overlap', `${r.subnet} overlaps ${over.rec.subnet} of ${over.rec.node}`); continue; }
+    const over = overlapping(r.subnet);
+    if (over !== undefined) { reject(raw, 'overlap', `${r.subnet} overlaps ${over.subnet} of ${over.node}`); continue; }
     if (r.subnet.len !== net.subnetLen) { reject(raw, 'wrong_subnet_len', `${r.subnet} is not a /${net.subnetLen}`); continue; }
     if (isSelf) { reject(raw, 'duplicate_node', `${r.node} is this node, which holds ${self.subnet === null ? 'no subnet yet' : self.subnet.toString()}`); continue; }
     if (self !== null && r.underlayIp === self.underlayIp) { reject(raw, 'underlay_claimed', `${formatIpv4(r.underlayIp)} is this node's underlay address`); continue; }
-    const under = accepted.find((a) => a.rec.underlayIp === r.underlayIp);
-    if (under !== undefined) { reject(raw, 'underlay_claimed', `${formatIpv4(r.underlayIp)} belongs to ${under.rec.node} (${under.rec.subnet})`); continue; }
-    const dup = accepted.find((a) => a.rec.node === r.node);
-    if (dup !== undefined) { reject(raw, 'duplicate_node', `${r.node} holds ${dup.rec.subnet} already`); continue; }
-    accepted.push({ key: raw.key, rec: r });
+    const under = byUnderlay.get(r.underlayIp);
+    if (under !== undefined) { reject(raw, 'underlay_claimed', `${formatIpv4(r.underlayIp)} belongs to ${under.node} (${under.subnet})`); continue; }
+    const dup = byNode.get(r.node);
+    if (dup !== undefined) { reject(raw, 'duplicate_node', `${r.node} holds ${dup.subnet} already`); continue; }
+    accept(raw.key, r);
   }
   const records = new Map(accepted.map((a) => [a.key, a.rec]));
   const peers = accepted.filter((a) => self === null || a.rec.node !== self.node)
