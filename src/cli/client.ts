@@ -8,7 +8,8 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { controlRegistry } from '../daemon/commands.js';
-import { loadConfig } from '../daemon/config.js';
+import { configSchema, readConfigJson } from '../daemon/config.js';
+import { schemaError } from '../daemon/validate.js';
 import { request } from '../daemon/control.js';
 import { render, type ShowWhat } from '../daemon/show.js';
 import { FlatnetError } from '../errors.js';
@@ -23,7 +24,12 @@ const registry = controlRegistry();
 
 export function socketPath(o: SocketOptions): string {
   if (o.socket !== undefined) return o.socket;
-  if (o.config !== undefined) return loadConfig(o.config).controlSocket;
+  if (o.config !== undefined) {
+    // Only the socket is needed: a node on etcd has no podCidr in its file, so no full parse.
+    const r = configSchema.safeParse(readConfigJson(o.config));
+    if (!r.success) throw schemaError('ERR_CONFIG_INVALID', r.error);
+    return r.data.controlSocket ?? `/run/flatnet/${r.data.node}.sock`;
+  }
   const found = existsSync(RUN_DIR) ? readdirSync(RUN_DIR).filter((f) => f.endsWith('.sock')) : [];
   if (found.length === 1) return join(RUN_DIR, found[0]!);
   throw new FlatnetError('ERR_CONTROL_UNREACHABLE', found.length === 0

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { completeWith, hasControl } from '../../src/control/join.js';
 import { parseNetwork } from '../../src/control/network.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { socketPath } from '../../src/cli/client.js';
 import { parseConfig } from '../../src/daemon/config.js';
 import { Cidr } from '../../src/fib/cidr.js';
 
@@ -43,5 +47,13 @@ describe("a node config with control.etcd", () => {
     const { control: _c, ...rest } = file();
     expect(hasControl(rest)).toBe(false);
     expect(() => parseConfig(rest)).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID', field: 'podCidr' }));
+  });
+
+  it('`--config FILE` finds the control socket of a node without a podCidr', () => {
+    const f = join(mkdtempSync(join(tmpdir(), 'flatnet-join-')), 'n1.json');
+    writeFileSync(f, JSON.stringify(file()));
+    expect(socketPath({ config: f })).toBe('/run/flatnet/n1.sock');
+    writeFileSync(f, JSON.stringify({ ...file(), controlSocket: '/tmp/x.sock' }));
+    expect(socketPath({ config: f })).toBe('/tmp/x.sock');
   });
 });
