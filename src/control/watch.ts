@@ -61,6 +61,8 @@ export class PrefixWatcher {
   private firstPending: number | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private backoffMs = 250;
+  /** Failed list/watch attempts in a row (logged on the first and every tenth). */
+  private failures = 0;
   private closed = false;
   private generation = 0;
 
@@ -112,12 +114,17 @@ export class PrefixWatcher {
       if (this.closed || gen !== this.generation) { void w.cancel(); return; }
       this.attach(w, gen);
       this.backoffMs = 250;
+      if (this.failures > 0) this.opts.log?.info({ prefix: this.prefix, revision: this.revision, failedAttempts: this.failures }, 'etcd list/watch works again');
+      this.failures = 0;
       this.setState('watching');
     } catch (e) {
       if (this.closed || gen !== this.generation) return;
       this.fail(e);
       this.setState('disconnected');
-      this.opts.log?.warn({ prefix: this.prefix, err: this.lastError, retryInMs: this.backoffMs }, 'etcd list/watch failed; keeping the last known state, retrying');
+      this.failures++;
+      if (this.failures === 1 || this.failures % 10 === 0) {
+        this.opts.log?.warn({ prefix: this.prefix, err: this.lastError, retryInMs: this.backoffMs, attempts: this.failures }, 'etcd list/watch failed; keeping the last known state, retrying');
+      }
       this.retryLater();
     }
   }

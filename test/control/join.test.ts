@@ -5,6 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { socketPath } from '../../src/cli/client.js';
+import { etcdTarget } from '../../src/cli/control-plane.js';
 import { parseConfig } from '../../src/daemon/config.js';
 import { Cidr } from '../../src/fib/cidr.js';
 
@@ -55,5 +56,11 @@ describe("a node config with control.etcd", () => {
     expect(socketPath({ config: f })).toBe('/run/flatnet/n1.sock');
     writeFileSync(f, JSON.stringify({ ...file(), controlSocket: '/tmp/x.sock' }));
     expect(socketPath({ config: f })).toBe('/tmp/x.sock');
+  });
+
+  it('--etcd and --prefix of the CLI are checked, naming the flag', () => {
+    expect(etcdTarget({ etcd: 'http://198.51.100.241:2379,unix:///tmp/e/localhost:2379', prefix: '/flatnet' }).endpoints).toHaveLength(2);
+    expect(() => etcdTarget({ etcd: '198.51.100.241:2379', prefix: '/flatnet' })).toThrow(expect.objectContaining({ code: 'ERR_CLI_ETCD', field: 'etcd' }));
+    expect(() => etcdTarget({ etcd: 'http://a:1', prefix: 'flatnet' })).toThrow(expect.objectContaining({ code: 'ERR_CLI_ETCD', field: 'prefix' }));
   });
 });

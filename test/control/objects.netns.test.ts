@@ -132,4 +132,21 @@ describe.skipIf(skip !== null)('cluster objects in a real etcd', () => {
     expect(cli('get', 'pods', '-n', 'shop').out).toBe('No Pod objects found in namespace shop.\n');
     expect(cli('get', 'deployments').err).toContain('ERR_OBJECT_KIND');
   });
+
+  it('flatnet cluster init: created, unchanged, refused when different, replaced with --force; cluster leases lists and explains', async () => {
+    const init = (...a: string[]): { code: number; out: string; err: string } => cli('cluster', 'init', ...a);
+    expect(JSON.parse(init('--vni', '7').out)).toMatchObject({ key: '/cli/network/config', outcome: 'created', network: { network: '10.244.0.0/16', subnetLen: 24, vni: 7 } });
+    expect(JSON.parse(init('--vni', '7').out).outcome).toBe('unchanged');
+    const other = init('--vni', '8');
+    expect([other.code, other.err]).toEqual([1, expect.stringContaining('ERR_CLUSTER_EXISTS')]);
+    expect(JSON.parse(init('--vni', '8', '--force').out).outcome).toBe('replaced');
+    const bad = init('--subnet-len', '16');
+    expect(bad.err).toContain('flatnet: subnetLen: a subnet length of 16 does not split the network 10.244.0.0/16');
+    expect(bad.err).toContain('(ERR_NETWORK_INVALID)');
+    await client.put('/cli/subnets/10.244.5.0-24').value(JSON.stringify({ node: 'n5', underlay: '198.51.100.5', vtepMac: '0e:00:0a:f4:05:00', vni: 8, port: 4789 }));
+    await client.put('/cli/subnets/10.244.6.0-24').value('{not json');
+    const leases = JSON.parse(cli('cluster', 'leases', '--json').out) as { leases: { subnet: string; node: string }[]; rejected: { key: string; reason: string }[] };
+    expect(leases.leases.map((l) => [l.subnet, l.node])).toEqual([['10.244.5.0/24', 'n5']]);
+    expect(leases.rejected.map((r) => [r.key, r.reason])).toEqual([['/cli/subnets/10.244.6.0-24', 'malformed_json']]);
+  });
 });
