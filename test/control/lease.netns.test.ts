@@ -72,8 +72,7 @@ describe.skipIf(skip !== null)('subnet leases and the watch on a real etcd', () 
     const b = mk();
     expect((await b.acquire()).toString()).toBe(first.toString());
     await b.close(true); // the lease is gone and the key with it
-    // Another node takes a subnet meanwhile: it must not get ours while the key is free? It may,
-    // at random; the restarted node still prefers its state file's subnet when free.
+    // No record any more: the state file's subnet, since nobody took it meanwhile.
     const c = mk();
     expect((await c.acquire()).toString()).toBe(first.toString());
     expect(hows).toEqual(['free', 'own_record', 'state_file']);
@@ -136,12 +135,12 @@ describe.skipIf(skip !== null)('subnet leases and the watch on a real etcd', () 
     // One member down (the leader or not): renewals go on.
     await stopEtcdMember(members[1]!);
     const r0 = c.status().lease!.renewals;
-    await until('renewals with two of three', () => c.status().lease!.renewals >= r0 + 2, 10_000);
-    expect(c.status().lease!.state).toBe('held');
+    // (A keepalive that was on its way to the dead member may fail once before the client moves on.)
+    await until('renewals with two of three', () => c.status().lease!.renewals >= r0 + 2 && c.status().lease!.state === 'held', 10_000);
     // Two down: no quorum, renewals fail, the peer set is kept as it was.
+    const f0 = c.status().lease!.renewalFailures;
     await stopEtcdMember(members[2]!);
-    await until('failed renewals', () => c.status().lease!.renewalFailures > 0, 15_000);
-    expect(c.status().state).toBe('degraded');
+    await until('failed renewals', () => c.status().lease!.renewalFailures > f0 && c.status().state === 'degraded', 15_000);
     expect(peers).toEqual(['h7']);
     // Quorum back: the lease is renewed (or re-claimed with the same subnet).
     members[1] = await restartEtcdMember(members[1]!);

@@ -35,7 +35,7 @@ describe.skipIf(skip !== null)('cluster objects in a real etcd', () => {
   beforeAll(async () => {
     ensureDist();
     const ns = nets.add('etcd');
-    [m] = await startEtcdCluster([{ name: 'o1', ns, ip: '127.0.0.1', dir: join(dir, 'o1') }]);
+    m = (await startEtcdCluster([{ name: 'o1', ns, ip: '127.0.0.1', dir: join(dir, 'o1') }]))[0]!;
     client = connectEtcd([m.unixUrl]);
     store = new ObjectStore(client, '/t');
   }, 60_000);

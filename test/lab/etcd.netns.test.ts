@@ -162,13 +162,13 @@ describe.skipIf(skip !== null)(`a lab on a 3-member etcd${skip === null ? '' : `
   it('one member killed: nothing visible; two: renewals stop, forwarding does not', async () => {
     await stopEtcdMember(member(lab, 0));
     const r0 = (await control(n1)).lease.renewals;
-    await until('renewals with two of three members', async () => (await control(n1)).lease.renewals >= r0 + 2);
-    expect((await control(n1)).lease.state).toBe('held');
+    // (A keepalive on its way to the dead member may fail once before the client moves on.)
+    await until('renewals with two of three members', async () => { const c = await control(n1); return c.lease.renewals >= r0 + 2 && c.lease.state === 'held'; });
     expect((await control(n2)).appliedPeers).toBe(1);
     expect(await reaches(n1, n2)).toBe(true);
+    const f0 = (await control(n1)).lease.renewalFailures;
     await stopEtcdMember(member(lab, 1));
-    await until('failed renewals', async () => (await control(n1)).lease.renewalFailures > 0);
-    expect((await control(n1)).state).toBe('degraded');
+    await until('failed renewals', async () => { const c = await control(n1); return c.lease.renewalFailures > f0 && c.state === 'degraded'; });
     expect(await reaches(n1, n2)).toBe(true);
     expect(await reaches(n2, n1)).toBe(true);
     expect((await control(n2)).appliedPeers).toBe(1);
