@@ -32,6 +32,7 @@ import { isRunning, sleep } from '../../src/lab/exec.js';
 import { startEtcdCluster, type EtcdMember } from '../../src/lab/etcd.js';
 import { DEFAULT_NODE } from '../../src/replay/node.js';
 import { machine } from '../harness.js';
+import { median as med2, peersAb } from './peers-ab.js';
 
 const arg = (name: string, dflt: string): string => {
   const i = process.argv.indexOf(name);
@@ -199,6 +200,8 @@ async function main(): Promise<void> {
   const r3: number[] = [], r5k: number[] = [];
   for (let i = 0; i < RUNS; i++) { r3.push(replayNsPerFrame(3, loop).nsPerFrame); r5k.push(replayNsPerFrame(5000, loop).nsPerFrame); }
   const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  process.stderr.write('control bench: in-process A/B, 3 and 5,000 peers\n');
+  const ab = peersAb(FIXTURE, 3, 5000, 40);
 
   const when = new Date().toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
   const md = [
@@ -208,13 +211,15 @@ async function main(): Promise<void> {
     '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows.map((r) => `| ${r.n.toLocaleString('en')} | ${(r.joinMs / 1000).toFixed(2)} s | ${Math.round(r.etcdOpsPerS).toLocaleString('en')} | ${(r.programmedMs / 1000).toFixed(2)} s | ${r.cpuS.toFixed(2)} s | ${r.rssMb.toFixed(0)} MB | ${r.oneJoinMs.toFixed(0)} ms | ${r.oneLeaveMs.toFixed(0)} ms | ${r.restartMs === null ? '-' : `${(r.restartMs / 1000).toFixed(2)} s`} |`),
     '',
-    `replay of pod-to-remote-udp64 (median of ${RUNS}, alternating, loop ${loop}, ${probe.framesPerPass} frames a pass): 3 peers ${med(r3).toFixed(1)} ns/frame, 5,000 peers ${med(r5k).toFixed(1)} ns/frame, ratio ${(med(r5k) / med(r3)).toFixed(3)} (runs: ${r3.map((x) => x.toFixed(1)).join(', ')} / ${r5k.map((x) => x.toFixed(1)).join(', ')})`,
+    `replay of pod-to-remote-udp64 in one process, 40 alternating rounds of ${ab.loops} passes (${ab.framesPerPass} frames a pass): 3 peers ${med2(ab.small).toFixed(1)} ns/frame, 5,000 peers ${med2(ab.large).toFixed(1)} ns/frame, median ratio of adjacent passes ${med2(ab.ratios).toFixed(3)} (ratios: min ${Math.min(...ab.ratios).toFixed(3)}, max ${Math.max(...ab.ratios).toFixed(3)})`,
+    '',
+    `replay of pod-to-remote-udp64, separate processes (median of ${RUNS}, alternating, loop ${loop}, ${probe.framesPerPass} frames a pass): 3 peers ${med(r3).toFixed(1)} ns/frame, 5,000 peers ${med(r5k).toFixed(1)} ns/frame, ratio ${(med(r5k) / med(r3)).toFixed(3)} (runs: ${r3.map((x) => x.toFixed(1)).join(', ')} / ${r5k.map((x) => x.toFixed(1)).join(', ')})`,
     '',
   ].join('\n');
   process.stdout.write(md);
   mkdirSync(RESULTS, { recursive: true });
   writeFileSync(join(RESULTS, `control-${when}.md`), md);
-  const json = { when, machine: machine(), rows, replay: { loop, threePeers: r3, fiveThousandPeers: r5k } };
+  const json = { when, machine: machine(), rows, replay: { loop, threePeers: r3, fiveThousandPeers: r5k }, inProcess: ab };
   writeFileSync(join(RESULTS, `control-${when}.json`), `${JSON.stringify(json, null, 2)}\n`);
   if (arg('--json', '') !== '') writeFileSync(arg('--json', ''), JSON.stringify(json, null, 2));
 }
