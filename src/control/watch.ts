@@ -210,6 +210,12 @@ export class PrefixWatcher {
     this.setState('stopped');
     const w = this.watcher;
     this.watcher = null;
-    if (w !== null) await w.cancel().catch(() => undefined);
+    // A cancel needs etcd's answer; with etcd unreachable, stop waiting after a second (the
+    // client is closed next anyway), so that a daemon's SIGTERM is never held up by etcd.
+    if (w !== null) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([w.cancel().catch(() => undefined), new Promise<void>((r) => { timer = setTimeout(r, 1000); })]);
+      clearTimeout(timer);
+    }
   }
 }
