@@ -88,6 +88,11 @@ export class SubnetLease {
     return this.subnet;
   }
 
+  /** prefer: the subnet to ask for first (a node resumed from its cache), shown by status() until held. */
+  prefer(subnet: Cidr): void {
+    this.subnet = subnet;
+  }
+
   /** acquire takes a subnet as described in the module comment and keeps its lease alive. */
   async acquire(): Promise<Cidr> {
     const lease = this.client.lease(this.opts.ttlSeconds);

@@ -5,6 +5,7 @@
 //   - a node killed with SIGKILL: its routes are gone from every node (flatnet and kernel)
 //     within TTL + 2 s; restarted, it has the same subnet and is reachable again;
 //   - hostile records: ignored with a named reason, counted and logged once, never installed;
+//   - a node restarted while etcd is away: up from its cached subnet and peers within seconds;
 //   - a 3-member etcd: one member killed changes nothing visible, two stop lease renewal but
 //     not forwarding.
 import { readFileSync } from 'node:fs';
@@ -129,6 +130,25 @@ describe.skipIf(skip !== null)(`a lab built from etcd, and its faults${skip === 
     expect((await control(n2)).lease.subnet).toBe('10.244.2.0/24');
     await until('n2 back everywhere', async () => (await control(n1)).appliedPeers === 2 && routes(k).includes('10.244.2.0/24'));
     expect(await reaches(n1, n2)).toBe(true);
+    expect(await reaches(k, n2)).toBe(true);
+  });
+
+  it('a node restarted while etcd is away comes up from its last known subnet and peers, and takes its lease when etcd is back', async () => {
+    const e = member(lab, 0);
+    await stopEtcdMember(e);
+    process.kill(lab.daemons[n2.name]!.pid, 'SIGKILL');
+    lab.daemons[n2.name] = spawnDaemon(n2);
+    writeState(lab);
+    await waitReady(n2, lab.daemons[n2.name]!.pid, 30_000);
+    const c = await control(n2) as Ctl & { resumedFromCache: boolean };
+    expect([c.resumedFromCache, c.state, c.lease.subnet, c.appliedPeers]).toEqual([true, 'degraded', '10.244.2.0/24', 2]);
+    expect(await reaches(n2, n1)).toBe(true);
+    expect(await reaches(n2, k)).toBe(true);
+    const again = await restartEtcdMember(e);
+    lab.etcd![e.name] = { pid: again.pid, clientUrl: again.clientUrl, ns: again.ns };
+    writeState(lab);
+    await until('n2 to hold its lease again', async () => { const x = await control(n2) as Ctl & { resumedFromCache: boolean }; return x.state === 'ok' && !x.resumedFromCache; }, 30_000);
+    expect((await control(n2)).lease.subnet).toBe('10.244.2.0/24');
     expect(await reaches(k, n2)).toBe(true);
   });
 
