@@ -10,11 +10,12 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { FlatnetError } from '../errors.js';
 import { UdpPort } from '../wire/consts.js';
 import { runDecode } from './decode.js';
-import { runControl, runShow } from './client.js';
+import { runControl, runShow, runShowControl } from './client.js';
 import { runReplay } from './replay.js';
 import { runTrace } from './trace.js';
 import { runVtep } from './vtep.js';
 import { registerCni } from './cni.js';
+import { registerControlPlane } from './control-plane.js';
 import { runLabDemo, runLabDown, runLabTest, runLabUp } from './lab.js';
 import { registerLabRestart } from './lab-restart.js';
 import { DEFAULT_LAB_OPTIONS, type LabOptions } from '../lab/topology.js';
@@ -62,7 +63,7 @@ function labMode(v: string): 'l3' | 'l2' {
   return v;
 }
 
-interface LabUpFlags { name: string; nodes: number; kernelNodes: number; pods: number; mode: 'l3' | 'l2'; port: number; vni: number; kernelUdpcsum: boolean[]; podOffloads: boolean; underlayOffloads: boolean; podsVia: 'cni' | 'config' }
+interface LabUpFlags { name: string; nodes: number; kernelNodes: number; pods: number; mode: 'l3' | 'l2'; port: number; vni: number; kernelUdpcsum: boolean[]; podOffloads: boolean; underlayOffloads: boolean; podsVia: 'cni' | 'config'; etcd: number; leaseTtl: number }
 interface LabTestFlags { name: string; pingCount: number; iperfTime: number; iperfBitrate: string; capture: boolean; keepCapture: boolean }
 
 const labUpOptions = (c: Command): Command => c
@@ -79,7 +80,9 @@ const labUpOptions = (c: Command): Command => c
   .addOption(new Option('--pods-via <how>', "flatnet nodes' pods (L3): cni = made by the CNI plugin as a kubelet would; config = veths wired by hand, listed in the node config")
     .choices(['cni', 'config']).default(DEFAULT_LAB_OPTIONS.podsVia))
   .addOption(new Option('--underlay-offloads <on|off>', "nodes' underlay TX checksum/segmentation offload (off: captures show final checksums; on: GSO trains stay whole, for throughput)")
-    .argParser(onOff).default(DEFAULT_LAB_OPTIONS.underlayOffloads, 'off'));
+    .argParser(onOff).default(DEFAULT_LAB_OPTIONS.underlayOffloads, 'off'))
+  .option('--etcd <members>', 'etcd members (the nodes lease their subnets and learn each other only from etcd); 0: static peer lists in the configs', nonNegativeInt, 1)
+  .option('--lease-ttl <s>', "the nodes' subnet lease TTL with --etcd (a dead node's routes go within about this long)", positiveInt, DEFAULT_LAB_OPTIONS.leaseTtlSeconds);
 
 const labTestOptions = (c: Command): Command => c
   .option('--ping-count <n>', 'echo requests per pod pair', positiveInt, 3)
@@ -89,7 +92,7 @@ const labTestOptions = (c: Command): Command => c
   .option('--keep-capture', 'keep the capture file (DIR/underlay.pcapng) also when it passed', false);
 
 function labUpInput(o: LabUpFlags): Partial<LabOptions> {
-  return { name: o.name, nodes: o.nodes, kernelNodes: o.kernelNodes, pods: o.pods, mode: o.mode, port: o.port, vni: o.vni, kernelUdpCsum: o.kernelUdpcsum, podOffloads: o.podOffloads, underlayOffloads: o.underlayOffloads, podsVia: o.podsVia };
+  return { name: o.name, nodes: o.nodes, kernelNodes: o.kernelNodes, pods: o.pods, mode: o.mode, port: o.port, vni: o.vni, kernelUdpCsum: o.kernelUdpcsum, podOffloads: o.podOffloads, underlayOffloads: o.underlayOffloads, podsVia: o.podsVia, etcd: o.etcd, leaseTtlSeconds: o.leaseTtl };
 }
 
 function labTestInput(o: LabTestFlags): LabTestOptions {
@@ -156,10 +159,11 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
 
   sockOpts(program
     .command('show')
-    .description('print routes, fdb, ports, counters or peers of the running daemon')
-    .argument('<what>', SHOW_WHAT.join('|'))
+    .description('print routes, fdb, ports, counters, peers or the control plane (etcd) of the running daemon')
+    .argument('<what>', [...SHOW_WHAT, 'control'].join('|'))
     .option('--json', 'JSON instead of a table', false))
     .action(async (what: string, o: { socket?: string; config?: string; json: boolean }) => {
+      if (what === 'control') return await runShowControl(o, write);
       if (!(SHOW_WHAT as readonly string[]).includes(what)) throw new InvalidArgumentError(`show what? one of ${SHOW_WHAT.join(', ')}`);
       await runShow(what as ShowWhat, o, write);
     });
@@ -239,6 +243,7 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
       if (!(await runLabDemo(labUpInput(o), labTestInput(o), write))) process.exitCode = 1;
     });
 
+  registerControlPlane(program, write);
   return program;
 }
 

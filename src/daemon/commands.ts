@@ -13,6 +13,7 @@
  *   reload     {}                   re-read the config file, as SIGHUP does, and say what changed
  *   trace      {in, packet: {flow|hex, vnet?}} what the pipeline would do with a packet (no side effects)
  *   cni-*      the CNI plugin's calls (cni.ts): alloc, attach, del, get, gc, exec, status
+ *   control-status {}               the etcd control plane (`flatnet show control`)
  */
 
 import { z } from 'zod';
@@ -60,6 +61,8 @@ export interface DaemonApi {
   trace(input: string, packet: TracePacketInput): TraceResult;
   /** The CNI plugin's side in the daemon: IPAM and attachments. */
   readonly cni: CniApi;
+  /** The control plane's state (etcd lease, watch, rejected records); ERR_CONTROL_DISABLED without one. */
+  controlStatus(): unknown;
 }
 
 const def = <A extends z.ZodType>(c: Command<A, DaemonApi>): Command<A, DaemonApi> => command(c);
@@ -97,6 +100,7 @@ export const COMMANDS = [
   def({ name: 'cni-exec', summary: 'run one CNI plugin invocation in the daemon (the fast launcher): exit status and stdout', mutates: true, args: z.object({ env: z.record(z.string().regex(/^(CNI_[A-Z_]+|FLATNET_CNI_TRACE)$/), z.string().max(4096)), stdin: z.string().max(60_000), pid: z.number().int().positive().optional() }).strict(), run: (a, d) => d.cni.exec(a.env, a.stdin, a.pid) }),
   def({ name: 'cni-status', summary: 'CNI STATUS: free addresses and attachments', mutates: false, args: none, run: (_a, d) => d.cni.status() }),
   def({ name: 'trace', summary: 'what the pipeline would do with a packet, stage by stage (changes nothing)', mutates: false, args: z.object({ in: z.string().min(1).max(64), packet: tracePacket }).strict(), run: (a, d) => d.trace(a.in, a.packet) }),
+  def({ name: 'control-status', summary: 'the etcd control plane: lease, watch revision, last error, rejected records', mutates: false, args: none, run: (_a, d) => d.controlStatus() }),
 ];
 
 /** The daemon's registry of control commands. */

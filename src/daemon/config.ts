@@ -35,8 +35,17 @@ export interface NodeConfig extends NodeSpec {
   readonly pods: readonly PodConfig[];
 }
 
-/** loadConfig reads and validates FILE; throws ConfigError (ERR_CONFIG_READ, _JSON, _INVALID...). */
-export function loadConfig(path: string): NodeConfig {
+/**
+ * loadConfig reads and validates FILE; throws ConfigError (ERR_CONFIG_READ, _JSON, _INVALID...).
+ * `complete` fills in what the file leaves to the control plane (src/control/join.ts) first.
+ */
+export function loadConfig(path: string, complete?: (json: unknown) => unknown): NodeConfig {
+  const json = readConfigJson(path);
+  return parseConfig(complete === undefined ? json : complete(json));
+}
+
+/** readConfigJson reads FILE as JSON (ERR_CONFIG_READ, ERR_CONFIG_JSON), unchecked. */
+export function readConfigJson(path: string): unknown {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -49,7 +58,7 @@ export function loadConfig(path: string): NodeConfig {
   } catch (e) {
     throw jsonError(path, text, e);
   }
-  return parseConfig(json);
+  return json;
 }
 
 /** jsonError: ERR_CONFIG_JSON naming the line and column where the file stops being JSON. */

@@ -77,6 +77,8 @@ export interface NodeSpec {
   readonly logLevel: string;
   readonly fdbLimit: number;
   readonly fdbAgeingMs: number;
+  /** `control.etcd`: the subnet is leased and peers are learned from etcd; null for a static node. */
+  readonly control: { readonly endpoints: readonly string[]; readonly prefix: string; readonly leaseTtlSeconds: number } | null;
 }
 
 /** The entry type of each section, by section name. */
@@ -129,7 +131,7 @@ export function nodeFields(n: NodeSpec): Record<string, string> {
     'checkPeerSource': s(n.checkPeerSource), 'checkInnerSource': s(n.checkInnerSource),
     'host.interface': n.host.interface, 'host.mac': m(n.host.mac), 'podMtu': s(n.podMtu), 'offloads': s(n.offloads),
     'mssClamp': s(n.mssClamp), 'controlSocket': n.controlSocket, 'metrics': n.metrics === null ? 'none' : `${n.metrics.host}:${n.metrics.port}`, 'log.level': n.logLevel,
-    'fdb.limit': s(n.fdbLimit), 'fdb.ageingSeconds': s(n.fdbAgeingMs / 1000),
+    'fdb.limit': s(n.fdbLimit), 'fdb.ageingSeconds': s(n.fdbAgeingMs / 1000), 'control': s(n.control),
   };
 }
 

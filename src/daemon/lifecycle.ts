@@ -8,7 +8,8 @@
  */
 
 import type { Logger } from 'pino';
-import { loadConfig } from './config.js';
+import { configSchema, parseConfig, readConfigJson } from './config.js';
+import { schemaError } from './validate.js';
 import { createLogger, flushLogger } from './log.js';
 import { VtepDaemon } from './vtep.js';
 
@@ -26,13 +27,33 @@ export interface ProcessLike {
   exit(code: number): void;
 }
 
-/** runVtep starts the daemon of `configPath` and installs the signal handlers; resolves once it runs. */
+/**
+ * runVtep starts the daemon of `configPath` and installs the signal handlers; resolves once it
+ * runs. A config with `control.etcd` joins the cluster first (src/control/join.ts: lease a
+ * subnet, retrying while etcd does not answer), and its peers then come from the lease watch.
+ */
 export async function runVtep(configPath: string, opts: { keep: boolean }): Promise<void> {
-  const cfg = loadConfig(configPath);
-  const log = createLogger(cfg.logLevel, { node: cfg.node });
+  const json = readConfigJson(configPath);
+  const r = configSchema.safeParse(json);
+  if (!r.success) throw schemaError('ERR_CONFIG_INVALID', r.error);
+  const log = createLogger(r.data.log.level, { node: r.data.node });
   let daemon: VtepDaemon;
   try {
-    daemon = await VtepDaemon.start(cfg, { keep: opts.keep, log, configPath });
+    if (r.data.control === undefined) {
+      daemon = await VtepDaemon.start(parseConfig(json), { keep: opts.keep, log, configPath });
+    } else {
+      // Loaded only here: a static node never loads the etcd client (grpc).
+      const { join, completeWith } = await import('../control/join.js');
+      const joined = await join(json, log);
+      const c = joined.control;
+      const complete = (j: unknown): unknown => completeWith(j, c.network, c.subnet, c.vtepMac);
+      try {
+        daemon = await VtepDaemon.start(parseConfig(joined.json), { keep: opts.keep, log, configPath, control: c, complete });
+      } catch (e) {
+        await c.close();
+        throw e;
+      }
+    }
   } catch (e) {
     log.error({ err: e }, 'vtep failed to start');
     flushLogger(log);

@@ -2,8 +2,9 @@
  * Producers of desired state and how their contributions merge.
  *
  * Each producer contributes entries to the sections (peers, pods): the config file (replaced
- * as a whole by a reload), the control socket (one entry per command) and the CNI plugin (one
- * pod per attachment, also restored from the IPAM file at start: cni.ts); later the etcd watcher. The desired state is their union by name:
+ * as a whole by a reload), the control socket (one entry per command), the CNI plugin (one pod
+ * per attachment, also restored from the IPAM file at start: cni.ts) and the etcd lease watch
+ * (peers, replaced as a whole on every settled change: src/control/). The desired state is their union by name:
  *   - an entry two producers give identically is one entry, held by both; it stays until
  *     neither holds it;
  *   - two different entries that clash (a name with other parameters, one pod IP, MAC or
@@ -25,12 +26,12 @@ import {
 } from './desired.js';
 import { relatePeers, relatePods, type Relation } from './validate.js';
 
-export const Producer = { FILE: 'file', CONTROL: 'control', CNI: 'cni' } as const;
+export const Producer = { FILE: 'file', CONTROL: 'control', CNI: 'cni', ETCD: 'etcd' } as const;
 export type Producer = (typeof Producer)[keyof typeof Producer];
 
 /** Merge order: the file's entries first (in file order), then the others'. */
-const PRODUCERS: readonly Producer[] = [Producer.FILE, Producer.CONTROL, Producer.CNI];
-const PRODUCER_LABEL: Readonly<Record<Producer, string>> = { file: 'the config file', control: 'the control socket', cni: 'the CNI plugin' };
+const PRODUCERS: readonly Producer[] = [Producer.FILE, Producer.CONTROL, Producer.CNI, Producer.ETCD];
+const PRODUCER_LABEL: Readonly<Record<Producer, string>> = { file: 'the config file', control: 'the control socket', cni: 'the CNI plugin', etcd: 'the etcd subnet leases' };
 
 /** Singular names, for fields of one-entry commands ("pod.ip") and messages. */
 export const ENTRY_LABEL: Readonly<Record<SectionName, string>> = { peers: 'peer', pods: 'pod' };

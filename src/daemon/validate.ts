@@ -17,6 +17,7 @@ import { Cidr } from '../fib/cidr.js';
 import { formatIpv4, formatMac, parseIpv4, parseMac } from '../wire/addr.js';
 import { SRC_PORT_RANGE_LINUX, SRC_PORT_RANGE_RFC, VXLAN_OVERHEAD } from '../wire/encap.js';
 import type { NodeSpec, PeerSpec, PodSpec } from './desired.js';
+import { DEFAULT_PREFIX, endpointSchema, prefixSchema } from '../control/schema.js';
 
 // ---------------------------------------------------------------------------------------
 // 1. Shape
@@ -46,7 +47,17 @@ export const nodeSchema = z.object({
     /** Read from the interface when absent. */
     mtu: z.number().int().min(576).max(65535).optional(),
   }).strict(),
-  podCidr: z.string(),
+  /** Required, unless `control.etcd` is given: then the subnet lease fills it in (src/control/join.ts). */
+  podCidr: z.string().optional(),
+  /** The control plane: lease the pod subnet and learn the peers from etcd (src/control/). */
+  control: z.object({
+    etcd: z.object({
+      endpoints: z.array(endpointSchema).min(1).max(16),
+      prefix: prefixSchema.default(DEFAULT_PREFIX),
+      /** The subnet lease's TTL: a dead node's routes are gone from every node within about this long. */
+      leaseTtlSeconds: z.number().int().min(2).max(86_400).default(60),
+    }).strict(),
+  }).strict().optional(),
   clusterCidr: z.string().default('10.244.0.0/16'),
   /** The pods' default gateway; default: the second address of the pod CIDR (10.244.N.1). */
   gateway: ipv4.optional(),
@@ -101,6 +112,7 @@ export function schemaError(code: string, error: z.ZodError, prefix = ''): Confi
 
 /** checkNode compiles and checks the node section. */
 export function checkNode(c: NodeInput): NodeSpec {
+  if (c.podCidr === undefined) throw new ConfigError('ERR_CONFIG_INVALID', 'podCidr', 'required (or give control.etcd, and the node leases one)');
   const podCidr = Cidr.parse(c.podCidr, 'podCidr');
   const clusterCidr = Cidr.parse(c.clusterCidr, 'clusterCidr');
   if (!(clusterCidr.len <= podCidr.len && clusterCidr.contains(podCidr.network))) {
@@ -150,6 +162,7 @@ export function checkNode(c: NodeInput): NodeSpec {
     logLevel: c.log.level,
     fdbLimit: c.fdb.limit,
     fdbAgeingMs: c.fdb.ageingSeconds * 1000,
+    control: c.control === undefined ? null : { endpoints: c.control.etcd.endpoints, prefix: c.control.etcd.prefix, leaseTtlSeconds: c.control.etcd.leaseTtlSeconds },
   };
 }
 

@@ -21,6 +21,7 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Server } from 'node:http';
+import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { ConfigError, FlatnetError } from '../errors.js';
 import { formatIpv4, formatMac } from '../wire/addr.js';
@@ -39,10 +40,10 @@ import type { TraceResult } from '../pipeline/trace.js';
 import { traceRequest, type TracePacketInput } from '../trace/request.js';
 import { createRegistry, serveMetrics } from './metrics.js';
 import { Producer, Sources } from './producers.js';
-import { Reconciler, describeChanges, isEmpty, type Changes } from './reconciler.js';
+import { NO_CHANGES, Reconciler, describeChanges, isEmpty, type Changes } from './reconciler.js';
 import { snapshot, type ShowWhat } from './show.js';
 import { switchOptionsFor } from './switch-options.js';
-import { checkPeer, checkPeerMacs, checkPod, type PeerInput, type PodInput } from './validate.js';
+import { checkPeer, checkPeerMacs, checkPod, relatePeers, type PeerInput, type PodInput } from './validate.js';
 import { CniService } from './cni.js';
 
 /** How often rising error counters are looked for (error-watch.ts). */
@@ -59,6 +60,19 @@ export interface DaemonOptions {
   readonly configPath?: string;
   /** The kernel side (default: LinuxHost). */
   readonly host?: HostOps;
+  /** The control plane (etcd leases and watch, src/control/), for a node with `control.etcd`. */
+  readonly control?: ControlPlane;
+  /** What reload() applies to the file before parsing it (the control plane fills in the leased subnet). */
+  readonly complete?: (json: unknown) => unknown;
+}
+
+/** What the daemon needs of the control plane (src/control/node-control.ts implements it). */
+export interface ControlPlane {
+  /** Start watching; `onPeers` gets the whole peer list after each settled change. */
+  watch(onPeers: (peers: readonly PeerSpec[]) => void): void;
+  status(): unknown;
+  registerMetrics(registry: Registry): void;
+  close(): Promise<void>;
 }
 
 export class VtepDaemon implements DaemonApi {
@@ -71,6 +85,12 @@ export class VtepDaemon implements DaemonApi {
   private readonly rl: RateLimitedLog;
   private readonly keep: boolean;
   private readonly configPath: string | null;
+  private readonly complete: ((json: unknown) => unknown) | undefined;
+  private readonly controlPlane: ControlPlane | null;
+  /** Peers from etcd set aside because they clash with the file's or the control socket's, by name. */
+  private controlRefused = new Map<string, string>();
+  /** Peer updates from etcd that changed something (a resync that changes nothing does not count). */
+  private controlChanges = 0;
   private control: ControlServer | null = null;
   private metrics: Server | null = null;
   private statsTimer: NodeJS.Timeout | null = null;
@@ -104,6 +124,8 @@ export class VtepDaemon implements DaemonApi {
     });
     this.keep = opts.keep ?? false;
     this.configPath = opts.configPath ?? null;
+    this.complete = opts.complete;
+    this.controlPlane = opts.control ?? null;
     this.runtime = resolveRuntime(node);
     checkPeerMacs(cfg.peers, this.runtime.vtepMac);
     this.sw = new Switch(switchOptionsFor(node, this.runtime.vtepMac, this.runtime.underlayMtu));
@@ -136,7 +158,12 @@ export class VtepDaemon implements DaemonApi {
       d.cni.restore();
       const node = d.node;
       d.control = await ControlServer.listen(node.controlSocket, (cmd, args) => d.registry.dispatch(cmd, args, d));
-      if (node.metrics !== null) d.metrics = await serveMetrics(createRegistry(d.sw, { node: node.node }), node.metrics.host, node.metrics.port);
+      if (node.metrics !== null) {
+        const registry = createRegistry(d.sw, { node: node.node });
+        d.controlPlane?.registerMetrics(registry);
+        d.metrics = await serveMetrics(registry, node.metrics.host, node.metrics.port);
+      }
+      d.controlPlane?.watch((peers) => d.setControlPeers(peers));
     } catch (e) {
       await d.shutdown();
       throw e;
@@ -194,9 +221,54 @@ export class VtepDaemon implements DaemonApi {
       podCidr: n.podCidr.toString(), gateway: formatIpv4(n.gateway), underlay: formatIpv4(n.underlay.address), underlayMtu: rt.underlayMtu, podMtu: rt.podMtu,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000), pods: s.pods.size, peers: s.peers.size,
       overlay: this.reconciler.portInfo?.['overlay'] ?? null, config: this.configPath,
-      producers: { file: counts(Producer.FILE), control: counts(Producer.CONTROL), cni: counts(Producer.CNI) }, reloads: this.reloads,
+      producers: { file: counts(Producer.FILE), control: counts(Producer.CONTROL), cni: counts(Producer.CNI), etcd: counts(Producer.ETCD) }, reloads: this.reloads,
       rssBytes: process.memoryUsage.rss(), eventLoopDelay: this.loopWindow,
     };
+  }
+
+  /** The control plane's state (`flatnet show control`); ERR_CONTROL_DISABLED for a static node. */
+  controlStatus(): unknown {
+    if (this.controlPlane === null) throw new FlatnetError('ERR_CONTROL_DISABLED', 'this node has no control.etcd section: its peers come from its config file and the control socket');
+    const applied = this.sources.contribution(Producer.ETCD).peers.size;
+    return { ...(this.controlPlane.status() as object), appliedPeers: applied, peerChanges: this.controlChanges, refusedByLocal: Object.fromEntries(this.controlRefused) };
+  }
+
+  /**
+   * setControlPeers: the etcd watch's whole peer set becomes the etcd producer's contribution.
+   * A peer that clashes with one the file or the control socket gives (an overlapping pod CIDR,
+   * the same underlay address, the same name with other parameters) is set aside, named in
+   * `flatnet show control` and logged once; the local one stays. The reconcile applies only
+   * what differs from what runs.
+   */
+  setControlPeers(peers: readonly PeerSpec[]): Changes {
+    if (this.stopped) return NO_CHANGES;
+    const local = [Producer.FILE, Producer.CONTROL].flatMap((p) => [...this.sources.contribution(p).peers.values()]);
+    const keep: PeerSpec[] = [];
+    const refused = new Map<string, string>();
+    for (const p of peers) {
+      let why: string | null = null;
+      for (const o of local) {
+        const r = relatePeers(p, o);
+        if (r.kind === 'differs' || r.kind === 'clashes') { why = `${r.field}: ${r.message}`; break; }
+      }
+      if (why === null) keep.push(p);
+      else {
+        if (this.controlRefused.get(p.name) !== why) this.log.warn({ peer: p.name, reason: why }, 'ignoring a peer from etcd: it clashes with a local one');
+        refused.set(p.name, why);
+      }
+    }
+    this.controlRefused = refused;
+    try {
+      const changes = this.change(this.sources.replace(Producer.ETCD, { peers: keep, pods: [] }));
+      if (!isEmpty(changes)) {
+        this.controlChanges++;
+        this.log.info({ changes, peers: keep.length }, `peers from etcd: ${describeChanges(changes)}`);
+      }
+      return changes;
+    } catch (e) {
+      this.rl.warn('control_peers', { err: e }, 'could not apply the peers from etcd; keeping the current ones');
+      return NO_CHANGES;
+    }
   }
 
   show(what: ShowWhat): unknown {
@@ -245,7 +317,7 @@ export class VtepDaemon implements DaemonApi {
   reload(): ReloadResult {
     try {
       if (this.configPath === null) throw new FlatnetError('ERR_RELOAD_NO_FILE', 'this daemon was not started from a config file');
-      const cfg = loadConfig(this.configPath);
+      const cfg = loadConfig(this.configPath, this.complete);
       const next = nodeOf(cfg);
       refuseRestartChanges(this.node, next);
       checkPeerMacs(cfg.peers, this.runtime.vtepMac);
@@ -297,6 +369,7 @@ export class VtepDaemon implements DaemonApi {
     this.loopDelay.disable();
     await this.control?.close();
     await new Promise<void>((r) => (this.metrics === null ? r() : this.metrics.close(() => r())));
+    await this.controlPlane?.close().catch((e: unknown) => this.log.warn({ err: e }, 'closing the control plane failed'));
     this.reconciler.close(this.keep);
     this.rl.close();
   }

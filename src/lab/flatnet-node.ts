@@ -16,6 +16,7 @@ import { FlatnetError } from '../errors.js';
 import { podsViaCni } from './cni-pods.js';
 import { cmdline, isRunning, sleep } from './exec.js';
 import type { DaemonRecord, LabNode, LabPlan } from './topology.js';
+import { labEtcdEndpoints, writeLabSubnetEnv } from './etcd-lab.js';
 
 /** The flatnet executable this module belongs to (dist/src/cli/main.js), also when run from src/ by tests. */
 export function flatnetMain(): string {
@@ -45,6 +46,13 @@ export function nodeConfig(plan: LabPlan, node: LabNode): ConfigInput {
     // Pods the CNI plugin makes are the daemon's CNI producer's, not the file's.
     pods: podsViaCni(o, node.kind) ? [] : node.pods.map((p) => ({ name: p.name, interface: p.hostIf, ip: p.ip, mac: p.mac })),
   };
+  if (o.etcd > 0) {
+    // The subnet and the peers come from etcd (src/lab/etcd-lab.ts): no podCidr, no peer list.
+    delete cfg.podCidr;
+    delete cfg.vni; delete cfg.port; delete cfg.mode;
+    cfg.peers = [];
+    cfg.control = { etcd: { endpoints: labEtcdEndpoints(plan), leaseTtlSeconds: o.leaseTtlSeconds } };
+  }
   if (o.vtepMacSource === 'config') cfg.vtepMac = node.vtepMac;
   if (o.fdbLimit !== null) cfg.fdb = { limit: o.fdbLimit };
   if (o.flatnetOffloads === false) cfg.offloads = false;
@@ -62,6 +70,7 @@ export function writeNodeConfig(plan: LabPlan, node: LabNode): void {
   mkdirSync(plan.stateDir, { recursive: true });
   writeFileSync(node.config!, `${JSON.stringify(nodeConfig(plan, node), null, 2)}\n`);
   if (plan.options.vtepMacSource === 'state') writeFileSync(vtepMacFile(plan, node), `${node.vtepMac}\n`);
+  if (plan.options.etcd > 0) writeLabSubnetEnv(plan, node);
 }
 
 /** spawnDaemon starts the node's daemon (detached, logging to its log file) and returns its record. */

@@ -46,7 +46,8 @@ export function kernelNodeCommands(plan: LabPlan, node: LabNode): Command[] {
   const br = node.bridge!;
   const ip = (...a: string[]): Command => ['ip', ['-n', ns, ...a]];
   const bridge = (...a: string[]): Command => ['bridge', ['-n', ns, ...a]];
-  const remotes = plan.nodes.filter((n) => n !== node);
+  // With etcd, `flatnet kernel-agent` programs the remote nodes from their leases (etcd-lab.ts).
+  const remotes = plan.options.etcd > 0 ? [] : plan.nodes.filter((n) => n !== node);
   const cmds: Command[] = [ip(...vxlanLinkArgs(plan, node))];
   // No multicast snooping: a snooping bridge joins 224.0.0.106 and sends IGMP reports through
   // its ports (into the overlay) for a second or two after it comes up, which is noise in a lab

@@ -16,6 +16,7 @@ import { inNs, ipNs, isRunning, listNamespaces, nsPids, run, sleep } from './exe
 import { isOurDaemon, spawnDaemon, stopDaemon, waitReady, writeNodeConfig } from './flatnet-node.js';
 import { programKernelNode } from './kernel-node.js';
 import { addPodViaCni, podsViaCni } from './cni-pods.js';
+import { startLabAgents, startLabEtcd } from './etcd-lab.js';
 import {
   flatnetNodes, kernelNodes, labDir, labPrefix, planLab, readState, resolveLabOptions, UNDERLAY_MTU, writeState,
   type LabNode, type LabOptions, type LabPod, type LabState,
@@ -76,6 +77,7 @@ async function build(state: LabState, progress: Progress): Promise<void> {
   addNs(ul);
   ipNs(ul, 'link', 'add', state.underlayBridge, 'type', 'bridge', 'mcast_snooping', '0');
   ipNs(ul, 'link', 'set', state.underlayBridge, 'up');
+  if (o.etcd > 0) await startLabEtcd(state, progress);
 
   for (const node of state.nodes) {
     addNode(state, node);
@@ -99,6 +101,7 @@ async function build(state: LabState, progress: Progress): Promise<void> {
     }
   }
   if (viaCni.length > 0) progress(`  pods of ${viaCni.map((n) => n.name).join(', ')} made by the CNI plugin (flatnet-cni ADD)`);
+  if (o.etcd > 0) await startLabAgents(state, progress);
 }
 
 /** A node namespace with eth0 on the underlay bridge. */

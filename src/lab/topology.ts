@@ -74,6 +74,14 @@ export interface LabOptions {
    * daemon (cni-pods.ts); 'config', veths wired by hand and listed in the node's config file.
    */
   readonly podsVia: 'cni' | 'config';
+  /**
+   * etcd members (0: none, every node's peers are in its config file). With 1 or more, the lab
+   * runs etcd in its own namespace(s) on the underlay and the nodes learn each other only from
+   * their subnet leases (src/lab/etcd-lab.ts).
+   */
+  readonly etcd: number;
+  /** The nodes' subnet lease TTL in seconds (etcd labs). */
+  readonly leaseTtlSeconds: number;
 }
 
 export const DEFAULT_LAB_OPTIONS: LabOptions = {
@@ -91,6 +99,8 @@ export const DEFAULT_LAB_OPTIONS: LabOptions = {
   fdbLimit: null,
   vtepMacSource: 'config',
   podsVia: 'cni',
+  etcd: 0,
+  leaseTtlSeconds: 60,
 };
 
 /** resolveLabOptions fills defaults and validates; throws FlatnetError ERR_LAB_OPTIONS. */
@@ -109,6 +119,8 @@ export function resolveLabOptions(o: Partial<LabOptions> = {}): LabOptions {
   if (r.kernelUdpCsum.length === 0) bad('--kernel-udpcsum: on, off, or a comma-separated list of them');
   if (r.fdbLimit !== null && (!Number.isInteger(r.fdbLimit) || r.fdbLimit < 1)) bad(`fdbLimit ${r.fdbLimit}: a positive integer`);
   if (r.podsVia !== 'cni' && r.podsVia !== 'config') bad(`--pods-via ${String(r.podsVia)}: cni or config`);
+  if (!Number.isInteger(r.etcd) || r.etcd < 0 || r.etcd > 5) bad(`--etcd ${r.etcd}: 0 (static peers) to 5 members`);
+  if (!Number.isInteger(r.leaseTtlSeconds) || r.leaseTtlSeconds < 2 || r.leaseTtlSeconds > 86_400) bad(`--lease-ttl ${r.leaseTtlSeconds}: 2 to 86400 seconds`);
   return r;
 }
 
@@ -176,6 +188,9 @@ export interface LabState extends LabPlan {
   readonly version: 1;
   phase: 'creating' | 'up';
   daemons: Record<string, DaemonRecord>;
+  /** etcd labs: the members (etcd-lab.ts) and the kernel nodes' agents. */
+  etcd?: Record<string, { pid: number; clientUrl: string; ns: string }>;
+  agents?: Record<string, DaemonRecord>;
 }
 
 export const labPrefix = (name: string): string => `fl-${name}-`;

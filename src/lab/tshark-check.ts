@@ -336,11 +336,15 @@ export interface Capture {
  * startCapture starts dumpcap on every node's port of the underlay bridge (pcapng, whole frames)
  * and resolves once it is capturing. A port's filter leaves out the unicast frames leaving the
  * bridge towards its node: those were captured on the port they entered by (libpcap's
- * `inbound` would say it directly, but lost most frames on veths here).
+ * `inbound` would say it directly, but lost most frames on veths here). In an etcd lab it also
+ * leaves out the nodes' etcd client traffic (TCP 2379 and ARP for the members), which is not VXLAN.
  */
 export async function startCapture(plan: LabPlan, file: string): Promise<Capture> {
   const args = ['netns', 'exec', plan.underlayNs, 'dumpcap', '-q', '-B', '32'];
-  for (const n of plan.nodes) args.push('-i', n.underlayPort, '-f', `not ether dst ${n.underlayMac}`);
+  // An etcd lab's control-plane traffic (the nodes' etcd clients, TCP 2379, and ARP for the
+  // members at 198.51.100.241-245) is not the data plane's.
+  const etcd = plan.options.etcd > 0 ? ' and not tcp port 2379 and not (arp and net 198.51.100.240/28)' : '';
+  for (const n of plan.nodes) args.push('-i', n.underlayPort, '-f', `not ether dst ${n.underlayMac}${etcd}`);
   args.push('-w', file);
   const p: ChildProcess = spawn('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';

@@ -65,6 +65,7 @@ describe('the control commands', () => {
       exec: async (env, stdin) => { calls.push(['cni.exec', env, stdin]); return await Promise.resolve({ rc: 0, stdout: '' }); },
       snapshot: () => ({ podCidr: '10.244.1.0/24', gateway: '10.244.1.1', capacity: 253, free: 253, allocations: [] }),
     },
+    controlStatus: () => { calls.push(['controlStatus']); return { state: 'ok' }; },
     trace: (input, packet) => { calls.push(['trace', input, packet]); return { in: { port: input, role: 'pod' }, packet: { hex: '', length: 0, vnet: null }, steps: [], outcome: 'drop', drop: null, frames: [], droppedCopies: [], notes: [] }; },
   };
   const registry = controlRegistry();
@@ -72,8 +73,8 @@ describe('the control commands', () => {
   const peer = { name: 'n2', underlay: '198.51.100.2', podCidr: '10.244.2.0/24', vtepMac: '0e:00:0a:f4:02:00' };
 
   it('are the wire names clients use, each mapped to one DaemonApi call', async () => {
-    expect(registry.names).toEqual(['status', 'show', 'pod-attach', 'pod-detach', 'peer-add', 'peer-del', 'reload', 'cni-alloc', 'cni-attach', 'cni-del', 'cni-get', 'cni-gc', 'cni-exec', 'cni-status', 'trace']);
-    expect(COMMANDS.filter((c) => !c.mutates).map((c) => c.name)).toEqual(['status', 'show', 'cni-get', 'cni-status', 'trace']);
+    expect(registry.names).toEqual(['status', 'show', 'pod-attach', 'pod-detach', 'peer-add', 'peer-del', 'reload', 'cni-alloc', 'cni-attach', 'cni-del', 'cni-get', 'cni-gc', 'cni-exec', 'cni-status', 'trace', 'control-status']);
+    expect(COMMANDS.filter((c) => !c.mutates).map((c) => c.name)).toEqual(['status', 'show', 'cni-get', 'cni-status', 'trace', 'control-status']);
     calls.length = 0;
     await registry.dispatch('status', {}, api);
     await registry.dispatch('show', { what: 'fdb' }, api);
@@ -87,6 +88,8 @@ describe('the control commands', () => {
     expect(calls.slice(-2)).toEqual([['cni.alloc', { containerId: 'c1', ifname: 'eth0', k8s: null }], ['cni.status']]);
     calls.length -= 2;
     expect(calls).toEqual([['status'], ['show', 'fdb'], ['attachPod', pod], ['addPeer', peer], ['delPeer', 'n2'], ['reload'], ['trace', 'pod-a', { flow: 'udp 10.244.1.10:1 -> 10.244.2.10:2' }]]);
+    await registry.dispatch('control-status', {}, api);
+    expect(calls.slice(-1)).toEqual([['controlStatus']]);
   });
 
   it.each<[string, string, Record<string, unknown>, string]>([

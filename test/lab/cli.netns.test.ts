@@ -72,7 +72,8 @@ describe.skipIf(skip !== null)(`flatnet lab (the executable)${skip === null ? ''
 
     const down = flatnet('lab', 'down', '--name', name);
     expect(down.code, down.stderr).toBe(0);
-    expect(down.stderr).toMatch(new RegExp(`lab ${name}: stopped 1 daemon\\(s\\), removed 7 namespace\\(s\\) and /run/flatnet/lab-${name}`));
+    // 7 namespaces of nodes, pods and the underlay, and the etcd member's (`lab up` builds from etcd by default).
+    expect(down.stderr).toMatch(new RegExp(`lab ${name}: stopped 1 daemon\\(s\\), removed 8 namespace\\(s\\) and /run/flatnet/lab-${name}`));
     expect(labNamespaces(name)).toEqual([]);
     expect(existsSync(labDir(name))).toBe(false);
     expect(isRunning(st.daemons['n2']!.pid)).toBe(false);

@@ -11,6 +11,7 @@ describe('lab options', () => {
     expect(resolveLabOptions()).toEqual({
       name: 'lab', nodes: 3, kernelNodes: 1, pods: 2, mode: 'l3', port: 4789, vni: 1, kernelUdpCsum: [true],
       podOffloads: true, flatnetOffloads: true, underlayOffloads: false, fdbLimit: null, vtepMacSource: 'config', podsVia: 'cni',
+      etcd: 0, leaseTtlSeconds: 60,
     });
   });
 
