@@ -25,6 +25,7 @@ import { SubnetLease, type Holder, type LeaseStatus } from './lease.js';
 import { networkDocument, networkKey, parseNetwork, parseNetworkText, subnetsPrefix, type Network } from './network.js';
 import { REJECT_REASON_NAMES, selectPeers, type RawRecord, type RejectReason, type Rejection, type Selection, type SubnetRecord } from './records.js';
 import { PrefixWatcher, type WatchState, type WatchStatus } from './watch.js';
+import { ObjectStore, type ClusterObject, type Kind } from './objects.js';
 
 /** The daemon config's `control.etcd` section, compiled. */
 export interface ControlSpec {
@@ -122,6 +123,7 @@ export class NodeControl {
   private peerUpdates = 0;
   private lastUpdate: number | null = null;
   private closed = false;
+  private readonly objectWatchers: PrefixWatcher[] = [];
 
   private constructor(
     readonly spec: ControlSpec,
@@ -275,10 +277,28 @@ export class NodeControl {
   }
 
   /** close stops watching and renewing (the record stays until its TTL ends, unless `revoke`). */
+  /**
+   * watchObjects watches the cluster's objects (Namespaces, Pods, NetworkPolicies, Services,
+   * EndpointSlices) and hands each kind's whole list to `onChange` after every settled change:
+   * the daemon compiles its policy and Service tables from them (daemon/cluster.ts).
+   */
+  watchObjects(onChange: (kind: Kind, objects: readonly ClusterObject[]) => void): void {
+    const store = new ObjectStore(this.client, this.spec.prefix);
+    for (const kind of ['Namespace', 'Pod', 'NetworkPolicy', 'Service', 'EndpointSlice'] as const) {
+      this.objectWatchers.push(store.watch(kind, (objects) => onChange(kind, objects), this.log));
+    }
+  }
+
+  /** publishPodIp records a pod this node attached (namespace/name -> IP, bound to this node) in the store. */
+  async publishPodIp(namespace: string, name: string, ip: string): Promise<void> {
+    await new ObjectStore(this.client, this.spec.prefix).publishPodIp(namespace, name, ip, this.holder.node);
+  }
+
   async close(revoke = false): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.cacheTimer !== null) clearTimeout(this.cacheTimer);
+    await Promise.all(this.objectWatchers.map((w) => w.close()));
     await this.watcher?.close();
     await this.lease.close(revoke).catch(() => undefined);
     this.client.close();

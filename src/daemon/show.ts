@@ -1,5 +1,5 @@
 /**
- * `flatnet show routes|fdb|ports|counters|peers|ipam`: snapshots of the running switch as plain JSON
+ * `flatnet show routes|fdb|ports|counters|peers|ipam|policy|services|conntrack`: snapshots of the running switch as plain JSON
  * (what `--json` prints and the control socket carries) and their iproute2-style renderings.
  */
 
@@ -9,6 +9,8 @@ import { formatIpv4, formatMac } from '../wire/addr.js';
 import { kernelDrops, type KernelDropCounts } from '../io/kernel-drops.js';
 import { DROP_HELP, DROP_NAMES, type Drop } from '../pipeline/drop.js';
 import { renderIpam, type IpamSnapshot } from './ipam.js';
+import { renderPolicies, type PolicyRow } from '../policy/view.js';
+import { renderConntrack, renderServices, type ConntrackView, type ServiceRow } from '../service/view.js';
 
 export interface RouteRow { dst: string; kind: string; dev: string; via: string | null; underlay: string | null; lladdr: string | null }
 export interface FdbRow { mac: string; dev: string; dst: string | null; vni: number; state: 'permanent' | 'learned' | 'flood'; ageSeconds: number | null }
@@ -104,11 +106,11 @@ export function snapshotCounters(sw: Switch): CountersSnapshot {
   };
 }
 
-export const SHOW_WHAT = ['routes', 'fdb', 'ports', 'counters', 'peers', 'ipam'] as const;
+export const SHOW_WHAT = ['routes', 'fdb', 'ports', 'counters', 'peers', 'ipam', 'policy', 'services', 'conntrack'] as const;
 export type ShowWhat = (typeof SHOW_WHAT)[number];
 
 /** snapshot: the switch's tables (`ipam` is the CNI service's: daemon/cni.ts). */
-export function snapshot(sw: Switch, what: Exclude<ShowWhat, 'ipam'>): unknown {
+export function snapshot(sw: Switch, what: Exclude<ShowWhat, 'ipam' | 'policy' | 'services' | 'conntrack'>): unknown {
   switch (what) {
     case 'routes': return snapshotRoutes(sw);
     case 'fdb': return snapshotFdb(sw);
@@ -162,5 +164,11 @@ export function render(what: ShowWhat, data: unknown): string {
       ).join('\n') + '\n';
     case 'ipam':
       return renderIpam(data as IpamSnapshot);
+    case 'policy':
+      return `${renderPolicies(data as PolicyRow[])}\n`;
+    case 'services':
+      return `${renderServices(data as ServiceRow[])}\n`;
+    case 'conntrack':
+      return `${renderConntrack(data as ConntrackView)}\n`;
   }
 }

@@ -45,6 +45,7 @@ import { snapshot, type ShowWhat } from './show.js';
 import { switchOptionsFor } from './switch-options.js';
 import { checkPeer, checkPeerMacs, checkPod, relatePeers, type PeerInput, type PodInput } from './validate.js';
 import { CniService } from './cni.js';
+import { ClusterTables, type ClusterKind } from './cluster.js';
 
 /** How often rising error counters are looked for (error-watch.ts). */
 const ERROR_WATCH_MS = 1000;
@@ -73,6 +74,10 @@ export interface ControlPlane {
   status(): unknown;
   registerMetrics(registry: Registry): void;
   close(): Promise<void>;
+  /** Watch the cluster's objects (Namespaces, Pods, NetworkPolicies, Services, EndpointSlices). */
+  watchObjects?(onChange: (kind: ClusterKind, objects: readonly unknown[]) => void): void;
+  /** Record a pod this node attached (its IP under namespace/name) in the store. */
+  publishPodIp?(namespace: string, name: string, ip: string): Promise<void>;
 }
 
 export class VtepDaemon implements DaemonApi {
@@ -109,6 +114,10 @@ export class VtepDaemon implements DaemonApi {
   private readonly reloads: ReloadStatus = { applied: 0, refused: 0, last: null };
   /** The CNI plugin's side: IPAM (stateDir/NODE.cni.json) and the pods it attached. */
   readonly cni: CniService;
+  /** NetworkPolicies and Services from the store (a node on etcd), compiled into the switch. */
+  readonly cluster: ClusterTables | null;
+  /** Pod IPs published to the store, by namespace/name (so each is written once). */
+  private readonly published = new Map<string, string>();
 
   private constructor(cfg: NodeConfig, opts: DaemonOptions) {
     const node = nodeOf(cfg);
@@ -127,8 +136,12 @@ export class VtepDaemon implements DaemonApi {
     this.complete = opts.complete;
     this.controlPlane = opts.control ?? null;
     this.runtime = resolveRuntime(node);
+
     checkPeerMacs(cfg.peers, this.runtime.vtepMac);
     this.sw = new Switch(switchOptionsFor(node, this.runtime.vtepMac, this.runtime.underlayMtu));
+    // The node's own addresses on the pod network (gateway, VTEP) and the underlay: always let in.
+    this.cluster = this.controlPlane?.watchObjects === undefined ? null
+      : new ClusterTables(this.sw, { node: node.node, nodeIps: [node.gateway, node.vtepIp, node.underlay.address], gateway: node.gateway, log: opts.log });
     this.sources = Sources.of(node, cfg);
     const host = opts.host ?? new LinuxHost(opts.log);
     this.reconciler = new Reconciler(switchDataPlane(this.sw), host, this.runtime.podMtu, opts.log);
@@ -164,6 +177,8 @@ export class VtepDaemon implements DaemonApi {
         d.metrics = await serveMetrics(registry, node.metrics.host, node.metrics.port);
       }
       d.controlPlane?.watch((peers) => d.setControlPeers(peers));
+      if (d.cluster !== null) d.controlPlane?.watchObjects?.((kind, objects) => d.cluster!.update(kind, objects));
+      d.publishPods();
     } catch (e) {
       await d.shutdown();
       throw e;
@@ -207,7 +222,29 @@ export class VtepDaemon implements DaemonApi {
   private change(next: Sources): Changes {
     const changes = this.reconciler.reconcile(next.state);
     this.sources = next;
+    this.publishPods();
     return changes;
+  }
+
+  /**
+   * publishPods records in the store, once each, the IP of every pod attached with a Kubernetes
+   * identity (the CNI plugin's pods), so that policies and Services see the pod's labels and IP
+   * together. A failed write is logged (rate-limited) and tried again at the next change.
+   */
+  private publishPods(): void {
+    const cp = this.controlPlane;
+    if (cp?.publishPodIp === undefined) return;
+    for (const pod of this.desired.sections.pods.values()) {
+      const k = pod.k8s;
+      if (k === undefined || k === null || k.namespace === null || k.name === null) continue;
+      const key = `${k.namespace}/${k.name}`, ip = formatIpv4(pod.ip);
+      if (this.published.get(key) === ip) continue;
+      this.published.set(key, ip);
+      cp.publishPodIp(k.namespace, k.name, ip).catch((e: unknown) => {
+        this.published.delete(key);
+        this.rl.warn('publish_pod', { pod: key, ip, err: e }, 'could not record the pod\'s IP in the store');
+      });
+    }
   }
 
   // ---------------------------------------------------------------------------------------
@@ -223,6 +260,7 @@ export class VtepDaemon implements DaemonApi {
       overlay: this.reconciler.portInfo?.['overlay'] ?? null, config: this.configPath,
       producers: { file: counts(Producer.FILE), control: counts(Producer.CONTROL), cni: counts(Producer.CNI), etcd: counts(Producer.ETCD) }, reloads: this.reloads,
       rssBytes: process.memoryUsage.rss(), eventLoopDelay: this.loopWindow,
+      cluster: this.cluster?.status() ?? null,
     };
   }
 
@@ -272,7 +310,14 @@ export class VtepDaemon implements DaemonApi {
   }
 
   show(what: ShowWhat): unknown {
-    return what === 'ipam' ? this.cni.snapshot() : snapshot(this.sw, what);
+    switch (what) {
+      case 'ipam': return this.cni.snapshot();
+      // A node without the store (static config) has no policies or Services: empty tables.
+      case 'policy': return this.cluster?.policyRows() ?? [];
+      case 'services': return this.cluster?.serviceRows() ?? [];
+      case 'conntrack': return this.cluster?.conntrackView() ?? { entries: [], stats: { entries: 0, inserted: 0, expired: 0, earlyDropped: 0, refused: 0, clashes: 0, invalid: 0, removed: 0, capacity: 0 } };
+      default: return snapshot(this.sw, what);
+    }
   }
 
   trace(input: string, packet: TracePacketInput): TraceResult {
@@ -369,6 +414,7 @@ export class VtepDaemon implements DaemonApi {
     this.loopDelay.disable();
     await this.control?.close();
     await new Promise<void>((r) => (this.metrics === null ? r() : this.metrics.close(() => r())));
+    this.cluster?.close();
     await this.controlPlane?.close().catch((e: unknown) => this.log.warn({ err: e }, 'closing the control plane failed'));
     this.reconciler.close(this.keep);
     this.rl.close();

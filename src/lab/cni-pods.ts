@@ -12,6 +12,7 @@
  * hand-wired veths listed in the node's config file, for tests that edit that list.
  */
 
+import { labPodNamespace } from './etcd-lab.js';
 import { spawnSync } from 'node:child_process';
 import { FlatnetError } from '../errors.js';
 import { pluginMain } from '../cni/install.js';
@@ -36,7 +37,7 @@ export function addPodViaCni(state: LabState, node: LabNode, pod: LabPod): void 
   const conf = JSON.stringify({ cniVersion: '1.0.0', name: `flatnet-lab-${state.name}`, type: 'flatnet', socket: node.socket });
   const env = [
     'CNI_COMMAND=ADD', `CNI_CONTAINERID=${labContainerId(state.prefix, pod.name)}`, `CNI_NETNS=/run/netns/${pod.ns}`, 'CNI_IFNAME=eth0',
-    `CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=lab-${state.name};K8S_POD_NAME=${pod.name};IP=${pod.ip}`, 'CNI_PATH=/usr/lib/cni',
+    `CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=${labPodNamespace(state.name)};K8S_POD_NAME=${pod.name};IP=${pod.ip}`, 'CNI_PATH=/usr/lib/cni',
   ];
   const r = spawnSync('nsenter', [`--net=/run/netns/${node.ns}`, 'env', ...env, process.execPath, pluginMain()], { input: conf, encoding: 'utf8', timeout: 60_000 });
   if (r.status !== 0) {

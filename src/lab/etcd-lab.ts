@@ -55,8 +55,17 @@ export async function startLabEtcd(state: LabState, progress: Progress): Promise
   state.etcd = Object.fromEntries(members.map((m) => [m.name, { pid: m.pid, clientUrl: m.clientUrl, ns: m.ns }]));
   const o = state.options;
   inNs(specs[0]!.ns, process.execPath, [flatnetMain(), 'cluster', 'init', '--etcd', labEtcdEndpoints(state).join(','), '--vni', String(o.vni), '--port', String(o.port), '--mode', o.mode]);
-  progress(`  etcd: ${members.length} member(s) ${members.map((m) => `${m.name} ${m.clientUrl} (pid ${m.pid})`).join(', ')}; network config written`);
+  // The namespace the lab's pods are made in (CNI_ARGS K8S_POD_NAMESPACE): the daemons record
+  // each pod's IP under it, so that policies and Services can select the lab's pods.
+  mkdirSync(state.stateDir, { recursive: true });
+  const nsFile = join(state.stateDir, 'namespace.json');
+  writeFileSync(nsFile, JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: labPodNamespace(state.name) } }));
+  inNs(specs[0]!.ns, process.execPath, [flatnetMain(), 'apply', '-f', nsFile, '--etcd', labEtcdEndpoints(state).join(',')]);
+  progress(`  etcd: ${members.length} member(s) ${members.map((m) => `${m.name} ${m.clientUrl} (pid ${m.pid})`).join(', ')}; network config and namespace ${labPodNamespace(state.name)} written`);
 }
+
+/** The Kubernetes namespace of a lab's pods (what its CNI calls pass as K8S_POD_NAMESPACE). */
+export const labPodNamespace = (lab: string): string => `lab-${lab}`;
 
 /** startLabAgents: a kernel agent per kernel node, then wait until every node has every peer. */
 export async function startLabAgents(state: LabState, progress: Progress): Promise<void> {

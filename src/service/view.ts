@@ -4,7 +4,7 @@
  * -L` prints it).
  */
 
-import type { ConnTable, CtEntryInfo } from '../conntrack/table.js';
+import type { ConnTable, CtEntryInfo, CtStats } from '../conntrack/table.js';
 import { formatEntry } from '../conntrack/table.js';
 import { formatIpv4 } from '../wire/addr.js';
 import type { ServiceCatalog } from './catalog.js';
@@ -48,12 +48,19 @@ export function conntrackRows(ct: ConnTable, now: number): CtEntryInfo[] {
   return ct.list(now);
 }
 
+/** What `show conntrack` carries: the live entries and the table's counters. */
+export interface ConntrackView { readonly entries: readonly CtEntryInfo[]; readonly stats: CtStats & { readonly capacity: number } }
+
+export function conntrackView(ct: ConnTable, now: number): ConntrackView {
+  return { entries: ct.list(now), stats: { ...ct.stats, capacity: ct.capacity } };
+}
+
 /** renderConntrack: `conntrack -L`'s lines and its closing count; then the table's counters. */
-export function renderConntrack(rows: readonly CtEntryInfo[], ct: ConnTable): string {
-  const s = ct.stats;
+export function renderConntrack(v: ConntrackView): string {
+  const s = v.stats;
   return [
-    ...rows.map(formatEntry),
-    `flatnet conntrack: ${rows.length} flow entries have been shown.`,
-    `entries ${s.entries}/${ct.capacity} inserted ${s.inserted} expired ${s.expired} early_dropped ${s.earlyDropped} refused ${s.refused} clashes ${s.clashes} invalid ${s.invalid} removed ${s.removed}`,
+    ...v.entries.map(formatEntry),
+    `flatnet conntrack: ${v.entries.length} flow entries have been shown.`,
+    `entries ${s.entries}/${s.capacity} inserted ${s.inserted} expired ${s.expired} early_dropped ${s.earlyDropped} refused ${s.refused} clashes ${s.clashes} invalid ${s.invalid} removed ${s.removed}`,
   ].join('\n');
 }

@@ -3,7 +3,7 @@ import { ConnTable, CtProto, packPorts } from '../../src/conntrack/table.js';
 import { PolicySet } from '../../src/policy/engine.js';
 import { policyRows, renderPolicies } from '../../src/policy/view.js';
 import { ServiceCatalog } from '../../src/service/catalog.js';
-import { conntrackRows, renderConntrack, renderServices, serviceRows } from '../../src/service/view.js';
+import { conntrackView, renderConntrack, renderServices, serviceRows } from '../../src/service/view.js';
 import { parseIpv4 } from '../../src/wire/addr.js';
 
 describe('show policy', () => {
@@ -58,7 +58,7 @@ describe('show services and conntrack', () => {
   it('conntrack: conntrack -L lines, its closing count, and the table counters', () => {
     const ct = new ConnTable({ capacity: 16, seed: 1 });
     ct.create(CtProto.UDP, parseIpv4('10.244.1.2'), parseIpv4('10.96.0.11'), packPorts(5000, 53), parseIpv4('10.244.2.3'), parseIpv4('10.244.1.2'), packPorts(53, 5000), 0, 60, 0);
-    const lines = renderConntrack(conntrackRows(ct, 1000), ct).split('\n');
+    const lines = renderConntrack(conntrackView(ct, 1000)).split('\n');
     expect(lines).toEqual([
       'udp      17 29 src=10.244.1.2 dst=10.96.0.11 sport=5000 dport=53 packets=1 bytes=60 [UNREPLIED] src=10.244.2.3 dst=10.244.1.2 sport=53 dport=5000 packets=0 bytes=0 mark=0',
       'flatnet conntrack: 1 flow entries have been shown.',
