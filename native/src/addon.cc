@@ -12,6 +12,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterPoll(env, exports);
   RegisterLink(env, exports);
   RegisterNetns(env, exports);
+  RegisterXdp(env, exports);
+  RegisterNexthop(env, exports);
   return exports;
 }
 

@@ -16,6 +16,8 @@ export const PortKind = {
   MEMORY: 'memory',
   PCAP: 'pcap',
   CAP: 'cap',
+  /** An AF_XDP socket (native/src/xdp.cc); the overlay's also keeps kernel sockets beside it. */
+  AF_XDP: 'af_xdp',
 } as const;
 export type PortKind = (typeof PortKind)[keyof typeof PortKind];
 
