@@ -126,8 +126,13 @@ export interface NativeAddon {
 
 const ADDON_REL = join('native', 'build', 'Release', 'flatnet.node');
 
-/** Where the XDP program object is: next to the addon (native/build/Release/flatnet_xdp.o). */
+/**
+ * Where the XDP program object is: $FLATNET_XDP_OBJECT (tests point it at a missing file to
+ * force the packet fallback), else next to the addon (native/build/Release/flatnet_xdp.o).
+ */
 export function xdpObjectPath(): string | null {
+  const env = process.env['FLATNET_XDP_OBJECT'];
+  if (env !== undefined && env !== '') return existsSync(env) ? env : null;
   const a = addonPath();
   if (a === null) return null;
   const p = join(dirname(a), 'flatnet_xdp.o');

@@ -37,7 +37,7 @@ export class XdpPort extends FdPort {
   readonly features: XdpPortFeatures;
   private xsk: number;
 
-  protected constructor(r: XskOpenResult, name: string, ifindex: number) {
+  private constructor(r: XskOpenResult, name: string, ifindex: number) {
     super(loadNative(), r.fd, name, 0);
     this.xsk = r.id;
     this.ifindex = ifindex;
@@ -50,8 +50,18 @@ export class XdpPort extends FdPort {
     return new XdpPort(r, name, index);
   }
 
+  /**
+   * openVxlan attaches the program in VXLAN mode on `name` (the underlay): VXLAN to
+   * `localIp`:`port` from the addresses given to setPeers() comes to the socket, the rest to the
+   * kernel. XdpOverlayPort builds the overlay on it.
+   */
+  static openVxlan(name: string, port: number, localIp: number): XdpPort {
+    const { r, index } = XdpPort.openXsk(name, XdpMode.VXLAN, port, localIp);
+    return new XdpPort(r, name, index);
+  }
+
   /** openXsk: the native socket and program; `port`/`localIp` for the VXLAN mode. */
-  protected static openXsk(name: string, mode: number, port: number, localIp: number): { r: XskOpenResult; index: number } {
+  private static openXsk(name: string, mode: number, port: number, localIp: number): { r: XskOpenResult; index: number } {
     checkIfName(name);
     const n = loadNative();
     const obj = xdpObjectPath();
@@ -76,14 +86,20 @@ export class XdpPort extends FdPort {
     return this.afterWrite(this.native.xskSend(this.xsk, list.arena, list.meta, list.count, 0, this.res));
   }
 
+  /** ioInfo: what `flatnet show ports` says about this port's I/O (cold path). */
+  ioInfo(): Record<string, unknown> {
+    const f = this.features;
+    return { backend: 'af_xdp', attach: f.attach, link: f.link, zerocopy: f.zerocopy, xsk: this.xdpStats() };
+  }
+
   /** xdpStats: the socket's kernel counters (XDP_STATISTICS), for show and tests. */
   xdpStats(): XskStats | null {
     return this.fd < 0 ? null : this.native.xskStats(this.xsk);
   }
 
-  /** setPeers: the sources whose VXLAN the program hands to us (VXLAN mode only). */
-  protected setPeerAddrs(addrs: Int32Array): number {
-    return this.fd < 0 ? 0 : this.native.xskSetPeers(this.xsk, addrs);
+  /** setPeers: the sources (host-order IPv4) whose VXLAN the program hands to us (VXLAN mode). */
+  setPeers(addrs: readonly number[]): number {
+    return this.fd < 0 ? 0 : this.native.xskSetPeers(this.xsk, Int32Array.from(addrs, (a) => a | 0));
   }
 
   override close(): void {

@@ -64,6 +64,18 @@ export interface Port {
 
   /** close stops watching, releases the descriptor; idempotent. */
   close(): void;
+
+  /** ioInfo: backend details for `flatnet show ports` (AF_XDP ports; cold path). */
+  ioInfo?(): Record<string, unknown>;
+}
+
+/** A port whose kernel-side filter takes the peers' underlay addresses (XdpOverlayPort). */
+export interface PeerFilter {
+  setPeers(addrs: readonly number[]): number;
+}
+
+export function hasPeerFilter(p: Port): p is Port & PeerFilter {
+  return typeof (p as Partial<PeerFilter>).setPeers === 'function';
 }
 
 /**
