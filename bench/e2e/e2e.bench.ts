@@ -260,31 +260,33 @@ export async function main(argv: readonly string[]): Promise<number> {
 
   const started = new Date();
   const stamp = started.toISOString().replace(/[:]/g, '-').replace(/\.\d+Z$/, 'Z');
+  // Lab names e2<run id><system><round>; $FLATNET_BENCH_PREFIX replaces `e2` (one prefix per developer).
   const runId = Math.random().toString(36).slice(2, 6).padEnd(4, '0');
+  const lp = /^[a-z0-9]{1,3}$/.test(process.env['FLATNET_BENCH_PREFIX'] ?? '') ? process.env['FLATNET_BENCH_PREFIX']! : 'e2';
   const tmp = mkdtempSync(join(tmpdir(), 'flatnet-e2e-'));
   tmpDir = tmp;
   const errors: string[] = [];
   try {
     const gen = join(tmp, 'gen');
     execFileSync('gcc', ['-O2', '-Wall', '-o', gen, join(root, 'bench/e2e/gen.c')], { stdio: ['ignore', 'ignore', 'inherit'] });
-    log(`e2e bench ${opts.quick ? '(quick) ' : ''}run e2${runId}: ${opts.systems.join(', ')}; ${opts.rounds} round(s); measuring machine load for 2 s first`);
+    log(`e2e bench ${opts.quick ? '(quick) ' : ''}run ${lp}${runId}: ${opts.systems.join(', ')}; ${opts.rounds} round(s); measuring machine load for 2 s first`);
     const machine = await describeMachine(root);
     log(`  ${machine.cpuModel}, ${machine.vcpus} vCPUs, load ${machine.loadBefore.join(' ')}, ${machine.busyCoresBefore} cores busy before the run`);
 
     const results = new Map<SystemId, RoundResult[]>(opts.systems.map((s) => [s, []]));
-    const code: Record<SystemId, string> = { veth: 'v', kernel: 'k', flatnet: 'f', 'flatnet-nooffload': 'o' };
+    const code: Record<SystemId, string> = { veth: 'v', kernel: 'k', flatnet: 'f', 'flatnet-nooffload': 'o', 'flatnet-xdp': 'x' };
     for (let r = 1; r <= opts.rounds; r++) {
       const order = r % 2 === 1 ? opts.systems : [...opts.systems].reverse();
       log(`round ${r}/${opts.rounds}: ${order.join(', ')}`);
       for (const id of order) {
-        const rr = await measureRound(id, `e2${runId}${code[id]}${r}`, r, opts, gen);
+        const rr = await measureRound(id, `${lp}${runId}${code[id]}${r}`, r, opts, gen);
         if (rr.error !== null) errors.push(`${SYSTEM_LABELS[id]}, round ${r}: ${rr.error}`);
         results.get(id)!.push(rr);
       }
     }
     let profiles: ProfileRun[] = [];
     if (opts.profile && opts.systems.includes('flatnet')) {
-      profiles = await profilePass(`e2${runId}p`, opts, gen, join(outDir, `e2e-${stamp}-profiles`));
+      profiles = await profilePass(`${lp}${runId}p`, opts, gen, join(outDir, `e2e-${stamp}-profiles`));
       if (profiles.length === 0) errors.push('profile pass failed (see the log)');
     }
 

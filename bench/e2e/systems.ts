@@ -15,6 +15,9 @@
  *                      the only consistent meaning of "no offloads" (with TSO on in the pod, a
  *                      port without virtio-net headers would be handed 64 KB frames it cannot
  *                      describe; with TX checksum offload on, partial checksums).
+ *   flatnet-xdp        `flatnet` with `io: af_xdp`: the overlay on an AF_XDP socket on each node's
+ *                      underlay eth0 (XDP program attached natively to the veth), the kernel's
+ *                      sockets beside it for UDP-GSO trains; pods on AF_PACKET as in `flatnet`.
  *
  * Every lab node's underlay eth0 keeps the veth defaults here (`underlayOffloads: true`): both
  * kernel VXLAN and flatnet may hand the underlay UDP GSO super-frames, as they would a NIC with
@@ -33,7 +36,7 @@ import { labDown, labUp } from '../../src/lab/lab.js';
 import { labPrefix, POD_MTU, writeState, type LabOptions, type LabState } from '../../src/lab/topology.js';
 import type { Daemon } from './probe.js';
 
-export const SYSTEM_IDS = ['veth', 'kernel', 'flatnet', 'flatnet-nooffload'] as const;
+export const SYSTEM_IDS = ['veth', 'kernel', 'flatnet', 'flatnet-nooffload', 'flatnet-xdp'] as const;
 export type SystemId = (typeof SYSTEM_IDS)[number];
 
 export const SYSTEM_LABELS: Readonly<Record<SystemId, string>> = {
@@ -41,6 +44,7 @@ export const SYSTEM_LABELS: Readonly<Record<SystemId, string>> = {
   kernel: 'kernel VXLAN',
   flatnet: 'flatnet',
   'flatnet-nooffload': 'flatnet, offloads off',
+  'flatnet-xdp': 'flatnet, AF_XDP overlay',
 };
 
 export const SYSTEM_DESCRIPTIONS: Readonly<Record<SystemId, string>> = {
@@ -48,6 +52,7 @@ export const SYSTEM_DESCRIPTIONS: Readonly<Record<SystemId, string>> = {
   kernel: '2 lab nodes with the kernel vxlan driver programmed like flannel (flannel.1 + cni0 bridge, udpcsum), 1 pod each',
   flatnet: '2 lab nodes running `flatnet vtep` with offloads on (virtio-net headers, UDP GSO/GRO), pods with veth default offloads',
   'flatnet-nooffload': "2 lab nodes running `flatnet vtep` with `offloads: false`, pods' TX checksum/TSO/GSO off (per-packet path end to end)",
+  'flatnet-xdp': '`flatnet` with `io: af_xdp`: the overlay on an AF_XDP socket on the underlay veth (native XDP), UDP-GSO trains through the kernel socket',
 };
 
 export interface Endpoint { readonly ns: string; readonly ip: string }
@@ -77,6 +82,7 @@ export async function buildSystem(id: SystemId, name: string, o: BuildOptions): 
   if (id === 'veth') return buildVeth(name, o);
   const lab: Partial<LabOptions> = { name, nodes: 2, pods: 1, kernelNodes: id === 'kernel' ? 2 : 0, underlayOffloads: o.underlayOffloads };
   if (id === 'flatnet-nooffload') Object.assign(lab, { flatnetOffloads: false, podOffloads: false });
+  if (id === 'flatnet-xdp') Object.assign(lab, { flatnetIo: 'af_xdp' });
   const state = await labUp(lab);
   try {
     return await labSut(id, state);
