@@ -8,6 +8,7 @@
 //   mode ALL    (a pod's veth host end): every frame goes to the socket;
 //   mode VXLAN  (the underlay): IPv4 UDP to the VXLAN port, not a fragment, addressed to the
 //               node's underlay address, from an address in `peers` (filled by the daemon).
+// In both, a frame longer than `max_len` (a UMEM chunk's room) stays with the kernel.
 //
 // bpf_redirect_map's last argument is the action when no socket is in `xsks` for the queue:
 // XDP_PASS, so a closed socket (the daemon gone) leaves the interface to the kernel.
@@ -27,6 +28,7 @@ struct flatnet_config {
   __u32 mode;
   __u32 udp_port;  // network byte order, in the low 16 bits
   __u32 local_ip;  // network byte order; 0 = any
+  __u32 max_len;   // longer frames go to the kernel (they do not fit a UMEM chunk); 0 = no limit
 };
 
 struct {
@@ -55,10 +57,13 @@ int flatnet_xdp(struct xdp_md *ctx) {
   __u32 zero = 0;
   struct flatnet_config *c = bpf_map_lookup_elem(&config, &zero);
   if (!c) return XDP_PASS;
-  if (c->mode == FLATNET_MODE_ALL) return bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
-
   void *data = (void *)(long)ctx->data;
   void *end = (void *)(long)ctx->data_end;
+  // A frame longer than a UMEM chunk (in generic mode: a GSO super-frame, e.g. a UDP-GSO train
+  // that a peer sent whole) is the kernel's: its socket path takes it in one piece.
+  if (c->max_len != 0 && end - data > c->max_len) return XDP_PASS;
+  if (c->mode == FLATNET_MODE_ALL) return bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
+
   struct ethhdr *eth = data;
   if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP)) return XDP_PASS;
   struct iphdr *ip = (void *)(eth + 1);

@@ -16,20 +16,6 @@
 
 namespace flatnet {
 
-static int NlSocket() {
-  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-  if (fd < 0) return -errno;
-  sockaddr_nl sa;
-  memset(&sa, 0, sizeof sa);
-  sa.nl_family = AF_NETLINK;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-    int e = errno;
-    close(fd);
-    return -e;
-  }
-  return fd;
-}
-
 static void AddAttr(nlmsghdr* n, int type, const void* data, int len) {
   rtattr* a = reinterpret_cast<rtattr*>(reinterpret_cast<uint8_t*>(n) + NLMSG_ALIGN(n->nlmsg_len));
   a->rta_type = static_cast<unsigned short>(type);
@@ -38,16 +24,15 @@ static void AddAttr(nlmsghdr* n, int type, const void* data, int len) {
   n->nlmsg_len = NLMSG_ALIGN(n->nlmsg_len) + RTA_ALIGN(a->rta_len);
 }
 
-// Sends one request and reads its single answer into `buf`. Returns the answer's length, or
-// -errno (the kernel's NLMSG_ERROR included).
-static int Transact(nlmsghdr* req, uint8_t* buf, size_t len) {
-  int fd = NlSocket();
-  if (fd < 0) return fd;
+// Sends one request on `fd` and reads its single answer into `buf`. Returns the answer's
+// length, or -errno (the kernel's NLMSG_ERROR included).
+static int Transact(int fd, nlmsghdr* req, uint8_t* buf, size_t len) {
   int r = -EIO;
   if (send(fd, req, req->nlmsg_len, 0) < 0) {
     r = -errno;
   } else {
-    ssize_t got = recv(fd, buf, len, 0);
+    ssize_t got;
+    do got = recv(fd, buf, len, 0); while (got < 0 && errno == EINTR);
     if (got < 0) {
       r = -errno;
     } else {
@@ -61,16 +46,43 @@ static int Transact(nlmsghdr* req, uint8_t* buf, size_t len) {
       }
     }
   }
-  close(fd);
   return r;
 }
 
-// routeGet(dst: host-order IPv4) -> { ifindex, gateway, src } (host-order IPv4s, 0 = none).
-// Throws with errno (ENETUNREACH, EHOSTUNREACH, ...) and syscall.
+// nlOpen() -> fd: an rtnetlink socket for routeGet/neighGet, bound to the namespace the caller
+// is in now (lookups answer for that namespace wherever the thread is later). Owned by the
+// addon (close() it). Throws with errno.
+static Napi::Value NlOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return ThrowErrno(env, "socket(AF_NETLINK)", errno);
+  timeval tv = {1, 0};  // a lookup never blocks the loop for long
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_nl sa;
+  memset(&sa, 0, sizeof sa);
+  sa.nl_family = AF_NETLINK;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    int e = errno;
+    close(fd);
+    return ThrowErrno(env, "bind(AF_NETLINK)", e);
+  }
+  TrackFd(env, fd);
+  return Napi::Number::New(env, fd);
+}
+
+static bool OwnedFd(napi_env env, const Napi::Value& v, int* fd) {
+  if (!v.IsNumber()) return false;
+  *fd = v.As<Napi::Number>().Int32Value();
+  return GetState(env)->fds.count(*fd) != 0;
+}
+
+// routeGet(nlFd, dst: host-order IPv4) -> { ifindex, gateway, src, local } (host-order IPv4s,
+// 0 = none). Throws with errno (ENETUNREACH, EHOSTUNREACH, EBADF, ...) and syscall.
 static Napi::Value RouteGet(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsNumber()) return ThrowErrno(env, "routeGet", EINVAL);
-  const uint32_t dst = htonl(info[0].As<Napi::Number>().Uint32Value());
+  int fd;
+  if (info.Length() < 2 || !OwnedFd(env, info[0], &fd) || !info[1].IsNumber()) return ThrowErrno(env, "routeGet", EBADF);
+  const uint32_t dst = htonl(info[1].As<Napi::Number>().Uint32Value());
   alignas(nlmsghdr) uint8_t req[256];
   memset(req, 0, sizeof req);
   nlmsghdr* n = reinterpret_cast<nlmsghdr*>(req);
@@ -82,7 +94,7 @@ static Napi::Value RouteGet(const Napi::CallbackInfo& info) {
   rt->rtm_dst_len = 32;
   AddAttr(n, RTA_DST, &dst, 4);
   alignas(nlmsghdr) uint8_t buf[8192];
-  int got = Transact(n, buf, sizeof buf);
+  int got = Transact(fd, n, buf, sizeof buf);
   if (got < 0) return ThrowErrno(env, "netlink(RTM_GETROUTE)", -got);
   nlmsghdr* h = reinterpret_cast<nlmsghdr*>(buf);
   rtmsg* ans = static_cast<rtmsg*>(NLMSG_DATA(h));
@@ -102,14 +114,15 @@ static Napi::Value RouteGet(const Napi::CallbackInfo& info) {
   return r;
 }
 
-// neighGet(ifindex, ip: host-order IPv4) -> { mac: Buffer(6) | null, state } : the kernel's
+// neighGet(nlFd, ifindex, ip: host-order IPv4) -> { mac: Buffer(6) | null, state }: the kernel's
 // neighbour entry; mac is null unless the entry is usable (reachable, stale, delay, probe,
-// permanent, noarp). Throws ENOENT-free: a missing entry is { mac: null, state: 0 }.
+// permanent, noarp). A missing entry is { mac: null, state: 0 }, not an error.
 static Napi::Value NeighGet(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) return ThrowErrno(env, "neighGet", EINVAL);
-  const int ifindex = info[0].As<Napi::Number>().Int32Value();
-  const uint32_t ip = htonl(info[1].As<Napi::Number>().Uint32Value());
+  int fd;
+  if (info.Length() < 3 || !OwnedFd(env, info[0], &fd) || !info[1].IsNumber() || !info[2].IsNumber()) return ThrowErrno(env, "neighGet", EBADF);
+  const int ifindex = info[1].As<Napi::Number>().Int32Value();
+  const uint32_t ip = htonl(info[2].As<Napi::Number>().Uint32Value());
   alignas(nlmsghdr) uint8_t req[256];
   memset(req, 0, sizeof req);
   nlmsghdr* n = reinterpret_cast<nlmsghdr*>(req);
@@ -121,7 +134,7 @@ static Napi::Value NeighGet(const Napi::CallbackInfo& info) {
   nd->ndm_ifindex = ifindex;
   AddAttr(n, NDA_DST, &ip, 4);
   alignas(nlmsghdr) uint8_t buf[4096];
-  int got = Transact(n, buf, sizeof buf);
+  int got = Transact(fd, n, buf, sizeof buf);
   Napi::Object r = Napi::Object::New(env);
   r.Set("mac", env.Null());
   r.Set("state", 0);
@@ -192,6 +205,7 @@ static napi_value NlDrain(napi_env env, napi_callback_info info) {
 }
 
 void RegisterNexthop(Napi::Env env, Napi::Object exports) {
+  exports.Set("nlOpen", Napi::Function::New(env, NlOpen, "nlOpen"));
   exports.Set("routeGet", Napi::Function::New(env, RouteGet, "routeGet"));
   exports.Set("neighGet", Napi::Function::New(env, NeighGet, "neighGet"));
   exports.Set("nlMonitorOpen", Napi::Function::New(env, NlMonitorOpen, "nlMonitorOpen"));

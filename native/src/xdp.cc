@@ -7,8 +7,8 @@
 // copied between the UMEM and the caller's arena (the pipeline works on its own slots), so a
 // port never hands a UMEM address to JS.
 //
-// The program is attached through a BPF link when the kernel has them (5.9+): the link belongs
-// to this process, so when the process ends, however it ends, the program is detached and the
+// The program is attached through a BPF link when the kernel has them (5.9+): the link's fd
+// belongs to this process, so when the process ends, however it ends, the program is detached and the
 // interface is the kernel's again. Older kernels get a netlink attachment, detached by
 // xskClose; if the process is killed first, the program stays but finds no socket in its map
 // and passes every frame to the kernel (bpf_redirect_map's XDP_PASS default).
@@ -52,6 +52,7 @@ struct XdpConfig {
   uint32_t mode;
   uint32_t udpPort;  // network byte order
   uint32_t localIp;  // network byte order
+  uint32_t maxLen;   // frames longer than this go to the kernel
 };
 
 struct Ring {
@@ -72,7 +73,7 @@ struct Xsk {
   std::vector<uint64_t> txFree;  // free transmit chunks
   uint32_t txOutstanding = 0;    // submitted, not yet completed
   bpf_object* obj = nullptr;
-  bpf_link* link = nullptr;
+  int linkFd = -1;  // the BPF link: closing it detaches the program
   int xdpFlags = -1;  // netlink attachment flags when there is no link
   int peersFd = -1;
   bool needWakeup = false;
@@ -95,7 +96,7 @@ static void Destroy(Xsk* x) {
   Unmap(&x->comp);
   Unmap(&x->rx);
   Unmap(&x->tx);
-  if (x->link != nullptr) bpf_link__destroy(x->link);  // detaches the program
+  if (x->linkFd >= 0) close(x->linkFd);  // detaches the program
   else if (x->xdpFlags >= 0) bpf_xdp_detach(x->ifindex, x->xdpFlags, nullptr);
   if (x->obj != nullptr) bpf_object__close(x->obj);
   if (x->umem != nullptr) munmap(x->umem, static_cast<size_t>(kFrames) * kFrameSize);
@@ -119,13 +120,16 @@ static bool MapRing(int fd, const xdp_ring_offset& off, uint64_t pgoff, size_t d
 
 static int Silent(enum libbpf_print_level, const char*, va_list) { return 0; }
 
-// xskOpen(ifindex, objPath, mode, udpPort, localIp) -> { id, fd, attach, link, zerocopy }
+// xskOpen(ifindex, objPath, mode, udpPort, localIp, generic) -> { id, fd, attach, link, zerocopy }
 //   mode 0: redirect every frame; 1: VXLAN to udpPort (host order) for localIp (host-order
-//   uint32, 0 = any) from addresses in the peers map. Throws with errno and syscall.
+//   uint32, 0 = any) from addresses in the peers map. `generic`: attach in generic (skb) mode
+//   instead of the driver's (a veth with a native program makes its peer give up GSO, so a
+//   peer's UDP-GSO trains arrive cut; in generic mode they arrive whole and go to the kernel).
+//   Throws with errno and syscall.
 static Napi::Value XskOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() || !info[3].IsNumber() ||
-      !info[4].IsNumber()) {
+  if (info.Length() < 6 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() || !info[3].IsNumber() ||
+      !info[4].IsNumber() || !info[5].IsBoolean()) {
     return ThrowErrno(env, "xskOpen", EINVAL);
   }
   const int ifindex = info[0].As<Napi::Number>().Int32Value();
@@ -133,6 +137,7 @@ static Napi::Value XskOpen(const Napi::CallbackInfo& info) {
   const uint32_t mode = info[2].As<Napi::Number>().Uint32Value();
   const uint32_t udpPort = info[3].As<Napi::Number>().Uint32Value();
   const uint32_t localIp = info[4].As<Napi::Number>().Uint32Value();
+  const bool generic = info[5].As<Napi::Boolean>().Value();
   libbpf_set_print(Silent);
 
   Xsk* x = new Xsk();
@@ -155,7 +160,7 @@ static Napi::Value XskOpen(const Napi::CallbackInfo& info) {
   const int cfgFd = bpf_object__find_map_fd_by_name(x->obj, "config");
   x->peersFd = bpf_object__find_map_fd_by_name(x->obj, "peers");
   if (prog == nullptr || xsksFd < 0 || cfgFd < 0 || x->peersFd < 0) return fail("bpf_object__find", ENOENT);
-  XdpConfig cfg = {mode, htons(static_cast<uint16_t>(udpPort)), htonl(localIp)};
+  XdpConfig cfg = {mode, htons(static_cast<uint16_t>(udpPort)), htonl(localIp), kFrameSize - XDP_PACKET_HEADROOM};
   uint32_t zero = 0;
   if (bpf_map_update_elem(cfgFd, &zero, &cfg, 0) != 0) return fail("bpf_map_update_elem(config)", errno);
 
@@ -219,11 +224,13 @@ static Napi::Value XskOpen(const Napi::CallbackInfo& info) {
   const uint32_t q = 0;
   if (bpf_map_update_elem(xsksFd, &q, &x->fd, 0) != 0) return fail("bpf_map_update_elem(xsks)", errno);
 
-  // Attach: a BPF link (the kernel picks driver mode where the driver has it), else netlink.
-  x->link = bpf_program__attach_xdp(prog, ifindex);
-  if (x->link == nullptr) {
-    const int progFd = bpf_program__fd(prog);
-    int flags = XDP_FLAGS_UPDATE_IF_NOEXIST | XDP_FLAGS_DRV_MODE;
+  // Attach: a BPF link (driver mode where the driver has it, unless `generic`), else netlink.
+  const int progFd = bpf_program__fd(prog);
+  LIBBPF_OPTS(bpf_link_create_opts, lopts, .flags = generic ? static_cast<uint32_t>(XDP_FLAGS_SKB_MODE) : 0u);
+  x->linkFd = bpf_link_create(progFd, ifindex, BPF_XDP, &lopts);
+  if (x->linkFd < 0) {
+    x->linkFd = -1;
+    int flags = XDP_FLAGS_UPDATE_IF_NOEXIST | (generic ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE);
     if (bpf_xdp_attach(ifindex, progFd, flags, nullptr) != 0) {
       flags = XDP_FLAGS_UPDATE_IF_NOEXIST | XDP_FLAGS_SKB_MODE;
       if (bpf_xdp_attach(ifindex, progFd, flags, nullptr) != 0) return fail("bpf_xdp_attach", errno);
@@ -245,7 +252,7 @@ static Napi::Value XskOpen(const Napi::CallbackInfo& info) {
   r.Set("id", id);
   r.Set("fd", x->fd);
   r.Set("attach", attach);
-  r.Set("link", x->link != nullptr);
+  r.Set("link", x->linkFd >= 0);
   r.Set("zerocopy", zerocopy);
   return r;
 }

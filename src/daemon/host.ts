@@ -92,7 +92,8 @@ export class LinuxHost implements HostOps {
     const kernel = new OverlayPort(udp, raw, `vxlan:${node.port}`);
     // The AF_XDP overlay presents the same framing (rx UDP, tx IP) and sends trains and frames
     // without a resolved next hop through `kernel`.
-    const xdp = openBackend(node, this.log, `overlay on ${node.underlay.interface}`, () => XdpOverlayPort.open(node.underlay.interface, node.underlay.address, node.port, kernel));
+    const generic = xdpAttachGeneric();
+    const xdp = openBackend(node, this.log, `overlay on ${node.underlay.interface}`, () => XdpOverlayPort.open(node.underlay.interface, node.underlay.address, node.port, kernel, generic));
     if (xdp === null && node.io === 'af_xdp') kernel.close();
     const port: Port = xdp ?? kernel;
     const attach: OverlayAttach = { rx: Framing.UDP, tx: kernel.sendsIp ? Framing.IP : Framing.UDP, gso: udp.features.gso, gro: udp.features.gro };
@@ -120,6 +121,16 @@ export class LinuxHost implements HostOps {
     if (keep && port instanceof TapPort) port.persist(true);
     port.close();
   }
+}
+
+/**
+ * xdpAttachGeneric: how the overlay's XDP program is attached: generic (skb) mode unless
+ * $FLATNET_XDP_ATTACH=native. Generic keeps UDP-GSO trains whole on a veth underlay (they go to
+ * the kernel's UDP socket, with GRO) where native mode makes the sending peer cut them
+ * (bench/README.md, issue 15: TCP at 0.18x kernel VXLAN with native, see there for generic).
+ */
+function xdpAttachGeneric(): boolean {
+  return process.env['FLATNET_XDP_ATTACH'] !== 'native';
 }
 
 /**

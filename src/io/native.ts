@@ -107,7 +107,7 @@ export interface NativeAddon {
   setMac(name: string, mac: Buffer): void;
   setTxQueueLen(name: string, len: number): void;
   // AF_XDP (native/src/xdp.cc)
-  xskOpen(ifindex: number, objPath: string, mode: number, udpPort: number, localIp: number): XskOpenResult;
+  xskOpen(ifindex: number, objPath: string, mode: number, udpPort: number, localIp: number, generic: boolean): XskOpenResult;
   xskClose(id: number): number;
   xskRecv(id: number, arena: Buffer, slotSize: number, headroom: number, meta: Int32Array, max: number): number;
   xskSend(id: number, arena: Buffer, meta: Int32Array, count: number, vnetHdrLen: number, res: Int32Array): number;
@@ -115,8 +115,9 @@ export interface NativeAddon {
   xskStats(id: number): XskStats;
   xdpAttached(ifindex: number): number;
   // underlay next hop (native/src/nexthop.cc)
-  routeGet(dst: number): RouteGetResult;
-  neighGet(ifindex: number, ip: number): { mac: Buffer | null; state: number };
+  nlOpen(): number;
+  routeGet(nlFd: number, dst: number): RouteGetResult;
+  neighGet(nlFd: number, ifindex: number, ip: number): { mac: Buffer | null; state: number };
   nlMonitorOpen(): number;
   nlDrain(fd: number): number;
   // namespaces

@@ -47,17 +47,19 @@ export class NextHops {
   private scheduled: NodeJS.Immediate | null = null;
   private retry: NodeJS.Timeout | null = null;
   private monitorFd = -1;
+  private lookupFd = -1;
   private pollId = -1;
 
   constructor(private readonly native: NativeAddon, readonly ifindex: number, readonly name: string) {}
 
   /**
-   * watch opens the change monitor in the current namespace (call it where the port lives).
-   * Without it (an error here) lookups still happen on misses; changes are then not seen.
+   * watch opens the lookup socket and the change monitor in the current namespace (call it
+   * where the port lives: both answer for that namespace from then on). Throws NativeError.
    */
   watch(): void {
     if (this.monitorFd >= 0) return;
     const n = this.native;
+    this.lookupFd = control(`${this.name}: rtnetlink`, () => n.nlOpen());
     this.monitorFd = control(`${this.name}: rtnetlink monitor`, () => n.nlMonitorOpen());
     this.pollId = n.pollOpen(this.monitorFd, () => this.onChange());
     n.pollRef(this.pollId, false);
@@ -112,9 +114,10 @@ export class NextHops {
   private lookup(ip: number): boolean {
     const s = this.stats, n = this.native;
     s.lookups++;
+    if (this.lookupFd < 0) return false;
     let route;
     try {
-      route = n.routeGet(ip);
+      route = n.routeGet(this.lookupFd, ip);
     } catch {
       s.noRoute++;
       return false;
@@ -124,7 +127,12 @@ export class NextHops {
       return false;
     }
     const hop = route.gateway !== 0 ? route.gateway : ip;
-    const neigh = n.neighGet(this.ifindex, hop);
+    let neigh;
+    try {
+      neigh = n.neighGet(this.lookupFd, this.ifindex, hop);
+    } catch {
+      return false;
+    }
     if (neigh.mac === null) return false;
     this.macs.set(ip, macOf(neigh.mac));
     s.resolved++;
@@ -149,8 +157,10 @@ export class NextHops {
     this.retry = null;
     if (this.pollId >= 0) this.native.pollClose(this.pollId);
     if (this.monitorFd >= 0) this.native.close(this.monitorFd);
+    if (this.lookupFd >= 0) this.native.close(this.lookupFd);
     this.pollId = -1;
     this.monitorFd = -1;
+    this.lookupFd = -1;
     this.macs.clear();
     this.wanted.clear();
   }

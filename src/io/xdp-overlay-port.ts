@@ -63,12 +63,12 @@ export class XdpOverlayPort implements Port {
   /**
    * open attaches the program to `iface` (the underlay interface, in the current namespace) for
    * VXLAN to `localIp`:`port`, binds the socket and takes `kernel` (already open) as its
-   * companion. Throws NativeError / FlatnetError when AF_XDP cannot be used; `kernel` is then
-   * left open for the caller.
+   * companion; `generic` attaches in generic XDP mode (XdpPort). Throws NativeError /
+   * FlatnetError when AF_XDP cannot be used; `kernel` is then left open for the caller.
    */
-  static open(iface: string, localIp: number, port: number, kernel: OverlayPort): XdpOverlayPort {
+  static open(iface: string, localIp: number, port: number, kernel: OverlayPort, generic = false): XdpOverlayPort {
     const mac = getMac(iface);
-    const xsk = XdpPort.openVxlan(iface, port, localIp);
+    const xsk = XdpPort.openVxlan(iface, port, localIp, generic);
     const p = new XdpOverlayPort(xsk, kernel, mac);
     try {
       p.nextHops.watch();

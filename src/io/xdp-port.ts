@@ -9,6 +9,12 @@
  * addon call each, the kernel woken only when it asks (need_wakeup). Readiness: the socket's fd
  * through the same uv_poll as every other port (FdPort).
  *
+ * Attach modes: the driver's XDP ('native', no skb before the program) or generic XDP (an skb
+ * first). On a veth the choice matters beyond cost: a native program on one end makes the
+ * other end give up GSO (veth_fix_features), so a peer's UDP-GSO trains arrive cut into
+ * datagrams; in generic mode they arrive whole, and the program leaves any frame longer than a
+ * UMEM chunk to the kernel (its UDP socket takes the train in one piece, with GRO).
+ *
  * No virtio-net header: an XDP program sees single frames, and a veth whose peer runs XDP
  * stops offering TSO, so the pod's stack segments before the frame reaches us.
  *
@@ -44,9 +50,12 @@ export class XdpPort extends FdPort {
     this.features = { attach: r.attach, link: r.link, zerocopy: r.zerocopy };
   }
 
-  /** open attaches the program (every frame to us) and binds a socket on interface `name`. */
-  static open(name: string): XdpPort {
-    const { r, index } = XdpPort.openXsk(name, XdpMode.ALL, 0, 0);
+  /**
+   * open attaches the program (every frame to us) and binds a socket on interface `name`.
+   * `generic`: the kernel's generic (skb) XDP instead of the driver's (see XdpAttach).
+   */
+  static open(name: string, generic = false): XdpPort {
+    const { r, index } = XdpPort.openXsk(name, XdpMode.ALL, 0, 0, generic);
     return new XdpPort(r, name, index);
   }
 
@@ -55,19 +64,19 @@ export class XdpPort extends FdPort {
    * `localIp`:`port` from the addresses given to setPeers() comes to the socket, the rest to the
    * kernel. XdpOverlayPort builds the overlay on it.
    */
-  static openVxlan(name: string, port: number, localIp: number): XdpPort {
-    const { r, index } = XdpPort.openXsk(name, XdpMode.VXLAN, port, localIp);
+  static openVxlan(name: string, port: number, localIp: number, generic = false): XdpPort {
+    const { r, index } = XdpPort.openXsk(name, XdpMode.VXLAN, port, localIp, generic);
     return new XdpPort(r, name, index);
   }
 
   /** openXsk: the native socket and program; `port`/`localIp` for the VXLAN mode. */
-  private static openXsk(name: string, mode: number, port: number, localIp: number): { r: XskOpenResult; index: number } {
+  private static openXsk(name: string, mode: number, port: number, localIp: number, generic: boolean): { r: XskOpenResult; index: number } {
     checkIfName(name);
     const n = loadNative();
     const obj = xdpObjectPath();
     if (obj === null) throw new FlatnetError('ERR_XDP_UNAVAILABLE', `${name}: the XDP program is not built (native/build/Release/flatnet_xdp.o: clang, libbpf-dev; run .ci/setup)`);
     const index = ifIndex(name);
-    const r = control(name, () => n.xskOpen(index, obj, mode, port, localIp));
+    const r = control(name, () => n.xskOpen(index, obj, mode, port, localIp, generic));
     return { r, index };
   }
 
