@@ -51,7 +51,9 @@ export class XdpOverlayPort implements Port {
   private rxBuf: Buffer | null = null;
   private txDv: DataView = EMPTY_DV;
   private txBuf: Buffer | null = null;
-  private socketFirst = false;
+  /** Totals of the write in progress (flush adds to them). */
+  private sent = 0;
+  private err = 0;
 
   private constructor(readonly xsk: XdpPort, readonly kernel: OverlayPort, mac: number) {
     this.name = kernel.name;
@@ -96,19 +98,15 @@ export class XdpOverlayPort implements Port {
   }
 
   /**
-   * read: frames from the AF_XDP socket (outer headers checked and skipped), else datagrams from
-   * the UDP socket; when both have frames they take turns. Valid until the next read into `batch`.
+   * read: datagrams from the kernel's UDP socket first (UDP-GRO trains the program left to the
+   * kernel: a flow's train arrives before the single frames that follow it, and reading it
+   * first keeps them in order), then frames from the AF_XDP socket (outer headers checked and
+   * skipped). Valid until the next read into `batch`.
    */
   read(batch: Batch, headroom: number): number {
-    this.socketFirst = !this.socketFirst;
-    if (this.socketFirst) {
-      const k = this.kernel.read(batch, headroom);
-      if (k !== 0) return k;
-      return this.readXsk(batch, headroom);
-    }
-    const n = this.readXsk(batch, headroom);
-    if (n !== 0) return n;
-    return this.kernel.read(batch, headroom);
+    const k = this.kernel.read(batch, headroom);
+    if (k !== 0) return k;
+    return this.readXsk(batch, headroom);
   }
 
   private readXsk(batch: Batch, headroom: number): number {
@@ -157,8 +155,9 @@ export class XdpOverlayPort implements Port {
 
   /**
    * write: frames with a known next hop to the TX ring (outer Ethernet header written in front
-   * of START), the others to the kernel's sockets. Returns how many were accepted, or -errno
-   * when none were.
+   * of START), the others to the kernel's sockets, in order: each run of consecutive frames of
+   * one kind goes out before the next (a flow's segments must not overtake each other). Returns
+   * how many were accepted, or -errno when none were.
    */
   write(list: FrameList): number {
     const n = list.count;
@@ -173,16 +172,19 @@ export class XdpOverlayPort implements Port {
     x.clear(); k.clear();
     x.arena = b; k.arena = b;
     const xm = x.meta, km = k.meta;
-    let total = 0, err = 0;
+    this.sent = 0;
+    this.err = 0;
     for (let i = 0; i < n; i++) {
       const o = i * META_STRIDE;
       const s = m[o + Meta.START]!;
       const mac = m[o + Meta.GSO_SIZE]! > 0 || s < ETH_HEADER_LEN ? -1 : hops.mac(m[o + Meta.ADDR]! >>> 0);
       if (mac < 0) {
+        if (x.count > 0) this.flush(x, this.xsk);
         km.set(m.subarray(o, o + META_STRIDE), k.count * META_STRIDE);
-        if (++k.count === k.capacity) { const r = this.kernel.write(k); if (r > 0) total += r; else if (r < 0) err = r; k.count = 0; }
+        if (++k.count === k.capacity) this.flush(k, this.kernel);
         continue;
       }
+      if (k.count > 0) this.flush(k, this.kernel);
       const h = s - ETH_HEADER_LEN;
       dv.setUint16(h, Math.floor(mac / 0x1_0000_0000));
       dv.setUint32(h + 2, mac % 0x1_0000_0000);
@@ -192,11 +194,19 @@ export class XdpOverlayPort implements Port {
       const d = x.count * META_STRIDE;
       xm[d + Meta.START] = h;
       xm[d + Meta.END] = m[o + Meta.END]!;
-      if (++x.count === x.capacity) { const r = this.xsk.write(x); if (r > 0) total += r; else if (r < 0) err = r; x.count = 0; }
+      if (++x.count === x.capacity) this.flush(x, this.xsk);
     }
-    if (x.count > 0) { const r = this.xsk.write(x); if (r > 0) total += r; else if (r < 0) err = r; }
-    if (k.count > 0) { const r = this.kernel.write(k); if (r > 0) total += r; else if (r < 0) err = r; }
-    return total > 0 || err === 0 ? total : err;
+    if (x.count > 0) this.flush(x, this.xsk);
+    if (k.count > 0) this.flush(k, this.kernel);
+    return this.sent > 0 || this.err === 0 ? this.sent : this.err;
+  }
+
+  /** flush writes `run` to `port`, adds to this write's totals and empties the run. */
+  private flush(run: FrameList, port: Port): void {
+    const r = port.write(run);
+    if (r > 0) this.sent += r;
+    else if (r < 0) this.err = r;
+    run.count = 0;
   }
 
   onReadable(cb: (() => void) | null): void {
