@@ -177,10 +177,11 @@ export class XdpOverlayPort implements Port {
     for (let i = 0; i < n; i++) {
       const o = i * META_STRIDE;
       const s = m[o + Meta.START]!;
-      const mac = m[o + Meta.GSO_SIZE]! > 0 || s < ETH_HEADER_LEN ? -1 : hops.mac(m[o + Meta.ADDR]! >>> 0);
+      const mac = m[o + Meta.GSO_SIZE]! > 0 || s < ETH_HEADER_LEN ? -1 : hops.mac(m[o + Meta.ADDR]!);
       if (mac < 0) {
         if (x.count > 0) this.flush(x, this.xsk);
-        km.set(m.subarray(o, o + META_STRIDE), k.count * META_STRIDE);
+        const d = k.count * META_STRIDE;
+        for (let j = 0; j < META_STRIDE; j++) km[d + j] = m[o + j]!; // no subarray: no object per frame
         if (++k.count === k.capacity) this.flush(k, this.kernel);
         continue;
       }
