@@ -274,7 +274,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     log(`  ${machine.cpuModel}, ${machine.vcpus} vCPUs, load ${machine.loadBefore.join(' ')}, ${machine.busyCoresBefore} cores busy before the run`);
 
     const results = new Map<SystemId, RoundResult[]>(opts.systems.map((s) => [s, []]));
-    const code: Record<SystemId, string> = { veth: 'v', kernel: 'k', flatnet: 'f', 'flatnet-nooffload': 'o', 'flatnet-xdp': 'x', 'flatnet-xdp-native': 'n' };
+    const code: Record<SystemId, string> = { veth: 'v', kernel: 'k', flatnet: 'f', 'flatnet-nooffload': 'o', 'flatnet-xdp': 'x', 'flatnet-xdp-generic': 'g' };
     for (let r = 1; r <= opts.rounds; r++) {
       const order = r % 2 === 1 ? opts.systems : [...opts.systems].reverse();
       log(`round ${r}/${opts.rounds}: ${order.join(', ')}`);

@@ -18,8 +18,8 @@
  *   flatnet-xdp        `flatnet` with `io: af_xdp`: the overlay on an AF_XDP socket on each node's
  *                      underlay eth0 (XDP program attached natively to the veth), the kernel's
  *                      sockets beside it for UDP-GSO trains; pods on AF_PACKET as in `flatnet`.
- *                      The program runs in generic XDP mode (the daemon's default).
- *   flatnet-xdp-native the same with FLATNET_XDP_ATTACH=native (the veth driver's XDP).
+ *                      The program runs in the veth driver (native XDP, the daemon's default).
+ *   flatnet-xdp-generic the same with FLATNET_XDP_ATTACH=generic (generic XDP).
  *
  * Every lab node's underlay eth0 keeps the veth defaults here (`underlayOffloads: true`): both
  * kernel VXLAN and flatnet may hand the underlay UDP GSO super-frames, as they would a NIC with
@@ -38,7 +38,7 @@ import { labDown, labUp } from '../../src/lab/lab.js';
 import { labPrefix, POD_MTU, writeState, type LabOptions, type LabState } from '../../src/lab/topology.js';
 import type { Daemon } from './probe.js';
 
-export const SYSTEM_IDS = ['veth', 'kernel', 'flatnet', 'flatnet-nooffload', 'flatnet-xdp', 'flatnet-xdp-native'] as const;
+export const SYSTEM_IDS = ['veth', 'kernel', 'flatnet', 'flatnet-nooffload', 'flatnet-xdp', 'flatnet-xdp-generic'] as const;
 export type SystemId = (typeof SYSTEM_IDS)[number];
 
 export const SYSTEM_LABELS: Readonly<Record<SystemId, string>> = {
@@ -47,7 +47,7 @@ export const SYSTEM_LABELS: Readonly<Record<SystemId, string>> = {
   flatnet: 'flatnet',
   'flatnet-nooffload': 'flatnet, offloads off',
   'flatnet-xdp': 'flatnet, AF_XDP overlay',
-  'flatnet-xdp-native': 'flatnet, AF_XDP overlay, native XDP',
+  'flatnet-xdp-generic': 'flatnet, AF_XDP overlay, generic XDP',
 };
 
 export const SYSTEM_DESCRIPTIONS: Readonly<Record<SystemId, string>> = {
@@ -55,8 +55,8 @@ export const SYSTEM_DESCRIPTIONS: Readonly<Record<SystemId, string>> = {
   kernel: '2 lab nodes with the kernel vxlan driver programmed like flannel (flannel.1 + cni0 bridge, udpcsum), 1 pod each',
   flatnet: '2 lab nodes running `flatnet vtep` with offloads on (virtio-net headers, UDP GSO/GRO), pods with veth default offloads',
   'flatnet-nooffload': "2 lab nodes running `flatnet vtep` with `offloads: false`, pods' TX checksum/TSO/GSO off (per-packet path end to end)",
-  'flatnet-xdp': '`flatnet` with `io: af_xdp`: the overlay on an AF_XDP socket on the underlay veth (generic XDP), UDP-GSO trains through the kernel socket',
-  'flatnet-xdp-native': '`flatnet-xdp` with the program in the veth driver (FLATNET_XDP_ATTACH=native): the peer veth then cuts UDP-GSO trains',
+  'flatnet-xdp': '`flatnet` with `io: af_xdp`: the overlay on an AF_XDP socket on the underlay veth (native XDP): frames up to 512 bytes through the ring, longer ones and UDP-GSO trains through the kernel socket',
+  'flatnet-xdp-generic': '`flatnet-xdp` with the program in generic XDP (FLATNET_XDP_ATTACH=generic)',
 };
 
 export interface Endpoint { readonly ns: string; readonly ip: string }
@@ -86,10 +86,10 @@ export async function buildSystem(id: SystemId, name: string, o: BuildOptions): 
   if (id === 'veth') return buildVeth(name, o);
   const lab: Partial<LabOptions> = { name, nodes: 2, pods: 1, kernelNodes: id === 'kernel' ? 2 : 0, underlayOffloads: o.underlayOffloads };
   if (id === 'flatnet-nooffload') Object.assign(lab, { flatnetOffloads: false, podOffloads: false });
-  if (id === 'flatnet-xdp' || id === 'flatnet-xdp-native') Object.assign(lab, { flatnetIo: 'af_xdp' });
-  // The daemons inherit the environment: the attach mode for flatnet-xdp-native.
+  if (id === 'flatnet-xdp' || id === 'flatnet-xdp-generic') Object.assign(lab, { flatnetIo: 'af_xdp' });
+  // The daemons inherit the environment: the attach mode for flatnet-xdp-generic.
   const savedAttach = process.env['FLATNET_XDP_ATTACH'];
-  if (id === 'flatnet-xdp-native') process.env['FLATNET_XDP_ATTACH'] = 'native';
+  if (id === 'flatnet-xdp-generic') process.env['FLATNET_XDP_ATTACH'] = 'generic';
   let state: LabState;
   try {
     state = await labUp(lab);

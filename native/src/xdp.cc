@@ -120,16 +120,17 @@ static bool MapRing(int fd, const xdp_ring_offset& off, uint64_t pgoff, size_t d
 
 static int Silent(enum libbpf_print_level, const char*, va_list) { return 0; }
 
-// xskOpen(ifindex, objPath, mode, udpPort, localIp, generic) -> { id, fd, attach, link, zerocopy }
+// xskOpen(ifindex, objPath, mode, udpPort, localIp, generic, maxLen) -> { id, fd, attach, link, zerocopy }
 //   mode 0: redirect every frame; 1: VXLAN to udpPort (host order) for localIp (host-order
 //   uint32, 0 = any) from addresses in the peers map. `generic`: attach in generic (skb) mode
 //   instead of the driver's (a veth with a native program makes its peer give up GSO, so a
 //   peer's UDP-GSO trains arrive cut; in generic mode they arrive whole and go to the kernel).
+//   `maxLen`: frames longer than this stay with the kernel (0: whatever fits a UMEM chunk).
 //   Throws with errno and syscall.
 static Napi::Value XskOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 6 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() || !info[3].IsNumber() ||
-      !info[4].IsNumber() || !info[5].IsBoolean()) {
+  if (info.Length() < 7 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() || !info[3].IsNumber() ||
+      !info[4].IsNumber() || !info[5].IsBoolean() || !info[6].IsNumber()) {
     return ThrowErrno(env, "xskOpen", EINVAL);
   }
   const int ifindex = info[0].As<Napi::Number>().Int32Value();
@@ -138,6 +139,9 @@ static Napi::Value XskOpen(const Napi::CallbackInfo& info) {
   const uint32_t udpPort = info[3].As<Napi::Number>().Uint32Value();
   const uint32_t localIp = info[4].As<Napi::Number>().Uint32Value();
   const bool generic = info[5].As<Napi::Boolean>().Value();
+  const uint32_t room = kFrameSize - XDP_PACKET_HEADROOM;
+  uint32_t maxLen = info[6].As<Napi::Number>().Uint32Value();
+  if (maxLen == 0 || maxLen > room) maxLen = room;
   libbpf_set_print(Silent);
 
   Xsk* x = new Xsk();
@@ -160,7 +164,7 @@ static Napi::Value XskOpen(const Napi::CallbackInfo& info) {
   const int cfgFd = bpf_object__find_map_fd_by_name(x->obj, "config");
   x->peersFd = bpf_object__find_map_fd_by_name(x->obj, "peers");
   if (prog == nullptr || xsksFd < 0 || cfgFd < 0 || x->peersFd < 0) return fail("bpf_object__find", ENOENT);
-  XdpConfig cfg = {mode, htons(static_cast<uint16_t>(udpPort)), htonl(localIp), kFrameSize - XDP_PACKET_HEADROOM};
+  XdpConfig cfg = {mode, htons(static_cast<uint16_t>(udpPort)), htonl(localIp), maxLen};
   uint32_t zero = 0;
   if (bpf_map_update_elem(cfgFd, &zero, &cfg, 0) != 0) return fail("bpf_map_update_elem(config)", errno);
 

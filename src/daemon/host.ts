@@ -93,7 +93,7 @@ export class LinuxHost implements HostOps {
     // The AF_XDP overlay presents the same framing (rx UDP, tx IP) and sends trains and frames
     // without a resolved next hop through `kernel`.
     const generic = xdpAttachGeneric();
-    const xdp = openBackend(node, this.log, `overlay on ${node.underlay.interface}`, () => XdpOverlayPort.open(node.underlay.interface, node.underlay.address, node.port, kernel, generic));
+    const xdp = openBackend(node, this.log, `overlay on ${node.underlay.interface}`, () => XdpOverlayPort.open(node.underlay.interface, node.underlay.address, node.port, kernel, { generic, maxRxLen: XDP_OVERLAY_MAX_RX_LEN }));
     if (xdp === null && node.io === 'af_xdp') kernel.close();
     const port: Port = xdp ?? kernel;
     const attach: OverlayAttach = { rx: Framing.UDP, tx: kernel.sendsIp ? Framing.IP : Framing.UDP, gso: udp.features.gso, gro: udp.features.gro };
@@ -124,14 +124,23 @@ export class LinuxHost implements HostOps {
 }
 
 /**
- * xdpAttachGeneric: how the overlay's XDP program is attached: generic (skb) mode unless
- * $FLATNET_XDP_ATTACH=native. Generic keeps UDP-GSO trains whole on a veth underlay (they go to
- * the kernel's UDP socket, with GRO) where native mode makes the sending peer cut them
- * (bench/README.md, issue 15: TCP at 0.18x kernel VXLAN with native, see there for generic).
+ * xdpAttachGeneric: the overlay's XDP program runs in the veth/NIC driver (native) unless
+ * $FLATNET_XDP_ATTACH=generic. Generic XDP keeps a veth peer's UDP-GSO trains whole, but it
+ * copies every one into a linear skb before the program runs (TCP 0.21x kernel VXLAN in bench
+ * run xextsp, native 0.18x when every datagram came through the ring).
  */
 function xdpAttachGeneric(): boolean {
-  return process.env['FLATNET_XDP_ATTACH'] !== 'native';
+  return process.env['FLATNET_XDP_ATTACH'] === 'generic';
 }
+
+/**
+ * XDP_OVERLAY_MAX_RX_LEN: VXLAN frames up to this length come through the AF_XDP ring (small
+ * packets: where the socket path's per-packet cost is the limit); longer ones (TCP data) take
+ * the kernel's UDP socket, where GRO hands the switch a train per read and the switch's own GRO
+ * coalesces it for the pod. Bench runs xextsp (every size through the ring: TCP 0.18-0.21x
+ * kernel VXLAN) and bench/README.md "AF_XDP".
+ */
+const XDP_OVERLAY_MAX_RX_LEN = 512;
 
 /**
  * openBackend opens an AF_XDP port when `node.io` asks for one: 'packet' never (null), 'auto'

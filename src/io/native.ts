@@ -107,7 +107,7 @@ export interface NativeAddon {
   setMac(name: string, mac: Buffer): void;
   setTxQueueLen(name: string, len: number): void;
   // AF_XDP (native/src/xdp.cc)
-  xskOpen(ifindex: number, objPath: string, mode: number, udpPort: number, localIp: number, generic: boolean): XskOpenResult;
+  xskOpen(ifindex: number, objPath: string, mode: number, udpPort: number, localIp: number, generic: boolean, maxLen: number): XskOpenResult;
   xskClose(id: number): number;
   xskRecv(id: number, arena: Buffer, slotSize: number, headroom: number, meta: Int32Array, max: number): number;
   xskSend(id: number, arena: Buffer, meta: Int32Array, count: number, vnetHdrLen: number, res: Int32Array): number;

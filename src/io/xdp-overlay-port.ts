@@ -34,6 +34,17 @@ import { NextHops } from './next-hop.js';
 import type { OverlayPort } from './overlay-port.js';
 import { XdpPort } from './xdp-port.js';
 
+export interface XdpOverlayOptions {
+  /** Attach the program in generic (skb) XDP mode instead of the driver's (XdpPort). */
+  readonly generic?: boolean;
+  /**
+   * Frames longer than this stay with the kernel's UDP socket (0: whatever fits a UMEM chunk).
+   * The socket gets GRO-coalesced trains that the switch takes in one read; through the ring
+   * every datagram is a frame of its own.
+   */
+  readonly maxRxLen?: number;
+}
+
 export class XdpOverlayPort implements Port {
   readonly kind = PortKind.AF_XDP;
   readonly vnetHdrLen = 0;
@@ -65,12 +76,12 @@ export class XdpOverlayPort implements Port {
   /**
    * open attaches the program to `iface` (the underlay interface, in the current namespace) for
    * VXLAN to `localIp`:`port`, binds the socket and takes `kernel` (already open) as its
-   * companion; `generic` attaches in generic XDP mode (XdpPort). Throws NativeError /
+   * companion (see XdpOverlayOptions). Throws NativeError /
    * FlatnetError when AF_XDP cannot be used; `kernel` is then left open for the caller.
    */
-  static open(iface: string, localIp: number, port: number, kernel: OverlayPort, generic = false): XdpOverlayPort {
+  static open(iface: string, localIp: number, port: number, kernel: OverlayPort, opts: XdpOverlayOptions = {}): XdpOverlayPort {
     const mac = getMac(iface);
-    const xsk = XdpPort.openVxlan(iface, port, localIp, generic);
+    const xsk = XdpPort.openVxlan(iface, port, localIp, opts.generic ?? false, opts.maxRxLen ?? 0);
     const p = new XdpOverlayPort(xsk, kernel, mac);
     try {
       p.nextHops.watch();

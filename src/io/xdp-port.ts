@@ -55,28 +55,29 @@ export class XdpPort extends FdPort {
    * `generic`: the kernel's generic (skb) XDP instead of the driver's (see XdpAttach).
    */
   static open(name: string, generic = false): XdpPort {
-    const { r, index } = XdpPort.openXsk(name, XdpMode.ALL, 0, 0, generic);
+    const { r, index } = XdpPort.openXsk(name, XdpMode.ALL, 0, 0, generic, 0);
     return new XdpPort(r, name, index);
   }
 
   /**
    * openVxlan attaches the program in VXLAN mode on `name` (the underlay): VXLAN to
    * `localIp`:`port` from the addresses given to setPeers() comes to the socket, the rest to the
-   * kernel. XdpOverlayPort builds the overlay on it.
+   * kernel. XdpOverlayPort builds the overlay on it. `maxLen`: longer frames stay with the
+   * kernel too (0: whatever fits a UMEM chunk).
    */
-  static openVxlan(name: string, port: number, localIp: number, generic = false): XdpPort {
-    const { r, index } = XdpPort.openXsk(name, XdpMode.VXLAN, port, localIp, generic);
+  static openVxlan(name: string, port: number, localIp: number, generic = false, maxLen = 0): XdpPort {
+    const { r, index } = XdpPort.openXsk(name, XdpMode.VXLAN, port, localIp, generic, maxLen);
     return new XdpPort(r, name, index);
   }
 
   /** openXsk: the native socket and program; `port`/`localIp` for the VXLAN mode. */
-  private static openXsk(name: string, mode: number, port: number, localIp: number, generic: boolean): { r: XskOpenResult; index: number } {
+  private static openXsk(name: string, mode: number, port: number, localIp: number, generic: boolean, maxLen: number): { r: XskOpenResult; index: number } {
     checkIfName(name);
     const n = loadNative();
     const obj = xdpObjectPath();
     if (obj === null) throw new FlatnetError('ERR_XDP_UNAVAILABLE', `${name}: the XDP program is not built (native/build/Release/flatnet_xdp.o: clang, libbpf-dev; run .ci/setup)`);
     const index = ifIndex(name);
-    const r = control(name, () => n.xskOpen(index, obj, mode, port, localIp, generic));
+    const r = control(name, () => n.xskOpen(index, obj, mode, port, localIp, generic, maxLen));
     return { r, index };
   }
 

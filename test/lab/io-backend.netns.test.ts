@@ -68,7 +68,7 @@ describe.skipIf(skip !== null)(`io backends: AF_XDP overlay, fallback, daemon ki
       const rows = await ports(n);
       const ov = rows.find((r) => r.role === 'overlay')!;
       expect(ov.backend).toBe('af_xdp');
-      expect(ov.io).toMatchObject({ backend: 'af_xdp', attach: 'generic', link: true });
+      expect(ov.io).toMatchObject({ backend: 'af_xdp', attach: 'native', link: true });
       expect(rows.filter((r) => r.role === 'pod').map((r) => r.backend)).toEqual(['packet']);
       expect(xdpOnUnderlay(n)).toBe(true);
     }
