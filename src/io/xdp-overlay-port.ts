@@ -100,12 +100,7 @@ export class XdpOverlayPort implements Port {
 
   /** Counters of the AF_XDP socket and the kernel's sockets together (cold path: show, metrics). */
   get stats(): PortStats {
-    const s = new PortStats();
-    for (const t of [this.xsk.stats, this.kernel.stats]) {
-      s.rxPackets += t.rxPackets; s.rxBytes += t.rxBytes; s.rxBatches += t.rxBatches; s.rxErrors += t.rxErrors;
-      s.txPackets += t.txPackets; s.txBytes += t.txBytes; s.txBatches += t.txBatches; s.txErrors += t.txErrors; s.txDropped += t.txDropped;
-    }
-    return s;
+    return new PortStats().add(this.xsk.stats).add(this.kernel.stats);
   }
 
   /**

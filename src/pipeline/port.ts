@@ -34,6 +34,14 @@ export class PortStats {
   txErrors = 0;
   /** Frames handed to write() that the kernel did not take (queue full: EAGAIN/ENOBUFS). */
   txDropped = 0;
+
+  /** add adds every counter of `o` to this one (a port over several sockets; cold path). */
+  add(o: PortStats): this {
+    this.rxPackets += o.rxPackets; this.rxBytes += o.rxBytes; this.rxBatches += o.rxBatches; this.rxErrors += o.rxErrors;
+    this.txPackets += o.txPackets; this.txBytes += o.txBytes; this.txBatches += o.txBatches; this.txErrors += o.txErrors;
+    this.txDropped += o.txDropped;
+    return this;
+  }
 }
 
 export interface Port {
