@@ -3,7 +3,8 @@
 // captures must not overlap). netns files skip themselves with a visible reason when not root.
 // `netns-af_xdp` runs the lab-level namespace files (lab, interop, hostile input, MTU, reload,
 // trace, the e2e bench's smoke test) a second time with the daemons on the AF_XDP backend
-// (FLATNET_IO=af_xdp), after the other two (groupOrder) so namespace runs never overlap.
+// (FLATNET_IO=af_xdp), in a group of its own (groupOrder) so that it never runs beside the netns
+// project: namespace runs never overlap.
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 

@@ -7,7 +7,7 @@
  * bench/results/latest.md with ratios computed within the run (report.ts).
  *
  *   npm run bench:e2e                      # setup, build, then this with the defaults (~7 minutes)
- *   node dist/bench/e2e/e2e.bench.js [--quick] [--rounds 2] [--systems veth,kernel,flatnet,flatnet-nooffload]
+ *   node dist/bench/e2e/e2e.bench.js [--quick] [--rounds 2] [--systems veth,kernel,flatnet,flatnet-nooffload,flatnet-xdp[,flatnet-xdp-generic]]
  *       [--udp-rates 50k,100k,150k,200k,300k,max] [--udp-seconds 3] [--tcp-seconds 8] [--tcp-omit 1]
  *       [--tcp-streams 1,4] [--ping-count 2000] [--ping-interval 0.002] [--underlay-offloads on|off]
  *       [--no-profile] [--out DIR]
@@ -29,7 +29,7 @@ import { killChildren, ping, pingIputils, tcp, udpSweep, warmUp } from './measur
 import { machineCpu, round } from './probe.js';
 import { summarizeProfile } from './profile.js';
 import { renderMarkdown, summarizeResults, type BenchOptions, type Machine, type ProfileRun, type Results, type RoundResult, type SystemResult } from './report.js';
-import { buildSystem, SYSTEM_DESCRIPTIONS, SYSTEM_IDS, SYSTEM_LABELS, type Sut, type SystemId } from './systems.js';
+import { buildSystem, DEFAULT_SYSTEMS, SYSTEM_DESCRIPTIONS, SYSTEM_IDS, SYSTEM_LABELS, type Sut, type SystemId } from './systems.js';
 
 const log = (l: string): void => { process.stderr.write(`${l}\n`); };
 
@@ -81,7 +81,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions & { out: str
     allowPositionals: false,
   });
   const quick = values.quick === true;
-  const systems = (values.systems?.split(',').map((s) => s.trim()) ?? [...SYSTEM_IDS]) as SystemId[];
+  const systems = (values.systems?.split(',').map((s) => s.trim()) ?? [...DEFAULT_SYSTEMS]) as SystemId[];
   for (const s of systems) if (!(SYSTEM_IDS as readonly string[]).includes(s)) throw new Error(`--systems: ${s} is not one of ${SYSTEM_IDS.join(', ')}`);
   const ul = values['underlay-offloads'] ?? 'on';
   if (ul !== 'on' && ul !== 'off') throw new Error('--underlay-offloads: on or off');

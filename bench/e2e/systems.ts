@@ -39,6 +39,8 @@ import { labPrefix, POD_MTU, writeState, type LabOptions, type LabState } from '
 import type { Daemon } from './probe.js';
 
 export const SYSTEM_IDS = ['veth', 'kernel', 'flatnet', 'flatnet-nooffload', 'flatnet-xdp', 'flatnet-xdp-generic'] as const;
+/** What a run measures without --systems: all but flatnet-xdp-generic (an experiment, on request). */
+export const DEFAULT_SYSTEMS: readonly SystemId[] = ['veth', 'kernel', 'flatnet', 'flatnet-nooffload', 'flatnet-xdp'];
 export type SystemId = (typeof SYSTEM_IDS)[number];
 
 export const SYSTEM_LABELS: Readonly<Record<SystemId, string>> = {
