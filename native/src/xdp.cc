@@ -231,7 +231,13 @@ static Napi::Value XskOpen(const Napi::CallbackInfo& info) {
   // Attach: a BPF link (driver mode where the driver has it, unless `generic`), else netlink.
   const int progFd = bpf_program__fd(prog);
   LIBBPF_OPTS(bpf_link_create_opts, lopts, .flags = generic ? static_cast<uint32_t>(XDP_FLAGS_SKB_MODE) : 0u);
-  x->linkFd = bpf_link_create(progFd, ifindex, BPF_XDP, &lopts);
+  // A link closed a moment ago (a port closed, a daemon killed) is freed by a kernel work item:
+  // until it has run, the interface still has that program (EBUSY / EEXIST). Wait, up to 1 s.
+  for (int tries = 0; tries < 100; tries++) {
+    x->linkFd = bpf_link_create(progFd, ifindex, BPF_XDP, &lopts);
+    if (x->linkFd >= 0 || (errno != EBUSY && errno != EEXIST)) break;
+    usleep(10000);
+  }
   if (x->linkFd < 0) {
     x->linkFd = -1;
     int flags = XDP_FLAGS_UPDATE_IF_NOEXIST | (generic ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE);

@@ -41,6 +41,15 @@ async function withEnv<T>(vars: Record<string, string>, fn: () => Promise<T>): P
 
 const xdpOnUnderlay = (n: LabNode): boolean => /prog\/xdp/.test(ipNs(n.ns, '-d', 'link', 'show', 'eth0'));
 
+/** The kernel frees a BPF link (and so detaches its program) from a work item: poll briefly. */
+async function xdpGone(n: LabNode): Promise<boolean> {
+  for (let i = 0; i < 100; i++) {
+    if (!xdpOnUnderlay(n)) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return false;
+}
+
 describe.skipIf(skip !== null)(`io backends: AF_XDP overlay, fallback, daemon killed${skip === null ? '' : ` (skipped: ${skip})`}`, () => {
   const name = uniqueLabName('xb');
   let lab: LabState;
@@ -93,7 +102,7 @@ describe.skipIf(skip !== null)(`io backends: AF_XDP overlay, fallback, daemon ki
 
   it('a killed daemon leaves no XDP program and a working underlay; a restart takes over again', async () => {
     await stopDaemon(n1, lab.daemons[n1.name]!.pid, 'SIGKILL', 5000);
-    expect(xdpOnUnderlay(n1)).toBe(false);
+    expect(await xdpGone(n1)).toBe(true);
     expect((await inNsAsync(n1.ns, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', n2.underlayIp])).code).toBe(0);
     lab.daemons[n1.name] = await withEnv({ FLATNET_IO: 'af_xdp' }, async () => spawnDaemon(n1));
     writeState(lab);
@@ -108,7 +117,7 @@ describe.skipIf(skip !== null)(`io backends: AF_XDP overlay, fallback, daemon ki
     const ov = (await ports(n1)).find((r) => r.role === 'overlay')!;
     expect(ov.backend).toBe('packet');
     expect(ov.io).toBeNull();
-    expect(xdpOnUnderlay(n1)).toBe(false);
+    expect(await xdpGone(n1)).toBe(true);
     expect((await ping(n1.pods[0]!, n2.pods[0]!.ip)).received).toBe(3);
 
     await stopDaemon(n1, lab.daemons[n1.name]!.pid, 'SIGTERM', 10_000);
