@@ -7,7 +7,7 @@
  * bench/results/latest.md with ratios computed within the run (report.ts).
  *
  *   npm run bench:e2e                      # setup, build, then this with the defaults (~7 minutes)
- *   node dist/bench/e2e/e2e.bench.js [--quick] [--rounds 2] [--systems veth,kernel,flatnet,flatnet-nooffload]
+ *   node dist/bench/e2e/e2e.bench.js [--quick] [--rounds 2] [--systems veth,kernel,flatnet,flatnet-nooffload,flatnet-xdp[,flatnet-xdp-generic]]
  *       [--udp-rates 50k,100k,150k,200k,300k,max] [--udp-seconds 3] [--tcp-seconds 8] [--tcp-omit 1]
  *       [--tcp-streams 1,4] [--ping-count 2000] [--ping-interval 0.002] [--underlay-offloads on|off]
  *       [--no-profile] [--out DIR]
@@ -29,7 +29,7 @@ import { killChildren, ping, pingIputils, tcp, udpSweep, warmUp } from './measur
 import { machineCpu, round } from './probe.js';
 import { summarizeProfile } from './profile.js';
 import { renderMarkdown, summarizeResults, type BenchOptions, type Machine, type ProfileRun, type Results, type RoundResult, type SystemResult } from './report.js';
-import { buildSystem, SYSTEM_DESCRIPTIONS, SYSTEM_IDS, SYSTEM_LABELS, type Sut, type SystemId } from './systems.js';
+import { buildSystem, DEFAULT_SYSTEMS, SYSTEM_DESCRIPTIONS, SYSTEM_IDS, SYSTEM_LABELS, type Sut, type SystemId } from './systems.js';
 
 const log = (l: string): void => { process.stderr.write(`${l}\n`); };
 
@@ -81,7 +81,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions & { out: str
     allowPositionals: false,
   });
   const quick = values.quick === true;
-  const systems = (values.systems?.split(',').map((s) => s.trim()) ?? [...SYSTEM_IDS]) as SystemId[];
+  const systems = (values.systems?.split(',').map((s) => s.trim()) ?? [...DEFAULT_SYSTEMS]) as SystemId[];
   for (const s of systems) if (!(SYSTEM_IDS as readonly string[]).includes(s)) throw new Error(`--systems: ${s} is not one of ${SYSTEM_IDS.join(', ')}`);
   const ul = values['underlay-offloads'] ?? 'on';
   if (ul !== 'on' && ul !== 'off') throw new Error('--underlay-offloads: on or off');
@@ -260,31 +260,33 @@ export async function main(argv: readonly string[]): Promise<number> {
 
   const started = new Date();
   const stamp = started.toISOString().replace(/[:]/g, '-').replace(/\.\d+Z$/, 'Z');
+  // Lab names e2<run id><system><round>; $FLATNET_BENCH_PREFIX replaces `e2` (one prefix per developer).
   const runId = Math.random().toString(36).slice(2, 6).padEnd(4, '0');
+  const lp = /^[a-z0-9]{1,3}$/.test(process.env['FLATNET_BENCH_PREFIX'] ?? '') ? process.env['FLATNET_BENCH_PREFIX']! : 'e2';
   const tmp = mkdtempSync(join(tmpdir(), 'flatnet-e2e-'));
   tmpDir = tmp;
   const errors: string[] = [];
   try {
     const gen = join(tmp, 'gen');
     execFileSync('gcc', ['-O2', '-Wall', '-o', gen, join(root, 'bench/e2e/gen.c')], { stdio: ['ignore', 'ignore', 'inherit'] });
-    log(`e2e bench ${opts.quick ? '(quick) ' : ''}run e2${runId}: ${opts.systems.join(', ')}; ${opts.rounds} round(s); measuring machine load for 2 s first`);
+    log(`e2e bench ${opts.quick ? '(quick) ' : ''}run ${lp}${runId}: ${opts.systems.join(', ')}; ${opts.rounds} round(s); measuring machine load for 2 s first`);
     const machine = await describeMachine(root);
     log(`  ${machine.cpuModel}, ${machine.vcpus} vCPUs, load ${machine.loadBefore.join(' ')}, ${machine.busyCoresBefore} cores busy before the run`);
 
     const results = new Map<SystemId, RoundResult[]>(opts.systems.map((s) => [s, []]));
-    const code: Record<SystemId, string> = { veth: 'v', kernel: 'k', flatnet: 'f', 'flatnet-nooffload': 'o' };
+    const code: Record<SystemId, string> = { veth: 'v', kernel: 'k', flatnet: 'f', 'flatnet-nooffload': 'o', 'flatnet-xdp': 'x', 'flatnet-xdp-generic': 'g' };
     for (let r = 1; r <= opts.rounds; r++) {
       const order = r % 2 === 1 ? opts.systems : [...opts.systems].reverse();
       log(`round ${r}/${opts.rounds}: ${order.join(', ')}`);
       for (const id of order) {
-        const rr = await measureRound(id, `e2${runId}${code[id]}${r}`, r, opts, gen);
+        const rr = await measureRound(id, `${lp}${runId}${code[id]}${r}`, r, opts, gen);
         if (rr.error !== null) errors.push(`${SYSTEM_LABELS[id]}, round ${r}: ${rr.error}`);
         results.get(id)!.push(rr);
       }
     }
     let profiles: ProfileRun[] = [];
     if (opts.profile && opts.systems.includes('flatnet')) {
-      profiles = await profilePass(`e2${runId}p`, opts, gen, join(outDir, `e2e-${stamp}-profiles`));
+      profiles = await profilePass(`${lp}${runId}p`, opts, gen, join(outDir, `e2e-${stamp}-profiles`));
       if (profiles.length === 0) errors.push('profile pass failed (see the log)');
     }
 

@@ -197,7 +197,7 @@ export function tcpOf(s: SystemSummary | undefined, streams: number): number | n
 export function summarizeResults(systems: readonly SystemResult[]): Summary {
   const sums = systems.map(summarizeSystem);
   const by = (id: SystemId): SystemSummary | undefined => sums.find((s) => s.id === id);
-  const f = by('flatnet'), k = by('kernel'), v = by('veth'), o = by('flatnet-nooffload');
+  const f = by('flatnet'), k = by('kernel'), v = by('veth'), o = by('flatnet-nooffload'), x15 = by('flatnet-xdp');
   const ratios: Record<string, number | null> = {
     'udpPeak.flatnet/kernel': ratio(f?.udpPeakPps, k?.udpPeakPps),
     'udpPeak.flatnet/veth': ratio(f?.udpPeakPps, v?.udpPeakPps),
@@ -218,6 +218,11 @@ export function summarizeResults(systems: readonly SystemResult[]): Summary {
     'pingP50.flatnet/kernel': ratio(f?.pingP50Us, k?.pingP50Us),
     'pingIputilsP50.flatnet-kernel.us': diff(f?.pingIputilsP50Us, k?.pingIputilsP50Us),
     'pingIputilsP99.flatnet-kernel.us': diff(f?.pingIputilsP99Us, k?.pingIputilsP99Us),
+    'udpPeak.flatnet-xdp/kernel': ratio(x15?.udpPeakPps, k?.udpPeakPps),
+    'udpPeak.flatnet-xdp/flatnet': ratio(x15?.udpPeakPps, f?.udpPeakPps),
+    'tcp1.flatnet-xdp/kernel': ratio(tcpOf(x15, 1), tcpOf(k, 1)),
+    'tcp4.flatnet-xdp/kernel': ratio(tcpOf(x15, 4), tcpOf(k, 4)),
+    'pingP50.flatnet-xdp-kernel.us': diff(x15?.pingP50Us, k?.pingP50Us),
   };
   const x = (r: number | null): string => (r === null ? 'n/a' : `${r.toFixed(2)}x`);
   const targets: Target[] = [];
@@ -235,6 +240,14 @@ export function summarizeResults(systems: readonly SystemResult[]): Summary {
   targets.push({ name: 'TCP 1 stream, flatnet (offloads) / kernel VXLAN (issue 5)', goal: '>= 0.5x', measured: `${x(t1)} (${fmtGbps(tcpOf(f, 1))} vs ${fmtGbps(tcpOf(k, 1))})`, met: t1 === null ? null : t1 >= 0.5 });
   const t2 = ratios['tcp1.flatnet/flatnet-nooffload'] ?? null;
   targets.push({ name: 'TCP 1 stream, flatnet offloads on / off (issue 5)', goal: '>= 4x', measured: `${x(t2)} (${fmtGbps(tcpOf(f, 1))} vs ${fmtGbps(tcpOf(o, 1))})`, met: t2 === null ? null : t2 >= 4 });
+  if (x15 !== undefined) {
+    const xp = ratios['udpPeak.flatnet-xdp/kernel'] ?? null, x1 = ratios['tcp1.flatnet-xdp/kernel'] ?? null;
+    const x4 = ratios['tcp4.flatnet-xdp/kernel'] ?? null, xa = ratios['pingP50.flatnet-xdp-kernel.us'] ?? null;
+    targets.push({ name: '64-byte UDP peak, flatnet AF_XDP / kernel VXLAN (issue 15)', goal: '>= 1.5x', measured: `${x(xp)} (${fmtPps(x15.udpPeakPps)} vs ${fmtPps(k?.udpPeakPps)})`, met: xp === null ? null : xp >= 1.5 });
+    targets.push({ name: 'TCP 1 stream, flatnet AF_XDP / kernel VXLAN (issue 15)', goal: '>= 0.8x', measured: `${x(x1)} (${fmtGbps(tcpOf(x15, 1))} vs ${fmtGbps(tcpOf(k, 1))})`, met: x1 === null ? null : x1 >= 0.8 });
+    targets.push({ name: 'TCP 4 streams, flatnet AF_XDP / kernel VXLAN (issue 15)', goal: '>= 0.5x', measured: `${x(x4)} (${fmtGbps(tcpOf(x15, 4))} vs ${fmtGbps(tcpOf(k, 4))})`, met: x4 === null ? null : x4 >= 0.5 });
+    targets.push({ name: 'added ping RTT p50 over kernel VXLAN, flatnet AF_XDP, no poll mode (issue 15)', goal: '<= 80 us', measured: xa === null ? 'n/a' : `+${xa.toFixed(1)} us (${fmtUs(x15.pingP50Us)} vs ${fmtUs(k?.pingP50Us)})`, met: xa === null ? null : xa <= 80 });
+  }
   return { systems: sums, ratios, targets };
 }
 

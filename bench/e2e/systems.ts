@@ -15,6 +15,11 @@
  *                      the only consistent meaning of "no offloads" (with TSO on in the pod, a
  *                      port without virtio-net headers would be handed 64 KB frames it cannot
  *                      describe; with TX checksum offload on, partial checksums).
+ *   flatnet-xdp        `flatnet` with `io: af_xdp`: the overlay on an AF_XDP socket on each node's
+ *                      underlay eth0 (XDP program attached natively to the veth), the kernel's
+ *                      sockets beside it for UDP-GSO trains; pods on AF_PACKET as in `flatnet`.
+ *                      The program runs in the veth driver (native XDP, the daemon's default).
+ *   flatnet-xdp-generic the same with FLATNET_XDP_ATTACH=generic (generic XDP).
  *
  * Every lab node's underlay eth0 keeps the veth defaults here (`underlayOffloads: true`): both
  * kernel VXLAN and flatnet may hand the underlay UDP GSO super-frames, as they would a NIC with
@@ -33,7 +38,9 @@ import { labDown, labUp } from '../../src/lab/lab.js';
 import { labPrefix, POD_MTU, writeState, type LabOptions, type LabState } from '../../src/lab/topology.js';
 import type { Daemon } from './probe.js';
 
-export const SYSTEM_IDS = ['veth', 'kernel', 'flatnet', 'flatnet-nooffload'] as const;
+export const SYSTEM_IDS = ['veth', 'kernel', 'flatnet', 'flatnet-nooffload', 'flatnet-xdp', 'flatnet-xdp-generic'] as const;
+/** What a run measures without --systems: all but flatnet-xdp-generic (an experiment, on request). */
+export const DEFAULT_SYSTEMS: readonly SystemId[] = ['veth', 'kernel', 'flatnet', 'flatnet-nooffload', 'flatnet-xdp'];
 export type SystemId = (typeof SYSTEM_IDS)[number];
 
 export const SYSTEM_LABELS: Readonly<Record<SystemId, string>> = {
@@ -41,6 +48,8 @@ export const SYSTEM_LABELS: Readonly<Record<SystemId, string>> = {
   kernel: 'kernel VXLAN',
   flatnet: 'flatnet',
   'flatnet-nooffload': 'flatnet, offloads off',
+  'flatnet-xdp': 'flatnet, AF_XDP overlay',
+  'flatnet-xdp-generic': 'flatnet, AF_XDP overlay, generic XDP',
 };
 
 export const SYSTEM_DESCRIPTIONS: Readonly<Record<SystemId, string>> = {
@@ -48,6 +57,8 @@ export const SYSTEM_DESCRIPTIONS: Readonly<Record<SystemId, string>> = {
   kernel: '2 lab nodes with the kernel vxlan driver programmed like flannel (flannel.1 + cni0 bridge, udpcsum), 1 pod each',
   flatnet: '2 lab nodes running `flatnet vtep` with offloads on (virtio-net headers, UDP GSO/GRO), pods with veth default offloads',
   'flatnet-nooffload': "2 lab nodes running `flatnet vtep` with `offloads: false`, pods' TX checksum/TSO/GSO off (per-packet path end to end)",
+  'flatnet-xdp': '`flatnet` with `io: af_xdp`: the overlay on an AF_XDP socket on the underlay veth (native XDP): frames up to 512 bytes through the ring, longer ones and UDP-GSO trains through the kernel socket',
+  'flatnet-xdp-generic': '`flatnet-xdp` with the program in generic XDP (FLATNET_XDP_ATTACH=generic)',
 };
 
 export interface Endpoint { readonly ns: string; readonly ip: string }
@@ -77,7 +88,17 @@ export async function buildSystem(id: SystemId, name: string, o: BuildOptions): 
   if (id === 'veth') return buildVeth(name, o);
   const lab: Partial<LabOptions> = { name, nodes: 2, pods: 1, kernelNodes: id === 'kernel' ? 2 : 0, underlayOffloads: o.underlayOffloads };
   if (id === 'flatnet-nooffload') Object.assign(lab, { flatnetOffloads: false, podOffloads: false });
-  const state = await labUp(lab);
+  if (id === 'flatnet-xdp' || id === 'flatnet-xdp-generic') Object.assign(lab, { flatnetIo: 'af_xdp' });
+  // The daemons inherit the environment: the attach mode for flatnet-xdp-generic.
+  const savedAttach = process.env['FLATNET_XDP_ATTACH'];
+  if (id === 'flatnet-xdp-generic') process.env['FLATNET_XDP_ATTACH'] = 'generic';
+  let state: LabState;
+  try {
+    state = await labUp(lab);
+  } finally {
+    if (savedAttach === undefined) delete process.env['FLATNET_XDP_ATTACH'];
+    else process.env['FLATNET_XDP_ATTACH'] = savedAttach;
+  }
   try {
     return await labSut(id, state);
   } catch (e) {

@@ -15,6 +15,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterLink(env, exports);
   RegisterNetns(env, exports);
   RegisterStats(env, exports);
+  RegisterXdp(env, exports);
+  RegisterNexthop(env, exports);
   return exports;
 }
 

@@ -88,6 +88,8 @@ void RegisterUdp(Napi::Env env, Napi::Object exports);
 void RegisterPoll(Napi::Env env, Napi::Object exports);
 void RegisterLink(Napi::Env env, Napi::Object exports);
 void RegisterNetns(Napi::Env env, Napi::Object exports);
+void RegisterXdp(Napi::Env env, Napi::Object exports);
+void RegisterNexthop(Napi::Env env, Napi::Object exports);
 
 // Adds a raw napi callback to `exports` under `name`.
 void SetRaw(Napi::Env env, Napi::Object exports, const char* name, napi_callback cb);

@@ -5,6 +5,12 @@
  *   overlay port  a UDP socket on the underlay address and VXLAN port (receive, GSO trains) and
  *                 a raw IPv4 socket (ordinary frames with our own outer headers): OverlayPort
  *   pod ports     AF_PACKET on each pod's veth host end, its MTU raised and the link up
+ * With `io: af_xdp` (or `auto` where it opens) the overlay is an AF_XDP socket on the underlay
+ * interface, the kernel's sockets kept beside it (XdpOverlayPort; see openBackend). Pod ports
+ * stay AF_PACKET with virtio-net headers: an XDP program sees neither the pod's TSO super-frames
+ * nor its partial checksums (a veth peer's CHECKSUM_PARTIAL reaches XDP unfinished), so AF_XDP
+ * there would corrupt TCP from any pod with TX checksum offload on (the default) and give up
+ * the 64 KB super-frames the TCP path depends on. XdpPort (mode ALL) exists for such ports.
  * LinuxHost implements the reconciler's HostOps with them; the reconciler decides when.
  */
 
@@ -17,6 +23,7 @@ import { PacketPort } from '../io/packet-port.js';
 import { RawIpPort } from '../io/raw-ip-port.js';
 import { TapPort } from '../io/tap-port.js';
 import { UdpPort } from '../io/udp-port.js';
+import { XdpOverlayPort } from '../io/xdp-overlay-port.js';
 import { formatIpv4, formatMac } from '../wire/addr.js';
 import { resolveVtepMac } from './config.js';
 import { Framing, type OverlayAttach, type Port } from './data-plane.js';
@@ -84,9 +91,15 @@ export class LinuxHost implements HostOps {
       udp.close();
       throw e;
     }
-    const port = new OverlayPort(udp, raw, `vxlan:${node.port}`);
-    const attach: OverlayAttach = { rx: Framing.UDP, tx: port.sendsIp ? Framing.IP : Framing.UDP, gso: udp.features.gso, gro: udp.features.gro };
-    return { port, attach, info: { ...udp.features, sendsIp: port.sendsIp } };
+    const kernel = new OverlayPort(udp, raw, `vxlan:${node.port}`);
+    // The AF_XDP overlay presents the same framing (rx UDP, tx IP) and sends trains and frames
+    // without a resolved next hop through `kernel`.
+    const generic = xdpAttachGeneric();
+    const xdp = openBackend(node, this.log, `overlay on ${node.underlay.interface}`, () => XdpOverlayPort.open(node.underlay.interface, node.underlay.address, node.port, kernel, { generic, maxRxLen: XDP_OVERLAY_MAX_RX_LEN }));
+    if (xdp === null && node.io === 'af_xdp') kernel.close();
+    const port: Port = xdp ?? kernel;
+    const attach: OverlayAttach = { rx: Framing.UDP, tx: kernel.sendsIp ? Framing.IP : Framing.UDP, gso: udp.features.gso, gro: udp.features.gro };
+    return { port, attach, info: { ...udp.features, sendsIp: kernel.sendsIp, io: xdp === null ? 'packet' : 'af_xdp' } };
   }
 
   openPod(node: NodeSpec, pod: PodSpec): Port {
@@ -118,6 +131,41 @@ export class LinuxHost implements HostOps {
   closeHost(port: Port, keep: boolean): void {
     if (keep && port instanceof TapPort) port.persist(true);
     port.close();
+  }
+}
+
+/**
+ * xdpAttachGeneric: the overlay's XDP program runs in the veth/NIC driver (native) unless
+ * $FLATNET_XDP_ATTACH=generic. Generic XDP keeps a veth peer's UDP-GSO trains whole, but it
+ * copies every one into a linear skb before the program runs (TCP 0.21x kernel VXLAN in bench
+ * run xextsp, native 0.18x when every datagram came through the ring).
+ */
+function xdpAttachGeneric(): boolean {
+  return process.env['FLATNET_XDP_ATTACH'] === 'generic';
+}
+
+/**
+ * XDP_OVERLAY_MAX_RX_LEN: VXLAN frames up to this length come through the AF_XDP ring (small
+ * packets: where the socket path's per-packet cost is the limit); longer ones (TCP data) take
+ * the kernel's UDP socket, where GRO hands the switch a train per read and the switch's own GRO
+ * coalesces it for the pod. Bench runs xextsp (every size through the ring: TCP 0.18-0.21x
+ * kernel VXLAN) and bench/README.md "AF_XDP".
+ */
+const XDP_OVERLAY_MAX_RX_LEN = 512;
+
+/**
+ * openBackend opens an AF_XDP port when `node.io` asks for one: 'packet' never (null), 'auto'
+ * tries and returns null (logged) when AF_XDP is unavailable here (no program object, no
+ * CAP_BPF, an old kernel, a driver refusing XDP), 'af_xdp' throws ERR_IO_AF_XDP with the cause.
+ */
+function openBackend<P>(node: NodeSpec, log: Logger, what: string, open: () => P): P | null {
+  if (node.io === 'packet') return null;
+  try {
+    return open();
+  } catch (e) {
+    if (node.io === 'af_xdp') throw new FlatnetError('ERR_IO_AF_XDP', `${what}: AF_XDP is unavailable: ${(e as Error).message}`, { cause: e });
+    log.warn({ err: e }, `${what}: AF_XDP unavailable, using the packet backend`);
+    return null;
   }
 }
 

@@ -20,6 +20,7 @@
 
 import type { Logger } from 'pino';
 import { FlatnetError } from '../errors.js';
+import { hasPeerFilter } from '../pipeline/port.js';
 import type { AttachedPort, DataPlane, Port } from './data-plane.js';
 import { restartFields, samePeer, samePod, type DesiredState, type NodeSpec, type PeerSpec, type PodSpec } from './desired.js';
 import type { HostOps } from './host.js';
@@ -158,7 +159,11 @@ export class Reconciler<H extends AttachedPort> {
     }
     // 4. peers
     if (peersDiffer) {
-      this.dp.setPeers(peerSpecsFor(desired.node, [...wantPeers.values()]));
+      const specs = peerSpecsFor(desired.node, [...wantPeers.values()]);
+      this.dp.setPeers(specs);
+      // An AF_XDP overlay's program redirects VXLAN from exactly these sources.
+      const ov = this.nodePorts?.overlay;
+      if (ov !== undefined && hasPeerFilter(ov)) ov.setPeers(specs.map((p) => p.underlayIp));
       this.peers = new Map(wantPeers);
     }
     // 5. attach

@@ -11,11 +11,17 @@ import { DROP_HELP, DROP_NAMES, type Drop } from '../pipeline/drop.js';
 import { renderIpam, type IpamSnapshot } from './ipam.js';
 import { renderPolicies, type PolicyRow } from '../policy/view.js';
 import { renderConntrack, renderServices, type ConntrackView, type ServiceRow } from '../service/view.js';
+import { PortKind } from '../pipeline/port.js';
 
 export interface RouteRow { dst: string; kind: string; dev: string; via: string | null; underlay: string | null; lladdr: string | null }
 export interface FdbRow { mac: string; dev: string; dst: string | null; vni: number; state: 'permanent' | 'learned' | 'flood'; ageSeconds: number | null }
 export interface PortRow {
-  id: number; name: string; role: string; kind: string; ip: string | null; mac: string | null;
+  id: number; name: string; role: string; kind: string;
+  /** The I/O backend: 'af_xdp', 'packet' (AF_PACKET / UDP / raw sockets), 'tap', or the kind of an in-memory port. */
+  backend: string;
+  /** Backend details (AF_XDP: attach mode, XDP socket counters, next-hop resolution), else null. */
+  io: Record<string, unknown> | null;
+  ip: string | null; mac: string | null;
   rxPackets: number; rxBytes: number; rxBatches: number; rxErrors: number;
   txPackets: number; txBytes: number; txBatches: number; txErrors: number; txDropped: number;
   /** Frames the kernel dropped at this port's socket and interface (src/io/kernel-drops.ts); null for ports without a kernel side. */
@@ -69,6 +75,8 @@ export function snapshotPorts(sw: Switch): PortRow[] {
     const s = p.port.stats;
     return {
       id: p.id, name: p.name, role: p.role, kind: p.port.kind,
+      backend: p.port.kind === PortKind.AF_XDP ? 'af_xdp' : p.port.kind === PortKind.PACKET || p.port.kind === PortKind.UDP ? 'packet' : p.port.kind,
+      io: p.port.ioInfo?.() ?? null,
       ip: p.role === 'pod' ? formatIpv4(p.ip) : null,
       mac: p.mac === 0 ? null : formatMac(p.mac),
       rxPackets: s.rxPackets, rxBytes: s.rxBytes, rxBatches: s.rxBatches, rxErrors: s.rxErrors,
@@ -142,7 +150,8 @@ export function render(what: ShowWhat, data: unknown): string {
       }).join('\n') + '\n';
     case 'ports':
       return (data as PortRow[]).map((p) => [
-        `${p.id}: ${p.name}: <${p.role}> kind ${p.kind}${p.ip ? ` inet ${p.ip}` : ''}${p.mac ? ` link/ether ${p.mac}` : ''}`,
+        `${p.id}: ${p.name}: <${p.role}> kind ${p.kind} backend ${p.backend}${p.ip ? ` inet ${p.ip}` : ''}${p.mac ? ` link/ether ${p.mac}` : ''}`,
+        ...(p.io === null ? [] : [`    io: ${JSON.stringify(p.io)}`]),
         `    RX: ${'packets'.padStart(12)} ${'bytes'.padStart(14)} ${'batches'.padStart(10)} ${'errors'.padStart(8)}`,
         `        ${String(p.rxPackets).padStart(12)} ${String(p.rxBytes).padStart(14)} ${String(p.rxBatches).padStart(10)} ${String(p.rxErrors).padStart(8)}`,
         `    TX: ${'packets'.padStart(12)} ${'bytes'.padStart(14)} ${'batches'.padStart(10)} ${'errors'.padStart(8)} ${'dropped'.padStart(8)}`,

@@ -27,6 +27,21 @@ const ipv4 = z.ipv4();
 const mac = z.mac();
 const udpPort = z.number().int().min(1).max(65535);
 const entryName = z.string().min(1).max(63);
+
+/** The `io` choices (NodeSpec.io). */
+export const IO_BACKENDS = ['auto', 'af_xdp', 'packet'] as const;
+export type IoBackend = (typeof IO_BACKENDS)[number];
+
+/**
+ * ioFromEnv: the default port backend, $FLATNET_IO (how CI runs the namespace suite on AF_XDP
+ * too), else 'packet'. A value outside IO_BACKENDS is a ConfigError on field `io`.
+ */
+export function ioFromEnv(env: NodeJS.ProcessEnv = process.env): IoBackend {
+  const v = env['FLATNET_IO'];
+  if (v === undefined || v === '') return 'packet';
+  if ((IO_BACKENDS as readonly string[]).includes(v)) return v as IoBackend;
+  throw new ConfigError('ERR_CONFIG_INVALID', 'io', `FLATNET_IO=${JSON.stringify(v)}: expected one of ${IO_BACKENDS.join(', ')}`);
+}
 /** The name of a pod or peer (commands that take only a name use it). */
 export const entryNameSchema = entryName;
 
@@ -82,6 +97,11 @@ export const nodeSchema = z.object({
   offloads: z.boolean().default(true),
   /** Clamp the MSS of TCP SYNs crossing the switch to pod MTU - 40. */
   mssClamp: z.boolean().default(false),
+  /**
+   * Port backend: 'af_xdp' (AF_XDP sockets; fails when unavailable), 'packet' (AF_PACKET, UDP and
+   * raw sockets), 'auto' (AF_XDP where it opens, else packet). Default: $FLATNET_IO, else 'packet'.
+   */
+  io: z.enum(IO_BACKENDS).optional(),
   controlSocket: z.string().min(1).optional(),
   metrics: z.string().regex(/^[0-9.]+:[0-9]{1,5}$/, 'an address:port such as 127.0.0.1:9465').nullable().default(null),
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
@@ -157,6 +177,7 @@ export function checkNode(c: NodeInput): NodeSpec {
     podMtu: c.podMtu ?? null,
     offloads: c.offloads,
     mssClamp: c.mssClamp,
+    io: c.io ?? ioFromEnv(),
     controlSocket: c.controlSocket ?? `/run/flatnet/${c.node}.sock`,
     metrics: mhost === null || mport === null ? null : { host: parseMetricsHost(mhost), port: parsePort(mport, 'metrics') },
     logLevel: c.log.level,

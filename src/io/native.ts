@@ -55,6 +55,19 @@ export const UdpFlag = { GSO: 1, GRO: 2, REUSE_PORT: 4, DONT_FRAGMENT: 8, NO_CHE
 export interface TapOpenResult { fd: number; name: string; vnetHdrLen: number; offload: number }
 export interface PacketOpenResult { fd: number; ignoreOutgoing: 'sockopt' | 'bpf'; qdiscBypass: boolean; rcvbuf: number; sndbuf: number }
 export interface UdpOpenResult { fd: number; port: number; gso: boolean; gro: boolean; rcvbuf: number; sndbuf: number }
+/** xskOpen's program modes (native/bpf/flatnet_xdp.c). */
+export const XdpMode = { ALL: 0, VXLAN: 1 } as const;
+export interface XskOpenResult {
+  id: number;
+  fd: number;
+  /** How the kernel runs the program: 'native' (driver), 'generic' (skb), ... */
+  attach: string;
+  /** Attached through a BPF link (detached by the kernel when the process ends). */
+  link: boolean;
+  zerocopy: boolean;
+}
+export interface XskStats { rxDropped: number; rxInvalid: number; txInvalid: number; rxRingFull: number; fillRingEmpty: number; txRingEmpty: number; txOutstanding: number }
+export interface RouteGetResult { ifindex: number; gateway: number; src: number; local: boolean }
 
 /** The addon's exports (native/src/*.cc). */
 export interface NativeAddon {
@@ -93,12 +106,39 @@ export interface NativeAddon {
   getMac(name: string): Buffer;
   setMac(name: string, mac: Buffer): void;
   setTxQueueLen(name: string, len: number): void;
+  // AF_XDP (native/src/xdp.cc)
+  xskOpen(ifindex: number, objPath: string, mode: number, udpPort: number, localIp: number, generic: boolean, maxLen: number): XskOpenResult;
+  xskClose(id: number): number;
+  xskRecv(id: number, arena: Buffer, slotSize: number, headroom: number, meta: Int32Array, max: number): number;
+  xskSend(id: number, arena: Buffer, meta: Int32Array, count: number, vnetHdrLen: number, res: Int32Array): number;
+  xskSetPeers(id: number, addrs: Int32Array): number;
+  xskStats(id: number): XskStats;
+  xdpAttached(ifindex: number): number;
+  // underlay next hop (native/src/nexthop.cc)
+  nlOpen(): number;
+  routeGet(nlFd: number, dst: number): RouteGetResult;
+  neighGet(nlFd: number, ifindex: number, ip: number): { mac: Buffer | null; state: number };
+  nlMonitorOpen(): number;
+  nlDrain(fd: number): number;
   // namespaces
   netnsEnter(path: string): number;
   netnsRestore(savedFd: number): void;
 }
 
 const ADDON_REL = join('native', 'build', 'Release', 'flatnet.node');
+
+/**
+ * Where the XDP program object is: $FLATNET_XDP_OBJECT (tests point it at a missing file to
+ * force the packet fallback), else next to the addon (native/build/Release/flatnet_xdp.o).
+ */
+export function xdpObjectPath(): string | null {
+  const env = process.env['FLATNET_XDP_OBJECT'];
+  if (env !== undefined && env !== '') return existsSync(env) ? env : null;
+  const a = addonPath();
+  if (a === null) return null;
+  const p = join(dirname(a), 'flatnet_xdp.o');
+  return existsSync(p) ? p : null;
+}
 
 /** Where the addon is: $FLATNET_ADDON, else native/build/Release under the package root. */
 export function addonPath(): string | null {

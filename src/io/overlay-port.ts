@@ -31,13 +31,8 @@ export class OverlayPort implements Port {
 
   /** Counters of both sockets (cold path: show, metrics). */
   get stats(): PortStats {
-    const s = new PortStats();
-    for (const p of this.raw === null ? [this.udp] : [this.udp, this.raw]) {
-      const t = p.stats;
-      s.rxPackets += t.rxPackets; s.rxBytes += t.rxBytes; s.rxBatches += t.rxBatches; s.rxErrors += t.rxErrors;
-      s.txPackets += t.txPackets; s.txBytes += t.txBytes; s.txBatches += t.txBatches; s.txErrors += t.txErrors; s.txDropped += t.txDropped;
-    }
-    return s;
+    const s = new PortStats().add(this.udp.stats);
+    return this.raw === null ? s : s.add(this.raw.stats);
   }
 
   read(batch: Batch, headroom: number): number {

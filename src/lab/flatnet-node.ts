@@ -56,6 +56,7 @@ export function nodeConfig(plan: LabPlan, node: LabNode): ConfigInput {
   if (o.vtepMacSource === 'config') cfg.vtepMac = node.vtepMac;
   if (o.fdbLimit !== null) cfg.fdb = { limit: o.fdbLimit };
   if (o.flatnetOffloads === false) cfg.offloads = false;
+  if (o.flatnetIo !== null) cfg.io = o.flatnetIo;
   return cfg;
 }
 

@@ -65,6 +65,8 @@ export interface LabOptions {
    * default) makes captures show final checksums; on keeps UDP-GSO trains whole to the peer.
    */
   readonly underlayOffloads: boolean;
+  /** The flatnet nodes' config `io` (port backend); null leaves it out ($FLATNET_IO, else packet). */
+  readonly flatnetIo: 'auto' | 'af_xdp' | 'packet' | null;
   /** The flatnet nodes' `fdb.limit` (L2 learning); null: the config default. */
   readonly fdbLimit: number | null;
   /** Where flatnet nodes get their VTEP MAC: the config file, or a file in their stateDir. */
@@ -96,6 +98,7 @@ export const DEFAULT_LAB_OPTIONS: LabOptions = {
   podOffloads: true,
   flatnetOffloads: true,
   underlayOffloads: false,
+  flatnetIo: null,
   fdbLimit: null,
   vtepMacSource: 'config',
   podsVia: 'cni',

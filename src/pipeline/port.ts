@@ -16,6 +16,8 @@ export const PortKind = {
   MEMORY: 'memory',
   PCAP: 'pcap',
   CAP: 'cap',
+  /** An AF_XDP socket (native/src/xdp.cc); the overlay's also keeps kernel sockets beside it. */
+  AF_XDP: 'af_xdp',
 } as const;
 export type PortKind = (typeof PortKind)[keyof typeof PortKind];
 
@@ -32,6 +34,14 @@ export class PortStats {
   txErrors = 0;
   /** Frames handed to write() that the kernel did not take (queue full: EAGAIN/ENOBUFS). */
   txDropped = 0;
+
+  /** add adds every counter of `o` to this one (a port over several sockets; cold path). */
+  add(o: PortStats): this {
+    this.rxPackets += o.rxPackets; this.rxBytes += o.rxBytes; this.rxBatches += o.rxBatches; this.rxErrors += o.rxErrors;
+    this.txPackets += o.txPackets; this.txBytes += o.txBytes; this.txBatches += o.txBatches; this.txErrors += o.txErrors;
+    this.txDropped += o.txDropped;
+    return this;
+  }
 }
 
 export interface Port {
@@ -62,6 +72,18 @@ export interface Port {
 
   /** close stops watching, releases the descriptor; idempotent. */
   close(): void;
+
+  /** ioInfo: backend details for `flatnet show ports` (AF_XDP ports; cold path). */
+  ioInfo?(): Record<string, unknown>;
+}
+
+/** A port whose kernel-side filter takes the peers' underlay addresses (XdpOverlayPort). */
+export interface PeerFilter {
+  setPeers(addrs: readonly number[]): number;
+}
+
+export function hasPeerFilter(p: Port): p is Port & PeerFilter {
+  return typeof (p as Partial<PeerFilter>).setPeers === 'function';
 }
 
 /**

@@ -46,7 +46,7 @@ describe.skipIf(reason !== null)(`bench e2e --quick${reason === null ? '' : ` (s
     expect(res.machine.kernel).not.toBe('');
     expect(res.machine.loadBefore).toHaveLength(3);
     expect(res.machine.loadAfter).toHaveLength(3);
-    expect(res.systems.map((s) => s.id)).toEqual(['veth', 'kernel', 'flatnet', 'flatnet-nooffload']);
+    expect(res.systems.map((s) => s.id)).toEqual(['veth', 'kernel', 'flatnet', 'flatnet-nooffload', 'flatnet-xdp']);
 
     for (const s of res.systems) {
       expect(s.rounds, s.id).toHaveLength(1);
@@ -88,7 +88,7 @@ describe.skipIf(reason !== null)(`bench e2e --quick${reason === null ? '' : ` (s
     }
 
     const sums = res.summary.systems;
-    expect(sums).toHaveLength(4);
+    expect(sums).toHaveLength(5);
     for (const s of sums) {
       expect(s.udpPeakPps, s.id).toBeGreaterThan(0);
       expect(s.pingP50Us, s.id).toBeGreaterThan(0);
@@ -97,7 +97,8 @@ describe.skipIf(reason !== null)(`bench e2e --quick${reason === null ? '' : ` (s
     expect(res.summary.ratios['udpPeak.flatnet/kernel']).toBeGreaterThan(0);
     expect(res.summary.ratios['tcp1.flatnet/kernel']).toBeGreaterThan(0);
     expect(res.summary.ratios['tcp1.flatnet/flatnet-nooffload']).toBeGreaterThan(0);
-    expect(res.summary.targets).toHaveLength(4);
+    expect(res.summary.targets).toHaveLength(8); // issue 5 and 6's four, issue 15's four (flatnet-xdp)
+    expect(res.summary.ratios['udpPeak.flatnet-xdp/kernel']).toBeGreaterThan(0);
     for (const t of res.summary.targets) expect(typeof t.met).toBe('boolean');
 
     // The profiling pass: one summary per daemon per test, restricted to the test's window.
@@ -112,7 +113,7 @@ describe.skipIf(reason !== null)(`bench e2e --quick${reason === null ? '' : ` (s
 
     // Nothing of the run is left: no namespace of any of its labs, no daemon.
     const labs = [...res.systems.flatMap((s) => s.rounds.map((x) => x.lab))];
-    expect(labs.length).toBe(4);
+    expect(labs.length).toBe(5);
     const left = listNamespaces().filter((ns) => labs.some((l) => ns.startsWith(`fl-${l}-`)) || ns.startsWith(`fl-${labs[0]!.slice(0, 6)}p-`));
     expect(left).toEqual([]);
   }, 180_000);

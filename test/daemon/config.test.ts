@@ -77,8 +77,26 @@ describe('node config', () => {
     ['a pod on the underlay interface', (c) => { c.pods[0].interface = 'eth0'; }, 'ERR_CONFIG_DUPLICATE', 'pods[0].interface'],
     ['two pods with one IP', (c) => { c.pods.push({ name: 'b', interface: 'veth-b', ip: '10.244.1.2', mac: '02:00:0a:f4:01:03' }); }, 'ERR_CONFIG_DUPLICATE', 'pods[1].ip'],
     ['two pods with one name', (c) => { c.pods.push({ ...c.pods[0] }); }, 'ERR_CONFIG_DUPLICATE', 'pods[1].name'],
+    ['an unknown io backend', (c) => { c.io = 'dpdk'; }, 'ERR_CONFIG_INVALID', 'io'],
   ])('rejects %s with a code naming the field', (_name, f, code, field) => {
     expect(() => parseConfig(edit(f))).toThrow(expect.objectContaining({ code, field }));
+  });
+
+  it('takes the io backend from the file, else $FLATNET_IO, else packet; a bad $FLATNET_IO names the field', () => {
+    const saved = process.env['FLATNET_IO'];
+    try {
+      delete process.env['FLATNET_IO'];
+      expect(parseConfig(base()).io).toBe('packet');
+      process.env['FLATNET_IO'] = 'af_xdp';
+      expect(parseConfig(base()).io).toBe('af_xdp');
+      expect(parseConfig(edit((c) => { c.io = 'auto'; })).io).toBe('auto');
+      process.env['FLATNET_IO'] = 'xdp';
+      expect(() => parseConfig(base())).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID', field: 'io' }));
+      expect(parseConfig(edit((c) => { c.io = 'packet'; })).io).toBe('packet');
+    } finally {
+      if (saved === undefined) delete process.env['FLATNET_IO'];
+      else process.env['FLATNET_IO'] = saved;
+    }
   });
 
   it('accepts a pod MTU of exactly underlay - 50', () => {

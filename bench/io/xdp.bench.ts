@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+/**
+ * AF_XDP send path (issue 15): the overlay's transmit of 64-byte-payload VXLAN frames (outer
+ * IPv4 + UDP + VXLAN + a 64-byte inner frame, 114 bytes on the wire with Ethernet), batches of
+ * 64, through
+ *
+ *   packet   OverlayPort: the raw IPv4 socket (sendmmsg; the kernel routes, resolves the
+ *            neighbour and builds an skb per frame) — today's backend, the baseline
+ *   af_xdp   XdpOverlayPort: the outer Ethernet header from the next-hop cache, then the TX
+ *            ring (one copy into the UMEM, one sendto kick per batch when the kernel asks)
+ *
+ * and the receive side: the peer namespace transmits VXLAN frames at us through an XdpPort of
+ * its own (TX ring, so the generator costs little), and XdpOverlayPort.read takes them off the
+ * RX ring and checks the outer headers (zero and computed outer UDP checksums).
+ *
+ * ns/frame, Mpps and heap bytes allocated per frame (bench/harness.ts; the new paths must
+ * allocate nothing). Root only; everything in two namespaces this script creates and removes:
+ *
+ *   <p>-a: ua 198.51.100.1/24 ---- veth ---- ub 198.51.100.2/24 :<p>-b
+ *   neighbour 198.51.100.2 -> 02:00:00:00:00:99 on ua (permanent): not ub's MAC, so ub drops
+ *   every frame on arrival (in the sender's context, for both backends alike).
+ *
+ * Usage: node --expose-gc dist/bench/io/xdp.bench.js (under flock /work/.bench.lock).
+ */
+
+import { execFileSync } from 'node:child_process';
+import { Batch, FrameList } from '../../src/buf/batch.js';
+import { getMac } from '../../src/io/link.js';
+import { XdpPort } from '../../src/io/xdp-port.js';
+import { withNetns } from '../../src/io/netns.js';
+import { OverlayPort } from '../../src/io/overlay-port.js';
+import { RawIpPort } from '../../src/io/raw-ip-port.js';
+import { UdpPort } from '../../src/io/udp-port.js';
+import { XdpOverlayPort } from '../../src/io/xdp-overlay-port.js';
+import { parseIpv4 } from '../../src/wire/addr.js';
+import { EncapTemplate, OUTER_IP_OFF, VXLAN_HEADROOM } from '../../src/wire/encap.js';
+import { consume, machine, measure, table } from '../harness.js';
+
+const A = '198.51.100.1', B = '198.51.100.2';
+const BATCH = 64, INNER = 64, SLOT = 256;
+
+function sh(...args: string[]): void {
+  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+async function main(): Promise<void> {
+  const p = `xdpb${process.pid % 10000}`;
+  const a = `${p}-a`, b = `${p}-b`;
+  const ports: { close(): void }[] = [];
+  try {
+    sh('netns', 'add', a);
+    sh('netns', 'add', b);
+    sh('link', 'add', 'ua', 'netns', a, 'type', 'veth', 'peer', 'name', 'ub', 'netns', b);
+    sh('-n', a, 'addr', 'add', `${A}/24`, 'dev', 'ua');
+    sh('-n', b, 'addr', 'add', `${B}/24`, 'dev', 'ub');
+    sh('-n', a, 'link', 'set', 'ua', 'up');
+    sh('-n', b, 'link', 'set', 'ub', 'up');
+    sh('-n', a, 'neigh', 'replace', B, 'lladdr', '02:00:00:00:00:99', 'dev', 'ua', 'nud', 'permanent');
+
+    // One arena of BATCH encapsulated frames (the switch's layout: outer headers in the headroom).
+    const arena = Buffer.alloc(BATCH * SLOT);
+    const tpl = new EncapTemplate({ srcIp: parseIpv4(A), dstIp: parseIpv4(B), vni: 1, srcMac: 0x020000000001, dstMac: 0x020000000099 });
+    const list = new FrameList(BATCH);
+    for (let i = 0; i < BATCH; i++) {
+      const s = i * SLOT + VXLAN_HEADROOM, e = s + INNER;
+      arena.writeUIntBE(0x0e000af40200, s, 6);
+      arena.writeUIntBE(0x0e000af40100, s + 6, 6);
+      arena.writeUInt16BE(0x88b5, s + 12);
+      arena.writeUInt32BE(i, s + 14);
+      const o = tpl.encap(arena, s, e);
+      list.push(arena, o + OUTER_IP_OFF, e, parseIpv4(B), 4789);
+    }
+
+    const { kernel, xdp } = withNetns(a, () => {
+      const mk = (): OverlayPort => new OverlayPort(UdpPort.open({ address: A, port: 4789 }), RawIpPort.open('raw'), 'vxlan:4789');
+      const k = mk();
+      // The AF_XDP port keeps its own kernel sockets (another UDP port: both are bound at once).
+      const x = XdpOverlayPort.open('ua', parseIpv4(A), 4789, new OverlayPort(UdpPort.open({ address: A, port: 4790 }), RawIpPort.open('raw2'), 'vxlan:4790'));
+      return { kernel: k, xdp: x };
+    });
+    ports.push(kernel, xdp);
+    xdp.setPeers([parseIpv4(B)]);
+    // Resolve the next hop (the lookup runs off the frame path), then check the ring is used.
+    xdp.write(list);
+    for (let i = 0; i < 100 && xdp.nextHops.size === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    if (xdp.nextHops.size === 0) throw new Error('the next hop did not resolve');
+
+    const rows = [
+      measure('overlay write, packet (raw socket sendmmsg)', BATCH, () => consume(kernel.write(list)), { allocPackets: 200_000 }),
+      measure('overlay write, af_xdp (TX ring)', BATCH, () => consume(xdp.write(list)), { allocPackets: 200_000 }),
+    ];
+
+    // Receive: B's own AF_XDP port sends whole Ethernet frames B -> A:4789 (our peer) at ua.
+    sh('-n', a, 'neigh', 'del', B, 'dev', 'ua');
+    const macA = withNetns(a, () => getMac('ua'));
+    const gen = withNetns(b, () => XdpPort.open('ub'));
+    ports.push(gen);
+    const macB = withNetns(b, () => getMac('ub'));
+    const batch = new Batch(BATCH, 2048);
+    for (const csum of [false, true]) {
+      const t = new EncapTemplate({ srcIp: parseIpv4(B), dstIp: parseIpv4(A), vni: 1, srcMac: macB, dstMac: macA, udpChecksum: csum });
+      const rx = new FrameList(BATCH);
+      for (let i = 0; i < BATCH; i++) {
+        const s = i * SLOT + VXLAN_HEADROOM, e = s + INNER;
+        rx.push(arena, t.encap(arena, s, e), e);
+      }
+      rows.push(measure(`peer xsk write + overlay read, af_xdp (outer UDP checksum ${csum ? 'computed' : 'zero'})`, BATCH, () => {
+        gen.write(rx);
+        let got = 0;
+        for (let k = 0; k < 100 && got < BATCH; k++) { const n = xdp.read(batch, 64); if (n > 0) got += n; }
+        consume(got);
+      }, { allocPackets: 200_000 }));
+    }
+    const xs = xdp.xsk.stats;
+    process.stdout.write(`# AF_XDP send and receive paths, ${machine()}\n\n${table(rows, (r) => (r === rows[1] ? rows[0] : undefined))}\n`);
+    process.stdout.write(`\nAF_XDP socket: ${xs.txPackets} frames taken, ${xs.txDropped} dropped (ring or UMEM full), ${xdp.nextHops.stats.viaKernel} through the kernel while resolving; received ${xs.rxPackets}, ${xdp.xdpRxInvalid} failed the outer checks\n`);
+  } finally {
+    for (const port of ports) port.close();
+    for (const ns of [a, b]) {
+      try { sh('netns', 'del', ns); } catch { /* not created */ }
+    }
+  }
+}
+
+await main();

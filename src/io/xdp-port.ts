@@ -1,0 +1,121 @@
+/**
+ * XdpPort: an AF_XDP socket on queue 0 of one interface (native/src/xdp.cc), with flatnet's XDP
+ * program attached to the interface in one of two modes (native/bpf/flatnet_xdp.c):
+ *   ALL    a pod's veth host end: every frame the interface receives goes to the socket;
+ *   VXLAN  the underlay: only VXLAN to our address and port from known peers (setPeers), the
+ *          rest stays with the kernel (XdpOverlayPort builds on this).
+ * read() copies frames off the RX ring into the batch's slots and gives their chunks back to the
+ * fill ring; write() copies frames into free UMEM chunks and posts them on the TX ring. One
+ * addon call each, the kernel woken only when it asks (need_wakeup). Readiness: the socket's fd
+ * through the same uv_poll as every other port (FdPort).
+ *
+ * Attach modes: the driver's XDP ('native', no skb before the program) or generic XDP (an skb
+ * first). On a veth the choice matters beyond cost: a native program on one end makes the
+ * other end give up GSO (veth_fix_features), so a peer's UDP-GSO trains arrive cut into
+ * datagrams; in generic mode they arrive whole, and the program leaves any frame longer than a
+ * UMEM chunk to the kernel (its UDP socket takes the train in one piece, with GRO).
+ *
+ * No virtio-net header: an XDP program sees single frames, and a veth whose peer runs XDP
+ * stops offering TSO, so the pod's stack segments before the frame reaches us.
+ *
+ * open() throws NativeError when AF_XDP cannot be used here (no program object, no CAP_BPF,
+ * an old kernel, a driver refusing XDP); callers fall back to PacketPort (daemon/io-backend.ts).
+ */
+
+import type { Batch, FrameList } from '../buf/batch.js';
+import { FlatnetError } from '../errors.js';
+import { PortKind } from '../pipeline/port.js';
+import { FdPort } from './fd-port.js';
+import { checkIfName, ifIndex } from './link.js';
+import { control, loadNative, xdpObjectPath, XdpMode, type XskOpenResult, type XskStats } from './native.js';
+
+export interface XdpPortFeatures {
+  /** How the kernel runs the program: 'native' (the driver's XDP) or 'generic' (skb). */
+  readonly attach: string;
+  /** Attached through a BPF link: the kernel detaches it when the process ends, however it ends. */
+  readonly link: boolean;
+  readonly zerocopy: boolean;
+}
+
+export class XdpPort extends FdPort {
+  readonly kind = PortKind.AF_XDP;
+  readonly ifindex: number;
+  readonly features: XdpPortFeatures;
+  private xsk: number;
+
+  private constructor(r: XskOpenResult, name: string, ifindex: number) {
+    super(loadNative(), r.fd, name, 0);
+    this.xsk = r.id;
+    this.ifindex = ifindex;
+    this.features = { attach: r.attach, link: r.link, zerocopy: r.zerocopy };
+  }
+
+  /**
+   * open attaches the program (every frame to us) and binds a socket on interface `name`.
+   * `generic`: the kernel's generic (skb) XDP instead of the driver's (see XdpAttach).
+   */
+  static open(name: string, generic = false): XdpPort {
+    const { r, index } = XdpPort.openXsk(name, XdpMode.ALL, 0, 0, generic, 0);
+    return new XdpPort(r, name, index);
+  }
+
+  /**
+   * openVxlan attaches the program in VXLAN mode on `name` (the underlay): VXLAN to
+   * `localIp`:`port` from the addresses given to setPeers() comes to the socket, the rest to the
+   * kernel. XdpOverlayPort builds the overlay on it. `maxLen`: longer frames stay with the
+   * kernel too (0: whatever fits a UMEM chunk).
+   */
+  static openVxlan(name: string, port: number, localIp: number, generic = false, maxLen = 0): XdpPort {
+    const { r, index } = XdpPort.openXsk(name, XdpMode.VXLAN, port, localIp, generic, maxLen);
+    return new XdpPort(r, name, index);
+  }
+
+  /** openXsk: the native socket and program; `port`/`localIp` for the VXLAN mode. */
+  private static openXsk(name: string, mode: number, port: number, localIp: number, generic: boolean, maxLen: number): { r: XskOpenResult; index: number } {
+    checkIfName(name);
+    const n = loadNative();
+    const obj = xdpObjectPath();
+    if (obj === null) throw new FlatnetError('ERR_XDP_UNAVAILABLE', `${name}: the XDP program is not built (native/build/Release/flatnet_xdp.o: clang, libbpf-dev; run .ci/setup)`);
+    const index = ifIndex(name);
+    const r = control(name, () => n.xskOpen(index, obj, mode, port, localIp, generic, maxLen));
+    return { r, index };
+  }
+
+  /** read: frames [0, n) at batch.slotOff(i) + headroom; valid until the next read into `batch`. */
+  read(batch: Batch, headroom: number): number {
+    if (this.fd < 0) return this.closedRead(batch);
+    this.checkHeadroom(batch, headroom);
+    const n = this.native.xskRecv(this.xsk, batch.arena, batch.slotSize, headroom, batch.meta, batch.capacity);
+    return this.afterRead(batch, n);
+  }
+
+  /** write posts frames [0, list.count) on the TX ring; returns how many were taken, or -errno. */
+  write(list: FrameList): number {
+    if (this.fd < 0) return this.closedWrite(list);
+    if (list.count === 0) return 0;
+    return this.afterWrite(this.native.xskSend(this.xsk, list.arena, list.meta, list.count, 0, this.res));
+  }
+
+  /** ioInfo: what `flatnet show ports` says about this port's I/O (cold path). */
+  ioInfo(): Record<string, unknown> {
+    const f = this.features;
+    return { backend: 'af_xdp', attach: f.attach, link: f.link, zerocopy: f.zerocopy, xsk: this.xdpStats() };
+  }
+
+  /** xdpStats: the socket's kernel counters (XDP_STATISTICS), for show and tests. */
+  xdpStats(): XskStats | null {
+    return this.fd < 0 ? null : this.native.xskStats(this.xsk);
+  }
+
+  /** setPeers: the sources (host-order IPv4) whose VXLAN the program hands to us (VXLAN mode). */
+  setPeers(addrs: readonly number[]): number {
+    return this.fd < 0 ? 0 : this.native.xskSetPeers(this.xsk, Int32Array.from(addrs, (a) => a | 0));
+  }
+
+  override close(): void {
+    if (this.fd < 0) return;
+    super.close(); // stops the poll (the addon does not own this fd: its close() is a no-op)
+    this.native.xskClose(this.xsk);
+    this.xsk = -1;
+  }
+}

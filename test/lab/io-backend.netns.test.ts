@@ -1,0 +1,130 @@
+// The `io` backend through the lab (two flatnet nodes and a kernel node, one pod each), the
+// daemons started with FLATNET_IO=af_xdp (what CI's second namespace pass sets):
+//
+//   - `show ports`: the overlay says backend af_xdp (program attached natively on the underlay
+//     veth, through a BPF link), pods say packet; pods reach each other across flatnet and
+//     kernel nodes, VXLAN arriving and leaving through the AF_XDP socket, the next hop
+//     resolved from the kernel's neighbour table after one frame through the raw socket;
+//   - the node's own underlay traffic (ARP, ping) is the kernel's, as before;
+//   - SIGKILL: no XDP program left on the underlay, the node's underlay still answers;
+//   - fallback forced (no program object): `io: auto` runs on the packet backend and forwards;
+//     `io: af_xdp` refuses to start with ERR_IO_AF_XDP.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from '../../src/daemon/control.js';
+import type { PortRow } from '../../src/daemon/show.js';
+import { inNsAsync, ipNs } from '../../src/lab/exec.js';
+import { spawnDaemon, stopDaemon, waitReady } from '../../src/lab/flatnet-node.js';
+import { labDown, labNamespaces, labUp } from '../../src/lab/lab.js';
+import { ping } from '../../src/lab/runner.js';
+import { writeState, type LabNode, type LabState } from '../../src/lab/topology.js';
+import { ensureDist, labSkipReason, uniqueLabName } from '../support/lab.js';
+
+const skip = labSkipReason(false);
+
+async function ports(node: LabNode): Promise<PortRow[]> {
+  return (await request(node.socket!, { cmd: 'show', what: 'ports' })) as PortRow[];
+}
+
+/** withEnv runs `fn` with `vars` set in process.env (daemons spawned inside inherit them). */
+async function withEnv<T>(vars: Record<string, string>, fn: () => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, vars);
+  try {
+    return await fn();
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
+const xdpOnUnderlay = (n: LabNode): boolean => /prog\/xdp/.test(ipNs(n.ns, '-d', 'link', 'show', 'eth0'));
+
+/** The kernel frees a BPF link (and so detaches its program) from a work item: poll briefly. */
+async function xdpGone(n: LabNode): Promise<boolean> {
+  for (let i = 0; i < 100; i++) {
+    if (!xdpOnUnderlay(n)) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return false;
+}
+
+describe.skipIf(skip !== null)(`io backends: AF_XDP overlay, fallback, daemon killed${skip === null ? '' : ` (skipped: ${skip})`}`, () => {
+  const name = uniqueLabName('xb');
+  let lab: LabState;
+  let n1: LabNode, n2: LabNode, k: LabNode;
+
+  beforeAll(async () => {
+    ensureDist();
+    lab = await withEnv({ FLATNET_IO: 'af_xdp' }, () => labUp({ name, nodes: 3, kernelNodes: 1, pods: 1 }));
+    [n1, n2, k] = lab.nodes as [LabNode, LabNode, LabNode];
+  });
+  afterAll(async () => {
+    await labDown(name);
+    expect(labNamespaces(name)).toEqual([]);
+  });
+
+  async function restart(node: LabNode, env: Record<string, string>): Promise<void> {
+    await stopDaemon(node, lab.daemons[node.name]!.pid, 'SIGTERM', 10_000);
+    lab.daemons[node.name] = await withEnv(env, async () => spawnDaemon(node));
+    writeState(lab);
+    await waitReady(node, lab.daemons[node.name]!.pid);
+  }
+
+  it('runs the overlay on AF_XDP (pods on packet) and forwards between flatnet and kernel nodes', async () => {
+    for (const n of [n1, n2]) {
+      const rows = await ports(n);
+      const ov = rows.find((r) => r.role === 'overlay')!;
+      expect(ov.backend).toBe('af_xdp');
+      expect(ov.io).toMatchObject({ backend: 'af_xdp', attach: 'native', link: true });
+      expect(rows.filter((r) => r.role === 'pod').map((r) => r.backend)).toEqual(['packet']);
+      expect(xdpOnUnderlay(n)).toBe(true);
+    }
+    const p1 = n1.pods[0]!, p2 = n2.pods[0]!, pk = k.pods[0]!;
+    for (const [a, b] of [[p1, p2], [p2, p1], [p1, pk], [pk, p1]] as const) {
+      expect((await ping(a, b.ip)).received, `${a.name} -> ${b.name}`).toBe(3);
+    }
+    const ov = (await ports(n1)).find((r) => r.role === 'overlay')!;
+    const io = ov.io as { nextHop: { resolved: number; viaKernel: number }; kernel: { rxPackets: number; txPackets: number }; xsk: { rxInvalid: number } };
+    // Both peers resolved; after that, frames leave and arrive through the AF_XDP socket.
+    expect(io.nextHop.resolved).toBeGreaterThanOrEqual(2);
+    expect(ov.txPackets - io.kernel.txPackets).toBeGreaterThan(io.kernel.txPackets);
+    expect(ov.rxPackets - io.kernel.rxPackets).toBeGreaterThan(0);
+    expect(io.kernel.rxPackets).toBe(0);
+  });
+
+  it('leaves the node\'s own underlay traffic to the kernel (ARP, ping between node addresses)', async () => {
+    ipNs(n1.ns, 'neigh', 'flush', 'dev', 'eth0');
+    expect((await inNsAsync(n1.ns, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', n2.underlayIp])).code).toBe(0);
+    expect((await inNsAsync(n1.ns, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', k.underlayIp])).code).toBe(0);
+  });
+
+  it('a killed daemon leaves no XDP program and a working underlay; a restart takes over again', async () => {
+    await stopDaemon(n1, lab.daemons[n1.name]!.pid, 'SIGKILL', 5000);
+    expect(await xdpGone(n1)).toBe(true);
+    expect((await inNsAsync(n1.ns, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', n2.underlayIp])).code).toBe(0);
+    lab.daemons[n1.name] = await withEnv({ FLATNET_IO: 'af_xdp' }, async () => spawnDaemon(n1));
+    writeState(lab);
+    await waitReady(n1, lab.daemons[n1.name]!.pid);
+    expect(xdpOnUnderlay(n1)).toBe(true);
+    expect((await ping(n1.pods[0]!, n2.pods[0]!.ip)).received).toBe(3);
+  });
+
+  it('falls back to the packet backend with io auto when AF_XDP is unavailable; io af_xdp refuses to start', async () => {
+    const missing = { FLATNET_XDP_OBJECT: '/nonexistent/flatnet_xdp.o' };
+    await restart(n1, { FLATNET_IO: 'auto', ...missing });
+    const ov = (await ports(n1)).find((r) => r.role === 'overlay')!;
+    expect(ov.backend).toBe('packet');
+    expect(ov.io).toBeNull();
+    expect(await xdpGone(n1)).toBe(true);
+    expect((await ping(n1.pods[0]!, n2.pods[0]!.ip)).received).toBe(3);
+
+    await stopDaemon(n1, lab.daemons[n1.name]!.pid, 'SIGTERM', 10_000);
+    const rec = await withEnv({ FLATNET_IO: 'af_xdp', ...missing }, async () => spawnDaemon(n1));
+    lab.daemons[n1.name] = rec;
+    writeState(lab);
+    await expect(waitReady(n1, rec.pid)).rejects.toThrow(/ERR_IO_AF_XDP/);
+    await restart(n1, { FLATNET_IO: 'af_xdp' });
+  });
+});
