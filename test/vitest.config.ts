@@ -42,7 +42,8 @@ export default defineConfig({
           root,
           include: ['test/lab/*.netns.test.ts', 'test/bench/*.netns.test.ts'],
           // sets FLATNET_IO itself, per daemon
-          exclude: ['test/lab/io-backend.netns.test.ts'],
+          // (and the files that test no I/O path: the kube-proxy rules, the prober, policy/Services)
+          exclude: ['test/lab/io-backend.netns.test.ts', 'test/lab/kube-proxy.netns.test.ts', 'test/lab/probe.netns.test.ts', 'test/lab/cluster-objects.netns.test.ts'],
           env: { FLATNET_IO: 'af_xdp' },
           sequence: { concurrent: false, groupOrder: 1 },
           pool: 'forks',
