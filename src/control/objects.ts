@@ -89,10 +89,25 @@ const requirement = z.object({ key: labelKey, operator: z.enum(['In', 'NotIn', '
 const labelSelector = z.object({ matchLabels: labels.optional(), matchExpressions: z.array(requirement).optional() }).strict();
 
 const cidrString = z.string().refine((s) => { try { Cidr.parse(s); return true; } catch { return false; } }, 'an aligned IPv4 CIDR block such as 10.244.0.0/16');
+/** An `except` must lie inside its `cidr` (the API server's rule). */
+const within = (outer: string, inner: string): boolean => {
+  try {
+    const o = Cidr.parse(outer), i = Cidr.parse(inner);
+    return i.len > o.len && o.contains(i.network);
+  } catch {
+    return true; // the CIDR checks above name the field
+  }
+};
+const ipBlock = z.object({ cidr: cidrString, except: z.array(cidrString).optional() }).strict()
+  .superRefine((b, ctx) => {
+    (b.except ?? []).forEach((e, i) => {
+      if (!within(b.cidr, e)) ctx.addIssue({ code: 'custom', path: ['except', i], message: `${e} is not inside ${b.cidr} (an except must be a part of its cidr)` });
+    });
+  });
 const peer = z.object({
   podSelector: labelSelector.optional(),
   namespaceSelector: labelSelector.optional(),
-  ipBlock: z.object({ cidr: cidrString, except: z.array(cidrString).optional() }).strict().optional(),
+  ipBlock: ipBlock.optional(),
 }).strict().refine((p) => p.ipBlock === undefined || (p.podSelector === undefined && p.namespaceSelector === undefined), 'ipBlock cannot be combined with podSelector or namespaceSelector');
 const policyPort = z.object({ protocol: protocol.optional(), port: intOrName.optional(), endPort: portNumber.optional() }).strict()
   .refine((p) => p.endPort === undefined || typeof p.port === 'number' && p.endPort >= p.port, 'endPort needs a numeric port not above it');
@@ -117,7 +132,20 @@ const SCHEMAS: Readonly<Record<Kind, z.ZodType>> = {
       type: z.enum(['ClusterIP']).optional(),
       clusterIP: z.union([ipv4, z.literal('None')]).optional(),
       selector: labels.optional(),
-      ports: z.array(z.looseObject({ name: portName.optional(), port: portNumber, targetPort: intOrName.optional(), protocol: protocol.optional() })).min(1),
+      ports: z.array(z.looseObject({ name: portName.optional(), port: portNumber, targetPort: intOrName.optional(), protocol: protocol.optional() })).min(1)
+        .superRefine((ports, ctx) => {
+          // As the API server: names unique, and each needed when there is more than one port;
+          // one port and protocol once.
+          const names = new Set<string>(), keys = new Set<string>();
+          ports.forEach((p, i) => {
+            if (ports.length > 1 && p.name === undefined) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: 'required when a Service has more than one port' });
+            if (p.name !== undefined && names.has(p.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate port name ${p.name}` });
+            if (p.name !== undefined) names.add(p.name);
+            const k = `${p.port}/${p.protocol ?? 'TCP'}`;
+            if (keys.has(k)) ctx.addIssue({ code: 'custom', path: [i, 'port'], message: `duplicate port ${k}` });
+            keys.add(k);
+          });
+        }),
     }),
     status: z.looseObject({}).optional(),
   }).strict(),
