@@ -269,8 +269,13 @@ export class ConnTable {
       timeout = proto === CtProto.ICMP ? t.icmp : t.generic;
     }
     this.flags[e] = f;
-    this.expires[e] = now + timeout;
-    this.lruTouch(e);
+    // The expiry and the LRU position move at most once per millisecond (and whenever the
+    // timeout changes): the other packets of a busy flow in the same millisecond skip them.
+    const exp = now + timeout;
+    if (this.expires[e] !== exp) {
+      this.expires[e] = exp;
+      this.lruTouch(e);
+    }
     return true;
   }
 
