@@ -18,6 +18,7 @@ import { registerCni } from './cni.js';
 import { registerControlPlane } from './control-plane.js';
 import { runLabDemo, runLabDown, runLabTest, runLabUp } from './lab.js';
 import { registerLabRestart } from './lab-restart.js';
+import { registerLabProbe } from './lab-probe.js';
 import { DEFAULT_LAB_OPTIONS, type LabOptions } from '../lab/topology.js';
 import type { LabTestOptions } from '../lab/runner.js';
 import { SHOW_WHAT, type ShowWhat } from '../daemon/show.js';
@@ -234,6 +235,7 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
       if (!(await runLabTest(o.name, labTestInput(o), write))) process.exitCode = 1;
     });
   registerLabRestart(lab, nameOpt, write);
+  registerLabProbe(lab, nameOpt, write);
   nameOpt(lab.command('down').description('remove everything the lab made (idempotent; also after a crashed up)'))
     .action(async (o: { name: string }) => {
       await runLabDown(o.name);

@@ -5,6 +5,7 @@
  * measured with real TCP probes between the pods' namespaces (src/lab/probe.ts), not with the
  * engine's own answer; `flatnet show policy|services|conntrack` read from the daemons.
  */
+import { execFileSync, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -85,6 +86,14 @@ describe.skipIf(skip !== null)(`NetworkPolicy and Services through the store, pr
     expect(ms).toBeLessThan(5000);
     // Other web pods are not clients either (n2p0 <-> n2p1); loopback is not judged.
     expect(await grid()).toEqual(['     n1p0 n1p1 n2p0 n2p1', 'n1p0 .    .    .    .', 'n1p1 .    .    X    X', 'n2p0 .    .    .    X', 'n2p1 .    .    X    .']);
+    // The same grid from the command line, compared with an expected one (a mismatch exits 1).
+    const want = join(lab.stateDir, 'expected.grid');
+    writeFileSync(want, ['     n1p0 n1p1 n2p0 n2p1', 'n1p0 .    .    .    .', 'n1p1 .    .    X    X', 'n2p0 .    .    .    X', 'n2p1 .    .    X    .'].join('\n'));
+    expect(execFileSync(process.execPath, [flatnetMain(), 'lab', 'probe', '--name', name, '--timeout', '0.5', '--expect', want], { encoding: 'utf8' })).toContain('matches the expected grid');
+    writeFileSync(want, ['     n1p0 n1p1 n2p0 n2p1', 'n1p0 .    .    .    .', 'n1p1 .    .    .    X', 'n2p0 .    .    .    X', 'n2p1 .    .    X    .'].join('\n'));
+    const r = spawnSync(process.execPath, [flatnetMain(), 'lab', 'probe', '--name', name, '--timeout', '0.5', '--expect', want], { encoding: 'utf8' });
+    expect([r.status, r.stdout.split('\n').find((l) => l.startsWith('n1p1'))]).toEqual([1, 'n1p1 .    .    !    X']);
+    expect(r.stdout).toContain('n1p1 -> n2p0: expected ., got X');
     const shown = flatnet(n2, 'show', 'policy');
     expect(shown).toMatch(new RegExp(`^${ns}\\s+web-from-clients\\s+Ingress\\s+2\\s+`, 'm'));
     expect(shown).toContain(`selects      ${ns}/n2p0 ${ns}/n2p1`);
