@@ -27,7 +27,8 @@
  */
 
 import { U32Map } from '../fib/u32-map.js';
-import { parseIpv4 } from '../wire/addr.js';
+import { Cidr } from '../fib/cidr.js';
+import { parseIpv4, prefixMask } from '../wire/addr.js';
 import {
   namespaceLabels, selectorMatches, type ContainerPort, type Namespace, type NetworkPolicy, type NetworkPolicyPeer,
   type NetworkPolicyPort, type Pod, type Protocol,
@@ -61,13 +62,11 @@ export interface PolicyVerdict {
   rule: CompiledRule | null;
 }
 
-interface CidrNum { readonly net: number; readonly mask: number }
-
 interface CompiledPeer {
   /** Pods this peer selects, by IP (null: an ipBlock peer). */
   readonly ips: U32Map<true> | null;
-  readonly block: CidrNum | null;
-  readonly except: readonly CidrNum[];
+  readonly block: Cidr | null;
+  readonly except: readonly Cidr[];
 }
 
 interface CompiledPort {
@@ -130,17 +129,15 @@ export interface PolicyInputs {
 
 const nsOf = (m: { namespace?: string }): string => m.namespace ?? 'default';
 
-function parseCidr(text: string): CidrNum | null {
+/** parseCidr: an ipBlock's CIDR as a Cidr (host bits cleared, as before), or null when it is not one. */
+function parseCidr(text: string): Cidr | null {
   const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d{1,2})$/.exec(text);
   if (m === null || Number(m[2]) > 32) return null;
-  let net: number;
-  try { net = parseIpv4(m[1]!); } catch { return null; }
+  let ip: number;
+  try { ip = parseIpv4(m[1]!); } catch { return null; }
   const len = Number(m[2]);
-  const mask = len === 0 ? 0 : (0xffff_ffff << (32 - len)) >>> 0;
-  return { net: (net & mask) >>> 0, mask };
+  return new Cidr((ip & prefixMask(len)) >>> 0, len);
 }
-
-const inCidr = (ip: number, c: CidrNum): boolean => ((ip & c.mask) >>> 0) === c.net;
 
 export class PolicySet {
   readonly policies: PolicyCounters[] = [];
@@ -188,7 +185,7 @@ export class PolicySet {
           if (p.ipBlock !== undefined) {
             const block = parseCidr(p.ipBlock.cidr);
             if (block === null) { this.problems.push({ object: where, field: `${field}[${i}].ipBlock.cidr`, reason: `not an IPv4 CIDR: ${p.ipBlock.cidr}` }); return; }
-            const except: CidrNum[] = [];
+            const except: Cidr[] = [];
             for (const [j, e] of (p.ipBlock.except ?? []).entries()) {
               const c = parseCidr(e);
               if (c === null) this.problems.push({ object: where, field: `${field}[${i}].ipBlock.except[${j}]`, reason: `not an IPv4 CIDR: ${e}` });
@@ -294,9 +291,9 @@ function peerMatches(peers: readonly CompiledPeer[] | null, ip: number): boolean
   for (let i = 0; i < peers.length; i++) {
     const p = peers[i]!;
     if (p.ips !== null) { if (p.ips.has(ip)) return true; continue; }
-    if (!inCidr(ip, p.block!)) continue;
+    if (!p.block!.contains(ip)) continue;
     let excluded = false;
-    for (let j = 0; j < p.except.length; j++) if (inCidr(ip, p.except[j]!)) { excluded = true; break; }
+    for (let j = 0; j < p.except.length; j++) if (p.except[j]!.contains(ip)) { excluded = true; break; }
     if (!excluded) return true;
   }
   return false;
