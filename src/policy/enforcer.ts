@@ -22,7 +22,8 @@
  */
 
 import { ConnTable, CtProto, CtRefuse, packPorts } from '../conntrack/table.js';
-import { TCP_STATE_NAMES, TcpFlag } from '../conntrack/tcp.js';
+import { QuotedPacket, TRACKED_TCP_FLAGS } from '../conntrack/packet.js';
+import { TCP_STATE_NAMES } from '../conntrack/tcp.js';
 import { Verdict, type FrameContext } from '../pipeline/context.js';
 import { Drop } from '../pipeline/drop.js';
 import type { PolicyTable } from '../pipeline/policy.js';
@@ -34,8 +35,6 @@ import { PolicyReason, PolicySet, type Direction, type PolicyVerdict } from './e
 const MARK_EGRESS = 1, MARK_INGRESS = 2;
 
 const ICMP_ECHO_REPLY = 0, ICMP_ECHO_REQUEST = 8;
-/** ICMP errors that quote the packet they are about (netfilter's RELATED). */
-const isIcmpError = (t: number): boolean => t === 3 || t === 4 || t === 5 || t === 11 || t === 12;
 
 /** What deciding found, kept for act (decide and act run back to back for one frame). */
 const Found = { NONE: 0, REPLY: 1, ALLOWED_BEFORE: 2, RELATED: 3, JUDGED: 4, NOT_JUDGED: 5 } as const;
@@ -82,6 +81,7 @@ class DirectionTable implements PolicyTable {
   private found: Found = Found.NONE;
   private verdict: PolicyVerdict | null = null;
   private podIp = 0;
+  private readonly quoted = new QuotedPacket();
 
   constructor(e: PolicyEnforcer, dir: Direction, clock: { readonly now: number }) {
     this.e = e;
@@ -201,7 +201,7 @@ class DirectionTable implements PolicyTable {
     if (proto === CtProto.TCP || proto === CtProto.UDP || proto === CtProto.SCTP) {
       if (room < 4) return;
       this.ports = dv.getInt32(l4);
-      if (proto === CtProto.TCP && room >= 14) this.tcpFlags = dv.getUint8(l4 + 13) & (TcpFlag.FIN | TcpFlag.SYN | TcpFlag.RST | TcpFlag.ACK);
+      if (proto === CtProto.TCP && room >= 14) this.tcpFlags = dv.getUint8(l4 + 13) & TRACKED_TCP_FLAGS;
       return;
     }
     if (proto === CtProto.ICMP && room >= 8) {
@@ -213,16 +213,10 @@ class DirectionTable implements PolicyTable {
 
   /** related: an ICMP error whose quoted packet belongs to a tracked connection. */
   private related(c: FrameContext, now: number): boolean {
-    const dv = c.dv, l4 = c.l4Off, end = c.ipEnd;
-    if (end - l4 < 8 + 20 || !isIcmpError(dv.getUint8(l4))) return false;
-    const ip = l4 + 8, ihl = (dv.getUint8(ip) & 0x0f) << 2;
-    if (dv.getUint8(ip) >>> 4 !== 4 || ihl < 20 || end - ip < ihl) return false;
-    const proto = dv.getUint8(ip + 9);
-    let ports = 0;
-    if ((proto === CtProto.TCP || proto === CtProto.UDP || proto === CtProto.SCTP) && end - ip - ihl >= 4) ports = dv.getInt32(ip + ihl);
-    else if (proto === CtProto.ICMP && end - ip - ihl >= 8) ports = dv.getUint16(ip + ihl + 4) << 16;
-    return this.e.ct.lookup(proto, dv.getInt32(ip + 12), dv.getInt32(ip + 16), ports, now) >= 0;
+    const q = this.quoted;
+    return q.read(c.dv, c.l4Off, c.ipEnd) && this.e.ct.lookup(q.proto, q.src, q.dst, q.ports, now) >= 0;
   }
+
 }
 
 /** The ports key of the reply direction. */

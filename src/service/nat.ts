@@ -26,7 +26,7 @@
  */
 
 import { ConnTable, CtProto, CtRefuse, packPorts } from '../conntrack/table.js';
-import { TcpFlag } from '../conntrack/tcp.js';
+import { QuotedPacket, TRACKED_TCP_FLAGS } from '../conntrack/packet.js';
 import { U32Map } from '../fib/u32-map.js';
 import type { FrameLayout } from '../mtu/layout.js';
 import { Reply, Verdict, type FrameContext } from '../pipeline/context.js';
@@ -43,7 +43,6 @@ import { maglevPick } from './maglev.js';
 export const MARK_NAT = 4;
 
 const ICMP_DEST_UNREACH = 3, ICMP_PORT_UNREACH = 3;
-const isIcmpError = (t: number): boolean => t === 3 || t === 4 || t === 5 || t === 11 || t === 12;
 
 /** What decide planned for act. */
 const Plan = { NONE: 0, EXISTING: 1, NEW: 2, ICMP: 3 } as const;
@@ -89,6 +88,8 @@ export class ServiceNat implements ServiceTable {
   private inDst = 0;
   private inSport = 0;
   private inDport = 0;
+  /** The packet an ICMP error quotes (decide reads it, rewriteIcmp writes it). */
+  private readonly quoted = new QuotedPacket();
   /** Packets translated back and forth, connections opened. */
   translated = 0;
   opened = 0;
@@ -143,7 +144,7 @@ export class ServiceNat implements ServiceTable {
     const ports = dv.getInt32(l4);
     this.proto = proto;
     this.ports = ports;
-    this.tcpFlags = proto === CtProto.TCP && room >= 14 ? dv.getUint8(l4 + 13) & (TcpFlag.FIN | TcpFlag.SYN | TcpFlag.RST | TcpFlag.ACK) : 0;
+    this.tcpFlags = proto === CtProto.TCP && room >= 14 ? dv.getUint8(l4 + 13) & TRACKED_TCP_FLAGS : 0;
     const ct = this.ct, now = this.now();
     const n = ct.lookup(proto, c.srcIp | 0, c.dstIp | 0, ports, now);
     if (n >= 0) {
@@ -307,22 +308,20 @@ export class ServiceNat implements ServiceTable {
 
   /** decideIcmp: an ICMP error whose quoted packet belongs to a translated connection. */
   private decideIcmp(c: FrameContext): void {
-    const dv = c.dv, l4 = c.l4Off, end = c.ipEnd;
-    if (end - l4 < 8 + 20 + 4 || !isIcmpError(dv.getUint8(l4))) return;
-    const ip = l4 + 8, ihl = (dv.getUint8(ip) & 0x0f) << 2;
-    if (dv.getUint8(ip) >>> 4 !== 4 || ihl < 20 || end - ip < ihl + 4) return;
-    const proto = dv.getUint8(ip + 9);
+    const q = this.quoted;
+    if (!q.read(c.dv, c.l4Off, c.ipEnd) || !q.portsWhole) return;
+    const proto = q.proto;
     if (proto !== CtProto.TCP && proto !== CtProto.UDP && proto !== CtProto.SCTP) return;
-    const qs = dv.getUint32(ip + 12), qd = dv.getUint32(ip + 16), qp = dv.getInt32(ip + ihl);
-    // The quoted packet went qs -> qd; the error comes back the other way: look up its inverse.
-    const n = this.ct.lookup(proto, qd, qs, packPorts(qp & 0xffff, qp >>> 16), this.now());
+    const qd = q.dst, qp = q.ports;
+    // The quoted packet went src -> dst; the error comes back the other way: look up its inverse.
+    const n = this.ct.lookup(proto, qd, q.src, packPorts(qp & 0xffff, qp >>> 16), this.now());
     if (n < 0 || (this.ct.mark(n) & MARK_NAT) === 0) return;
     const ct = this.ct, o = n ^ 1;
     // The quoted header becomes what its sender sent (the other tuple); the outer one its inverse.
     this.inSrc = ct.nodeSrc(o); this.inDst = ct.nodeDst(o);
     this.inSport = ct.nodePorts(o) >>> 16; this.inDport = ct.nodePorts(o) & 0xffff;
     this.newDst = this.inSrc;
-    this.newSrc = c.srcIp >>> 0 === qd >>> 0 ? this.inDst : c.srcIp >>> 0;
+    this.newSrc = (c.srcIp | 0) === qd ? this.inDst : c.srcIp >>> 0;
     this.node = n;
     this.plan = Plan.ICMP;
     c.ctNode = n;
@@ -333,7 +332,7 @@ export class ServiceNat implements ServiceTable {
 
   private rewriteIcmp(c: FrameContext): void {
     const dv = c.dv, l3 = c.l3Off, l4 = c.l4Off, end = c.ipEnd;
-    const ip = l4 + 8, ihl = (dv.getUint8(ip) & 0x0f) << 2, proto = dv.getUint8(ip + 9);
+    const q = this.quoted, ip = q.ip, ihl = q.ihl, proto = q.proto;
     // The quoted header: addresses (its IP checksum), ports (its L4 checksum when quoted whole enough).
     let qsum = dv.getUint16(ip + 10);
     const qs = dv.getUint32(ip + 12), qd = dv.getUint32(ip + 16);
