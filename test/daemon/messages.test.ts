@@ -2,7 +2,7 @@
 // control socket the user may not open is called a permission problem naming who may connect
 // (not "is the daemon running?").
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,9 +68,18 @@ describe('control socket permissions', () => {
   it.skipIf(!root)('a non-root user connecting to a root daemon socket gets ERR_CONTROL_PERMISSION naming root (real EACCES)', async () => {
     chmodSync(dir, 0o755);
     const path = join(dir, 'perm.sock');
+    // The unprivileged client loads a copy of the client module (it imports node:* and
+    // errors.js only) from the world-readable test directory: the checkout itself may not be
+    // readable by uid 65534 (a clone in a mode-0700 mktemp directory).
+    mkdirSync(join(dir, 'mod', 'daemon'), { recursive: true });
+    copyFileSync(join(ROOT, 'dist/src/daemon/control.js'), join(dir, 'mod', 'daemon', 'control.js'));
+    copyFileSync(join(ROOT, 'dist/src/errors.js'), join(dir, 'mod', 'errors.js'));
+    writeFileSync(join(dir, 'mod', 'package.json'), '{"type":"module"}\n');
+    chmodSync(join(dir, 'mod'), 0o755);
+    chmodSync(join(dir, 'mod', 'daemon'), 0o755);
     const srv = await ControlServer.listen(path, () => 'ok');
     try {
-      const script = `import(${JSON.stringify(join(ROOT, 'dist/src/daemon/control.js'))}).then((m) => m.request(${JSON.stringify(path)}, { cmd: 'status' }, 3000)).then(() => console.log('ok'), (e) => console.log(JSON.stringify({ code: e.code, message: e.message })))`;
+      const script = `import(${JSON.stringify(join(dir, 'mod', 'daemon', 'control.js'))}).then((m) => m.request(${JSON.stringify(path)}, { cmd: 'status' }, 3000)).then(() => console.log('ok'), (e) => console.log(JSON.stringify({ code: e.code, message: e.message })))`;
       const r = spawnSync(process.execPath, ['-e', script], { uid: 65534, gid: 65534, encoding: 'utf8', timeout: 20_000 });
       const out = JSON.parse(r.stdout.trim()) as { code: string; message: string };
       expect(out.code).toBe('ERR_CONTROL_PERMISSION');
