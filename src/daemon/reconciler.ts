@@ -20,6 +20,7 @@
 
 import type { Logger } from 'pino';
 import { FlatnetError } from '../errors.js';
+import { kernelDrops } from '../io/kernel-drops.js';
 import { hasPeerFilter } from '../pipeline/port.js';
 import type { AttachedPort, DataPlane, Port } from './data-plane.js';
 import { restartFields, samePeer, samePod, type DesiredState, type NodeSpec, type PeerSpec, type PodSpec } from './desired.js';
@@ -121,6 +122,9 @@ export class Reconciler<H extends AttachedPort> {
       this.host.closeHost(host.port, false);
       throw e;
     }
+    // The interfaces' kernel drop counts start here (kernel-drops.ts), not at the first look.
+    kernelDrops(host.port);
+    kernelDrops(overlay.port);
     const hostHandle = this.dp.attachHost(host.port, host.mac, host.port.name);
     const overlayHandle = this.dp.attachOverlay(overlay.port, overlay.attach, overlay.port.name);
     this.nodePorts = { node, host: host.port, overlay: overlay.port, hostHandle, overlayHandle, info: { ...host.info, overlay: overlay.info } };
@@ -145,7 +149,11 @@ export class Reconciler<H extends AttachedPort> {
     // 2. open the new ports first: the step that can fail
     const opened: { spec: PodSpec; port: Port }[] = [];
     try {
-      for (const spec of attach) opened.push({ spec, port: this.host.openPod(desired.node, spec) });
+      for (const spec of attach) {
+        const port = this.host.openPod(desired.node, spec);
+        kernelDrops(port); // the veth's kernel drop counts start at the attach, not at the first look
+        opened.push({ spec, port });
+      }
     } catch (e) {
       for (const o of opened) o.port.close();
       throw e;
