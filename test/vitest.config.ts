@@ -42,10 +42,8 @@ export default defineConfig({
           root,
           include: ['test/lab/*.netns.test.ts', 'test/bench/*.netns.test.ts'],
           // sets FLATNET_IO itself, per daemon
-          // (and the files that test no I/O path: the kube-proxy rules, the prober, policy/Services;
-          // and kernel-drops, which reads the AF_PACKET and UDP sockets' own drop counters: an
-          // AF_XDP overlay has neither, and its ring's drops are not surfaced yet)
-          exclude: ['test/lab/io-backend.netns.test.ts', 'test/lab/kernel-drops.netns.test.ts', 'test/lab/kube-proxy.netns.test.ts', 'test/lab/probe.netns.test.ts', 'test/lab/cluster-objects.netns.test.ts'],
+          // (and the files that test no I/O path: the kube-proxy rules, the prober, policy/Services)
+          exclude: ['test/lab/io-backend.netns.test.ts', 'test/lab/kube-proxy.netns.test.ts', 'test/lab/probe.netns.test.ts', 'test/lab/cluster-objects.netns.test.ts'],
           env: { FLATNET_IO: 'af_xdp' },
           sequence: { concurrent: false, groupOrder: 1 },
           pool: 'forks',

@@ -3,7 +3,8 @@
  * port, from where the kernel counts them (native/src/stats.cc):
  *   socket    the port's own socket: PACKET_STATISTICS drops of an AF_PACKET socket (its
  *             receive queue was full), SK_MEMINFO_DROPS of the overlay's UDP socket (its
- *             receive buffer overflowed);
+ *             receive buffer overflowed), an AF_XDP socket's XDP_STATISTICS rx_dropped and
+ *             rx_ring_full (no free fill-ring chunk, or its RX ring full);
  *   ifRx/ifTx the interface's rx_dropped / tx_dropped (IFLA_STATS64): a TAP's tx_dropped are
  *             frames for flatnet that did not fit the TAP's queue; a veth's are frames lost
  *             between the pod and the node.
@@ -20,6 +21,8 @@ import { loadNative, type NativeAddon } from './native.js';
 import { OverlayPort } from './overlay-port.js';
 import { PacketPort } from './packet-port.js';
 import { TapPort } from './tap-port.js';
+import { XdpOverlayPort } from './xdp-overlay-port.js';
+import { XdpPort } from './xdp-port.js';
 
 /** What native/src/stats.cc adds to the addon. */
 interface StatsAddon {
@@ -50,12 +53,21 @@ function addon(): NativeAddon & StatsAddon {
   return loadNative() as NativeAddon & StatsAddon;
 }
 
-/** The socket and interface of a port, as the kernel knows them. */
-function kernelSide(port: Port): { fd: number; packet: boolean; ifname: string | null } | null {
-  if (port instanceof OverlayPort) return { fd: port.udp.descriptor, packet: false, ifname: null };
-  if (port instanceof PacketPort) return { fd: port.descriptor, packet: true, ifname: port.name };
-  if (port instanceof TapPort) return { fd: port.descriptor, packet: false, ifname: port.name };
-  if (port instanceof FdPort) return { fd: port.descriptor, packet: false, ifname: null };
+/**
+ * The socket and interface of a port, as the kernel knows them. `socket` says how the socket's
+ * drops are read: 'packet', PACKET_STATISTICS (reset by every read); 'meminfo', the socket's
+ * drop counter (cumulative); 'none', no socket counter. `xsk`: an AF_XDP socket whose rings'
+ * drops (XDP_STATISTICS rx_dropped + rx_ring_full, cumulative) count with the socket's.
+ */
+interface KernelSide { readonly fd: number; readonly socket: 'packet' | 'meminfo' | 'none'; readonly xsk: XdpPort | null; readonly ifname: string | null }
+
+function kernelSide(port: Port): KernelSide | null {
+  if (port instanceof XdpOverlayPort) return { fd: port.kernel.udp.descriptor, socket: 'meminfo', xsk: port.xsk, ifname: null };
+  if (port instanceof OverlayPort) return { fd: port.udp.descriptor, socket: 'meminfo', xsk: null, ifname: null };
+  if (port instanceof PacketPort) return { fd: port.descriptor, socket: 'packet', xsk: null, ifname: port.name };
+  if (port instanceof TapPort) return { fd: port.descriptor, socket: 'none', xsk: null, ifname: port.name };
+  if (port instanceof XdpPort) return { fd: port.descriptor, socket: 'none', xsk: port, ifname: port.name };
+  if (port instanceof FdPort) return { fd: port.descriptor, socket: 'meminfo', xsk: null, ifname: null };
   return null;
 }
 
@@ -73,14 +85,26 @@ export function kernelDrops(port: Port): KernelDropCounts | null {
   }
   if (side.fd < 0) return st.last;
   const n = addon();
-  if (side.packet) {
+  if (side.socket === 'packet') {
     // Reset by the kernel on every read: accumulate.
     const r = n.packetStats(side.fd);
     if (typeof r !== 'number') st.socket += r[1];
-  } else if (side.ifname === null || port instanceof OverlayPort) {
-    // Cumulative over the socket's life, which is the port's.
-    const d = n.socketDrops(side.fd);
-    if (d >= 0) st.socket = d;
+  } else {
+    // Cumulative over the socket's (and so the port's) life.
+    let total = 0, read = false;
+    if (side.socket === 'meminfo') {
+      const d = n.socketDrops(side.fd);
+      if (d >= 0) { total += d; read = true; }
+    }
+    if (side.xsk !== null) {
+      try {
+        const x = side.xsk.xdpStats();
+        if (x !== null) { total += x.rxDropped + x.rxRingFull; read = true; }
+      } catch {
+        // The socket is closing: keep the last counts.
+      }
+    }
+    if (read) st.socket = total;
   }
   let ifRx: number | null = null, ifTx: number | null = null;
   if (side.ifname !== null) {

@@ -2,7 +2,8 @@
 // n1 floods its veth (the AF_PACKET queue of that pod port overflows) and a pod of n2 floods n1
 // through the overlay (n1's UDP receive buffer overflows). After SIGCONT, `show ports` has the
 // drops per port, `show counters` their sum as kernel_dropped, /metrics
-// flatnet_port_kernel_drops_total, and the log says which counter rose.
+// flatnet_port_kernel_drops_total, and the log says which counter rose. The netns-af_xdp project
+// runs it again with an AF_XDP overlay, whose ring drops (XDP_STATISTICS) count the same way.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
