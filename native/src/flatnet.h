@@ -30,6 +30,12 @@ constexpr int kMetaPort = 3;
 constexpr int kMetaGsoSize = 4;
 constexpr int kMetaFlags = 5;
 constexpr int kFlagTruncated = 1;
+constexpr int kFlagTxFailed = 2;  // set by a batched write on every frame it did not send
+
+// MarkTxFailed flags frames [from, to) as not sent (errors and drops alike).
+inline void MarkTxFailed(int32_t* meta, int32_t from, int32_t to) {
+  for (int32_t i = from; i < to; i++) meta[static_cast<int64_t>(i) * kMetaStride + kMetaFlags] |= kFlagTxFailed;
+}
 
 // Layout of the `res` Int32Array that batched writes fill (mirrored in src/io/native.ts).
 constexpr int kResErrors = 0;   // frames rejected with a hard error (skipped)

@@ -249,6 +249,7 @@ static napi_value PacketSend(napi_env env, napi_callback_info info) {
       if (!TxFrameOk(m, arenaLen, vnetHdrLen)) {
         res[kResErrors]++;
         res[kResErrno] = EINVAL;
+        MarkTxFailed(meta, i, i + 1);
         continue;
       }
       const int32_t off = m[kMetaStart] - vnetHdrLen;
@@ -278,15 +279,18 @@ static napi_value PacketSend(napi_env env, napi_callback_info info) {
       res[kResErrno] = e;
       if (IsQueueFull(e)) {
         res[kResDropped] += (nmsg - k) + (count - i);
+        MarkTxFailed(meta, s->frame[k], count);
         stop = true;
         break;
       }
       if (IsFatalFd(e)) {
         res[kResErrors] += (nmsg - k) + (count - i);
+        MarkTxFailed(meta, s->frame[k], count);
         stop = true;
         break;
       }
       res[kResErrors]++;  // this message was refused (EMSGSIZE, ENETDOWN, ...): skip it
+      MarkTxFailed(meta, s->frame[k], s->frame[k] + 1);
       k++;
     }
   }

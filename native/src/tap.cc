@@ -166,6 +166,7 @@ static napi_value TapWrite(napi_env env, napi_callback_info info) {
     if (!TxFrameOk(m, arenaLen, vnetHdrLen)) {
       res[kResErrors]++;
       res[kResErrno] = EINVAL;
+      MarkTxFailed(meta, i, i + 1);
       continue;
     }
     const int32_t off = m[kMetaStart] - vnetHdrLen;
@@ -181,15 +182,18 @@ static napi_value TapWrite(napi_env env, napi_callback_info info) {
     res[kResErrno] = e;
     if (IsQueueFull(e)) {
       res[kResDropped] += count - i;
+      MarkTxFailed(meta, i, count);
       i = count;
       break;
     }
     if (IsFatalFd(e)) {
       res[kResErrors] += count - i;
+      MarkTxFailed(meta, i, count);
       i = count;
       break;
     }
     res[kResErrors]++;
+    MarkTxFailed(meta, i, i + 1);
   }
   res[kResNext] = i;
   if (sent == 0 && res[kResErrno] != 0) return RetI32(env, -res[kResErrno]);

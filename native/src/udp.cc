@@ -203,6 +203,7 @@ static napi_value UdpSend(napi_env env, napi_callback_info info) {
       if (!TxFrameOk(m, arenaLen, 0) || g < 0 || g > 65535) {
         res[kResErrors]++;
         res[kResErrno] = EINVAL;
+        MarkTxFailed(meta, i, i + 1);
         continue;
       }
       const bool multi = g > 0 && len > g;
@@ -210,6 +211,7 @@ static napi_value UdpSend(napi_env env, napi_callback_info info) {
       if (segs > kMaxSplitSegments) {
         res[kResErrors]++;
         res[kResErrno] = EINVAL;
+        MarkTxFailed(meta, i, i + 1);
         continue;
       }
       if (nmsg + segs > kChunk) break;  // the frame starts the next chunk
@@ -275,17 +277,20 @@ static napi_value UdpSend(napi_env env, napi_callback_info info) {
       }
       if (IsQueueFull(e)) {
         res[kResDropped] += pending + (count - i);
+        MarkTxFailed(meta, s->frame[k], count);
         stop = true;
         break;
       }
       if (IsFatalFd(e)) {
         res[kResErrors] += pending + (count - i);
+        MarkTxFailed(meta, s->frame[k], count);
         stop = true;
         break;
       }
       // This datagram was refused (EMSGSIZE, EINVAL, ENETUNREACH, EPERM...): the frame fails.
       res[kResErrors]++;
       const int32_t f = s->frame[k];
+      MarkTxFailed(meta, f, f + 1);
       while (k < nmsg && s->frame[k] == f) k++;
     }
   }

@@ -370,6 +370,7 @@ static napi_value XskSend(napi_env env, napi_callback_info info) {
   if (x == nullptr) {
     res[kResErrors] = a.count;
     res[kResErrno] = EBADF;
+    MarkTxFailed(a.meta, 0, a.count);
     res[kResNext] = a.count;
     return RetI32(env, a.count == 0 ? 0 : -EBADF);
   }
@@ -390,12 +391,14 @@ static napi_value XskSend(napi_env env, napi_callback_info info) {
     if (!TxFrameOk(m, a.arenaLen, 0)) {
       res[kResErrors]++;
       res[kResErrno] = EINVAL;
+      MarkTxFailed(a.meta, i, i + 1);
       continue;
     }
     const uint32_t len = static_cast<uint32_t>(m[kMetaEnd] - m[kMetaStart]);
     if (len > kFrameSize || len == 0) {
       res[kResErrors]++;
       res[kResErrno] = EMSGSIZE;
+      MarkTxFailed(a.meta, i, i + 1);
       continue;
     }
     if (posted == space || x->txFree.empty()) break;
@@ -411,6 +414,7 @@ static napi_value XskSend(napi_env env, napi_callback_info info) {
   }
   if (i < a.count) {
     res[kResDropped] += a.count - i;
+    MarkTxFailed(a.meta, i, a.count);
     res[kResErrno] = ENOBUFS;
   }
   res[kResNext] = a.count;

@@ -37,6 +37,8 @@ export const Meta = {
 export const MetaFlag = {
   /** The frame was longer than the slot and was cut (MSG_TRUNC); it must be dropped. */
   TRUNCATED: 1,
+  /** Set by a port's write on every frame it did not send (an error or a full queue). */
+  TX_FAILED: 2,
 } as const;
 
 /** A list of frames in one arena: what write() takes. The arena may be borrowed. */
@@ -105,4 +107,22 @@ export class Batch extends FrameList {
 
   /** Absolute arena offset of slot i. */
   slotOff(i: number): number { return i * this.slotSize; }
+}
+
+/** markTxFailed flags frames [from, to) of `list` as not sent (what the native writes do). */
+export function markTxFailed(list: FrameList, from: number, to: number): void {
+  const m = list.meta;
+  for (let i = from; i < to; i++) m[i * META_STRIDE + Meta.FLAGS]! |= MetaFlag.TX_FAILED;
+}
+
+/**
+ * copyTxFailed copies the TX_FAILED flags of `run`'s frames back to the frames of `list` they
+ * were copied from: run frame k is list frame idx[k] (or from + k without `idx`).
+ */
+export function copyTxFailed(run: FrameList, list: FrameList, from: number, idx: Int32Array | null = null): void {
+  const rm = run.meta, lm = list.meta;
+  for (let k = 0; k < run.count; k++) {
+    if ((rm[k * META_STRIDE + Meta.FLAGS]! & MetaFlag.TX_FAILED) === 0) continue;
+    lm[(idx === null ? from + k : idx[k]!) * META_STRIDE + Meta.FLAGS]! |= MetaFlag.TX_FAILED;
+  }
 }

@@ -84,6 +84,9 @@ export function createRegistry(sw: Switch, labels: { node: string }): Registry {
       c.inc({ peer: v.name, direction: 'tx' }, v.txPackets);
     }
   });
+  counter('flatnet_peer_tx_failed_total', 'Inner frames the overlay failed to send to each peer VTEP (an error or a full queue)', ['peer'], (c) => {
+    for (const v of sw.peerList) c.inc({ peer: v.name }, v.txFailed);
+  });
   counter('flatnet_peer_bytes_total', 'Inner bytes exchanged with each peer VTEP', ['peer', 'direction'], (c) => {
     for (const v of sw.peerList) {
       c.inc({ peer: v.name, direction: 'rx' }, v.rxBytes);

@@ -27,7 +27,7 @@ export interface PortRow {
   /** Frames the kernel dropped at this port's socket and interface (src/io/kernel-drops.ts); null for ports without a kernel side. */
   kernelDrops: KernelDropCounts | null;
 }
-export interface PeerRow { name: string; underlay: string; podCidr: string | null; vtepMac: string; vni: number; port: number; rxPackets: number; rxBytes: number; txPackets: number; txBytes: number }
+export interface PeerRow { name: string; underlay: string; podCidr: string | null; vtepMac: string; vni: number; port: number; rxPackets: number; rxBytes: number; txPackets: number; txBytes: number; txFailed: number }
 export interface CountersSnapshot { counters: Record<string, number>; drops: { reason: string; count: number; help: string }[] }
 
 export function snapshotRoutes(sw: Switch): RouteRow[] {
@@ -89,7 +89,7 @@ export function snapshotPorts(sw: Switch): PortRow[] {
 export function snapshotPeers(sw: Switch): PeerRow[] {
   return sw.peerList.map((v) => ({
     name: v.name, underlay: formatIpv4(v.underlayIp), podCidr: v.podCidr?.toString() ?? null, vtepMac: formatMac(v.mac),
-    vni: v.vni, port: v.port, rxPackets: v.rxPackets, rxBytes: v.rxBytes, txPackets: v.txPackets, txBytes: v.txBytes,
+    vni: v.vni, port: v.port, rxPackets: v.rxPackets, rxBytes: v.rxBytes, txPackets: v.txPackets, txBytes: v.txBytes, txFailed: v.txFailed,
   }));
 }
 
@@ -169,7 +169,7 @@ export function render(what: ShowWhat, data: unknown): string {
     }
     case 'peers':
       return (data as PeerRow[]).map((p) =>
-        `${p.name} underlay ${p.underlay} port ${p.port} vni ${p.vni} podCidr ${p.podCidr ?? '-'} vtep ${p.vtepMac} rx ${p.rxPackets}/${p.rxBytes}B tx ${p.txPackets}/${p.txBytes}B`,
+        `${p.name} underlay ${p.underlay} port ${p.port} vni ${p.vni} podCidr ${p.podCidr ?? '-'} vtep ${p.vtepMac} rx ${p.rxPackets}/${p.rxBytes}B tx ${p.txPackets}/${p.txBytes}B${p.txFailed > 0 ? ` tx_failed ${p.txFailed}` : ''}`,
       ).join('\n') + '\n';
     case 'ipam':
       return renderIpam(data as IpamSnapshot);

@@ -39,8 +39,11 @@ export class Vtep {
   readonly port: number;
   readonly podCidr: Cidr | null;
   readonly template: EncapTemplate;
+  /** Inner frames (segments) and bytes sent to this peer: handed to the overlay and taken by it. */
   txPackets = 0;
   txBytes = 0;
+  /** Inner frames (segments) the overlay port failed to send to this peer (an error or a full queue). */
+  txFailed = 0;
   rxPackets = 0;
   rxBytes = 0;
 

@@ -11,7 +11,7 @@
  */
 
 import type { Batch, FrameList } from '../buf/batch.js';
-import { Meta, META_STRIDE, MetaFlag } from '../buf/batch.js';
+import { markTxFailed, Meta, META_STRIDE, MetaFlag } from '../buf/batch.js';
 import { FlatnetError } from '../errors.js';
 import { checkHeadroom, PortStats, type Port, type PortKind } from '../pipeline/port.js';
 import { Errno } from './errno.js';
@@ -106,6 +106,7 @@ export abstract class FdPort implements Port {
 
   protected closedWrite(list: FrameList): number {
     this.stats.txErrors += list.count;
+    markTxFailed(list, 0, list.count);
     this.lastError = Errno.EBADF;
     return list.count === 0 ? 0 : Errno.EBADF;
   }

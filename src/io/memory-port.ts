@@ -15,7 +15,7 @@
  * - close() on one end makes the other end's writes fail with -EPIPE (counted in txErrors).
  */
 
-import { Batch, FrameList, Meta, META_STRIDE } from '../buf/batch.js';
+import { Batch, FrameList, markTxFailed, Meta, META_STRIDE } from '../buf/batch.js';
 import { FlatnetError } from '../errors.js';
 import { checkHeadroom, PortKind, PortStats, type Port } from '../pipeline/port.js';
 import { Errno } from './errno.js';
@@ -99,11 +99,13 @@ export class MemoryPort implements Port {
     if (list.count === 0) return 0;
     if (this.closedFlag) {
       s.txErrors += list.count;
+      markTxFailed(list, 0, list.count);
       return (this.lastError = Errno.EBADF);
     }
     const peer = this.peer;
     if (peer === null || peer.closedFlag) {
       s.txErrors += list.count;
+      markTxFailed(list, 0, list.count);
       return (this.lastError = Errno.EPIPE);
     }
     const q = peer.rxq, arena = list.arena, hdr = this.vnetHdrLen;
@@ -112,11 +114,13 @@ export class MemoryPort implements Port {
       const start = list.start(i), end = list.end(i);
       if (start - hdr < 0 || end < start || end > arena.length) {
         errors++;
+        markTxFailed(list, i, i + 1);
         continue;
       }
       const m = list.meta, o = i * META_STRIDE;
       if (!q.push(arena, start, end, m[o + Meta.ADDR]!, m[o + Meta.PORT]!, m[o + Meta.GSO_SIZE]!)) {
         s.txDropped += list.count - i;
+        markTxFailed(list, i, list.count);
         break;
       }
       sent++;

@@ -8,7 +8,7 @@
  * chooses the outer header: source port = the bound port, its own checksum and DF policy.
  */
 
-import { FrameList, META_STRIDE, Meta, type Batch } from '../buf/batch.js';
+import { copyTxFailed, FrameList, markTxFailed, META_STRIDE, Meta, type Batch } from '../buf/batch.js';
 import { PortKind, PortStats, type Port } from '../pipeline/port.js';
 import type { RawIpPort } from './raw-ip-port.js';
 import type { UdpPort } from './udp-port.js';
@@ -71,7 +71,11 @@ export class OverlayPort implements Port {
       dst.set(src.subarray(i * META_STRIDE, (i + k) * META_STRIDE), 0);
       run.count = k;
       const r = port.write(run);
-      if (r < 0) return sent > 0 ? sent : r;
+      if (r !== k) copyTxFailed(run, list, i); // failures only: which frames were not sent
+      if (r < 0) {
+        markTxFailed(list, i + k, to); // not tried
+        return sent > 0 ? sent : r;
+      }
       sent += r;
       i += k;
     }

@@ -19,7 +19,7 @@
  * So the switch sees the same framing as on OverlayPort (rx UDP, tx IP).
  */
 
-import { FrameList, Meta, META_STRIDE, type Batch } from '../buf/batch.js';
+import { copyTxFailed, FrameList, Meta, META_STRIDE, type Batch } from '../buf/batch.js';
 import { PortKind, PortStats, type Port } from '../pipeline/port.js';
 import { dataViewOf, EMPTY_DV } from '../wire/bytes.js';
 import { fold16, pseudoHeaderSum } from '../wire/checksum.js';
@@ -58,6 +58,10 @@ export class XdpOverlayPort implements Port {
   private readonly srcMacLo: number;
   private readonly xrun = new FrameList(1024);
   private readonly krun = new FrameList(1024);
+  /** The index in the write's list of each frame of xrun / krun (to report which were not sent). */
+  private readonly xidx = new Int32Array(1024);
+  private readonly kidx = new Int32Array(1024);
+  private list: FrameList | null = null;
   private rxDv: DataView = EMPTY_DV;
   private rxBuf: Buffer | null = null;
   private txDv: DataView = EMPTY_DV;
@@ -180,6 +184,7 @@ export class XdpOverlayPort implements Port {
     const xm = x.meta, km = k.meta;
     this.sent = 0;
     this.err = 0;
+    this.list = list;
     for (let i = 0; i < n; i++) {
       const o = i * META_STRIDE;
       const s = m[o + Meta.START]!;
@@ -188,6 +193,7 @@ export class XdpOverlayPort implements Port {
         if (x.count > 0) this.flush(x, this.xsk);
         const d = k.count * META_STRIDE;
         for (let j = 0; j < META_STRIDE; j++) km[d + j] = m[o + j]!; // no subarray: no object per frame
+        this.kidx[k.count] = i;
         if (++k.count === k.capacity) this.flush(k, this.kernel);
         continue;
       }
@@ -201,6 +207,8 @@ export class XdpOverlayPort implements Port {
       const d = x.count * META_STRIDE;
       xm[d + Meta.START] = h;
       xm[d + Meta.END] = m[o + Meta.END]!;
+      xm[d + Meta.FLAGS] = 0;
+      this.xidx[x.count] = i;
       if (++x.count === x.capacity) this.flush(x, this.xsk);
     }
     if (x.count > 0) this.flush(x, this.xsk);
@@ -213,6 +221,7 @@ export class XdpOverlayPort implements Port {
     const r = port.write(run);
     if (r > 0) this.sent += r;
     else if (r < 0) this.err = r;
+    if (r !== run.count) copyTxFailed(run, this.list!, 0, run === this.xrun ? this.xidx : this.kidx); // failures only
     run.count = 0;
   }
 

@@ -149,7 +149,7 @@ export class Switch {
     for (const p of peers) {
       const old = st.peerByIp.get(p.underlayIp);
       if (old !== undefined) {
-        p.txPackets = old.txPackets; p.txBytes = old.txBytes; p.rxPackets = old.rxPackets; p.rxBytes = old.rxBytes;
+        p.txPackets = old.txPackets; p.txBytes = old.txBytes; p.txFailed = old.txFailed; p.rxPackets = old.rxPackets; p.rxBytes = old.rxBytes;
       }
     }
     const gone = new Set(st.peers.filter((p) => !byIp.has(p.underlayIp)));

@@ -14,12 +14,14 @@
  * Both are recycled by flushAll(); when one runs out mid-batch, every queue is flushed first.
  */
 
-import { Batch, type FrameList } from '../buf/batch.js';
+import { Batch, Meta, META_STRIDE, MetaFlag, type FrameList } from '../buf/batch.js';
 import { EMPTY, EMPTY_DV, dataViewOf } from '../wire/bytes.js';
+import { OUTER_IP_OFF, VXLAN_HEADROOM } from '../wire/encap.js';
+import { VXLAN_HEADER_LEN } from '../wire/vxlan.js';
 import type { FrameContext } from './context.js';
 import { Drop } from './drop.js';
 import type { SwitchState } from './state.js';
-import type { SwitchPort } from './switch-port.js';
+import { Framing, type SwitchPort } from './switch-port.js';
 
 const SCRATCH_SLOTS = 64;
 /** Scratch slots hold replication copies and ICMP replies: room for a jumbo frame. */
@@ -128,7 +130,29 @@ export class Transmit {
       stats.txFrames += sent;
       if (sent < n) stats.drops[Drop.TX_BUSY]! += n - sent;
     }
+    if (sent !== n && sp.isOverlay) this.peerSendsFailed(sp, q);
     q.clear();
+  }
+
+  /**
+   * peerSendsFailed moves the frames the overlay port flagged as not sent (MetaFlag.TX_FAILED)
+   * from their peer's tx counts (counted when encapsulated) to its txFailed: `show peers` says
+   * what reached the socket. Failures only; the peer is found by the frame's destination.
+   */
+  private peerSendsFailed(sp: SwitchPort, q: FrameList): void {
+    const m = q.meta, byIp = this.st.peerByIp;
+    // The outer header bytes in front of each inner frame, as the port is written.
+    const outer = sp.txFraming === Framing.UDP ? VXLAN_HEADER_LEN : sp.txFraming === Framing.IP ? VXLAN_HEADROOM - OUTER_IP_OFF : VXLAN_HEADROOM;
+    for (let i = 0, o = 0; i < q.count; i++, o += META_STRIDE) {
+      if ((m[o + Meta.FLAGS]! & MetaFlag.TX_FAILED) === 0) continue;
+      const v = byIp.get(m[o + Meta.ADDR]! >>> 0);
+      if (v === undefined) continue;
+      const len = m[o + Meta.END]! - m[o + Meta.START]!, g = m[o + Meta.GSO_SIZE]!;
+      const segs = g > 0 ? Math.ceil(len / g) : 1; // a UDP-GSO train: VXLAN header + inner frame each
+      v.txPackets -= segs;
+      v.txBytes -= len - segs * outer;
+      v.txFailed += segs;
+    }
   }
 
   /** flushAll writes every queue and recycles the scratch slots and the work area. */

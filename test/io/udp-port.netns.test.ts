@@ -4,7 +4,7 @@
 //                  sender UdpPort                    receiver UdpPorts; a Python packet-socket
 //                                                    sniffer and a Python UDP sender
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Batch, FrameList, Meta, MetaFlag } from '../../src/buf/batch.js';
+import { Batch, FrameList, Meta, META_STRIDE, MetaFlag } from '../../src/buf/batch.js';
 import { withNetns } from '../../src/io/netns.js';
 import { UdpPort, type UdpPortOptions } from '../../src/io/udp-port.js';
 import { parseIpv4 } from '../../src/wire/addr.js';
@@ -133,6 +133,8 @@ for i in range(64):
     expect(tx.write(list)).toBe(2); // port 0: EINVAL; 2000 bytes with DF on a 1500 MTU: EMSGSIZE
     expect(tx.stats.txErrors).toBe(2);
     expect(tx.stats.txPackets).toBe(2);
+    // Which ones: the refused frames are flagged, so the switch can charge them to their peer.
+    expect([0, 1, 2, 3].map((i) => (list.meta[i * META_STRIDE + Meta.FLAGS]! & MetaFlag.TX_FAILED) !== 0)).toEqual([false, true, true, false]);
     const got = await receive(rx, new Batch(8, 4096), 0, 2);
     expect(got.map((d) => d.data)).toEqual([ok1, ok2]);
   });

@@ -2,7 +2,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { Cidr } from '../../src/fib/cidr.js';
 import { FakeClock } from '../../src/fib/clock.js';
 import type { VtepSpec } from '../../src/fib/vtep.js';
-import { Framing, Switch, SwitchMode, type SwitchOptions } from '../../src/pipeline/switch.js';
+import { Framing, Switch, SwitchMode, type OverlayAttach, type SwitchOptions } from '../../src/pipeline/switch.js';
 import { formatIpv4, formatMac } from '../../src/wire/addr.js';
 import { ArpOp } from '../../src/wire/arp.js';
 import { DecapResult, Decapsulator } from '../../src/wire/decap.js';
@@ -50,7 +50,7 @@ interface Node {
   ov: MemoryPort;
 }
 
-function node(mode: SwitchMode, framing: Framing = Framing.ETHERNET, extra: Partial<SwitchOptions> = {}, overlayQueue = 4096): Node {
+function node(mode: SwitchMode, framing: Framing | OverlayAttach = Framing.ETHERNET, extra: Partial<SwitchOptions> = {}, overlayQueue = 4096): Node {
   const sw = new Switch(options(mode, extra));
   const p1 = testPort('p1'), p2 = testPort('p2'), host = testPort('host'), ov = testPort('ov', 0, { queueLimit: overlayQueue });
   sw.attachPod(p1, P1.ip, P1.mac);
@@ -245,6 +245,27 @@ describe('Switch, L3 (flannel-compatible)', () => {
     n.sw.pump();
     expect(n.ov.take()).toHaveLength(1);
     expect(drops(n.sw)).toEqual({ tx_busy: 2 });
+    // The peer's counters say what reached the port, and what did not.
+    const n2 = n.sw.peerList.find((p) => p.name === 'n2')!;
+    expect({ tx: n2.txPackets, failed: n2.txFailed }).toEqual({ tx: 1, failed: 2 });
+  });
+
+  it.each([Framing.ETHERNET, Framing.IP, Framing.UDP])('counts a send the overlay refused against its peer, not as sent (%s framing)', (tx) => {
+    n = node(SwitchMode.L3, { rx: tx === Framing.IP ? Framing.UDP : tx, tx });
+    n.p1.inject(udp({ srcMac: P1.mac, dstMac: VTEP_MAC, src: P1.ip, dst: REMOTE_POD, payload: 100 }));
+    n.sw.pump();
+    n.ov.take();
+    const n2 = n.sw.peerList.find((p) => p.name === 'n2')!;
+    const sent = { tx: n2.txPackets, bytes: n2.txBytes };
+    expect(sent.tx).toBe(1);
+    n.ov.close(); // the overlay's writes fail now (EBADF), as a socket's would after a fatal error
+    n.p1.inject(udp({ srcMac: P1.mac, dstMac: VTEP_MAC, src: P1.ip, dst: REMOTE_POD, payload: 100 }));
+    n.p1.inject(udp({ srcMac: P1.mac, dstMac: VTEP_MAC, src: P1.ip, dst: ip('10.244.3.7') }));
+    n.sw.pump();
+    expect(drops(n.sw)).toEqual({ tx_error: 2 });
+    expect({ tx: n2.txPackets, bytes: n2.txBytes, failed: n2.txFailed }).toEqual({ tx: 1, bytes: sent.bytes, failed: 1 });
+    const n3 = n.sw.peerList.find((p) => p.name === 'n3')!;
+    expect({ tx: n3.txPackets, bytes: n3.txBytes, failed: n3.txFailed }).toEqual({ tx: 0, bytes: 0, failed: 1 });
   });
 
   describe('hostile input: each frame counted under its reason, nothing delivered', () => {
