@@ -29,6 +29,7 @@ constexpr int kMetaAddr = 2;
 constexpr int kMetaPort = 3;
 constexpr int kMetaGsoSize = 4;
 constexpr int kMetaFlags = 5;
+constexpr int kMetaTos = 7;  // UDP receive: the outer IPv4 TOS byte (IP_RECVTOS)
 constexpr int kFlagTruncated = 1;
 constexpr int kFlagTxFailed = 2;  // set by a batched write on every frame it did not send
 

@@ -28,6 +28,7 @@ inline void SetRxMeta(int32_t* meta, int32_t i, int32_t start, int64_t got, int3
   m[kMetaPort] = 0;
   m[kMetaGsoSize] = 0;
   m[kMetaFlags] = (truncated || got > room) ? kFlagTruncated : 0;
+  m[kMetaTos] = 0;
 }
 
 // Validates frame i of a write list: [start - vnetHdrLen, end) inside the arena.

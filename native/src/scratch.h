@@ -10,9 +10,10 @@
 
 namespace flatnet {
 
-// Room for one cmsg: PACKET_AUXDATA (struct tpacket_auxdata, 20 bytes) on AF_PACKET receive,
-// UDP_GRO (int) on UDP receive, UDP_SEGMENT (uint16) on UDP send.
-constexpr size_t kCmsgSpace = CMSG_SPACE(sizeof(struct tpacket_auxdata));
+// Room for the cmsgs of one message: PACKET_AUXDATA (struct tpacket_auxdata, 20 bytes) on
+// AF_PACKET receive; UDP_GRO (int) and IP_TOS (1 byte) on UDP receive; UDP_SEGMENT (uint16) on
+// UDP send.
+constexpr size_t kCmsgSpace = CMSG_SPACE(sizeof(struct tpacket_auxdata)) + CMSG_SPACE(sizeof(int));
 
 union AnyAddr {
   struct sockaddr_in in;

@@ -80,6 +80,9 @@ static Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
   if ((flags & kUdpNoCheck) && setsockopt(fd, SOL_SOCKET, SO_NO_CHECK, &one, sizeof one) < 0) {
     return fail("setsockopt(SO_NO_CHECK)");
   }
+  // The outer TOS of every datagram (an IP_TOS cmsg): its ECN bits combine into the inner
+  // packet on decapsulation (RFC 6040), as the kernel's vxlan driver does.
+  if (setsockopt(fd, IPPROTO_IP, IP_RECVTOS, &one, sizeof one) < 0) return fail("setsockopt(IP_RECVTOS)");
   int rcv = SetSockBuf(fd, SO_RCVBUFFORCE, SO_RCVBUF, rcvbuf);
   int snd = SetSockBuf(fd, SO_SNDBUFFORCE, SO_SNDBUF, sndbuf);
 
@@ -155,6 +158,8 @@ static napi_value UdpRecv(napi_env env, napi_callback_info info) {
           int gsoSize = 0;
           memcpy(&gsoSize, CMSG_DATA(c), sizeof gsoSize);
           m[kMetaGsoSize] = gsoSize;
+        } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS) {
+          m[kMetaTos] = *CMSG_DATA(c);  // GRO merges only datagrams of one TOS
         }
       }
     }

@@ -32,6 +32,8 @@ export const Meta = {
   FLAGS: 5,
   /** Free for the switch: e.g. the output port chosen for this frame. */
   AUX: 6,
+  /** UDP receive: the outer IPv4 TOS byte (IP_RECVTOS; its ECN bits matter to decapsulation). */
+  TOS: 7,
 } as const;
 
 export const MetaFlag = {

@@ -157,6 +157,7 @@ export class XdpOverlayPort implements Port {
       m[d + Meta.PORT] = dv.getUint16(udp);
       m[d + Meta.GSO_SIZE] = 0;
       m[d + Meta.FLAGS] = m[o + Meta.FLAGS]!;
+      m[d + Meta.TOS] = dv.getUint8(ip + 1); // as the UDP socket reports it (IP_RECVTOS)
       out++;
     }
     batch.count = out;

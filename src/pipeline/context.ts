@@ -90,6 +90,8 @@ export class FrameContext extends FrameLayout {
   ingress!: SwitchPort;
   /** Overlay: the underlay address the datagram came from (UDP framing) or its outer source (Ethernet framing). */
   srcAddr = 0;
+  /** Overlay, UDP framing: the datagram's outer IPv4 TOS byte, as the socket reported it (IP_RECVTOS). */
+  srcTos = 0;
 
   // ---- offload state: the frame's virtio-net header (all zeros: a complete frame).
   vFlags = 0;

@@ -2,7 +2,8 @@
  * Stage 1 for the overlay port: accept VXLAN from known peers only, decapsulate it (the codec's
  * strict checks, src/wire/decap.ts), and check the inner frame before anything forwards it.
  *
- *   UDP framing (the daemon's socket: the kernel validated the outer headers):
+ *   UDP framing (the daemon's socket: the kernel validated the outer headers; the outer TOS
+ *   comes with each datagram, IP_RECVTOS):
  *     source address is a peer (vtep_unknown) -> VXLAN header and inner Ethernet (codec)
  *   Ethernet framing (memory, pcap): the whole outer frame through the codec, then the peer check
  *   -> no 802.1Q inside (vlan_tagged)
@@ -47,7 +48,7 @@ export class OverlayIngress {
       peer = st.peerByIp.get(c.srcAddr);
       if (peer === undefined && st.checkPeerSource) return c.dropWith(Drop.VTEP_UNKNOWN);
       res.outerSrcIp = c.srcAddr;
-      res.outerTos = 0;
+      res.outerTos = c.srcTos;
       d = st.decap.decapVxlan(c.buf, c.start, c.end, res);
     } else {
       d = st.decap.decapFrame(c.buf, c.start, c.end, res);

@@ -198,6 +198,7 @@ export class Pipeline {
         continue;
       }
       const g = m[o + Meta.GSO_SIZE]!, addr = m[o + Meta.ADDR]! >>> 0;
+      c.srcTos = m[o + Meta.TOS]!;
       if (g === 0) {
         c.load(s, e, addr);
         this.one(c);

@@ -66,14 +66,15 @@ export function runTrace(st: SwitchState, pipe: Pipeline, input: TraceInput): Tr
   const c = new FrameContext();
   c.trace = t;
   let frame = input.frame;
-  let srcAddr = 0;
+  let srcAddr = 0, srcTos = 0;
   if (sp.isOverlay && sp.rxFraming === Framing.UDP) {
     const u = udpPayload(frame, st.vxlanPort);
     frame = u.payload;
     srcAddr = u.src;
     t.note(`outer Ethernet/IPv4/UDP checked and removed as the kernel's UDP socket on port ${st.vxlanPort} does; the pipeline sees the datagram from ${formatIpv4(srcAddr)}`);
-    const ecn = input.frame[ETH_HEADER_LEN + 1]! & 0x03;
-    if (ecn !== 0) t.note(`the outer ECN bits (${ecn === 3 ? 'CE' : `ECT(${ecn === 2 ? 0 : 1})`}) do not reach the pipeline: the overlay's UDP socket does not report the outer TOS, so no RFC 6040 combination is made`);
+    srcTos = input.frame[ETH_HEADER_LEN + 1]!;
+    const ecn = srcTos & 0x03;
+    if (ecn !== 0) t.note(`the outer ECN bits (${ecn === 3 ? 'CE' : `ECT(${ecn === 2 ? 0 : 1})`}) come with the datagram (the socket's IP_TOS message) and combine into the inner packet (RFC 6040)`);
   }
   const packet = { hex: input.frame.toString('hex'), length: input.frame.length, vnet: input.vnet === undefined ? null : formatVirtioNetHdr(input.vnet) };
   const base = { in: { port: sp.name, role: sp.role }, packet };
@@ -89,6 +90,7 @@ export function runTrace(st: SwitchState, pipe: Pipeline, input: TraceInput): Tr
   c.batch(sp, buf, dv);
   c.load(VXLAN_HEADROOM, VXLAN_HEADROOM + frame.length, srcAddr);
   c.reset();
+  c.srcTos = srcTos;
   const v = input.vnet;
   if (v !== undefined) {
     if (sp.vnetHdrLen === 0) throw new FlatnetError('ERR_TRACE_INPUT', `port ${sp.name} takes no virtio-net header`);

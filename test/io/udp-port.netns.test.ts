@@ -125,6 +125,30 @@ for i in range(64):
     expect(rx.stats.rxPackets).toBe(64);
   });
 
+  it("reports each datagram's outer TOS byte (IP_RECVTOS), ECN bits included", async () => {
+    const rx = inB({ address: B2, port: 5002 });
+    python(netns, a, `
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for tos in (0x00, 0x01, 0x02, 0x03, 0xb8, 0xbb):
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, tos)
+    s.sendto(bytes([tos]) * 20, ('${B2}', 5002))
+`);
+    const batch = new Batch(16, 2048);
+    const got: number[] = [];
+    const deadline = Date.now() + 5000;
+    while (got.length < 6 && Date.now() < deadline) {
+      const n = rx.read(batch, 50);
+      for (let i = 0; i < n; i++) {
+        const tos = batch.meta[i * META_STRIDE + Meta.TOS]!;
+        expect(batch.arena[batch.meta[i * META_STRIDE + Meta.START]!]).toBe(tos); // the datagram names the TOS it was sent with
+        got.push(tos);
+      }
+      if (n <= 0) await sleep(20);
+    }
+    expect(got).toEqual([0x00, 0x01, 0x02, 0x03, 0xb8, 0xbb]);
+  });
+
   it('skips and counts a datagram the kernel refuses, and sends the rest', async () => {
     const tx = inA({ address: A });
     const rx = inB({ address: B2, port: 5001 });

@@ -228,6 +228,7 @@ const LAB_CASES: Readonly<Record<string, LabCase>> = {
     edit: (b) => { b.writeUInt16BE(20 + 8 + 4, 16); b.writeUInt16BE(8 + 4, 38); b.writeUInt16BE(0, 40); return refillIpv4ChecksumRef(b, 14).subarray(0, 46); },
   },
   vxlan_no_i_flag: ov(...OV_PKT, 'vxlan-flags', '0'),
+  ecn_ce_not_ect: ov(...OV_PKT, 'outer-tos', '3'), // CE outside, Not-ECT inside: RFC 6040 says drop
   vxlan_reserved_set: ov(...OV_PKT, 'vxlan-flags', '0x0c'),
   vxlan_vni_unknown: ov(...OV_PKT, 'vni', '7'),
   inner_eth_truncated: {
@@ -293,7 +294,6 @@ const KERNEL_FIRST: Readonly<Record<string, (b: Buffer) => Buffer | void>> = {
 /** Reasons no trace of a running node can show, and why (test/pipeline/trace.test.ts covers them in-process). */
 const NOT_IN_A_LAB: Readonly<Record<string, string>> = {
   no_egress_port: 'the daemon attaches the overlay and host ports before any pod',
-  ecn_ce_not_ect: "the overlay's UDP socket does not report the outer TOS: the pipeline sees no outer ECN (the trace notes it)",
   tx_busy: 'decided when the port takes the write',
   tx_error: 'decided when the port takes the write',
   no_buffer: 'a flood copy over a 16 KiB scratch slot needs an underlay MTU the lab does not have; the work area of a batch',
@@ -346,10 +346,11 @@ describe.skipIf(skip !== null)(`flatnet trace: every drop reason, against runnin
     expect(t.steps.at(-1)!.verdict, args.join(' ')).toContain(reason);
   });
 
-  it('outer ECN on the overlay: not seen through the UDP socket, and the trace says so', () => {
-    const t = json('l3', ['--in', 'overlay', ...OV_PKT, 'outer-tos', '3']);
+  it('outer ECN on the overlay: CE over an ECN-capable inner packet is delivered as CE (RFC 6040), and the trace says where it came from', () => {
+    const t = json('l3', ['--in', 'overlay', ...OV_PKT, 'tos', '2', 'outer-tos', '3']);
     expect(t.outcome).toBe('deliver');
-    expect(t.notes.join('\n')).toMatch(/outer ECN bits \(CE\) do not reach the pipeline/);
+    expect(t.notes.join('\n')).toMatch(/outer ECN bits \(CE\) come with the datagram/);
+    expect(Buffer.from(t.frames[0]!.hex, 'hex')[15]! & 0x03).toBe(3); // the inner IPv4 ECN field: CE
   });
 
   it.each(Object.entries(KERNEL_FIRST))('%s: the kernel drops it before the VXLAN socket, and the trace says so', (_reason, edit) => {
