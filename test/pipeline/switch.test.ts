@@ -268,6 +268,13 @@ describe('Switch, L3 (flannel-compatible)', () => {
     expect({ tx: n3.txPackets, bytes: n3.txBytes, failed: n3.txFailed }).toEqual({ tx: 0, bytes: 0, failed: 1 });
   });
 
+  it("accepts an inner source on the sending peer's own network address: its VTEP address, which its host stack sends from (flannel's convention)", () => {
+    n.ov.inject(fromPeer(UL2, icmpEcho({ srcMac: N2_MAC, dstMac: VTEP_MAC, src: ip('10.244.2.0'), dst: P1.ip })));
+    n.sw.pump();
+    expect(n.p1.take()).toHaveLength(1);
+    expect(drops(n.sw)).toEqual({});
+  });
+
   describe('hostile input: each frame counted under its reason, nothing delivered', () => {
     const withI = (frame: Buffer, mutate: (vx: Buffer) => void): Buffer => {
       const b = Buffer.from(frame);
@@ -289,6 +296,8 @@ describe('Switch, L3 (flannel-compatible)', () => {
       ['pod broadcast that is not ARP', () => ({ port: 'p1', frame: udp({ srcMac: P1.mac, dstMac: BROADCAST, src: P1.ip, dst: ip('255.255.255.255') }) }), 'l3_broadcast'],
       ['unknown source VTEP', () => ({ port: 'ov', frame: fromPeer(ip('198.51.100.9'), icmpEcho({ srcMac: N2_MAC, dstMac: VTEP_MAC, src: REMOTE_POD, dst: P1.ip })) }), 'vtep_unknown'],
       ['inner source outside the peer pod CIDR', () => ({ port: 'ov', frame: fromPeer(UL2, icmpEcho({ srcMac: N2_MAC, dstMac: VTEP_MAC, src: ip('10.244.3.5'), dst: P1.ip })) }), 'inner_src_not_in_peer_cidr'],
+      ["inner source on another node's subnet network address (its VTEP address)", () => ({ port: 'ov', frame: fromPeer(UL2, icmpEcho({ srcMac: N2_MAC, dstMac: VTEP_MAC, src: ip('10.244.3.0'), dst: P1.ip })) }), 'inner_src_not_in_peer_cidr'],
+      ["inner source on this node's subnet network address", () => ({ port: 'ov', frame: fromPeer(UL2, icmpEcho({ srcMac: N2_MAC, dstMac: VTEP_MAC, src: ip('10.244.1.0'), dst: P1.ip })) }), 'inner_src_not_in_peer_cidr'],
       ['no I flag', () => ({ port: 'ov', frame: withI(good(), (vx) => { vx[0] = 0; }) }), 'vxlan_no_i_flag'],
       ['a reserved bit', () => ({ port: 'ov', frame: withI(good(), (vx) => { vx[7] = 1; }) }), 'vxlan_reserved_set'],
       ['unknown VNI', () => ({ port: 'ov', frame: fromPeer(UL2, icmpEcho({ srcMac: N2_MAC, dstMac: VTEP_MAC, src: REMOTE_POD, dst: P1.ip }), 99) }), 'vxlan_vni_unknown'],
