@@ -21,7 +21,7 @@ import { basename, join } from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import { request } from '../daemon/control.js';
 import { FlatnetError } from '../errors.js';
-import { readState, type LabNode, type LabState } from '../lab/topology.js';
+import { readState, type LabNode, type LabPod, type LabState } from '../lab/topology.js';
 import type { CountersSnapshot, PeerRow, PortRow } from '../daemon/show.js';
 import type { IpamSnapshot } from '../daemon/ipam.js';
 import type { ClusterSnapshot, DropCount, LeaseInfo, NodeInfo, PodInfo, TunnelInfo, TunnelRate } from './model.js';
@@ -301,8 +301,13 @@ function plannedNode(t: Target, state: LabState | null): NodeInfo {
     name: t.name, kind: t.kind, up: false, error: null,
     underlayIp: n?.underlayIp ?? null, underlayMac: n?.underlayMac ?? null, vtepIp: n?.vtepIp ?? null, vtepMac: n?.vtepMac ?? null, podCidr: n?.podCidr ?? null,
     underlayMtu: state === null ? null : state.podMtu + 50, podMtu: state?.podMtu ?? null, vni: state?.options.vni ?? null, port: state?.options.port ?? null, mode: state?.options.mode ?? null,
-    host: null, vxlanDev: n?.vxlanDev ?? null, socket: t.socket, pods: [], counters: null, drops: [], dropRate: 0, lease: null,
+    host: null, vxlanDev: n?.vxlanDev ?? null, socket: t.socket, pods: (n?.pods ?? []).map((p) => plannedPod(p, state)), counters: null, drops: [], dropRate: 0, lease: null,
   };
+}
+
+/** plannedPod: a pod as the lab planned it (a kernel node's, or a flatnet node's while its daemon does not answer). */
+function plannedPod(p: LabPod, state: LabState | null): PodInfo {
+  return { name: p.name, namespace: null, ip: p.ip, mac: p.mac, hostIf: p.hostIf, mtu: state?.podMtu ?? null, rxPackets: null, txPackets: null, rxBytes: null, txBytes: null, kernelDrops: null, source: 'lab' };
 }
 
 /** kernelNode: a kernel-vxlan node from the lab's plan; down when its namespace or agent is gone. */
@@ -312,11 +317,7 @@ function kernelNode(t: Target, state: LabState | null): NodeInfo {
   let error: string | null = null;
   if (!existsSync(`/run/netns/${n.ns}`)) error = `namespace ${n.ns} is gone`;
   else if (t.agentPid !== null && !alive(t.agentPid)) error = `its kernel agent (pid ${t.agentPid}) is not running`;
-  const pods: PodInfo[] = n.pods.map((p) => ({
-    name: p.name, namespace: null, ip: p.ip, mac: p.mac, hostIf: p.hostIf, mtu: state?.podMtu ?? null,
-    rxPackets: null, txPackets: null, rxBytes: null, txBytes: null, kernelDrops: null, source: 'lab',
-  }));
-  return { ...base, up: error === null, error, pods, host: n.bridge === null ? null : { name: n.bridge, mac: null, rxPackets: null, txPackets: null } };
+  return { ...base, up: error === null, error, host: n.bridge === null ? null : { name: n.bridge, mac: null, rxPackets: null, txPackets: null } };
 }
 
 /** leaseNode: a node known only from its etcd lease. */

@@ -38,7 +38,7 @@ function podDetails(n: NodeInfo, p: PodInfo): HTMLElement {
       ...(p.source === 'daemon' ? [
         row('from the pod', `${count(p.rxPackets)} packets, ${si(p.rxBytes ?? 0, 'B')}`), row('to the pod', `${count(p.txPackets)} packets, ${si(p.txBytes ?? 0, 'B')}`),
         row('kernel drops', p.kernelDrops),
-      ] : [row('counters', "a kernel node's pod: from the lab's plan (no control socket)")])),
+      ] : [row('counters', n.kind === 'kernel' ? "a kernel node's pod: from the lab's plan (no control socket)" : "from the lab's plan: the node's daemon does not answer")])),
     h('p', { class: 'muted' }, 'The pod\'s eth0 is one end of a veth pair; the other end, in the node\'s namespace, is a port of the switch.'));
 }
 

@@ -41,7 +41,7 @@ function place(nodes: readonly NodeInfo[]): Placed[] {
 }
 
 function rateText(t: TunnelInfo): string {
-  const dir = (r: TunnelInfo['ab']): string => (r === null ? '-' : `${si(r.pps)}pps ${si(r.bps, 'b/s')}`);
+  const dir = (r: TunnelInfo['ab']): string => (r === null ? '-' : `${si(r.pps, 'pps')} ${si(r.bps, 'b/s')}`);
   return `${t.a}→${t.b} ${dir(t.ab)} · ${t.b}→${t.a} ${dir(t.ba)}`;
 }
 
@@ -80,7 +80,7 @@ export function drawCluster(snap: ClusterSnapshot, selected: Selection | null, o
     const g = s('g', { class: `tunnel${pps > 0 ? ' active' : ''}${up ? '' : ' down'}${isSel ? ' selected' : ''}${onPath ? ' onpath' : ''}`, 'data-tunnel': `${t.a}-${t.b}`, 'data-pps': pps.toFixed(1), onclick: () => onSelect({ type: 'tunnel', a: t.a, b: t.b }) },
       s('path', { d, class: 'tunnel-hit' }),
       s('path', { d, class: 'tunnel-line', 'stroke-width': widthPx.toFixed(1) }),
-      s('text', { x: (xa + xb) / 2, y: y0 - lift * 0.75 - 4, class: 'tunnel-label', 'text-anchor': 'middle' }, `VXLAN vni ${t.vni} · ${si(pps)}pps · ${si(bps, 'b/s')}`),
+      s('text', { x: (xa + xb) / 2, y: y0 - lift * 0.75 - 4, class: 'tunnel-label', 'text-anchor': 'middle' }, `VXLAN vni ${t.vni} · ${si(pps, 'pps')} · ${si(bps, 'b/s')}`),
       s('title', {}, rateText(t)));
     svg.append(g);
   });
@@ -103,7 +103,11 @@ function drawNode(p: Placed, nodeH: number, busY: number, selected: Selection | 
   g.append(line(44, `underlay ${n.underlayIp ?? '?'}${n.underlayMac !== null ? `  ${n.underlayMac}` : ''}`));
   g.append(line(62, `VTEP ${n.vtepIp ?? '?'}  ${n.vtepMac ?? ''}`));
   g.append(line(80, `pod CIDR ${n.podCidr ?? '?'}  ·  MTU ${n.underlayMtu ?? '?'} → ${n.podMtu ?? '?'}`));
-  if (!n.up) g.append(s('text', { x: PAD, y: HEADER_H + 4, class: 'down-reason' }, (n.error ?? 'down').slice(0, Math.floor(p.w / 7))));
+  if (!n.up) {
+    const why = n.error ?? 'down';
+    const room = Math.floor(p.w / 7.2);
+    g.append(s('text', { x: PAD, y: HEADER_H + 4, class: 'down-reason' }, why.length > room ? `${why.slice(0, room - 1)}…` : why, s('title', {}, why)));
+  }
   if (dropping || dropped) {
     const text = dropped ? `✖ ${hl!.drop!.label}` : `${si(n.dropRate)} drops/s: ${n.drops.filter((d) => d.perSecond > 0).map((d) => d.reason).join(', ')}`;
     g.append(s('text', { x: PAD, y: HEADER_H + 4, class: 'drop-text', 'data-drops': n.name }, text.slice(0, Math.floor(p.w / 6.5))));

@@ -173,7 +173,7 @@ export async function drawPolicies(root: HTMLElement): Promise<void> {
 }
 
 export function tunnelDetails(t: TunnelInfo): HTMLElement {
-  const dir = (label: string, r: TunnelInfo['ab']): HTMLElement => h('tr', {}, h('td', {}, label), h('td', { class: 'num' }, r === null ? '-' : `${si(r.pps)}pps`), h('td', { class: 'num' }, r === null ? '-' : si(r.bps, 'b/s')), h('td', { class: 'num' }, r === null ? '-' : count(r.packets)), h('td', {}, r?.countedBy ?? ''));
+  const dir = (label: string, r: TunnelInfo['ab']): HTMLElement => h('tr', {}, h('td', {}, label), h('td', { class: 'num' }, r === null ? '-' : si(r.pps, 'pps')), h('td', { class: 'num' }, r === null ? '-' : si(r.bps, 'b/s')), h('td', { class: 'num' }, r === null ? '-' : count(r.packets)), h('td', {}, r?.countedBy ?? ''));
   return h('div', { id: 'tunnel-details' }, h('h2', {}, `Tunnel ${t.a} ⇄ ${t.b}`),
     h('p', {}, `VXLAN VNI ${t.vni}, UDP port ${t.port}, ${t.aUnderlay} ⇄ ${t.bUnderlay}`),
     h('table', { class: 'grid' }, h('tr', {}, ...['direction', 'rate', 'bit rate', 'packets', 'counted by'].map((c) => h('th', {}, c))), dir(`${t.a} → ${t.b}`, t.ab), dir(`${t.b} → ${t.a}`, t.ba)));
