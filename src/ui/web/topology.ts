@@ -24,7 +24,7 @@ export interface Highlight {
   readonly drop: { readonly node: string; readonly label: string } | null;
 }
 
-const POD_W = 128, POD_H = 74, POD_GAP = 12, PAD = 14, NODE_GAP = 56, HEADER_H = 96, SWITCH_H = 34, TOP = 190;
+const POD_W = 146, POD_H = 74, POD_GAP = 12, PAD = 14, NODE_GAP = 56, HEADER_H = 96, SWITCH_H = 34, TOP = 190;
 
 interface Placed { node: NodeInfo; x: number; w: number; h: number }
 
