@@ -237,10 +237,16 @@ export class ClusterSource {
   private async readStore(state: LabState | null): Promise<ClusterSnapshot['store']> {
     const endpoints = this.storeEndpoints(state);
     const configured = (this.options.etcd?.length ?? 0) > 0 || (state !== null && state.options.etcd > 0);
-    if (!configured) return null;
+    if (!configured) {
+      this.closeEtcd(); // the lab (and its store) may have been torn down: no client left retrying
+      return null;
+    }
     if (this.storeCache !== null && Date.now() - this.storeCache.at < STORE_EVERY_MS) return this.storeCache.value;
     let value: NonNullable<ClusterSnapshot['store']>;
-    if (endpoints.length === 0) value = { ok: false, error: 'no etcd member socket found', revision: null, leases: [] };
+    if (endpoints.length === 0) {
+      this.closeEtcd();
+      value = { ok: false, error: 'no etcd member socket found', revision: null, leases: [] };
+    }
     else {
       try {
         value = await withDeadline(this.readLeases(endpoints), 2 * this.timeoutMs, 'etcd did not answer');
