@@ -30,6 +30,8 @@ export const encapQuery = z.object({
   from: podOrIp.optional(),
   to: podOrIp.optional(),
   proto: z.enum(['icmp', 'udp', 'tcp']).default('icmp'),
+  /** A packet of the trace grammar (`flatnet trace`'s description) from `from` instead of a default one to `to`. */
+  flow: z.string().min(1).max(4096).optional(),
   /** A captured frame (hex, Ethernet first) instead of two pods, and the node whose overlay it arrives on. */
   hex: z.string().regex(/^([0-9a-fA-F]{2})+$/, 'whole bytes of hex').max(2 * 9216).optional(),
   node: z.string().min(1).max(64).optional(),
@@ -109,14 +111,13 @@ export async function encapView(src: ClusterSource, snap: ClusterSnapshot, q: z.
     frameHex = q.hex.toLowerCase();
     frameMeta = { hex: frameHex, length: frameHex.length / 2, to: null, kind: 'captured' };
   } else {
-    if (q.from === undefined || q.to === undefined) throw new UiError(400, 'ERR_UI_BAD_QUERY', 'from and to: the two pods (or hex: a captured frame)');
+    if (q.from === undefined || (q.to === undefined && q.flow === undefined)) throw new UiError(400, 'ERR_UI_BAD_QUERY', 'from and to: the two pods (or from and flow: a packet description; or hex: a captured frame)');
     const a = findPod(snap, q.from);
     node = sourceNode(a.node, q.from);
-    const d = destination(snap, q.to);
-    flow = flowFor(q.proto, d.ip);
+    flow = q.flow ?? flowFor(q.proto, destination(snap, q.to!).ip);
     t = await trace(src, node.name, q.from, { flow });
     from = q.from;
-    to = q.to;
+    to = q.to ?? flow;
     const f = t.frames.find((x) => x.role === 'overlay') ?? t.frames[0] ?? null;
     frameHex = f?.hex ?? '';
     frameMeta = f === null ? null : { hex: f.hex, length: f.length, to: f.to, kind: f.kind };
@@ -131,7 +132,7 @@ export async function encapView(src: ClusterSource, snap: ClusterSnapshot, q: z.
     notes.push(`the outer Ethernet header is written by the kernel's IP stack, not by flatnet (its UDP socket sends from the IPv4 header on): the trace shows zeros there${macs}`);
   }
   const underlayMtu = node.underlayMtu ?? 1500;
-  const dst = q.hex === undefined ? destination(snap, q.to!).ip : null;
+  const dst = q.hex === undefined && q.to !== undefined ? destination(snap, q.to).ip : null;
   // A DF packet of the underlay MTU, as a pod that ignores its own MTU would send it: the real trace says what happens.
   const probeFlow = dst === null ? null : flowFor(q.proto, dst, { len: underlayMtu, df: true });
   let probe: EncapView['mtu']['probe'];

@@ -151,6 +151,11 @@ describe.skipIf(skip !== null)(`flatnet ui in a browser, on a running lab${skip 
     expect(probe).toContain('drop mtu_exceeded');
     expect(probe).toContain('next-hop MTU 1450');
     await shot('encap.png');
+    // Bad input from the API, as the daemon judges it (the trace grammar) or the server does (no such node).
+    const bad = await fetch(`${url}api/encap?from=n1p0&flow=${encodeURIComponent('udp to garbage')}`);
+    expect([bad.status, ((await bad.json()) as { error: { code: string } }).error.code]).toEqual([400, 'ERR_TRACE_PACKET']);
+    const none = await fetch(`${url}api/nodes/n7/pipeline`);
+    expect([none.status, ((await none.json()) as { error: { message: string } }).error.message]).toEqual([404, 'no node named "n7"']);
   });
 
   it('the packet path: n1p0 -> n2p0 crosses both VTEPs and is delivered; a spoofed source is dropped by the anti-spoof check', async () => {

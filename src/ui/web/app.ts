@@ -18,7 +18,7 @@ const state = {
   snap: null as ClusterSnapshot | null,
   selected: null as Selection | null,
   pipelineNode: null as string | null,
-  encap: { from: null, to: null, proto: 'icmp', hex: '' } as EncapChoice,
+  encap: { from: null, to: null, proto: 'icmp', hex: '', flow: '' } as EncapChoice,
   path: { from: null, to: null, proto: 'icmp', src: '' } as PathChoice,
   /** A view that asks the API draws again only after its last answer came back. */
   busy: false,

@@ -49,7 +49,7 @@ export async function drawPipeline(root: HTMLElement, snap: ClusterSnapshot, nod
 // ---------------------------------------------------------------------------------------
 // Encapsulation
 
-export interface EncapChoice { from: string | null; to: string | null; proto: string; hex: string }
+export interface EncapChoice { from: string | null; to: string | null; proto: string; hex: string; flow: string }
 
 function byteBar(v: EncapView): HTMLElement {
   const total = v.frame?.length ?? 1;
@@ -72,17 +72,19 @@ export async function drawEncap(root: HTMLElement, snap: ClusterSnapshot, c: Enc
   const from = c.from ?? src[0]?.[0] ?? null;
   const fromNode = snap.nodes.find((n) => n.pods.some((p) => p.name === from));
   const to = c.to ?? all.find(([p]) => !fromNode?.pods.some((q) => q.name === p))?.[0] ?? null;
+  const flowInput = h('input', { id: 'encap-flow', type: 'text', placeholder: 'or a packet: udp to 10.244.2.10:53 len 200', value: c.flow, size: 30 });
   const hexInput = h('input', { id: 'encap-hex', type: 'text', placeholder: 'or a captured frame, hex (Ethernet first)', value: c.hex, size: 40 });
   const bar = h('div', { class: 'controls' },
     h('label', {}, 'from ', select('encap-from', src, from, (v) => onChange({ ...c, from: v, hex: '' }))),
-    h('label', {}, 'to ', select('encap-to', all, to, (v) => onChange({ ...c, to: v, hex: '' }))),
+    h('label', {}, 'to ', select('encap-to', all, to, (v) => onChange({ ...c, to: v, hex: '', flow: '' }))),
     h('label', {}, 'protocol ', select('encap-proto', [['icmp', 'ICMP echo'], ['udp', 'UDP'], ['tcp', 'TCP SYN']], c.proto, (v) => onChange({ ...c, proto: v }))),
-    hexInput, h('button', { id: 'encap-hex-go', onclick: () => onChange({ ...c, hex: hexInput.value.replace(/[^0-9a-fA-F]/g, '') }) }, 'decode frame'));
+    flowInput, h('button', { id: 'encap-flow-go', onclick: () => onChange({ ...c, flow: flowInput.value.trim(), hex: '' }) }, 'trace'),
+    hexInput, h('button', { id: 'encap-hex-go', onclick: () => onChange({ ...c, hex: hexInput.value.replace(/[^0-9a-fA-F]/g, ''), flow: '' }) }, 'decode frame'));
   if (from === null || to === null) { replace(root, bar, h('p', {}, 'Needs a pod on a flatnet node and a destination.')); return; }
   replace(root, bar, h('p', { class: 'muted' }, 'tracing…'));
   let v: EncapView;
   try {
-    const q = c.hex !== '' ? `hex=${c.hex}` : `from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}&proto=${c.proto}`;
+    const q = c.hex !== '' ? `hex=${c.hex}` : c.flow !== '' ? `from=${encodeURIComponent(from)}&flow=${encodeURIComponent(c.flow)}` : `from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}&proto=${c.proto}`;
     v = await api<EncapView>(`/api/encap?${q}`);
   } catch (e) {
     replace(root, bar, errorBox(e));
@@ -95,12 +97,12 @@ export async function drawEncap(root: HTMLElement, snap: ClusterSnapshot, c: Enc
     h('div', {}, `VNI `, h('b', { id: 'encap-vni' }, vx?.fields.find((f) => f.name === 'VNI')?.value ?? '-'), ` · outer ${oip?.fields.find((f) => f.name === 'source')?.value ?? '?'} → `, h('b', { id: 'encap-peer' }, oip?.fields.find((f) => f.name === 'destination')?.value ?? '-'),
       ` · UDP ${v.headers.find((x) => x.layer === 'outer-udp')?.fields.find((f) => f.name === 'destination port')?.value ?? '-'} · frame ${v.frame?.length ?? 0} bytes · outcome `, h('b', {}, v.outcome)));
   const probe = v.mtu.probe;
-  const mtu = v.frame?.kind === 'captured' ? null : h('div', { class: 'mtu', id: 'encap-mtu' },
+  const mtu = v.frame?.kind === 'captured' || probe.flow === '' ? null : h('div', { class: 'mtu', id: 'encap-mtu' },
     h('h3', {}, 'MTU arithmetic'),
     h('div', { class: 'mtu-eq' }, h('span', { class: 'box' }, `underlay MTU ${v.mtu.underlayMtu}`), ' − ', h('span', { class: 'box overhead' }, `${v.mtu.overhead - 14} (outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14)`), ' = ', h('span', { class: 'box' }, `pod MTU ${v.mtu.podMtu}`)),
     h('p', { class: 'muted' }, `The outer Ethernet header (14) is not part of the underlay's IP MTU; the inner Ethernet header (14) is carried inside it: 20 + 8 + 8 + 14 = 50 bytes of headers per packet, so a pod's IP packet may be at most ${v.mtu.podMtu} bytes.`),
     h('p', { id: 'encap-probe' }, `A DF packet of ${v.mtu.underlayMtu} bytes (`, h('code', {}, probe.flow), `), traced by the node: `, h('b', { class: probe.outcome === 'drop' ? 'bad' : '' }, probe.outcome === 'drop' ? `drop ${probe.drop ?? ''}` : probe.outcome), ` — ${probe.verdict}`, probe.reply === null ? '' : `; ${probe.reply}`));
-  replace(root, bar, h('h2', {}, v.frame?.kind === 'captured' ? `A captured frame, traced on ${v.node}'s overlay` : `${v.from} → ${v.to}: the frame as it leaves ${v.node}`), h('p', { class: 'muted' }, `trace: `, h('code', {}, v.flow)),
+  replace(root, bar, h('h2', {}, v.frame?.kind === 'captured' ? `A captured frame, traced on ${v.node}'s overlay` : `${v.from} → ${v.to}: the frame as it leaves ${v.node}${v.frame === null ? ' (none: see the outcome)' : ''}`), h('p', { class: 'muted' }, `trace: `, h('code', {}, v.flow)),
     summary, byteBar(v), h('div', { class: 'headers' }, ...v.headers.map(headerTable)), mtu,
     v.notes.length === 0 ? null : h('ul', { class: 'notes' }, ...v.notes.map((n) => h('li', {}, n))));
   for (const seg of root.querySelectorAll<HTMLElement>('.bytebar .seg')) seg.style.flexGrow = seg.dataset['w'] ?? '1';
