@@ -147,6 +147,7 @@ describe.skipIf(skip !== null)(`flatnet ui in a browser, on a running lab${skip 
     expect(await page.textContent('#encap-overhead')).toContain('50 bytes');
     expect(await page.locator('.header-card.overhead').count()).toBe(4);
     expect(await page.textContent('.header-card.vxlan')).toContain('bytes 42–49');
+    expect(await page.textContent('#encap-mtu .mtu-eq')).toBe('underlay MTU 1500 − 50 (outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14) = pod MTU 1450');
     const probe = await page.textContent('#encap-probe');
     expect(probe).toContain('drop mtu_exceeded');
     expect(probe).toContain('next-hop MTU 1450');

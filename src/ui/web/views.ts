@@ -99,7 +99,7 @@ export async function drawEncap(root: HTMLElement, snap: ClusterSnapshot, c: Enc
   const probe = v.mtu.probe;
   const mtu = v.frame?.kind === 'captured' || probe.flow === '' ? null : h('div', { class: 'mtu', id: 'encap-mtu' },
     h('h3', {}, 'MTU arithmetic'),
-    h('div', { class: 'mtu-eq' }, h('span', { class: 'box' }, `underlay MTU ${v.mtu.underlayMtu}`), ' − ', h('span', { class: 'box overhead' }, `${v.mtu.overhead - 14} (outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14)`), ' = ', h('span', { class: 'box' }, `pod MTU ${v.mtu.podMtu}`)),
+    h('div', { class: 'mtu-eq' }, h('span', { class: 'box' }, `underlay MTU ${v.mtu.underlayMtu}`), ' − ', h('span', { class: 'box overhead' }, `${v.mtu.overhead} (outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14)`), ' = ', h('span', { class: 'box' }, `pod MTU ${v.mtu.podMtu}`)),
     h('p', { class: 'muted' }, `The outer Ethernet header (14) is not part of the underlay's IP MTU; the inner Ethernet header (14) is carried inside it: 20 + 8 + 8 + 14 = 50 bytes of headers per packet, so a pod's IP packet may be at most ${v.mtu.podMtu} bytes.`),
     h('p', { id: 'encap-probe' }, `A DF packet of ${v.mtu.underlayMtu} bytes (`, h('code', {}, probe.flow), `), traced by the node: `, h('b', { class: probe.outcome === 'drop' ? 'bad' : '' }, probe.outcome === 'drop' ? `drop ${probe.drop ?? ''}` : probe.outcome), ` — ${probe.verdict}`, probe.reply === null ? '' : `; ${probe.reply}`));
   replace(root, bar, h('h2', {}, v.frame?.kind === 'captured' ? `A captured frame, traced on ${v.node}'s overlay` : `${v.from} → ${v.to}: the frame as it leaves ${v.node}${v.frame === null ? ' (none: see the outcome)' : ''}`), h('p', { class: 'muted' }, `trace: `, h('code', {}, v.flow)),
