@@ -142,6 +142,9 @@ export class ClusterSource {
     const known = new Set(withLeases.map((n) => n.name));
     const fromStore = state === null ? leases.filter((l) => !known.has(l.node)).map((l) => leaseNode(l)) : [];
     const all = [...withLeases, ...fromStore];
+    // Readings of ports, peers and reasons not seen for a minute (gone with their pod or node) are forgotten.
+    const stale = Date.now() - 60_000;
+    for (const [k, [, at]] of this.prev) if (at < stale) this.prev.delete(k);
     return { at: Date.now(), source: this.description, labPresent: this.options.lab === undefined ? null : state !== null, nodes: all, tunnels: this.tunnels(all, this.peerRows), store };
   }
 

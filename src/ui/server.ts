@@ -50,6 +50,8 @@ export interface UiServerOptions {
 /** The poll keeps running this long after the last API request when nobody listens to events. */
 const IDLE_AFTER_MS = 10_000;
 const TOKEN_COOKIE = 'flatnet_ui_token';
+/** Unread event bytes an SSE client may have before it is disconnected (it reconnects when it reads again). */
+const MAX_UNREAD_EVENT_BYTES = 4 * 1024 * 1024;
 
 /** isLoopback: 127.0.0.0/8, ::1 or localhost. */
 export function isLoopback(host: string): boolean {
@@ -130,7 +132,12 @@ export class UiServer {
   private pollNow(): Promise<ClusterSnapshot> {
     this.inFlight ??= this.source.poll().then((s) => {
       this.latest = s;
-      for (const r of this.subscribers) r.write(`event: cluster\ndata: ${JSON.stringify(s)}\n\n`);
+      const event = `event: cluster\ndata: ${JSON.stringify(s)}\n\n`;
+      for (const r of this.subscribers) {
+        // A client that stopped reading is let go rather than buffered for.
+        if (r.writableLength > MAX_UNREAD_EVENT_BYTES) { this.subscribers.delete(r); r.destroy(); continue; }
+        r.write(event);
+      }
       return s;
     }).finally(() => { this.inFlight = null; });
     return this.inFlight;
