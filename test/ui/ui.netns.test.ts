@@ -115,7 +115,7 @@ describe.skipIf(skip !== null)(`flatnet ui in a browser, on a running lab${skip 
   it('the tunnel rate and the pod counters move while a ping runs', async () => {
     const card = (): Promise<string | null> => page.textContent('g.pod[data-pod="n1p0"]');
     const before = await card();
-    const ping = spawn('ip', ['netns', 'exec', lab.nodes[0]!.pods[0]!.ns, 'ping', '-q', '-c', '60', '-i', '0.05', lab.nodes[1]!.pods[0]!.ip], { stdio: 'ignore' });
+    const ping = spawn('ip', ['netns', 'exec', lab.nodes[0]!.pods[0]!.ns, 'ping', '-q', '-c', '300', '-i', '0.05', lab.nodes[1]!.pods[0]!.ip], { stdio: 'ignore' });
     try {
       await page.waitForFunction(() => Number(document.querySelector('g.tunnel[data-tunnel="n1-n2"]')?.getAttribute('data-pps') ?? 0) > 5, undefined, { timeout: 8000 });
       expect(await page.getAttribute('g.tunnel[data-tunnel="n1-n2"]', 'class')).toContain('active');
