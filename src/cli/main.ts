@@ -19,6 +19,7 @@ import { registerControlPlane } from './control-plane.js';
 import { runLabDemo, runLabDown, runLabTest, runLabUp } from './lab.js';
 import { registerLabRestart } from './lab-restart.js';
 import { registerLabProbe } from './lab-probe.js';
+import { registerUi } from '../ui/cli.js';
 import { DEFAULT_LAB_OPTIONS, type LabOptions } from '../lab/topology.js';
 import type { LabTestOptions } from '../lab/runner.js';
 import { SHOW_WHAT, type ShowWhat } from '../daemon/show.js';
@@ -246,6 +247,7 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
     });
 
   registerControlPlane(program, write);
+  registerUi(program, write);
   return program;
 }
 
