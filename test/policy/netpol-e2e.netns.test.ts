@@ -14,6 +14,7 @@
  * SCTP checks need the kernel's sctp module; where it is missing (these machines: "Protocol not
  * supported") the case is reported as skipped with that reason.
  */
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -45,6 +46,7 @@ describe.skipIf(skip !== null)(`the NetworkPolicy e2e suite in a lab from fixtur
   let servers: ProbeServers | null = null;
   let sctpMissing: string | null = null;
   const inForceMs: number[] = [], removedMs: number[] = [], applyMs: number[] = [];
+  const retried: string[] = [];
 
   const store = (...args: string[]): string => inNs(labEtcdSpecs(lab)[0]!.ns, process.execPath, [flatnetMain(), ...args, '--etcd', labEtcdEndpoints(lab).join(',')]);
   const storeAsync = async (...args: string[]): Promise<void> => {
@@ -79,7 +81,10 @@ describe.skipIf(skip !== null)(`the NetworkPolicy e2e suite in a lab from fixtur
     const want = expectedGrid(c, chk, allOpen);
     const proto = chk.proto.toLowerCase() as ProbeProtocol;
     let got = await probeMatrix(pods, chk.port, proto, PROBE_TIMEOUT_S);
-    if (gridDiff(got, want).length > 0) got = await probeMatrix(pods, chk.port, proto, RETRY_TIMEOUT_S);
+    if (gridDiff(got, want).length > 0) {
+      retried.push(`${c.name} ${chk.proto}/${chk.port}${allOpen ? ' (reopened)' : ''}: ${gridDiff(got, want).join('; ')}`);
+      got = await probeMatrix(pods, chk.port, proto, RETRY_TIMEOUT_S);
+    }
     const diff = gridDiff(got, want);
     if (diff.length === 0) return null;
     return `${allOpen ? 'after deleting the policies, ' : ''}${chk.proto}/${chk.port}:\nexpected\n${renderGrid(want)}\nprobed (twice)\n${renderGrid(got, want)}\n${diff.join('\n')}`;
@@ -118,6 +123,7 @@ describe.skipIf(skip !== null)(`the NetworkPolicy e2e suite in a lab from fixtur
         `policy changes in force on every node (${inForceMs.length} applies, 3 nodes), ms after \`flatnet apply\` returned: median ${q(inForceMs, 0.5).toFixed(0)}, p90 ${q(inForceMs, 0.9).toFixed(0)}, max ${Math.max(...inForceMs).toFixed(0)}`,
         `  from the start of \`flatnet apply\` (a new process, its etcd connection and the write included): median ${q(all, 0.5).toFixed(0)}, max ${Math.max(...all).toFixed(0)}`,
         `  deletions, after \`flatnet delete\` returned: median ${q(removedMs, 0.5).toFixed(0)}, max ${Math.max(...removedMs).toFixed(0)}`,
+        `grids probed a second time: ${retried.length}${retried.map((r) => `\n  ${r}`).join('')}`,
       ].join('\n'));
     }
   });
@@ -138,5 +144,32 @@ describe.skipIf(skip !== null)(`the NetworkPolicy e2e suite in a lab from fixtur
     removedMs.push(await untilInstalled([], performance.now()));
     const reopened = (await Promise.all(checks.map((chk) => probeCheck(c, chk, true)))).filter((x) => x !== null);
     expect([...wrong, ...reopened].join('\n\n')).toBe('');
+  });
+
+  it('`flatnet lab probe` prints a grid per port and protocol between the manifest\'s pods, and --expect exits 1 on a mismatch', async () => {
+    // The suite's "any port traffic to a server on a specific protocol": TCP into x/a open, UDP closed.
+    const c = E2E_CASES.find((k) => k.name === 'should enforce ingress policy allowing any port traffic to a server on a specific protocol')!;
+    const f = join(lab.stateDir, 'cli.json');
+    writeFileSync(f, c.policies.map((p) => JSON.stringify({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', ...p })).join('\n---\n'));
+    store('apply', '-f', f);
+    await untilInstalled(['x/allow-ingress-by-proto'], performance.now());
+    const names = [...byName.keys()].sort();
+    const grid = (proto: ProbeProtocol, open: (from: string, to: string) => boolean): string => renderGrid({ proto, port: 80, pods: names, reach: Object.fromEntries(names.map((fr) => [fr, Object.fromEntries(names.map((to) => [to, open(fr, to)]))])) });
+    const tcp = grid('tcp', () => true), udp = grid('udp', (fr, to) => to !== 'x/a' || fr === 'x/a');
+    const want = join(lab.stateDir, 'expected.grid');
+    const probe = (): ReturnType<typeof spawnSync> => spawnSync(process.execPath, [flatnetMain(), 'lab', 'probe', '--name', name, '--port', '80', '--protocol', 'tcp,udp,sctp', '--timeout', '0.8', '--expect', want], { encoding: 'utf8' });
+    writeFileSync(want, `${tcp}\n\n${udp}\n`);
+    const ok = probe();
+    expect([ok.status, ok.stderr]).toEqual([0, '']);
+    const out = String(ok.stdout);
+    const body = (g: string): string => g.split('\n').slice(1).join('\n');
+    expect(out).toContain(`TCP/80 (. reachable, X blocked, ! differs from the expected grid)\n${body(tcp)}\nmatches the expected grid\n\nUDP/80 (. reachable, X blocked, ! differs from the expected grid)\n${body(udp)}\nmatches the expected grid\n\n`);
+    if (sctpMissing !== null) expect(out).toContain(`SCTP/80: skipped (${sctpMissing})\n(no expected grid for SCTP/80 in ${want})`);
+    // Expect y/a to reach x/a over UDP: that cell is marked and listed, and the exit status is 1.
+    writeFileSync(want, `${tcp}\n\n${grid('udp', (fr, to) => to !== 'x/a' || fr === 'x/a' || fr === 'y/a')}\n`);
+    const bad = probe();
+    expect(bad.status).toBe(1);
+    expect(String(bad.stdout).split('\n').filter((l) => l.startsWith('y/a')).at(-1)).toBe('y/a  !    .    .    .    .    .    .    .    .');
+    expect(String(bad.stdout)).toContain('1 cell(s) differ from the expected grid:\n  y/a -> x/a: expected ., got X');
   });
 });
