@@ -55,8 +55,13 @@ export async function startLabEtcd(state: LabState, progress: Progress): Promise
   state.etcd = Object.fromEntries(members.map((m) => [m.name, { pid: m.pid, clientUrl: m.clientUrl, ns: m.ns }]));
   const o = state.options;
   inNs(specs[0]!.ns, process.execPath, [flatnetMain(), 'cluster', 'init', '--etcd', labEtcdEndpoints(state).join(','), '--vni', String(o.vni), '--port', String(o.port), '--mode', o.mode]);
+  if (o.manifest !== null) {
+    progress(`  etcd: ${members.length} member(s) ${members.map((m) => `${m.name} ${m.clientUrl} (pid ${m.pid})`).join(', ')}; network config written`);
+    return;
+  }
   // The namespace the lab's pods are made in (CNI_ARGS K8S_POD_NAMESPACE): the daemons record
-  // each pod's IP under it, so that policies and Services can select the lab's pods.
+  // each pod's IP under it, so that policies and Services can select the lab's pods. (A
+  // manifest's pods are in the manifest's namespaces.)
   mkdirSync(state.stateDir, { recursive: true });
   const nsFile = join(state.stateDir, 'namespace.json');
   writeFileSync(nsFile, JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: labPodNamespace(state.name) } }));
