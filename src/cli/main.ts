@@ -21,6 +21,7 @@ import { registerLabRestart } from './lab-restart.js';
 import { registerLabProbe } from './lab-probe.js';
 import { registerUi } from '../ui/cli.js';
 import { DEFAULT_LAB_OPTIONS, type LabOptions } from '../lab/topology.js';
+import { loadManifest } from '../lab/manifest.js';
 import type { LabTestOptions } from '../lab/runner.js';
 import { SHOW_WHAT, type ShowWhat } from '../daemon/show.js';
 import { PACKET_SYNTAX } from '../trace/packet.js';
@@ -65,7 +66,7 @@ function labMode(v: string): 'l3' | 'l2' {
   return v;
 }
 
-interface LabUpFlags { name: string; nodes: number; kernelNodes: number; pods: number; mode: 'l3' | 'l2'; port: number; vni: number; kernelUdpcsum: boolean[]; podOffloads: boolean; underlayOffloads: boolean; podsVia: 'cni' | 'config'; etcd: number; leaseTtl: number }
+interface LabUpFlags { name: string; nodes: number; kernelNodes: number; pods: number; mode: 'l3' | 'l2'; port: number; vni: number; kernelUdpcsum: boolean[]; podOffloads: boolean; underlayOffloads: boolean; podsVia: 'cni' | 'config'; etcd: number; leaseTtl: number; manifest?: string }
 interface LabTestFlags { name: string; pingCount: number; iperfTime: number; iperfBitrate: string; capture: boolean; keepCapture: boolean }
 
 const labUpOptions = (c: Command): Command => c
@@ -84,7 +85,8 @@ const labUpOptions = (c: Command): Command => c
   .addOption(new Option('--underlay-offloads <on|off>', "nodes' underlay TX checksum/segmentation offload (off: captures show final checksums; on: GSO trains stay whole, for throughput)")
     .argParser(onOff).default(DEFAULT_LAB_OPTIONS.underlayOffloads, 'off'))
   .option('--etcd <members>', 'etcd members (the nodes lease their subnets and learn each other only from etcd); 0: static peer lists in the configs', nonNegativeInt, 1)
-  .option('--lease-ttl <s>', "the nodes' subnet lease TTL with --etcd (a dead node's routes go within about this long)", positiveInt, DEFAULT_LAB_OPTIONS.leaseTtlSeconds);
+  .option('--lease-ttl <s>', "the nodes' subnet lease TTL with --etcd (a dead node's routes go within about this long)", positiveInt, DEFAULT_LAB_OPTIONS.leaseTtlSeconds)
+  .option('--manifest <file>', 'the pods from Kubernetes Namespaces and Pods (YAML/JSON; spec.nodeName n1, n2, ...) made by the CNI plugin and applied to etcd; nodes: as many as the manifest names, no kernel node unless asked');
 
 const labTestOptions = (c: Command): Command => c
   .option('--ping-count <n>', 'echo requests per pod pair', positiveInt, 3)
@@ -93,7 +95,16 @@ const labTestOptions = (c: Command): Command => c
   .option('--no-capture', 'skip the underlay capture and its tshark check')
   .option('--keep-capture', 'keep the capture file (DIR/underlay.pcapng) also when it passed', false);
 
-function labUpInput(o: LabUpFlags): Partial<LabOptions> {
+function labUpInput(o: LabUpFlags, cmd: Command): Partial<LabOptions> {
+  if (o.manifest !== undefined) {
+    // The manifest says which nodes there are; --nodes may ask for more, --kernel-nodes adds kernel ones.
+    const given = (opt: string): boolean => cmd.getOptionValueSource(opt) !== 'default';
+    if (given('pods')) throw new FlatnetError('ERR_CLI_ARGUMENT', '--pods: a lab from a manifest has the pods the manifest lists');
+    const manifest = loadManifest(o.manifest);
+    const kernelNodes = given('kernelNodes') ? o.kernelNodes : 0;
+    const nodes = given('nodes') ? o.nodes : manifest.nodes + kernelNodes;
+    return { ...labUpInput({ ...o, manifest: undefined }, cmd), nodes, kernelNodes, manifest };
+  }
   return { name: o.name, nodes: o.nodes, kernelNodes: o.kernelNodes, pods: o.pods, mode: o.mode, port: o.port, vni: o.vni, kernelUdpCsum: o.kernelUdpcsum, podOffloads: o.podOffloads, underlayOffloads: o.underlayOffloads, podsVia: o.podsVia, etcd: o.etcd, leaseTtlSeconds: o.leaseTtl };
 }
 
@@ -228,8 +239,8 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
   const lab = program.command('lab').description('a lab of network namespaces: flatnet and kernel-vxlan nodes with pods (root)');
   const nameOpt = (c: Command): Command => c.option('--name <name>', 'lab name (namespaces fl-NAME-*, state in /run/flatnet/lab-NAME)', DEFAULT_LAB_OPTIONS.name);
   labUpOptions(nameOpt(lab.command('up').description('build the lab and start its flatnet daemons')))
-    .action(async (o: LabUpFlags) => {
-      await runLabUp(labUpInput(o), write);
+    .action(async (o: LabUpFlags, cmd: Command) => {
+      await runLabUp(labUpInput(o, cmd), write);
     });
   labTestOptions(nameOpt(lab.command('test').description('ping every pod pair, iperf3 per kind of node pair, tshark-check the underlay; a PASS/FAIL table')))
     .action(async (o: LabTestFlags) => {
@@ -242,8 +253,8 @@ export function buildProgram(write: (s: string) => void = (s) => process.stdout.
       await runLabDown(o.name);
     });
   labTestOptions(labUpOptions(nameOpt(lab.command('demo').description('up, test and down (down also runs after a failure): `npm run lab`'))))
-    .action(async (o: LabUpFlags & LabTestFlags) => {
-      if (!(await runLabDemo(labUpInput(o), labTestInput(o), write))) process.exitCode = 1;
+    .action(async (o: LabUpFlags & LabTestFlags, cmd: Command) => {
+      if (!(await runLabDemo(labUpInput(o, cmd), labTestInput(o), write))) process.exitCode = 1;
     });
 
   registerControlPlane(program, write);

@@ -55,13 +55,34 @@ export async function startLabEtcd(state: LabState, progress: Progress): Promise
   state.etcd = Object.fromEntries(members.map((m) => [m.name, { pid: m.pid, clientUrl: m.clientUrl, ns: m.ns }]));
   const o = state.options;
   inNs(specs[0]!.ns, process.execPath, [flatnetMain(), 'cluster', 'init', '--etcd', labEtcdEndpoints(state).join(','), '--vni', String(o.vni), '--port', String(o.port), '--mode', o.mode]);
+  if (o.manifest !== null) {
+    progress(`  etcd: ${members.length} member(s) ${members.map((m) => `${m.name} ${m.clientUrl} (pid ${m.pid})`).join(', ')}; network config written`);
+    return;
+  }
   // The namespace the lab's pods are made in (CNI_ARGS K8S_POD_NAMESPACE): the daemons record
-  // each pod's IP under it, so that policies and Services can select the lab's pods.
+  // each pod's IP under it, so that policies and Services can select the lab's pods. (A
+  // manifest's pods are in the manifest's namespaces.)
   mkdirSync(state.stateDir, { recursive: true });
   const nsFile = join(state.stateDir, 'namespace.json');
   writeFileSync(nsFile, JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: labPodNamespace(state.name) } }));
   inNs(specs[0]!.ns, process.execPath, [flatnetMain(), 'apply', '-f', nsFile, '--etcd', labEtcdEndpoints(state).join(',')]);
   progress(`  etcd: ${members.length} member(s) ${members.map((m) => `${m.name} ${m.clientUrl} (pid ${m.pid})`).join(', ')}; network config and namespace ${labPodNamespace(state.name)} written`);
+}
+
+/**
+ * applyLabManifest writes a manifest lab's Namespaces and Pods (manifest.ts) to the store with
+ * `flatnet apply`, before any pod exists: each Pod is bound to its node (spec.nodeName) and its
+ * node adds the address when the CNI plugin attaches it.
+ */
+export function applyLabManifest(state: LabState, progress: Progress): void {
+  const m = state.options.manifest;
+  if (m === null) return;
+  const f = join(state.stateDir, 'manifest.json');
+  mkdirSync(state.stateDir, { recursive: true });
+  writeFileSync(f, m.objects.map((o) => JSON.stringify(o)).join('\n---\n'));
+  inNs(labEtcdSpecs(state)[0]!.ns, process.execPath, [flatnetMain(), 'apply', '-f', f, '--etcd', labEtcdEndpoints(state).join(',')]);
+  const nss = m.objects.filter((o) => o.kind === 'Namespace').length;
+  progress(`  manifest ${m.source}: ${nss} namespace(s)${m.impliedNamespaces.length > 0 ? ` (${m.impliedNamespaces.join(', ')} implied by its pods)` : ''} and ${m.pods.length} pod(s) applied to etcd`);
 }
 
 /** The Kubernetes namespace of a lab's pods (what its CNI calls pass as K8S_POD_NAMESPACE). */

@@ -16,7 +16,7 @@ import { inNs, ipNs, isRunning, listNamespaces, nsPids, run, sleep } from './exe
 import { isOurDaemon, spawnDaemon, stopDaemon, waitReady, writeNodeConfig } from './flatnet-node.js';
 import { programKernelNode } from './kernel-node.js';
 import { addPodViaCni, podsViaCni } from './cni-pods.js';
-import { startLabAgents, startLabEtcd } from './etcd-lab.js';
+import { applyLabManifest, startLabAgents, startLabEtcd } from './etcd-lab.js';
 import {
   flatnetNodes, kernelNodes, labDir, labPrefix, planLab, readState, resolveLabOptions, UNDERLAY_MTU, writeState,
   type LabNode, type LabOptions, type LabPod, type LabState,
@@ -71,20 +71,22 @@ async function build(state: LabState, progress: Progress): Promise<void> {
   const o = state.options;
   const ul = state.underlayNs;
   const fl = flatnetNodes(state), kn = kernelNodes(state);
-  progress(`lab ${state.name}: ${o.mode.toUpperCase()} mode, ${state.nodes.length} nodes (${fl.length} flatnet, ${kn.length} kernel vxlan), ${o.pods} pods each, VNI ${o.vni}, UDP port ${o.port}`);
+  const pods = state.nodes.reduce((k, n) => k + n.pods.length, 0);
+  progress(`lab ${state.name}: ${o.mode.toUpperCase()} mode, ${state.nodes.length} nodes (${fl.length} flatnet, ${kn.length} kernel vxlan), ${o.manifest === null ? `${o.pods} pods each` : `${pods} pods from ${o.manifest.source}`}, VNI ${o.vni}, UDP port ${o.port}`);
 
   // The underlay: one bridge in its own namespace.
   addNs(ul);
   ipNs(ul, 'link', 'add', state.underlayBridge, 'type', 'bridge', 'mcast_snooping', '0');
   ipNs(ul, 'link', 'set', state.underlayBridge, 'up');
   if (o.etcd > 0) await startLabEtcd(state, progress);
+  applyLabManifest(state, progress);
 
   for (const node of state.nodes) {
     addNode(state, node);
     if (!podsViaCni(o, node.kind)) for (const pod of node.pods) addPod(state, node, pod);
   }
   for (const node of kn) programKernelNode(state, node);
-  progress(`  namespaces: ${state.prefix}* (${1 + state.nodes.length * (1 + o.pods)}), underlay bridge ${state.underlayBridge} in ${ul}`);
+  progress(`  namespaces: ${state.prefix}* (${1 + state.nodes.length + pods}), underlay bridge ${state.underlayBridge} in ${ul}`);
 
   for (const node of fl) writeNodeConfig(state, node);
   for (const node of fl) {
@@ -95,10 +97,14 @@ async function build(state: LabState, progress: Progress): Promise<void> {
   progress(`  flatnet daemons up: ${fl.map((n) => `${n.name} (pid ${state.daemons[n.name]!.pid})`).join(', ') || 'none'}`);
   const viaCni = fl.filter((n) => podsViaCni(o, n.kind));
   for (const node of viaCni) {
-    for (const pod of node.pods) {
+    const made = node.pods.map((pod) => {
       addNs(pod.ns);
-      addPodViaCni(state, node, pod);
-    }
+      const { ip, mac } = addPodViaCni(state, node, pod);
+      return pod.ip === '' ? { ...pod, ip, mac } : pod;
+    });
+    // A manifest's pods get their addresses from the node's IPAM: the state records them.
+    (node as { pods: readonly LabPod[] }).pods = made;
+    writeState(state);
   }
   if (viaCni.length > 0) progress(`  pods of ${viaCni.map((n) => n.name).join(', ')} made by the CNI plugin (flatnet-cni ADD)`);
   if (o.etcd > 0) await startLabAgents(state, progress);

@@ -1,10 +1,11 @@
 /**
  * Reachability probes between pods, the way the Kubernetes NetworkPolicy e2e suite and Cyclonus
- * test a cluster: every pod runs a server on the probed ports (TCP and UDP echo), every pod
+ * test a cluster: every pod runs a server on the probed ports (TCP, UDP echo, SCTP), every pod
  * tries every pod, and the answers make a grid of sources x destinations (`.` reachable, `X`
  * blocked) per port and protocol. The answers come from real connections between pod network
  * namespaces, never from the policy engine. A grid can be compared with an expected one (a
- * mismatch is a failure the caller turns into a non-zero exit).
+ * mismatch is a failure the caller turns into a non-zero exit); an --expect file holds one grid
+ * per `PROTO/PORT` heading (parseGrids), so a printed run is a valid expectation.
  *
  * SCTP probes need the kernel's sctp module; where the kernel lacks it (these lab machines:
  * "Protocol not supported"), `probeMatrix` says so instead of guessing.
@@ -37,9 +38,17 @@ def udp(p):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', p))
     while True:
         d, a = s.recvfrom(2048); s.sendto(d, a)
+def sctp(s, p):
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', p)); s.listen(128)
+    while True:
+        c, _ = s.accept(); c.close()
 for p in ports:
     threading.Thread(target=tcp, args=(p,), daemon=True).start()
     threading.Thread(target=udp, args=(p,), daemon=True).start()
+    try:
+        threading.Thread(target=sctp, args=(socket.socket(socket.AF_INET, socket.SOCK_STREAM, 132), p), daemon=True).start()
+    except OSError:
+        pass  # no SCTP in this kernel: the clients say so
 print('ready', flush=True)
 threading.Event().wait()
 `;
@@ -91,7 +100,7 @@ function run(netns: string, script: string, args: string[], timeoutMs: number): 
   });
 }
 
-/** Servers on every pod; stop() ends them. */
+/** Servers on every pod (TCP, UDP echo, and SCTP where the kernel has it, on each port); stop() ends them. */
 export class ProbeServers {
   private readonly procs: ChildProcess[] = [];
 
@@ -174,5 +183,36 @@ export function gridDiff(got: Grid, expected: Grid): string[] {
       if (e !== g) out.push(`${from} -> ${to}: expected ${e === undefined ? '?' : e ? '.' : 'X'}, got ${g === undefined ? '?' : g ? '.' : 'X'}`);
     }
   }
+  return out;
+}
+
+/**
+ * parseGrids reads the grids of an --expect file: one per `PROTO/PORT` heading, as renderGrid
+ * writes them (so a printed run is a valid file), keyed "TCP/80"; a text without any heading is
+ * the grid of the one port and protocol probed. ERR_PROBE_GRID names the heading or line.
+ */
+export function parseGrids(text: string, probed: readonly { readonly proto: ProbeProtocol; readonly port: number }[]): Map<string, Grid> {
+  const lines = text.split('\n');
+  const heads = lines.flatMap((l, i) => {
+    const m = /^(TCP|UDP|SCTP)\/(\d+)(\s|$)/i.exec(l.trim());
+    return m === null ? [] : [{ i, proto: m[1]!.toLowerCase() as ProbeProtocol, port: Number(m[2]) }];
+  });
+  const out = new Map<string, Grid>();
+  if (heads.length === 0) {
+    if (probed.length !== 1) throw new FlatnetError('ERR_PROBE_GRID', `${probed.length} ports/protocols are probed: give each expected grid a heading line such as ${probed.map((p) => `${p.proto.toUpperCase()}/${p.port}`).join(', ')}`);
+    out.set(`${probed[0]!.proto.toUpperCase()}/${probed[0]!.port}`, parseGrid(text, probed[0]!.proto, probed[0]!.port));
+    return out;
+  }
+  const before = lines.slice(0, heads[0]!.i).findIndex((l) => l.trim() !== '');
+  if (before >= 0) throw new FlatnetError('ERR_PROBE_GRID', `line ${before + 1}: a grid before the first PROTO/PORT heading`);
+  heads.forEach((h, k) => {
+    const key = `${h.proto.toUpperCase()}/${h.port}`;
+    if (out.has(key)) throw new FlatnetError('ERR_PROBE_GRID', `line ${h.i + 1}: a second grid for ${key}`);
+    try {
+      out.set(key, parseGrid(lines.slice(h.i + 1, heads[k + 1]?.i ?? lines.length).join('\n'), h.proto, h.port));
+    } catch (e) {
+      throw new FlatnetError('ERR_PROBE_GRID', `${key} (line ${h.i + 1}): ${(e as Error).message}`, { cause: e });
+    }
+  });
   return out;
 }

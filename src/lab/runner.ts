@@ -176,7 +176,8 @@ export function iperfPairs(state: LabState): [LabPod, LabPod, string][] {
     for (let j = i; j < labels.length; j++) {
       const A = byLabel.get(labels[i]!)!, B = byLabel.get(labels[j]!)!;
       const a = A[0]!, b = i === j ? A[1] : B[0]!;
-      if (b === undefined) continue;
+      // A lab from a manifest may leave a node without pods.
+      if (b === undefined || a.pods[0] === undefined || b.pods[0] === undefined) continue;
       out.push([a.pods[0]!, b.pods[0]!, `${kindLabel(a)} -> ${kindLabel(b)}`]);
       out.push([b.pods[0]!, a.pods[0]!, `${kindLabel(b)} -> ${kindLabel(a)}`]);
     }

@@ -24,6 +24,8 @@ import { join } from 'node:path';
 import { FlatnetError } from '../errors.js';
 import { VXLAN_OVERHEAD } from '../wire/encap.js';
 import { cniHostIf, podsViaCni } from './cni-pods.js';
+import { hostIfName } from '../cni/veth.js';
+import { checkManifest, manifestPodNetns, type LabManifest } from './manifest.js';
 
 export type LabMode = 'l3' | 'l2';
 export type NodeKind = 'flatnet' | 'kernel';
@@ -84,6 +86,11 @@ export interface LabOptions {
   readonly etcd: number;
   /** The nodes' subnet lease TTL in seconds (etcd labs). */
   readonly leaseTtlSeconds: number;
+  /**
+   * The lab's pods from a manifest of Namespaces and Pods (manifest.ts) instead of `pods` per
+   * node: needs etcd, L3 and pods made by the CNI plugin; null: the planned pods n1p0, n1p1, ...
+   */
+  readonly manifest: LabManifest | null;
 }
 
 export const DEFAULT_LAB_OPTIONS: LabOptions = {
@@ -104,6 +111,7 @@ export const DEFAULT_LAB_OPTIONS: LabOptions = {
   podsVia: 'cni',
   etcd: 0,
   leaseTtlSeconds: 60,
+  manifest: null,
 };
 
 /** resolveLabOptions fills defaults and validates; throws FlatnetError ERR_LAB_OPTIONS. */
@@ -124,6 +132,13 @@ export function resolveLabOptions(o: Partial<LabOptions> = {}): LabOptions {
   if (r.podsVia !== 'cni' && r.podsVia !== 'config') bad(`--pods-via ${String(r.podsVia)}: cni or config`);
   if (!Number.isInteger(r.etcd) || r.etcd < 0 || r.etcd > 5) bad(`--etcd ${r.etcd}: 0 (static peers) to 5 members`);
   if (!Number.isInteger(r.leaseTtlSeconds) || r.leaseTtlSeconds < 2 || r.leaseTtlSeconds > 86_400) bad(`--lease-ttl ${r.leaseTtlSeconds}: 2 to 86400 seconds`);
+  if (r.manifest !== null) {
+    // The manifest's Pods are made by the CNI plugin and labelled through the store.
+    if (r.etcd < 1) bad(`--etcd ${r.etcd}: a lab from a manifest keeps its Namespaces and Pods in etcd (1 or more members)`);
+    if (r.mode !== 'l3') bad(`--mode ${r.mode}: a lab from a manifest is L3 (its pods are made by the CNI plugin)`);
+    if (r.podsVia !== 'cni') bad(`--pods-via ${r.podsVia}: a lab from a manifest has its pods made by the CNI plugin`);
+    checkManifest(r.manifest, r.nodes, r.kernelNodes);
+  }
   return r;
 }
 
@@ -134,11 +149,17 @@ export interface LabPod {
   readonly ns: string;
   /** The veth's host end in the node namespace. */
   readonly hostIf: string;
+  /** Manifest pods: empty in the plan, then the address the node's IPAM gave (recorded by `up`). */
   readonly ip: string;
   readonly prefixLen: number;
   readonly mac: string;
   /** L3: the default gateway (10.244.N.1); L2: none. */
   readonly gateway: string | null;
+  /**
+   * Manifest pods: the Kubernetes namespace and name (`name` is then "NAMESPACE/NAME"). Planned
+   * pods are in namespace lab-NAME under their own name.
+   */
+  readonly k8s?: { readonly namespace: string; readonly name: string };
 }
 
 export interface LabNode {
@@ -219,7 +240,14 @@ export function planLab(options: LabOptions): LabPlan {
     const kind: NodeKind = i >= firstKernel ? 'kernel' : 'flatnet';
     const ns = `${prefix}${name}`;
     const pods: LabPod[] = [];
-    for (let j = 0; j < options.pods; j++) {
+    for (const mp of options.manifest?.pods.filter((p) => p.nodeIndex === i) ?? []) {
+      const netns = manifestPodNetns(prefix, mp);
+      pods.push({
+        name: `${mp.namespace}/${mp.name}`, node: name, ns: netns, hostIf: hostIfName(netns, 'eth0'),
+        ip: '', prefixLen: 24, mac: '', gateway: `10.244.${i}.1`, k8s: { namespace: mp.namespace, name: mp.name },
+      });
+    }
+    for (let j = 0; j < (options.manifest === null ? options.pods : 0); j++) {
       pods.push({
         name: `${name}p${j}`,
         node: name,

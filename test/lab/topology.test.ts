@@ -3,6 +3,10 @@ import { podMacOf } from '../../src/cni/veth.js';
 import { FlatnetError } from '../../src/errors.js';
 import { cniHostIf } from '../../src/lab/cni-pods.js';
 import { allPods, kindLabel, labDir, planLab, podByName, resolveLabOptions, type LabOptions } from '../../src/lab/topology.js';
+import { hostIfName } from '../../src/cni/veth.js';
+import { ConfigError } from '../../src/errors.js';
+import { loadManifest, ManifestError, parseManifest } from '../../src/lab/manifest.js';
+import { REPO_ROOT } from '../support/lab.js';
 
 const plan = (o: Partial<LabOptions> = {}) => planLab(resolveLabOptions(o));
 
@@ -11,7 +15,7 @@ describe('lab options', () => {
     expect(resolveLabOptions()).toEqual({
       name: 'lab', nodes: 3, kernelNodes: 1, pods: 2, mode: 'l3', port: 4789, vni: 1, kernelUdpCsum: [true],
       podOffloads: true, flatnetOffloads: true, underlayOffloads: false, flatnetIo: null, fdbLimit: null, vtepMacSource: 'config', podsVia: 'cni',
-      etcd: 0, leaseTtlSeconds: 60,
+      etcd: 0, leaseTtlSeconds: 60, manifest: null,
     });
   });
 
@@ -105,5 +109,81 @@ describe('planLab', () => {
 
   it('podByName names a missing pod in its error', () => {
     expect(() => podByName(plan(), 'n9p9')).toThrow(/no pod n9p9/);
+  });
+});
+
+const NS = (name: string, labels?: Record<string, string>): Record<string, unknown> => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, ...(labels ? { labels } : {}) } });
+const POD = (ns: string, name: string, node: string | undefined, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+  apiVersion: 'v1', kind: 'Pod', metadata: { namespace: ns, name, labels: { pod: name } },
+  spec: { ...(node === undefined ? {} : { nodeName: node }), containers: [{ name: 'main', ports: [{ name: 'http', containerPort: 80 }] }] }, ...extra,
+});
+const yamlOf = (docs: unknown[]): string => docs.map((d) => JSON.stringify(d)).join('\n---\n');
+
+describe('lab manifests', () => {
+  it('reads the e2e fixture: 3 labelled namespaces, 9 pods with 6 named ports each, on n1..n3', () => {
+    const m = loadManifest(`${REPO_ROOT}/fixtures/netpol/e2e.yaml`);
+    expect([m.nodes, m.pods.length, m.impliedNamespaces]).toEqual([3, 9, []]);
+    expect(m.pods.map((p) => `${p.namespace}/${p.name}@${p.node}`)).toEqual(['x/a@n1', 'x/b@n2', 'x/c@n3', 'y/a@n2', 'y/b@n3', 'y/c@n1', 'z/a@n3', 'z/b@n1', 'z/c@n2']);
+    const x = m.objects.find((o) => o.kind === 'Namespace' && o.metadata?.name === 'x')!;
+    expect(x.metadata?.labels).toEqual({ ns: 'x' });
+    const xa = m.objects.find((o) => o.kind === 'Pod' && o.metadata?.name === 'a' && o.metadata.namespace === 'x') as { spec: { containers: { ports: { name: string }[] }[] } };
+    expect(xa.spec.containers.flatMap((c) => c.ports.map((p) => p.name))).toEqual(['serve-80-tcp', 'serve-80-udp', 'serve-80-sctp', 'serve-81-tcp', 'serve-81-udp', 'serve-81-sctp']);
+  });
+
+  it('implies a missing Namespace (no labels), drops a given status, and plans the pods under NAMESPACE/NAME with no address yet', () => {
+    const m = parseManifest(yamlOf([POD('shop', 'web', 'n2', { status: { podIP: '10.9.9.9' } }), POD('default', 'cli', 'n1')]), 'm.yaml');
+    expect([m.nodes, m.impliedNamespaces]).toEqual([2, ['shop']]);
+    expect(m.objects.map((o) => `${o.kind} ${o.metadata?.namespace ?? ''}/${o.metadata?.name}`)).toEqual(['Namespace /shop', 'Pod shop/web', 'Pod default/cli']);
+    expect(m.objects.some((o) => 'status' in o)).toBe(false);
+    const p = planLab(resolveLabOptions({ name: 'm1', nodes: 2, kernelNodes: 0, etcd: 1, manifest: m }));
+    expect(p.nodes.map((n) => n.pods.map((x) => [x.name, x.ns, x.hostIf, x.ip, x.gateway, x.k8s]))).toEqual([
+      [['default/cli', 'fl-m1-default.cli', hostIfName('fl-m1-default.cli', 'eth0'), '', '10.244.1.1', { namespace: 'default', name: 'cli' }]],
+      [['shop/web', 'fl-m1-shop.web', hostIfName('fl-m1-shop.web', 'eth0'), '', '10.244.2.1', { namespace: 'shop', name: 'web' }]],
+    ]);
+  });
+
+  it.each<[string, string, string, string, number]>([
+    ['a YAML syntax error', 'kind: Pod\nmetadata: {name: a', 'ERR_LAB_MANIFEST', '', 1],
+    ['an empty file', '# nothing\n', 'ERR_LAB_MANIFEST', '', 0],
+    ['no Pod', yamlOf([NS('x')]), 'ERR_LAB_MANIFEST', '', 0],
+    ['another kind', yamlOf([NS('x'), { apiVersion: 'v1', kind: 'Service', metadata: { name: 's' }, spec: { ports: [{ port: 80 }] } }]), 'ERR_LAB_MANIFEST', 'kind', 2],
+    ['a bad label value', yamlOf([NS('x', { ns: 'x y' }), POD('x', 'a', 'n1')]), 'ERR_LAB_MANIFEST', 'metadata.labels.ns', 1],
+    ['a bad label key', yamlOf([POD('x', 'a', 'n1', { metadata: { namespace: 'x', name: 'a', labels: { '-pod': 'a' } } })]), 'ERR_LAB_MANIFEST', 'metadata.labels.-pod', 1],
+    ['a bad pod name', yamlOf([POD('x', 'A', 'n1')]), 'ERR_LAB_MANIFEST', 'metadata.name', 1],
+    ['a port number out of range', yamlOf([POD('x', 'a', 'n1', { spec: { nodeName: 'n1', containers: [{ name: 'c', ports: [{ containerPort: 70000 }] }] } })]), 'ERR_LAB_MANIFEST', 'spec.containers[0].ports[0].containerPort', 1],
+    ['a bad protocol', yamlOf([POD('x', 'a', 'n1', { spec: { nodeName: 'n1', containers: [{ name: 'c', ports: [{ containerPort: 80, protocol: 'ICMP' }] }] } })]), 'ERR_LAB_MANIFEST', 'spec.containers[0].ports[0].protocol', 1],
+    ['a port name used twice in a pod', yamlOf([POD('x', 'a', 'n1', { spec: { nodeName: 'n1', containers: [{ name: 'c', ports: [{ name: 'http', containerPort: 80 }] }, { name: 'd', ports: [{ name: 'http', containerPort: 81 }] }] } })]), 'ERR_LAB_MANIFEST_DUPLICATE', 'spec.containers[1].ports[0].name', 1],
+    ['a duplicate pod', yamlOf([NS('x'), POD('x', 'a', 'n1'), POD('x', 'a', 'n2')]), 'ERR_LAB_MANIFEST_DUPLICATE', 'metadata.name', 3],
+    ['a duplicate namespace', yamlOf([NS('x'), NS('x')]), 'ERR_LAB_MANIFEST_DUPLICATE', 'metadata.name', 2],
+    ['a pod without a node', yamlOf([POD('x', 'a', undefined)]), 'ERR_LAB_MANIFEST_NODE', 'spec.nodeName', 1],
+    ['a node that is not a lab node', yamlOf([POD('x', 'a', 'worker-1')]), 'ERR_LAB_MANIFEST_NODE', 'spec.nodeName', 1],
+    ['node n0', yamlOf([POD('x', 'a', 'n0')]), 'ERR_LAB_MANIFEST_NODE', 'spec.nodeName', 1],
+  ])('refuses %s', (_what, text, code, field, doc) => {
+    let err: unknown;
+    try { parseManifest(text, 'm.yaml'); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(ManifestError);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect([(err as ManifestError).code, (err as ManifestError).field, (err as ManifestError).document]).toEqual([code, field, doc]);
+    expect((err as Error).message).toContain('m.yaml');
+  });
+
+  it.each<[string, Partial<LabOptions>, string, string]>([
+    ['a pod on a node the lab does not have', { nodes: 2, kernelNodes: 0 }, 'ERR_LAB_MANIFEST_NODE', 'the lab has no node n3'],
+    ['a pod on a kernel node', { nodes: 3, kernelNodes: 1 }, 'ERR_LAB_MANIFEST_NODE', 'n3 is a kernel-VXLAN node, which does not enforce NetworkPolicy'],
+    ['a static lab (no etcd)', { nodes: 3, kernelNodes: 0, etcd: 0 }, 'ERR_LAB_OPTIONS', '--etcd 0'],
+    ['an L2 lab', { nodes: 3, kernelNodes: 0, etcd: 1, mode: 'l2' }, 'ERR_LAB_OPTIONS', '--mode l2'],
+    ['hand-wired pods', { nodes: 3, kernelNodes: 0, etcd: 1, podsVia: 'config' }, 'ERR_LAB_OPTIONS', '--pods-via config'],
+  ])('refuses %s', (_what, o, code, msg) => {
+    const manifest = parseManifest(yamlOf([POD('x', 'a', 'n1'), POD('x', 'b', 'n3')]), 'm.yaml');
+    let err: unknown;
+    try { resolveLabOptions({ etcd: 1, ...o, manifest }); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(FlatnetError);
+    expect((err as FlatnetError).code).toBe(code);
+    expect((err as Error).message).toContain(msg);
+    if (err instanceof ManifestError) expect([err.field, err.document]).toEqual(['spec.nodeName', 2]);
+  });
+
+  it('refuses an unreadable file by its path', () => {
+    expect(() => loadManifest('/nonexistent/m.yaml')).toThrow(/\/nonexistent\/m\.yaml: cannot read it \(ENOENT\)/);
   });
 });
