@@ -14,6 +14,8 @@ export class Cidr {
   readonly network: number;
   readonly len: number;
   readonly mask: number;
+  /** The last address of the block (all host bits set): a data-path field, not a computation. */
+  readonly broadcast: number;
 
   constructor(network: number, len: number) {
     if (!Number.isInteger(len) || len < 0 || len > 32) throw new RangeError(`prefix length ${len}`);
@@ -21,6 +23,7 @@ export class Cidr {
     this.mask = prefixMask(len);
     this.network = (network & this.mask) >>> 0;
     if (this.network !== network >>> 0) throw new RangeError(`${formatIpv4(network)}/${len} has host bits set`);
+    this.broadcast = (this.network | ~this.mask) >>> 0;
   }
 
   /**

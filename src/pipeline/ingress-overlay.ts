@@ -82,7 +82,7 @@ export class OverlayIngress {
       if (!cidr.contains(c.srcIp)) return c.dropWith(Drop.INNER_SRC_NOT_IN_PEER_CIDR);
       // The network address is the peer's VTEP address (its host stack sends from it); the
       // broadcast address is nobody's.
-      if (c.srcIp === cidr.host(cidr.size - 1) && cidr.len < 31) return c.dropWith(Drop.INNER_SRC_BROADCAST);
+      if (c.srcIp === cidr.broadcast && cidr.len < 31) return c.dropWith(Drop.INNER_SRC_BROADCAST);
     }
     if ((res.outerTos & ECN_MASK) !== 0 && ecnDecapsulate(dv.getUint8(c.l3Off + 1), res.outerTos) < 0) return c.dropWith(Drop.ECN_CE_NOT_ECT);
   }
