@@ -18,9 +18,9 @@
  *       and "Drop if no policies passed packet" at the end (the pod is isolated);
  *       otherwise the namespace's profile (cali-pri-/cali-pro-kns.<ns>), which accepts,
  *       and "Drop if no profiles matched".
- *   cali-pi-/cali-po-<policy>: one rule per (peer, protocol and ports) of each NetworkPolicy rule,
- *       as Calico's Kubernetes conversion splits them, each setting the accept mark (0x10000) and
- *       returning when it is set.
+ *   cali-pi-/cali-po-<policy>: one rule per (protocol and its ports, peer) of each NetworkPolicy
+ *       rule, as Calico's Kubernetes conversion splits them, each setting the accept mark (0x10000)
+ *       and followed by a return when it is set.
  *
  * Address sets are ipsets, as Felix makes them: one `hash:net` set per distinct pod/namespace
  * selector peer (cali40s:<id>, the selected pods' addresses); an ipBlock is its CIDR inline
@@ -213,8 +213,9 @@ export function calicoRules(inputs: CalicoInputs): CalicoRules {
         return ` -m set --match-set ${selectorSet(pol.ns, peer)} ${addrSide}`;
       });
       const portMatches = portGroups(rule.ports ?? [], `${where}: ${field}.ports`, namedPortSet);
-      for (const pm of peerMatches) {
-        for (const po of portMatches) {
+      // Protocol by protocol, then peer by peer: the order of Calico's conversion (k8sRuleToCalico).
+      for (const po of portMatches) {
+        for (const pm of peerMatches) {
           out.push(`${po.proto}${pm}${po.ports} -j MARK --set-xmark ${mark(MARK_ACCEPT)}`);
           out.push(`-m mark --mark ${mark(MARK_ACCEPT)} -j RETURN`);
         }
