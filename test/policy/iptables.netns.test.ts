@@ -33,7 +33,7 @@ function podObjects(pods: readonly PodName[]): Pod[] {
   }));
 }
 
-/** The cases run here: every kind of peer, ports by number and by name, egress, both directions, UDP. */
+/** The cases run here: every kind of peer, ports by number and by name, egress, both directions, UDP (the SCTP ones cannot run: no SCTP in this kernel). */
 const CASES = [
   "should support a 'default-deny-all' policy",
   'should enforce policy to allow traffic from pods within server namespace based on PodSelector',
@@ -45,6 +45,9 @@ const CASES = [
   'should work with Ingress, Egress specified together',
   'should support denying of egress traffic on the client side (even if the server explicitly allows this traffic)',
   'should enforce ingress policy allowing any port traffic to a server on a specific protocol',
+  'should enforce policy based on NamespaceSelector with MatchExpressions using default ns label',
+  "should support a 'default-deny-ingress' policy (UDP)",
+  'should enforce policy based on Ports (UDP)',
 ];
 
 describe.skipIf(skip !== null)(`Calico-style iptables rules on the kernel against the e2e truth tables${skip === null ? '' : ` (skipped: ${skip})`}`, () => {
