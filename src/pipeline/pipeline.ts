@@ -2,10 +2,10 @@
  * The pipeline: one node's data path as a chain of stages over one reusable FrameContext.
  *
  *   1 ingress          classify, anti-spoof, ARP responder; decapsulation for the overlay
- *   2 policy-egress    NetworkPolicy for the sending pod (pass-through today)
- *   3 service-nat      ClusterIP load balancing (pass-through today)
+ *   2 service-nat      ClusterIP load balancing (src/service; pass-through without Services)
+ *   3 policy-egress    NetworkPolicy for the sending pod (src/policy; pass-through without policies)
  *   4 route | bridge   L3: LPM to a local pod, the host or a peer VTEP; L2: learning bridge
- *   5 policy-ingress   NetworkPolicy for the receiving pod (pass-through today)
+ *   5 policy-ingress   NetworkPolicy for the receiving pod
  *   6 egress           how it leaves: encapsulation, segments, fragments, frag-needed, GRO
  *   7 transmit         egress queues, one write per port per batch
  *

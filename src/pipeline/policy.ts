@@ -4,8 +4,8 @@
  * ingress, before any NAT or routing; a frame about to reach a local pod is judged against the
  * policies that select its destination (ingress) once the forwarding stage has picked the pod.
  *
- * Today no policy engine is installed and both stages pass every frame. The engine plugs in at
- * one place: Switch.setPolicy(direction, table), which sets `table` here. A table decides (pure:
+ * The engine (src/policy/enforcer.ts) plugs in at one place: Switch.setPolicy(direction, table),
+ * which sets `table` here; without one both stages pass every frame. A table decides (pure:
  * it may drop the frame with its reason, and record what it matched for a trace) and acts (hit
  * counters, connection tracking); the stage calls it only for IP frames that are still going
  * somewhere.
@@ -17,7 +17,7 @@ import type { TraceRecorder } from './trace-recorder.js';
 export const PolicyDirection = { EGRESS: 'egress', INGRESS: 'ingress' } as const;
 export type PolicyDirection = (typeof PolicyDirection)[keyof typeof PolicyDirection];
 
-/** What a compiled policy set offers the pipeline (issue 12 provides one). */
+/** What a compiled policy set offers the pipeline (src/policy/enforcer.ts provides one). */
 export interface PolicyTable {
   /** decide leaves the frame alone or drops it (c.dropWith); it must not change any state. */
   decide(c: FrameContext): void;
