@@ -157,7 +157,8 @@ export class ServiceNat implements ServiceTable {
       c.natted = true;
       return;
     }
-    if (!c.ingress.isPod && !c.ingress.isHost) return;
+    // New translations for routed frames only (a frame sent to a local pod's MAC is delivered there as addressed).
+    if ((!c.ingress.isPod && !c.ingress.isHost) || c.verdict !== Verdict.NEXT) return;
     const list = this.byIp.get(c.dstIp);
     if (list === undefined) return;
     const dport = ports & 0xffff;

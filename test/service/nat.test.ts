@@ -109,6 +109,19 @@ describe('Services: ClusterIP load balancing in the switch', () => {
     expect(n.nat.catalog.frontends[0]!.backends.map((b) => b.hits)).toEqual([1, 0]);
   });
 
+  it('a local backend that answers its client on the link (to the client\'s MAC, not the gateway) is translated back too', () => {
+    const n = node();
+    expect(one(n, n.client, toVip(SYN)).port).toBe('be');
+    // The pods share the node's /24: the backend's kernel sends the reply straight to the client's MAC.
+    const back = one(n, n.be, tcp({ srcMac: LOCAL_BE.mac, dstMac: CLIENT.mac, src: LOCAL_BE.ip, dst: CLIENT.ip, sport: 8080, dport: 40000, flags: SYNACK, payload: 3 }));
+    expect(back.port).toBe('client');
+    expect(flow((back as { frame: Buffer }).frame)).toBe('10.96.0.10:80 > 10.244.1.2:40000 ip good l4 good');
+    // A frame to a ClusterIP sent to a pod's MAC is not load-balanced: it goes where it was addressed, untranslated.
+    const direct = one(n, n.client, tcp({ srcMac: CLIENT.mac, dstMac: LOCAL_BE.mac, src: CLIENT.ip, dst: VIP, sport: 40001, dport: 80, flags: SYN }));
+    expect([direct.port, flow((direct as { frame: Buffer }).frame)]).toEqual(['be', '10.244.1.2:40001 > 10.96.0.10:80 ip good l4 good']);
+    expect(n.nat.catalog.frontends[0]!.backends.map((b) => b.hits)).toEqual([1, 0]);
+  });
+
   it('to a backend on another node: encapsulated to it; the reply from the overlay is translated back', () => {
     const n = node();
     n.pick.i = 1;
