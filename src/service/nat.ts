@@ -7,6 +7,9 @@
  *   Service asks for it); the client address is kept. The entry's REPLY tuple is the backend's
  *   answer, so the choice sticks for the life of the connection and replies are translated back
  *   (source = the ClusterIP), also when they arrive from another node.
+ * - When the backend's answer tuple is already taken (the client reused its port toward another
+ *   ClusterIP with the same backend), the connection gets another source port, as the kernel's
+ *   NAT makes the tuple unique; replies go back to the client's own port.
  * - A pod reaching itself through its Service (hairpin) is also SNATed to the node's address
  *   (`nodeIp`), as kube-proxy masquerades that case, so the reply comes back through the switch.
  * - No endpoint: the client gets ICMP port unreachable (kube-proxy's REJECT), counted as
@@ -43,6 +46,8 @@ import { maglevPick } from './maglev.js';
 export const MARK_NAT = 4;
 
 const ICMP_DEST_UNREACH = 3, ICMP_PORT_UNREACH = 3;
+/** How many source ports freeSourcePort tries before the clash is refused. */
+const NAT_PORT_TRIES = 64;
 
 /** What decide planned for act. */
 const Plan = { NONE: 0, EXISTING: 1, NEW: 2, ICMP: 3 } as const;
@@ -192,6 +197,7 @@ export class ServiceNat implements ServiceTable {
       if (!c.ctSeen) { c.ctSeen = true; ct.seen(this.node, this.tcpFlags, len, now); }
     } else if (plan === Plan.NEW) {
       const src = this.frameSrc(c), dst = this.frameDst(c);
+      if (ct.lookup(this.proto, this.newDst | 0, this.newSrc | 0, packPorts(this.newDport, this.newSport), now) >= 0) this.freeSourcePort(c, now);
       const r = ct.create(this.proto, src | 0, dst | 0, this.ports, this.newDst | 0, this.newSrc | 0, packPorts(this.newDport, this.newSport), this.tcpFlags, len, now);
       if (r < 0) {
         c.dropWith(r === CtRefuse.FULL ? Drop.CONNTRACK_FULL : Drop.NAT_CLASH);
@@ -286,6 +292,27 @@ export class ServiceNat implements ServiceTable {
   private remembered(fe: Frontend, c: FrameContext): boolean {
     const a = this.affinity.get(this.frameSrc(c) >>> 0)?.get(fe.name);
     return a !== undefined && a.expires > this.now() && a.ip === this.newDst && a.port === this.newDport;
+  }
+
+  /**
+   * freeSourcePort: the backend's answer tuple is taken by another connection (the client reused
+   * its port toward another ClusterIP with the same backend, or the backend's own connection to
+   * the client): pick another source port, as the kernel's NAT does (nf_nat's unique tuple,
+   * which keeps a port above or below 1024), trying up to NAT_PORT_TRIES ports from a point that
+   * depends on the flow; none free: the port stays and create() refuses the clash (nat_clash).
+   */
+  private freeSourcePort(c: FrameContext, now: number): void {
+    const ct = this.ct, orig = this.newSport;
+    const min = orig < 1024 ? 600 : 1024, span = (orig < 1024 ? 1024 : 65536) - min;
+    let off = (Math.imul(this.newSrc ^ (orig << 16) ^ this.newDst, 0x9e3779b1) >>> 0) % span;
+    for (let i = 0; i < NAT_PORT_TRIES; i++, off = (off + 1) % span) {
+      const port = min + off;
+      if (ct.lookup(this.proto, this.newDst | 0, this.newSrc | 0, packPorts(this.newDport, port), now) < 0) {
+        this.newSport = port;
+        c.srcPort = port;
+        return;
+      }
+    }
   }
 
   /** planTuple: the addresses a packet of node `n`'s direction leaves with (the other tuple, inverted). */
