@@ -10,6 +10,9 @@
  * - When the backend's answer tuple is already taken (the client reused its port toward another
  *   ClusterIP with the same backend), the connection gets another source port, as the kernel's
  *   NAT makes the tuple unique; replies go back to the client's own port.
+ * - A client that reuses the port of a closing connection through a Service to open one straight
+ *   to the same backend: the closing connection is forgotten, so the new one's replies are not
+ *   taken for its own and translated to the ClusterIP.
  * - A pod reaching itself through its Service (hairpin) is also SNATed to the node's address
  *   (`nodeIp`), as kube-proxy masquerades that case, so the reply comes back through the switch.
  * - No endpoint: the client gets ICMP port unreachable (kube-proxy's REJECT), counted as
@@ -30,6 +33,7 @@
 
 import { ConnTable, CtProto, CtRefuse, packPorts } from '../conntrack/table.js';
 import { QuotedPacket, TRACKED_TCP_FLAGS } from '../conntrack/packet.js';
+import { TCP_STATE_NAMES, TcpFlag, TcpState } from '../conntrack/tcp.js';
 import { U32Map } from '../fib/u32-map.js';
 import type { FrameLayout } from '../mtu/layout.js';
 import { Reply, Verdict, type FrameContext } from '../pipeline/context.js';
@@ -50,7 +54,7 @@ const ICMP_DEST_UNREACH = 3, ICMP_PORT_UNREACH = 3;
 const NAT_PORT_TRIES = 64;
 
 /** What decide planned for act. */
-const Plan = { NONE: 0, EXISTING: 1, NEW: 2, ICMP: 3 } as const;
+const Plan = { NONE: 0, EXISTING: 1, NEW: 2, ICMP: 3, STALE: 4 } as const;
 type Plan = (typeof Plan)[keyof typeof Plan];
 
 export interface ServiceNatOptions {
@@ -98,6 +102,8 @@ export class ServiceNat implements ServiceTable {
   /** Packets translated back and forth, connections opened. */
   translated = 0;
   opened = 0;
+  /** Closing translated connections forgotten because a new connection took their reply tuple (decideStale). */
+  staleRemoved = 0;
 
   constructor(catalog: ServiceCatalog, ct: ConnTable, opts: ServiceNatOptions) {
     this.catalog = catalog;
@@ -162,10 +168,13 @@ export class ServiceNat implements ServiceTable {
       c.natted = true;
       return;
     }
+    if (!c.ingress.isPod && !c.ingress.isHost) return;
     // New translations for routed frames only (a frame sent to a local pod's MAC is delivered there as addressed).
-    if ((!c.ingress.isPod && !c.ingress.isHost) || c.verdict !== Verdict.NEXT) return;
-    const list = this.byIp.get(c.dstIp);
-    if (list === undefined) return;
+    const list = c.verdict === Verdict.NEXT ? this.byIp.get(c.dstIp) : undefined;
+    if (list === undefined) {
+      if (this.tcpFlags === TcpFlag.SYN) this.decideStale(c, ports, now);
+      return;
+    }
     const dport = ports & 0xffff;
     let fe: Frontend | null = null;
     for (let i = 0; i < list.length; i++) if (list[i]!.proto === proto && list[i]!.port === dport) { fe = list[i]!; break; }
@@ -193,6 +202,12 @@ export class ServiceNat implements ServiceTable {
       return;
     }
     const ct = this.ct, now = this.now(), len = c.ipEnd - c.l3Off;
+    if (plan === Plan.STALE) {
+      ct.remove(this.node);
+      this.plan = Plan.NONE;
+      this.staleRemoved++;
+      return;
+    }
     if (plan === Plan.EXISTING) {
       if (!c.ctSeen) { c.ctSeen = true; ct.seen(this.node, this.tcpFlags, len, now); }
     } else if (plan === Plan.NEW) {
@@ -226,7 +241,7 @@ export class ServiceNat implements ServiceTable {
    */
   rewrite(c: FrameContext): void {
     if (this.plan === Plan.ICMP) return this.rewriteIcmp(c);
-    if (this.plan === Plan.NONE) return;
+    if (this.plan === Plan.NONE || this.plan === Plan.STALE) return;
     natRewrite(c, (c.vFlags & VirtioNetFlag.NEEDS_CSUM) !== 0, this.newSrc, this.newDst, this.newSport, this.newDport);
   }
 
@@ -241,6 +256,9 @@ export class ServiceNat implements ServiceTable {
         this.fe = null;
         return;
       }
+      case Plan.STALE:
+        t.look(`a new connection on the port of a closed translated connection (${TCP_STATE_NAMES[ct.tcpState(this.node)]}) whose replies look like this one's: that connection is forgotten, this one passes untranslated`);
+        return;
       case Plan.EXISTING:
         t.look(`${(this.node & 1) === 1 ? 'reply' : 'packet'} of translated connection (${ct.tcpState(this.node) !== 0 ? 'tcp' : 'tracked'}): ${hostPort(this.newSrc, this.newSport)} > ${hostPort(this.newDst, this.newDport)}`);
         return;
@@ -292,6 +310,21 @@ export class ServiceNat implements ServiceTable {
   private remembered(fe: Frontend, c: FrameContext): boolean {
     const a = this.affinity.get(this.frameSrc(c) >>> 0)?.get(fe.name);
     return a !== undefined && a.expires > this.now() && a.ip === this.newDst && a.port === this.newDport;
+  }
+
+  /**
+   * decideStale: a TCP SYN that is not to a ClusterIP, from a client port whose earlier
+   * connection through a Service to this same backend is closing (FIN_WAIT and after): that
+   * connection's reply tuple would take this connection's replies and translate them to the
+   * ClusterIP. The client's kernel has let the port go, so the entry is forgotten (in act), as
+   * the kernel's conntrack lets a new connection take over a closing one's tuple.
+   */
+  private decideStale(c: FrameContext, ports: number, now: number): void {
+    const ct = this.ct;
+    const r = ct.lookup(CtProto.TCP, c.dstIp | 0, c.srcIp | 0, packPorts(ports & 0xffff, ports >>> 16), now);
+    if (r < 0 || (r & 1) === 0 || (ct.mark(r) & MARK_NAT) === 0 || ct.tcpState(r) < TcpState.FIN_WAIT) return;
+    this.node = r;
+    this.plan = Plan.STALE;
   }
 
   /**

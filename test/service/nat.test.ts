@@ -142,6 +142,32 @@ describe('Services: ClusterIP load balancing in the switch', () => {
     expect(n.nat.ct.stats.clashes).toBe(0);
   });
 
+  it('a client that reuses the port of a closed connection through the Service to reach the backend directly gets untranslated replies', () => {
+    const n = node();
+    expect(one(n, n.client, toVip(SYN)).port).toBe('be');
+    const fromBe = (flags: number): Buffer => tcp({ srcMac: LOCAL_BE.mac, dstMac: CLIENT.mac, src: LOCAL_BE.ip, dst: CLIENT.ip, sport: 8080, dport: 40000, flags });
+    one(n, n.be, fromBe(SYNACK));
+    one(n, n.client, toVip(ACK));
+    one(n, n.be, fromBe(0x11)); // FIN+ACK: the server closes first
+    one(n, n.client, toVip(0x11));
+    one(n, n.be, fromBe(ACK));
+    expect(n.nat.ct.list(n.clock.now).map((e) => e.state)).toEqual(['TIME_WAIT']);
+    // Port 40000 again, now straight to the backend's pod address.
+    const syn = one(n, n.client, tcp({ srcMac: CLIENT.mac, dstMac: VTEP_MAC, src: CLIENT.ip, dst: LOCAL_BE.ip, sport: 40000, dport: 8080, flags: SYN })) as { port: string; frame: Buffer };
+    expect([syn.port, flow(syn.frame)]).toEqual(['be', '10.244.1.2:40000 > 10.244.1.3:8080 ip good l4 good']);
+    const back = one(n, n.be, fromBe(SYNACK)) as { port: string; frame: Buffer };
+    expect([back.port, flow(back.frame)]).toEqual(['client', '10.244.1.3:8080 > 10.244.1.2:40000 ip good l4 good']);
+    expect([n.nat.ct.size, n.nat.staleRemoved]).toEqual([0, 1]);
+  });
+
+  it('an open connection through the Service is not forgotten when a SYN from its port goes straight to the backend', () => {
+    const n = node();
+    one(n, n.client, toVip(SYN));
+    one(n, n.be, tcp({ srcMac: LOCAL_BE.mac, dstMac: CLIENT.mac, src: LOCAL_BE.ip, dst: CLIENT.ip, sport: 8080, dport: 40000, flags: SYNACK }));
+    one(n, n.client, tcp({ srcMac: CLIENT.mac, dstMac: VTEP_MAC, src: CLIENT.ip, dst: LOCAL_BE.ip, sport: 40000, dport: 8080, flags: SYN }));
+    expect([n.nat.ct.size, n.nat.staleRemoved]).toEqual([1, 0]);
+  });
+
   it('to a backend on another node: encapsulated to it; the reply from the overlay is translated back', () => {
     const n = node();
     n.pick.i = 1;
