@@ -18,7 +18,9 @@
  *      (src/lab/kube-proxy.ts) applied in this namespace: the jumps from the built-in chains
  *      ensured one by one (`iptables -C`, else `-I`), the rest as one `iptables-restore --noflush`
  *      after every change (kube-proxy's full restore of its own chains: nothing it did not write
- *      is flushed; service chains no longer used are deleted). On exit the jumps and chains go.
+ *      is flushed; service chains no longer used are deleted). As kube-proxy, it then deletes the
+ *      kernel's UDP connections to endpoints a Service port no longer has (`conntrack -D`), so
+ *      that a client's next datagram picks a live endpoint. On exit the jumps and chains go.
  * Bad records are ignored with a reason, as by the daemons (records.ts); Service objects that
  * cannot be used are logged once each (the catalog's problems), as by the daemons.
  */
@@ -130,6 +132,9 @@ export class KernelAgent {
   private syncFailures = 0;
   private lastSyncMs: number | null = null;
   private readonly loggedProblems = new Set<string>();
+  /** The UDP Service ports of the rules applied: "VIP:port" -> endpoint addresses. */
+  private udpEndpoints = new Map<string, Set<number>>();
+  private conntrackMissing = false;
   private stopped = false;
 
   /** Built by start(); tests build one over a recorded exec with `forTest`. */
@@ -224,6 +229,7 @@ export class KernelAgent {
       }
       this.wroteAny = true;
       this.lastRules = rules;
+      this.clearUdpConnections(cat);
       this.written = new Set(declaredNatChains(rules));
       this.frontends = cat.frontends.length;
       this.syncs++;
@@ -232,6 +238,37 @@ export class KernelAgent {
     }
     // Every sync, as kube-proxy: a jump someone deleted comes back (after the restore made its chain).
     for (const j of KUBE_JUMPS) if (this.query('iptables', jumpArgs(j, '-C')) === null) this.run('iptables', jumpArgs(j, '-I'));
+  }
+
+  /**
+   * clearUdpConnections: for every UDP Service port that lost endpoints since the last restore,
+   * `conntrack -D -p udp --orig-dst VIP --orig-port-dst PORT --dst-nat ENDPOINT` (kube-proxy's
+   * ClearEntriesForNAT). conntrack exits 1 when nothing matched: not an error.
+   */
+  private clearUdpConnections(cat: ServiceCatalog): void {
+    const now = new Map<string, Set<number>>();
+    for (const fe of cat.frontends) if (fe.proto === 17) now.set(`${formatIpv4(fe.ip)}:${fe.port}`, new Set(fe.backends.map((b) => b.ip)));
+    for (const [key, before] of this.udpEndpoints) {
+      const after = now.get(key) ?? new Set<number>();
+      const [vip, port] = key.split(':') as [string, string];
+      for (const ip of before) {
+        if (after.has(ip)) continue;
+        const args = ['-D', '-p', 'udp', '--orig-dst', vip, '--orig-port-dst', port, '--dst-nat', formatIpv4(ip)];
+        try {
+          (this.o.exec ?? defaultExec)('conntrack', args);
+        } catch (e) {
+          const msg = (e as Error).message;
+          if (/ENOENT/.test(msg) && !this.conntrackMissing) {
+            this.conntrackMissing = true;
+            this.o.log.warn("no conntrack command: UDP connections to removed endpoints stay until they time out (install conntrack)");
+          } else if (!/0 flow entries/.test(msg) && !/ENOENT/.test(msg)) {
+            this.errors++;
+            this.o.log.warn({ cmd: `conntrack ${args.join(' ')}`, err: msg.split('\n')[0] }, 'kernel programming failed');
+          }
+        }
+      }
+    }
+    this.udpEndpoints = now;
   }
 
   /** removeServiceRules deletes the jumps, then flushes and deletes every chain written. */

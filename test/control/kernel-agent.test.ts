@@ -36,6 +36,7 @@ class FakeIptables {
   readonly exec = (cmd: string, args: readonly string[], input?: string): string => {
     this.calls.push(`${cmd} ${args.join(' ')}`);
     if (cmd === 'iptables-save') return this.saved;
+    if (cmd === 'conntrack') throw new Error('Command failed: conntrack\nconntrack v1.4.7 (conntrack-tools): 0 flow entries have been deleted.');
     if (cmd === 'iptables-restore') {
       if (this.failRestores > 0) { this.failRestores--; throw new Error('iptables-restore: line 3 failed'); }
       this.restores.push(input ?? '');
@@ -151,6 +152,20 @@ describe("kernel agent: the store's Services as kube-proxy's iptables rules", ()
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it("deletes the kernel's UDP connections to an endpoint a UDP Service port lost (conntrack -D, as kube-proxy); TCP ones are left to end", async () => {
+    const ipt = new FakeIptables(), a = agent(ipt);
+    const both = web({ ports: [{ name: 'http', port: 80 }, { name: 'dns', port: 53, protocol: 'UDP' }] });
+    const sl = (ips: string[]): unknown => ({ ...(slice(ips) as object), ports: [{ name: 'http', port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }] });
+    for (const [k, v] of [['Service', [both]], ['EndpointSlice', [sl(['10.244.1.10', '10.244.2.10'])]], ['Pod', []]] as const) a.updateObjects(k, v);
+    await tick();
+    expect(ipt.calls.filter((c) => c.startsWith('conntrack'))).toEqual([]);
+    a.updateObjects('EndpointSlice', [sl(['10.244.1.10'])]);
+    await tick();
+    expect(ipt.calls.filter((c) => c.startsWith('conntrack'))).toEqual(['conntrack -D -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --dst-nat 10.244.2.10']);
+    // conntrack's exit status 1 for "0 flow entries have been deleted" is not a failure.
+    expect(a.status()['commandErrors']).toBe(0);
   });
 
   it('stop deletes the jumps and then flushes and deletes every chain it wrote; an agent that wrote nothing runs nothing', async () => {

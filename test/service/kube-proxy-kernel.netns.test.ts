@@ -252,6 +252,8 @@ describe.skipIf(skip !== null)(`a ClusterIP served by kube-proxy's rules on the 
     for (const h of held) expect(h.first).not.toBe(removed.name);
     apply([slice('echo', endpoints.filter((e) => e !== removed))]);
     await until('the endpoint gone from the kernel rules', () => kernelDnat()[removed.ip] === undefined);
+    // And, as kube-proxy does, the kernel's UDP connections to it deleted (a reused client port would still reach it).
+    await until('no UDP connection to the endpoint left on the kernel node', () => inNs(n3.ns, 'conntrack', ['-L', '-p', 'udp', '--orig-dst', VIP, '--dst-nat', removed.ip]).trim() === '');
     await until("the endpoint gone from n1's switch", () => flatnetHits()[removed.ip] === undefined);
     for (const h of held) expect(await h.ask(), h.client).toBe(h.first);
     for (const p of Object.values(clients)) {
