@@ -137,7 +137,7 @@ export class KernelAgent {
   private conntrackMissing = false;
   private stopped = false;
 
-  /** Built by start(); tests build one over a recorded exec with `forTest`. */
+  /** Built by start(), or by withControl over a given control plane. */
   private constructor(private readonly o: KernelAgentOptions, readonly control: Pick<NodeControl, 'network' | 'status' | 'close'>) {}
 
   static async start(o: KernelAgentOptions): Promise<KernelAgent> {
@@ -151,8 +151,8 @@ export class KernelAgent {
     return a;
   }
 
-  /** forTest: an agent over a control plane stand-in (no etcd, no device); commands go to `o.exec`. */
-  static forTest(o: KernelAgentOptions, control: Pick<NodeControl, 'network' | 'status' | 'close'>): KernelAgent {
+  /** withControl: an agent over a given control plane (no device read, no join): tests pass a stand-in and a recorded exec. */
+  static withControl(o: KernelAgentOptions, control: Pick<NodeControl, 'network' | 'status' | 'close'>): KernelAgent {
     return new KernelAgent(o, control);
   }
 

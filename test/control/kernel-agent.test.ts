@@ -59,7 +59,7 @@ const slice = (ips: string[]): unknown => ({
 });
 
 function agent(ipt: FakeIptables): KernelAgent {
-  return KernelAgent.forTest({ control: { endpoints: [], prefix: '/flatnet', leaseTtlSeconds: 5 }, node: 'n3', underlay: '198.51.100.3', dev: 'flannel.1', stateDir: '/nonexistent', log: quiet, exec: ipt.exec },
+  return KernelAgent.withControl({ control: { endpoints: [], prefix: '/flatnet', leaseTtlSeconds: 5 }, node: 'n3', underlay: '198.51.100.3', dev: 'flannel.1', stateDir: '/nonexistent', log: quiet, exec: ipt.exec },
     { network, status: () => ({}) as ReturnType<NodeControl['status']>, close: async () => {} });
 }
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
