@@ -2,7 +2,7 @@
  * The control plane's commands (src/control/):
  *   flatnet cluster init [--network CIDR] [--subnet-len N] [--subnet-min IP] [--subnet-max IP] [--vni N] [--port N] [--mode l3|l2] [--force]
  *   flatnet cluster leases [--json]
- *   flatnet kernel-agent --node NAME --underlay IP [--dev flannel.1] [--state-dir DIR] [--lease-ttl S]
+ *   flatnet kernel-agent --node NAME --underlay IP [--dev flannel.1] [--state-dir DIR] [--lease-ttl S] [--no-services]
  *   flatnet show control  (in main.ts's `show`: the daemon's view, over its control socket)
  * Every one takes --etcd ENDPOINTS (comma-separated; default $FLATNET_ETCD, else
  * http://127.0.0.1:2379) and --prefix (default /flatnet). Registered by main.ts with one call.
@@ -89,14 +89,14 @@ async function runClusterLeases(o: EtcdFlags & { json: boolean }, write: Write):
   }
 }
 
-interface AgentFlags extends EtcdFlags { node: string; underlay: string; dev: string; stateDir: string; leaseTtl: number; logLevel: string }
+interface AgentFlags extends EtcdFlags { node: string; underlay: string; dev: string; stateDir: string; leaseTtl: number; logLevel: string; services: boolean }
 
 async function runKernelAgent(o: AgentFlags): Promise<void> {
   const t = etcdTarget(o);
   if (o.leaseTtl < 2) throw new ConfigError('ERR_CLI_AGENT', 'lease-ttl', 'at least 2 seconds');
   const log = createLogger(o.logLevel, { node: o.node, agent: 'kernel' });
   const { KernelAgent } = await import('../control/kernel-agent.js');
-  const agent = await KernelAgent.start({ control: { endpoints: t.endpoints, prefix: t.prefix, leaseTtlSeconds: o.leaseTtl }, node: o.node, underlay: o.underlay, dev: o.dev, stateDir: o.stateDir, log });
+  const agent = await KernelAgent.start({ control: { endpoints: t.endpoints, prefix: t.prefix, leaseTtlSeconds: o.leaseTtl }, node: o.node, underlay: o.underlay, dev: o.dev, stateDir: o.stateDir, services: o.services, log });
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;
@@ -128,12 +128,13 @@ export function registerControlPlane(program: Command, write: Write): void {
     .action(async (o: EtcdFlags & { json: boolean }) => { await runClusterLeases(o, write); });
 
   etcdOpts(program.command('kernel-agent')
-    .description("program this namespace's kernel vxlan device from the subnet leases, as flanneld does (runs until SIGTERM)")
+    .description("program this namespace's kernel vxlan device from the subnet leases, as flanneld does, and serve the store's Services with kube-proxy's iptables rules (runs until SIGTERM)")
     .requiredOption('--node <name>', "this node's name")
     .requiredOption('--underlay <ip>', "this node's underlay address")
     .option('--dev <dev>', 'the vxlan device', 'flannel.1')
     .option('--state-dir <dir>', 'where NODE.subnet.env is kept', '/var/lib/flatnet')
     .option('--lease-ttl <s>', 'subnet lease TTL, seconds', int, 60)
+    .option('--no-services', "do not serve the store's Services with kube-proxy's iptables rules (served by default)")
     .option('--log-level <level>', 'pino level', 'info'))
     .action(async (o: AgentFlags) => { await runKernelAgent(o); });
 }

@@ -16,10 +16,11 @@
  * needs room.
  *
  * Bounded: at most `capacity` entries. When full, create() first reclaims an expired entry,
- * then early-drops the oldest entry that never saw a reply (not ASSURED), looking at the
- * `EARLY_DROP_SCAN` least recently used entries, as the kernel's early_drop prefers unreplied
- * connections; when all of those are ASSURED it refuses the new connection and counts it
- * (the kernel's "nf_conntrack: table full, dropping packet").
+ * then early-drops the oldest entry that never saw a reply (not ASSURED) or is a TCP connection
+ * that is closing (FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT, CLOSE: the kernel's
+ * tcp_can_early_drop, which its conntrack GC applies when the table is nearly full), looking at
+ * the `EARLY_DROP_SCAN` least recently used entries; when none of those can go it refuses the
+ * new connection and counts it (the kernel's "nf_conntrack: table full, dropping packet").
  */
 
 import { FlatnetError } from '../errors.js';
@@ -405,12 +406,12 @@ export class ConnTable {
     this.stats.entries--;
   }
 
-  /** makeRoom frees one entry: an expired one, else the oldest unreplied one of the LRU head's EARLY_DROP_SCAN. */
+  /** makeRoom frees one entry: an expired one, else the oldest unreplied or closing one of the LRU head's EARLY_DROP_SCAN. */
   private makeRoom(now: number): boolean {
     let candidate = NIL, k = 0;
     for (let e = this.lruHead; e !== NIL && k < EARLY_DROP_SCAN; e = this.lruNext[e]!, k++) {
       if (this.expires[e]! <= now) { this.release(e); this.stats.expired++; return true; }
-      if (candidate === NIL && (this.flags[e]! & CtFlag.ASSURED) === 0) candidate = e;
+      if (candidate === NIL && ((this.flags[e]! & CtFlag.ASSURED) === 0 || this.state[e]! >= TcpState.FIN_WAIT)) candidate = e;
     }
     if (candidate === NIL) return false;
     this.release(candidate);

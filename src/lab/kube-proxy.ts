@@ -14,6 +14,13 @@
  *
  * Chain names hash the service port name and protocol (and the endpoint) with SHA-256 and
  * base32, as kube-proxy's servicePortChainName/servicePortEndpointChainName do.
+ *
+ * As kube-proxy syncs (syncProxyRules): the jumps from the built-in chains into KUBE-SERVICES and
+ * KUBE-POSTROUTING are ensured one by one (`iptables -C`, else `-I`: KUBE_JUMPS), and everything
+ * else is one `iptables-restore --noflush` whose chain lines flush only kube-proxy's own chains
+ * and rewrite them whole; service chains that are no longer used are flushed and deleted (`-X`)
+ * in the same restore (`stale`). Nothing else in the tables is touched. kubeProxyCleanup is the
+ * restore that removes every chain (after the jumps are deleted).
  */
 
 import { createHash } from 'node:crypto';
@@ -45,25 +52,79 @@ export const sepChain = (fe: Frontend, ip: number, port: number): string =>
 export interface KubeProxyOptions {
   /** The cluster's pod network: traffic to a ClusterIP from outside it is masqueraded. */
   readonly clusterCidr: string;
+  /**
+   * Put the jumps from the built-in chains (KUBE_JUMPS) into the restore input as `-A` lines:
+   * right for loading once into fresh tables (default); a syncer ensures them itself and says false.
+   */
+  readonly jumps?: boolean;
+  /** nat chains written before and to be deleted now if the catalog no longer uses them. */
+  readonly stale?: Iterable<string>;
+}
+
+export type IptablesTable = 'nat' | 'filter';
+
+/** One jump from a built-in chain into kube-proxy's, as kube-proxy's iptablesJumpChains. */
+export interface KubeJump { readonly table: IptablesTable; readonly chain: string; readonly rule: readonly string[] }
+
+const portals = ['-m', 'comment', '--comment', 'kubernetes service portals'];
+const newPortals = ['-m', 'conntrack', '--ctstate', 'NEW', ...portals];
+export const KUBE_JUMPS: readonly KubeJump[] = [
+  { table: 'filter', chain: 'INPUT', rule: [...newPortals, '-j', 'KUBE-SERVICES'] },
+  { table: 'filter', chain: 'FORWARD', rule: [...newPortals, '-j', 'KUBE-SERVICES'] },
+  { table: 'filter', chain: 'OUTPUT', rule: [...newPortals, '-j', 'KUBE-SERVICES'] },
+  { table: 'nat', chain: 'PREROUTING', rule: [...portals, '-j', 'KUBE-SERVICES'] },
+  { table: 'nat', chain: 'OUTPUT', rule: [...portals, '-j', 'KUBE-SERVICES'] },
+  { table: 'nat', chain: 'POSTROUTING', rule: ['-m', 'comment', '--comment', 'kubernetes postrouting rules', '-j', 'KUBE-POSTROUTING'] },
+];
+/** The chains every sync writes, whatever the Services. */
+export const KUBE_BASE_CHAINS: Readonly<Record<IptablesTable, readonly string[]>> = {
+  filter: ['KUBE-SERVICES'],
+  nat: ['KUBE-SERVICES', 'KUBE-MARK-MASQ', 'KUBE-POSTROUTING'],
+};
+
+/** Whether a nat chain is a per-service one (kube-proxy's isServiceChainName, for the chains written here). */
+export const isServiceChain = (chain: string): boolean => /^KUBE-(SVC|SEP)-[A-Z2-7]{16}$/.test(chain);
+
+/** A jump as an `iptables-restore` line. */
+const quoteArg = (a: string): string => /[\s"]/.test(a) ? `"${a}"` : a;
+const jumpLine = (j: KubeJump): string => `-A ${j.chain} ${j.rule.map(quoteArg).join(' ')}`;
+
+/** The nat chains a restore input declares (`:NAME - [0:0]`) and does not delete. */
+export function declaredNatChains(rules: string): string[] {
+  const out: string[] = [];
+  let table = '';
+  const deleted = new Set<string>();
+  for (const l of rules.split('\n')) {
+    if (l.startsWith('*')) table = l.slice(1);
+    else if (table === 'nat' && l.startsWith(':')) out.push(l.slice(1).split(' ')[0]!);
+    else if (table === 'nat' && l.startsWith('-X ')) deleted.add(l.slice(3));
+  }
+  return out.filter((c) => !deleted.has(c));
+}
+
+/** kubeProxyCleanup: the restore input that flushes and deletes `nat` and filter's KUBE-SERVICES (delete the jumps first). */
+export function kubeProxyCleanup(nat: Iterable<string>): string {
+  const natChains = [...new Set([...KUBE_BASE_CHAINS.nat, ...nat])];
+  return [
+    '*filter', ...KUBE_BASE_CHAINS.filter.map((c) => `:${c} - [0:0]`), ...KUBE_BASE_CHAINS.filter.map((c) => `-X ${c}`), 'COMMIT',
+    '*nat', ...natChains.map((c) => `:${c} - [0:0]`), ...natChains.map((c) => `-X ${c}`), 'COMMIT', '',
+  ].join('\n');
 }
 
 /** kubeProxyRules: the iptables-restore input (nat and filter tables) for the catalog. */
 export function kubeProxyRules(catalog: ServiceCatalog, opts: KubeProxyOptions): string {
   const nat: string[] = [], filter: string[] = [];
-  const natChains = ['KUBE-SERVICES', 'KUBE-MARK-MASQ', 'KUBE-POSTROUTING'];
+  const natChains = [...KUBE_BASE_CHAINS.nat];
+  const withJumps = opts.jumps ?? true;
+  if (withJumps) {
+    nat.push(...KUBE_JUMPS.filter((j) => j.table === 'nat').map(jumpLine));
+    filter.push(...KUBE_JUMPS.filter((j) => j.table === 'filter').map(jumpLine));
+  }
   nat.push(
-    '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
-    '-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
-    '-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING',
     `-A KUBE-MARK-MASQ -j MARK --set-xmark ${MASQ_MARK}`,
     `-A KUBE-POSTROUTING -m mark ! --mark ${MASQ_MARK} -j RETURN`,
     '-A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0',
     '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully',
-  );
-  filter.push(
-    '-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
-    '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
-    '-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
   );
   for (const fe of catalog.frontends) {
     const proto = PROTO_NAME[fe.proto]!;
@@ -98,8 +159,12 @@ export function kubeProxyRules(catalog: ServiceCatalog, opts: KubeProxyOptions):
       else nat.push(`-A ${sep} -p ${proto} -m comment --comment "${fe.name}" -m ${proto} -j DNAT --to-destination ${addr}:${b.port}`);
     });
   }
+  // Chains written before and unused now: declared (which flushes them), then deleted, after the
+  // rules, as kube-proxy does (a stale KUBE-SVC may still jump to a stale KUBE-SEP until flushed).
+  const active = new Set(natChains);
+  const stale = [...new Set(opts.stale ?? [])].filter((c) => isServiceChain(c) && !active.has(c));
   return [
-    '*filter', ':KUBE-SERVICES - [0:0]', ...filter, 'COMMIT',
-    '*nat', ...natChains.map((c) => `:${c} - [0:0]`), ...nat, 'COMMIT', '',
+    '*filter', ...KUBE_BASE_CHAINS.filter.map((c) => `:${c} - [0:0]`), ...filter, 'COMMIT',
+    '*nat', ...natChains.map((c) => `:${c} - [0:0]`), ...stale.map((c) => `:${c} - [0:0]`), ...nat, ...stale.map((c) => `-X ${c}`), 'COMMIT', '',
   ].join('\n');
 }

@@ -99,7 +99,10 @@ export class Pipeline {
     // their line): without one they pass every frame, and the data path pays one load each.
     // Service NAT comes first so that egress policy judges the backend a Service chose, as
     // kube-proxy's DNAT (PREROUTING) runs before the filter rules NetworkPolicy lives in.
-    if (hooks && c.verdict === NEXT) {
+    // It also sees frames between two local pods (DELIVER, L3 mode): a local backend answers
+    // its client on the link, and that reply must be translated back (what br_netfilter does
+    // for a Linux bridge); only routed frames (NEXT) open new translations.
+    if (hooks && (c.verdict === NEXT || c.verdict === Verdict.DELIVER)) {
       this.serviceNat.decide(c);
       if (dry) this.explain('service-nat', c); else this.serviceNat.act(c);
       if (c.done) return;

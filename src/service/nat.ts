@@ -7,6 +7,12 @@
  *   Service asks for it); the client address is kept. The entry's REPLY tuple is the backend's
  *   answer, so the choice sticks for the life of the connection and replies are translated back
  *   (source = the ClusterIP), also when they arrive from another node.
+ * - When the backend's answer tuple is already taken (the client reused its port toward another
+ *   ClusterIP with the same backend), the connection gets another source port, as the kernel's
+ *   NAT makes the tuple unique; replies go back to the client's own port.
+ * - A client that reuses the port of a closing connection through a Service to open one straight
+ *   to the same backend: the closing connection is forgotten, so the new one's replies are not
+ *   taken for its own and translated to the ClusterIP.
  * - A pod reaching itself through its Service (hairpin) is also SNATed to the node's address
  *   (`nodeIp`), as kube-proxy masquerades that case, so the reply comes back through the switch.
  * - No endpoint: the client gets ICMP port unreachable (kube-proxy's REJECT), counted as
@@ -27,6 +33,7 @@
 
 import { ConnTable, CtProto, CtRefuse, packPorts } from '../conntrack/table.js';
 import { QuotedPacket, TRACKED_TCP_FLAGS } from '../conntrack/packet.js';
+import { TCP_STATE_NAMES, TcpFlag, TcpState } from '../conntrack/tcp.js';
 import { U32Map } from '../fib/u32-map.js';
 import type { FrameLayout } from '../mtu/layout.js';
 import { Reply, Verdict, type FrameContext } from '../pipeline/context.js';
@@ -43,9 +50,11 @@ import { maglevPick } from './maglev.js';
 export const MARK_NAT = 4;
 
 const ICMP_DEST_UNREACH = 3, ICMP_PORT_UNREACH = 3;
+/** How many source ports freeSourcePort tries before the clash is refused. */
+const NAT_PORT_TRIES = 64;
 
 /** What decide planned for act. */
-const Plan = { NONE: 0, EXISTING: 1, NEW: 2, ICMP: 3 } as const;
+const Plan = { NONE: 0, EXISTING: 1, NEW: 2, ICMP: 3, STALE: 4 } as const;
 type Plan = (typeof Plan)[keyof typeof Plan];
 
 export interface ServiceNatOptions {
@@ -93,6 +102,8 @@ export class ServiceNat implements ServiceTable {
   /** Packets translated back and forth, connections opened. */
   translated = 0;
   opened = 0;
+  /** Closing translated connections forgotten because a new connection took their reply tuple (decideStale). */
+  staleRemoved = 0;
 
   constructor(catalog: ServiceCatalog, ct: ConnTable, opts: ServiceNatOptions) {
     this.catalog = catalog;
@@ -158,8 +169,12 @@ export class ServiceNat implements ServiceTable {
       return;
     }
     if (!c.ingress.isPod && !c.ingress.isHost) return;
-    const list = this.byIp.get(c.dstIp);
-    if (list === undefined) return;
+    // New translations for routed frames only (a frame sent to a local pod's MAC is delivered there as addressed).
+    const list = c.verdict === Verdict.NEXT ? this.byIp.get(c.dstIp) : undefined;
+    if (list === undefined) {
+      if (this.tcpFlags === TcpFlag.SYN) this.decideStale(c, ports, now);
+      return;
+    }
     const dport = ports & 0xffff;
     let fe: Frontend | null = null;
     for (let i = 0; i < list.length; i++) if (list[i]!.proto === proto && list[i]!.port === dport) { fe = list[i]!; break; }
@@ -187,10 +202,17 @@ export class ServiceNat implements ServiceTable {
       return;
     }
     const ct = this.ct, now = this.now(), len = c.ipEnd - c.l3Off;
+    if (plan === Plan.STALE) {
+      ct.remove(this.node);
+      this.plan = Plan.NONE;
+      this.staleRemoved++;
+      return;
+    }
     if (plan === Plan.EXISTING) {
       if (!c.ctSeen) { c.ctSeen = true; ct.seen(this.node, this.tcpFlags, len, now); }
     } else if (plan === Plan.NEW) {
       const src = this.frameSrc(c), dst = this.frameDst(c);
+      if (ct.lookup(this.proto, this.newDst | 0, this.newSrc | 0, packPorts(this.newDport, this.newSport), now) >= 0) this.freeSourcePort(c, now);
       const r = ct.create(this.proto, src | 0, dst | 0, this.ports, this.newDst | 0, this.newSrc | 0, packPorts(this.newDport, this.newSport), this.tcpFlags, len, now);
       if (r < 0) {
         c.dropWith(r === CtRefuse.FULL ? Drop.CONNTRACK_FULL : Drop.NAT_CLASH);
@@ -219,7 +241,7 @@ export class ServiceNat implements ServiceTable {
    */
   rewrite(c: FrameContext): void {
     if (this.plan === Plan.ICMP) return this.rewriteIcmp(c);
-    if (this.plan === Plan.NONE) return;
+    if (this.plan === Plan.NONE || this.plan === Plan.STALE) return;
     natRewrite(c, (c.vFlags & VirtioNetFlag.NEEDS_CSUM) !== 0, this.newSrc, this.newDst, this.newSport, this.newDport);
   }
 
@@ -234,6 +256,9 @@ export class ServiceNat implements ServiceTable {
         this.fe = null;
         return;
       }
+      case Plan.STALE:
+        t.look(`a new connection on the port of a closed translated connection (${TCP_STATE_NAMES[ct.tcpState(this.node)]}) whose replies look like this one's: that connection is forgotten, this one passes untranslated`);
+        return;
       case Plan.EXISTING:
         t.look(`${(this.node & 1) === 1 ? 'reply' : 'packet'} of translated connection (${ct.tcpState(this.node) !== 0 ? 'tcp' : 'tracked'}): ${hostPort(this.newSrc, this.newSport)} > ${hostPort(this.newDst, this.newDport)}`);
         return;
@@ -285,6 +310,42 @@ export class ServiceNat implements ServiceTable {
   private remembered(fe: Frontend, c: FrameContext): boolean {
     const a = this.affinity.get(this.frameSrc(c) >>> 0)?.get(fe.name);
     return a !== undefined && a.expires > this.now() && a.ip === this.newDst && a.port === this.newDport;
+  }
+
+  /**
+   * decideStale: a TCP SYN that is not to a ClusterIP, from a client port whose earlier
+   * connection through a Service to this same backend is closing (FIN_WAIT and after): that
+   * connection's reply tuple would take this connection's replies and translate them to the
+   * ClusterIP. The client's kernel has let the port go, so the entry is forgotten (in act), as
+   * the kernel's conntrack lets a new connection take over a closing one's tuple.
+   */
+  private decideStale(c: FrameContext, ports: number, now: number): void {
+    const ct = this.ct;
+    const r = ct.lookup(CtProto.TCP, c.dstIp | 0, c.srcIp | 0, packPorts(ports & 0xffff, ports >>> 16), now);
+    if (r < 0 || (r & 1) === 0 || (ct.mark(r) & MARK_NAT) === 0 || ct.tcpState(r) < TcpState.FIN_WAIT) return;
+    this.node = r;
+    this.plan = Plan.STALE;
+  }
+
+  /**
+   * freeSourcePort: the backend's answer tuple is taken by another connection (the client reused
+   * its port toward another ClusterIP with the same backend, or the backend's own connection to
+   * the client): pick another source port, as the kernel's NAT does (nf_nat's unique tuple,
+   * which keeps a port above or below 1024), trying up to NAT_PORT_TRIES ports from a point that
+   * depends on the flow; none free: the port stays and create() refuses the clash (nat_clash).
+   */
+  private freeSourcePort(c: FrameContext, now: number): void {
+    const ct = this.ct, orig = this.newSport;
+    const min = orig < 1024 ? 600 : 1024, span = (orig < 1024 ? 1024 : 65536) - min;
+    let off = (Math.imul(this.newSrc ^ (orig << 16) ^ this.newDst, 0x9e3779b1) >>> 0) % span;
+    for (let i = 0; i < NAT_PORT_TRIES; i++, off = (off + 1) % span) {
+      const port = min + off;
+      if (ct.lookup(this.proto, this.newDst | 0, this.newSrc | 0, packPorts(this.newDport, port), now) < 0) {
+        this.newSport = port;
+        c.srcPort = port;
+        return;
+      }
+    }
   }
 
   /** planTuple: the addresses a packet of node `n`'s direction leaves with (the other tuple, inverted). */

@@ -161,6 +161,19 @@ describe('ConnTable: bounded', () => {
     expect([ct.size, ct.stats.refused, ct.stats.earlyDropped]).toEqual([3, 1, 0]);
   });
 
+  it("when full, a closing TCP connection (TIME_WAIT) gives way before any established one, as the kernel's tcp_can_early_drop", () => {
+    const ct = new ConnTable({ capacity: 3, seed: 9 });
+    const nodes = [0, 1, 2].map((i) => ct.create(CtProto.TCP, A, B, packPorts(20000 + i, 80), B, A, packPorts(80, 20000 + i), ACK, 60, 0));
+    const o = nodes[1]!;
+    ct.seen(o, FIN | ACK, 60, 1);
+    ct.seen(o + 1, FIN | ACK, 60, 2);
+    ct.seen(o, ACK, 60, 3);
+    expect(ct.tcpState(o)).toBe(TcpState.TIME_WAIT);
+    expect(tcpConn(ct, 4)).toBeGreaterThanOrEqual(0);
+    expect(ct.list(4).map((e) => e.original.sport).sort()).toEqual([20000, 20002, 40000]);
+    expect([ct.stats.earlyDropped, ct.stats.refused]).toEqual([1, 0]);
+  });
+
   it('when full, an expired connection is reclaimed before any live one is dropped', () => {
     const ct = new ConnTable({ capacity: 2, seed: 9, timeouts: { udp: 100 } });
     udp(ct, 0, 0);

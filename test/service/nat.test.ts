@@ -109,6 +109,65 @@ describe('Services: ClusterIP load balancing in the switch', () => {
     expect(n.nat.catalog.frontends[0]!.backends.map((b) => b.hits)).toEqual([1, 0]);
   });
 
+  it('a local backend that answers its client on the link (to the client\'s MAC, not the gateway) is translated back too', () => {
+    const n = node();
+    expect(one(n, n.client, toVip(SYN)).port).toBe('be');
+    // The pods share the node's /24: the backend's kernel sends the reply straight to the client's MAC.
+    const back = one(n, n.be, tcp({ srcMac: LOCAL_BE.mac, dstMac: CLIENT.mac, src: LOCAL_BE.ip, dst: CLIENT.ip, sport: 8080, dport: 40000, flags: SYNACK, payload: 3 }));
+    expect(back.port).toBe('client');
+    expect(flow((back as { frame: Buffer }).frame)).toBe('10.96.0.10:80 > 10.244.1.2:40000 ip good l4 good');
+    // A frame to a ClusterIP sent to a pod's MAC is not load-balanced: it goes where it was addressed, untranslated.
+    const direct = one(n, n.client, tcp({ srcMac: CLIENT.mac, dstMac: LOCAL_BE.mac, src: CLIENT.ip, dst: VIP, sport: 40001, dport: 80, flags: SYN }));
+    expect([direct.port, flow((direct as { frame: Buffer }).frame)]).toEqual(['be', '10.244.1.2:40001 > 10.96.0.10:80 ip good l4 good']);
+    expect(n.nat.catalog.frontends[0]!.backends.map((b) => b.hits)).toEqual([1, 0]);
+  });
+
+  it("a client port reused toward another ClusterIP with the same backend gets another source port (the backend's answer tuple is taken), as the kernel's NAT does", () => {
+    const n = node({ eps: [BOTH[0]!] });
+    const web2: Service = { metadata: { name: 'web2', namespace: 'shop' }, spec: { clusterIP: '10.96.0.20', ports: [{ name: 'http', port: 80, targetPort: 8080 }] } };
+    const s2 = slice([BOTH[0]!]);
+    n.nat.update(new ServiceCatalog({ services: [service(), web2], slices: [slice([BOTH[0]!]), { ...s2, metadata: { ...s2.metadata, name: 'web2-1', labels: { 'kubernetes.io/service-name': 'web2' } } }], pods: [], node: 'n1' }));
+    const a = one(n, n.client, toVip(SYN, 40000)) as { port: string; frame: Buffer };
+    expect([a.port, flow(a.frame)]).toEqual(['be', '10.244.1.2:40000 > 10.244.1.3:8080 ip good l4 good']);
+    const b = one(n, n.client, tcp({ srcMac: CLIENT.mac, dstMac: VTEP_MAC, src: CLIENT.ip, dst: ip('10.96.0.20'), sport: 40000, dport: 80, flags: SYN })) as { port: string; frame: Buffer; drops: Record<string, number> };
+    const moved = layer(b.frame, 'tcp').srcPort;
+    expect([b.port, b.drops, moved === 40000, moved >= 1024]).toEqual(['be', {}, false, true]);
+    expect(flow(b.frame)).toBe(`10.244.1.2:${moved} > 10.244.1.3:8080 ip good l4 good`);
+    const answer = (dport: number): string => flow((one(n, n.be, tcp({ srcMac: LOCAL_BE.mac, dstMac: CLIENT.mac, src: LOCAL_BE.ip, dst: CLIENT.ip, sport: 8080, dport, flags: SYNACK })) as { frame: Buffer }).frame);
+    expect(answer(moved)).toBe('10.96.0.20:80 > 10.244.1.2:40000 ip good l4 good');
+    expect(answer(40000)).toBe('10.96.0.10:80 > 10.244.1.2:40000 ip good l4 good');
+    // The client's next packet of the second connection keeps the port it was given.
+    const ack = one(n, n.client, tcp({ srcMac: CLIENT.mac, dstMac: VTEP_MAC, src: CLIENT.ip, dst: ip('10.96.0.20'), sport: 40000, dport: 80, flags: ACK })) as { frame: Buffer };
+    expect(flow(ack.frame)).toBe(`10.244.1.2:${moved} > 10.244.1.3:8080 ip good l4 good`);
+    expect(n.nat.ct.stats.clashes).toBe(0);
+  });
+
+  it('a client that reuses the port of a closed connection through the Service to reach the backend directly gets untranslated replies', () => {
+    const n = node();
+    expect(one(n, n.client, toVip(SYN)).port).toBe('be');
+    const fromBe = (flags: number): Buffer => tcp({ srcMac: LOCAL_BE.mac, dstMac: CLIENT.mac, src: LOCAL_BE.ip, dst: CLIENT.ip, sport: 8080, dport: 40000, flags });
+    one(n, n.be, fromBe(SYNACK));
+    one(n, n.client, toVip(ACK));
+    one(n, n.be, fromBe(0x11)); // FIN+ACK: the server closes first
+    one(n, n.client, toVip(0x11));
+    one(n, n.be, fromBe(ACK));
+    expect(n.nat.ct.list(n.clock.now).map((e) => e.state)).toEqual(['TIME_WAIT']);
+    // Port 40000 again, now straight to the backend's pod address.
+    const syn = one(n, n.client, tcp({ srcMac: CLIENT.mac, dstMac: VTEP_MAC, src: CLIENT.ip, dst: LOCAL_BE.ip, sport: 40000, dport: 8080, flags: SYN })) as { port: string; frame: Buffer };
+    expect([syn.port, flow(syn.frame)]).toEqual(['be', '10.244.1.2:40000 > 10.244.1.3:8080 ip good l4 good']);
+    const back = one(n, n.be, fromBe(SYNACK)) as { port: string; frame: Buffer };
+    expect([back.port, flow(back.frame)]).toEqual(['client', '10.244.1.3:8080 > 10.244.1.2:40000 ip good l4 good']);
+    expect([n.nat.ct.size, n.nat.staleRemoved]).toEqual([0, 1]);
+  });
+
+  it('an open connection through the Service is not forgotten when a SYN from its port goes straight to the backend', () => {
+    const n = node();
+    one(n, n.client, toVip(SYN));
+    one(n, n.be, tcp({ srcMac: LOCAL_BE.mac, dstMac: CLIENT.mac, src: LOCAL_BE.ip, dst: CLIENT.ip, sport: 8080, dport: 40000, flags: SYNACK }));
+    one(n, n.client, tcp({ srcMac: CLIENT.mac, dstMac: VTEP_MAC, src: CLIENT.ip, dst: LOCAL_BE.ip, sport: 40000, dport: 8080, flags: SYN }));
+    expect([n.nat.ct.size, n.nat.staleRemoved]).toEqual([1, 0]);
+  });
+
   it('to a backend on another node: encapsulated to it; the reply from the overlay is translated back', () => {
     const n = node();
     n.pick.i = 1;
