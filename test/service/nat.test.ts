@@ -312,17 +312,20 @@ describe('Services and NetworkPolicy on the data path', () => {
   it('add no allocation per packet of a tracked, translated connection (20,000 frames, within 1 byte of the same switch without tables)', () => {
     // The memory ports copy every frame they hand over, so the switch's own share is measured
     // as the difference from the same traffic through the same switch without tables.
+    // Per round of 500 frames; the median round, so that a round in which V8 happened to
+    // compile (its allocations land wherever the compiler finishes, more so on a loaded
+    // machine) does not count as the data path's.
     const perFrame = (n: Node, frame: Buffer, out: MemoryPort): number => {
-      let bytes = 0, frames = 0;
+      const rounds: number[] = [];
       const meter = new AllocationMeter();
       for (let round = 0; round < 60; round++) {
         for (let i = 0; i < 500; i++) n.client.inject(frame); // allocates, outside the meter
         if (round >= 20) meter.start();
         n.sw.pump();
-        if (round >= 20) { bytes += meter.stop().bytes; frames += 500; }
+        if (round >= 20) rounds.push(meter.stop().bytes / 500);
         expect(out.take()).toHaveLength(500);
       }
-      return bytes / frames;
+      return rounds.sort((a, b) => a - b)[rounds.length >> 1]!;
     };
     const plain = node();
     plain.sw.setServices(null);
