@@ -126,13 +126,13 @@ for i in range(64):
   });
 
   it("reports each datagram's outer TOS byte (IP_RECVTOS), ECN bits included", async () => {
-    const rx = inB({ address: B2, port: 5002 });
+    const rx = inB({ address: B2, port: 5010 });
     python(netns, a, `
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for tos in (0x00, 0x01, 0x02, 0x03, 0xb8, 0xbb):
     s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, tos)
-    s.sendto(bytes([tos]) * 20, ('${B2}', 5002))
+    s.sendto(bytes([tos]) * 20, ('${B2}', 5010))
 `);
     const batch = new Batch(16, 2048);
     const got: number[] = [];
