@@ -23,9 +23,9 @@
  * of random length (10%).
  */
 
+import { GW, HOST_MAC, N2_MAC, N3_MAC, node1Peers, P1, P2, UL1, UL2, UL3, VTEP_MAC } from '../fixtures/node1.js';
 import { Cidr } from '../src/fib/cidr.js';
 import { FakeClock } from '../src/fib/clock.js';
-import type { VtepSpec } from '../src/fib/vtep.js';
 import { Batch } from '../src/buf/batch.js';
 import { MemoryPort } from '../src/io/memory-port.js';
 import { DROP_NAMES } from '../src/pipeline/drop.js';
@@ -60,21 +60,10 @@ export class Prng {
 }
 
 const mac = parseMac, ip = parseIpv4;
-const VTEP_MAC = mac('0e:00:0a:f4:01:00');
-const N2_MAC = mac('0e:00:0a:f4:02:00');
-const N3_MAC = mac('0e:00:0a:f4:03:00');
-const P1 = { ip: ip('10.244.1.2'), mac: mac('02:00:0a:f4:01:02') };
-const P2 = { ip: ip('10.244.1.3'), mac: mac('02:00:0a:f4:01:03') };
-const HOST_MAC = mac('02:00:00:00:00:fe');
-const GW = ip('10.244.1.1');
-const UL1 = ip('198.51.100.1'), UL2 = ip('198.51.100.2'), UL3 = ip('198.51.100.3');
 /** The FDB limit of the L2 switch: small, so that random sources reach it. */
 export const FUZZ_FDB_LIMIT = 64;
 
-const PEERS: VtepSpec[] = [
-  { name: 'n2', underlayIp: UL2, mac: N2_MAC, vni: 1, port: 4789, podCidr: Cidr.parse('10.244.2.0/24') },
-  { name: 'n3', underlayIp: UL3, mac: N3_MAC, vni: 1, port: 4789, podCidr: Cidr.parse('10.244.3.0/24') },
-];
+const PEERS = node1Peers();
 
 const IPS = [P1.ip, P2.ip, GW, ip('10.244.1.0'), ip('10.244.1.255'), ip('10.244.2.5'), ip('10.244.2.0'), ip('10.244.2.255'), ip('10.244.3.7'),
   ip('10.244.9.9'), UL1, UL2, UL3, ip('198.51.100.9'), 0, 0xffff_ffff, ip('224.0.0.1'), ip('127.0.0.1'), ip('8.8.8.8')];

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
+import { GW, HOST_MAC, N2_MAC, N3_MAC, node1Peers, P1, P2, REMOTE_POD, UL1, UL2, UL3, VTEP_MAC } from '../../fixtures/node1.js';
 import { Cidr } from '../../src/fib/cidr.js';
 import { FakeClock } from '../../src/fib/clock.js';
-import type { VtepSpec } from '../../src/fib/vtep.js';
 import { Framing, Switch, SwitchMode, type OverlayAttach, type SwitchOptions } from '../../src/pipeline/switch.js';
 import { formatIpv4, formatMac } from '../../src/wire/addr.js';
 import { ArpOp } from '../../src/wire/arp.js';
@@ -15,22 +15,8 @@ import { BROADCAST, arp, icmpEcho, ip, mac, udp } from '../support/pod-frames.js
 import { testPort } from '../support/test-port.js';
 import type { MemoryPort, WireFrame } from '../../src/io/memory-port.js';
 
-// Node 1 of a flannel-style cluster: 10.244.1.0/24, VTEP 10.244.1.0 on underlay 198.51.100.1.
-const VTEP_MAC = mac('0e:00:0a:f4:01:00');
-const N2_MAC = mac('0e:00:0a:f4:02:00');
-const N3_MAC = mac('0e:00:0a:f4:03:00');
-const P1 = { ip: ip('10.244.1.2'), mac: mac('02:00:0a:f4:01:02') };
-const P2 = { ip: ip('10.244.1.3'), mac: mac('02:00:0a:f4:01:03') };
-const HOST_MAC = mac('02:00:00:00:00:fe');
-const GW = ip('10.244.1.1');
-const REMOTE_POD = ip('10.244.2.5');
-const UL1 = ip('198.51.100.1');
-const UL2 = ip('198.51.100.2');
-const UL3 = ip('198.51.100.3');
-
-const peer = (name: string, underlayIp: number, m: number, cidr: string): VtepSpec =>
-  ({ name, underlayIp, mac: m, vni: 1, port: 4789, podCidr: Cidr.parse(cidr) });
-const PEERS = [peer('n2', UL2, N2_MAC, '10.244.2.0/24'), peer('n3', UL3, N3_MAC, '10.244.3.0/24')];
+// Node 1 of a flannel-style cluster (fixtures/node1.ts): 10.244.1.0/24, VTEP 10.244.1.0 on underlay 198.51.100.1.
+const PEERS = node1Peers();
 
 function options(mode: SwitchMode, extra: Partial<SwitchOptions> = {}): SwitchOptions {
   return {

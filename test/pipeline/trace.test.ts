@@ -9,9 +9,9 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { switchOptionsFor } from '../../src/daemon/switch-options.js';
+import { GW, HOST_MAC, N2_MAC, N3_MAC, node1Peers, P1, P2, REMOTE_POD as REMOTE, UL1, UL2, UL3, VTEP_MAC } from '../../fixtures/node1.js';
 import { Cidr } from '../../src/fib/cidr.js';
 import { FakeClock } from '../../src/fib/clock.js';
-import type { VtepSpec } from '../../src/fib/vtep.js';
 import type { MemoryPort, WireFrame } from '../../src/io/memory-port.js';
 import { LinkType, PcapReader, PcapRecord } from '../../src/pcap/pcap.js';
 import { DROP_NAMES, Drop } from '../../src/pipeline/drop.js';
@@ -114,19 +114,8 @@ describe('trace and pipeline agree on every frame of every replay fixture', () =
 // ---------------------------------------------------------------------------------------
 // One frame per drop reason.
 
-const VTEP_MAC = mac('0e:00:0a:f4:01:00');
-const N2_MAC = mac('0e:00:0a:f4:02:00');
-const N3_MAC = mac('0e:00:0a:f4:03:00');
-const P1 = { ip: ip('10.244.1.2'), mac: mac('02:00:0a:f4:01:02') };
-const P2 = { ip: ip('10.244.1.3'), mac: mac('02:00:0a:f4:01:03') };
-const HOST_MAC = mac('02:00:00:00:00:fe');
-const GW = ip('10.244.1.1');
-const REMOTE = ip('10.244.2.5');
-const UL1 = ip('198.51.100.1'), UL2 = ip('198.51.100.2'), UL3 = ip('198.51.100.3');
-const PEERS: VtepSpec[] = [
-  { name: 'n2', underlayIp: UL2, mac: N2_MAC, vni: 1, port: 4789, podCidr: Cidr.parse('10.244.2.0/24') },
-  { name: 'n3', underlayIp: UL3, mac: N3_MAC, vni: 1, port: 4789, podCidr: Cidr.parse('10.244.3.0/24') },
-];
+// Node 1 of fixtures/node1.ts.
+const PEERS = node1Peers();
 
 interface Node { sw: Switch; p1: MemoryPort; p2: MemoryPort; host: MemoryPort; ov: MemoryPort | null; sp: Record<'p1' | 'p2' | 'host' | 'ov', SwitchPort | null> }
 
