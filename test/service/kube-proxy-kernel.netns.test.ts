@@ -202,7 +202,7 @@ describe.skipIf(skip !== null)(`a ClusterIP served by kube-proxy's rules on the 
     }
   });
 
-  it.each([['flatnet', 'n1p0'], ['kernel', 'n3p0']] as const)(`10,000 TCP connections from the %s node's client (%s) spread uniformly over the 3 endpoints (chi-square, df 2)`, (kind) => {
+  it.each([['flatnet', 'n1p0'], ['kernel', 'n3p0']] as const)(`10,000 TCP connections from the %s node's client (%s) spread uniformly over the 3 endpoints (chi-square, df 2)`, (kind, _client) => {
     const client = clients[kind];
     const dnat0 = kernelDnat(), hits0 = flatnetHits();
     const got = probe(client, 'tcp', VIP, CONNECTIONS);

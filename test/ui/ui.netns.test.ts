@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+// (DOM types: the page.evaluate callbacks below run in the browser.)
 // `flatnet ui --lab NAME` on a real lab (2 flatnet nodes, 1 kernel node, 2 pods each, etcd),
 // looked at through Debian's chromium driven headless by playwright-core: what a person checks.
 // Every node and pod is drawn; clicking a pod shows its IP, MAC, veth and MTU; the tunnel's rate
