@@ -17,7 +17,7 @@ import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from '../daemon/control.js';
 import { FlatnetError } from '../errors.js';
-import { inNs, ipNs, run, sleep } from './exec.js';
+import { addNs, inNs, ipNs, run, sleep } from './exec.js';
 import { etcdIpOf, startEtcdCluster, type EtcdMemberSpec } from './etcd.js';
 import { flatnetMain } from './flatnet-node.js';
 import { kernelNodes, type LabNode, type LabPlan, type LabState } from './topology.js';
@@ -42,9 +42,7 @@ export function writeLabSubnetEnv(plan: LabPlan, node: LabNode): void {
 export async function startLabEtcd(state: LabState, progress: Progress): Promise<void> {
   const specs = labEtcdSpecs(state);
   specs.forEach((m, k) => {
-    run('ip', ['netns', 'add', m.ns]);
-    ipNs(m.ns, 'link', 'set', 'lo', 'up');
-    inNs(m.ns, 'sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    addNs(m.ns);
     const port = `ue${k + 1}`;
     run('ip', ['link', 'add', port, 'netns', state.underlayNs, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', m.ns]);
     ipNs(state.underlayNs, 'link', 'set', port, 'master', state.underlayBridge, 'up');

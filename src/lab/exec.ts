@@ -41,6 +41,15 @@ export function ipNs(ns: string, ...args: string[]): string {
   return run('ip', ['-n', ns, ...args]);
 }
 
+const NO_IPV6 = ['net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1'];
+
+/** addNs creates a namespace with lo up and IPv6 off (no ND/MLD noise on any link made in it), and `sysctls` set. */
+export function addNs(ns: string, sysctls: readonly string[] = []): void {
+  run('ip', ['netns', 'add', ns]);
+  ipNs(ns, 'link', 'set', 'lo', 'up');
+  inNs(ns, 'sysctl', ['-qw', ...NO_IPV6, ...sysctls]);
+}
+
 /** runAsync executes a command without blocking and never throws for a non-zero exit. */
 export function runAsync(cmd: string, args: readonly string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
   return new Promise((resolve) => {

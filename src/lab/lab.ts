@@ -12,7 +12,7 @@
 
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { FlatnetError } from '../errors.js';
-import { inNs, ipNs, isRunning, listNamespaces, nsPids, run, sleep } from './exec.js';
+import { addNs, inNs, ipNs, isRunning, listNamespaces, nsPids, run, sleep } from './exec.js';
 import { isOurDaemon, spawnDaemon, stopDaemon, waitReady, writeNodeConfig } from './flatnet-node.js';
 import { programKernelNode } from './kernel-node.js';
 import { addPodViaCni, podsViaCni } from './cni-pods.js';
@@ -24,19 +24,10 @@ import {
 
 export type Progress = (line: string) => void;
 
-const NO_IPV6 = ['net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1'];
-
 /** The lab's namespaces that exist right now. */
 export function labNamespaces(name: string): string[] {
   const prefix = labPrefix(name);
   return listNamespaces().filter((n) => n.startsWith(prefix));
-}
-
-/** addNs creates a namespace with lo up and IPv6 off (no ND/MLD noise on any link made in it). */
-function addNs(ns: string, sysctls: readonly string[] = []): void {
-  run('ip', ['netns', 'add', ns]);
-  ipNs(ns, 'link', 'set', 'lo', 'up');
-  inNs(ns, 'sysctl', ['-qw', ...NO_IPV6, ...sysctls]);
 }
 
 /**
