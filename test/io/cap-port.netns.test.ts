@@ -19,7 +19,7 @@ describe.skipIf(skip !== null)(`CapPort on a veth${skip === null ? '' : ` (skipp
   beforeAll(() => {
     host = netns.add('host');
     pod = netns.add('pod');
-    for (const ns of [host, pod]) netns.exec(ns, 'sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    netns.noIpv6(host, pod);
     netns.veth(host, 'vc0', pod, 'eth0');
     netns.ip(host, 'link', 'set', 'vc0', 'up');
     netns.ip(pod, 'link', 'set', 'eth0', 'up');

@@ -52,7 +52,7 @@ describe.skipIf(skip !== null)(`port failure paths${skip === null ? '' : ` (skip
 
   beforeAll(() => {
     ns = netns.add('e');
-    netns.exec(ns, 'sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    netns.noIpv6(ns);
     netns.veth(ns, 'ferr0', ns, 'ferr1');
     netns.ip(ns, 'link', 'set', 'ferr0', 'up');
     netns.ip(ns, 'link', 'set', 'ferr1', 'up');

@@ -39,7 +39,7 @@ describe.skipIf(skip !== null)(`kernel drops per port${skip === null ? '' : ` (s
   beforeAll(() => {
     host = netns.add('host');
     pod = netns.add('pod');
-    for (const ns of [host, pod]) netns.exec(ns, 'sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    netns.noIpv6(host, pod);
     netns.veth(host, 'vh0', pod, 'eth0');
     netns.ip(host, 'link', 'set', 'vh0', 'up');
     netns.ip(pod, 'link', 'set', 'eth0', 'up');

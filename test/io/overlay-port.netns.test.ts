@@ -31,7 +31,7 @@ describe.skipIf(skip !== null)(`OverlayPort on a veth between two namespaces${sk
   beforeAll(() => {
     nsA = netns.add('a');
     nsB = netns.add('b');
-    for (const ns of [nsA, nsB]) netns.exec(ns, 'sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    netns.noIpv6(nsA, nsB);
     netns.veth(nsA, 'va', nsB, 'vb');
     netns.addr(nsA, 'va', `${A}/24`);
     netns.addr(nsB, 'vb', `${B}/24`);

@@ -11,24 +11,11 @@ import { withNetns } from '../../src/io/netns.js';
 import { PacketPort, type PacketPortOptions } from '../../src/io/packet-port.js';
 import { formatMac } from '../../src/wire/addr.js';
 import { VirtioGso, VirtioNetHdrView } from '../../src/wire/virtio-net-hdr.js';
-import { python, readFrames, sniff } from '../support/capture.js';
-import { listOf, metaOf, TEST_ETHERTYPE, testFrame, testPayload } from '../support/port-frames.js';
+import { podSendFrames, python, readFrames, sniff } from '../support/capture.js';
+import { isTest, listOf, metaOf, TEST_ETHERTYPE, testFrame, testPayload } from '../support/port-frames.js';
 import { listNetns, Netns, netnsSkipReason } from '../support/netns.js';
 
 const skip = netnsSkipReason();
-
-/** Python in the pod: send raw frames (hex) on eth0 through a packet socket. */
-function podSendFrames(netns: Netns, ns: string, frames: readonly Buffer[]): void {
-  python(netns, ns, `
-import socket
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind(('eth0', 0))
-for h in ${JSON.stringify(frames.map((f) => f.toString('hex')))}:
-    s.send(bytes.fromhex(h))
-`);
-}
-
-const isTest = (f: Buffer): boolean => f.length >= 14 && f.readUInt16BE(12) === TEST_ETHERTYPE;
 
 describe.skipIf(skip !== null)(`PacketPort on a veth${skip === null ? '' : ` (skipped: ${skip})`}`, () => {
   const netns = new Netns('pp');
@@ -37,7 +24,7 @@ describe.skipIf(skip !== null)(`PacketPort on a veth${skip === null ? '' : ` (sk
   beforeAll(() => {
     host = netns.add('host');
     pod = netns.add('pod');
-    for (const ns of [host, pod]) netns.exec(ns, 'sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    netns.noIpv6(host, pod);
     netns.veth(host, 'vh0', pod, 'eth0');
     netns.ip(host, 'link', 'set', 'vh0', 'up');
     netns.addr(pod, 'eth0', '10.244.1.2/24');

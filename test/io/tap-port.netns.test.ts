@@ -49,7 +49,7 @@ describe.skipIf(skip !== null)(`TapPort in a namespace${skip === null ? '' : ` (
 
   beforeAll(() => {
     ns = netns.add('tap');
-    netns.exec(ns, 'sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    netns.noIpv6(ns);
   });
   afterAll(() => {
     netns.destroy();

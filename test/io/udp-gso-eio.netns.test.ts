@@ -56,7 +56,7 @@ describe.skipIf(skip !== null || !inner)('UdpPort GSO fallback (inner run, sendm
   beforeAll(() => {
     a = netns.add('a');
     b = netns.add('b');
-    for (const ns of [a, b]) netns.exec(ns, 'sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    netns.noIpv6(a, b);
     netns.veth(a, 'va', b, 'vb');
     netns.addr(a, 'va', '198.51.100.1/24');
     netns.addr(b, 'vb', '198.51.100.2/24');

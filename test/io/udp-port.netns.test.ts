@@ -74,7 +74,7 @@ describe.skipIf(skip !== null)(`UdpPort between namespaces${skip === null ? '' :
   beforeAll(() => {
     a = netns.add('a');
     b = netns.add('b');
-    for (const ns of [a, b]) netns.exec(ns, 'sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    netns.noIpv6(a, b);
     netns.veth(a, 'va', b, 'vb');
     netns.addr(a, 'va', `${A}/24`);
     netns.addr(b, 'vb', `${B2}/24`);

@@ -73,7 +73,7 @@ describe.skipIf(skip !== null)(`XdpOverlayPort on a veth underlay${skip === null
   beforeAll(() => {
     a = netns.add('a');
     b = netns.add('b');
-    for (const ns of [a, b]) netns.exec(ns, 'sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    netns.noIpv6(a, b);
     netns.veth(a, 'ua', b, 'ub');
     netns.addr(a, 'ua', `${A}/24`);
     netns.addr(b, 'ub', `${B}/24`);

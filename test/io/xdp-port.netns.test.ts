@@ -14,23 +14,11 @@ import { loadNative } from '../../src/io/native.js';
 import { withNetns } from '../../src/io/netns.js';
 import { XdpPort } from '../../src/io/xdp-port.js';
 import { formatMac } from '../../src/wire/addr.js';
-import { python, readFrames, sniff } from '../support/capture.js';
-import { listOf, TEST_ETHERTYPE, testFrame } from '../support/port-frames.js';
+import { podSendFrames, readFrames, sniff } from '../support/capture.js';
+import { isTest, listOf, TEST_ETHERTYPE, testFrame } from '../support/port-frames.js';
 import { listNetns, Netns, netnsSkipReason } from '../support/netns.js';
 
 const skip = netnsSkipReason();
-
-function podSendFrames(netns: Netns, ns: string, frames: readonly Buffer[]): void {
-  python(netns, ns, `
-import socket
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind(('eth0', 0))
-for h in ${JSON.stringify(frames.map((f) => f.toString('hex')))}:
-    s.send(bytes.fromhex(h))
-`);
-}
-
-const isTest = (f: Buffer): boolean => f.length >= 14 && f.readUInt16BE(12) === TEST_ETHERTYPE;
 
 describe.skipIf(skip !== null)(`XdpPort on a veth${skip === null ? '' : ` (skipped: ${skip})`}`, () => {
   const netns = new Netns('xp');
@@ -39,7 +27,7 @@ describe.skipIf(skip !== null)(`XdpPort on a veth${skip === null ? '' : ` (skipp
   beforeAll(() => {
     host = netns.add('host');
     pod = netns.add('pod');
-    for (const ns of [host, pod]) netns.exec(ns, 'sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    netns.noIpv6(host, pod);
     netns.veth(host, 'vh0', pod, 'eth0');
     netns.addr(host, 'vh0', '10.244.1.1/24');
     netns.addr(pod, 'eth0', '10.244.1.2/24');

@@ -102,7 +102,7 @@ async function settle(done: () => Promise<boolean>, timeoutMs = 5000, quietMs = 
 /** An attacker namespace on the lab's underlay bridge. */
 function addAttacker(netns: Netns, lab: LabState): string {
   const x = netns.add('x');
-  netns.exec(x, 'sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+  netns.noIpv6(x);
   netns.veth(lab.underlayNs, 'ux', x, 'eth0');
   ipNs(lab.underlayNs, 'link', 'set', 'ux', 'master', lab.underlayBridge, 'up');
   netns.ip(x, 'link', 'set', 'eth0', 'address', ATTACKER_MAC);

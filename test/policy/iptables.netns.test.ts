@@ -59,7 +59,7 @@ describe.skipIf(skip !== null)(`Calico-style iptables rules on the kernel agains
   beforeAll(async () => {
     node = ns.add('node');
     for (const p of ALL_PODS) podNs.set(p, ns.add(`${p[0]}${p[2]}`));
-    for (const n of [node, ...podNs.values()]) ns.exec(n, 'sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    ns.noIpv6(node, ...podNs.values());
     for (const [cmd, args] of calicoNodeCommands(node, ALL_PODS.map((p) => ({ ns: podNs.get(p)!, ip: ipOf(p), mac: macOf(p), iface: workloadInterface(p[0]!, p[2]!) })))) sh(cmd, [...args]);
     servers = await ProbeServers.start(ALL_PODS.map((p) => ({ name: p, netns: podNs.get(p)!, ip: ipOf(p) })), [80, 81]);
   }, 60_000);

@@ -70,6 +70,17 @@ export function python(netns: Netns, ns: string, script: string): string {
   return netns.exec(ns, PYTHON, ['-'], { input: script });
 }
 
+/** podSendFrames sends raw frames (whole Ethernet frames) on `ns`'s eth0 through a packet socket. */
+export function podSendFrames(netns: Netns, ns: string, frames: readonly Buffer[]): void {
+  python(netns, ns, `
+import socket
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(('eth0', 0))
+for h in ${JSON.stringify(frames.map((f) => f.toString('hex')))}:
+    s.send(bytes.fromhex(h))
+`);
+}
+
 /**
  * readFrames collects frames from `port` through its readiness callback until `want` frames
  * matching `keep` arrived or `timeoutMs` passed; returns copies of the matching frames.

@@ -52,6 +52,11 @@ export class Netns {
     return name;
   }
 
+  /** noIpv6 turns IPv6 off in each namespace (no ND/MLD frames on the links the tests watch). */
+  noIpv6(...namespaces: string[]): void {
+    for (const ns of namespaces) this.exec(ns, 'sysctl', ['-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+  }
+
   /** ip runs `ip -n ns ...args`. */
   ip(ns: string, ...args: string[]): string {
     return sh('ip', ['-n', ns, ...args]);

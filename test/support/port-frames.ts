@@ -9,6 +9,9 @@ import { Batch, FrameList, Meta, META_STRIDE } from '../../src/buf/batch.js';
 /** A local experimental EtherType (IEEE 802 "local experimental 1"), never sent by a kernel. */
 export const TEST_ETHERTYPE = 0x88b5;
 
+/** isTest: a frame of the tests' own EtherType (anything else on the link is the kernel's noise). */
+export const isTest = (f: Buffer): boolean => f.length >= 14 && f.readUInt16BE(12) === TEST_ETHERTYPE;
+
 /**
  * testFrame builds an Ethernet frame of `len` bytes (>= 14 + 4): dst, src, EtherType 0x88b5,
  * then a 4-byte sequence number and a pattern derived from `seq` and `salt`.
