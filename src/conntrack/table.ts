@@ -25,7 +25,7 @@
 
 import { FlatnetError } from '../errors.js';
 import { formatIpv4 } from '../wire/addr.js';
-import { CloseBits, Dir, TCP_STATE_NAMES, TcpState, tcpNext, type TcpStep } from './tcp.js';
+import { CloseBits, Dir, TCP_STATE_NAMES, TcpFlag, TcpState, tcpNext, type TcpStep } from './tcp.js';
 
 export const CtProto = { ICMP: 1, TCP: 6, UDP: 17, SCTP: 132 } as const;
 
@@ -278,6 +278,20 @@ export class ConnTable {
       this.lruTouch(e);
     }
     return true;
+  }
+
+  /**
+   * reopens tells whether a packet with `tcpFlags` at tuple node `n` starts a new connection on
+   * the tuple of a closed one: a SYN without ACK, in the original direction, on a TCP connection
+   * in TIME_WAIT or CLOSE (a client reusing its port). The kernel deletes such an entry and looks
+   * again (nf_conntrack_proto_tcp's reopen), so the new connection is judged by policy and given
+   * a backend afresh; the stages do the same: they take the entry as absent when they decide and
+   * remove it when they act (FrameContext.ctReopen). Pure.
+   */
+  reopens(n: number, tcpFlags: number): boolean {
+    if ((n & 1) !== Dir.ORIGINAL || (tcpFlags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) !== TcpFlag.SYN) return false;
+    const e = n >> 1, s = this.state[e];
+    return this.proto[e] === CtProto.TCP && (s === TcpState.TIME_WAIT || s === TcpState.CLOSE);
   }
 
   /** remove deletes the connection at tuple node `n` (either direction); counted as removed. */

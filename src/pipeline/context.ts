@@ -147,6 +147,12 @@ export class FrameContext extends FrameLayout {
   ctSeen = false;
   /** The packet's connection was opened by this packet (a later stage that denies it removes it). */
   ctNew = false;
+  /**
+   * A closed connection (TIME_WAIT, CLOSE) on this packet's tuple that this SYN reopens
+   * (ConnTable.reopens), or -1: the stages decide as if it were absent, and the first one
+   * that acts removes it.
+   */
+  ctReopen = -1;
   /** The service-nat stage translates this packet (a hairpin through a Service may go back out its own port). */
   natted = false;
   replyMac = 0;
@@ -184,6 +190,7 @@ export class FrameContext extends FrameLayout {
     this.ctNode = -1;
     this.ctSeen = false;
     this.ctNew = false;
+    this.ctReopen = -1;
     this.natted = false;
   }
 

@@ -103,7 +103,9 @@ class DirectionTable implements PolicyTable {
     this.tuple(c);
     const ct = this.e.ct, now = this.now();
     // The NAT stage (before this one) may have found or opened the connection already.
-    const n = c.ctNode >= 0 ? c.ctNode : ct.lookup(this.proto, c.srcIp | 0, c.dstIp | 0, this.ports, now);
+    let n = c.ctNode >= 0 ? c.ctNode : ct.lookup(this.proto, c.srcIp | 0, c.dstIp | 0, this.ports, now);
+    // A SYN on the tuple of a closed connection is a new connection: judged afresh (ConnTable.reopens).
+    if (n >= 0 && c.ctNode < 0 && ct.reopens(n, this.tcpFlags)) { c.ctReopen = n; n = -1; }
     this.node = n;
     if (n >= 0) {
       if ((n & 1) === 1) { this.found = Found.REPLY; return; }
@@ -131,6 +133,7 @@ class DirectionTable implements PolicyTable {
     }
     const v = this.verdict!;
     this.e.set.count(this.dir, this.podIp, v);
+    if (c.ctReopen >= 0) { ct.remove(c.ctReopen); c.ctReopen = -1; }
     const n = this.node;
     if (!v.allowed) {
       // Opened by this very packet (the NAT stage, or this node's egress stage): a denied

@@ -157,7 +157,8 @@ export class ServiceNat implements ServiceTable {
     this.ports = ports;
     this.tcpFlags = proto === CtProto.TCP && room >= 14 ? dv.getUint8(l4 + 13) & TRACKED_TCP_FLAGS : 0;
     const ct = this.ct, now = this.now();
-    const n = ct.lookup(proto, c.srcIp | 0, c.dstIp | 0, ports, now);
+    let n = ct.lookup(proto, c.srcIp | 0, c.dstIp | 0, ports, now);
+    if (n >= 0 && this.tcpFlags === TcpFlag.SYN && ct.reopens(n, TcpFlag.SYN)) { c.ctReopen = n; n = -1; }
     if (n >= 0) {
       c.ctNode = n;
       if ((ct.mark(n) & MARK_NAT) === 0) return;
@@ -195,13 +196,15 @@ export class ServiceNat implements ServiceTable {
   }
 
   act(c: FrameContext): void {
-    const plan = this.plan;
+    const plan = this.plan, ct = this.ct;
+    // A SYN on the tuple of a closed connection: that connection goes, whatever this one becomes.
+    if (c.ctReopen >= 0) { ct.remove(c.ctReopen); c.ctReopen = -1; }
     if (plan === Plan.NONE) {
       if (c.verdict === Verdict.DROP && this.fe !== null) this.fe.rejected++;
       this.fe = null;
       return;
     }
-    const ct = this.ct, now = this.now(), len = c.ipEnd - c.l3Off;
+    const now = this.now(), len = c.ipEnd - c.l3Off;
     if (plan === Plan.STALE) {
       ct.remove(this.node);
       this.plan = Plan.NONE;
@@ -265,7 +268,7 @@ export class ServiceNat implements ServiceTable {
       case Plan.NEW: {
         const fe = this.fe!;
         const how = fe.affinityMs > 0 && this.remembered(fe, c) ? 'by ClientIP affinity' : this.catalog.loadBalancing === 'maglev' ? 'by Maglev hash' : `at random (this trace's pick; a real packet draws again)`;
-        t.look(`service ${fe.name} ${formatIpv4(fe.ip)}:${fe.port}: backend ${hostPort(this.newDst, this.newDport)} of ${fe.backends.length}, ${how}${this.hairpin ? `; hairpin: source NAT to ${formatIpv4(this.nodeIp)}` : ''}`);
+        t.look(`service ${fe.name} ${formatIpv4(fe.ip)}:${fe.port}: backend ${hostPort(this.newDst, this.newDport)} of ${fe.backends.length}, ${how}${this.hairpin ? `; hairpin: source NAT to ${formatIpv4(this.nodeIp)}` : ''}${c.ctReopen >= 0 ? `; a new connection on the port of a closed one (${TCP_STATE_NAMES[ct.tcpState(c.ctReopen)]}), which it replaces` : ''}`);
         return;
       }
       default:

@@ -76,6 +76,21 @@ describe('ConnTable: TCP states and their timeouts (nf_conntrack names and defau
     expect(ct.seen(o, SYN, 60, 2)).toBe(true);
     expect(ct.tcpState(o)).toBe(TcpState.SYN_SENT);
   });
+
+  it('reopens: only a SYN without ACK, in the original direction, on a TIME_WAIT or CLOSE connection (the stages then open a new one)', () => {
+    const ct = new ConnTable({ capacity: 8, seed: 1 });
+    const o = tcpConn(ct, 0);
+    expect(ct.reopens(o, SYN)).toBe(false); // SYN_SENT: a retransmitted SYN
+    for (const [d, f] of [[1, SYN | ACK], [0, ACK]] as const) ct.seen(o + d, f, 60, 1);
+    expect(ct.reopens(o, SYN)).toBe(false); // ESTABLISHED
+    for (const [d, f] of [[0, FIN | ACK], [1, FIN | ACK], [0, ACK]] as const) ct.seen(o + d, f, 60, 1);
+    expect(ct.tcpState(o)).toBe(TcpState.TIME_WAIT);
+    expect([ct.reopens(o, SYN), ct.reopens(o + 1, SYN), ct.reopens(o, SYN | ACK), ct.reopens(o, ACK)]).toEqual([true, false, false, false]);
+    const ct2 = new ConnTable({ capacity: 8, seed: 1 });
+    const r = tcpConn(ct2, 1);
+    ct2.seen(r + 1, RST, 40, 1);
+    expect([ct2.tcpState(r), ct2.reopens(r, SYN)]).toEqual([TcpState.CLOSE, true]);
+  });
 });
 
 describe('ConnTable: tuples, directions and NAT', () => {

@@ -174,6 +174,24 @@ describe('NetworkPolicy in the switch', () => {
     expect(send(n, n.client, clientToWeb(SYN))).toEqual([{}, { policy_denied_ingress: 1 }]);
   });
 
+  it('a client reusing the port of a closed connection (TIME_WAIT) opens a new one, judged by the policies in force, as the kernel reopens it', () => {
+    const open = (sport: number): void => { send(n, n.client, clientToWeb(SYN, sport)); send(n, n.web, webToClient(SYNACK, sport)); send(n, n.client, clientToWeb(ACK, sport)); };
+    const close = (sport: number): void => { send(n, n.client, clientToWeb(FIN | ACK, sport)); send(n, n.web, webToClient(FIN | ACK, sport)); send(n, n.client, clientToWeb(ACK, sport)); };
+    open(40000);
+    close(40000);
+    expect(n.enf.ct.list(n.clock.now).map((e) => e.state)).toEqual(['TIME_WAIT']);
+    // Still allowed: the new connection replaces the closed one (one entry, SYN_SENT).
+    expect(send(n, n.client, clientToWeb(SYN))).toEqual([{ web: 1 }, {}]);
+    expect(n.enf.ct.list(n.clock.now).map((e) => e.state)).toEqual(['SYN_SENT']);
+    send(n, n.web, webToClient(SYNACK));
+    send(n, n.client, clientToWeb(ACK));
+    close(40000);
+    // Denied now: the port of an allowed connection that closed does not carry the old verdict.
+    n.enf.update(compile([{ metadata: { name: 'deny-all', namespace: 'shop' }, spec: { podSelector: {}, policyTypes: ['Ingress'] } }]));
+    expect(send(n, n.client, clientToWeb(SYN))).toEqual([{}, { policy_denied_ingress: 1 }]);
+    expect(n.enf.ct.size).toBe(0);
+  });
+
   it('the node itself is always let in (the host port, from the node address)', () => {
     const m = node([CLIENT_NO_INGRESS]);
     const fromHost = tcp({ srcMac: mac('02:00:00:00:00:fe'), dstMac: VTEP_MAC, src: ip('10.244.1.1'), dst: CLIENT.ip, sport: 33000, dport: 22, flags: SYN });

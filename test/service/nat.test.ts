@@ -160,6 +160,28 @@ describe('Services: ClusterIP load balancing in the switch', () => {
     expect([n.nat.ct.size, n.nat.staleRemoved]).toEqual([0, 1]);
   });
 
+  it('a client reusing the port of a closed connection through the Service draws a backend again, counted as a new connection, as the kernel reopens it', () => {
+    const n = node();
+    expect(one(n, n.client, toVip(SYN)).port).toBe('be');
+    const fromBe = (flags: number): Buffer => tcp({ srcMac: LOCAL_BE.mac, dstMac: CLIENT.mac, src: LOCAL_BE.ip, dst: CLIENT.ip, sport: 8080, dport: 40000, flags });
+    one(n, n.be, fromBe(SYNACK));
+    one(n, n.client, toVip(ACK));
+    one(n, n.be, fromBe(0x11));
+    one(n, n.client, toVip(0x11));
+    one(n, n.be, fromBe(ACK));
+    expect(n.nat.ct.list(n.clock.now).map((e) => e.state)).toEqual(['TIME_WAIT']);
+    n.pick.i = 1;
+    const sp = n.sw.portList.find((p) => p.name === 'client')!;
+    const t = n.sw.trace({ port: sp, frame: toVip(SYN) });
+    expect(t.steps.find((s) => s.stage === 'service-nat')?.looked).toMatch(/a new connection on the port of a closed one \(TIME_WAIT\), which it replaces$/);
+    const r = one(n, n.client, toVip(SYN)) as { port: string; frame: Buffer };
+    expect([r.port, flow(r.frame, 1)]).toEqual(['ov', '10.244.1.2:40000 > 10.244.2.5:8080 ip good l4 good']);
+    const back = one(n, n.ov, fromN2(tcp({ srcMac: N2_MAC, dstMac: VTEP_MAC, src: REMOTE_BE, dst: CLIENT.ip, sport: 8080, dport: 40000, flags: SYNACK, ttl: 63 }))) as { port: string; frame: Buffer };
+    expect([back.port, flow(back.frame)]).toEqual(['client', '10.96.0.10:80 > 10.244.1.2:40000 ip good l4 good']);
+    expect(n.nat.catalog.frontends[0]!.backends.map((b) => b.hits)).toEqual([1, 1]);
+    expect(n.nat.ct.list(n.clock.now).map((e) => e.state)).toEqual(['SYN_RECV']);
+  });
+
   it('an open connection through the Service is not forgotten when a SYN from its port goes straight to the backend', () => {
     const n = node();
     one(n, n.client, toVip(SYN));
