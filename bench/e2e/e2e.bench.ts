@@ -1,13 +1,14 @@
 /**
  * The end-to-end benchmark (issue 6, and the side-by-side TCP table of issue 5): in one run,
  * build each system under test in network namespaces (systems.ts: a bare veth, kernel VXLAN,
- * flatnet with and without offloads), run the same measurements on each (measure.ts: 64-byte UDP
- * at several offered rates, iperf3 TCP with 1 and 4 streams, ping RTT, flatnet's CPU time and
- * frames per system call), remove it, and write bench/results/e2e-<timestamp>.{json,md} and
+ * flatnet with and without offloads and on AF_XDP, Open vSwitch's userspace datapath), run the
+ * same measurements on each (measure.ts: 64-byte UDP at several offered rates, iperf3 TCP with 1
+ * and 4 streams, ping RTT, the CPU time of flatnet's daemons or of ovs-vswitchd and their port
+ * counters), remove it, and write bench/results/e2e-<timestamp>.{json,md} and
  * bench/results/latest.md with ratios computed within the run (report.ts).
  *
  *   npm run bench:e2e                      # setup, build, then this with the defaults (~7 minutes)
- *   node dist/bench/e2e/e2e.bench.js [--quick] [--rounds 2] [--systems veth,kernel,flatnet,flatnet-nooffload,flatnet-xdp[,flatnet-xdp-generic]]
+ *   node dist/bench/e2e/e2e.bench.js [--quick] [--rounds 2] [--systems veth,kernel,flatnet,flatnet-nooffload,flatnet-xdp,ovs[,flatnet-xdp-generic]]
  *       [--udp-rates 50k,100k,150k,200k,300k,max] [--udp-seconds 3] [--tcp-seconds 8] [--tcp-omit 1]
  *       [--tcp-streams 1,4] [--ping-count 2000] [--ping-interval 0.002] [--underlay-offloads on|off]
  *       [--no-profile] [--out DIR]
@@ -26,6 +27,7 @@ import { parseArgs } from 'node:util';
 import { sleep } from '../../src/lab/exec.js';
 import { labDown } from '../../src/lab/lab.js';
 import { killChildren, ping, pingIputils, tcp, udpSweep, warmUp } from './measure.js';
+import { ovsMissing } from './ovs.js';
 import { machineCpu, round } from './probe.js';
 import { summarizeProfile } from './profile.js';
 import { renderMarkdown, summarizeResults, type BenchOptions, type Machine, type ProfileRun, type Results, type RoundResult, type SystemResult } from './report.js';
@@ -130,10 +132,13 @@ async function describeMachine(root: string): Promise<Machine> {
   };
 }
 
-function checkTools(): void {
+function checkTools(systems: readonly SystemId[]): void {
   if (process.getuid?.() !== 0) throw new Error('the e2e bench builds network namespaces: run it as root');
   const missing = ['ip', 'iperf3', 'ping', 'gcc', 'ethtool', 'ss', 'bridge'].filter((t) => sh('sh', ['-c', `command -v ${t}`]) === null);
   if (missing.length > 0) throw new Error(`missing ${missing.join(', ')} (bash .ci/setup installs them)`);
+  // Before anything is measured: a run that asks for ovs fails here rather than after the others.
+  const ovs = systems.includes('ovs') ? ovsMissing() : null;
+  if (ovs !== null) throw new Error(ovs);
 }
 
 /** What this run has up right now (its lab name, and the system once built), for the signal handlers. */
@@ -251,7 +256,7 @@ async function profilePass(name: string, o: BenchOptions, gen: string, dir: stri
 
 export async function main(argv: readonly string[]): Promise<number> {
   const opts = parseOptions(argv);
-  checkTools();
+  checkTools(opts.systems);
   const root = repoRoot();
   const outDir = opts.out ?? join(root, 'bench/results');
   mkdirSync(outDir, { recursive: true });
@@ -274,7 +279,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     log(`  ${machine.cpuModel}, ${machine.vcpus} vCPUs, load ${machine.loadBefore.join(' ')}, ${machine.busyCoresBefore} cores busy before the run`);
 
     const results = new Map<SystemId, RoundResult[]>(opts.systems.map((s) => [s, []]));
-    const code: Record<SystemId, string> = { veth: 'v', kernel: 'k', flatnet: 'f', 'flatnet-nooffload': 'o', 'flatnet-xdp': 'x', 'flatnet-xdp-generic': 'g' };
+    const code: Record<SystemId, string> = { veth: 'v', kernel: 'k', flatnet: 'f', 'flatnet-nooffload': 'o', 'flatnet-xdp': 'x', 'flatnet-xdp-generic': 'g', ovs: 's' };
     for (let r = 1; r <= opts.rounds; r++) {
       const order = r % 2 === 1 ? opts.systems : [...opts.systems].reverse();
       log(`round ${r}/${opts.rounds}: ${order.join(', ')}`);

@@ -45,7 +45,7 @@ export interface UdpPoint {
   readonly limitedBy: LimitedBy;
   readonly generatorCpuSeconds: number;
   readonly cpu: CpuWindow;
-  /** flatnet daemons' CPU seconds per million delivered packets (= cores per Mpps). */
+  /** The system's daemons' CPU seconds (flatnet's, or ovs-vswitchd's) per million delivered packets (= cores per Mpps). */
   readonly flatnetCoresPerMpps: number | null;
   readonly io: readonly DaemonIo[];
 }
@@ -61,7 +61,7 @@ export interface TcpResult {
   /** iperf3's own CPU figures (percent of one core... as iperf3 reports them). */
   readonly iperfCpu: { readonly host: number; readonly remote: number } | null;
   readonly cpu: CpuWindow;
-  /** flatnet daemons' CPU seconds per Gbit moved, omitted second included (= cores per Gbit/s). */
+  /** The system's daemons' CPU seconds (flatnet's, or ovs-vswitchd's) per Gbit moved, omitted second included (= cores per Gbit/s). */
   readonly flatnetCoresPerGbps: number | null;
   readonly io: readonly DaemonIo[];
   readonly error: string | null;
@@ -167,7 +167,7 @@ export async function udpSweep(sut: Sut, gen: string, rates: readonly number[], 
         io: allIo(d, c0, c1),
       };
       points.push(p);
-      progress(`    udp ${rate === 0 ? 'max' : `${rate / 1000}k`}: sent ${(p.sentPps / 1000).toFixed(1)} kpps, delivered ${(p.deliveredPps / 1000).toFixed(1)} kpps, loss ${p.lossPct.toFixed(1)}%${cpu.flatnetCores === null ? '' : `, flatnet ${cpu.flatnetCores.toFixed(2)} cores`}`);
+      progress(`    udp ${rate === 0 ? 'max' : `${rate / 1000}k`}: sent ${(p.sentPps / 1000).toFixed(1)} kpps, delivered ${(p.deliveredPps / 1000).toFixed(1)} kpps, loss ${p.lossPct.toFixed(1)}%${cpu.flatnetCores === null ? '' : `, ${sut.daemonLabel ?? 'daemons'} ${cpu.flatnetCores.toFixed(2)} cores`}`);
     }
   } finally {
     sink.kill('SIGTERM');
@@ -222,7 +222,7 @@ export async function tcp(sut: Sut, streams: number, seconds: number, omit: numb
       io: allIo(d, c0, c1),
       error,
     };
-    progress(`    tcp ${streams} stream${streams > 1 ? 's' : ''}: ${res.gbps.toFixed(2)} Gbit/s, ${res.retransmits} retransmits${cpu.flatnetCores === null ? '' : `, flatnet ${cpu.flatnetCores.toFixed(2)} cores`}${error === null ? '' : ` (${error})`}`);
+    progress(`    tcp ${streams} stream${streams > 1 ? 's' : ''}: ${res.gbps.toFixed(2)} Gbit/s, ${res.retransmits} retransmits${cpu.flatnetCores === null ? '' : `, ${sut.daemonLabel ?? 'daemons'} ${cpu.flatnetCores.toFixed(2)} cores`}${error === null ? '' : ` (${error})`}`);
     return res;
   } finally {
     server.kill('SIGKILL');

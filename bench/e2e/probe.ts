@@ -48,12 +48,25 @@ export function machineCpu(): MachineCpu {
   return { busy: busy / t, softirq: softirq / t, total: (busy + idle + iowait) / t };
 }
 
-export interface Daemon { readonly node: string; readonly pid: number; readonly socket: string }
+/**
+ * A data-plane daemon the bench watches: its CPU time by PID and, over its control socket, its
+ * port and switch counters. `counters` replaces the flatnet control request for daemons that are
+ * not flatnet (the OVS system's ovs-vswitchd).
+ */
+export interface Daemon {
+  readonly node: string;
+  readonly pid: number;
+  readonly socket: string;
+  readonly counters?: () => Promise<DaemonCounters | null>;
+}
 
 /** CPU used over a window: cores = CPU seconds / wall seconds. */
 export interface CpuWindow {
   readonly wallSeconds: number;
-  /** CPU seconds (user + system) of all flatnet daemons together; null when the system has none. */
+  /**
+   * CPU seconds (user + system) of all the system's daemons together (the flatnet daemons, or
+   * the OVS system's ovs-vswitchd processes); null when the system has none.
+   */
   readonly flatnetCpuSeconds: number | null;
   /** The same as cores: CPU seconds / wall seconds. */
   readonly flatnetCores: number | null;
@@ -118,6 +131,7 @@ export function udpSnmp(ns: string): Record<string, number> {
 export interface DaemonCounters { readonly ports: readonly PortRow[]; readonly counters: Readonly<Record<string, number>>; readonly drops: Readonly<Record<string, number>> }
 
 export async function daemonCounters(d: Daemon): Promise<DaemonCounters | null> {
+  if (d.counters !== undefined) return d.counters();
   try {
     const ports = (await request(d.socket, { cmd: 'show', what: 'ports' }, 2000)) as PortRow[];
     const c = (await request(d.socket, { cmd: 'show', what: 'counters' }, 2000)) as CountersSnapshot;

@@ -197,7 +197,7 @@ export function tcpOf(s: SystemSummary | undefined, streams: number): number | n
 export function summarizeResults(systems: readonly SystemResult[]): Summary {
   const sums = systems.map(summarizeSystem);
   const by = (id: SystemId): SystemSummary | undefined => sums.find((s) => s.id === id);
-  const f = by('flatnet'), k = by('kernel'), v = by('veth'), o = by('flatnet-nooffload'), x15 = by('flatnet-xdp');
+  const f = by('flatnet'), k = by('kernel'), v = by('veth'), o = by('flatnet-nooffload'), x15 = by('flatnet-xdp'), ovs = by('ovs');
   const ratios: Record<string, number | null> = {
     'udpPeak.flatnet/kernel': ratio(f?.udpPeakPps, k?.udpPeakPps),
     'udpPeak.flatnet/veth': ratio(f?.udpPeakPps, v?.udpPeakPps),
@@ -223,6 +223,16 @@ export function summarizeResults(systems: readonly SystemResult[]): Summary {
     'tcp1.flatnet-xdp/kernel': ratio(tcpOf(x15, 1), tcpOf(k, 1)),
     'tcp4.flatnet-xdp/kernel': ratio(tcpOf(x15, 4), tcpOf(k, 4)),
     'pingP50.flatnet-xdp-kernel.us': diff(x15?.pingP50Us, k?.pingP50Us),
+    'udpPeak.flatnet/ovs': ratio(f?.udpPeakPps, ovs?.udpPeakPps),
+    'udpPeak.kernel/ovs': ratio(k?.udpPeakPps, ovs?.udpPeakPps),
+    'udpPeak.flatnet-xdp/ovs': ratio(x15?.udpPeakPps, ovs?.udpPeakPps),
+    'tcp1.flatnet/ovs': ratio(tcpOf(f, 1), tcpOf(ovs, 1)),
+    'tcp4.flatnet/ovs': ratio(tcpOf(f, 4), tcpOf(ovs, 4)),
+    'pingP50.flatnet/ovs': ratio(f?.pingP50Us, ovs?.pingP50Us),
+    'pingP50.flatnet-ovs.us': diff(f?.pingP50Us, ovs?.pingP50Us),
+    'pingP99.flatnet-ovs.us': diff(f?.pingP99Us, ovs?.pingP99Us),
+    'pingIputilsP50.flatnet-ovs.us': diff(f?.pingIputilsP50Us, ovs?.pingIputilsP50Us),
+    'pingIputilsP99.flatnet-ovs.us': diff(f?.pingIputilsP99Us, ovs?.pingIputilsP99Us),
   };
   const x = (r: number | null): string => (r === null ? 'n/a' : `${r.toFixed(2)}x`);
   const targets: Target[] = [];
@@ -247,6 +257,10 @@ export function summarizeResults(systems: readonly SystemResult[]): Summary {
     targets.push({ name: 'TCP 1 stream, flatnet AF_XDP / kernel VXLAN (issue 15)', goal: '>= 0.8x', measured: `${x(x1)} (${fmtGbps(tcpOf(x15, 1))} vs ${fmtGbps(tcpOf(k, 1))})`, met: x1 === null ? null : x1 >= 0.8 });
     targets.push({ name: 'TCP 4 streams, flatnet AF_XDP / kernel VXLAN (issue 15)', goal: '>= 0.5x', measured: `${x(x4)} (${fmtGbps(tcpOf(x15, 4))} vs ${fmtGbps(tcpOf(k, 4))})`, met: x4 === null ? null : x4 >= 0.5 });
     targets.push({ name: 'added ping RTT p50 over kernel VXLAN, flatnet AF_XDP, no poll mode (issue 15)', goal: '<= 80 us', measured: xa === null ? 'n/a' : `+${xa.toFixed(1)} us (${fmtUs(x15.pingP50Us)} vs ${fmtUs(k?.pingP50Us)})`, met: xa === null ? null : xa <= 80 });
+  }
+  if (x15 !== undefined && ovs !== undefined) {
+    const xo = ratios['udpPeak.flatnet-xdp/ovs'] ?? null;
+    targets.push({ name: '64-byte UDP peak, flatnet AF_XDP / Open vSwitch userspace (issue 15)', goal: '>= 3x', measured: `${x(xo)} (${fmtPps(x15.udpPeakPps)} vs ${fmtPps(ovs.udpPeakPps)})`, met: xo === null ? null : xo >= 3 });
   }
   return { systems: sums, ratios, targets };
 }
@@ -273,7 +287,7 @@ export function renderMarkdown(r: Results): string {
   const s = r.summary;
   const sys = s.systems;
   const by = (id: SystemId): SystemSummary | undefined => sys.find((x) => x.id === id);
-  const f = by('flatnet'), k = by('kernel');
+  const f = by('flatnet'), k = by('kernel'), ovs = by('ovs');
   const L: string[] = [];
   const o = r.options;
   L.push(`# flatnet end to end, ${r.startedAt.slice(0, 10)}${o.quick ? ' (quick mode: smoke figures, not a benchmark)' : ''}`);
@@ -294,28 +308,32 @@ export function renderMarkdown(r: Results): string {
   const cols = sys.map((x) => x.label);
   L.push('## Summary');
   L.push('');
-  L.push(`| | ${cols.join(' | ')} | flatnet / kernel | flatnet / veth |`);
-  L.push(`|---|${cols.map(() => '---:').join('|')}|---:|---:|`);
-  const row = (name: string, vals: string[], a: string, b: string): void => { L.push(`| ${name} | ${vals.join(' | ')} | ${a} | ${b} |`); };
-  row('64 B UDP, peak delivered', sys.map((x) => `${fmtPps(x.udpPeakPps)}${x.udpPeakOfferedPps === null ? '' : ` @${rateName(x.udpPeakOfferedPps)} (${LIMIT_CODE[x.udpPeakLimitedBy ?? ''] ?? '?'})`}`), fmtX(s.ratios['udpPeak.flatnet/kernel']), fmtX(s.ratios['udpPeak.flatnet/veth']));
+  // A flatnet / OVS column when the run measured Open vSwitch.
+  L.push(`| | ${cols.join(' | ')} | flatnet / kernel | flatnet / veth |${ovs === undefined ? '' : ' flatnet / OVS |'}`);
+  L.push(`|---|${cols.map(() => '---:').join('|')}|---:|---:|${ovs === undefined ? '' : '---:|'}`);
+  const row = (name: string, vals: string[], a: string, b: string, c = ''): void => { L.push(`| ${name} | ${vals.join(' | ')} | ${a} | ${b} |${ovs === undefined ? '' : ` ${c} |`}`); };
+  row('64 B UDP, peak delivered', sys.map((x) => `${fmtPps(x.udpPeakPps)}${x.udpPeakOfferedPps === null ? '' : ` @${rateName(x.udpPeakOfferedPps)} (${LIMIT_CODE[x.udpPeakLimitedBy ?? ''] ?? '?'})`}`), fmtX(s.ratios['udpPeak.flatnet/kernel']), fmtX(s.ratios['udpPeak.flatnet/veth']), fmtX(s.ratios['udpPeak.flatnet/ovs']));
   for (const n of o.tcpStreams) {
     row(`TCP ${n} stream${n > 1 ? 's' : ''}, Gbit/s (retransmits)`, sys.map((x) => { const t = x.tcp.find((y) => y.streams === n); return t?.gbps == null ? 'n/a' : `${t.gbps.toFixed(2)} (${t.retransmits ?? '?'})`; }),
-      fmtX(s.ratios[`tcp${n}.flatnet/kernel`]), fmtX(s.ratios[`tcp${n}.flatnet/veth`]));
+      fmtX(s.ratios[`tcp${n}.flatnet/kernel`]), fmtX(s.ratios[`tcp${n}.flatnet/veth`]), fmtX(ratio(tcpOf(f, n), tcpOf(ovs, n))));
   }
-  const plus = (k: string): string => (s.ratios[k] == null ? 'n/a' : `+${s.ratios[k]} us`);
-  row('ping RTT p50 (pinger sleeps between probes)', sys.map((x) => fmtUs(x.pingP50Us)), plus('pingP50.flatnet-kernel.us'), '');
-  row('ping RTT p99 (pinger sleeps between probes)', sys.map((x) => fmtUs(x.pingP99Us)), plus('pingP99.flatnet-kernel.us'), '');
-  row(`ping RTT p50 (iputils ping -i ${o.pingInterval}, busy-polls)`, sys.map((x) => fmtUs(x.pingIputilsP50Us)), plus('pingIputilsP50.flatnet-kernel.us'), '');
-  row(`ping RTT p99 (iputils ping -i ${o.pingInterval}, busy-polls)`, sys.map((x) => fmtUs(x.pingIputilsP99Us)), plus('pingIputilsP99.flatnet-kernel.us'), '');
+  const plus = (k: string): string => (s.ratios[k] == null ? 'n/a' : `${s.ratios[k]! >= 0 ? '+' : ''}${s.ratios[k]} us`);
+  row('ping RTT p50 (pinger sleeps between probes)', sys.map((x) => fmtUs(x.pingP50Us)), plus('pingP50.flatnet-kernel.us'), '', plus('pingP50.flatnet-ovs.us'));
+  row('ping RTT p99 (pinger sleeps between probes)', sys.map((x) => fmtUs(x.pingP99Us)), plus('pingP99.flatnet-kernel.us'), '', plus('pingP99.flatnet-ovs.us'));
+  row(`ping RTT p50 (iputils ping -i ${o.pingInterval}, busy-polls)`, sys.map((x) => fmtUs(x.pingIputilsP50Us)), plus('pingIputilsP50.flatnet-kernel.us'), '', plus('pingIputilsP50.flatnet-ovs.us'));
+  row(`ping RTT p99 (iputils ping -i ${o.pingInterval}, busy-polls)`, sys.map((x) => fmtUs(x.pingIputilsP99Us)), plus('pingIputilsP99.flatnet-kernel.us'), '', plus('pingIputilsP99.flatnet-ovs.us'));
   row('generator cores per Mpps sent (at the UDP peak)', sys.map((x) => fmtN(x.generatorCoresPerMpps)), '', '');
-  row('flatnet cores per Mpps (at the UDP peak)', sys.map((x) => (x.id.startsWith('flatnet') ? fmtN(x.flatnetCoresPerMpps) : '')), '', '');
+  // The daemons' CPU: flatnet's two daemons, or the OVS system's two ovs-vswitchd.
+  const daemons = (x: SystemSummary): boolean => x.id.startsWith('flatnet') || x.id === 'ovs';
+  const who = ovs === undefined ? 'flatnet' : 'daemon (flatnet, ovs-vswitchd)';
+  row(`${who} cores per Mpps (at the UDP peak)`, sys.map((x) => (daemons(x) ? fmtN(x.flatnetCoresPerMpps) : '')), '', '', fmtX(ratio(f?.flatnetCoresPerMpps, ovs?.flatnetCoresPerMpps)));
   for (const n of o.tcpStreams) {
-    row(`flatnet cores per Gbit/s (TCP ${n} stream${n > 1 ? 's' : ''})`, sys.map((x) => (x.id.startsWith('flatnet') ? fmtN(x.tcp.find((y) => y.streams === n)?.flatnetCoresPerGbps) : '')), '', '');
+    row(`${who} cores per Gbit/s (TCP ${n} stream${n > 1 ? 's' : ''})`, sys.map((x) => (daemons(x) ? fmtN(x.tcp.find((y) => y.streams === n)?.flatnetCoresPerGbps) : '')), '', '');
   }
   L.push('');
   L.push('Peak: the highest delivered rate over the offered rates, with the rate it was reached at and what limited it: ' +
     '(o) the offered rate itself, (g) the generator (< 1% loss but it could not offer more; on 2 vCPUs it competes with the data plane for CPU), (d) the data plane (>= 1% loss). ' +
-    'Cores = CPU seconds (user + system, /proc/PID/stat) of both flatnet daemons per million delivered packets or per Gbit moved; ' +
+    `Cores = CPU seconds (user + system, /proc/PID/stat) of both flatnet daemons${ovs === undefined ? '' : ' (for Open vSwitch: of both ovs-vswitchd, all threads)'} per million delivered packets or per Gbit moved; ` +
     "the generator's from its getrusage (with kernel VXLAN the whole encap/decap path runs in the generator's system calls and is counted there). " +
     `RTT: ${o.pingCount} ICMP echoes every ${o.pingInterval * 1000} ms, first from bench/e2e/gen.c, which sleeps between probes like an application (RTT from the reply's kernel receive timestamp, as ping computes it), ` +
     'then from iputils ping, which at intervals under 10 ms busy-polls one core: its vCPU never idles (lower RTTs for every system) and the data plane has one core fewer.');
@@ -350,8 +368,8 @@ export function renderMarkdown(r: Results): string {
   L.push(`Delivered rate at the destination pod's eth0 (loss %, limiter), ${o.udpSeconds} s per point; "max" = the generator as fast as it goes (its rate differs per system: with kernel VXLAN the whole path runs in the generator's system calls).`);
   L.push('');
   const rates = [...new Set(sys.flatMap((x) => x.udpRates.map((p) => p.offeredPps)))].sort((a, b) => (a === 0 ? 1 : b === 0 ? -1 : a - b));
-  L.push(`| offered | ${cols.join(' | ')} | flatnet / kernel |`);
-  L.push(`|---|${cols.map(() => '---:').join('|')}|---:|`);
+  L.push(`| offered | ${cols.join(' | ')} | flatnet / kernel |${ovs === undefined ? '' : ' flatnet / OVS |'}`);
+  L.push(`|---|${cols.map(() => '---:').join('|')}|---:|${ovs === undefined ? '' : '---:|'}`);
   for (const rate of rates) {
     const cell = (x: SystemSummary): string => {
       const p = x.udpRates.find((y) => y.offeredPps === rate);
@@ -360,7 +378,8 @@ export function renderMarkdown(r: Results): string {
       return `${fmtPps(p.deliveredPps)} (${p.lossPct.toFixed(1)}%, ${lim})${rate === 0 ? ` of ${fmtPps(p.sentPps)}` : ''}`;
     };
     const fr = f?.udpRates.find((y) => y.offeredPps === rate), kr = k?.udpRates.find((y) => y.offeredPps === rate);
-    L.push(`| ${rateName(rate)} | ${sys.map(cell).join(' | ')} | ${fmtX(ratio(fr?.deliveredPps, kr?.deliveredPps))} |`);
+    const or = ovs?.udpRates.find((y) => y.offeredPps === rate);
+    L.push(`| ${rateName(rate)} | ${sys.map(cell).join(' | ')} | ${fmtX(ratio(fr?.deliveredPps, kr?.deliveredPps))} |${ovs === undefined ? '' : ` ${fmtX(ratio(fr?.deliveredPps, or?.deliveredPps))} |`}`);
   }
   L.push('');
 
@@ -390,6 +409,33 @@ export function renderMarkdown(r: Results): string {
     L.push('| system | test | node | port | rx frames | rx per batch | tx frames | tx per batch | tx dropped |');
     L.push('|---|---|---|---|---:|---:|---:|---:|---:|');
     L.push(...ioRows);
+    L.push('');
+  }
+
+  const ovsRound = r.systems.find((y) => y.id === 'ovs')?.rounds.find((y) => y.error === null);
+  if (ovsRound !== undefined) {
+    const peak = ovsRound.udp.reduce<UdpPoint | null>((b, p) => (b === null || p.deliveredPps > b.deliveredPps ? p : b), null);
+    const tests: [string, readonly DaemonIo[]][] = [];
+    if (peak !== null) tests.push([`UDP @${rateName(peak.offeredPps)}`, peak.io]);
+    for (const t of ovsRound.tcp) tests.push([`TCP ${t.streams}`, t.io]);
+    if (ovsRound.ping !== null) tests.push(['ping', ovsRound.ping.io]);
+    L.push('## Open vSwitch: frames per port (round 1)');
+    L.push('');
+    L.push('From `ovs-appctl dpctl/show -s` (the netdev datapath\'s ports: eth0 = underlay, vp0 = pod, br-phy = the tap with the node address) ' +
+      'and `ovs-ofctl dump-ports br-int` (vx: the VXLAN port, frames into and out of the tunnel; counted when the revalidator pushes flow statistics, so up to a second late) before and after each test. ' +
+      'Datapath lookups: hit = exact-match/megaflow cache, missed = upcalls to the OpenFlow tables, lost = upcalls dropped.');
+    L.push('');
+    L.push('| test | node | port | rx frames | tx frames | tx dropped | datapath hit / missed / lost |');
+    L.push('|---|---|---|---:|---:|---:|---|');
+    for (const [test, io] of tests) {
+      for (const d of io) {
+        const c = d.counters;
+        const dp = `${c['dp.hit'] ?? 0} / ${c['dp.missed'] ?? 0} / ${c['dp.lost'] ?? 0}`;
+        for (const p of d.ports.filter((x) => x.rxPackets + x.txPackets > 0)) {
+          L.push(`| ${test} | ${d.node} | ${p.name} (${p.role}) | ${p.rxPackets} | ${p.txPackets} | ${p.txDropped} | ${dp} |`);
+        }
+      }
+    }
     L.push('');
   }
 

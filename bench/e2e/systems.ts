@@ -20,6 +20,9 @@
  *                      sockets beside it for UDP-GSO trains; pods on AF_PACKET as in `flatnet`.
  *                      The program runs in the veth driver (native XDP, the daemon's default).
  *   flatnet-xdp-generic the same with FLATNET_XDP_ATTACH=generic (generic XDP).
+ *   ovs                Open vSwitch's userspace (netdev) datapath doing the same VXLAN between the
+ *                      same two nodes (ovs.ts): a private ovsdb-server + ovs-vswitchd per node
+ *                      namespace, flannel-style L3 in OpenFlow, pods with TX checksum offload off.
  *
  * Every lab node's underlay eth0 keeps the veth defaults here (`underlayOffloads: true`): both
  * kernel VXLAN and flatnet may hand the underlay UDP GSO super-frames, as they would a NIC with
@@ -36,11 +39,12 @@ import { ipNs, inNs, run } from '../../src/lab/exec.js';
 import { spawnDaemon, stopDaemon, waitReady } from '../../src/lab/flatnet-node.js';
 import { labDown, labUp } from '../../src/lab/lab.js';
 import { labPrefix, POD_MTU, writeState, type LabOptions, type LabState } from '../../src/lab/topology.js';
+import { buildOvs } from './ovs.js';
 import type { Daemon } from './probe.js';
 
-export const SYSTEM_IDS = ['veth', 'kernel', 'flatnet', 'flatnet-nooffload', 'flatnet-xdp', 'flatnet-xdp-generic'] as const;
+export const SYSTEM_IDS = ['veth', 'kernel', 'flatnet', 'flatnet-nooffload', 'flatnet-xdp', 'flatnet-xdp-generic', 'ovs'] as const;
 /** What a run measures without --systems: all but flatnet-xdp-generic (an experiment, on request). */
-export const DEFAULT_SYSTEMS: readonly SystemId[] = ['veth', 'kernel', 'flatnet', 'flatnet-nooffload', 'flatnet-xdp'];
+export const DEFAULT_SYSTEMS: readonly SystemId[] = ['veth', 'kernel', 'flatnet', 'flatnet-nooffload', 'flatnet-xdp', 'ovs'];
 export type SystemId = (typeof SYSTEM_IDS)[number];
 
 export const SYSTEM_LABELS: Readonly<Record<SystemId, string>> = {
@@ -50,6 +54,7 @@ export const SYSTEM_LABELS: Readonly<Record<SystemId, string>> = {
   'flatnet-nooffload': 'flatnet, offloads off',
   'flatnet-xdp': 'flatnet, AF_XDP overlay',
   'flatnet-xdp-generic': 'flatnet, AF_XDP overlay, generic XDP',
+  ovs: 'Open vSwitch userspace VXLAN',
 };
 
 export const SYSTEM_DESCRIPTIONS: Readonly<Record<SystemId, string>> = {
@@ -59,6 +64,7 @@ export const SYSTEM_DESCRIPTIONS: Readonly<Record<SystemId, string>> = {
   'flatnet-nooffload': "2 lab nodes running `flatnet vtep` with `offloads: false`, pods' TX checksum/TSO/GSO off (per-packet path end to end)",
   'flatnet-xdp': '`flatnet` with `io: af_xdp`: the overlay on an AF_XDP socket on the underlay veth (native XDP): frames up to 512 bytes through the ring, longer ones and UDP-GSO trains through the kernel socket',
   'flatnet-xdp-generic': '`flatnet-xdp` with the program in generic XDP (FLATNET_XDP_ATTACH=generic)',
+  ovs: "2 node namespaces each running a private ovsdb-server + ovs-vswitchd (Open vSwitch's userspace netdev datapath; br-int: pod port + vxlan port, flannel-style L3 flows; br-phy: the underlay eth0, carrying the node address), pods' TX checksum offload off (ovs-vswitchd reads the veths with AF_PACKET, no virtio-net header)",
 };
 
 export interface Endpoint { readonly ns: string; readonly ip: string }
@@ -68,8 +74,10 @@ export interface Sut {
   readonly name: string;
   readonly src: Endpoint;
   readonly dst: Endpoint;
-  /** The flatnet daemons (empty for veth and kernel). */
+  /** The data-plane daemons watched for CPU and counters: the flatnet daemons, OVS's ovs-vswitchd (empty for veth and kernel). */
   daemons: Daemon[];
+  /** What `daemons` are, for the progress lines: 'flatnet', 'ovs-vswitchd', or null when there are none. */
+  readonly daemonLabel: string | null;
   /** The overlay socket features each daemon reports (`status`: UDP GSO/GRO in effect, raw IPv4 send). */
   readonly offloads: Readonly<Record<string, unknown>>;
   /** Restart every daemon with `nodeArgs` for node (e.g. --cpu-prof); flatnet systems only. */
@@ -86,6 +94,7 @@ export interface BuildOptions {
 
 export async function buildSystem(id: SystemId, name: string, o: BuildOptions): Promise<Sut> {
   if (id === 'veth') return buildVeth(name, o);
+  if (id === 'ovs') return ovsSut(name, o);
   const lab: Partial<LabOptions> = { name, nodes: 2, pods: 1, kernelNodes: id === 'kernel' ? 2 : 0, underlayOffloads: o.underlayOffloads };
   if (id === 'flatnet-nooffload') Object.assign(lab, { flatnetOffloads: false, podOffloads: false });
   if (id === 'flatnet-xdp' || id === 'flatnet-xdp-generic') Object.assign(lab, { flatnetIo: 'af_xdp' });
@@ -121,6 +130,7 @@ async function labSut(id: SystemId, state: LabState): Promise<Sut> {
     src: { ns: n1.pods[0]!.ns, ip: n1.pods[0]!.ip },
     dst: { ns: n2.pods[0]!.ns, ip: n2.pods[0]!.ip },
     daemons: daemonsOf(),
+    daemonLabel: id === 'kernel' ? null : 'flatnet',
     offloads,
     async stopDaemons() {
       for (const n of state.nodes.filter((x) => x.kind === 'flatnet')) {
@@ -170,9 +180,19 @@ async function buildVeth(name: string, o: BuildOptions): Promise<Sut> {
     throw e;
   }
   return {
-    id: 'veth', name, src, dst, daemons: [], offloads: {},
+    id: 'veth', name, src, dst, daemons: [], daemonLabel: null, offloads: {},
     async restartDaemons() { /* no daemons */ },
     async stopDaemons() { /* no daemons */ },
     teardown,
+  };
+}
+
+async function ovsSut(name: string, o: BuildOptions): Promise<Sut> {
+  const sys = await buildOvs(name, o);
+  return {
+    id: 'ovs', name, src: sys.src, dst: sys.dst, daemons: sys.daemons, daemonLabel: 'ovs-vswitchd', offloads: sys.offloads,
+    async restartDaemons() { throw new Error('the ovs system does not restart its daemons (profiling is for flatnet)'); },
+    async stopDaemons() { /* its daemons stop at teardown */ },
+    teardown: sys.teardown,
   };
 }

@@ -2,7 +2,8 @@
  * `bench/e2e` end to end on its smallest settings (`--quick`, 1 round, 2 offered UDP rates,
  * 1-second iperf3 runs, 50 pings, and the profiling pass): it must build and remove every system,
  * deliver traffic through each, and write results of the expected shape. Nothing here judges
- * performance.
+ * performance. Open vSwitch (system `ovs`) is part of every run: .ci/setup installs it, and a
+ * machine without it fails here with the bench's message naming .ci/setup.
  */
 
 import { execFile } from 'node:child_process';
@@ -27,7 +28,7 @@ describe.skipIf(reason !== null)(`bench e2e --quick${reason === null ? '' : ` (s
   it('measures every system, delivers traffic through each, writes JSON + markdown and leaves nothing behind', async () => {
     // The bench runs from dist/ (the daemons it starts too): compile the tree as it is.
     await run(join(REPO_ROOT, 'node_modules/.bin/tsc'), ['-p', join(REPO_ROOT, 'tsconfig.json')]);
-    const r = await run(process.execPath, [BENCH, '--quick', '--profile', '--out', out], { timeout: 170_000, maxBuffer: 16 << 20 }).catch((e: { stderr?: string; code?: number }) => {
+    const r = await run(process.execPath, [BENCH, '--quick', '--profile', '--out', out], { timeout: 200_000, maxBuffer: 16 << 20 }).catch((e: { stderr?: string; code?: number }) => {
       throw new Error(`bench exited ${String(e.code)}:\n${e.stderr ?? ''}`);
     });
     expect(r.stdout).toContain('## Summary');
@@ -46,7 +47,7 @@ describe.skipIf(reason !== null)(`bench e2e --quick${reason === null ? '' : ` (s
     expect(res.machine.kernel).not.toBe('');
     expect(res.machine.loadBefore).toHaveLength(3);
     expect(res.machine.loadAfter).toHaveLength(3);
-    expect(res.systems.map((s) => s.id)).toEqual(['veth', 'kernel', 'flatnet', 'flatnet-nooffload', 'flatnet-xdp']);
+    expect(res.systems.map((s) => s.id)).toEqual(['veth', 'kernel', 'flatnet', 'flatnet-nooffload', 'flatnet-xdp', 'ovs']);
 
     for (const s of res.systems) {
       expect(s.rounds, s.id).toHaveLength(1);
@@ -81,6 +82,25 @@ describe.skipIf(reason !== null)(`bench e2e --quick${reason === null ? '' : ` (s
         const n1 = peak.io.find((d) => d.node === 'n1');
         expect(n1?.ports.find((p) => p.role === 'pod')?.rxPackets).toBeGreaterThan(0);
         expect(n1?.ports.find((p) => p.role === 'pod')?.rxPerBatch).toBeGreaterThan(0);
+      } else if (s.id === 'ovs') {
+        // Both ovs-vswitchd were watched; the pod's frames entered OVS on node 1, left it on the
+        // underlay, and came out of node 2's OVS into the destination pod.
+        expect(Object.keys(peak.cpu.perDaemon).sort()).toEqual(['n1', 'n2']);
+        expect(peak.cpu.flatnetCpuSeconds).toBeGreaterThan(0);
+        expect(peak.flatnetCoresPerMpps).toBeGreaterThan(0);
+        const port = (node: string, name: string): number[] => {
+          const p = peak.io.find((d) => d.node === node)?.ports.find((x) => x.name === name);
+          return [p?.rxPackets ?? 0, p?.txPackets ?? 0];
+        };
+        expect(port('n1', 'vp0')[0], 'n1 vp0 rx').toBeGreaterThan(0);
+        expect(port('n1', 'eth0')[1], 'n1 eth0 tx').toBeGreaterThan(0);
+        expect(port('n2', 'eth0')[0], 'n2 eth0 rx').toBeGreaterThan(0);
+        expect(port('n2', 'vp0')[1], 'n2 vp0 tx').toBeGreaterThan(0);
+        // The build's ping crossed the underlay as VXLAN (UDP 4789, I flag, VNI 1), both ways.
+        const check = rd.offloads['vxlanCheck'] as { udpPort: number; vni: number; frames: string[] };
+        expect(check).toMatchObject({ capturedOn: 'u1', udpPort: 4789, vni: 1 });
+        expect(check.frames.some((l) => /198\.51\.100\.1\.\d+ > 198\.51\.100\.2\.4789: VXLAN, flags \[I\] \(0x08\), vni 1\b/.test(l))).toBe(true);
+        expect(check.frames.some((l) => /198\.51\.100\.2\.\d+ > 198\.51\.100\.1\.4789: VXLAN, flags \[I\] \(0x08\), vni 1\b/.test(l))).toBe(true);
       } else {
         expect(peak.cpu.flatnetCores).toBeNull();
         expect(peak.io).toEqual([]);
@@ -88,7 +108,7 @@ describe.skipIf(reason !== null)(`bench e2e --quick${reason === null ? '' : ` (s
     }
 
     const sums = res.summary.systems;
-    expect(sums).toHaveLength(5);
+    expect(sums).toHaveLength(6);
     for (const s of sums) {
       expect(s.udpPeakPps, s.id).toBeGreaterThan(0);
       expect(s.pingP50Us, s.id).toBeGreaterThan(0);
@@ -97,8 +117,11 @@ describe.skipIf(reason !== null)(`bench e2e --quick${reason === null ? '' : ` (s
     expect(res.summary.ratios['udpPeak.flatnet/kernel']).toBeGreaterThan(0);
     expect(res.summary.ratios['tcp1.flatnet/kernel']).toBeGreaterThan(0);
     expect(res.summary.ratios['tcp1.flatnet/flatnet-nooffload']).toBeGreaterThan(0);
-    expect(res.summary.targets).toHaveLength(8); // issue 5 and 6's four, issue 15's four (flatnet-xdp)
+    expect(res.summary.targets).toHaveLength(9); // issue 5 and 6's four, issue 15's four (flatnet-xdp) and one against OVS
     expect(res.summary.ratios['udpPeak.flatnet-xdp/kernel']).toBeGreaterThan(0);
+    expect(res.summary.ratios['udpPeak.flatnet/ovs']).toBeGreaterThan(0);
+    expect(res.summary.ratios['udpPeak.flatnet-xdp/ovs']).toBeGreaterThan(0);
+    expect(r.stdout).toContain('## Open vSwitch: frames per port (round 1)');
     for (const t of res.summary.targets) expect(typeof t.met).toBe('boolean');
 
     // The profiling pass: one summary per daemon per test, restricted to the test's window.
@@ -113,8 +136,8 @@ describe.skipIf(reason !== null)(`bench e2e --quick${reason === null ? '' : ` (s
 
     // Nothing of the run is left: no namespace of any of its labs, no daemon.
     const labs = [...res.systems.flatMap((s) => s.rounds.map((x) => x.lab))];
-    expect(labs.length).toBe(5);
+    expect(labs.length).toBe(6);
     const left = listNamespaces().filter((ns) => labs.some((l) => ns.startsWith(`fl-${l}-`)) || ns.startsWith(`fl-${labs[0]!.slice(0, 6)}p-`));
     expect(left).toEqual([]);
-  }, 180_000);
+  }, 210_000);
 });
