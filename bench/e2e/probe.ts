@@ -1,7 +1,8 @@
 /**
- * What the e2e bench reads while a test runs: CPU time (of the flatnet daemons from
- * /proc/PID/stat, of the whole machine from /proc/stat), a pod's interface and UDP counters
- * (inside its namespace), and the daemons' own port and switch counters (control socket).
+ * What the e2e bench reads while a test runs: CPU time (of the flatnet daemons, or the OVS
+ * system's ovs-vswitchd, from /proc/PID/stat; of the whole machine from /proc/stat), a pod's
+ * interface and UDP counters (inside its namespace), and the daemons' own port and switch
+ * counters (flatnet's control socket; ovs-vswitchd's `dpctl/show -s`, ovs.ts).
  * Everything is a snapshot; a test takes one before and one after and keeps the difference.
  */
 

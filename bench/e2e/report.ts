@@ -421,9 +421,10 @@ export function renderMarkdown(r: Results): string {
     if (ovsRound.ping !== null) tests.push(['ping', ovsRound.ping.io]);
     L.push('## Open vSwitch: frames per port (round 1)');
     L.push('');
-    L.push('From `ovs-appctl dpctl/show -s` (the netdev datapath\'s ports: eth0 = underlay, vp0 = pod, br-phy = the tap with the node address) ' +
-      'and `ovs-ofctl dump-ports br-int` (vx: the VXLAN port, frames into and out of the tunnel; counted when the revalidator pushes flow statistics, so up to a second late) before and after each test. ' +
-      'Datapath lookups: hit = exact-match/megaflow cache, missed = upcalls to the OpenFlow tables, lost = upcalls dropped.');
+    L.push('From `ovs-appctl dpctl/show -s` before and after each test: the netdev datapath\'s ports (eth0 = the underlay, vp0 = the pod veth\'s host end, br-phy = the tap with the node address). ' +
+      'An AF_PACKET port\'s rx is the kernel device\'s count: frames the pod sent into the veth, including those dropped at the packet socket before ovs-vswitchd read them; ' +
+      'what ovs-vswitchd processed is its datapath lookups (hit = flow cache, missed = upcalls to the OpenFlow tables, lost = upcalls dropped), ' +
+      'where a receiving node counts each tunnelled frame twice (before and after decapsulation, which recirculates it).');
     L.push('');
     L.push('| test | node | port | rx frames | tx frames | tx dropped | datapath hit / missed / lost |');
     L.push('|---|---|---|---:|---:|---:|---|');
