@@ -22,6 +22,12 @@
 #ifndef TUN_F_USO6
 #define TUN_F_USO6 0x40
 #endif
+#ifndef TUN_F_UDP_TUNNEL_GSO
+#define TUN_F_UDP_TUNNEL_GSO 0x080
+#endif
+#ifndef TUN_F_UDP_TUNNEL_GSO_CSUM
+#define TUN_F_UDP_TUNNEL_GSO_CSUM 0x100
+#endif
 
 namespace flatnet {
 
@@ -30,12 +36,15 @@ constexpr int32_t kTapVnetHdr = 1;
 constexpr int32_t kTapMultiQueue = 2;
 
 // Tries `want`, then smaller sets, and returns what the kernel accepted (-errno on a failure
-// other than EINVAL). Kernels before 6.2 refuse USO; a TAP without offloads accepts 0.
+// other than EINVAL). Kernels before 6.2 refuse USO, before 6.17 UDP-tunnel GSO; a TAP without
+// offloads accepts 0.
 static int ProbeOffload(int fd, unsigned want) {
+  const unsigned tunnel = TUN_F_UDP_TUNNEL_GSO | TUN_F_UDP_TUNNEL_GSO_CSUM;
   const unsigned steps[] = {
       want,
-      want & ~static_cast<unsigned>(TUN_F_USO4 | TUN_F_USO6),
-      want & ~static_cast<unsigned>(TUN_F_USO4 | TUN_F_USO6 | TUN_F_TSO_ECN),
+      want & ~tunnel,
+      want & ~static_cast<unsigned>(tunnel | TUN_F_USO4 | TUN_F_USO6),
+      want & ~static_cast<unsigned>(tunnel | TUN_F_USO4 | TUN_F_USO6 | TUN_F_TSO_ECN),
       want & static_cast<unsigned>(TUN_F_CSUM),
       0,
   };

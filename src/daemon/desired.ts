@@ -72,6 +72,8 @@ export interface NodeSpec {
   readonly podMtu: number | null;
   readonly offloads: boolean;
   readonly mssClamp: boolean;
+  /** TCP super-frames through the tunnel TAP (host.ts openTunnelTap) where the kernel offers UDP-tunnel GSO. */
+  readonly tunnelOffload: 'auto' | 'off';
   /** Port backend (validate.ts IO_BACKENDS): 'af_xdp', 'packet' or 'auto'. */
   readonly io: 'auto' | 'af_xdp' | 'packet';
   readonly controlSocket: string;
@@ -132,7 +134,7 @@ export function nodeFields(n: NodeSpec): Record<string, string> {
     'srcPortRange': s(n.srcPortRange), 'strict': s(n.strict), 'gbp': s(n.gbp),
     'checkPeerSource': s(n.checkPeerSource), 'checkInnerSource': s(n.checkInnerSource),
     'host.interface': n.host.interface, 'host.mac': m(n.host.mac), 'podMtu': s(n.podMtu), 'offloads': s(n.offloads),
-    'mssClamp': s(n.mssClamp), 'io': n.io, 'controlSocket': n.controlSocket, 'metrics': n.metrics === null ? 'none' : `${n.metrics.host}:${n.metrics.port}`, 'log.level': n.logLevel,
+    'mssClamp': s(n.mssClamp), 'tunnelOffload': n.tunnelOffload, 'io': n.io, 'controlSocket': n.controlSocket, 'metrics': n.metrics === null ? 'none' : `${n.metrics.host}:${n.metrics.port}`, 'log.level': n.logLevel,
     'fdb.limit': s(n.fdbLimit), 'fdb.ageingSeconds': s(n.fdbAgeingMs / 1000), 'control': s(n.control),
   };
 }

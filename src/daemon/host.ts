@@ -5,6 +5,8 @@
  *   overlay port  a UDP socket on the underlay address and VXLAN port (receive, GSO trains) and
  *                 a raw IPv4 socket (ordinary frames with our own outer headers): OverlayPort
  *   pod ports     AF_PACKET on each pod's veth host end, its MTU raised and the link up
+ *   tunnel TAP    `<host interface>-tnl` with `tunnelOffload: auto` (openTunnelTap): TCP
+ *                 super-frames to peers, whole, for the kernel to segment
  * With `io: af_xdp` (or `auto` where it opens) the overlay is an AF_XDP socket on the underlay
  * interface, the kernel's sockets kept beside it (XdpOverlayPort; see openBackend). Pod ports
  * stay AF_PACKET with virtio-net headers: an XDP program sees neither the pod's TSO super-frames
@@ -15,6 +17,7 @@
  */
 
 import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { FlatnetError } from '../errors.js';
 import { getMac, getMtu, ifIndex, setLinkUp, setMtu } from '../io/link.js';
@@ -98,8 +101,13 @@ export class LinuxHost implements HostOps {
     const xdp = openBackend(node, this.log, `overlay on ${node.underlay.interface}`, () => XdpOverlayPort.open(node.underlay.interface, node.underlay.address, node.port, kernel, { generic, maxRxLen: XDP_OVERLAY_MAX_RX_LEN }));
     if (xdp === null && node.io === 'af_xdp') kernel.close();
     const port: Port = xdp ?? kernel;
-    const attach: OverlayAttach = { rx: Framing.UDP, tx: kernel.sendsIp ? Framing.IP : Framing.UDP, gso: udp.features.gso, gro: udp.features.gro };
-    return { port, attach, info: { ...udp.features, sendsIp: kernel.sendsIp, io: xdp === null ? 'packet' : 'af_xdp' } };
+    const tunnel = xdp === null ? openTunnelTap(node, this.log) : { tap: null, why: 'the overlay is on AF_XDP' };
+    const attach: OverlayAttach = {
+      rx: Framing.UDP, tx: kernel.sendsIp ? Framing.IP : Framing.UDP, gso: udp.features.gso, gro: udp.features.gro,
+      ...(tunnel.tap === null ? {} : { tunnel: { port: tunnel.tap, mac: getMac(tunnel.tap.name) } }),
+    };
+    const tunnelInfo = tunnel.tap === null ? { tunnelOffload: 'off', tunnelOffloadWhy: tunnel.why } : { tunnelOffload: tunnel.tap.name };
+    return { port, attach, info: { ...udp.features, sendsIp: kernel.sendsIp, io: xdp === null ? 'packet' : 'af_xdp', ...tunnelInfo } };
   }
 
   openPod(node: NodeSpec, pod: PodSpec): Port {
@@ -174,6 +182,57 @@ function openBackend<P>(node: NodeSpec, log: Logger, what: string, open: () => P
  * (so the host stack hands over TSO super-frames and partial checksums), falling back to plain
  * frames when the kernel refuses the header.
  */
+/**
+ * openTunnelTap: the tunnel TAP for `tunnelOffload: auto` (Switch.attachTunnelOffload), or why
+ * there is none. TCP super-frames are written to it whole, outer headers included, with the
+ * 24-byte virtio-net header of UDP-tunnel GSO; the kernel takes them in as if received on the
+ * TAP and forwards them to the underlay (next hop, neighbour and segmentation are the kernel's).
+ * For that the TAP gets, in this namespace only: IPv4 forwarding for what arrives on it
+ * (conf.<tap>.forwarding, not the global switch), accept_local (the outer source is this node's
+ * own underlay address) and no reverse-path filter on it, IPv6 off. It has no address and no
+ * route: nothing else goes to it, and the switch never reads it.
+ */
+export function openTunnelTap(node: NodeSpec, log: Logger): { tap: TapPort | null; why: string } {
+  if (node.tunnelOffload === 'off') return { tap: null, why: 'tunnelOffload: off' };
+  if (!node.offloads) return { tap: null, why: 'offloads: false' };
+  if (node.udpChecksum) return { tap: null, why: 'udpChecksum: true (the kernel would compute one per segment; not used)' };
+  if (readSysctl('net/ipv4/conf/all/rp_filter') === '1') return { tap: null, why: 'net.ipv4.conf.all.rp_filter is 1 (strict): frames from our own address on the TAP would be dropped' };
+  const name = `${node.host.interface.slice(0, 11)}-tnl`;
+  let tap: TapPort;
+  try {
+    tap = TapPort.open(name, { vnetHdr: 24, offload: { csum: true, tso4: true, tso6: false, uso: false, udpTunnel: true }, up: false });
+  } catch (e) {
+    log.info({ err: e, tap: name }, 'no tunnel TAP (software segmentation toward peers)');
+    return { tap: null, why: `opening ${name}: ${(e as Error).message}` };
+  }
+  if (!(tap.offload.udpTunnel ?? false) || !tap.offload.tso4) {
+    tap.close();
+    return { tap: null, why: 'this kernel offers no UDP-tunnel GSO on TAP devices (Linux 6.17+)' };
+  }
+  try {
+    for (const [key, value] of [['forwarding', '1'], ['accept_local', '1'], ['rp_filter', '0']] as const) writeSysctl(`net/ipv4/conf/${name}/${key}`, value);
+    writeSysctl(`net/ipv6/conf/${name}/disable_ipv6`, '1');
+    setLinkUp(name, true);
+  } catch (e) {
+    tap.close();
+    log.info({ err: e, tap: name }, 'no tunnel TAP (software segmentation toward peers)');
+    return { tap: null, why: `setting up ${name}: ${(e as Error).message}` };
+  }
+  return { tap, why: '' };
+}
+
+function readSysctl(key: string): string {
+  try {
+    return readFileSync(`/proc/sys/${key}`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+function writeSysctl(key: string, value: string): void {
+  writeFileSync(`/proc/sys/${key}`, value);
+}
+
 function openTap(name: string, mtu: number, offloads: boolean, log: Logger): TapPort {
   if (offloads) {
     try {

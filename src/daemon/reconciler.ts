@@ -65,6 +65,8 @@ interface NodePorts<H> {
   readonly node: NodeSpec;
   readonly host: Port;
   readonly overlay: Port;
+  /** The tunnel TAP that went with the overlay (closed with it), if one was opened. */
+  readonly tunnel: Port | null;
   readonly hostHandle: H;
   readonly overlayHandle: H;
   readonly info: Record<string, unknown>;
@@ -127,7 +129,7 @@ export class Reconciler<H extends AttachedPort> {
     kernelDrops(overlay.port);
     const hostHandle = this.dp.attachHost(host.port, host.mac, host.port.name);
     const overlayHandle = this.dp.attachOverlay(overlay.port, overlay.attach, overlay.port.name);
-    this.nodePorts = { node, host: host.port, overlay: overlay.port, hostHandle, overlayHandle, info: { ...host.info, overlay: overlay.info } };
+    this.nodePorts = { node, host: host.port, overlay: overlay.port, tunnel: overlay.attach.tunnel?.port ?? null, hostHandle, overlayHandle, info: { ...host.info, overlay: overlay.info } };
   }
 
   private apply(desired: DesiredState): Changes {
@@ -197,6 +199,7 @@ export class Reconciler<H extends AttachedPort> {
     this.pods.clear();
     if (this.nodePorts !== null) {
       this.nodePorts.overlay.close();
+      this.nodePorts.tunnel?.close();
       this.host.closeHost(this.nodePorts.host, keep);
     }
   }

@@ -42,6 +42,20 @@ export function ioFromEnv(env: NodeJS.ProcessEnv = process.env): IoBackend {
   if ((IO_BACKENDS as readonly string[]).includes(v)) return v as IoBackend;
   throw new ConfigError('ERR_CONFIG_INVALID', 'io', `FLATNET_IO=${JSON.stringify(v)}: expected one of ${IO_BACKENDS.join(', ')}`);
 }
+/** The `tunnelOffload` choices (NodeSpec.tunnelOffload). */
+export const TUNNEL_OFFLOADS = ['auto', 'off'] as const;
+
+/**
+ * tunnelOffloadFromEnv: the default of `tunnelOffload`, $FLATNET_TUNNEL_OFFLOAD (to run a suite
+ * or a bench with it off), else 'auto'. Another value is a ConfigError on field `tunnelOffload`.
+ */
+export function tunnelOffloadFromEnv(env: NodeJS.ProcessEnv = process.env): 'auto' | 'off' {
+  const v = env['FLATNET_TUNNEL_OFFLOAD'];
+  if (v === undefined || v === '') return 'auto';
+  if ((TUNNEL_OFFLOADS as readonly string[]).includes(v)) return v as 'auto' | 'off';
+  throw new ConfigError('ERR_CONFIG_INVALID', 'tunnelOffload', `FLATNET_TUNNEL_OFFLOAD=${JSON.stringify(v)}: expected one of ${TUNNEL_OFFLOADS.join(', ')}`);
+}
+
 /** The name of a pod or peer (commands that take only a name use it). */
 export const entryNameSchema = entryName;
 
@@ -97,6 +111,12 @@ export const nodeSchema = z.object({
   offloads: z.boolean().default(true),
   /** Clamp the MSS of TCP SYNs crossing the switch to pod MTU - 40. */
   mssClamp: z.boolean().default(false),
+  /**
+   * TCP super-frames to peers handed whole to the kernel through a tunnel TAP (UDP-tunnel GSO,
+   * Linux 6.17+): `auto` where the kernel offers it (with offloads on and udpChecksum off), `off`
+   * for the switch's own segmentation everywhere. Default: $FLATNET_TUNNEL_OFFLOAD, else `auto`.
+   */
+  tunnelOffload: z.enum(TUNNEL_OFFLOADS).optional(),
   /**
    * Port backend: 'af_xdp' (AF_XDP sockets; fails when unavailable), 'packet' (AF_PACKET, UDP and
    * raw sockets), 'auto' (AF_XDP where it opens, else packet). Default: $FLATNET_IO, else 'packet'.
@@ -177,6 +197,7 @@ export function checkNode(c: NodeInput): NodeSpec {
     podMtu: c.podMtu ?? null,
     offloads: c.offloads,
     mssClamp: c.mssClamp,
+    tunnelOffload: c.tunnelOffload ?? tunnelOffloadFromEnv(),
     io: c.io ?? ioFromEnv(),
     controlSocket: c.controlSocket ?? `/run/flatnet/${c.node}.sock`,
     metrics: mhost === null || mport === null ? null : { host: parseMetricsHost(mhost), port: parsePort(mport, 'metrics') },

@@ -46,7 +46,7 @@ export const ResFlag = {
 /** tapOpen flags (native/src/tap.cc). */
 export const TapFlag = { VNET_HDR: 1, MULTI_QUEUE: 2 } as const;
 /** TUNSETOFFLOAD bits (linux/if_tun.h). */
-export const TunOffload = { CSUM: 0x01, TSO4: 0x02, TSO6: 0x04, TSO_ECN: 0x08, USO4: 0x20, USO6: 0x40 } as const;
+export const TunOffload = { CSUM: 0x01, TSO4: 0x02, TSO6: 0x04, TSO_ECN: 0x08, USO4: 0x20, USO6: 0x40, UDP_TUNNEL_GSO: 0x80, UDP_TUNNEL_GSO_CSUM: 0x100 } as const;
 /** packetOpen flags (native/src/packet.cc). */
 export const PacketFlag = { VNET_HDR: 1, QDISC_BYPASS: 2, PROMISC: 4, FORCE_BPF_OUTGOING: 8 } as const;
 /** udpOpen flags (native/src/udp.cc). */

@@ -16,7 +16,7 @@
 import type { Batch, FrameList } from '../buf/batch.js';
 import { FlatnetError } from '../errors.js';
 import { PortKind } from '../pipeline/port.js';
-import { VIRTIO_NET_HDR_LEN, VIRTIO_NET_HDR_MRG_LEN } from '../wire/virtio-net-hdr.js';
+import { VIRTIO_NET_HDR_LEN, VIRTIO_NET_HDR_MRG_LEN, VIRTIO_NET_HDR_TNL_LEN } from '../wire/virtio-net-hdr.js';
 import { FdPort } from './fd-port.js';
 import { checkIfName, ifIndex, setLinkUp, setMtu } from './link.js';
 import { control, loadNative, TapFlag, TunOffload } from './native.js';
@@ -28,11 +28,13 @@ export interface TapOffloads {
   readonly tso6: boolean;
   /** UDP segmentation offload (Linux 6.2+). */
   readonly uso: boolean;
+  /** UDP-tunnel GSO (Linux 6.17+; needs the 24-byte tunnel form of the virtio-net header). */
+  readonly udpTunnel?: boolean;
 }
 
 export interface TapPortOptions {
-  /** Carry virtio-net headers: true (10 bytes), or 10 / 12 (the mergeable-buffers form). */
-  readonly vnetHdr?: boolean | 10 | 12;
+  /** Carry virtio-net headers: true (10 bytes), or 10 / 12 (the mergeable-buffers form) / 24 (the UDP-tunnel form). */
+  readonly vnetHdr?: boolean | 10 | 12 | 24;
   /** Offloads to request (only with vnetHdr); default all of them. What was accepted is in `offload`. */
   readonly offload?: Partial<TapOffloads>;
   /** MTU to set (default: leave the kernel's, 1500). */
@@ -66,8 +68,11 @@ export class TapPort extends FdPort {
     const n = loadNative();
     const vnet = opts.vnetHdr ?? false;
     const hdrSz = vnet === false ? 0 : vnet === true ? VIRTIO_NET_HDR_LEN : vnet;
-    if (hdrSz !== 0 && hdrSz !== VIRTIO_NET_HDR_LEN && hdrSz !== VIRTIO_NET_HDR_MRG_LEN) {
-      throw new FlatnetError('ERR_IO_BAD_VNET_HDR', `virtio-net header length ${hdrSz} (10 or 12)`);
+    if (hdrSz !== 0 && hdrSz !== VIRTIO_NET_HDR_LEN && hdrSz !== VIRTIO_NET_HDR_MRG_LEN && hdrSz !== VIRTIO_NET_HDR_TNL_LEN) {
+      throw new FlatnetError('ERR_IO_BAD_VNET_HDR', `virtio-net header length ${hdrSz} (10, 12 or 24)`);
+    }
+    if ((opts.offload?.udpTunnel ?? false) && hdrSz !== VIRTIO_NET_HDR_TNL_LEN) {
+      throw new FlatnetError('ERR_IO_OFFLOAD_NEEDS_VNET_HDR', `${name}: UDP-tunnel GSO needs the 24-byte virtio-net header`);
     }
     if (hdrSz === 0 && opts.offload !== undefined && Object.values(opts.offload).some(Boolean)) {
       // Without headers the kernel could not tell us that a checksum is still to be done.
@@ -80,6 +85,7 @@ export class TapPort extends FdPort {
     if ((want.csum ?? false) && (want.tso4 ?? false)) bits |= TunOffload.TSO4;
     if ((want.csum ?? false) && (want.tso6 ?? false)) bits |= TunOffload.TSO6;
     if ((want.csum ?? false) && (want.uso ?? false)) bits |= TunOffload.USO4 | TunOffload.USO6;
+    if ((want.csum ?? false) && (want.udpTunnel ?? false)) bits |= TunOffload.UDP_TUNNEL_GSO | TunOffload.UDP_TUNNEL_GSO_CSUM;
     let flags = 0;
     if (hdrSz !== 0) flags |= TapFlag.VNET_HDR;
     if (opts.multiQueue ?? false) flags |= TapFlag.MULTI_QUEUE;
@@ -93,6 +99,7 @@ export class TapPort extends FdPort {
         tso4: (r.offload & TunOffload.TSO4) !== 0,
         tso6: (r.offload & TunOffload.TSO6) !== 0,
         uso: (r.offload & (TunOffload.USO4 | TunOffload.USO6)) === (TunOffload.USO4 | TunOffload.USO6),
+        udpTunnel: (r.offload & TunOffload.UDP_TUNNEL_GSO) !== 0,
       };
       return new TapPort(r.fd, r.name, r.vnetHdrLen, ifIndex(r.name), offload);
     } catch (e) {

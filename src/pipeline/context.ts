@@ -60,6 +60,8 @@ export const Plan = {
   ENCAP_TRAIN: 7,
   /** Too big for the underlay, DF clear: fragmented, each fragment encapsulated (`pieces`). */
   ENCAP_FRAGMENTS: 8,
+  /** A TCP super-frame encapsulated whole and written to the tunnel TAP: the kernel segments it (UDP-tunnel GSO, `pieces`). */
+  ENCAP_OFFLOAD: 9,
 } as const;
 export type Plan = (typeof Plan)[keyof typeof Plan];
 

@@ -31,7 +31,7 @@ import { Drop, dropForStatus } from './drop.js';
 import type { Gro } from './gro.js';
 import type { IcmpReplies } from './icmp.js';
 import type { SwitchState } from './state.js';
-import type { SwitchPort } from './switch-port.js';
+import { OFFLOAD_HEADROOM, type SwitchPort } from './switch-port.js';
 import { SCRATCH_SLOT_SIZE, type Transmit } from './transmit.js';
 import { MAX_PIECES, type Tunnel } from './tunnel.js';
 
@@ -70,7 +70,9 @@ export class Egress {
       return Drop.NONE;
     }
     if (out.vnetHdrLen > 0) {
-      c.plan = c.ingress.isOverlay ? Plan.GRO : Plan.PASS;
+      // From the overlay, complete segments are coalesced; a partial checksum or a super-frame
+      // carried whole (ingress-overlay.ts offloadState) passes with its offload state.
+      c.plan = c.ingress.isOverlay && c.vFlags === 0 ? Plan.GRO : Plan.PASS;
       return Drop.NONE;
     }
     if (c.vGso !== VirtioGso.NONE) {
@@ -107,6 +109,11 @@ export class Egress {
     if (c.vGso !== VirtioGso.NONE) {
       const n = gsoPlan(c, c.vGso, c.vGsoSize, st.maxInnerIpLen, MAX_PIECES);
       if (n < 0) return dropForStatus(n);
+      c.pieces = n;
+      if (st.tunnelTap !== null && offloadable(c)) {
+        c.plan = Plan.ENCAP_OFFLOAD;
+        return Drop.NONE;
+      }
       c.plan = ov.gso ? Plan.ENCAP_TRAIN : Plan.ENCAP_SEGMENTS;
       c.pieces = n;
       return Drop.NONE;
@@ -193,6 +200,9 @@ export class Egress {
       case Plan.ENCAP:
         this.tunnel.encapOne(ov, vtep, b, s, e);
         return Drop.NONE;
+      case Plan.ENCAP_OFFLOAD:
+        this.tunnel.offload(c, vtep);
+        return Drop.NONE;
       case Plan.ENCAP_TRAIN:
         return this.tunnel.segments(c, ov, vtep, true);
       case Plan.ENCAP_SEGMENTS:
@@ -269,4 +279,21 @@ export function applyRoutedRewrite(c: FrameContext): void {
   const dv = c.dv;
   ipv4DecrementTtl(dv, c.l3Off);
   putEthAddrs(dv, c.start, c.l2);
+}
+
+/**
+ * offloadable: a super-frame the tunnel TAP takes whole (Plan.ENCAP_OFFLOAD): IPv4 TCP with its
+ * partial checksum (what TSO hands over), read with room for the tunnel headers in front, small
+ * enough for the outer IPv4 length field, to one VTEP (not flooded), to a peer without outer UDP checksums (the kernel
+ * would have to compute one per segment: TUN_F_UDP_TUNNEL_GSO_CSUM, not used) and with a TTL the
+ * kernel's forwarding can take one from. (With ECN in the GSO type the TAP would want
+ * TUN_F_TSO_ECN as well: such frames keep the software path.)
+ */
+function offloadable(c: FrameContext): boolean {
+  // Unicast only: a flooded frame goes to several VTEPs from one buffer (segments are cut from it).
+  if (c.verdict !== Verdict.TUNNEL || c.vtep === null) return false;
+  const v = c.vtep.template;
+  return c.vGso === VirtioGso.TCPV4 && (c.vFlags & VirtioNetFlag.NEEDS_CSUM) !== 0 &&
+    c.ingress.headroom >= OFFLOAD_HEADROOM && c.end - c.start + VXLAN_HEADROOM - ETH_HEADER_LEN <= 0xffff &&
+    !v.udpChecksum && v.ttl < 255;
 }

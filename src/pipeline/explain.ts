@@ -188,6 +188,7 @@ export function planText(c: FrameContext): string {
     case Plan.ENCAP_SEGMENTS: return `segment into ${c.pieces}, encapsulate each`;
     case Plan.ENCAP_TRAIN: return `segment into ${c.pieces}, send as UDP-GSO trains of VXLAN datagrams`;
     case Plan.ENCAP_FRAGMENTS: return `fragment into ${c.pieces}, encapsulate each${csum}`;
+    case Plan.ENCAP_OFFLOAD: return `encapsulate whole, hand to the kernel through the tunnel TAP (UDP-tunnel GSO): ${c.pieces} segments`;
     default: return 'none';
   }
 }

@@ -10,16 +10,19 @@
  *   L2: the inner frame goes to the bridge (which learns its source behind the peer)
  *   L3: for our VTEP MAC (inner_dst_mac_not_ours / l3_broadcast) -> IPv4 -> header valid ->
  *       inner source inside the sending peer's pod CIDR and not its broadcast address
- *       (inner_src_broadcast) -> RFC 6040 ECN combination -> routed
+ *       (inner_src_broadcast) -> RFC 6040 ECN combination -> a partial inner checksum or a TCP
+ *       super-frame carried whole (checksum offload on a veth underlay) takes offload state -> routed
  *
  * The inner frame replaces the outer one in the context: start moves forward (the kernel's
  * skb_pull), nothing is copied.
  */
 
 import { dvU48 } from '../wire/bytes.js';
-import { EtherType } from '../wire/consts.js';
+import { fold16 } from '../wire/checksum.js';
+import { EtherType, IpProto } from '../wire/consts.js';
 import { ecnDecapsulate } from '../wire/encap.js';
 import { ECN_MASK, Ipv4View } from '../wire/ipv4.js';
+import { VirtioGso, VirtioNetFlag } from '../wire/virtio-net-hdr.js';
 import { WireDrop } from '../wire/drop.js';
 import { MtuStatus } from '../mtu/status.js';
 import type { Vtep } from '../fib/vtep.js';
@@ -85,6 +88,38 @@ export class OverlayIngress {
       if (c.srcIp === cidr.broadcast && cidr.len < 31) return c.dropWith(Drop.INNER_SRC_BROADCAST);
     }
     if ((res.outerTos & ECN_MASK) !== 0 && ecnDecapsulate(dv.getUint8(c.l3Off + 1), res.outerTos) < 0) return c.dropWith(Drop.ECN_CE_NOT_ECT);
+    this.offloadState(c);
+  }
+
+  /**
+   * offloadState: what a peer's kernel hands a device with checksum offload can reach us as it
+   * is. Over a veth underlay with its offloads on (the kernel's VXLAN sends this way, and so does
+   * flatnet's tunnel TAP) the inner TCP or UDP checksum is still partial, the folded
+   * pseudo-header sum, and a TCP super-frame may arrive whole, longer than any datagram the
+   * underlay carries. Such a frame takes the offload state a pod's virtio-net header would have
+   * given it: the egress stage then passes it with that header to a port that takes one, or
+   * completes the checksum (and segments a super-frame to the pod MTU) for one that does not.
+   * A complete checksum that happens to equal the pseudo-header sum (1 in 65,536) is taken as
+   * partial too, which is harmless: completing it gives the same value.
+   */
+  private offloadState(c: FrameContext): void {
+    const dv = c.dv, l4 = c.l4Off, proto = c.proto, room = c.ipEnd - l4;
+    if ((c.flagsFrag & 0x3fff) !== 0) return; // fragments: the checksum covers the whole datagram
+    let at: number;
+    if (proto === IpProto.TCP && room >= 20) at = 16;
+    else if (proto === IpProto.UDP && room >= 8) at = 6;
+    else return;
+    const field = dv.getUint16(l4 + at);
+    if (field === 0 || field !== fold16(c.pseudoSum(room))) return;
+    c.vFlags = VirtioNetFlag.NEEDS_CSUM;
+    c.vCsumStart = l4 - c.start;
+    c.vCsumOff = at;
+    if (proto !== IpProto.TCP || c.ipEnd - c.l3Off <= this.st.maxInnerIpLen) return;
+    const thl = (dv.getUint8(l4 + 12) >> 4) << 2;
+    if (thl < 20 || room < thl) return;
+    c.vGso = VirtioGso.TCPV4;
+    c.vHdrLen = l4 - c.start + thl;
+    c.vGsoSize = this.st.podMtu - (l4 - c.l3Off) - thl;
   }
 
   /** act counts the frame against its peer and applies the ECN combination (L3). */
@@ -96,6 +131,8 @@ export class OverlayIngress {
       peer.rxBytes += c.end - c.start;
     }
     this.st.stats.decapsulated++;
+    if (c.vGso !== 0) this.st.stats.overlaySuperFrames++;
+    else if (c.vFlags !== 0) this.st.stats.overlayPartialChecksums++;
     if (!this.st.l2) applyEcnDecap(c, this.ip);
   }
 }

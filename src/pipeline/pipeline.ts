@@ -205,12 +205,15 @@ export class Pipeline {
       if (g === 0) {
         c.load(s, e, addr);
         this.one(c);
+        // A partial checksum or a super-frame took offload state (ingress-overlay.ts): not the next frame's.
+        if (c.vFlags !== 0) c.clearOffload();
         continue;
       }
       // A UDP_GRO read: datagrams of g bytes back to back (the last may be shorter).
       for (let ds = s; ds < e; ds += g) {
         c.load(ds, ds + g < e ? ds + g : e, addr);
         this.one(c);
+        if (c.vFlags !== 0) c.clearOffload();
       }
     }
     c.clearOffload();

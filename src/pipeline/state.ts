@@ -87,6 +87,13 @@ export class SwitchState {
   readonly ports: (SwitchPort | null)[] = [];
   overlay: SwitchPort | null = null;
   host: SwitchPort | null = null;
+  /**
+   * The tunnel TAP (Switch.attachTunnelOffload): TCP super-frames to a peer go to the kernel
+   * whole, with their outer headers, as UDP-tunnel GSO; transmit only, not in `ports`.
+   */
+  tunnelTap: SwitchPort | null = null;
+  /** The tunnel TAP's MAC: the outer destination of what is written to it. */
+  tunnelTapMac = 0;
   readonly podByMac = new Map<number, SwitchPort>();
   peers: Vtep[] = [];
   peerByIp = new U32Map<Vtep>();

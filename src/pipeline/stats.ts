@@ -23,6 +23,16 @@ export class SwitchStats {
   fdbMoved = 0;
   /** Segments made from super-frames toward the overlay (software GSO). */
   gsoSegments = 0;
+  /**
+   * Super-frames handed whole to the kernel through the tunnel TAP (UDP-tunnel GSO), and the
+   * segments they stand for (the kernel cuts them, or carries them whole across a veth).
+   */
+  tunnelGsoFrames = 0;
+  tunnelGsoSegments = 0;
+  /** Super-frames from the overlay (a peer's UDP-tunnel GSO carried whole) taken as TSO frames. */
+  overlaySuperFrames = 0;
+  /** Frames from the overlay with a partial inner checksum (checksum offload on a veth underlay), passed on as such. */
+  overlayPartialChecksums = 0;
   /** Inner packets fragmented before encapsulation (no DF, larger than the underlay allows). */
   fragmented = 0;
   /** ICMP fragmentation-needed replies sent (part of icmpSent). */

@@ -5,6 +5,7 @@
  */
 
 import { Batch, FrameList } from '../buf/batch.js';
+import { VXLAN_HEADROOM } from '../wire/encap.js';
 import { EthAddrWords } from '../wire/ethernet.js';
 import type { Port } from './port.js';
 
@@ -27,10 +28,19 @@ export interface OverlayAttach {
   readonly gso?: boolean;
   /** The port's reads may hold several datagrams of GSO_SIZE bytes each (UDP_GRO): 64 KiB slots. */
   readonly gro?: boolean;
+  /** A tunnel TAP and its MAC for TCP super-frames (Switch.attachTunnelOffload). */
+  readonly tunnel?: { readonly port: Port; readonly mac: number };
 }
 
 /** Receive batch geometry of one port. */
 export interface PortLayout { readonly capacity: number; readonly slotSize: number; readonly spare: number }
+
+/**
+ * Read headroom of ports with virtio-net headers (pods, the host TAP): the VXLAN headers (50
+ * bytes) and the tunnel TAP's 24-byte virtio-net header fit in front of a super-frame, which then
+ * goes to the kernel whole without a copy. Other ports read at VXLAN_HEADROOM.
+ */
+export const OFFLOAD_HEADROOM = 80;
 
 /** Decapsulated frames queued per port for coalescing before a merge is forced. */
 export const GRO_LIST_LEN = 1024;
@@ -57,6 +67,8 @@ export class SwitchPort {
   readonly gro: FrameList | null;
   /** The port's virtio-net header length (0: frames only). */
   readonly vnetHdrLen: number;
+  /** Where frames start in each receive slot (OFFLOAD_HEADROOM with virtio-net headers, else VXLAN_HEADROOM). */
+  readonly headroom: number;
   /**
    * The role as booleans: what the data path tests (a field load, where comparing `role` with a
    * PortRole constant loads the module binding, checks it and compares strings).
@@ -81,6 +93,7 @@ export class SwitchPort {
     this.tx = new FrameList(Math.max(layout.capacity, 64));
     this.gso = gso;
     this.vnetHdrLen = port.vnetHdrLen;
+    this.headroom = port.vnetHdrLen > 0 && role !== PortRole.OVERLAY ? OFFLOAD_HEADROOM : VXLAN_HEADROOM;
     this.isPod = role === PortRole.POD;
     this.isHost = role === PortRole.HOST;
     this.isOverlay = role === PortRole.OVERLAY;

@@ -23,6 +23,7 @@ import { ARP_LEN, ArpOp, ArpView } from '../wire/arp.js';
 import { EtherType } from '../wire/consts.js';
 import { VXLAN_HEADROOM } from '../wire/encap.js';
 import { ETH_HEADER_LEN, EthAddrWords, EthernetView } from '../wire/ethernet.js';
+import { VIRTIO_NET_HDR_TNL_LEN } from '../wire/virtio-net-hdr.js';
 import { FrameContext } from './context.js';
 import { Pipeline } from './pipeline.js';
 import type { PolicyDirection, PolicyTable } from './policy.js';
@@ -115,6 +116,31 @@ export class Switch {
     if ((a.gso ?? false) && a.tx === Framing.ETHERNET) throw new RangeError('UDP-GSO trains need a UDP socket: not with Ethernet framing');
     const sp = this.add(PortRole.OVERLAY, port, name, a.rx, a.tx, 0, 0, this.layoutFor(port, a.gro ?? false), a.gso ?? false);
     this.state.overlay = sp;
+    if (a.tunnel !== undefined) this.attachTunnelOffload(a.tunnel.port, a.tunnel.mac);
+    return sp;
+  }
+
+  /**
+   * attachTunnelOffload: TCP super-frames from pods and the host to a peer are then written whole
+   * to `port`, a TAP opened with the 24-byte virtio-net header and UDP-tunnel GSO (TapPort with
+   * `udpTunnel`), outer headers included, addressed to the TAP's MAC `tapMac`: the kernel takes
+   * them in, forwards them to the underlay and segments them there (or carries them whole across
+   * a veth, as its own VXLAN does). Transmit only: the switch never reads the port. Peers with
+   * outer UDP checksums, inner IPv6 and frames the outer IPv4 length cannot describe keep the
+   * software path. null removes it.
+   */
+  attachTunnelOffload(port: Port | null, tapMac = 0, name = port?.name ?? 'tunnel'): SwitchPort | null {
+    const st = this.state;
+    if (st.tunnelTap !== null) {
+      this.pipe.tx.flushPort(st.tunnelTap);
+      st.tunnelTap.attached = false;
+      st.tunnelTap = null;
+    }
+    if (port === null) return null;
+    if (port.vnetHdrLen !== VIRTIO_NET_HDR_TNL_LEN) throw new RangeError(`${name}: the tunnel TAP needs the ${VIRTIO_NET_HDR_TNL_LEN}-byte virtio-net header (it has ${port.vnetHdrLen})`);
+    const sp = new SwitchPort(-1, PortRole.OVERLAY, port, name, Framing.ETHERNET, Framing.ETHERNET, 0, tapMac, { capacity: 1, slotSize: 64, spare: 0 }, false);
+    st.tunnelTap = sp;
+    st.tunnelTapMac = tapMac;
     return sp;
   }
 
@@ -128,7 +154,10 @@ export class Switch {
     sp.attached = false;
     st.ports[id] = null;
     if (sp === st.host) st.host = null;
-    if (sp === st.overlay) st.overlay = null;
+    if (sp === st.overlay) {
+      st.overlay = null;
+      this.attachTunnelOffload(null);
+    }
     if (sp.isPod) st.podByMac.delete(sp.mac);
     st.fdb.removeWhere((e) => e.port === id);
     this.rebuild();
@@ -302,7 +331,7 @@ export class Switch {
   drainOnce(sp: SwitchPort): number {
     if (!sp.attached) return 0;
     const batch = sp.batch;
-    const n = sp.port.read(batch, VXLAN_HEADROOM);
+    const n = sp.port.read(batch, sp.headroom);
     if (n <= 0) return 0;
     this.state.clock.tick();
     this.pipe.processBatch(this.ctx, sp, batch, n);

@@ -162,6 +162,7 @@ export class Transmit {
       const sp = ports[i];
       if (sp !== null && sp !== undefined) this.flushPort(sp);
     }
+    if (this.st.tunnelTap !== null) this.flushPort(this.st.tunnelTap);
     this.scratchNext = 0;
     this.workNext = this.workStart;
   }

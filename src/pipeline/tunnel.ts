@@ -9,6 +9,8 @@
  *                    the train queued as UDP_SEGMENT sends of at most 64 segments / 65,507 bytes
  *   ENCAP_FRAGMENTS  the inner IPv4 packet fragmented into the work area, each fragment
  *                    encapsulated and queued
+ *   ENCAP_OFFLOAD    a TCP super-frame encapsulated whole in place and queued on the tunnel TAP
+ *                    with a UDP-tunnel virtio-net header: the kernel segments it
  * The egress stage decided the plan and the piece count with the same functions these call
  * (gsoPlan, fragmentPlan), so the only new way to fail here is a full work area: no_buffer.
  */
@@ -16,7 +18,10 @@
 import { fragmentIpv4 } from '../mtu/fragment.js';
 import type { Vtep } from '../fib/vtep.js';
 import { segmentGso } from '../offload/segment.js';
-import { OUTER_IP_OFF, VXLAN_HEADROOM, VXLAN_OFF } from '../wire/encap.js';
+import { dvPutU48 } from '../wire/bytes.js';
+import { updateChecksum16 } from '../wire/checksum.js';
+import { OUTER_IP_OFF, OUTER_UDP_OFF, VXLAN_HEADROOM, VXLAN_OFF } from '../wire/encap.js';
+import { VIRTIO_NET_HDR_INNER_NH, VIRTIO_NET_HDR_OUTER_TH, VIRTIO_NET_HDR_TNL_LEN, VirtioGso, VirtioNetFlag } from '../wire/virtio-net-hdr.js';
 import { VXLAN_HEADER_LEN, VxlanView } from '../wire/vxlan.js';
 import type { FrameContext } from './context.js';
 import { Drop, dropForStatus } from './drop.js';
@@ -49,6 +54,46 @@ export class Tunnel {
     vtep.txPackets++;
     vtep.txBytes += e - s;
     this.st.stats.encapsulated++;
+  }
+
+  /**
+   * offload queues the TCP super-frame of `c` whole on the tunnel TAP (Plan.ENCAP_OFFLOAD): the
+   * outer headers in front of it as for one frame, addressed to the TAP (the kernel forwards it
+   * to the underlay, resolving the next hop, and takes one from the TTL, so it gets one more),
+   * and in front of those the 24-byte virtio-net header saying where the outer UDP and the inner
+   * IPv4 headers start and how to cut the inner TCP (gso_size, its partial checksum). The outer
+   * IPv4 and UDP lengths describe the whole frame; the kernel rewrites them per segment.
+   */
+  offload(c: FrameContext, vtep: Vtep): void {
+    const st = this.st, tap = st.tunnelTap!, b = c.buf, dv = c.dv, s = c.start, e = c.end;
+    const o = vtep.template.encap(b, s, e);
+    dvPutU48(dv, o, st.tunnelTapMac);
+    const ttlProto = dv.getUint16(o + OUTER_IP_OFF + 8);
+    dv.setUint16(o + OUTER_IP_OFF + 8, ttlProto + 0x100);
+    dv.setUint16(o + OUTER_IP_OFF + 10, updateChecksum16(dv.getUint16(o + OUTER_IP_OFF + 10), ttlProto, ttlProto + 0x100));
+    // The inner headers: up to the end of the TCP header (csum_start is where TCP begins).
+    const hdr = c.vCsumStart + ((dv.getUint8(s + c.vCsumStart + 12) >> 4) << 2);
+    const h = o - VIRTIO_NET_HDR_TNL_LEN;
+    for (let i = 0; i < VIRTIO_NET_HDR_TNL_LEN; i += 4) dv.setUint32(h + i, 0);
+    dv.setUint8(h, VirtioNetFlag.NEEDS_CSUM);
+    dv.setUint8(h + 1, VirtioGso.UDP_TUNNEL_IPV4 | VirtioGso.TCPV4);
+    dv.setUint16(h + 2, hdr + VXLAN_HEADROOM, true);
+    // The segments must fit the underlay as they do on the software path (gsoPlan's cap).
+    const mss = Math.min(c.vGsoSize, st.maxInnerIpLen - (c.l4Off - c.l3Off) - (hdr - c.vCsumStart));
+    dv.setUint16(h + 4, mss, true);
+    dv.setUint16(h + 6, c.vCsumStart + VXLAN_HEADROOM, true);
+    dv.setUint16(h + 8, c.vCsumOff, true);
+    dv.setUint16(h + VIRTIO_NET_HDR_OUTER_TH, OUTER_UDP_OFF, true);
+    dv.setUint16(h + VIRTIO_NET_HDR_INNER_NH, VXLAN_HEADROOM + c.l3Off - s, true);
+    this.tx.stage(tap, b, o, e, vtep.underlayIp, vtep.port, mss);
+    const n = c.pieces;
+    vtep.txPackets += n;
+    // What the segments carry: the inner frame's headers once per segment.
+    vtep.txBytes += e - s + (n - 1) * hdr;
+    const stats = st.stats;
+    stats.encapsulated += n;
+    stats.tunnelGsoFrames++;
+    stats.tunnelGsoSegments += n;
   }
 
   /**

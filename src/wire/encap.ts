@@ -179,6 +179,8 @@ export class EncapTemplate {
   readonly vni: number;
   readonly dstPort: number;
   readonly udpChecksum: boolean;
+  /** The outer TTL. */
+  readonly ttl: number;
   readonly srcPortMin: number;
   readonly srcPortMax: number;
   private readonly srcPortSpan: number;
@@ -220,6 +222,7 @@ export class EncapTemplate {
     this.vni = o.vni;
     this.dstPort = o.dstPort ?? UdpPort.VXLAN;
     this.udpChecksum = o.udpChecksum ?? false;
+    this.ttl = ttl;
     this.srcPortMin = min;
     this.srcPortMax = max;
     this.srcPortSpan = max - min + 1;

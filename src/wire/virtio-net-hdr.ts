@@ -18,8 +18,18 @@ const F = { FLAGS: 0, GSO_TYPE: 1, HDR_LEN: 2, GSO_SIZE: 4, CSUM_START: 6, CSUM_
 export const VIRTIO_NET_HDR_LEN = F.NUM_BUFFERS; // 10
 export const VIRTIO_NET_HDR_MRG_LEN = F.NUM_BUFFERS + 2; // 12
 
-export const VirtioNetFlag = { NEEDS_CSUM: 1, DATA_VALID: 2, RSC_INFO: 4 } as const;
-export const VirtioGso = { NONE: 0, TCPV4: 1, UDP: 3, TCPV6: 4, UDP_L4: 5, ECN: 0x80 } as const;
+export const VirtioNetFlag = { NEEDS_CSUM: 1, DATA_VALID: 2, RSC_INFO: 4, UDP_TUNNEL_CSUM: 8 } as const;
+export const VirtioGso = { NONE: 0, TCPV4: 1, UDP: 3, TCPV6: 4, UDP_L4: 5, UDP_TUNNEL_IPV4: 0x20, UDP_TUNNEL_IPV6: 0x40, ECN: 0x80 } as const;
+
+/**
+ * The UDP-tunnel form (virtio_net_hdr_v1_hash_tunnel, TUN_F_UDP_TUNNEL_GSO, Linux 6.17+): the
+ * 12-byte header, the hash fields (4 + 2 + 2 bytes, unused here: zero), then where the outer
+ * transport header and the inner network header start. gso_type ORs UDP_TUNNEL_IPV4/6 into the
+ * inner type; csum_start/csum_offset and gso_size describe the inner packet.
+ */
+export const VIRTIO_NET_HDR_TNL_LEN = 24;
+export const VIRTIO_NET_HDR_OUTER_TH = 20;
+export const VIRTIO_NET_HDR_INNER_NH = 22;
 
 /** In-place view of a 10- or 12-byte virtio-net header (the length is end - off). */
 export class VirtioNetHdrView extends View {

@@ -78,6 +78,8 @@ describe('node config', () => {
     ['two pods with one IP', (c) => { c.pods.push({ name: 'b', interface: 'veth-b', ip: '10.244.1.2', mac: '02:00:0a:f4:01:03' }); }, 'ERR_CONFIG_DUPLICATE', 'pods[1].ip'],
     ['two pods with one name', (c) => { c.pods.push({ ...c.pods[0] }); }, 'ERR_CONFIG_DUPLICATE', 'pods[1].name'],
     ['an unknown io backend', (c) => { c.io = 'dpdk'; }, 'ERR_CONFIG_INVALID', 'io'],
+    ['tunnelOffload neither auto nor off', (c) => { c.tunnelOffload = 'on'; }, 'ERR_CONFIG_INVALID', 'tunnelOffload'],
+    ['tunnelOffload as a boolean', (c) => { c.tunnelOffload = true; }, 'ERR_CONFIG_INVALID', 'tunnelOffload'],
   ])('rejects %s with a code naming the field', (_name, f, code, field) => {
     expect(() => parseConfig(edit(f))).toThrow(expect.objectContaining({ code, field }));
   });
@@ -96,6 +98,23 @@ describe('node config', () => {
     } finally {
       if (saved === undefined) delete process.env['FLATNET_IO'];
       else process.env['FLATNET_IO'] = saved;
+    }
+  });
+
+  it('takes tunnelOffload from the file, else $FLATNET_TUNNEL_OFFLOAD, else auto; a bad value there names the field', () => {
+    const saved = process.env['FLATNET_TUNNEL_OFFLOAD'];
+    try {
+      delete process.env['FLATNET_TUNNEL_OFFLOAD'];
+      expect(parseConfig(base()).tunnelOffload).toBe('auto');
+      expect(parseConfig(edit((c) => { c.tunnelOffload = 'off'; })).tunnelOffload).toBe('off');
+      process.env['FLATNET_TUNNEL_OFFLOAD'] = 'off';
+      expect(parseConfig(base()).tunnelOffload).toBe('off');
+      expect(parseConfig(edit((c) => { c.tunnelOffload = 'auto'; })).tunnelOffload).toBe('auto');
+      process.env['FLATNET_TUNNEL_OFFLOAD'] = 'yes';
+      expect(() => parseConfig(base())).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID', field: 'tunnelOffload' }));
+    } finally {
+      if (saved === undefined) delete process.env['FLATNET_TUNNEL_OFFLOAD'];
+      else process.env['FLATNET_TUNNEL_OFFLOAD'] = saved;
     }
   });
 

@@ -4,6 +4,7 @@
 //   ns <prefix>-tap:   [ TapPort ]==fd==( ftap0 10.244.1.1/24 )   neighbour 10.244.1.2 -> 02:00:00:00:01:02
 //                      a Python packet socket on ftap0 sees what the port writes; a Python UDP socket
 //                      sends to 10.244.1.2 and the kernel transmits the frames to the port.
+import { release } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Batch } from '../../src/buf/batch.js';
 import { getMac, getMtu, isLinkUp, setLinkUp, setMac } from '../../src/io/link.js';
@@ -183,6 +184,19 @@ describe.skipIf(skip !== null)(`TapPort in a namespace${skip === null ? '' : ` (
     } finally {
       port.close();
     }
+  });
+
+  it('with the 24-byte header of UDP-tunnel GSO: accepted where the kernel has it (Linux 6.17+), refused in the wrong combinations', () => {
+    const [major = 0, minor = 0] = release().split('.').map(Number);
+    const port = withNetns(ns, () => TapPort.open('ftnl0', { vnetHdr: 24, offload: { csum: true, tso4: true, tso6: false, uso: false, udpTunnel: true } }));
+    try {
+      expect(port.vnetHdrLen).toBe(24);
+      expect([port.offload.csum, port.offload.tso4, port.offload.udpTunnel]).toEqual([true, true, major > 6 || (major === 6 && minor >= 17)]);
+    } finally {
+      port.close();
+    }
+    expect(() => withNetns(ns, () => TapPort.open('ftnl1', { vnetHdr: 12, offload: { csum: true, tso4: true, tso6: false, uso: false, udpTunnel: true } }))).toThrow(expect.objectContaining({ code: 'ERR_IO_OFFLOAD_NEEDS_VNET_HDR' }));
+    expect(() => withNetns(ns, () => TapPort.open('ftnl1', { vnetHdr: 16 as 12 }))).toThrow(expect.objectContaining({ code: 'ERR_IO_BAD_VNET_HDR' }));
   });
 
   it('with USO accepted, a UDP GSO send reaches the port as one super-frame (gso_type UDP_L4)', async (ctx) => {

@@ -104,6 +104,23 @@ describe('evaluateCapture', () => {
     expect(r.problems.join('\n')).toMatch(re);
   });
 
+  it('a GSO super-frame (longer than the underlay MTU allows, carried whole by a veth with offloads on): checksums not judged, counted apart; everything else still is', () => {
+    const partial = { 'udp.checksum': ['0x54ef'], 'udp.checksum.status': ['0'], '_ws.expert.severity': ['8388608'], '_ws.expert.message': ['Bad checksum [should be 0xcb41]'] };
+    const fromKernel = { 'frame.interface_name': ['u3'], 'eth.src': ['02:00:c6:33:64:03', '0e:00:0a:f4:03:00'], 'eth.dst': ['02:00:c6:33:64:01', '0e:00:0a:f4:01:00'], 'ip.src': ['198.51.100.3', '10.244.3.10'], 'ip.dst': ['198.51.100.1', '10.244.1.10'] };
+    const big = vxlanFrame({ ...fromKernel, ...partial, 'frame.len': ['20104'] });
+    const r = evaluateCapture([big], X3);
+    expect(r.problems).toEqual([]);
+    expect(r).toMatchObject({ ok: true, superFrames: 1, checksums: { n1: { zero: 0, good: 0, bad: 0 }, n2: { zero: 0, good: 0, bad: 0 }, n3: { zero: 0, good: 0, bad: 0 } } });
+    // The same bytes in a frame the underlay could carry: a real bad checksum.
+    const small = evaluateCapture([vxlanFrame({ ...fromKernel, ...partial, 'frame.len': ['1514'] })], X3);
+    expect(small.problems.join('\n')).toMatch(/Bad checksum[\s\S]*outer UDP checksum 0x54ef does not verify/);
+    // On an underlay with checksum offload (underlayOffloads), no frame's TCP/UDP checksum is judged.
+    expect(evaluateCapture([vxlanFrame({ ...fromKernel, ...partial, 'frame.len': ['1514'] })], { ...X3, checksumOffload: true }).problems).toEqual([]);
+    expect(expectationOf(plan({ underlayOffloads: true })).checksumOffload).toBe(true);
+    // Only checksums are excused: a wrong VNI in a super-frame is still caught.
+    expect(evaluateCapture([vxlanFrame({ ...fromKernel, ...partial, 'frame.len': ['20104'], 'vxlan.vni': ['7'] })], X3).problems.join('\n')).toMatch(/VNI 7/);
+  });
+
   it('fails on an empty capture', () => {
     expect(evaluateCapture([], X3)).toMatchObject({ ok: false, problems: ['the capture is empty'] });
   });

@@ -236,3 +236,99 @@ describe('switch offloads', () => {
     expect([t.mss, t.checksumStatus]).toEqual([1360, 'good']);
   });
 });
+
+describe('tunnel offload (UDP-tunnel GSO through the tunnel TAP) and offload state from the overlay', () => {
+  const TAP_MAC = mac('02:00:00:00:7e:01');
+
+  it('hands a TSO super-frame to a peer whole to the tunnel TAP: outer headers to the TAP MAC, TTL + 1, the 24-byte tunnel virtio-net header', () => {
+    const n = node({ rx: Framing.UDP, tx: Framing.IP, gso: true });
+    const tnl = testPort('tnl', 24);
+    n.sw.attachTunnelOffload(tnl, TAP_MAC);
+    const { frame, hdr, payload } = superFrame(30_000);
+    n.pod.inject(frame, 0, 0, { vnet: hdr });
+    n.sw.pump();
+    expect(n.ov.take()).toEqual([]);
+    const [out, ...more] = tnl.take();
+    expect(more).toEqual([]);
+    const f = dissectFrame(out!.frame);
+    const eth = layer(f.layers, 'eth'), o4 = layer(f.layers, 'ipv4', 0), udp = layer(f.layers, 'udp'), i4 = layer(f.layers, 'ipv4', 1);
+    expect([eth.dst, o4.src, o4.dst, o4.ttl, o4.checksumStatus, udp.dstPort, udp.checksum]).toEqual(['02:00:00:00:7e:01', '198.51.100.1', '198.51.100.2', 65, 'good', 4789, 0]);
+    // Lengths describe the whole frame (the kernel rewrites them per segment).
+    expect([o4.totalLen, udp.length]).toEqual([20 + 8 + 8 + frame.length, 8 + 8 + frame.length]);
+    // The inner frame: routed (TTL - 1, MACs), its payload and partial checksum untouched.
+    expect([i4.ttl, i4.totalLen, layer(f.layers, 'eth', 1).dst]).toEqual([63, frame.length - 14, '0e:00:0a:f4:02:00']);
+    expect(out!.frame.subarray(out!.frame.length - payload.length)).toEqual(payload);
+    const h = out!.vnet!;
+    expect(h).toHaveLength(24);
+    // flags NEEDS_CSUM; gso_type UDP_TUNNEL_IPV4 | TCPV4; hdr_len 50 + 54; gso_size capped to
+    // fit the underlay (1450 - 40, as the software path cuts it); csum 50 + 34 / 16; outer UDP
+    // at 34; inner IPv4 at 64.
+    expect([h[0], h[1], h.readUInt16LE(2), h.readUInt16LE(4), h.readUInt16LE(6), h.readUInt16LE(8), h.readUInt16LE(20), h.readUInt16LE(22)])
+      .toEqual([1, 0x21, 104, 1410, 84, 16, 34, 64]);
+    expect(h.subarray(10, 20)).toEqual(Buffer.alloc(10));
+    const segs = Math.ceil(30_000 / 1410);
+    expect([n.sw.stats.tunnelGsoFrames, n.sw.stats.tunnelGsoSegments, n.sw.stats.encapsulated, n.sw.stats.gsoSegments]).toEqual([1, segs, segs, 0]);
+    expect(n.sw.stats.totalDrops()).toBe(0);
+  });
+
+  it('keeps the software path for what the tunnel TAP cannot take: an outer UDP checksum, ECN in the GSO type, no room in front', () => {
+    const withCsum = node({ rx: Framing.UDP, tx: Framing.IP, gso: true }, { encap: { localUnderlayMac: 2, nextHopMac: 4, ttl: 64, df: 'unset', udpChecksum: true, srcPortRange: [49152, 65535] } });
+    const ecn = node({ rx: Framing.UDP, tx: Framing.IP, gso: true });
+    for (const [n, gso] of [[withCsum, VirtioGso.TCPV4], [ecn, VirtioGso.TCPV4 | VirtioGso.ECN]] as const) {
+      const tnl = testPort('tnl', 24);
+      n.sw.attachTunnelOffload(tnl, TAP_MAC);
+      const { frame, hdr } = superFrame(5000);
+      hdr[1] = gso;
+      n.pod.inject(frame, 0, 0, { vnet: hdr });
+      n.sw.pump();
+      expect(tnl.take()).toEqual([]);
+      expect(datagrams(n.ov.take())).toHaveLength(Math.ceil(5000 / 1410));
+    }
+    // A port without the tunnel header length is refused as a tunnel TAP.
+    expect(() => ecn.sw.attachTunnelOffload(testPort('t10', 10), TAP_MAC)).toThrow(/24-byte/);
+  });
+
+  const fromPeer = (inner: Buffer): Buffer => {
+    const tpl = new EncapTemplate({ srcMac: 0, dstMac: 0, srcIp: UL2, dstIp: UL1, vni: 1 });
+    const b = Buffer.alloc(VXLAN_HEADROOM + inner.length);
+    inner.copy(b, VXLAN_HEADROOM);
+    return b.subarray(tpl.encap(b, VXLAN_HEADROOM, b.length) + 42); // the UDP payload
+  };
+  const innerTo = (dst: { ip: number }, payload: Buffer, csum: 'partial' | 'full'): Buffer =>
+    tcpFrame({ srcMac: macBuf(N2_MAC), dstMac: macBuf(VTEP_MAC), src: ipBuf(REMOTE), dst: ipBuf(dst.ip), seq: 7000, payload, csum, ttl: 63, flagsFrag: 0x4000 });
+
+  it('a TCP super-frame carried whole from a peer (its kernel\'s UDP-tunnel GSO over a veth) goes to a virtio pod as a TSO frame, and is segmented for a plain one', () => {
+    const n = node({ rx: Framing.UDP, tx: Framing.IP, gso: true, gro: true });
+    const payload = payloadOf(20_000);
+    n.ov.inject(fromPeer(innerTo(POD, payload, 'partial')), UL2, 4789);
+    n.ov.inject(fromPeer(innerTo(POD2, payload, 'partial')), UL2, 4789);
+    n.sw.pump();
+    const [got, ...more] = n.pod.take();
+    expect(more).toEqual([]);
+    const h = got!.vnet!;
+    expect([h[0], h[1], h.readUInt16LE(2), h.readUInt16LE(4), h.readUInt16LE(6), h.readUInt16LE(8)]).toEqual([VirtioNetFlag.NEEDS_CSUM, VirtioGso.TCPV4, 54, 1410, 34, 16]);
+    expect(got!.frame.subarray(54)).toEqual(payload);
+    const segs = n.pod2.take().map((s) => dissectFrame(s.frame));
+    expect(segs).toHaveLength(Math.ceil(20_000 / 1410));
+    for (const s of segs) {
+      expect([layer(s.layers, 'tcp').checksumStatus, layer(s.layers, 'ipv4').checksumStatus]).toEqual(['good', 'good']);
+      expect(layer(s.layers, 'ipv4').totalLen).toBeLessThanOrEqual(1450);
+    }
+    expect([n.sw.stats.overlaySuperFrames, n.sw.stats.totalDrops()]).toEqual([2, 0]);
+  });
+
+  it('a partial inner checksum from a peer (checksum offload on a veth underlay) passes as such to a virtio pod, is completed for a plain one, and does not stick to the next frame', () => {
+    const n = node({ rx: Framing.UDP, tx: Framing.IP, gso: true, gro: true });
+    const payload = payloadOf(300);
+    n.ov.inject(fromPeer(innerTo(POD, payload, 'partial')), UL2, 4789);
+    n.ov.inject(fromPeer(innerTo(POD2, payload, 'partial')), UL2, 4789);
+    n.ov.inject(fromPeer(innerTo(POD, payload, 'full')), UL2, 4789);
+    n.sw.pump();
+    const virtio = n.pod.take();
+    expect(virtio.map((g) => [g.vnet![0], g.vnet![1], g.vnet!.readUInt16LE(6), g.vnet!.readUInt16LE(8)])).toEqual([[VirtioNetFlag.NEEDS_CSUM, 0, 34, 16], [0, 0, 0, 0]]);
+    expect(layer(dissectFrame(virtio[1]!.frame).layers, 'tcp').checksumStatus).toBe('good');
+    const [plain] = n.pod2.take();
+    expect(layer(dissectFrame(plain!.frame).layers, 'tcp').checksumStatus).toBe('good');
+    expect([n.sw.stats.overlayPartialChecksums, n.sw.stats.overlaySuperFrames, n.sw.stats.totalDrops()]).toEqual([2, 0, 0]);
+  });
+});
