@@ -8,7 +8,7 @@
  * bench/results/latest.md with ratios computed within the run (report.ts).
  *
  *   npm run bench:e2e                      # setup, build, then this with the defaults (~7 minutes)
- *   node dist/bench/e2e/e2e.bench.js [--quick] [--rounds 2] [--systems veth,kernel,flatnet,flatnet-nooffload,flatnet-xdp,ovs[,flatnet-xdp-generic]]
+ *   node dist/bench/e2e/e2e.bench.js [--quick] [--rounds 2] [--systems veth,kernel,flatnet,flatnet-swseg,flatnet-nooffload,flatnet-xdp,ovs[,flatnet-xdp-generic]]
  *       [--udp-rates 50k,100k,150k,200k,300k,max] [--udp-seconds 3] [--tcp-seconds 8] [--tcp-omit 1]
  *       [--tcp-streams 1,4] [--ping-count 2000] [--ping-interval 0.002] [--underlay-offloads on|off]
  *       [--no-profile] [--out DIR]
@@ -279,7 +279,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     log(`  ${machine.cpuModel}, ${machine.vcpus} vCPUs, load ${machine.loadBefore.join(' ')}, ${machine.busyCoresBefore} cores busy before the run`);
 
     const results = new Map<SystemId, RoundResult[]>(opts.systems.map((s) => [s, []]));
-    const code: Record<SystemId, string> = { veth: 'v', kernel: 'k', flatnet: 'f', 'flatnet-nooffload': 'o', 'flatnet-xdp': 'x', 'flatnet-xdp-generic': 'g', ovs: 's' };
+    const code: Record<SystemId, string> = { veth: 'v', kernel: 'k', flatnet: 'f', 'flatnet-swseg': 'w', 'flatnet-nooffload': 'o', 'flatnet-xdp': 'x', 'flatnet-xdp-generic': 'g', ovs: 's' };
     for (let r = 1; r <= opts.rounds; r++) {
       const order = r % 2 === 1 ? opts.systems : [...opts.systems].reverse();
       log(`round ${r}/${opts.rounds}: ${order.join(', ')}`);

@@ -197,7 +197,7 @@ export function tcpOf(s: SystemSummary | undefined, streams: number): number | n
 export function summarizeResults(systems: readonly SystemResult[]): Summary {
   const sums = systems.map(summarizeSystem);
   const by = (id: SystemId): SystemSummary | undefined => sums.find((s) => s.id === id);
-  const f = by('flatnet'), k = by('kernel'), v = by('veth'), o = by('flatnet-nooffload'), x15 = by('flatnet-xdp'), ovs = by('ovs');
+  const f = by('flatnet'), k = by('kernel'), v = by('veth'), o = by('flatnet-nooffload'), x15 = by('flatnet-xdp'), ovs = by('ovs'), sw = by('flatnet-swseg');
   const ratios: Record<string, number | null> = {
     'udpPeak.flatnet/kernel': ratio(f?.udpPeakPps, k?.udpPeakPps),
     'udpPeak.flatnet/veth': ratio(f?.udpPeakPps, v?.udpPeakPps),
@@ -212,6 +212,10 @@ export function summarizeResults(systems: readonly SystemResult[]): Summary {
     'tcp4.flatnet/veth': ratio(tcpOf(f, 4), tcpOf(v, 4)),
     'tcp4.kernel/veth': ratio(tcpOf(k, 4), tcpOf(v, 4)),
     'tcp4.flatnet/flatnet-nooffload': ratio(tcpOf(f, 4), tcpOf(o, 4)),
+    'tcp1.flatnet/flatnet-swseg': ratio(tcpOf(f, 1), tcpOf(sw, 1)),
+    'tcp4.flatnet/flatnet-swseg': ratio(tcpOf(f, 4), tcpOf(sw, 4)),
+    'tcp1.flatnet-swseg/kernel': ratio(tcpOf(sw, 1), tcpOf(k, 1)),
+    'tcp4.flatnet-swseg/kernel': ratio(tcpOf(sw, 4), tcpOf(k, 4)),
     'pingP50.flatnet-kernel.us': diff(f?.pingP50Us, k?.pingP50Us),
     'pingP99.flatnet-kernel.us': diff(f?.pingP99Us, k?.pingP99Us),
     'pingP50.kernel-veth.us': diff(k?.pingP50Us, v?.pingP50Us),
@@ -250,6 +254,12 @@ export function summarizeResults(systems: readonly SystemResult[]): Summary {
   targets.push({ name: 'TCP 1 stream, flatnet (offloads) / kernel VXLAN (issue 5)', goal: '>= 0.5x', measured: `${x(t1)} (${fmtGbps(tcpOf(f, 1))} vs ${fmtGbps(tcpOf(k, 1))})`, met: t1 === null ? null : t1 >= 0.5 });
   const t2 = ratios['tcp1.flatnet/flatnet-nooffload'] ?? null;
   targets.push({ name: 'TCP 1 stream, flatnet offloads on / off (issue 5)', goal: '>= 4x', measured: `${x(t2)} (${fmtGbps(tcpOf(f, 1))} vs ${fmtGbps(tcpOf(o, 1))})`, met: t2 === null ? null : t2 >= 4 });
+  if (sw !== undefined) {
+    // Issue 15's TCP targets, on the packet backend with the tunnel TAP (flatnet) and without (swseg).
+    const a1 = ratios['tcp1.flatnet/kernel'] ?? null, a4 = ratios['tcp4.flatnet/kernel'] ?? null;
+    targets.push({ name: 'TCP 1 stream, flatnet (tunnel TAP) / kernel VXLAN (issue 15)', goal: '>= 0.8x', measured: `${x(a1)} (${fmtGbps(tcpOf(f, 1))} vs ${fmtGbps(tcpOf(k, 1))}); software segmentation ${x(ratios['tcp1.flatnet-swseg/kernel'] ?? null)}`, met: a1 === null ? null : a1 >= 0.8 });
+    targets.push({ name: 'TCP 4 streams, flatnet (tunnel TAP) / kernel VXLAN (issue 15)', goal: '>= 0.5x', measured: `${x(a4)} (${fmtGbps(tcpOf(f, 4))} vs ${fmtGbps(tcpOf(k, 4))}); software segmentation ${x(ratios['tcp4.flatnet-swseg/kernel'] ?? null)}`, met: a4 === null ? null : a4 >= 0.5 });
+  }
   if (x15 !== undefined) {
     const xp = ratios['udpPeak.flatnet-xdp/kernel'] ?? null, x1 = ratios['tcp1.flatnet-xdp/kernel'] ?? null;
     const x4 = ratios['tcp4.flatnet-xdp/kernel'] ?? null, xa = ratios['pingP50.flatnet-xdp-kernel.us'] ?? null;

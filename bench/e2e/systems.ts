@@ -20,6 +20,9 @@
  *                      sockets beside it for UDP-GSO trains; pods on AF_PACKET as in `flatnet`.
  *                      The program runs in the veth driver (native XDP, the daemon's default).
  *   flatnet-xdp-generic the same with FLATNET_XDP_ATTACH=generic (generic XDP).
+ *   flatnet-swseg      `flatnet` with `tunnelOffload: off` (FLATNET_TUNNEL_OFFLOAD=off): TCP
+ *                      super-frames segmented by the switch and sent as UDP-GSO trains, as before
+ *                      the tunnel TAP (`flatnet` hands them to the kernel whole where it can).
  *   ovs                Open vSwitch's userspace (netdev) datapath doing the same VXLAN between the
  *                      same two nodes (ovs.ts): a private ovsdb-server + ovs-vswitchd per node
  *                      namespace, flannel-style L3 in OpenFlow, pods with TX checksum offload off.
@@ -42,15 +45,16 @@ import { labPrefix, POD_MTU, writeState, type LabOptions, type LabState } from '
 import { buildOvs } from './ovs.js';
 import type { Daemon } from './probe.js';
 
-export const SYSTEM_IDS = ['veth', 'kernel', 'flatnet', 'flatnet-nooffload', 'flatnet-xdp', 'flatnet-xdp-generic', 'ovs'] as const;
+export const SYSTEM_IDS = ['veth', 'kernel', 'flatnet', 'flatnet-swseg', 'flatnet-nooffload', 'flatnet-xdp', 'flatnet-xdp-generic', 'ovs'] as const;
 /** What a run measures without --systems: all but flatnet-xdp-generic (an experiment, on request). */
-export const DEFAULT_SYSTEMS: readonly SystemId[] = ['veth', 'kernel', 'flatnet', 'flatnet-nooffload', 'flatnet-xdp', 'ovs'];
+export const DEFAULT_SYSTEMS: readonly SystemId[] = ['veth', 'kernel', 'flatnet', 'flatnet-swseg', 'flatnet-nooffload', 'flatnet-xdp', 'ovs'];
 export type SystemId = (typeof SYSTEM_IDS)[number];
 
 export const SYSTEM_LABELS: Readonly<Record<SystemId, string>> = {
   veth: 'veth (ceiling)',
   kernel: 'kernel VXLAN',
   flatnet: 'flatnet',
+  'flatnet-swseg': 'flatnet, software segmentation',
   'flatnet-nooffload': 'flatnet, offloads off',
   'flatnet-xdp': 'flatnet, AF_XDP overlay',
   'flatnet-xdp-generic': 'flatnet, AF_XDP overlay, generic XDP',
@@ -61,6 +65,7 @@ export const SYSTEM_DESCRIPTIONS: Readonly<Record<SystemId, string>> = {
   veth: 'one veth pair between the two pod namespaces, MTU 1450, no tunnel',
   kernel: '2 lab nodes with the kernel vxlan driver programmed like flannel (flannel.1 + cni0 bridge, udpcsum), 1 pod each',
   flatnet: '2 lab nodes running `flatnet vtep` with offloads on (virtio-net headers, UDP GSO/GRO), pods with veth default offloads',
+  'flatnet-swseg': '`flatnet` with `tunnelOffload: off`: TCP super-frames segmented by the switch into UDP-GSO trains instead of handed whole to the kernel through the tunnel TAP',
   'flatnet-nooffload': "2 lab nodes running `flatnet vtep` with `offloads: false`, pods' TX checksum/TSO/GSO off (per-packet path end to end)",
   'flatnet-xdp': '`flatnet` with `io: af_xdp`: the overlay on an AF_XDP socket on the underlay veth (native XDP): frames up to 512 bytes through the ring, longer ones and UDP-GSO trains through the kernel socket',
   'flatnet-xdp-generic': '`flatnet-xdp` with the program in generic XDP (FLATNET_XDP_ATTACH=generic)',
@@ -98,15 +103,25 @@ export async function buildSystem(id: SystemId, name: string, o: BuildOptions): 
   const lab: Partial<LabOptions> = { name, nodes: 2, pods: 1, kernelNodes: id === 'kernel' ? 2 : 0, underlayOffloads: o.underlayOffloads };
   if (id === 'flatnet-nooffload') Object.assign(lab, { flatnetOffloads: false, podOffloads: false });
   if (id === 'flatnet-xdp' || id === 'flatnet-xdp-generic') Object.assign(lab, { flatnetIo: 'af_xdp' });
-  // The daemons inherit the environment: the attach mode for flatnet-xdp-generic.
-  const savedAttach = process.env['FLATNET_XDP_ATTACH'];
-  if (id === 'flatnet-xdp-generic') process.env['FLATNET_XDP_ATTACH'] = 'generic';
+  // The daemons inherit the environment: the attach mode for flatnet-xdp-generic, the tunnel
+  // offload's default (`auto`, or off for flatnet-swseg).
+  const env: Record<string, string | undefined> = {
+    FLATNET_XDP_ATTACH: id === 'flatnet-xdp-generic' ? 'generic' : process.env['FLATNET_XDP_ATTACH'],
+    FLATNET_TUNNEL_OFFLOAD: id === 'flatnet-swseg' ? 'off' : process.env['FLATNET_TUNNEL_OFFLOAD'],
+  };
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  const setEnv = (vars: Record<string, string | undefined>): void => {
+    for (const [k, v] of Object.entries(vars)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
   let state: LabState;
   try {
+    setEnv(env);
     state = await labUp(lab);
   } finally {
-    if (savedAttach === undefined) delete process.env['FLATNET_XDP_ATTACH'];
-    else process.env['FLATNET_XDP_ATTACH'] = savedAttach;
+    setEnv(saved);
   }
   try {
     return await labSut(id, state);

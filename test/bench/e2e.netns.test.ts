@@ -47,7 +47,7 @@ describe.skipIf(reason !== null)(`bench e2e --quick${reason === null ? '' : ` (s
     expect(res.machine.kernel).not.toBe('');
     expect(res.machine.loadBefore).toHaveLength(3);
     expect(res.machine.loadAfter).toHaveLength(3);
-    expect(res.systems.map((s) => s.id)).toEqual(['veth', 'kernel', 'flatnet', 'flatnet-nooffload', 'flatnet-xdp', 'ovs']);
+    expect(res.systems.map((s) => s.id)).toEqual(['veth', 'kernel', 'flatnet', 'flatnet-swseg', 'flatnet-nooffload', 'flatnet-xdp', 'ovs']);
 
     for (const s of res.systems) {
       expect(s.rounds, s.id).toHaveLength(1);
@@ -82,6 +82,10 @@ describe.skipIf(reason !== null)(`bench e2e --quick${reason === null ? '' : ` (s
         const n1 = peak.io.find((d) => d.node === 'n1');
         expect(n1?.ports.find((p) => p.role === 'pod')?.rxPackets).toBeGreaterThan(0);
         expect(n1?.ports.find((p) => p.role === 'pod')?.rxPerBatch).toBeGreaterThan(0);
+        // Which TCP path each ran: the tunnel TAP (flatnet), the switch's segmentation (swseg:
+        // off; nooffload: no virtio headers; xdp: the AF_XDP overlay).
+        const tunnel = (rd.offloads['n1'] as { tunnelOffload?: string } | null)?.tunnelOffload;
+        expect(tunnel, s.id).toBe(s.id === 'flatnet' ? 'flatnet0-tnl' : 'off');
       } else if (s.id === 'ovs') {
         // Both ovs-vswitchd were watched; the pod's frames entered OVS on node 1, left it on the
         // underlay, and came out of node 2's OVS into the destination pod.
@@ -108,7 +112,7 @@ describe.skipIf(reason !== null)(`bench e2e --quick${reason === null ? '' : ` (s
     }
 
     const sums = res.summary.systems;
-    expect(sums).toHaveLength(6);
+    expect(sums).toHaveLength(7);
     for (const s of sums) {
       expect(s.udpPeakPps, s.id).toBeGreaterThan(0);
       expect(s.pingP50Us, s.id).toBeGreaterThan(0);
@@ -117,7 +121,8 @@ describe.skipIf(reason !== null)(`bench e2e --quick${reason === null ? '' : ` (s
     expect(res.summary.ratios['udpPeak.flatnet/kernel']).toBeGreaterThan(0);
     expect(res.summary.ratios['tcp1.flatnet/kernel']).toBeGreaterThan(0);
     expect(res.summary.ratios['tcp1.flatnet/flatnet-nooffload']).toBeGreaterThan(0);
-    expect(res.summary.targets).toHaveLength(9); // issue 5 and 6's four, issue 15's four (flatnet-xdp) and one against OVS
+    expect(res.summary.targets).toHaveLength(11); // issue 5 and 6's four, issue 15's two TCP (tunnel TAP), four (flatnet-xdp) and one against OVS
+    expect(res.summary.ratios['tcp1.flatnet/flatnet-swseg']).toBeGreaterThan(0);
     expect(res.summary.ratios['udpPeak.flatnet-xdp/kernel']).toBeGreaterThan(0);
     expect(res.summary.ratios['udpPeak.flatnet/ovs']).toBeGreaterThan(0);
     expect(res.summary.ratios['udpPeak.flatnet-xdp/ovs']).toBeGreaterThan(0);
@@ -136,7 +141,7 @@ describe.skipIf(reason !== null)(`bench e2e --quick${reason === null ? '' : ` (s
 
     // Nothing of the run is left: no namespace of any of its labs, no daemon.
     const labs = [...res.systems.flatMap((s) => s.rounds.map((x) => x.lab))];
-    expect(labs.length).toBe(6);
+    expect(labs.length).toBe(7);
     const left = listNamespaces().filter((ns) => labs.some((l) => ns.startsWith(`fl-${l}-`)) || ns.startsWith(`fl-${labs[0]!.slice(0, 6)}p-`));
     expect(left).toEqual([]);
   }, 210_000);
