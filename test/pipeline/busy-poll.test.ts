@@ -4,6 +4,8 @@
 // switch sleeps again; a spin never holds the event loop beyond its budget; `off`, and `auto`
 // without a spare core, never spin; auto's spare-core rule and its hysteresis.
 import { afterEach, describe, expect, it } from 'vitest';
+import { createRegistry } from '../../src/daemon/metrics.js';
+import { busyPollStatus, render, snapshotCounters } from '../../src/daemon/show.js';
 import { Cidr } from '../../src/fib/cidr.js';
 import { FakeClock } from '../../src/fib/clock.js';
 import { BUSY_POLL_OFF, parseCpuLine, SpareCore } from '../../src/pipeline/busy-poll.js';
@@ -77,6 +79,27 @@ describe('busy polling', () => {
     // The spin ended 50 µs after the second frame (caught ~20 µs in), give or take a reading.
     expect(p.spinMs).toBeGreaterThanOrEqual(0.069);
     expect(p.spinMs).toBeLessThanOrEqual(0.075);
+  });
+
+  it('reports the mode and the counters in status, show counters and /metrics', async () => {
+    const { sw, pod } = build();
+    const clock = new StepClock();
+    sw.setBusyPoll({ mode: 'always', budgetUs: 50 }, { clock: clock.now });
+    sw.start();
+    clock.after(20, () => pod.inject(toPeer()));
+    pod.inject(toPeer());
+    await turns(5);
+    const st = busyPollStatus(sw);
+    expect(st).toMatchObject({ mode: 'always', budgetUs: 50, spinning: true, spareCores: null, wakeups: 1, spins: 1, spinFrames: 1, spinYields: 1 });
+    // One yield: the frame at 20 µs moved the window's end to 70 µs, past one call's 50 µs.
+    expect(st.spinRounds).toBeGreaterThan(50);
+    const c = snapshotCounters(sw);
+    expect([c.counters['wakeups'], c.counters['busy_poll_spins'], c.counters['busy_poll_frames'], c.counters['busy_poll_us']]).toEqual([1, 1, 1, Math.round(sw.pollStats.spinMs * 1000)]);
+    expect(render('counters', c)).toMatch(/^busy_poll_frames\s+1$/m);
+    const text = await createRegistry(sw, { node: 'n1' }).metrics();
+    expect(text).toMatch(/^flatnet_busy_poll_frames_total\{node="n1"\} 1$/m);
+    expect(text).toMatch(/^flatnet_wakeups_total\{node="n1"\} 1$/m);
+    expect(text).toMatch(/^flatnet_busy_poll_active\{node="n1"\} 1$/m);
   });
 
   it('sleeps again after the budget without frames: the next frame needs a wake-up', async () => {
