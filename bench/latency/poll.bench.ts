@@ -7,6 +7,8 @@
  *   flock /work/.bench.lock node dist/bench/latency/poll.bench.js [--settings off,20,50,100,auto]
  *       [--rounds 4] [--count 250] [--interval-ms 2] [--out DIR]
  *
+ * Settings: off, auto, N (spin N µs, always), auto:N (auto with an N µs budget).
+ *
  * Both labs stay up for the whole run (2 nodes, 1 pod each, underlay offloads on as in the e2e
  * bench). Rounds interleave the systems, the order reversed every other round: kernel VXLAN,
  * then flatnet under each setting, which is switched between batches by rewriting the nodes'
@@ -28,7 +30,7 @@ import { inNsAsync, sleep } from '../../src/lab/exec.js';
 import { labDown, labUp } from '../../src/lab/lab.js';
 import type { LabState } from '../../src/lab/topology.js';
 
-type Setting = 'off' | 'auto' | number;
+type Setting = 'off' | 'auto' | number | { us: number; auto: true };
 interface Batch {
   system: string; round: number; rtts: number[]; daemonCores: number | null; machineBusyCores: number;
   wakeupsPerPing: number | null; spinFramesPerPing: number | null; spinMsPerPing: number | null; spinning: boolean[] | null;
@@ -53,7 +55,7 @@ function parseArgs(argv: readonly string[]): { settings: Setting[]; rounds: numb
   const o = { settings: ['off', 20, 50, 100, 'auto'] as Setting[], rounds: 4, count: 250, intervalMs: 2, out: null as string | null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!, v = argv[i + 1] ?? '';
-    if (a === '--settings') { o.settings = v.split(',').map((s) => (s === 'off' || s === 'auto' ? s : Number(s))); i++; }
+    if (a === '--settings') { o.settings = v.split(',').map(parseSetting); i++; }
     else if (a === '--rounds') { o.rounds = Number(v); i++; }
     else if (a === '--count') { o.count = Number(v); i++; }
     else if (a === '--interval-ms') { o.intervalMs = Number(v); i++; }
@@ -63,7 +65,14 @@ function parseArgs(argv: readonly string[]): { settings: Setting[]; rounds: numb
   return o;
 }
 
-const label = (s: Setting): string => (s === 'off' ? 'flatnet, busyPoll off' : s === 'auto' ? 'flatnet, busyPoll auto' : `flatnet, busyPoll ${s} µs`);
+/** parseSetting: off, auto, N (µs, always) or auto:N (auto with an N µs budget). */
+function parseSetting(s: string): Setting {
+  if (s === 'off' || s === 'auto') return s;
+  const m = /^auto:(\d+)$/.exec(s);
+  return m !== null ? { us: Number(m[1]), auto: true } : Number(s);
+}
+
+const label = (s: Setting): string => (s === 'off' ? 'flatnet, busyPoll off' : s === 'auto' ? 'flatnet, busyPoll auto' : typeof s === 'object' ? `flatnet, busyPoll auto, ${s.us} µs` : `flatnet, busyPoll ${s} µs`);
 
 async function setBusyPoll(lab: LabState, s: Setting): Promise<void> {
   for (const n of lab.nodes) {
