@@ -5,7 +5,10 @@
  * end, also on failure and on Ctrl-C.
  *
  *   flock /work/.bench.lock node dist/bench/latency/poll.bench.js [--settings off,20,50,100,auto]
- *       [--rounds 4] [--count 250] [--interval-ms 2] [--out DIR]
+ *       [--rounds 4] [--count 250] [--interval-ms 2] [--pin] [--out DIR]
+ *
+ * --pin puts each flatnet daemon on its own vCPU (taskset) for the whole run. --same-node measures
+ * between two pods of one node instead (labs of 1 node, 2 pods: two crossings of one daemon).
  *
  * Settings: off, auto, N (spin N µs, always), auto:N (auto with an N µs budget).
  *
@@ -51,8 +54,8 @@ function machineBusy(): number {
 const pct = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 const r1 = (x: number): number => Math.round(x * 10) / 10;
 
-function parseArgs(argv: readonly string[]): { settings: Setting[]; rounds: number; count: number; intervalMs: number; out: string | null } {
-  const o = { settings: ['off', 20, 50, 100, 'auto'] as Setting[], rounds: 4, count: 250, intervalMs: 2, out: null as string | null };
+function parseArgs(argv: readonly string[]): { settings: Setting[]; rounds: number; count: number; intervalMs: number; pin: boolean; sameNode: boolean; out: string | null } {
+  const o = { settings: ['off', 20, 50, 100, 'auto'] as Setting[], rounds: 4, count: 250, intervalMs: 2, pin: false, sameNode: false, out: null as string | null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!, v = argv[i + 1] ?? '';
     if (a === '--settings') { o.settings = v.split(',').map(parseSetting); i++; }
@@ -60,6 +63,8 @@ function parseArgs(argv: readonly string[]): { settings: Setting[]; rounds: numb
     else if (a === '--count') { o.count = Number(v); i++; }
     else if (a === '--interval-ms') { o.intervalMs = Number(v); i++; }
     else if (a === '--out') { o.out = v; i++; }
+    else if (a === '--pin') o.pin = true;
+    else if (a === '--same-node') o.sameNode = true;
     else throw new Error(`unknown option ${a}`);
   }
   return o;
@@ -94,11 +99,12 @@ async function counters(lab: LabState | null): Promise<{ wakeups: number; frames
 }
 
 async function batch(lab: LabState, fl: LabState | null, gen: string, count: number, intervalMs: number): Promise<Omit<Batch, 'system' | 'round'>> {
-  const [n1, n2] = [lab.nodes[0]!, lab.nodes[1]!];
+  // Two nodes: pod n1p0 -> pod n2p0 (four daemon crossings per echo); one node: n1p0 -> n1p1 (two).
+  const src = lab.nodes[0]!.pods[0]!, dst = lab.nodes.length > 1 ? lab.nodes[1]!.pods[0]! : lab.nodes[0]!.pods[1]!;
   const pids = fl === null ? [] : fl.nodes.map((n) => fl.daemons[n.name]!.pid);
   const c0 = await counters(fl);
   const t0 = process.hrtime.bigint(), cpu0 = pids.map(cpuSeconds), m0 = machineBusy();
-  const r = await inNsAsync(n1.pods[0]!.ns, gen, ['icmp', n2.pods[0]!.ip, String(count), String(Math.round(intervalMs * 1000))], { timeoutMs: Math.round((count * (intervalMs / 1000 + 1) + 30) * 1000) });
+  const r = await inNsAsync(src.ns, gen, ['icmp', dst.ip, String(count), String(Math.round(intervalMs * 1000))], { timeoutMs: Math.round((count * (intervalMs / 1000 + 1) + 30) * 1000) });
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu1 = pids.map(cpuSeconds), m1 = machineBusy();
   const c1 = await counters(fl);
@@ -140,11 +146,16 @@ export async function main(argv: readonly string[]): Promise<number> {
     execFileSync('gcc', ['-O2', '-Wall', '-o', gen, join(root, 'bench/e2e/gen.c')], { stdio: ['ignore', 'ignore', 'inherit'] });
     const load = loadavg().map((x) => Math.round(x * 100) / 100);
     log(`poll bench ${id}: ${o.settings.map(String).join(', ')}; ${o.rounds} rounds of ${o.count} pings every ${o.intervalMs} ms; load ${load.join(' ')}`);
-    const kernel = await labUp({ name: names[0]!, nodes: 2, pods: 1, kernelNodes: 2, underlayOffloads: true });
-    const fl = await labUp({ name: names[1]!, nodes: 2, pods: 1, kernelNodes: 0, underlayOffloads: true, flatnetBusyPoll: 'off' });
+    const [nodes, pods] = o.sameNode ? [1, 2] : [2, 1];
+    const kernel = await labUp({ name: names[0]!, nodes, pods, kernelNodes: nodes, underlayOffloads: true });
+    const fl = await labUp({ name: names[1]!, nodes, pods, kernelNodes: 0, underlayOffloads: true, flatnetBusyPoll: 'off' });
+    if (o.pin) {
+      // Each daemon (all its threads) on its own vCPU: the scheduler cannot queue one behind the other.
+      fl.nodes.forEach((n, i) => execFileSync('taskset', ['-a', '-cp', String(i % cpus().length), String(fl.daemons[n.name]!.pid)], { stdio: 'ignore' }));
+    }
     // Warm-up: ARP, the daemons' JIT.
     for (const lab of [kernel, fl]) await batch(lab, lab === fl ? fl : null, gen, 100, 1);
-    const systems: { name: string; setting: Setting | null }[] = [{ name: 'kernel VXLAN', setting: null }, ...o.settings.map((s) => ({ name: label(s), setting: s }))];
+    const systems: { name: string; setting: Setting | null }[] = [{ name: baseName(o.sameNode), setting: null }, ...o.settings.map((s) => ({ name: label(s), setting: s }))];
     const batches: Batch[] = [];
     for (let r = 1; r <= o.rounds; r++) {
       const order = r % 2 === 1 ? systems : [...systems].reverse();
@@ -174,26 +185,30 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
+/** The baseline: kernel VXLAN between two nodes; on one node the kernel lab's pods meet on its cni0 bridge. */
+const baseName = (sameNode: boolean): string => (sameNode ? 'kernel (cni0 bridge, one node)' : 'kernel VXLAN');
+
 function render(o: ReturnType<typeof parseArgs>, systems: string[], batches: Batch[], m: { id: string; started: Date; load: number[]; cpus: number; model: string }): string {
+  const base = baseName(o.sameNode);
   const pooled = (s: string): number[] => batches.filter((b) => b.system === s).flatMap((b) => b.rtts).sort((x, y) => x - y);
-  const kp50 = pct(pooled('kernel VXLAN'), 50);
+  const kp50 = pct(pooled(base), 50);
   const rows = systems.map((s) => {
     const bs = batches.filter((b) => b.system === s), all = pooled(s);
     const p50 = pct(all, 50);
     const perRound = bs.map((b) => {
-      const k = batches.find((x) => x.system === 'kernel VXLAN' && x.round === b.round)!;
+      const k = batches.find((x) => x.system === base && x.round === b.round)!;
       return r1(pct([...b.rtts].sort((x, y) => x - y), 50) - pct([...k.rtts].sort((x, y) => x - y), 50));
     });
     const mean = (f: (b: Batch) => number | null): string => {
       const v = bs.map(f).filter((x): x is number => x !== null);
       return v.length === 0 ? '' : String(Math.round((v.reduce((a, b) => a + b, 0) / v.length) * 1000) / 1000);
     };
-    return `| ${s} | ${all.length} | ${r1(p50)} | ${r1(pct(all, 99))} | ${s === 'kernel VXLAN' ? '' : `**+${r1(p50 - kp50)}**`} | ${s === 'kernel VXLAN' ? '' : perRound.map((x) => `${x >= 0 ? '+' : ''}${x}`).join(', ')} | ${mean((b) => b.daemonCores)} | ${mean((b) => b.machineBusyCores)} | ${mean((b) => b.wakeupsPerPing)} | ${mean((b) => b.spinFramesPerPing)} | ${mean((b) => b.spinMsPerPing)} |`;
+    return `| ${s} | ${all.length} | ${r1(p50)} | ${r1(pct(all, 99))} | ${s === base ? '' : `**${p50 >= kp50 ? '+' : ''}${r1(p50 - kp50)}**`} | ${s === base ? '' : perRound.map((x) => `${x >= 0 ? '+' : ''}${x}`).join(', ')} | ${mean((b) => b.daemonCores)} | ${mean((b) => b.machineBusyCores)} | ${mean((b) => b.wakeupsPerPing)} | ${mean((b) => b.spinFramesPerPing)} | ${mean((b) => b.spinMsPerPing)} |`;
   });
   return [
-    `Busy-poll bench ${m.id}, ${m.started.toISOString()}: ${m.model}, ${m.cpus} vCPUs, load ${m.load.join(' ')} before; ${o.rounds} rounds x ${o.count} pings every ${o.intervalMs} ms per system, interleaved.`,
+    `Busy-poll bench ${m.id}, ${m.started.toISOString()}: ${m.model}, ${m.cpus} vCPUs, load ${m.load.join(' ')} before; ${o.rounds} rounds x ${o.count} pings every ${o.intervalMs} ms per system, interleaved${o.pin ? '; flatnet daemons pinned to vCPU 0 and 1 (taskset)' : ''}${o.sameNode ? '; ONE node, pod n1p0 -> pod n1p1 (two daemon crossings per echo)' : ''}.`,
     '',
-    '| system | pings | p50 µs | p99 µs | added p50 over kernel | added p50 per round | daemon cores | machine busy cores | wake-ups per ping (both daemons) | frames caught spinning per ping | spin ms per ping |',
+    `| system | pings | p50 µs | p99 µs | added p50 over ${o.sameNode ? 'the kernel bridge' : 'kernel'} | added p50 per round | daemon cores | machine busy cores | wake-ups per ping (both daemons) | frames caught spinning per ping | spin ms per ping |`,
     '|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|',
     ...rows,
     '',
