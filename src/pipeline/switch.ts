@@ -17,7 +17,6 @@
  */
 
 import { Cidr } from '../fib/cidr.js';
-import { BUSY_POLL_OFF, type BusyPollSetting, BusyPollStats, type MsClock, perfClock, SpareCore } from './busy-poll.js';
 import { Route as RouteEntry, RouteKind, RouteTable } from '../fib/route-table.js';
 import { U32Map } from '../fib/u32-map.js';
 import { type EncapSettings, Vtep, type VtepSpec } from '../fib/vtep.js';
@@ -26,6 +25,7 @@ import { ARP_LEN, ArpOp, ArpView } from '../wire/arp.js';
 import { EtherType } from '../wire/consts.js';
 import { VXLAN_HEADROOM } from '../wire/encap.js';
 import { ETH_HEADER_LEN, EthAddrWords, EthernetView } from '../wire/ethernet.js';
+import { BUSY_POLL_OFF, type BusyPollSetting, BusyPollStats, type MsClock, perfClock, SpareCore } from './busy-poll.js';
 import { FrameContext } from './context.js';
 import { Pipeline } from './pipeline.js';
 import type { PolicyDirection, PolicyTable } from './policy.js';
