@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { AUTO_BUDGET_US, BUSY_POLL_OFF, type BusyPollSetting, MAX_BUDGET_US } from '../pipeline/busy-poll.js';
 import { formatMac, parseMac } from '../wire/addr.js';
 import type { NodeSpec, PeerSpec, PodSpec } from './desired.js';
 import { jsonErrorPosition, lineColumn } from './json-position.js';
@@ -19,7 +20,21 @@ import {
   relatePeers, relatePods, schemaError,
 } from './validate.js';
 
+const budgetUs = z.number({ error: `a spin budget in microseconds, 1 to ${MAX_BUDGET_US}` }).int().min(1).max(MAX_BUDGET_US);
+
+/**
+ * `busyPoll` (src/pipeline/busy-poll.ts), named after the kernel's SO_BUSY_POLL: "off"; a number
+ * of microseconds to spin after traffic, always; "auto", spin AUTO_BUDGET_US only while the machine
+ * has a spare core; or { "us": N, "auto": true } for auto with another budget.
+ */
+export const busyPollSchema = z.union([
+  z.enum(['off', 'auto']),
+  budgetUs,
+  z.object({ us: budgetUs, auto: z.boolean().default(false) }).strict(),
+], { error: `"off", "auto", a budget in microseconds (1 to ${MAX_BUDGET_US}) or { "us": N, "auto": true|false }` });
+
 export const configSchema = nodeSchema.extend({
+  busyPoll: busyPollSchema.default('off'),
   peers: z.array(peerEntrySchema).default([]),
   pods: z.array(podEntrySchema).default([]),
 }).strict();
@@ -31,6 +46,8 @@ export type PodConfig = PodSpec;
 
 /** The validated, compiled file: the node section and the file's peers and pods, in file order. */
 export interface NodeConfig extends NodeSpec {
+  /** The drain loop's busy polling (applied at start and by a reload). */
+  readonly busyPoll: BusyPollSetting;
   readonly peers: readonly PeerConfig[];
   readonly pods: readonly PodConfig[];
 }
@@ -77,12 +94,20 @@ export function parseConfig(json: unknown): NodeConfig {
   checkUnique(peers, 'peers', relatePeers);
   const pods = r.data.pods.map((p, i) => checkPod(node, p, `pods[${i}]`));
   checkUnique(pods, 'pods', relatePods);
-  return { ...node, peers, pods };
+  return { ...node, busyPoll: compileBusyPoll(r.data.busyPoll), peers, pods };
+}
+
+/** compileBusyPoll: the setting the switch takes from the file's `busyPoll`. */
+export function compileBusyPoll(v: z.output<typeof busyPollSchema>): BusyPollSetting {
+  if (v === 'off') return BUSY_POLL_OFF;
+  if (v === 'auto') return { mode: 'auto', budgetUs: AUTO_BUDGET_US };
+  if (typeof v === 'number') return { mode: 'always', budgetUs: v };
+  return { mode: v.auto ? 'auto' : 'always', budgetUs: v.us };
 }
 
 /** nodeOf: the node section of a compiled file (without its peers and pods). */
 export function nodeOf(cfg: NodeConfig): NodeSpec {
-  const { peers: _peers, pods: _pods, ...node } = cfg;
+  const { peers: _peers, pods: _pods, busyPoll: _busyPoll, ...node } = cfg;
   return node;
 }
 

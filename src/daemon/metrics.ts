@@ -45,6 +45,12 @@ export function createRegistry(sw: Switch, labels: { node: string }): Registry {
   counter('flatnet_gro_segments_merged_total', 'Segments merged into those super-frames', [], (c) => c.inc(s.groSegmentsMerged));
   counter('flatnet_fragmented_total', 'Inner packets fragmented before encapsulation (no DF, too big for the underlay)', [], (c) => c.inc(s.fragmented));
   counter('flatnet_frag_needed_sent_total', 'ICMP fragmentation-needed replies sent', [], (c) => c.inc(s.fragNeededSent));
+  const bp = sw.pollStats;
+  counter('flatnet_wakeups_total', 'Readiness callbacks that woke the drain loop', [], (c) => c.inc(bp.wakeups));
+  counter('flatnet_busy_poll_spins_total', 'Spins after a drain that moved frames (busyPoll)', [], (c) => c.inc(bp.spins));
+  counter('flatnet_busy_poll_frames_total', 'Frames read while spinning, without a wake-up', [], (c) => c.inc(bp.frames));
+  counter('flatnet_busy_poll_seconds_total', 'Time spent spinning (CPU busy polling costs)', [], (c) => c.inc(bp.spinMs / 1000));
+  gauge('flatnet_busy_poll_active', 'Whether a drain that moved frames spins now (1) or sleeps (0): busyPoll off, or auto without a spare core', [], (g) => g.set(sw.spinEnabled ? 1 : 0));
   gauge('flatnet_fdb_entries', 'FDB entries (static and learned)', [], (g) => g.set(sw.fdb.size));
   gauge('flatnet_routes', 'Routes in the forwarding table', [], (g) => g.set(sw.routes.size));
   gauge('flatnet_peers', 'Remote VTEPs', [], (g) => g.set(sw.peerList.length));

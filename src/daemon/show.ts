@@ -93,8 +93,26 @@ export function snapshotPeers(sw: Switch): PeerRow[] {
   }));
 }
 
+/** The busy-poll part of `status`: the setting, whether it spins now, its counters. */
+export interface BusyPollStatus {
+  mode: 'off' | 'always' | 'auto'; budgetUs: number;
+  /** Whether a drain that moved frames spins now (auto: a spare core was found at the last sample). */
+  spinning: boolean;
+  /** auto: spare cores at the last sample (-1 before the second), how often the decision changed; else null. */
+  spareCores: number | null; autoChanges: number;
+  wakeups: number; spins: number; spinRounds: number; spinFrames: number; spinYields: number; spinSeconds: number;
+}
+
+export function busyPollStatus(sw: Switch): BusyPollStatus {
+  const b = sw.busyPoll, p = sw.pollStats;
+  return {
+    mode: b.mode, budgetUs: b.budgetUs, spinning: sw.spinEnabled, spareCores: sw.spareCores, autoChanges: sw.spareChanges,
+    wakeups: p.wakeups, spins: p.spins, spinRounds: p.rounds, spinFrames: p.frames, spinYields: p.yields, spinSeconds: Math.round(p.spinMs) / 1000,
+  };
+}
+
 export function snapshotCounters(sw: Switch): CountersSnapshot {
-  const s = sw.stats;
+  const s = sw.stats, bp = sw.pollStats;
   const drops: CountersSnapshot['drops'] = [];
   for (let i = 1; i < s.drops.length; i++) {
     if (s.drops[i]! > 0) drops.push({ reason: DROP_NAMES[i]!, count: s.drops[i]!, help: DROP_HELP[i as Exclude<Drop, 0>] });
@@ -109,6 +127,8 @@ export function snapshotCounters(sw: Switch): CountersSnapshot {
       dropped: s.totalDrops(),
       // Loss before flatnet saw the frames (or after it wrote them), summed over ports: `show ports` has them per port.
       kernel_dropped: sw.portList.reduce((n, p) => n + (kernelDrops(p.port)?.total ?? 0), 0),
+      // Busy polling (status has the mode): readiness wake-ups, spins, frames read while spinning, time spun.
+      wakeups: bp.wakeups, busy_poll_spins: bp.spins, busy_poll_frames: bp.frames, busy_poll_yields: bp.yields, busy_poll_us: Math.round(bp.spinMs * 1000),
     },
     drops,
   };

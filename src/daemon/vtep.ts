@@ -41,7 +41,7 @@ import { traceRequest, type TracePacketInput } from '../trace/request.js';
 import { createRegistry, serveMetrics } from './metrics.js';
 import { Producer, Sources } from './producers.js';
 import { NO_CHANGES, Reconciler, describeChanges, isEmpty, type Changes } from './reconciler.js';
-import { snapshot, type ShowWhat } from './show.js';
+import { busyPollStatus, snapshot, type ShowWhat } from './show.js';
 import { switchOptionsFor } from './switch-options.js';
 import { checkPeer, checkPeerMacs, checkPod, relatePeers, type PeerInput, type PodInput } from './validate.js';
 import { CniService } from './cni.js';
@@ -139,6 +139,7 @@ export class VtepDaemon implements DaemonApi {
 
     checkPeerMacs(cfg.peers, this.runtime.vtepMac);
     this.sw = new Switch(switchOptionsFor(node, this.runtime.vtepMac, this.runtime.underlayMtu));
+    this.sw.setBusyPoll(cfg.busyPoll);
     // The node's own addresses on the pod network (gateway, VTEP) and the underlay: always let in.
     this.cluster = this.controlPlane?.watchObjects === undefined ? null
       : new ClusterTables(this.sw, { node: node.node, nodeIps: [node.gateway, node.vtepIp, node.underlay.address], gateway: node.gateway, log: opts.log });
@@ -204,7 +205,7 @@ export class VtepDaemon implements DaemonApi {
     d.log.info({
       mode: n.mode, vni: n.vni, port: n.port, vtepMac: formatMac(rt.vtepMac), vtepIp: formatIpv4(n.vtepIp),
       underlay: formatIpv4(n.underlay.address), underlayMtu: rt.underlayMtu, podMtu: rt.podMtu, peers: cfg.peers.length, pods: cfg.pods.length,
-      offloads: { tap: ports['tap'], udpGso: ov.gso, udpGro: ov.gro, rawTx: ov.sendsIp }, control: n.controlSocket, metrics: n.metrics === null ? null : `${n.metrics.host}:${n.metrics.port}`,
+      offloads: { tap: ports['tap'], udpGso: ov.gso, udpGro: ov.gro, rawTx: ov.sendsIp }, busyPoll: cfg.busyPoll, control: n.controlSocket, metrics: n.metrics === null ? null : `${n.metrics.host}:${n.metrics.port}`,
     }, 'vtep up');
     return d;
   }
@@ -260,6 +261,7 @@ export class VtepDaemon implements DaemonApi {
       overlay: this.reconciler.portInfo?.['overlay'] ?? null, config: this.configPath,
       producers: { file: counts(Producer.FILE), control: counts(Producer.CONTROL), cni: counts(Producer.CNI), etcd: counts(Producer.ETCD) }, reloads: this.reloads,
       rssBytes: process.memoryUsage.rss(), eventLoopDelay: this.loopWindow,
+      busyPoll: busyPollStatus(this.sw),
       cluster: this.cluster?.status() ?? null,
     };
   }
@@ -369,6 +371,11 @@ export class VtepDaemon implements DaemonApi {
       const nodeChanged = changedNodeFields(this.node, next);
       const changes = this.change(this.sources.replace(Producer.FILE, cfg, next));
       if (this.log.level !== next.logLevel) this.log.level = next.logLevel;
+      const bp = this.sw.busyPoll;
+      if (bp.mode !== cfg.busyPoll.mode || bp.budgetUs !== cfg.busyPoll.budgetUs) {
+        this.sw.setBusyPoll(cfg.busyPoll);
+        nodeChanged.push('busyPoll');
+      }
       this.reloads.applied++;
       this.reloads.last = { ok: true, at: new Date().toISOString(), changes: describeChanges(changes), code: null, field: null, message: null };
       const what = [...(isEmpty(changes) ? [] : [describeChanges(changes)]), ...nodeChanged];

@@ -57,6 +57,7 @@ export function nodeConfig(plan: LabPlan, node: LabNode): ConfigInput {
   if (o.fdbLimit !== null) cfg.fdb = { limit: o.fdbLimit };
   if (o.flatnetOffloads === false) cfg.offloads = false;
   if (o.flatnetIo !== null) cfg.io = o.flatnetIo;
+  if (o.flatnetBusyPoll !== null) cfg.busyPoll = typeof o.flatnetBusyPoll === 'object' ? { ...o.flatnetBusyPoll } : o.flatnetBusyPoll;
   return cfg;
 }
 

@@ -21,6 +21,7 @@
 
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { busyPollSchema } from '../daemon/config.js';
 import { FlatnetError } from '../errors.js';
 import { VXLAN_OVERHEAD } from '../wire/encap.js';
 import { cniHostIf, podsViaCni } from './cni-pods.js';
@@ -69,6 +70,11 @@ export interface LabOptions {
   readonly underlayOffloads: boolean;
   /** The flatnet nodes' config `io` (port backend); null leaves it out ($FLATNET_IO, else packet). */
   readonly flatnetIo: 'auto' | 'af_xdp' | 'packet' | null;
+  /**
+   * The flatnet nodes' config `busyPoll` ("off", "auto", a spin budget in µs, or { us, auto });
+   * null leaves it out (the config default, off).
+   */
+  readonly flatnetBusyPoll: 'off' | 'auto' | number | { readonly us: number; readonly auto?: boolean } | null;
   /** The flatnet nodes' `fdb.limit` (L2 learning); null: the config default. */
   readonly fdbLimit: number | null;
   /** Where flatnet nodes get their VTEP MAC: the config file, or a file in their stateDir. */
@@ -106,6 +112,7 @@ export const DEFAULT_LAB_OPTIONS: LabOptions = {
   flatnetOffloads: true,
   underlayOffloads: false,
   flatnetIo: null,
+  flatnetBusyPoll: null,
   fdbLimit: null,
   vtepMacSource: 'config',
   podsVia: 'cni',
@@ -129,6 +136,7 @@ export function resolveLabOptions(o: Partial<LabOptions> = {}): LabOptions {
   if (!Number.isInteger(r.vni) || r.vni < 0 || r.vni > 0xff_ffff) bad(`--vni ${r.vni}: 0 to 16777215`);
   if (r.kernelUdpCsum.length === 0) bad('--kernel-udpcsum: on, off, or a comma-separated list of them');
   if (r.fdbLimit !== null && (!Number.isInteger(r.fdbLimit) || r.fdbLimit < 1)) bad(`fdbLimit ${r.fdbLimit}: a positive integer`);
+  if (r.flatnetBusyPoll !== null && !busyPollSchema.safeParse(r.flatnetBusyPoll).success) bad(`--busy-poll ${JSON.stringify(r.flatnetBusyPoll)}: off, auto or a spin budget in microseconds (1 to 10000)`);
   if (r.podsVia !== 'cni' && r.podsVia !== 'config') bad(`--pods-via ${String(r.podsVia)}: cni or config`);
   if (!Number.isInteger(r.etcd) || r.etcd < 0 || r.etcd > 5) bad(`--etcd ${r.etcd}: 0 (static peers) to 5 members`);
   if (!Number.isInteger(r.leaseTtlSeconds) || r.leaseTtlSeconds < 2 || r.leaseTtlSeconds > 86_400) bad(`--lease-ttl ${r.leaseTtlSeconds}: 2 to 86400 seconds`);

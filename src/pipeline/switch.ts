@@ -10,8 +10,10 @@
  * invariants, thrown as RangeError when a caller breaks them.
  *
  * Running: start() watches every port and drains a readable one batch by batch (a bounded
- * number per wakeup, for fairness); pump() drains in-process (tests, replay); trace() asks what
- * the pipeline would do with a frame, without doing any of it.
+ * number per wakeup, for fairness); with busy polling on (setBusyPoll, busy-poll.ts), a drain
+ * that moved frames is followed by a spin that reads every port until nothing has arrived for
+ * the budget. pump() drains in-process (tests, replay); trace() asks what the pipeline would do
+ * with a frame, without doing any of it.
  */
 
 import { Cidr } from '../fib/cidr.js';
@@ -24,6 +26,7 @@ import { EtherType } from '../wire/consts.js';
 import { VXLAN_HEADROOM } from '../wire/encap.js';
 import { ETH_HEADER_LEN, EthAddrWords, EthernetView } from '../wire/ethernet.js';
 import { VIRTIO_NET_HDR_TNL_LEN } from '../wire/virtio-net-hdr.js';
+import { BUSY_POLL_OFF, type BusyPollSetting, BusyPollStats, type MsClock, perfClock, SpareCore } from './busy-poll.js';
 import { FrameContext } from './context.js';
 import { Pipeline } from './pipeline.js';
 import type { PolicyDirection, PolicyTable } from './policy.js';
@@ -45,6 +48,8 @@ const BIG_SLOT = 65536 + 128;
 const BIG_BATCH = 16;
 /** Read batches per wakeup before yielding to the event loop (fairness between ports). */
 const DRAIN_BUDGET = 16;
+/** How often `busyPoll: auto` samples the machine's idle time (SpareCore). */
+const SPARE_SAMPLE_MS = 1000;
 
 export class Switch {
   readonly opts: SwitchOptions;
@@ -60,6 +65,19 @@ export class Switch {
   private sweepTimer: NodeJS.Timeout | null = null;
   private readonly eth = new EthernetView();
   private readonly arp = new ArpView();
+  /** Busy polling: the setting, its counters, the clock it reads, auto's decision. */
+  private pollSetting: BusyPollSetting = BUSY_POLL_OFF;
+  readonly pollStats = new BusyPollStats();
+  private pollClock: MsClock = perfClock;
+  private spare: SpareCore | null = null;
+  private spareTimer: NodeJS.Timeout | null = null;
+  /** Budget in ms (0: off), when the last frame was read (ms of pollClock), whether a spin runs. */
+  private spinBudgetMs = 0;
+  private lastFrameAt = 0;
+  private spinning = false;
+  private spinQueued = false;
+  private running = false;
+  private readonly spinLater = (): void => { this.spinQueued = false; if (this.running) this.spin(); };
 
   constructor(opts: SwitchOptions) {
     this.opts = opts;
@@ -280,6 +298,8 @@ export class Switch {
 
   start(): void {
     const st = this.state;
+    this.running = true;
+    this.startSpareSampling();
     for (const sp of st.ports) if (sp !== null) this.watch(sp);
     if (st.l2 && this.sweepTimer === null) {
       const every = Math.min(10_000, Math.max(100, st.fdb.ageingMs / 10));
@@ -290,13 +310,62 @@ export class Switch {
 
   /** watch starts draining a port (attached after start()). */
   watch(sp: SwitchPort): void {
-    sp.port.onReadable(() => this.drain(sp));
+    sp.port.onReadable(() => {
+      this.pollStats.wakeups++;
+      this.drain(sp);
+    });
   }
 
   stop(): void {
+    this.running = false;
     for (const sp of this.state.ports) if (sp !== null) sp.port.onReadable(null);
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
+    if (this.spareTimer !== null) clearInterval(this.spareTimer);
+    this.spareTimer = null;
+  }
+
+  /**
+   * setBusyPoll sets the poll mode (busy-poll.ts); `clock` and `spare` are for tests (a fake
+   * clock; a SpareCore over canned /proc/stat text). May be called while running.
+   */
+  setBusyPoll(setting: BusyPollSetting, opts: { clock?: MsClock; spare?: SpareCore } = {}): void {
+    if (setting.mode !== 'off' && !(Number.isFinite(setting.budgetUs) && setting.budgetUs > 0)) throw new RangeError(`busy poll budget ${setting.budgetUs} µs`);
+    this.pollSetting = setting;
+    this.pollClock = opts.clock ?? perfClock;
+    this.spare = setting.mode === 'auto' ? (opts.spare ?? new SpareCore()) : null;
+    if (this.spareTimer !== null) clearInterval(this.spareTimer);
+    this.spareTimer = null;
+    this.applySpare();
+    if (this.running) this.startSpareSampling();
+  }
+
+  get busyPoll(): BusyPollSetting { return this.pollSetting; }
+  /** Whether a drain that moved frames spins now (off, or auto without a spare core: false). */
+  get spinEnabled(): boolean { return this.spinBudgetMs > 0; }
+  /** auto's last sample: spare cores (-1 before two samples), or null when not auto. */
+  get spareCores(): number | null { return this.spare === null ? null : this.spare.spareCores; }
+  /** auto: how often the decision changed. */
+  get spareChanges(): number { return this.spare === null ? 0 : this.spare.changes; }
+
+  /** sampleSpareCore takes one auto sample now (the timer's job; tests call it). */
+  sampleSpareCore(): void {
+    if (this.spare === null) return;
+    this.spare.sample(this.pollStats.spinMs);
+    this.applySpare();
+  }
+
+  private applySpare(): void {
+    const s = this.pollSetting;
+    const on = s.mode === 'always' || (s.mode === 'auto' && this.spare !== null && this.spare.allowed);
+    this.spinBudgetMs = on ? s.budgetUs / 1000 : 0;
+  }
+
+  private startSpareSampling(): void {
+    if (this.spare === null || this.spareTimer !== null) return;
+    this.sampleSpareCore();
+    this.spareTimer = setInterval(() => this.sampleSpareCore(), SPARE_SAMPLE_MS);
+    this.spareTimer.unref();
   }
 
   /**
@@ -319,12 +388,58 @@ export class Switch {
   }
 
   private drain(sp: SwitchPort): void {
+    let moved = 0;
     for (let k = 0; k < DRAIN_BUDGET; k++) {
       const n = this.drainOnce(sp);
-      if (n < sp.batch.capacity) return;
+      moved += n;
+      if (n < sp.batch.capacity) {
+        if (moved > 0 && this.spinBudgetMs > 0) {
+          this.lastFrameAt = this.pollClock();
+          this.pollStats.spins++;
+          this.spin();
+        }
+        return;
+      }
     }
     // Still busy: give the other ports (and timers) a turn, then continue.
     setImmediate(() => { if (sp.attached) this.drain(sp); });
+  }
+
+  /**
+   * spin reads every port, round after round, without sleeping, until `spinBudgetMs` has passed
+   * since the last frame (then the ports' readiness callbacks take over again). One call runs
+   * for at most the budget in all: if frames were still coming when it ran out, the spin goes
+   * on after one event-loop turn (timers, signals, the control socket), from the same last
+   * frame. A drain inside the spin does not start another (the `spinning` flag).
+   */
+  private spin(): void {
+    if (this.spinning || this.spinBudgetMs <= 0) return;
+    this.spinning = true;
+    const ports = this.state.ports, clock = this.pollClock, budget = this.spinBudgetMs, st = this.pollStats;
+    const start = clock();
+    let t = start, caught = 0, rounds = 0, last = this.lastFrameAt;
+    for (;;) {
+      let n = 0;
+      for (let i = 0; i < ports.length; i++) {
+        const sp = ports[i];
+        if (sp !== null && sp !== undefined) n += this.drainOnce(sp);
+      }
+      rounds++;
+      t = clock();
+      if (n > 0) { caught += n; last = t; }
+      if (t - last >= budget) break;
+      if (t - start >= budget) {
+        // Frames still coming: let the event loop run once, then go on.
+        st.yields++;
+        if (!this.spinQueued) { this.spinQueued = true; setImmediate(this.spinLater); }
+        break;
+      }
+    }
+    this.lastFrameAt = last;
+    st.rounds += rounds;
+    st.frames += caught;
+    st.spinMs += t - start;
+    this.spinning = false;
   }
 
   /** drainOnce reads one batch from `sp`, processes it and flushes; returns the frame count. */

@@ -80,6 +80,13 @@ describe('node config', () => {
     ['an unknown io backend', (c) => { c.io = 'dpdk'; }, 'ERR_CONFIG_INVALID', 'io'],
     ['tunnelOffload neither auto nor off', (c) => { c.tunnelOffload = 'on'; }, 'ERR_CONFIG_INVALID', 'tunnelOffload'],
     ['tunnelOffload as a boolean', (c) => { c.tunnelOffload = true; }, 'ERR_CONFIG_INVALID', 'tunnelOffload'],
+    ['a busyPoll word that is not off or auto', (c) => { c.busyPoll = 'on'; }, 'ERR_CONFIG_INVALID', 'busyPoll'],
+    ['a busyPoll budget of 0 µs', (c) => { c.busyPoll = 0; }, 'ERR_CONFIG_INVALID', 'busyPoll'],
+    ['a busyPoll budget beyond 10 ms', (c) => { c.busyPoll = 10_001; }, 'ERR_CONFIG_INVALID', 'busyPoll'],
+    ['a fractional busyPoll budget', (c) => { c.busyPoll = 2.5; }, 'ERR_CONFIG_INVALID', 'busyPoll'],
+    ['a busyPoll budget as a string', (c) => { c.busyPoll = '50'; }, 'ERR_CONFIG_INVALID', 'busyPoll'],
+    ['a busyPoll object without a budget', (c) => { c.busyPoll = { auto: true }; }, 'ERR_CONFIG_INVALID', 'busyPoll'],
+    ['a busyPoll object with an unknown key', (c) => { c.busyPoll = { us: 50, spin: true }; }, 'ERR_CONFIG_INVALID', 'busyPoll'],
   ])('rejects %s with a code naming the field', (_name, f, code, field) => {
     expect(() => parseConfig(edit(f))).toThrow(expect.objectContaining({ code, field }));
   });
@@ -116,6 +123,15 @@ describe('node config', () => {
       if (saved === undefined) delete process.env['FLATNET_TUNNEL_OFFLOAD'];
       else process.env['FLATNET_TUNNEL_OFFLOAD'] = saved;
     }
+  });
+
+  it('compiles busyPoll: off by default, auto with its budget, a number spins always', () => {
+    expect(parseConfig(base()).busyPoll).toEqual({ mode: 'off', budgetUs: 0 });
+    expect(parseConfig(edit((c) => { c.busyPoll = 'off'; })).busyPoll).toEqual({ mode: 'off', budgetUs: 0 });
+    expect(parseConfig(edit((c) => { c.busyPoll = 'auto'; })).busyPoll).toEqual({ mode: 'auto', budgetUs: 50 });
+    expect(parseConfig(edit((c) => { c.busyPoll = 100; })).busyPoll).toEqual({ mode: 'always', budgetUs: 100 });
+    expect(parseConfig(edit((c) => { c.busyPoll = { us: 200, auto: true }; })).busyPoll).toEqual({ mode: 'auto', budgetUs: 200 });
+    expect(parseConfig(edit((c) => { c.busyPoll = { us: 20 }; })).busyPoll).toEqual({ mode: 'always', budgetUs: 20 });
   });
 
   it('accepts a pod MTU of exactly underlay - 50', () => {

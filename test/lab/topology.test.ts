@@ -14,7 +14,7 @@ describe('lab options', () => {
   it('defaults to 3 nodes of which 1 kernel, 2 pods, L3, port 4789, VNI 1, kernel udpcsum on, pod offloads off', () => {
     expect(resolveLabOptions()).toEqual({
       name: 'lab', nodes: 3, kernelNodes: 1, pods: 2, mode: 'l3', port: 4789, vni: 1, kernelUdpCsum: [true],
-      podOffloads: true, flatnetOffloads: true, underlayOffloads: false, flatnetIo: null, fdbLimit: null, vtepMacSource: 'config', podsVia: 'cni',
+      podOffloads: true, flatnetOffloads: true, underlayOffloads: false, flatnetIo: null, flatnetBusyPoll: null, fdbLimit: null, vtepMacSource: 'config', podsVia: 'cni',
       etcd: 0, leaseTtlSeconds: 60, manifest: null,
     });
   });
