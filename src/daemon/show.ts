@@ -16,6 +16,7 @@ import { PortKind } from '../pipeline/port.js';
 export interface RouteRow { dst: string; kind: string; dev: string; via: string | null; underlay: string | null; lladdr: string | null }
 export interface FdbRow { mac: string; dev: string; dst: string | null; vni: number; state: 'permanent' | 'learned' | 'flood'; ageSeconds: number | null }
 export interface PortRow {
+  /** The switch port id; -1 for the tunnel TAP (role `tunnel`, transmit only). */
   id: number; name: string; role: string; kind: string;
   /** The I/O backend: 'af_xdp', 'packet' (AF_PACKET / UDP / raw sockets), 'tap', or the kind of an in-memory port. */
   backend: string;
@@ -71,10 +72,12 @@ export function snapshotFdb(sw: Switch): FdbRow[] {
 }
 
 export function snapshotPorts(sw: Switch): PortRow[] {
-  return sw.portList.map((p) => {
+  // The tunnel TAP last, as role `tunnel` and id -1 (it is no switch port: transmit only).
+  const tunnel = sw.tunnelPort;
+  return [...sw.portList, ...(tunnel === null ? [] : [tunnel])].map((p) => {
     const s = p.port.stats;
     return {
-      id: p.id, name: p.name, role: p.role, kind: p.port.kind,
+      id: p.id, name: p.name, role: p === tunnel ? 'tunnel' : p.role, kind: p.port.kind,
       backend: p.port.kind === PortKind.AF_XDP ? 'af_xdp' : p.port.kind === PortKind.PACKET || p.port.kind === PortKind.UDP ? 'packet' : p.port.kind,
       io: p.port.ioInfo?.() ?? null,
       ip: p.role === 'pod' ? formatIpv4(p.ip) : null,
@@ -170,7 +173,7 @@ export function render(what: ShowWhat, data: unknown): string {
       }).join('\n') + '\n';
     case 'ports':
       return (data as PortRow[]).map((p) => [
-        `${p.id}: ${p.name}: <${p.role}> kind ${p.kind} backend ${p.backend}${p.ip ? ` inet ${p.ip}` : ''}${p.mac ? ` link/ether ${p.mac}` : ''}`,
+        `${p.id < 0 ? '-' : p.id}: ${p.name}: <${p.role}> kind ${p.kind} backend ${p.backend}${p.ip ? ` inet ${p.ip}` : ''}${p.mac ? ` link/ether ${p.mac}` : ''}`,
         ...(p.io === null ? [] : [`    io: ${JSON.stringify(p.io)}`]),
         `    RX: ${'packets'.padStart(12)} ${'bytes'.padStart(14)} ${'batches'.padStart(10)} ${'errors'.padStart(8)}`,
         `        ${String(p.rxPackets).padStart(12)} ${String(p.rxBytes).padStart(14)} ${String(p.rxBatches).padStart(10)} ${String(p.rxErrors).padStart(8)}`,
@@ -182,7 +185,8 @@ export function render(what: ShowWhat, data: unknown): string {
       ].join('\n')).join('\n') + '\n';
     case 'counters': {
       const c = data as CountersSnapshot;
-      const lines = Object.entries(c.counters).map(([k, v]) => `${k.padEnd(22)} ${String(v).padStart(14)}`);
+      const w = Math.max(22, ...Object.keys(c.counters).map((k) => k.length));
+      const lines = Object.entries(c.counters).map(([k, v]) => `${k.padEnd(w)} ${String(v).padStart(14)}`);
       lines.push('', c.drops.length === 0 ? 'no drops' : `${'drop reason'.padEnd(28)} ${'count'.padStart(12)}  meaning`);
       for (const d of c.drops) lines.push(`${d.reason.padEnd(28)} ${String(d.count).padStart(12)}  ${d.help}`);
       return lines.join('\n') + '\n';

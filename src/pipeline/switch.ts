@@ -97,6 +97,8 @@ export class Switch {
   get routes(): RouteTable { return this.state.routes; }
   get peerList(): readonly Vtep[] { return this.state.peers; }
   get portList(): SwitchPort[] { return this.state.ports.filter((p): p is SwitchPort => p !== null); }
+  /** The tunnel TAP (attachTunnelOffload), or null. Not in portList: transmit only, no id. */
+  get tunnelPort(): SwitchPort | null { return this.state.tunnelTap; }
   /** The largest inner IPv4 packet that fits the underlay after encapsulation. */
   get maxInnerIpLen(): number { return this.state.maxInnerIpLen; }
   get podMtu(): number { return this.state.podMtu; }
