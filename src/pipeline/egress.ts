@@ -115,7 +115,6 @@ export class Egress {
         return Drop.NONE;
       }
       c.plan = ov.gso ? Plan.ENCAP_TRAIN : Plan.ENCAP_SEGMENTS;
-      c.pieces = n;
       return Drop.NONE;
     }
     if ((c.vFlags & VirtioNetFlag.NEEDS_CSUM) !== 0) {
@@ -284,9 +283,9 @@ export function applyRoutedRewrite(c: FrameContext): void {
 /**
  * offloadable: a super-frame the tunnel TAP takes whole (Plan.ENCAP_OFFLOAD): IPv4 TCP with its
  * partial checksum (what TSO hands over), read with room for the tunnel headers in front, small
- * enough for the outer IPv4 length field, to one VTEP (not flooded), to a peer without outer UDP checksums (the kernel
- * would have to compute one per segment: TUN_F_UDP_TUNNEL_GSO_CSUM, not used) and with a TTL the
- * kernel's forwarding can take one from. (With ECN in the GSO type the TAP would want
+ * enough for the outer IPv4 length field, to one VTEP (not flooded), without outer UDP checksums
+ * (the kernel would compute one per segment: TUN_F_UDP_TUNNEL_GSO_CSUM, not used) and with a TTL
+ * the kernel's forwarding can take one from. (With ECN in the GSO type the TAP would want
  * TUN_F_TSO_ECN as well: such frames keep the software path.)
  */
 function offloadable(c: FrameContext): boolean {

@@ -73,7 +73,9 @@ export class OverlayIngress {
     if (type === EtherType.VLAN || type === EtherType.QINQ) return c.dropWith(Drop.VLAN_TAGGED);
     c.decapsulated = true;
     if (st.l2) {
-      if (type === EtherType.IPV4 || type === EtherType.IPV6) this.ingress.parseIp(c);
+      if (type === EtherType.IPV4 || type === EtherType.IPV6) {
+        if (this.ingress.parseIp(c) && c.ipVersion === 4) this.offloadState(c);
+      }
       return; // the bridge learns and forwards
     }
     // L3: the inner frame is for our VTEP MAC and carries IPv4 from the peer's pod CIDR.

@@ -317,6 +317,19 @@ describe('tunnel offload (UDP-tunnel GSO through the tunnel TAP) and offload sta
     expect([n.sw.stats.overlaySuperFrames, n.sw.stats.totalDrops()]).toEqual([2, 0]);
   });
 
+  it('in L2 mode too: a partial inner checksum from a peer reaches a virtio pod as such and a plain pod completed', () => {
+    const n = node({ rx: Framing.UDP, tx: Framing.IP, gso: true, gro: true }, { mode: 'l2' });
+    const frameTo = (dst: { ip: number; mac: number }): Buffer => tcpFrame({ srcMac: macBuf(mac('02:00:0a:f4:02:05')), dstMac: macBuf(dst.mac), src: ipBuf(REMOTE), dst: ipBuf(dst.ip), seq: 7000, payload: payloadOf(300), csum: 'partial', ttl: 64 });
+    n.ov.inject(fromPeer(frameTo(POD)), UL2, 4789);
+    n.ov.inject(fromPeer(frameTo(POD2)), UL2, 4789);
+    n.sw.pump();
+    const [virtio] = n.pod.take();
+    expect([virtio!.vnet![0], virtio!.vnet!.readUInt16LE(6), virtio!.vnet!.readUInt16LE(8)]).toEqual([VirtioNetFlag.NEEDS_CSUM, 34, 16]);
+    const [plain] = n.pod2.take();
+    expect(layer(dissectFrame(plain!.frame).layers, 'tcp').checksumStatus).toBe('good');
+    expect([n.sw.stats.overlayPartialChecksums, n.sw.stats.totalDrops()]).toEqual([2, 0]);
+  });
+
   it('a partial inner checksum from a peer (checksum offload on a veth underlay) passes as such to a virtio pod, is completed for a plain one, and does not stick to the next frame', () => {
     const n = node({ rx: Framing.UDP, tx: Framing.IP, gso: true, gro: true });
     const payload = payloadOf(300);
