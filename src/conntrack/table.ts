@@ -255,12 +255,21 @@ export class ConnTable {
     let timeout: number;
     const t = this.timeouts;
     if (proto === CtProto.TCP) {
-      const step = this.step;
-      if (!tcpNext(this.state[e] as TcpState, this.close[e]!, dir, tcpFlags, step)) return false;
-      this.state[e] = step.state;
-      this.close[e] = step.close;
-      if (step.state === TcpState.ESTABLISHED) f |= CtFlag.ASSURED;
-      timeout = tcpTimeout(t, step.state);
+      const s = this.state[e] as TcpState;
+      if (s === TcpState.ESTABLISHED && (tcpFlags & (TcpFlag.SYN | TcpFlag.FIN | TcpFlag.RST)) === 0) {
+        // Most packets of a connection: an ACK (or data) while ESTABLISHED. tcpNext would keep
+        // the state and the close bits (none while ESTABLISHED: the first FIN leaves it), so
+        // it is skipped.
+        f |= CtFlag.ASSURED;
+        timeout = t.tcpEstablished;
+      } else {
+        const step = this.step;
+        if (!tcpNext(s, this.close[e]!, dir, tcpFlags, step)) return false;
+        this.state[e] = step.state;
+        this.close[e] = step.close;
+        if (step.state === TcpState.ESTABLISHED) f |= CtFlag.ASSURED;
+        timeout = tcpTimeout(t, step.state);
+      }
     } else if (proto === CtProto.UDP) {
       // Assured once a reply was seen and the original side spoke again (the kernel's "stream").
       if ((f & CtFlag.SEEN_REPLY) !== 0 && dir === Dir.ORIGINAL) f |= CtFlag.ASSURED;
