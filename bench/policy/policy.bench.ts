@@ -13,6 +13,7 @@
  * catalog of 10,000 Services. Each case runs in its own process (so one case's code paths do
  * not shape the JIT for the next), the cases interleaved run by run.
  *
+ * Wall time per frame and the process's CPU time per frame (steadier on a shared machine).
  * Run: npm run build:ts && node --expose-gc dist/bench/policy/policy.bench.js [--runs 5] [--seconds 2] [--json out.json]
  */
 
@@ -102,8 +103,14 @@ function worker(c: Case, seconds: number): void {
   warm.run(input, { loops, capture: new FrameCapture() });
   const node = new ReplayNode(cfg);
   install(c, node, dsts);
-  const r: ReplayResult = node.run(node.load(data), { loops });
-  process.stdout.write(JSON.stringify({ nsPerFrame: r.nsPerFrame, heapBytesPerFrame: r.heapBytesPerFrame, framesOut: r.framesOut, framesIn: r.framesIn, drops: r.drops }));
+  const input2 = node.load(data);
+  // CPU time beside the wall time: on a shared machine the wall time also counts the moments
+  // another process had the core; the process's CPU time does not (it counts its GC threads).
+  const cpu0 = process.cpuUsage();
+  const r: ReplayResult = node.run(input2, { loops });
+  const cpu = process.cpuUsage(cpu0);
+  const cpuNsPerFrame = ((cpu.user + cpu.system) * 1000) / r.framesIn;
+  process.stdout.write(JSON.stringify({ nsPerFrame: r.nsPerFrame, cpuNsPerFrame, heapBytesPerFrame: r.heapBytesPerFrame, framesOut: r.framesOut, framesIn: r.framesIn, drops: r.drops }));
 }
 
 const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -135,26 +142,27 @@ function main(): void {
   if (one !== '') { worker(one as Case, seconds); return; }
   const runs = Number(arg('--runs', '5'));
   const self = fileURLToPath(import.meta.url);
-  const results = new Map<Case, { ns: number[]; heap: number[]; drops: number }>(CASES.map((c) => [c, { ns: [], heap: [], drops: 0 }]));
+  const results = new Map<Case, { ns: number[]; cpu: number[]; heap: number[]; drops: number }>(CASES.map((c) => [c, { ns: [], cpu: [], heap: [], drops: 0 }]));
   for (let r = 0; r < runs; r++) {
     for (const c of CASES) {
-      const out = JSON.parse(execFileSync(process.execPath, ['--expose-gc', '--max-semi-space-size=64', self, '--case', c, '--seconds', String(seconds)], { encoding: 'utf8', maxBuffer: 1 << 20 })) as { nsPerFrame: number; heapBytesPerFrame: number; drops: Record<string, number> };
+      const out = JSON.parse(execFileSync(process.execPath, ['--expose-gc', '--max-semi-space-size=64', self, '--case', c, '--seconds', String(seconds)], { encoding: 'utf8', maxBuffer: 1 << 20 })) as { nsPerFrame: number; cpuNsPerFrame: number; heapBytesPerFrame: number; drops: Record<string, number> };
       const x = results.get(c)!;
       x.ns.push(out.nsPerFrame);
+      x.cpu.push(out.cpuNsPerFrame);
       x.heap.push(out.heapBytesPerFrame);
       x.drops = Math.max(x.drops, Object.values(out.drops).reduce((a, b) => a + b, 0));
     }
     process.stderr.write(`run ${r + 1}/${runs} done\n`);
   }
-  const base = median(results.get('pod-ip')!.ns);
+  const base = median(results.get('pod-ip')!.ns), baseCpu = median(results.get('pod-ip')!.cpu);
   const lines = [
     `policy and service bench: ${machine()}, ${runs} runs per case, >= ${seconds} s each, cases interleaved`,
     '',
-    '| case | ns/frame (median) | Mpps | pod-ip / case (rate ratio) | ns/frame, all runs | heap B/frame (max) | drops |',
-    '|---|---:|---:|---:|---|---:|---:|',
+    '| case | ns/frame (median) | Mpps | pod-ip / case (rate ratio) | ns/frame, all runs | CPU ns/frame (median) | CPU ratio | heap B/frame (max) | drops |',
+    '|---|---:|---:|---:|---|---:|---:|---:|---:|',
     ...CASES.map((c) => {
-      const x = results.get(c)!, m = median(x.ns);
-      return `| ${c} | ${m.toFixed(1)} | ${(1000 / m).toFixed(2)} | ${(base / m).toFixed(3)} | ${x.ns.map((v) => v.toFixed(0)).join(', ')} | ${Math.max(...x.heap).toFixed(3)} | ${x.drops} |`;
+      const x = results.get(c)!, m = median(x.ns), mc = median(x.cpu);
+      return `| ${c} | ${m.toFixed(1)} | ${(1000 / m).toFixed(2)} | ${(base / m).toFixed(3)} | ${x.ns.map((v) => v.toFixed(0)).join(', ')} | ${mc.toFixed(1)} | ${(baseCpu / mc).toFixed(3)} | ${Math.max(...x.heap).toFixed(3)} | ${x.drops} |`;
     }),
   ];
   const t = compileTimes();

@@ -123,6 +123,8 @@ export class ConnTable {
   private readonly next: Int32Array;
   private readonly packets: Float64Array;
   private readonly bytes: Float64Array;
+  /** A word the connection's user keeps per direction (the Service NAT: its checksum changes); 0 when created. */
+  private readonly aux: Int32Array;
   // Per entry.
   private readonly proto: Uint8Array;
   private readonly state: Uint8Array;
@@ -155,6 +157,7 @@ export class ConnTable {
     this.next = new Int32Array(cap * 2);
     this.packets = new Float64Array(cap * 2);
     this.bytes = new Float64Array(cap * 2);
+    this.aux = new Int32Array(cap * 2);
     this.proto = new Uint8Array(cap);
     this.state = new Uint8Array(cap);
     this.close = new Uint8Array(cap);
@@ -233,6 +236,7 @@ export class ConnTable {
     this.setTuple(o, proto, src, dst, ports);
     this.setTuple(r, proto, rsrc, rdst, rports);
     this.packets[o] = 0; this.bytes[o] = 0; this.packets[r] = 0; this.bytes[r] = 0;
+    this.aux[o] = 0; this.aux[r] = 0;
     this.lruAppend(e);
     this.stats.entries++;
     this.stats.inserted++;
@@ -255,12 +259,21 @@ export class ConnTable {
     let timeout: number;
     const t = this.timeouts;
     if (proto === CtProto.TCP) {
-      const step = this.step;
-      if (!tcpNext(this.state[e] as TcpState, this.close[e]!, dir, tcpFlags, step)) return false;
-      this.state[e] = step.state;
-      this.close[e] = step.close;
-      if (step.state === TcpState.ESTABLISHED) f |= CtFlag.ASSURED;
-      timeout = tcpTimeout(t, step.state);
+      const s = this.state[e] as TcpState;
+      if (s === TcpState.ESTABLISHED && (tcpFlags & (TcpFlag.SYN | TcpFlag.FIN | TcpFlag.RST)) === 0) {
+        // Most packets of a connection: an ACK (or data) while ESTABLISHED. tcpNext would keep
+        // the state and the close bits (none while ESTABLISHED: the first FIN leaves it), so
+        // it is skipped.
+        f |= CtFlag.ASSURED;
+        timeout = t.tcpEstablished;
+      } else {
+        const step = this.step;
+        if (!tcpNext(s, this.close[e]!, dir, tcpFlags, step)) return false;
+        this.state[e] = step.state;
+        this.close[e] = step.close;
+        if (step.state === TcpState.ESTABLISHED) f |= CtFlag.ASSURED;
+        timeout = tcpTimeout(t, step.state);
+      }
     } else if (proto === CtProto.UDP) {
       // Assured once a reply was seen and the original side spoke again (the kernel's "stream").
       if ((f & CtFlag.SEEN_REPLY) !== 0 && dir === Dir.ORIGINAL) f |= CtFlag.ASSURED;
@@ -340,6 +353,9 @@ export class ConnTable {
   nodeDst(n: number): number { return this.dst[n]! >>> 0; }
   /** The tuple's ports as packPorts made them (int32): `>>> 16` is the source, `& 0xffff` the destination. */
   nodePorts(n: number): number { return this.ports[n]!; }
+  /** The tuple node's user word (setNodeAux; 0 after create). */
+  nodeAux(n: number): number { return this.aux[n]!; }
+  setNodeAux(n: number, v: number): void { this.aux[n] = v; }
   /** The connection's mark (a Service or policy may store an index here). */
   mark(n: number): number { return this.marks[n >> 1]!; }
   setMark(n: number, v: number): void { this.marks[n >> 1] = v; }

@@ -102,15 +102,40 @@ export class Pipeline {
     // It also sees frames between two local pods (DELIVER, L3 mode): a local backend answers
     // its client on the link, and that reply must be translated back (what br_netfilter does
     // for a Linux bridge); only routed frames (NEXT) open new translations.
-    if (hooks && (c.verdict === NEXT || c.verdict === Verdict.DELIVER)) {
-      this.serviceNat.decide(c);
-      if (dry) this.explain('service-nat', c); else this.serviceNat.act(c);
-      if (c.done) return;
-    }
-    if (hooks && c.ingress.isPod) {
-      this.policyEgress.decide(c);
-      if (dry) this.explain('policy-egress', c); else this.policyEgress.act(c);
-      if (c.done) return;
+    // On the data path the tables are called here, not through the stage objects: V8 inlined
+    // the stages' small wrappers (about 200 bytes of bytecode) into this function, out of its
+    // inlining budget (max_inlined_bytecode_size_cumulative, 920), and the ingress stage's
+    // fromPod and the egress stage's encapOne and planTunnel were left as calls; without the
+    // wrappers there is room for one of them (which one depends on the call counts a process
+    // collects; --trace-turbo-inlining). The tables' decide and act are too big to inline
+    // (over 460 bytes): one call each, as through the wrappers.
+    if (dry) {
+      if (c.verdict === NEXT || c.verdict === Verdict.DELIVER) {
+        this.serviceNat.decide(c);
+        this.explain('service-nat', c);
+        if (c.done) return;
+      }
+      if (c.ingress.isPod) {
+        this.policyEgress.decide(c);
+        this.explain('policy-egress', c);
+        if (c.done) return;
+      }
+    } else if (hooks && c.ipVersion !== 0) {
+      const nat = this.serviceNat.table;
+      if (nat !== null && (c.verdict === NEXT || c.verdict === Verdict.DELIVER)) {
+        nat.decide(c);
+        nat.act(c);
+        if (c.done) {
+          if ((c.verdict as Verdict) === Verdict.DROP && c.reply === Reply.ICMP_ERROR) this.serviceNat.sendError(c);
+          return;
+        }
+      }
+      const pe = this.policyEgress.table;
+      if (pe !== null && c.ingress.isPod && c.verdict < Verdict.REPLY) {
+        pe.decide(c);
+        pe.act(c);
+        if (c.done) return;
+      }
     }
 
     if (c.verdict === NEXT) {
@@ -125,9 +150,18 @@ export class Pipeline {
     }
 
     if (hooks && c.verdict !== TUNNEL) {
-      this.policyIngress.decide(c);
-      if (dry) this.explain('policy-ingress', c); else this.policyIngress.act(c);
-      if (c.done) return;
+      if (dry) {
+        this.policyIngress.decide(c);
+        this.explain('policy-ingress', c);
+        if (c.done) return;
+      } else {
+        const pi = this.policyIngress.table;
+        if (pi !== null && c.ipVersion !== 0 && c.verdict < Verdict.REPLY) {
+          pi.decide(c);
+          pi.act(c);
+          if (c.done) return;
+        }
+      }
     }
 
     this.egress.decide(c);

@@ -45,7 +45,11 @@ export class ServiceNatStage {
     const table = this.table;
     if (table === null || c.ipVersion === 0) return;
     table.act(c);
-    // A Service without endpoints rejects: ICMP port unreachable to the client.
-    if (c.verdict === Verdict.DROP && c.reply === Reply.ICMP_ERROR) this.icmp.error(c);
+    if (c.verdict === Verdict.DROP && c.reply === Reply.ICMP_ERROR) this.sendError(c);
+  }
+
+  /** sendError: a Service without endpoints rejects: ICMP port unreachable to the client (after act dropped the frame). */
+  sendError(c: FrameContext): void {
+    this.icmp.error(c);
   }
 }

@@ -92,6 +92,9 @@ export class ServiceNat implements ServiceTable {
   private newDst = 0;
   private newSport = 0;
   private newDport = 0;
+  /** EXISTING: the packet's ports key before and after (packPorts), and its node's checksum changes (natSums). */
+  private newPorts = 0;
+  private sums = 0;
   /** ICMP error: the quoted header's new addresses and ports. */
   private inSrc = 0;
   private inDst = 0;
@@ -164,6 +167,7 @@ export class ServiceNat implements ServiceTable {
       if ((ct.mark(n) & MARK_NAT) === 0) return;
       this.node = n;
       this.planTuple(n);
+      this.sums = ct.nodeAux(n);
       this.plan = Plan.EXISTING;
       this.setContext(c);
       c.natted = true;
@@ -222,6 +226,10 @@ export class ServiceNat implements ServiceTable {
         return;
       }
       ct.setMark(r, MARK_NAT);
+      // What the rewrite changes in the checksums, per direction, for the packets after this one.
+      const newPorts = packPorts(this.newSport, this.newDport);
+      ct.setNodeAux(r, natSums(src, dst, this.ports, this.newSrc, this.newDst, newPorts));
+      ct.setNodeAux(r + 1, natSums(this.newDst, this.newSrc, swapPorts(newPorts), dst, src, swapPorts(this.ports)));
       c.ctNode = r;
       c.ctSeen = true;
       c.ctNew = true;
@@ -245,6 +253,10 @@ export class ServiceNat implements ServiceTable {
   rewrite(c: FrameContext): void {
     if (this.plan === Plan.ICMP) return this.rewriteIcmp(c);
     if (this.plan === Plan.NONE || this.plan === Plan.STALE) return;
+    if (this.plan === Plan.EXISTING && this.proto !== CtProto.SCTP) {
+      natApply(c, (c.vFlags & VirtioNetFlag.NEEDS_CSUM) !== 0, this.sums, this.newSrc, this.newDst, this.newPorts);
+      return;
+    }
     natRewrite(c, (c.vFlags & VirtioNetFlag.NEEDS_CSUM) !== 0, this.newSrc, this.newDst, this.newSport, this.newDport);
   }
 
@@ -353,11 +365,12 @@ export class ServiceNat implements ServiceTable {
 
   /** planTuple: the addresses a packet of node `n`'s direction leaves with (the other tuple, inverted). */
   private planTuple(n: number): void {
-    const ct = this.ct, o = n ^ 1;
+    const ct = this.ct, o = n ^ 1, p = ct.nodePorts(o);
     this.newSrc = ct.nodeDst(o);
     this.newDst = ct.nodeSrc(o);
-    this.newSport = ct.nodePorts(o) & 0xffff;
-    this.newDport = ct.nodePorts(o) >>> 16;
+    this.newSport = p & 0xffff;
+    this.newDport = p >>> 16;
+    this.newPorts = swapPorts(p);
   }
 
   private setContext(c: FrameContext): void {
@@ -470,6 +483,56 @@ export function natRewrite(c: FrameLayout, partial: boolean, src: number, dst: n
   }
   dv.setUint16(at, s);
 }
+
+/** ~w as a 16-bit word. */
+const neg16 = (w: number): number => ~w & 0xffff;
+/** The sum RFC 1624 (eqn. 3) adds for a 32-bit field changing from `o` to `n`: ~o + n, by 16-bit words. */
+const change32 = (o: number, n: number): number => neg16(o >>> 16) + neg16(o) + ((n >>> 16) & 0xffff) + (n & 0xffff);
+/** fold2: a sum of a few 16-bit words folded to 16 bits (end-around carry). */
+const fold2 = (s: number): number => {
+  s = (s >>> 16) + (s & 0xffff);
+  return (s >>> 16) + (s & 0xffff);
+};
+
+/**
+ * natSums: what rewriting a packet from (os, od, oports) to (ns, nd, nports) adds to its
+ * checksums (ports keys as packPorts makes them), folded: the IPv4 header's (addresses) in the
+ * high 16 bits, TCP's and UDP's (addresses of the pseudo-header and ports) in the low 16 bits.
+ * Stored with each direction of a translated connection (ConnTable.setNodeAux): every packet of
+ * that direction changes the same fields the same way.
+ */
+export function natSums(os: number, od: number, oports: number, ns: number, nd: number, nports: number): number {
+  const ip = fold2(change32(os, ns) + change32(od, nd));
+  return (ip << 16) | fold2(ip + change32(oports, nports));
+}
+
+/**
+ * natApply: natRewrite for a packet of a translated connection whose tuple is the one `sums`
+ * was made for (natSums): the same bytes, with the checksum changes added instead of worked out
+ * from the old fields. Not for SCTP (its CRC32c is recomputed: natRewrite).
+ */
+export function natApply(c: FrameLayout, partial: boolean, sums: number, src: number, dst: number, ports: number): void {
+  const dv = c.dv, l3 = c.l3Off, l4 = c.l4Off, proto = c.proto, ip = sums >>> 16;
+  dv.setUint16(l3 + 10, neg16(fold2(neg16(dv.getUint16(l3 + 10)) + ip)));
+  dv.setUint32(l3 + 12, src);
+  dv.setUint32(l3 + 16, dst);
+  dv.setInt32(l4, ports);
+  const at = proto === CtProto.TCP ? l4 + 16 : l4 + 6;
+  if (at + 2 > c.ipEnd) return;
+  const old = dv.getUint16(at);
+  if (proto === CtProto.UDP && old === 0) return;
+  let s: number;
+  if (partial) {
+    s = fold2(old + ip); // the pseudo-header sum, not complemented: the addresses only
+  } else {
+    s = neg16(fold2(neg16(old) + (sums & 0xffff)));
+    if (proto === CtProto.UDP && s === 0) s = 0xffff;
+  }
+  dv.setUint16(at, s);
+}
+
+/** swapPorts: the ports key the other way (packPorts(dport, sport)). */
+const swapPorts = (ports: number): number => packPorts(ports & 0xffff, ports >>> 16);
 
 const CRC32C_TABLE = (() => {
   const t = new Uint32Array(256);

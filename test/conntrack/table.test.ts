@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConnTable, CtFlag, CtProto, CtRefuse, DEFAULT_CT_TIMEOUTS, Dir, TcpState, formatEntry, packPorts } from '../../src/conntrack/table.js';
-import { TcpFlag } from '../../src/conntrack/tcp.js';
+import { TcpFlag, tcpNext, type TcpStep } from '../../src/conntrack/tcp.js';
 import { AllocationMeter } from '../../src/replay/alloc-meter.js';
 import { parseIpv4 } from '../../src/wire/addr.js';
 
@@ -90,6 +90,58 @@ describe('ConnTable: TCP states and their timeouts (nf_conntrack names and defau
     const r = tcpConn(ct2, 1);
     ct2.seen(r + 1, RST, 40, 1);
     expect([ct2.tcpState(r), ct2.reopens(r, SYN)]).toEqual([TcpState.CLOSE, true]);
+  });
+});
+
+describe('ConnTable: the ESTABLISHED fast path (plain ACKs skip the state machine)', () => {
+  const timeoutOf = (st: TcpState): number => [T.tcpClose, T.tcpSynSent, T.tcpSynRecv, T.tcpEstablished, T.tcpFinWait, T.tcpCloseWait, T.tcpLastAck, T.tcpTimeWait, T.tcpClose][st]!;
+
+  it('random packet sequences give the states, flags, verdicts and expiry times of tcpNext applied packet by packet', () => {
+    const flagsArb = fc.oneof(
+      { weight: 6, arbitrary: fc.constantFrom(ACK, ACK | TcpFlag.PSH, 0) },
+      { weight: 4, arbitrary: fc.subarray([SYN, ACK, FIN, RST, TcpFlag.PSH]).map((xs) => xs.reduce((a, b) => a | b, 0)) },
+    );
+    fc.assert(fc.property(flagsArb, fc.array(fc.tuple(fc.constantFrom(Dir.ORIGINAL, Dir.REPLY), flagsArb), { maxLength: 14 }), (first, packets) => {
+      const ct = new ConnTable({ capacity: 4, seed: 7 });
+      const model: TcpStep = { state: TcpState.NONE, close: 0 };
+      const opened = tcpNext(TcpState.NONE, 0, Dir.ORIGINAL, first, model);
+      const o = tcpConn(ct, 0, first);
+      expect(o >= 0).toBe(opened);
+      if (!opened) return;
+      let assured = model.state === TcpState.ESTABLISHED, replied = false, now = 0, expires = timeoutOf(model.state);
+      for (const [dir, flags] of packets) {
+        now += 1;
+        const step: TcpStep = { state: TcpState.NONE, close: 0 };
+        const ok = tcpNext(model.state, model.close, dir, flags, step);
+        expect(ct.seen(o + dir, flags, 60, now)).toBe(ok);
+        if (ok) {
+          model.state = step.state; model.close = step.close;
+          if (dir === Dir.REPLY) replied = true;
+          if (step.state === TcpState.ESTABLISHED) assured = true;
+          expires = now + timeoutOf(step.state);
+        }
+        expect(ct.tcpState(o)).toBe(model.state);
+        if (ok) expect(ct.entryFlags(o)).toBe((replied ? CtFlag.SEEN_REPLY : 0) | (assured ? CtFlag.ASSURED : 0));
+      }
+      expect(ct.lookup(CtProto.TCP, A, B, packPorts(40000, 80), expires - 1)).toBe(o);
+      expect(ct.lookup(CtProto.TCP, A, B, packPorts(40000, 80), expires)).toBe(-1);
+    }), { numRuns: 2000, seed: 12 });
+  });
+
+  it('an ACK while ESTABLISHED keeps the state and the 5-day timeout; a FIN after it still moves to FIN_WAIT', () => {
+    const ct = new ConnTable({ capacity: 8, seed: 1 });
+    const o = tcpConn(ct, 0);
+    ct.seen(o + 1, SYN | ACK, 60, 1);
+    ct.seen(o, ACK, 60, 2);
+    for (let t = 3; t < 100; t++) expect(ct.seen(o + (t & 1), ACK | TcpFlag.PSH, 1000, t)).toBe(true);
+    expect([ct.tcpState(o), ct.lookup(CtProto.TCP, A, B, packPorts(40000, 80), 99 + T.tcpEstablished - 1)]).toEqual([TcpState.ESTABLISHED, o]);
+    expect(ct.seen(o, FIN | ACK, 60, 100)).toBe(true);
+    expect(ct.tcpState(o)).toBe(TcpState.FIN_WAIT);
+    expect(ct.lookup(CtProto.TCP, A, B, packPorts(40000, 80), 100 + T.tcpFinWait)).toBe(-1);
+    // A late SYN/ACK retransmit is still judged by the state machine (allowed from the server only).
+    const ct2 = new ConnTable({ capacity: 8, seed: 1 });
+    const o2 = tcpConn(ct2, 0, ACK);
+    expect([ct2.seen(o2, SYN | ACK, 60, 1), ct2.seen(o2 + 1, SYN | ACK, 60, 1), ct2.tcpState(o2)]).toEqual([false, true, TcpState.ESTABLISHED]);
   });
 });
 

@@ -3,8 +3,9 @@
  * holds the client pod (10.244.1.2) and a backend pod (10.244.1.3, serving 8080); node 2 holds
  * another backend (10.244.2.5:8080). Service shop/web is 10.96.0.10:80 -> targetPort 8080.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ConnTable } from '../../src/conntrack/table.js';
+import { ConnTable, packPorts } from '../../src/conntrack/table.js';
 import { Cidr } from '../../src/fib/cidr.js';
 import { FakeClock } from '../../src/fib/clock.js';
 import type { MemoryPort } from '../../src/io/memory-port.js';
@@ -14,7 +15,7 @@ import { Framing, Switch, SwitchMode } from '../../src/pipeline/switch.js';
 import { PolicySet } from '../../src/policy/engine.js';
 import { PolicyEnforcer } from '../../src/policy/enforcer.js';
 import { ServiceCatalog, type EndpointSlice, type Service } from '../../src/service/catalog.js';
-import { crc32c, natRewrite, ServiceNat } from '../../src/service/nat.js';
+import { crc32c, natApply, natRewrite, natSums, ServiceNat } from '../../src/service/nat.js';
 import { formatIpv4 } from '../../src/wire/addr.js';
 import { icmpv4Frame } from '../../src/wire/build.js';
 import { checksumRef } from '../support/refs.js';
@@ -375,6 +376,28 @@ describe('natRewrite checksums', () => {
     natRewrite(L, true, CLIENT.ip, LOCAL_BE.ip, 40000, 8080);
     completeChecksum(f, 0, f.length, 34, 16);
     expect([formatIpv4(f.readUInt32BE(30)), f.readUInt16BE(36), ipv4HeaderOk(f), l4ChecksumOk(f)]).toEqual(['10.244.1.3', 8080, true, true]);
+  });
+
+  it('natApply (the checksum changes stored with the connection) writes the same bytes as natRewrite, for any tuple and checksum', () => {
+    const u32 = fc.integer({ min: 0, max: 0xffff_ffff }), u16 = fc.integer({ min: 0, max: 0xffff });
+    const edge32 = fc.oneof(u32, fc.constantFrom(0, 0xffff_ffff, 0xffff_0000, 0x0000_ffff));
+    const edge16 = fc.oneof(u16, fc.constantFrom(0, 0xffff));
+    fc.assert(fc.property(
+      fc.constantFrom('tcp', 'udp'), fc.boolean(), fc.tuple(edge32, edge32, edge16, edge16), fc.tuple(edge32, edge32, edge16, edge16), edge16,
+      (proto, partial, [os, od, osp, odp], [ns, nd, nsp, ndp], csum) => {
+        const make = (): Buffer => {
+          const f = proto === 'tcp' ? tcp({ srcMac: CLIENT.mac, dstMac: VTEP_MAC, src: os, dst: od, sport: osp, dport: odp, flags: ACK, payload: 10 })
+            : udp({ srcMac: CLIENT.mac, dstMac: VTEP_MAC, src: os, dst: od, sport: osp, dport: odp, payload: 10 });
+          f.writeUInt16BE(csum, 34 + (proto === 'tcp' ? 16 : 6)); // any field value, 0 included (UDP: no checksum)
+          return f;
+        };
+        const a = make(), b = make();
+        const La = FrameLayout.of(a), Lb = FrameLayout.of(b);
+        La.l4(); Lb.l4();
+        natRewrite(La, partial, ns, nd, nsp, ndp);
+        natApply(Lb, partial, natSums(os, od, packPorts(osp, odp), ns, nd, packPorts(nsp, ndp)), ns, nd, packPorts(nsp, ndp));
+        expect(b.toString('hex')).toBe(a.toString('hex'));
+      }), { numRuns: 3000, seed: 5 });
   });
 
   it('crc32c matches the RFC 3720 check value, so SCTP packets are rewritten with a CRC32c that verifies', () => {
