@@ -5,12 +5,10 @@
 import { describe, expect, it } from 'vitest';
 import { connect, type Socket } from 'node:net';
 import { createRegistry, serveMetrics } from '../../src/daemon/metrics.js';
-import { Cidr } from '../../src/fib/cidr.js';
-import { FakeClock } from '../../src/fib/clock.js';
-import { Framing, Switch } from '../../src/pipeline/switch.js';
+import type { Switch } from '../../src/pipeline/switch.js';
 import { DROP_NAMES } from '../../src/pipeline/drop.js';
 import { arp, ip, mac, udp } from '../support/pod-frames.js';
-import { testPort } from '../support/test-port.js';
+import { POD_MAC, smallSwitch, VTEP } from '../support/small-switch.js';
 import type { MemoryPort, WireFrame } from '../../src/io/memory-port.js';
 
 interface Sample { readonly labels: Record<string, string>; readonly value: number }
@@ -34,22 +32,7 @@ function parse(text: string): { samples: Map<string, Sample[]>; types: Map<strin
   return { samples, types };
 }
 
-const VTEP = mac('0e:00:00:00:01:00');
-const POD_MAC = mac('02:00:00:00:00:02');
-
-function build(): { sw: Switch; pod: MemoryPort; host: MemoryPort; overlay: MemoryPort } {
-  const sw = new Switch({
-    mode: 'l3', vni: 1, vtepMac: VTEP, vtepIp: ip('10.244.1.0'), podCidr: Cidr.parse('10.244.1.0/24'),
-    clusterCidr: Cidr.parse('10.244.0.0/16'), gatewayIp: ip('10.244.1.1'), underlayIp: ip('198.51.100.1'), port: 4789,
-    encap: { localUnderlayMac: 2, nextHopMac: 4, ttl: 64, df: 'unset', udpChecksum: false, srcPortRange: [49152, 65535] }, clock: new FakeClock(),
-  });
-  const pod = testPort('pod-a'), host = testPort('flatnet0'), overlay = testPort('ov');
-  sw.attachPod(pod, ip('10.244.1.2'), POD_MAC, 'pod-a');
-  sw.attachHost(host, mac('02:00:00:00:00:fe'), 'flatnet0');
-  sw.attachOverlay(overlay, Framing.ETHERNET, 'vxlan:4789');
-  sw.setPeers([{ name: 'n2', underlayIp: ip('198.51.100.2'), mac: mac('0e:00:00:00:02:00'), vni: 1, port: 4789, podCidr: Cidr.parse('10.244.2.0/24') }]);
-  return { sw, pod, host, overlay };
-}
+const build = smallSwitch;
 
 /** Traffic with a known outcome per frame: 3 spoofed, 2 to peer n2, 1 to nowhere, 1 ARP for the gateway. */
 function traffic(sw: Switch, pod: MemoryPort): void {

@@ -6,16 +6,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRegistry } from '../../src/daemon/metrics.js';
 import { busyPollStatus, render, snapshotCounters } from '../../src/daemon/show.js';
-import { Cidr } from '../../src/fib/cidr.js';
-import { FakeClock } from '../../src/fib/clock.js';
 import { BUSY_POLL_OFF, parseCpuLine, SpareCore } from '../../src/pipeline/busy-poll.js';
-import { Framing, Switch } from '../../src/pipeline/switch.js';
+import type { Switch } from '../../src/pipeline/switch.js';
 import type { MemoryPort } from '../../src/io/memory-port.js';
-import { ip, mac, udp } from '../support/pod-frames.js';
-import { testPort } from '../support/test-port.js';
+import { ip, udp } from '../support/pod-frames.js';
+import { POD_MAC, smallSwitch, VTEP } from '../support/small-switch.js';
 
-const VTEP = mac('0e:00:00:00:01:00');
-const POD_MAC = mac('02:00:00:00:00:02');
 const STEP_MS = 0.001;
 
 /**
@@ -42,16 +38,7 @@ const switches: Switch[] = [];
 afterEach(() => { for (const sw of switches.splice(0)) sw.stop(); });
 
 function build(): { sw: Switch; pod: MemoryPort; overlay: MemoryPort } {
-  const sw = new Switch({
-    mode: 'l3', vni: 1, vtepMac: VTEP, vtepIp: ip('10.244.1.0'), podCidr: Cidr.parse('10.244.1.0/24'),
-    clusterCidr: Cidr.parse('10.244.0.0/16'), gatewayIp: ip('10.244.1.1'), underlayIp: ip('198.51.100.1'), port: 4789,
-    encap: { localUnderlayMac: 2, nextHopMac: 4, ttl: 64, df: 'unset', udpChecksum: false, srcPortRange: [49152, 65535] }, clock: new FakeClock(),
-  });
-  const pod = testPort('pod-a'), host = testPort('flatnet0'), overlay = testPort('ov');
-  sw.attachPod(pod, ip('10.244.1.2'), POD_MAC, 'pod-a');
-  sw.attachHost(host, mac('02:00:00:00:00:fe'), 'flatnet0');
-  sw.attachOverlay(overlay, Framing.ETHERNET, 'vxlan:4789');
-  sw.setPeers([{ name: 'n2', underlayIp: ip('198.51.100.2'), mac: mac('0e:00:00:00:02:00'), vni: 1, port: 4789, podCidr: Cidr.parse('10.244.2.0/24') }]);
+  const { sw, pod, overlay } = smallSwitch();
   switches.push(sw);
   return { sw, pod, overlay };
 }
