@@ -32,6 +32,8 @@ import { request } from '../../src/daemon/control.js';
 import { inNsAsync, sleep } from '../../src/lab/exec.js';
 import { labDown, labUp } from '../../src/lab/lab.js';
 import type { LabState } from '../../src/lab/topology.js';
+import { percentile } from '../e2e/measure.js';
+import { machineCpu, processCpuSeconds } from '../e2e/probe.js';
 
 type Setting = 'off' | 'auto' | number | { us: number; auto: true };
 interface Batch {
@@ -40,18 +42,11 @@ interface Batch {
 }
 
 const log = (s: string): void => { process.stderr.write(`${s}\n`); };
-const ticks = 100;
-
 function cpuSeconds(pid: number): number {
-  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / ticks;
+  const s = processCpuSeconds(pid);
+  if (s === null) throw new Error(`daemon ${pid} is gone`);
+  return s;
 }
-function machineBusy(): number {
-  const v = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
-  return (v[0]! + v[1]! + v[2]! + v[5]! + v[6]! + v[7]!) / ticks;
-}
-const pct = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 const r1 = (x: number): number => Math.round(x * 10) / 10;
 
 function parseArgs(argv: readonly string[]): { settings: Setting[]; rounds: number; count: number; intervalMs: number; pin: boolean; sameNode: boolean; out: string | null } {
@@ -103,10 +98,10 @@ async function batch(lab: LabState, fl: LabState | null, gen: string, count: num
   const src = lab.nodes[0]!.pods[0]!, dst = lab.nodes.length > 1 ? lab.nodes[1]!.pods[0]! : lab.nodes[0]!.pods[1]!;
   const pids = fl === null ? [] : fl.nodes.map((n) => fl.daemons[n.name]!.pid);
   const c0 = await counters(fl);
-  const t0 = process.hrtime.bigint(), cpu0 = pids.map(cpuSeconds), m0 = machineBusy();
+  const t0 = process.hrtime.bigint(), cpu0 = pids.map(cpuSeconds), m0 = machineCpu().busy;
   const r = await inNsAsync(src.ns, gen, ['icmp', dst.ip, String(count), String(Math.round(intervalMs * 1000))], { timeoutMs: Math.round((count * (intervalMs / 1000 + 1) + 30) * 1000) });
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
-  const cpu1 = pids.map(cpuSeconds), m1 = machineBusy();
+  const cpu1 = pids.map(cpuSeconds), m1 = machineCpu().busy;
   const c1 = await counters(fl);
   if (r.code !== 0) throw new Error(`gen icmp exited ${String(r.code ?? r.signal)}: ${r.stderr.trim()}`);
   const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { sent: number; received: number; rttNs: number[] };
@@ -167,13 +162,13 @@ export async function main(argv: readonly string[]): Promise<number> {
         const b = await batch(s.setting === null ? kernel : fl, s.setting === null ? null : fl, gen, o.count, o.intervalMs);
         batches.push({ system: s.name, round: r, ...b });
         const sorted = [...b.rtts].sort((x, y) => x - y);
-        log(`  round ${r} ${s.name}: p50 ${r1(pct(sorted, 50))} us, p99 ${r1(pct(sorted, 99))} us, daemons ${b.daemonCores ?? '-'} cores, machine ${b.machineBusyCores}, wakeups/ping ${b.wakeupsPerPing ?? '-'}, spin frames/ping ${b.spinFramesPerPing ?? '-'}${b.spinning === null ? '' : `, spinning ${b.spinning.join('/')}`}`);
+        log(`  round ${r} ${s.name}: p50 ${r1(percentile(sorted, 50))} us, p99 ${r1(percentile(sorted, 99))} us, daemons ${b.daemonCores ?? '-'} cores, machine ${b.machineBusyCores}, wakeups/ping ${b.wakeupsPerPing ?? '-'}, spin frames/ping ${b.spinFramesPerPing ?? '-'}${b.spinning === null ? '' : `, spinning ${b.spinning.join('/')}`}`);
       }
     }
     const md = render(o, systems.map((s) => s.name), batches, { id, started, load, cpus: cpus().length, model: cpus()[0]?.model ?? '?' });
     const stamp = started.toISOString().replace(/[:]/g, '-').replace(/\.\d+Z$/, 'Z');
     writeFileSync(join(outDir, `poll-${stamp}.md`), md);
-    writeFileSync(join(outDir, `poll-${stamp}.json`), `${JSON.stringify({ options: o, startedAt: started.toISOString(), batches: batches.map((b) => ({ ...b, rtts: undefined, p50Us: r1(pct([...b.rtts].sort((x, y) => x - y), 50)) })) }, null, 2)}\n`);
+    writeFileSync(join(outDir, `poll-${stamp}.json`), `${JSON.stringify({ options: o, startedAt: started.toISOString(), batches: batches.map((b) => ({ ...b, rtts: undefined, p50Us: r1(percentile([...b.rtts].sort((x, y) => x - y), 50)) })) }, null, 2)}\n`);
     process.stdout.write(md);
     log(`wrote ${join(outDir, `poll-${stamp}.md`)}`);
     return 0;
@@ -191,19 +186,19 @@ const baseName = (sameNode: boolean): string => (sameNode ? 'kernel (cni0 bridge
 function render(o: ReturnType<typeof parseArgs>, systems: string[], batches: Batch[], m: { id: string; started: Date; load: number[]; cpus: number; model: string }): string {
   const base = baseName(o.sameNode);
   const pooled = (s: string): number[] => batches.filter((b) => b.system === s).flatMap((b) => b.rtts).sort((x, y) => x - y);
-  const kp50 = pct(pooled(base), 50);
+  const kp50 = percentile(pooled(base), 50);
   const rows = systems.map((s) => {
     const bs = batches.filter((b) => b.system === s), all = pooled(s);
-    const p50 = pct(all, 50);
+    const p50 = percentile(all, 50);
     const perRound = bs.map((b) => {
       const k = batches.find((x) => x.system === base && x.round === b.round)!;
-      return r1(pct([...b.rtts].sort((x, y) => x - y), 50) - pct([...k.rtts].sort((x, y) => x - y), 50));
+      return r1(percentile([...b.rtts].sort((x, y) => x - y), 50) - percentile([...k.rtts].sort((x, y) => x - y), 50));
     });
     const mean = (f: (b: Batch) => number | null): string => {
       const v = bs.map(f).filter((x): x is number => x !== null);
       return v.length === 0 ? '' : String(Math.round((v.reduce((a, b) => a + b, 0) / v.length) * 1000) / 1000);
     };
-    return `| ${s} | ${all.length} | ${r1(p50)} | ${r1(pct(all, 99))} | ${s === base ? '' : `**${p50 >= kp50 ? '+' : ''}${r1(p50 - kp50)}**`} | ${s === base ? '' : perRound.map((x) => `${x >= 0 ? '+' : ''}${x}`).join(', ')} | ${mean((b) => b.daemonCores)} | ${mean((b) => b.machineBusyCores)} | ${mean((b) => b.wakeupsPerPing)} | ${mean((b) => b.spinFramesPerPing)} | ${mean((b) => b.spinMsPerPing)} |`;
+    return `| ${s} | ${all.length} | ${r1(p50)} | ${r1(percentile(all, 99))} | ${s === base ? '' : `**${p50 >= kp50 ? '+' : ''}${r1(p50 - kp50)}**`} | ${s === base ? '' : perRound.map((x) => `${x >= 0 ? '+' : ''}${x}`).join(', ')} | ${mean((b) => b.daemonCores)} | ${mean((b) => b.machineBusyCores)} | ${mean((b) => b.wakeupsPerPing)} | ${mean((b) => b.spinFramesPerPing)} | ${mean((b) => b.spinMsPerPing)} |`;
   });
   return [
     `Busy-poll bench ${m.id}, ${m.started.toISOString()}: ${m.model}, ${m.cpus} vCPUs, load ${m.load.join(' ')} before; ${o.rounds} rounds x ${o.count} pings every ${o.intervalMs} ms per system, interleaved${o.pin ? '; flatnet daemons pinned to vCPU 0 and 1 (taskset)' : ''}${o.sameNode ? '; ONE node, pod n1p0 -> pod n1p1 (two daemon crossings per echo)' : ''}.`,
