@@ -51,15 +51,24 @@ async function turns(n: number): Promise<void> { for (let i = 0; i < n; i++) awa
 /** /proc/stat's first line with these idle and busy jiffies (2 CPUs). */
 const stat = (idle: number, busy: number): string => `cpu  ${busy} 0 0 ${idle} 0 0 0 0 0 0\ncpu0 0 0 0 0\n`;
 
+/**
+ * A switch spinning with a 50 µs budget that reads a first frame, then a second one 20 µs into
+ * the spin (caught without a readiness callback).
+ */
+async function spinWithALateFrame(): Promise<{ sw: Switch; overlay: MemoryPort }> {
+  const { sw, pod, overlay } = build();
+  const clock = new StepClock();
+  sw.setBusyPoll({ mode: 'always', budgetUs: 50 }, { clock: clock.now });
+  sw.start();
+  clock.after(20, () => pod.inject(toPeer()));
+  pod.inject(toPeer());
+  await turns(5);
+  return { sw, overlay };
+}
+
 describe('busy polling', () => {
   it('forwards a frame that arrives during the spin without a new readiness callback', async () => {
-    const { sw, pod, overlay } = build();
-    const clock = new StepClock();
-    sw.setBusyPoll({ mode: 'always', budgetUs: 50 }, { clock: clock.now });
-    sw.start();
-    clock.after(20, () => pod.inject(toPeer()));
-    pod.inject(toPeer());
-    await turns(5);
+    const { sw, overlay } = await spinWithALateFrame();
     expect(overlay.take()).toHaveLength(2);
     const p = sw.pollStats;
     expect([p.wakeups, p.spins, p.frames]).toEqual([1, 1, 1]);
@@ -69,13 +78,7 @@ describe('busy polling', () => {
   });
 
   it('reports the mode and the counters in status, show counters and /metrics', async () => {
-    const { sw, pod } = build();
-    const clock = new StepClock();
-    sw.setBusyPoll({ mode: 'always', budgetUs: 50 }, { clock: clock.now });
-    sw.start();
-    clock.after(20, () => pod.inject(toPeer()));
-    pod.inject(toPeer());
-    await turns(5);
+    const { sw } = await spinWithALateFrame();
     const st = busyPollStatus(sw);
     expect(st).toMatchObject({ mode: 'always', budgetUs: 50, spinning: true, spareCores: null, wakeups: 1, spins: 1, spinFrames: 1, spinYields: 1 });
     // One yield: the frame at 20 µs moved the window's end to 70 µs, past one call's 50 µs.
