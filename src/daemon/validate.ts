@@ -33,27 +33,27 @@ export const IO_BACKENDS = ['auto', 'af_xdp', 'packet'] as const;
 export type IoBackend = (typeof IO_BACKENDS)[number];
 
 /**
- * ioFromEnv: the default port backend, $FLATNET_IO (how CI runs the namespace suite on AF_XDP
- * too), else 'packet'. A value outside IO_BACKENDS is a ConfigError on field `io`.
+ * choiceFromEnv: the default of config field `field` from environment variable `name`, one of
+ * `choices`; unset or empty gives `dflt`, another value is a ConfigError on `field`.
  */
-export function ioFromEnv(env: NodeJS.ProcessEnv = process.env): IoBackend {
-  const v = env['FLATNET_IO'];
-  if (v === undefined || v === '') return 'packet';
-  if ((IO_BACKENDS as readonly string[]).includes(v)) return v as IoBackend;
-  throw new ConfigError('ERR_CONFIG_INVALID', 'io', `FLATNET_IO=${JSON.stringify(v)}: expected one of ${IO_BACKENDS.join(', ')}`);
+function choiceFromEnv<T extends string>(env: NodeJS.ProcessEnv, name: string, field: string, choices: readonly T[], dflt: T): T {
+  const v = env[name];
+  if (v === undefined || v === '') return dflt;
+  if ((choices as readonly string[]).includes(v)) return v as T;
+  throw new ConfigError('ERR_CONFIG_INVALID', field, `${name}=${JSON.stringify(v)}: expected one of ${choices.join(', ')}`);
 }
+
+/** ioFromEnv: the default port backend, $FLATNET_IO (how CI runs the namespace suite on AF_XDP too), else 'packet'. */
+export function ioFromEnv(env: NodeJS.ProcessEnv = process.env): IoBackend {
+  return choiceFromEnv(env, 'FLATNET_IO', 'io', IO_BACKENDS, 'packet');
+}
+
 /** The `tunnelOffload` choices (NodeSpec.tunnelOffload). */
 export const TUNNEL_OFFLOADS = ['auto', 'off'] as const;
 
-/**
- * tunnelOffloadFromEnv: the default of `tunnelOffload`, $FLATNET_TUNNEL_OFFLOAD (to run a suite
- * or a bench with it off), else 'auto'. Another value is a ConfigError on field `tunnelOffload`.
- */
-export function tunnelOffloadFromEnv(env: NodeJS.ProcessEnv = process.env): 'auto' | 'off' {
-  const v = env['FLATNET_TUNNEL_OFFLOAD'];
-  if (v === undefined || v === '') return 'auto';
-  if ((TUNNEL_OFFLOADS as readonly string[]).includes(v)) return v as 'auto' | 'off';
-  throw new ConfigError('ERR_CONFIG_INVALID', 'tunnelOffload', `FLATNET_TUNNEL_OFFLOAD=${JSON.stringify(v)}: expected one of ${TUNNEL_OFFLOADS.join(', ')}`);
+/** tunnelOffloadFromEnv: the default of `tunnelOffload`, $FLATNET_TUNNEL_OFFLOAD (to run a suite or a bench with it off), else 'auto'. */
+export function tunnelOffloadFromEnv(env: NodeJS.ProcessEnv = process.env): (typeof TUNNEL_OFFLOADS)[number] {
+  return choiceFromEnv(env, 'FLATNET_TUNNEL_OFFLOAD', 'tunnelOffload', TUNNEL_OFFLOADS, 'auto');
 }
 
 /** The name of a pod or peer (commands that take only a name use it). */
