@@ -17,7 +17,9 @@
  *                      describe; with TX checksum offload on, partial checksums).
  *   flatnet-xdp        `flatnet` with `io: af_xdp`: the overlay on an AF_XDP socket on each node's
  *                      underlay eth0 (XDP program attached natively to the veth), the kernel's
- *                      sockets beside it for UDP-GSO trains; pods on AF_PACKET as in `flatnet`.
+ *                      sockets beside it for UDP-GSO trains; each pod's veth on an AF_XDP socket
+ *                      too (the pods keep their default offloads: without TSO once the program
+ *                      is on their veth, their partial checksums finished as the socket reads).
  *                      The program runs in the veth driver (native XDP, the daemon's default).
  *   flatnet-xdp-generic the same with FLATNET_XDP_ATTACH=generic (generic XDP).
  *   flatnet-swseg      `flatnet` with `tunnelOffload: off` (FLATNET_TUNNEL_OFFLOAD=off): TCP
@@ -67,7 +69,7 @@ export const SYSTEM_DESCRIPTIONS: Readonly<Record<SystemId, string>> = {
   flatnet: '2 lab nodes running `flatnet vtep` with offloads on (virtio-net headers, UDP GSO/GRO), pods with veth default offloads',
   'flatnet-swseg': '`flatnet` with `tunnelOffload: off`: TCP super-frames segmented by the switch into UDP-GSO trains instead of handed whole to the kernel through the tunnel TAP',
   'flatnet-nooffload': "2 lab nodes running `flatnet vtep` with `offloads: false`, pods' TX checksum/TSO/GSO off (per-packet path end to end)",
-  'flatnet-xdp': '`flatnet` with `io: af_xdp`: the overlay on an AF_XDP socket on the underlay veth (native XDP): frames up to 512 bytes through the ring, longer ones and UDP-GSO trains through the kernel socket',
+  'flatnet-xdp': '`flatnet` with `io: af_xdp`: the overlay on an AF_XDP socket on the underlay veth (native XDP): frames up to 512 bytes through the ring, longer ones and UDP-GSO trains through the kernel socket; the pods\' veths on AF_XDP sockets (no TSO there, partial checksums finished on read)',
   'flatnet-xdp-generic': '`flatnet-xdp` with the program in generic XDP (FLATNET_XDP_ATTACH=generic)',
   ovs: "2 node namespaces each running a private ovsdb-server + ovs-vswitchd (Open vSwitch's userspace netdev datapath; br-int: pod port + vxlan port, flannel-style L3 flows; br-phy: the underlay eth0, carrying the node address), pods' TX checksum offload off (ovs-vswitchd reads the veths with AF_PACKET, no virtio-net header)",
 };

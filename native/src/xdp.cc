@@ -2,10 +2,18 @@
 // bind) on queue 0 of an interface, with its own UMEM, and flatnet's XDP program
 // (native/bpf/flatnet_xdp.c) loaded and attached through libbpf.
 //
-// UMEM layout: kFrames chunks of kFrameSize bytes; the first half feeds the fill ring (receive),
-// the second half is a free stack for transmit, refilled from the completion ring. Frames are
+// UMEM layout: `frames` chunks of kFrameSize bytes (4096 for the underlay, fewer for a pod's
+// veth); the first half feeds the fill ring (receive), the second half is a free stack for
+// transmit, refilled from the completion ring; each ring has frames / 2 entries. Frames are
 // copied between the UMEM and the caller's arena (the pipeline works on its own slots), so a
-// port never hands a UMEM address to JS.
+// port never hands a UMEM address to JS. Each socket has its own UMEM: with the copy into the
+// arena, sharing one would save memory, not work (bench/README.md, "AF_XDP").
+//
+// A pod's veth (mode ALL) hands XDP what the pod's stack sent, and a veth has no place for a
+// CHECKSUM_PARTIAL skb's csum_start in an xdp_buff: a pod with TX checksum offload on (the
+// default) reaches us with TCP and UDP checksums that hold only the pseudo-header sum. xskRecv
+// finishes those (FinishPartialChecksum); TSO is not an issue, a veth whose peer runs XDP
+// stops offering it (veth_fix_features).
 //
 // The program is attached through a BPF link when the kernel has them (5.9+): the link's fd
 // belongs to this process, so when the process ends, however it ends, the program is detached and the
@@ -42,10 +50,9 @@
 
 namespace flatnet {
 
-constexpr uint32_t kFrames = 4096;     // UMEM chunks
+constexpr uint32_t kMaxFrames = 4096;  // UMEM chunks, the default and the most
+constexpr uint32_t kMinFrames = 64;
 constexpr uint32_t kFrameSize = 2048;  // chunk size; frames up to 2048 - XDP_PACKET_HEADROOM
-constexpr uint32_t kRingSize = 2048;   // each of the four rings
-constexpr uint32_t kRxFrames = kFrames / 2;
 
 // Mirrors struct flatnet_config in native/bpf/flatnet_xdp.c.
 struct XdpConfig {
@@ -62,7 +69,7 @@ struct Ring {
   void* ring = nullptr;
   void* map = nullptr;
   size_t mapLen = 0;
-  uint32_t mask = kRingSize - 1;
+  uint32_t mask = 0;
 };
 
 struct Xsk {
@@ -77,6 +84,9 @@ struct Xsk {
   int xdpFlags = -1;  // netlink attachment flags when there is no link
   int peersFd = -1;
   bool needWakeup = false;
+  uint32_t frames = kMaxFrames;  // UMEM chunks; each ring has frames / 2 entries
+  bool finishCsum = false;       // mode ALL: finish the pod's partial checksums
+  uint64_t partialCsums = 0;     // frames whose checksum xskRecv finished
 };
 
 static std::unordered_map<int32_t, Xsk*> gXsks;
@@ -99,12 +109,13 @@ static void Destroy(Xsk* x) {
   if (x->linkFd >= 0) close(x->linkFd);  // detaches the program
   else if (x->xdpFlags >= 0) bpf_xdp_detach(x->ifindex, x->xdpFlags, nullptr);
   if (x->obj != nullptr) bpf_object__close(x->obj);
-  if (x->umem != nullptr) munmap(x->umem, static_cast<size_t>(kFrames) * kFrameSize);
+  if (x->umem != nullptr) munmap(x->umem, static_cast<size_t>(x->frames) * kFrameSize);
   delete x;
 }
 
-static bool MapRing(int fd, const xdp_ring_offset& off, uint64_t pgoff, size_t descSize, Ring* r) {
-  r->mapLen = off.desc + kRingSize * descSize;
+static bool MapRing(int fd, const xdp_ring_offset& off, uint64_t pgoff, size_t descSize, uint32_t size, Ring* r) {
+  r->mask = size - 1;
+  r->mapLen = off.desc + size * descSize;
   r->map = mmap(nullptr, r->mapLen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, static_cast<off_t>(pgoff));
   if (r->map == MAP_FAILED) {
     r->map = nullptr;
@@ -120,13 +131,14 @@ static bool MapRing(int fd, const xdp_ring_offset& off, uint64_t pgoff, size_t d
 
 static int Silent(enum libbpf_print_level, const char*, va_list) { return 0; }
 
-// xskOpen(ifindex, objPath, mode, udpPort, localIp, generic, maxLen) -> { id, fd, attach, link, zerocopy }
+// xskOpen(ifindex, objPath, mode, udpPort, localIp, generic, maxLen[, frames]) -> { id, fd, attach, link, zerocopy }
 //   mode 0: redirect every frame; 1: VXLAN to udpPort (host order) for localIp (host-order
 //   uint32, 0 = any) from addresses in the peers map. `generic`: attach in generic (skb) mode
 //   instead of the driver's (a veth with a native program makes its peer give up GSO, so a
 //   peer's UDP-GSO trains arrive cut; in generic mode they arrive whole and go to the kernel).
 //   `maxLen`: frames longer than this stay with the kernel (0: whatever fits a UMEM chunk).
-//   Throws with errno and syscall.
+//   `frames`: UMEM chunks, a power of two from 64 to 4096 (default 4096). Mode 0 finishes
+//   partial checksums on receive. Throws with errno and syscall.
 static Napi::Value XskOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 7 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() || !info[3].IsNumber() ||
@@ -142,10 +154,15 @@ static Napi::Value XskOpen(const Napi::CallbackInfo& info) {
   const uint32_t room = kFrameSize - XDP_PACKET_HEADROOM;
   uint32_t maxLen = info[6].As<Napi::Number>().Uint32Value();
   if (maxLen == 0 || maxLen > room) maxLen = room;
+  uint32_t frames = kMaxFrames;
+  if (info.Length() > 7 && info[7].IsNumber()) frames = info[7].As<Napi::Number>().Uint32Value();
+  if (frames < kMinFrames || frames > kMaxFrames || (frames & (frames - 1)) != 0) return ThrowErrno(env, "xskOpen(frames)", EINVAL);
   libbpf_set_print(Silent);
 
   Xsk* x = new Xsk();
   x->ifindex = ifindex;
+  x->frames = frames;
+  x->finishCsum = mode == 0;
   auto fail = [&](const char* what, int err) {
     Destroy(x);
     return ThrowErrno(env, what, err);
@@ -169,7 +186,7 @@ static Napi::Value XskOpen(const Napi::CallbackInfo& info) {
   if (bpf_map_update_elem(cfgFd, &zero, &cfg, 0) != 0) return fail("bpf_map_update_elem(config)", errno);
 
   // UMEM and the socket.
-  const size_t umemLen = static_cast<size_t>(kFrames) * kFrameSize;
+  const size_t umemLen = static_cast<size_t>(frames) * kFrameSize;
   void* mem = mmap(nullptr, umemLen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
   if (mem == MAP_FAILED) return fail("mmap(umem)", errno);
   x->umem = static_cast<uint8_t*>(mem);
@@ -182,7 +199,7 @@ static Napi::Value XskOpen(const Napi::CallbackInfo& info) {
   reg.chunk_size = kFrameSize;
   reg.headroom = 0;
   if (setsockopt(x->fd, SOL_XDP, XDP_UMEM_REG, &reg, sizeof reg) != 0) return fail("setsockopt(XDP_UMEM_REG)", errno);
-  const uint32_t n = kRingSize;
+  const uint32_t n = frames / 2;
   if (setsockopt(x->fd, SOL_XDP, XDP_UMEM_FILL_RING, &n, sizeof n) != 0 ||
       setsockopt(x->fd, SOL_XDP, XDP_UMEM_COMPLETION_RING, &n, sizeof n) != 0 ||
       setsockopt(x->fd, SOL_XDP, XDP_RX_RING, &n, sizeof n) != 0 ||
@@ -192,18 +209,18 @@ static Napi::Value XskOpen(const Napi::CallbackInfo& info) {
   xdp_mmap_offsets off;
   socklen_t optlen = sizeof off;
   if (getsockopt(x->fd, SOL_XDP, XDP_MMAP_OFFSETS, &off, &optlen) != 0) return fail("getsockopt(XDP_MMAP_OFFSETS)", errno);
-  if (!MapRing(x->fd, off.fr, XDP_UMEM_PGOFF_FILL_RING, sizeof(uint64_t), &x->fill) ||
-      !MapRing(x->fd, off.cr, XDP_UMEM_PGOFF_COMPLETION_RING, sizeof(uint64_t), &x->comp) ||
-      !MapRing(x->fd, off.rx, XDP_PGOFF_RX_RING, sizeof(xdp_desc), &x->rx) ||
-      !MapRing(x->fd, off.tx, XDP_PGOFF_TX_RING, sizeof(xdp_desc), &x->tx)) {
+  if (!MapRing(x->fd, off.fr, XDP_UMEM_PGOFF_FILL_RING, sizeof(uint64_t), n, &x->fill) ||
+      !MapRing(x->fd, off.cr, XDP_UMEM_PGOFF_COMPLETION_RING, sizeof(uint64_t), n, &x->comp) ||
+      !MapRing(x->fd, off.rx, XDP_PGOFF_RX_RING, sizeof(xdp_desc), n, &x->rx) ||
+      !MapRing(x->fd, off.tx, XDP_PGOFF_TX_RING, sizeof(xdp_desc), n, &x->tx)) {
     return fail("mmap(xdp ring)", errno);
   }
   // Receive chunks go to the fill ring; the others wait for transmit.
   uint64_t* fr = static_cast<uint64_t*>(x->fill.ring);
-  for (uint32_t i = 0; i < kRxFrames; i++) fr[i & x->fill.mask] = static_cast<uint64_t>(i) * kFrameSize;
-  StoreRelease(x->fill.producer, kRxFrames);
-  x->txFree.reserve(kFrames - kRxFrames);
-  for (uint32_t i = kRxFrames; i < kFrames; i++) x->txFree.push_back(static_cast<uint64_t>(i) * kFrameSize);
+  for (uint32_t i = 0; i < n; i++) fr[i & x->fill.mask] = static_cast<uint64_t>(i) * kFrameSize;
+  StoreRelease(x->fill.producer, n);
+  x->txFree.reserve(frames - n);
+  for (uint32_t i = n; i < frames; i++) x->txFree.push_back(static_cast<uint64_t>(i) * kFrameSize);
 
   sockaddr_xdp sa;
   memset(&sa, 0, sizeof sa);
@@ -286,6 +303,92 @@ static napi_value XskClose(napi_env env, napi_callback_info info) {
   return RetI32(env, 0);
 }
 
+// The one's complement sum of the 16-bit big-endian words over [p, p + len), folded (an odd
+// last byte is the high one). Summed as host-order 32-bit words and byte-swapped at the end
+// (RFC 1071: the sum does not depend on the byte order).
+static uint64_t Sum16(const uint8_t* p, uint32_t len) {
+  uint64_t s = 0;
+  uint32_t i = 0;
+  for (; i + 4 <= len; i += 4) {
+    uint32_t w;
+    memcpy(&w, p + i, 4);
+    s += w;
+  }
+  if (i + 2 <= len) {
+    uint16_t w;
+    memcpy(&w, p + i, 2);
+    s += w;
+    i += 2;
+  }
+  if (i < len) s += p[i];
+  while ((s >> 16) != 0) s = (s & 0xffff) + (s >> 16);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  return __builtin_bswap16(static_cast<uint16_t>(s));
+#else
+  return s;
+#endif
+}
+
+static uint16_t Fold(uint64_t s) {
+  while ((s >> 16) != 0) s = (s & 0xffff) + (s >> 16);
+  return static_cast<uint16_t>(s);
+}
+
+// FinishPartialChecksum: a TCP or UDP frame (IPv4, or IPv6 without extension headers) whose
+// checksum field holds exactly the folded pseudo-header sum is what the sender's stack leaves
+// for the device (CHECKSUM_PARTIAL). Finish it as the device would: the one's complement of
+// the sum over the transport header and payload, the field included. Returns whether it did.
+// A finished checksum that happens to equal the pseudo-header sum (1 in 65,536) is rewritten
+// to the same value: the sum with the field as it is then is the pseudo-header sum plus the
+// segment's, exactly what the sender summed.
+static bool FinishPartialChecksum(uint8_t* f, uint32_t len) {
+  if (len < 14) return false;
+  const uint16_t type = static_cast<uint16_t>(f[12] << 8 | f[13]);
+  uint32_t l4, l4len;
+  uint8_t proto;
+  uint64_t pseudo;
+  if (type == 0x0800) {
+    const uint8_t* ip = f + 14;
+    if (len < 34 || (ip[0] >> 4) != 4) return false;
+    const uint32_t hl = (ip[0] & 0x0f) * 4u;
+    const uint32_t tot = static_cast<uint32_t>(ip[2] << 8 | ip[3]);
+    if (hl < 20 || tot < hl || 14 + tot > len) return false;
+    if ((ip[6] & 0x3f) != 0 || ip[7] != 0) return false;  // a fragment (MF or an offset)
+    proto = ip[9];
+    l4 = 14 + hl;
+    l4len = tot - hl;
+    pseudo = Sum16(ip + 12, 8);
+  } else if (type == 0x86dd) {
+    const uint8_t* ip = f + 14;
+    if (len < 54 || (ip[0] >> 4) != 6) return false;
+    l4len = static_cast<uint32_t>(ip[4] << 8 | ip[5]);
+    if (54 + l4len > len) return false;
+    proto = ip[6];
+    l4 = 54;
+    pseudo = Sum16(ip + 8, 32);
+  } else {
+    return false;
+  }
+  uint32_t at;
+  if (proto == 6) {
+    if (l4len < 20) return false;
+    at = l4 + 16;
+  } else if (proto == 17) {
+    if (l4len < 8) return false;
+    at = l4 + 6;
+  } else {
+    return false;
+  }
+  pseudo += proto + (l4len & 0xffff) + (l4len >> 16);
+  const uint16_t field = static_cast<uint16_t>(f[at] << 8 | f[at + 1]);
+  if (field != Fold(pseudo)) return false;
+  uint16_t c = static_cast<uint16_t>(~Fold(Sum16(f + l4, l4len)));
+  if (c == 0 && proto == 17) c = 0xffff;  // UDP: 0 means no checksum
+  f[at] = static_cast<uint8_t>(c >> 8);
+  f[at + 1] = static_cast<uint8_t>(c);
+  return true;
+}
+
 // xskRecv(id, arena, slotSize, headroom, meta, max) -> count | -errno
 //
 // Takes up to `max` frames off the RX ring, copies frame i to slot i at `headroom` and gives
@@ -317,6 +420,7 @@ static napi_value XskRecv(napi_env env, napi_callback_info info) {
     const uint32_t len = d.len;
     const uint32_t copy = len > static_cast<uint32_t>(room) ? static_cast<uint32_t>(room) : len;
     memcpy(a.arena + start, x->umem + (d.addr & ~static_cast<uint64_t>(kFrameSize - 1)) + (d.addr & (kFrameSize - 1)), copy);
+    if (x->finishCsum && copy == len && FinishPartialChecksum(a.arena + start, len)) x->partialCsums++;
     SetRxMeta(a.meta, static_cast<int32_t>(i), start, len, room, false);
     // The chunk's base address goes back to the fill ring (the kernel adds its headroom).
     fr[(fprod + i) & fill.mask] = d.addr & ~static_cast<uint64_t>(kFrameSize - 1);
@@ -378,11 +482,12 @@ static napi_value XskSend(napi_env env, napi_callback_info info) {
   Ring& tx = x->tx;
   xdp_desc* descs = static_cast<xdp_desc*>(tx.ring);
   const uint32_t prod = *tx.producer;
-  uint32_t space = kRingSize - (prod - LoadAcquire(tx.consumer));
+  const uint32_t ringSize = tx.mask + 1;
+  uint32_t space = ringSize - (prod - LoadAcquire(tx.consumer));
   if ((space == 0 || x->txFree.empty()) && a.count > 0) {
     KickTx(x);
     Reclaim(x);
-    space = kRingSize - (prod - LoadAcquire(tx.consumer));
+    space = ringSize - (prod - LoadAcquire(tx.consumer));
   }
   uint32_t posted = 0;
   int32_t i = 0;
@@ -476,6 +581,8 @@ static Napi::Value XskStats(const Napi::CallbackInfo& info) {
   r.Set("fillRingEmpty", static_cast<double>(s.rx_fill_ring_empty_descs));
   r.Set("txRingEmpty", static_cast<double>(s.tx_ring_empty_descs));
   r.Set("txOutstanding", x->txOutstanding);
+  r.Set("partialChecksums", static_cast<double>(x->partialCsums));
+  r.Set("umemFrames", x->frames);
   return r;
 }
 

@@ -4,15 +4,17 @@
  *                 and, in L3 mode, a route for the cluster CIDR (`ip` on the control path only)
  *   overlay port  a UDP socket on the underlay address and VXLAN port (receive, GSO trains) and
  *                 a raw IPv4 socket (ordinary frames with our own outer headers): OverlayPort
- *   pod ports     AF_PACKET on each pod's veth host end, its MTU raised and the link up
+ *   pod ports     each pod's veth host end, its MTU raised and the link up: AF_PACKET with
+ *                 virtio-net headers, or with `io: af_xdp`/`auto` an AF_XDP socket (XdpPort, mode
+ *                 ALL: every frame the pod sends), falling back to AF_PACKET for that pod
  *   tunnel TAP    `<host interface>-tnl` with `tunnelOffload: auto` (openTunnelTap): TCP
  *                 super-frames to peers, whole, for the kernel to segment
  * With `io: af_xdp` (or `auto` where it opens) the overlay is an AF_XDP socket on the underlay
- * interface, the kernel's sockets kept beside it (XdpOverlayPort; see openBackend). Pod ports
- * stay AF_PACKET with virtio-net headers: an XDP program sees neither the pod's TSO super-frames
- * nor its partial checksums (a veth peer's CHECKSUM_PARTIAL reaches XDP unfinished), so AF_XDP
- * there would corrupt TCP from any pod with TX checksum offload on (the default) and give up
- * the 64 KB super-frames the TCP path depends on. XdpPort (mode ALL) exists for such ports.
+ * interface, the kernel's sockets kept beside it (XdpOverlayPort; see openBackend), and every
+ * pod's veth gets its own AF_XDP socket. That is the small-packet data plane: a veth whose peer
+ * runs XDP stops offering TSO, so the pod sends MTU-sized frames (no 64 KB super-frames, no
+ * tunnel TAP), and the pod's partial checksums (a veth peer's CHECKSUM_PARTIAL reaches XDP
+ * unfinished) are finished as the socket reads them (native/src/xdp.cc).
  * LinuxHost implements the reconciler's HostOps with them; the reconciler decides when.
  */
 
@@ -27,6 +29,7 @@ import { RawIpPort } from '../io/raw-ip-port.js';
 import { TapPort } from '../io/tap-port.js';
 import { UdpPort } from '../io/udp-port.js';
 import { XdpOverlayPort } from '../io/xdp-overlay-port.js';
+import { XdpPort } from '../io/xdp-port.js';
 import { formatIpv4, formatMac } from '../wire/addr.js';
 import { resolveVtepMac } from './config.js';
 import { Framing, type OverlayAttach, type Port } from './data-plane.js';
@@ -120,6 +123,15 @@ export class LinuxHost implements HostOps {
     setHostEndMtu(pod.interface);
     // Up first: an AF_PACKET socket bound to a down link starts with a pending ENETDOWN.
     setLinkUp(pod.interface, true);
+    if (node.io !== 'packet') {
+      // Per pod: a pod whose veth refuses XDP (an MTU above what XDP takes without fragments,
+      // ~3.5 KB) keeps its network on AF_PACKET rather than losing it, with `io: af_xdp` too.
+      try {
+        return XdpPort.open(pod.interface, xdpAttachGeneric());
+      } catch (e) {
+        this.log.warn({ err: e, interface: pod.interface }, `pod ${pod.name}: AF_XDP unavailable on its veth, using the packet backend`);
+      }
+    }
     if (node.offloads) {
       try {
         return PacketPort.open(pod.interface, { vnetHdr: true });

@@ -66,7 +66,13 @@ export interface XskOpenResult {
   link: boolean;
   zerocopy: boolean;
 }
-export interface XskStats { rxDropped: number; rxInvalid: number; txInvalid: number; rxRingFull: number; fillRingEmpty: number; txRingEmpty: number; txOutstanding: number }
+export interface XskStats {
+  rxDropped: number; rxInvalid: number; txInvalid: number; rxRingFull: number; fillRingEmpty: number; txRingEmpty: number; txOutstanding: number;
+  /** Frames whose partial TCP/UDP checksum the read finished (mode ALL: a pod's veth). */
+  partialChecksums: number;
+  /** UMEM chunks of 2 KB (each ring has half as many entries). */
+  umemFrames: number;
+}
 export interface RouteGetResult { ifindex: number; gateway: number; src: number; local: boolean }
 
 /** The addon's exports (native/src/*.cc). */
@@ -107,7 +113,7 @@ export interface NativeAddon {
   setMac(name: string, mac: Buffer): void;
   setTxQueueLen(name: string, len: number): void;
   // AF_XDP (native/src/xdp.cc)
-  xskOpen(ifindex: number, objPath: string, mode: number, udpPort: number, localIp: number, generic: boolean, maxLen: number): XskOpenResult;
+  xskOpen(ifindex: number, objPath: string, mode: number, udpPort: number, localIp: number, generic: boolean, maxLen: number, frames?: number): XskOpenResult;
   xskClose(id: number): number;
   xskRecv(id: number, arena: Buffer, slotSize: number, headroom: number, meta: Int32Array, max: number): number;
   xskSend(id: number, arena: Buffer, meta: Int32Array, count: number, vnetHdrLen: number, res: Int32Array): number;

@@ -1,7 +1,9 @@
 /**
  * XdpPort: an AF_XDP socket on queue 0 of one interface (native/src/xdp.cc), with flatnet's XDP
  * program attached to the interface in one of two modes (native/bpf/flatnet_xdp.c):
- *   ALL    a pod's veth host end: every frame the interface receives goes to the socket;
+ *   ALL    a pod's veth host end: every frame the interface receives goes to the socket, and
+ *          the read finishes the TCP/UDP checksums the pod's stack left partial (its TX
+ *          checksum offload: a veth hands XDP no csum_start; native/src/xdp.cc);
  *   VXLAN  the underlay: only VXLAN to our address and port from known peers (setPeers), the
  *          rest stays with the kernel (XdpOverlayPort builds on this).
  * read() copies frames off the RX ring into the batch's slots and gives their chunks back to the
@@ -17,6 +19,9 @@
  *
  * No virtio-net header: an XDP program sees single frames, and a veth whose peer runs XDP
  * stops offering TSO, so the pod's stack segments before the frame reaches us.
+ *
+ * Each socket has its own UMEM: 4096 chunks of 2 KB (8 MB) on the underlay, POD_UMEM_FRAMES
+ * (2 MB) on a pod's veth.
  *
  * open() throws NativeError when AF_XDP cannot be used here (no program object, no CAP_BPF,
  * an old kernel, a driver refusing XDP); callers fall back to PacketPort (daemon/io-backend.ts).
@@ -37,6 +42,14 @@ export interface XdpPortFeatures {
   readonly zerocopy: boolean;
 }
 
+/** UMEM chunks on the underlay: 2,048 for the fill ring and as many for transmit (8 MB). */
+export const UNDERLAY_UMEM_FRAMES = 4096;
+/**
+ * UMEM chunks on a pod's veth (2 MB per pod): rings of 512, several of the switch's batches
+ * of 64 frames; a node with 100 pods keeps 200 MB, not the underlay's 800.
+ */
+export const POD_UMEM_FRAMES = 1024;
+
 export class XdpPort extends FdPort {
   readonly kind = PortKind.AF_XDP;
   readonly ifindex: number;
@@ -52,10 +65,11 @@ export class XdpPort extends FdPort {
 
   /**
    * open attaches the program (every frame to us) and binds a socket on interface `name`.
-   * `generic`: the kernel's generic (skb) XDP instead of the driver's (see XdpAttach).
+   * `generic`: the kernel's generic (skb) XDP instead of the driver's (see XdpAttach); `frames`:
+   * UMEM chunks, a power of two from 64 to 4096.
    */
-  static open(name: string, generic = false): XdpPort {
-    const { r, index } = XdpPort.openXsk(name, XdpMode.ALL, 0, 0, generic, 0);
+  static open(name: string, generic = false, frames = POD_UMEM_FRAMES): XdpPort {
+    const { r, index } = XdpPort.openXsk(name, XdpMode.ALL, 0, 0, generic, 0, frames);
     return new XdpPort(r, name, index);
   }
 
@@ -66,18 +80,18 @@ export class XdpPort extends FdPort {
    * kernel too (0: whatever fits a UMEM chunk).
    */
   static openVxlan(name: string, port: number, localIp: number, generic = false, maxLen = 0): XdpPort {
-    const { r, index } = XdpPort.openXsk(name, XdpMode.VXLAN, port, localIp, generic, maxLen);
+    const { r, index } = XdpPort.openXsk(name, XdpMode.VXLAN, port, localIp, generic, maxLen, UNDERLAY_UMEM_FRAMES);
     return new XdpPort(r, name, index);
   }
 
   /** openXsk: the native socket and program; `port`/`localIp` for the VXLAN mode. */
-  private static openXsk(name: string, mode: number, port: number, localIp: number, generic: boolean, maxLen: number): { r: XskOpenResult; index: number } {
+  private static openXsk(name: string, mode: number, port: number, localIp: number, generic: boolean, maxLen: number, frames: number): { r: XskOpenResult; index: number } {
     checkIfName(name);
     const n = loadNative();
     const obj = xdpObjectPath();
     if (obj === null) throw new FlatnetError('ERR_XDP_UNAVAILABLE', `${name}: the XDP program is not built (native/build/Release/flatnet_xdp.o: clang, libbpf-dev; run .ci/setup)`);
     const index = ifIndex(name);
-    const r = control(name, () => n.xskOpen(index, obj, mode, port, localIp, generic, maxLen));
+    const r = control(name, () => n.xskOpen(index, obj, mode, port, localIp, generic, maxLen, frames));
     return { r, index };
   }
 

@@ -61,7 +61,7 @@ export function traceRequest(sw: Switch, input: string, packet: TracePacketInput
   }
   const vnet = packet.vnet !== undefined ? parseVnet(packet.vnet) : built.vnet;
   if (vnet !== null && sp.vnetHdrLen === 0) {
-    throw new FlatnetError('ERR_TRACE_INPUT', `port ${sp.name} receives complete frames without a virtio-net header (offloads are off on it, or it is the overlay): tso, partial-csum and --vnet do not apply`);
+    throw new FlatnetError('ERR_TRACE_INPUT', `port ${sp.name} receives complete frames without a virtio-net header (offloads are off on it, it reads through AF_XDP, or it is the overlay): tso, partial-csum and --vnet do not apply`);
   }
   return sw.trace({ port: sp, frame: built.frame, ...(vnet === null ? {} : { vnet }) });
 }

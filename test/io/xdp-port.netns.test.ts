@@ -70,6 +70,66 @@ describe.skipIf(skip !== null)(`XdpPort on a veth${skip === null ? '' : ` (skipp
     }
   });
 
+  it('finishes the TCP and UDP checksums the pod leaves partial (TX checksum offload on), and only those', async () => {
+    const port = open();
+    try {
+      /** Sends from the pod's own stack: UDP datagrams of several sizes, then a TCP SYN (no one answers). */
+      const send = (udpSizes: number[]): void => {
+        netns.exec(pod, '/usr/bin/python3', ['-c', [
+          'import socket, sys',
+          'u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+          ...udpSizes.map((n) => `u.sendto((bytes(range(256)) * 6)[:${n}], ("10.244.1.1", 9999))`),
+          't = socket.socket(); t.setblocking(False)',
+          'try: t.connect(("10.244.1.1", 9998))',
+          'except BlockingIOError: pass',
+        ].join('\n')]);
+      };
+      const isL4 = (f: Buffer): boolean => f.readUInt16BE(12) === 0x0800 && (f[23] === 17 || f[23] === 6);
+      /** The checksum over pseudo-header, header and payload folds to 0xffff when it is right. */
+      const l4Ok = (f: Buffer): boolean => {
+        const hl = (f[14]! & 15) * 4, l4 = 14 + hl, len = f.readUInt16BE(16) - hl;
+        let s = f[23]! + len;
+        for (let i = 26; i < 34; i += 2) s += f.readUInt16BE(i);
+        for (let i = 0; i < len; i += 2) s += i + 1 < len ? f.readUInt16BE(l4 + i) : f[l4 + i]! << 8;
+        while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+        return s === 0xffff;
+      };
+      const sizes = [1, 100, 1001, 1400];
+      const partial = (): number => port.xdpStats()!.partialChecksums;
+      let got = readFrames(port, new Batch(32, 2048), 50, 5, isL4);
+      send(sizes);
+      let frames = await got;
+      expect(frames.map((f) => f[23])).toEqual([17, 17, 17, 17, 6]);
+      expect(frames.every(l4Ok)).toBe(true);
+      expect(partial()).toBe(5);
+
+      // Offload off: the pod's stack finishes them itself; the port leaves them alone.
+      netns.exec(pod, 'ethtool', ['-K', 'eth0', 'tx', 'off']);
+      try {
+        got = readFrames(port, new Batch(32, 2048), 50, 5, isL4);
+        send(sizes);
+        frames = await got;
+        expect(frames.length).toBe(5);
+        expect(frames.every(l4Ok)).toBe(true);
+        expect(partial()).toBe(5);
+      } finally {
+        netns.exec(pod, 'ethtool', ['-K', 'eth0', 'tx', 'on']);
+      }
+    } finally {
+      port.close();
+    }
+  });
+
+  it('sizes its UMEM as asked: a power of two from 64 to 4096 chunks', () => {
+    for (const frames of [63, 100, 8192]) expect(() => withNetns(host, () => XdpPort.open('vh0', false, frames)), String(frames)).toThrow(/EINVAL/);
+    const port = withNetns(host, () => XdpPort.open('vh0', false, 64));
+    try {
+      expect(port.xdpStats()).toMatchObject({ umemFrames: 64 });
+    } finally {
+      port.close();
+    }
+  });
+
   it('refuses a frame larger than a UMEM chunk (counted), and sends the rest', () => {
     const port = open();
     try {
