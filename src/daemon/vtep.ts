@@ -188,8 +188,8 @@ export class VtepDaemon implements DaemonApi {
     subscribe(fdbRefusedChannel.name, d.onRefused);
     d.statsTimer = setInterval(() => d.logDrops(), 30_000);
     d.statsTimer.unref();
-    d.errorWatch.check(d.sw.portList);
-    d.errorTimer = setInterval(() => d.errorWatch.check(d.sw.portList), ERROR_WATCH_MS);
+    d.errorWatch.check(d.watchedPorts());
+    d.errorTimer = setInterval(() => d.errorWatch.check(d.watchedPorts()), ERROR_WATCH_MS);
     d.errorTimer.unref();
     d.loopDelay.enable();
     d.loopTimer = setInterval(() => {
@@ -391,6 +391,12 @@ export class VtepDaemon implements DaemonApi {
   }
 
   /** Every 30 s: one line with the drop counters that moved, if any (never per packet). */
+  /** The ports whose loss counters ErrorWatch follows: the switch's, and the tunnel TAP (transmit only). */
+  private watchedPorts(): readonly SwitchPort[] {
+    const t = this.sw.tunnelPort;
+    return t === null ? this.sw.portList : [...this.sw.portList, t];
+  }
+
   private logDrops(): void {
     const d = this.sw.stats.drops;
     if (this.lastDrops.length !== d.length) this.lastDrops = new Float64Array(d.length);

@@ -63,7 +63,7 @@ export class SwitchPort {
   readonly tx: FrameList;
   /** Overlay: UDP-GSO trains may be written. */
   readonly gso: boolean;
-  /** Ports with virtio-net headers: decapsulated frames waiting to be coalesced. */
+  /** Pod and host ports with virtio-net headers: decapsulated frames waiting to be coalesced. */
   readonly gro: FrameList | null;
   /** The port's virtio-net header length (0: frames only). */
   readonly vnetHdrLen: number;
@@ -97,7 +97,8 @@ export class SwitchPort {
     this.isPod = role === PortRole.POD;
     this.isHost = role === PortRole.HOST;
     this.isOverlay = role === PortRole.OVERLAY;
-    this.gro = port.vnetHdrLen > 0 ? new FrameList(GRO_LIST_LEN) : null;
+    // The tunnel TAP (an overlay-role port with a header) only takes super-frames: no GRO list.
+    this.gro = port.vnetHdrLen > 0 && role !== PortRole.OVERLAY ? new FrameList(GRO_LIST_LEN) : null;
   }
 
   /** hostAddrs: the Ethernet addresses of a frame routed to this (host) port, from `vtepMac`. */
