@@ -3,8 +3,10 @@
 // (native/bpf/flatnet_xdp.c) loaded and attached through libbpf.
 //
 // UMEM layout: `frames` chunks of kFrameSize bytes (4096 for the underlay, fewer for a pod's
-// veth); the first half feeds the fill ring (receive), the second half is a free stack for
-// transmit, refilled from the completion ring; each ring has frames / 2 entries. Frames are
+// veth); three quarters feed the fill ring (receive: what the socket can take while the
+// process is not scheduled), one quarter is a free stack for transmit, refilled from the
+// completion ring (in copy mode the kernel completes a frame within the sendto that kicks it).
+// The fill and RX rings have `frames` entries, the TX and completion rings frames / 4. Frames are
 // copied between the UMEM and the caller's arena (the pipeline works on its own slots), so a
 // port never hands a UMEM address to JS. Each socket has its own UMEM: with the copy into the
 // arena, sharing one would save memory, not work (bench/README.md, "AF_XDP").
@@ -84,7 +86,7 @@ struct Xsk {
   int xdpFlags = -1;  // netlink attachment flags when there is no link
   int peersFd = -1;
   bool needWakeup = false;
-  uint32_t frames = kMaxFrames;  // UMEM chunks; each ring has frames / 2 entries
+  uint32_t frames = kMaxFrames;  // UMEM chunks: 3/4 for receive, 1/4 for transmit
   bool finishCsum = false;       // mode ALL: finish the pod's partial checksums
   uint64_t partialCsums = 0;     // frames whose checksum xskRecv finished
 };
@@ -199,20 +201,20 @@ static Napi::Value XskOpen(const Napi::CallbackInfo& info) {
   reg.chunk_size = kFrameSize;
   reg.headroom = 0;
   if (setsockopt(x->fd, SOL_XDP, XDP_UMEM_REG, &reg, sizeof reg) != 0) return fail("setsockopt(XDP_UMEM_REG)", errno);
-  const uint32_t n = frames / 2;
-  if (setsockopt(x->fd, SOL_XDP, XDP_UMEM_FILL_RING, &n, sizeof n) != 0 ||
-      setsockopt(x->fd, SOL_XDP, XDP_UMEM_COMPLETION_RING, &n, sizeof n) != 0 ||
-      setsockopt(x->fd, SOL_XDP, XDP_RX_RING, &n, sizeof n) != 0 ||
-      setsockopt(x->fd, SOL_XDP, XDP_TX_RING, &n, sizeof n) != 0) {
+  const uint32_t rxRing = frames, txRing = frames / 4, n = frames - txRing;  // n: receive chunks
+  if (setsockopt(x->fd, SOL_XDP, XDP_UMEM_FILL_RING, &rxRing, sizeof rxRing) != 0 ||
+      setsockopt(x->fd, SOL_XDP, XDP_UMEM_COMPLETION_RING, &txRing, sizeof txRing) != 0 ||
+      setsockopt(x->fd, SOL_XDP, XDP_RX_RING, &rxRing, sizeof rxRing) != 0 ||
+      setsockopt(x->fd, SOL_XDP, XDP_TX_RING, &txRing, sizeof txRing) != 0) {
     return fail("setsockopt(XDP_*_RING)", errno);
   }
   xdp_mmap_offsets off;
   socklen_t optlen = sizeof off;
   if (getsockopt(x->fd, SOL_XDP, XDP_MMAP_OFFSETS, &off, &optlen) != 0) return fail("getsockopt(XDP_MMAP_OFFSETS)", errno);
-  if (!MapRing(x->fd, off.fr, XDP_UMEM_PGOFF_FILL_RING, sizeof(uint64_t), n, &x->fill) ||
-      !MapRing(x->fd, off.cr, XDP_UMEM_PGOFF_COMPLETION_RING, sizeof(uint64_t), n, &x->comp) ||
-      !MapRing(x->fd, off.rx, XDP_PGOFF_RX_RING, sizeof(xdp_desc), n, &x->rx) ||
-      !MapRing(x->fd, off.tx, XDP_PGOFF_TX_RING, sizeof(xdp_desc), n, &x->tx)) {
+  if (!MapRing(x->fd, off.fr, XDP_UMEM_PGOFF_FILL_RING, sizeof(uint64_t), rxRing, &x->fill) ||
+      !MapRing(x->fd, off.cr, XDP_UMEM_PGOFF_COMPLETION_RING, sizeof(uint64_t), txRing, &x->comp) ||
+      !MapRing(x->fd, off.rx, XDP_PGOFF_RX_RING, sizeof(xdp_desc), rxRing, &x->rx) ||
+      !MapRing(x->fd, off.tx, XDP_PGOFF_TX_RING, sizeof(xdp_desc), txRing, &x->tx)) {
     return fail("mmap(xdp ring)", errno);
   }
   // Receive chunks go to the fill ring; the others wait for transmit.

@@ -84,7 +84,7 @@ describe.skipIf(skip !== null)(`io backends: AF_XDP overlay, fallback, daemon ki
       expect(ov.backend).toBe('af_xdp');
       expect(ov.io).toMatchObject({ backend: 'af_xdp', attach: 'native', link: true });
       expect(rows.filter((r) => r.role === 'pod').map((r) => r.backend)).toEqual(['af_xdp']);
-      expect(rows.find((r) => r.role === 'pod')!.io).toMatchObject({ backend: 'af_xdp', link: true, xsk: { umemFrames: 1024 } });
+      expect(rows.find((r) => r.role === 'pod')!.io).toMatchObject({ backend: 'af_xdp', link: true, xsk: { umemFrames: 2048 } });
       expect(xdpOnUnderlay(n)).toBe(true);
       expect(xdpOn(n, n.pods[0]!.hostIf)).toBe(true);
     }
