@@ -13,6 +13,11 @@
  * its own (TX ring, so the generator costs little), and XdpOverlayPort.read takes them off the
  * RX ring and checks the outer headers (zero and computed outer UDP checksums).
  *
+ * Then a pod's port: ua's program in mode ALL (XdpPort.open, as on a pod's veth) reads inner
+ * TCP frames the peer sends, 64-byte and 1450-byte, with finished checksums and with the
+ * partial ones a pod with TX checksum offload leaves (the field holds the pseudo-header sum):
+ * what finishing them on read costs (native/src/xdp.cc FinishPartialChecksum).
+ *
  * ns/frame, Mpps and heap bytes allocated per frame (bench/harness.ts; the new paths must
  * allocate nothing). Root only; everything in two namespaces this script creates and removes:
  *
@@ -33,6 +38,7 @@ import { RawIpPort } from '../../src/io/raw-ip-port.js';
 import { UdpPort } from '../../src/io/udp-port.js';
 import { XdpOverlayPort } from '../../src/io/xdp-overlay-port.js';
 import { parseIpv4 } from '../../src/wire/addr.js';
+import { finish, fold16, pseudoHeaderSum, sum16 } from '../../src/wire/checksum.js';
 import { EncapTemplate, OUTER_IP_OFF, VXLAN_HEADROOM } from '../../src/wire/encap.js';
 import { consume, machine, measure, table } from '../harness.js';
 
@@ -112,8 +118,51 @@ async function main(): Promise<void> {
       }, { allocPackets: 200_000 }));
     }
     const xs = xdp.xsk.stats;
+    const overlayLine = `AF_XDP socket: ${xs.txPackets} frames taken, ${xs.txDropped} dropped (ring or UMEM full), ${xdp.nextHops.stats.viaKernel} through the kernel while resolving; received ${xs.rxPackets}, ${xdp.xdpRxInvalid} failed the outer checks`;
+
+    // A pod's port on ua (mode ALL: the overlay's program must go first, one program per interface).
+    xdp.close();
+    const pod = withNetns(a, () => XdpPort.open('ua'));
+    ports.push(pod);
+    const podArena = Buffer.alloc(BATCH * 2048);
+    const podRows: typeof rows = [];
+    for (const [size, partial] of [[64, false], [64, true], [1450, false], [1450, true]] as const) {
+      const tx = new FrameList(BATCH);
+      for (let i = 0; i < BATCH; i++) {
+        const s = i * 2048 + 64, f = podArena.subarray(s, s + 14 + size);
+        f.fill(0);
+        f.writeUIntBE(macA, 0, 6);
+        f.writeUIntBE(macB, 6, 6);
+        f.writeUInt16BE(0x0800, 12);
+        f.writeUInt16BE(0x4500, 14);
+        f.writeUInt16BE(size, 16);
+        f.writeUInt16BE(0x4000, 20); // DF
+        f.writeUInt8(64, 22);
+        f.writeUInt8(6, 23);
+        f.writeUInt32BE(parseIpv4('10.244.1.10'), 26);
+        f.writeUInt32BE(parseIpv4('10.244.2.10'), 30);
+        f.writeUInt16BE(finish(sum16(f, 14, 20)), 24);
+        f.writeUInt16BE(40000 + i, 34);
+        f.writeUInt16BE(80, 36);
+        f.writeUInt32BE(i, 38);
+        f.writeUInt16BE(0x5010, 46); // data offset 5, ACK
+        for (let j = 54; j < 14 + size; j++) f[j] = j & 0xff;
+        const ps = fold16(pseudoHeaderSum(parseIpv4('10.244.1.10'), parseIpv4('10.244.2.10'), 6, size - 20));
+        f.writeUInt16BE(partial ? ps : finish(sum16(f, 34, size - 20, ps)), 50);
+        tx.push(podArena, s, s + 14 + size);
+      }
+      podRows.push(measure(`peer xsk write + pod read, af_xdp, ${size} B TCP, checksum ${partial ? 'partial (finished on read)' : 'finished'}`, BATCH, () => {
+        gen.write(tx);
+        let got = 0;
+        for (let k = 0; k < 100 && got < BATCH; k++) { const n = pod.read(batch, 64); if (n > 0) got += n; }
+        consume(got);
+      }, { allocPackets: 200_000 }));
+    }
+    const ps = pod.xdpStats()!;
     process.stdout.write(`# AF_XDP send and receive paths, ${machine()}\n\n${table(rows, (r) => (r === rows[1] ? rows[0] : undefined))}\n`);
-    process.stdout.write(`\nAF_XDP socket: ${xs.txPackets} frames taken, ${xs.txDropped} dropped (ring or UMEM full), ${xdp.nextHops.stats.viaKernel} through the kernel while resolving; received ${xs.rxPackets}, ${xdp.xdpRxInvalid} failed the outer checks\n`);
+    process.stdout.write(`\n${overlayLine}\n`);
+    process.stdout.write(`\n## A pod's port (mode ALL): finishing partial checksums on read\n\n${table(podRows, (r) => (r === podRows[1] ? podRows[0] : r === podRows[3] ? podRows[2] : undefined))}\n`);
+    process.stdout.write(`\nPod socket: received ${pod.stats.rxPackets}, ${ps.partialChecksums} checksums finished, ${ps.rxDropped} dropped (fill ring empty ${ps.fillRingEmpty})\n`);
   } finally {
     for (const port of ports) port.close();
     for (const ns of [a, b]) {
