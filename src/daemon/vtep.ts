@@ -390,13 +390,13 @@ export class VtepDaemon implements DaemonApi {
     }
   }
 
-  /** Every 30 s: one line with the drop counters that moved, if any (never per packet). */
   /** The ports whose loss counters ErrorWatch follows: the switch's, and the tunnel TAP (transmit only). */
   private watchedPorts(): readonly SwitchPort[] {
     const t = this.sw.tunnelPort;
     return t === null ? this.sw.portList : [...this.sw.portList, t];
   }
 
+  /** Every 30 s: one line with the drop counters that moved, if any (never per packet). */
   private logDrops(): void {
     const d = this.sw.stats.drops;
     if (this.lastDrops.length !== d.length) this.lastDrops = new Float64Array(d.length);

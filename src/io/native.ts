@@ -70,7 +70,7 @@ export interface XskStats {
   rxDropped: number; rxInvalid: number; txInvalid: number; rxRingFull: number; fillRingEmpty: number; txRingEmpty: number; txOutstanding: number;
   /** Frames whose partial TCP/UDP checksum the read finished (mode ALL: a pod's veth). */
   partialChecksums: number;
-  /** UMEM chunks of 2 KB (each ring has half as many entries). */
+  /** UMEM chunks of 2 KB (three quarters for receive, native/src/xdp.cc). */
   umemFrames: number;
 }
 export interface RouteGetResult { ifindex: number; gateway: number; src: number; local: boolean }
