@@ -76,6 +76,16 @@ static bool OwnedFd(napi_env env, const Napi::Value& v, int* fd) {
   return GetState(env)->fds.count(*fd) != 0;
 }
 
+// NewRequest zeroes `req` and writes a request header of `type` for a `payload`-byte message.
+static nlmsghdr* NewRequest(uint8_t* req, size_t size, uint16_t type, size_t payload) {
+  memset(req, 0, size);
+  nlmsghdr* n = reinterpret_cast<nlmsghdr*>(req);
+  n->nlmsg_len = NLMSG_LENGTH(payload);
+  n->nlmsg_type = type;
+  n->nlmsg_flags = NLM_F_REQUEST;
+  return n;
+}
+
 // routeGet(nlFd, dst: host-order IPv4) -> { ifindex, gateway, src, local } (host-order IPv4s,
 // 0 = none). Throws with errno (ENETUNREACH, EHOSTUNREACH, EBADF, ...) and syscall.
 static Napi::Value RouteGet(const Napi::CallbackInfo& info) {
@@ -84,11 +94,7 @@ static Napi::Value RouteGet(const Napi::CallbackInfo& info) {
   if (info.Length() < 2 || !OwnedFd(env, info[0], &fd) || !info[1].IsNumber()) return ThrowErrno(env, "routeGet", EBADF);
   const uint32_t dst = htonl(info[1].As<Napi::Number>().Uint32Value());
   alignas(nlmsghdr) uint8_t req[256];
-  memset(req, 0, sizeof req);
-  nlmsghdr* n = reinterpret_cast<nlmsghdr*>(req);
-  n->nlmsg_len = NLMSG_LENGTH(sizeof(rtmsg));
-  n->nlmsg_type = RTM_GETROUTE;
-  n->nlmsg_flags = NLM_F_REQUEST;
+  nlmsghdr* n = NewRequest(req, sizeof req, RTM_GETROUTE, sizeof(rtmsg));
   rtmsg* rt = static_cast<rtmsg*>(NLMSG_DATA(n));
   rt->rtm_family = AF_INET;
   rt->rtm_dst_len = 32;
@@ -124,11 +130,7 @@ static Napi::Value NeighGet(const Napi::CallbackInfo& info) {
   const int ifindex = info[1].As<Napi::Number>().Int32Value();
   const uint32_t ip = htonl(info[2].As<Napi::Number>().Uint32Value());
   alignas(nlmsghdr) uint8_t req[256];
-  memset(req, 0, sizeof req);
-  nlmsghdr* n = reinterpret_cast<nlmsghdr*>(req);
-  n->nlmsg_len = NLMSG_LENGTH(sizeof(ndmsg));
-  n->nlmsg_type = RTM_GETNEIGH;
-  n->nlmsg_flags = NLM_F_REQUEST;
+  nlmsghdr* n = NewRequest(req, sizeof req, RTM_GETNEIGH, sizeof(ndmsg));
   ndmsg* nd = static_cast<ndmsg*>(NLMSG_DATA(n));
   nd->ndm_family = AF_INET;
   nd->ndm_ifindex = ifindex;
