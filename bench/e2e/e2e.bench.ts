@@ -11,7 +11,9 @@
  *   node dist/bench/e2e/e2e.bench.js [--quick] [--rounds 2] [--systems veth,kernel,flatnet,flatnet-swseg,flatnet-nooffload,flatnet-xdp,ovs[,flatnet-xdp-generic]]
  *       [--udp-rates 50k,100k,150k,200k,300k,max] [--udp-seconds 3] [--tcp-seconds 8] [--tcp-omit 1]
  *       [--tcp-streams 1,4] [--ping-count 2000] [--ping-interval 0.002] [--underlay-offloads on|off]
- *       [--no-profile] [--out DIR]
+ *       [--no-profile] [--no-wire-check] [--out DIR]
+ *   In round 1 of each lab-built system, a tshark check of the underlay under the same UDP and
+ *   TCP traffic follows the measured tests (wire-check.ts; --no-wire-check skips it).
  *
  * Root only. Everything happens in namespaces named fl-e2XXXX*-* that this run creates and
  * removes (also on failure and on SIGINT/SIGTERM); nothing is configured in the namespace it
@@ -32,6 +34,7 @@ import { machineCpu, round } from './probe.js';
 import { summarizeProfile } from './profile.js';
 import { renderMarkdown, summarizeResults, type BenchOptions, type Machine, type ProfileRun, type Results, type RoundResult, type SystemResult } from './report.js';
 import { buildSystem, DEFAULT_SYSTEMS, SYSTEM_DESCRIPTIONS, SYSTEM_IDS, SYSTEM_LABELS, type Sut, type SystemId } from './systems.js';
+import { wireCheck } from './wire-check.js';
 
 const log = (l: string): void => { process.stderr.write(`${l}\n`); };
 
@@ -77,6 +80,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions & { out: str
       'underlay-offloads': { type: 'string' },
       profile: { type: 'boolean' },
       'no-profile': { type: 'boolean' },
+      'no-wire-check': { type: 'boolean' },
       out: { type: 'string' },
     },
     strict: true,
@@ -101,6 +105,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions & { out: str
     pingInterval: positive('ping-interval', values['ping-interval'], 0.002),
     underlayOffloads: ul === 'on',
     profile: values['no-profile'] === true ? false : values.profile === true ? true : !quick,
+    wireCheck: values['no-wire-check'] !== true,
     out: values.out ?? null,
   };
 }
@@ -162,7 +167,7 @@ async function measureRound(id: SystemId, name: string, round: number, o: BenchO
   const startedAt = new Date().toISOString();
   const t0 = Date.now();
   let sut: Sut | null = null;
-  const res: { udp: RoundResult['udp']; tcp: RoundResult['tcp'][number][]; ping: RoundResult['ping']; pingIputils: RoundResult['pingIputils']; setupSeconds: number; offloads: RoundResult['offloads'] } = { udp: [], tcp: [], ping: null, pingIputils: null, setupSeconds: 0, offloads: {} };
+  const res: { udp: RoundResult['udp']; tcp: RoundResult['tcp'][number][]; ping: RoundResult['ping']; pingIputils: RoundResult['pingIputils']; wire: RoundResult['wire']; setupSeconds: number; offloads: RoundResult['offloads'] } = { udp: [], tcp: [], ping: null, pingIputils: null, wire: null, setupSeconds: 0, offloads: {} };
   try {
     log(`  ${SYSTEM_LABELS[id]} (round ${round}, namespaces fl-${name}-*)`);
     currentName = name;
@@ -175,6 +180,7 @@ async function measureRound(id: SystemId, name: string, round: number, o: BenchO
     for (const n of o.tcpStreams) res.tcp.push(await tcp(sut, n, o.tcpSeconds, o.tcpOmitSeconds, log));
     res.ping = await ping(sut, gen, o.pingCount, o.pingInterval, log);
     res.pingIputils = await pingIputils(sut, o.pingCount, o.pingInterval, log);
+    if (round === 1 && o.wireCheck && sut.lab !== null) res.wire = await wireCheck(sut, sut.lab, gen, log);
     return { round, lab: name, startedAt, ...res, error: null };
   } catch (e) {
     const msg = (e as Error).message;

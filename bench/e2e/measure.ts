@@ -85,7 +85,7 @@ export interface PingResult {
 
 /** Children this module started (generators, sinks, iperf3 servers): killed by killChildren(). */
 const children = new Set<ChildProcess>();
-function track(c: ChildProcess): ChildProcess {
+export function track(c: ChildProcess): ChildProcess {
   children.add(c);
   c.on('exit', () => children.delete(c));
   return c;
@@ -133,9 +133,14 @@ async function generate(sut: Sut, gen: string, rate: number, seconds: number): P
 /** Warm-up traffic (ARP, the daemons' JIT): a few pings, then UDP untimed. */
 export async function warmUp(sut: Sut, gen: string, seconds: number): Promise<void> {
   await inNsAsync(sut.src.ns, 'ping', ['-n', '-q', '-c', '5', '-i', '0.05', '-W', '1', sut.dst.ip], { timeoutMs: 10_000 });
+  await udpBurst(sut, gen, 50_000, seconds);
+}
+
+/** udpBurst: the generator at `rate` for `seconds` into a sink in the destination pod, untimed. */
+export async function udpBurst(sut: Sut, gen: string, rate: number, seconds: number): Promise<void> {
   const sink = await startSink(sut, gen);
   try {
-    await generate(sut, gen, 50_000, seconds);
+    await generate(sut, gen, rate, seconds);
   } finally {
     sink.kill('SIGTERM');
   }
@@ -185,7 +190,7 @@ interface IperfJson {
   };
 }
 
-async function waitListening(ns: string, port: number, timeoutMs: number): Promise<void> {
+export async function waitListening(ns: string, port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const out = run('ip', ['netns', 'exec', ns, 'ss', '-Hltn', `sport = :${port}`]);

@@ -8,6 +8,7 @@ import type { LimitedBy, PingResult, TcpResult, UdpPoint } from './measure.js';
 import type { DaemonIo } from './probe.js';
 import type { ProfileSummary } from './profile.js';
 import type { SystemId } from './systems.js';
+import type { WireCheck } from './wire-check.js';
 
 export interface Machine {
   readonly cpuModel: string;
@@ -35,6 +36,8 @@ export interface RoundResult {
   readonly ping: PingResult | null;
   /** The same with iputils ping (busy-polls a core at intervals under 10 ms). */
   readonly pingIputils: PingResult | null;
+  /** Round 1 of a lab-built system: the tshark check of its underlay (null otherwise). */
+  readonly wire: WireCheck | null;
   readonly error: string | null;
 }
 
@@ -67,6 +70,8 @@ export interface BenchOptions {
   readonly pingInterval: number;
   readonly underlayOffloads: boolean;
   readonly profile: boolean;
+  /** The tshark check of the underlay in round 1 (bench/e2e/wire-check.ts). */
+  readonly wireCheck: boolean;
 }
 
 export interface Results {
@@ -419,6 +424,23 @@ export function renderMarkdown(r: Results): string {
     L.push('| system | test | node | port | rx frames | rx per batch | tx frames | tx per batch | tx dropped |');
     L.push('|---|---|---|---|---:|---:|---:|---:|---:|');
     L.push(...ioRows);
+    L.push('');
+  }
+
+  const wires = r.systems.flatMap((x) => x.rounds.filter((rd) => rd.wire !== null && rd.wire !== undefined).map((rd) => [x, rd.wire!] as const));
+  if (wires.length > 0) {
+    L.push('## Underlay check (tshark, round 1)');
+    L.push('');
+    L.push('After the measured tests, the same UDP generator (20 kpps, 1 s) and one iperf3 stream (1 s, up to 300 Mbit/s) with every frame on the underlay bridge captured and dissected by tshark, ' +
+      'judged by the lab\'s check (src/lab/tshark-check.ts): nothing malformed, no expert error, VXLAN flags and VNI, inner addresses, outer UDP checksums as each sender is configured' +
+      (r.options.underlayOffloads ? ' (TCP/UDP checksums not judged: the underlay veths have checksum offload on, so they may be partial where the capture sees them)' : '') + '.');
+    L.push('');
+    L.push('| system | frames | VXLAN | inner TCP | super-frames | result |');
+    L.push('|---|---:|---:|---:|---:|---|');
+    for (const [x, w] of wires) {
+      const result = w.skipped !== null ? `not checked: ${w.skipped}` : w.ok ? 'no malformed frame, no expert error' : `**${w.problemCount} problem(s)**: ${w.problems.slice(0, 3).join('; ')} (capture kept: ${w.pcap ?? '-'})`;
+      L.push(`| ${x.label} | ${w.frames} | ${w.vxlan} | ${w.innerTcp} | ${w.superFrames} | ${result} |`);
+    }
     L.push('');
   }
 

@@ -87,6 +87,8 @@ export interface Sut {
   readonly daemonLabel: string | null;
   /** The overlay socket features each daemon reports (`status`: UDP GSO/GRO in effect, raw IPv4 send). */
   readonly offloads: Readonly<Record<string, unknown>>;
+  /** The lab the system was built as (kernel and flatnet systems; null for veth and ovs): its underlay can be captured. */
+  readonly lab: LabState | null;
   /** Restart every daemon with `nodeArgs` for node (e.g. --cpu-prof); flatnet systems only. */
   restartDaemons(nodeArgs: readonly string[]): Promise<void>;
   /** SIGTERM every daemon and wait for it to exit (writes --cpu-prof profiles). */
@@ -149,6 +151,7 @@ async function labSut(id: SystemId, state: LabState): Promise<Sut> {
     daemons: daemonsOf(),
     daemonLabel: id === 'kernel' ? null : 'flatnet',
     offloads,
+    lab: state,
     async stopDaemons() {
       for (const n of state.nodes.filter((x) => x.kind === 'flatnet')) {
         const d = state.daemons[n.name];
@@ -197,7 +200,7 @@ async function buildVeth(name: string, o: BuildOptions): Promise<Sut> {
     throw e;
   }
   return {
-    id: 'veth', name, src, dst, daemons: [], daemonLabel: null, offloads: {},
+    id: 'veth', name, src, dst, daemons: [], daemonLabel: null, offloads: {}, lab: null,
     async restartDaemons() { /* no daemons */ },
     async stopDaemons() { /* no daemons */ },
     teardown,
@@ -207,7 +210,7 @@ async function buildVeth(name: string, o: BuildOptions): Promise<Sut> {
 async function ovsSut(name: string, o: BuildOptions): Promise<Sut> {
   const sys = await buildOvs(name, o);
   return {
-    id: 'ovs', name, src: sys.src, dst: sys.dst, daemons: sys.daemons, daemonLabel: 'ovs-vswitchd', offloads: sys.offloads,
+    id: 'ovs', name, src: sys.src, dst: sys.dst, daemons: sys.daemons, daemonLabel: 'ovs-vswitchd', offloads: sys.offloads, lab: null,
     async restartDaemons() { throw new Error('the ovs system does not restart its daemons (profiling is for flatnet)'); },
     async stopDaemons() { /* its daemons stop at teardown */ },
     teardown: sys.teardown,

@@ -37,6 +37,11 @@ function round(r: number, peak: number, gbps: number, p50: number, flatnet: bool
     round: r, lab: `e2test${r}`, startedAt: '2026-01-01T00:00:00Z', setupSeconds: 1, offloads: {},
     udp: [udp(50_000, 50_000, 50_000, c), udp(0, flatnet ? 400_000 : peak, peak, c)], tcp: [tcp(1, gbps, c), tcp(4, gbps * 1.2, c)],
     ping: ping(p50), pingIputils: ping(p50 * 0.7, 'iputils'), error: null,
+    wire: r !== 1 || !flatnet ? null : {
+      ok: r === 1 && peak !== 100_000, skipped: null, frames: 5000, vxlan: 4990, innerTcp: 900, superFrames: 40, checksumsJudged: false,
+      problems: peak === 100_000 ? ['frame 7 (u1): malformed: Malformed Packet (Exception occurred)'] : [], problemCount: peak === 100_000 ? 1 : 0,
+      pcap: peak === 100_000 ? '/run/flatnet/lab-e2test1/bench-underlay.pcapng' : null,
+    },
   };
 }
 
@@ -78,6 +83,8 @@ describe('e2e bench: pure parts', () => {
     expect(() => parseOptions(['--systems', 'dpdk'])).toThrow(/--systems/);
     expect(() => parseOptions(['--udp-rates', 'fast'])).toThrow(/--udp-rates/);
     expect(() => parseOptions(['--rounds', '0'])).toThrow(/--rounds/);
+    expect(q.wireCheck).toBe(true);
+    expect(parseOptions(['--no-wire-check']).wireCheck).toBe(false);
   });
 
   it('summarizes rounds into medians, ratios of the same run and the targets', () => {
@@ -110,6 +117,10 @@ describe('e2e bench: pure parts', () => {
     expect(md).toContain('| 50k | 50.0 kpps (0.0%, o) |');
     expect(md).toContain('| added ping RTT p50 over kernel VXLAN (issue 6) | <= 30 us | +129.0 us (150 us vs 21 us); with iputils ping +90.3 us (105 us vs 15 us) | **no** |');
     expect(md).toContain('| ping RTT p50 (iputils ping -i 0.002, busy-polls) | 8 us | 15 us | 105 us | 140 us | +90.3 us |  |');
+    // The underlay check: one row per checked round, a failure with its problems and the kept capture.
+    expect(md).toContain('## Underlay check (tshark, round 1)');
+    expect(md).toContain('| flatnet | 5000 | 4990 | 900 | 40 | no malformed frame, no expert error |');
+    expect(md).toContain('| flatnet, offloads off | 5000 | 4990 | 900 | 40 | **1 problem(s)**: frame 7 (u1): malformed: Malformed Packet (Exception occurred) (capture kept: /run/flatnet/lab-e2test1/bench-underlay.pcapng) |');
   });
 
   it('summarizes a CPU profile inside a time window', () => {
