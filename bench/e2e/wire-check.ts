@@ -15,14 +15,14 @@
  * keeps its capture (the path is in the report); a passed one is deleted.
  */
 
+import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { inNsAsync } from '../../src/lab/exec.js';
 import { dissect, evaluateCapture, expectationOf, startCapture, tsharkMissing } from '../../src/lab/tshark-check.js';
 import type { LabState } from '../../src/lab/topology.js';
-import { IPERF_PORT, udpBurst, waitListening, track } from './measure.js';
+import { IPERF_PORT, track, udpBurst, waitListening } from './measure.js';
 import type { Sut } from './systems.js';
-import { spawn } from 'node:child_process';
 
 /** What the check found (RoundResult.wire). */
 export interface WireCheck {
