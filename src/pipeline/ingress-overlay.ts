@@ -20,7 +20,7 @@
 import { dvU48 } from '../wire/bytes.js';
 import { EtherType, IpProto } from '../wire/consts.js';
 import { ecnDecapsulate } from '../wire/encap.js';
-import { ECN_MASK, Ipv4View } from '../wire/ipv4.js';
+import { ECN_MASK, Ecn, Ipv4View } from '../wire/ipv4.js';
 import { VirtioGso, VirtioNetFlag } from '../wire/virtio-net-hdr.js';
 import { WireDrop } from '../wire/drop.js';
 import { MtuStatus } from '../mtu/status.js';
@@ -147,10 +147,16 @@ export class OverlayIngress {
       peer.rxPackets++;
       peer.rxBytes += c.end - c.start;
     }
-    this.st.stats.decapsulated++;
-    if (c.vGso !== 0) this.st.stats.overlaySuperFrames++;
-    else if (c.vFlags !== 0) this.st.stats.overlayPartialChecksums++;
-    if (!this.st.l2) applyEcnDecap(c, this.ip);
+    const st = this.st;
+    st.stats.decapsulated++;
+    if (c.vFlags !== 0) {
+      if (c.vGso !== 0) st.stats.overlaySuperFrames++;
+      else st.stats.overlayPartialChecksums++;
+    }
+    // RFC 6040 §4.2: only an outer CE or ECT(1) can change the inner ECN field (an outer ECT(0),
+    // what an ECN-capable TCP flow carries, never does). Testing that first keeps the rewrite a
+    // rare call, and this function small enough for V8 to inline into Pipeline.run.
+    if ((c.outer.outerTos & Ecn.ECT1) !== 0 && !st.l2) applyEcnDecap(c, this.ip);
   }
 }
 
