@@ -75,6 +75,14 @@ export class Egress {
       c.plan = c.ingress.isOverlay && c.vFlags === 0 ? Plan.GRO : Plan.PASS;
       return Drop.NONE;
     }
+    return this.planPlainRest(c);
+  }
+
+  /**
+   * planPlainRest: planLocal for a super-frame or a partial checksum to a port without virtio
+   * headers (a call: planLocal stays small enough for V8 to inline into Pipeline.run).
+   */
+  private planPlainRest(c: FrameContext): Drop {
     if (c.vGso !== VirtioGso.NONE) {
       const n = gsoPlan(c, c.vGso, c.vGsoSize, this.st.podMtu, MAX_PIECES);
       if (n < 0) return dropForStatus(n);

@@ -18,10 +18,9 @@
  */
 
 import { dvU48 } from '../wire/bytes.js';
-import { fold16 } from '../wire/checksum.js';
 import { EtherType, IpProto } from '../wire/consts.js';
 import { ecnDecapsulate } from '../wire/encap.js';
-import { ECN_MASK, Ipv4View } from '../wire/ipv4.js';
+import { ECN_MASK, Ecn, Ipv4View } from '../wire/ipv4.js';
 import { VirtioGso, VirtioNetFlag } from '../wire/virtio-net-hdr.js';
 import { WireDrop } from '../wire/drop.js';
 import { MtuStatus } from '../mtu/status.js';
@@ -103,20 +102,36 @@ export class OverlayIngress {
    * completes the checksum (and segments a super-frame to the pod MTU) for one that does not.
    * A complete checksum that happens to equal the pseudo-header sum (1 in 65,536) is taken as
    * partial too, which is harmless: completing it gives the same value.
+   *
+   * This runs for every IPv4 frame from a peer, so it is kept small: V8 inlines it into decide
+   * only within decide's inlining budget (920 bytecode bytes on Node 20), and when it grew past
+   * that, the peer table's `get` was called instead, boxing its uint32 key (16 heap bytes per
+   * frame). The pseudo-header sum comes from the parsed addresses (IPv4 only: both callers
+   * parsed an IPv4 header) and is folded in two steps (it stays below 2^19); the rare frame whose
+   * field matches takes its state in takeOffloadState, a call.
    */
   private offloadState(c: FrameContext): void {
-    const dv = c.dv, l4 = c.l4Off, proto = c.proto, room = c.ipEnd - l4;
+    const l4 = c.l4Off, proto = c.proto, room = c.ipEnd - l4;
     if ((c.flagsFrag & 0x3fff) !== 0) return; // fragments: the checksum covers the whole datagram
     let at: number;
     if (proto === IpProto.TCP && room >= 20) at = 16;
     else if (proto === IpProto.UDP && room >= 8) at = 6;
     else return;
-    const field = dv.getUint16(l4 + at);
-    if (field === 0 || field !== fold16(c.pseudoSum(room))) return;
+    const field = c.dv.getUint16(l4 + at);
+    if (field === 0) return;
+    const src = c.srcIp, dst = c.dstIp;
+    let ps = (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + proto + room;
+    ps = (ps >>> 16) + (ps & 0xffff);
+    if (field === (ps >>> 16) + (ps & 0xffff)) this.takeOffloadState(c, at);
+  }
+
+  /** takeOffloadState: the frame's checksum field at l4 + `at` is partial (offloadState); a TCP super-frame is also to be segmented. */
+  private takeOffloadState(c: FrameContext, at: number): void {
+    const dv = c.dv, l4 = c.l4Off, room = c.ipEnd - l4;
     c.vFlags = VirtioNetFlag.NEEDS_CSUM;
     c.vCsumStart = l4 - c.start;
     c.vCsumOff = at;
-    if (proto !== IpProto.TCP || c.ipEnd - c.l3Off <= this.st.maxInnerIpLen) return;
+    if (c.proto !== IpProto.TCP || c.ipEnd - c.l3Off <= this.st.maxInnerIpLen) return;
     const thl = (dv.getUint8(l4 + 12) >> 4) << 2;
     if (thl < 20 || room < thl) return;
     c.vGso = VirtioGso.TCPV4;
@@ -132,10 +147,16 @@ export class OverlayIngress {
       peer.rxPackets++;
       peer.rxBytes += c.end - c.start;
     }
-    this.st.stats.decapsulated++;
-    if (c.vGso !== 0) this.st.stats.overlaySuperFrames++;
-    else if (c.vFlags !== 0) this.st.stats.overlayPartialChecksums++;
-    if (!this.st.l2) applyEcnDecap(c, this.ip);
+    const st = this.st;
+    st.stats.decapsulated++;
+    if (c.vFlags !== 0) {
+      if (c.vGso !== 0) st.stats.overlaySuperFrames++;
+      else st.stats.overlayPartialChecksums++;
+    }
+    // RFC 6040 §4.2: only an outer CE or ECT(1) can change the inner ECN field (an outer ECT(0),
+    // what an ECN-capable TCP flow carries, never does). Testing that first keeps the rewrite a
+    // rare call, and this function small enough for V8 to inline into Pipeline.run.
+    if ((c.outer.outerTos & Ecn.ECT1) !== 0 && !st.l2) applyEcnDecap(c, this.ip);
   }
 }
 
