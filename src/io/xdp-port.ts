@@ -24,7 +24,7 @@
  * (4 MB) on a pod's veth; three quarters of them for receive (native/src/xdp.cc).
  *
  * open() throws NativeError when AF_XDP cannot be used here (no program object, no CAP_BPF,
- * an old kernel, a driver refusing XDP); callers fall back to PacketPort (daemon/io-backend.ts).
+ * an old kernel, a driver refusing XDP); callers fall back to PacketPort (src/daemon/host.ts).
  */
 
 import type { Batch, FrameList } from '../buf/batch.js';
@@ -48,7 +48,7 @@ export const UNDERLAY_UMEM_FRAMES = 4096;
  * UMEM chunks on a pod's veth (4 MB per pod): 1,536 for receive, what a pod's TCP sends while
  * the daemon is not scheduled. With 512 (2 MB in all, half for transmit) the fill ring ran
  * empty under one iperf3 stream (10,628 frames dropped in 3 s, as many retransmits); with 1,536
- * none. A node with 100 pods pins 400 MB, not the underlay's 800.
+ * none. A node with 100 pods pins 400 MB (800 MB at the underlay's 4096 chunks each).
  */
 export const POD_UMEM_FRAMES = 2048;
 
