@@ -126,10 +126,14 @@ export class LinuxHost implements HostOps {
     if (node.io !== 'packet') {
       // Per pod: a pod whose veth refuses XDP (an MTU above what XDP takes without fragments,
       // ~3.5 KB) keeps its network on AF_PACKET rather than losing it, with `io: af_xdp` too.
-      // Always the driver's XDP: only a native program makes the pod's end give up TSO
-      // (veth_fix_features); under generic XDP its 64 KB frames would not fit a UMEM chunk.
+      // Only the driver's XDP: a native program makes the pod's end give up TSO
+      // (veth_fix_features); where the veth takes the program only in generic mode (the large
+      // MTU again), the pod's 64 KB frames would not fit a UMEM chunk.
       try {
-        return XdpPort.open(pod.interface, false);
+        const x = XdpPort.open(pod.interface, false);
+        if (x.features.attach === 'native') return x;
+        x.close();
+        throw new FlatnetError('ERR_IO_AF_XDP', `${pod.interface}: the veth takes XDP only in ${x.features.attach} mode (its pod's MTU is too large for native XDP)`);
       } catch (e) {
         this.log.warn({ err: e, interface: pod.interface }, `pod ${pod.name}: AF_XDP unavailable on its veth, using the packet backend`);
       }

@@ -11,6 +11,7 @@
 //   - the node's own underlay traffic (ARP, ping) is the kernel's, as before;
 //   - SIGKILL: no XDP program left on the underlay or the pod's veth, the node's underlay still
 //     answers;
+//   - a pod whose veth refuses XDP (MTU 9000) stays on AF_PACKET, the overlay on AF_XDP;
 //   - fallback forced (no program object): `io: auto` runs on the packet backend and forwards;
 //     `io: af_xdp` refuses to start with ERR_IO_AF_XDP.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -70,11 +71,15 @@ describe.skipIf(skip !== null)(`io backends: AF_XDP overlay, fallback, daemon ki
     expect(labNamespaces(name)).toEqual([]);
   });
 
-  async function restart(node: LabNode, env: Record<string, string>): Promise<void> {
-    await stopDaemon(node, lab.daemons[node.name]!.pid, 'SIGTERM', 10_000);
+  async function start(node: LabNode, env: Record<string, string>): Promise<void> {
     lab.daemons[node.name] = await withEnv(env, async () => spawnDaemon(node));
     writeState(lab);
     await waitReady(node, lab.daemons[node.name]!.pid);
+  }
+
+  async function restart(node: LabNode, env: Record<string, string>): Promise<void> {
+    await stopDaemon(node, lab.daemons[node.name]!.pid, 'SIGTERM', 10_000);
+    await start(node, env);
   }
 
   it('runs the overlay and the pods on AF_XDP and forwards between flatnet and kernel nodes', async () => {
@@ -133,6 +138,28 @@ describe.skipIf(skip !== null)(`io backends: AF_XDP overlay, fallback, daemon ki
     await waitReady(n1, lab.daemons[n1.name]!.pid);
     expect(xdpOnUnderlay(n1)).toBe(true);
     expect((await ping(n1.pods[0]!, n2.pods[0]!.ip)).received).toBe(3);
+  });
+
+  it('a pod whose veth refuses XDP (MTU 9000) stays on AF_PACKET under io af_xdp, and keeps its network', async () => {
+    const pod = n1.pods[0]!;
+    const mtu = /mtu (\d+)/.exec(ipNs(pod.ns, 'link', 'show', 'eth0'))![1]!;
+    await stopDaemon(n1, lab.daemons[n1.name]!.pid, 'SIGTERM', 10_000);
+    expect(await xdpGone(n1)).toBe(true);
+    // Without a program on its peer the pod may take an MTU XDP cannot (a veth refuses XDP while
+    // its peer's MTU exceeds what a page holds).
+    ipNs(pod.ns, 'link', 'set', 'eth0', 'mtu', '9000');
+    try {
+      await start(n1, { FLATNET_IO: 'af_xdp' });
+      const rows = await ports(n1);
+      expect(rows.find((r) => r.role === 'overlay')!.backend).toBe('af_xdp');
+      expect(rows.filter((r) => r.role === 'pod').map((r) => r.backend)).toEqual(['packet']);
+      expect(xdpOn(n1, pod.hostIf)).toBe(false);
+      expect((await ping(pod, n2.pods[0]!.ip)).received).toBe(3);
+    } finally {
+      ipNs(pod.ns, 'link', 'set', 'eth0', 'mtu', mtu);
+      await restart(n1, { FLATNET_IO: 'af_xdp' });
+    }
+    expect((await ports(n1)).filter((r) => r.role === 'pod').map((r) => r.backend)).toEqual(['af_xdp']);
   });
 
   it('falls back to the packet backend with io auto when AF_XDP is unavailable; io af_xdp refuses to start', async () => {
