@@ -74,7 +74,7 @@ export function snapshotFdb(sw: Switch): FdbRow[] {
 export function snapshotPorts(sw: Switch): PortRow[] {
   // The tunnel TAP last, as role `tunnel` and id -1 (it is no switch port: transmit only).
   const tunnel = sw.tunnelPort;
-  return [...sw.portList, ...(tunnel === null ? [] : [tunnel])].map((p) => {
+  return sw.allPorts.map((p) => {
     const s = p.port.stats;
     return {
       id: p.id, name: p.name, role: p === tunnel ? 'tunnel' : p.role, kind: p.port.kind,

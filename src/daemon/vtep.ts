@@ -188,8 +188,8 @@ export class VtepDaemon implements DaemonApi {
     subscribe(fdbRefusedChannel.name, d.onRefused);
     d.statsTimer = setInterval(() => d.logDrops(), 30_000);
     d.statsTimer.unref();
-    d.errorWatch.check(d.watchedPorts());
-    d.errorTimer = setInterval(() => d.errorWatch.check(d.watchedPorts()), ERROR_WATCH_MS);
+    d.errorWatch.check(d.sw.allPorts);
+    d.errorTimer = setInterval(() => d.errorWatch.check(d.sw.allPorts), ERROR_WATCH_MS);
     d.errorTimer.unref();
     d.loopDelay.enable();
     d.loopTimer = setInterval(() => {
@@ -388,12 +388,6 @@ export class VtepDaemon implements DaemonApi {
       this.log.error({ err: e, code: f.code, field: f.field, config: this.configPath }, 'config reload refused; keeping the current state');
       throw e;
     }
-  }
-
-  /** The ports whose loss counters ErrorWatch follows: the switch's, and the tunnel TAP (transmit only). */
-  private watchedPorts(): readonly SwitchPort[] {
-    const t = this.sw.tunnelPort;
-    return t === null ? this.sw.portList : [...this.sw.portList, t];
   }
 
   /** Every 30 s: one line with the drop counters that moved, if any (never per packet). */

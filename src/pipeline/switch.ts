@@ -99,6 +99,11 @@ export class Switch {
   get portList(): SwitchPort[] { return this.state.ports.filter((p): p is SwitchPort => p !== null); }
   /** The tunnel TAP (attachTunnelOffload), or null. Not in portList: transmit only, no id. */
   get tunnelPort(): SwitchPort | null { return this.state.tunnelTap; }
+  /** portList and, last, the tunnel TAP when there is one: every port with counters (show ports, the error watch). */
+  get allPorts(): SwitchPort[] {
+    const t = this.state.tunnelTap;
+    return t === null ? this.portList : [...this.portList, t];
+  }
   /** The largest inner IPv4 packet that fits the underlay after encapsulation. */
   get maxInnerIpLen(): number { return this.state.maxInnerIpLen; }
   get podMtu(): number { return this.state.podMtu; }
