@@ -85,7 +85,7 @@ export interface PingResult {
 
 /** Children this module started (generators, sinks, iperf3 servers): killed by killChildren(). */
 const children = new Set<ChildProcess>();
-export function track(c: ChildProcess): ChildProcess {
+function track(c: ChildProcess): ChildProcess {
   children.add(c);
   c.on('exit', () => children.delete(c));
   return c;
@@ -190,7 +190,7 @@ interface IperfJson {
   };
 }
 
-export async function waitListening(ns: string, port: number, timeoutMs: number): Promise<void> {
+async function waitListening(ns: string, port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const out = run('ip', ['netns', 'exec', ns, 'ss', '-Hltn', `sport = :${port}`]);
@@ -200,11 +200,20 @@ export async function waitListening(ns: string, port: number, timeoutMs: number)
   throw new Error(`iperf3 -s did not listen on :${port} within ${timeoutMs} ms`);
 }
 
-export async function tcp(sut: Sut, streams: number, seconds: number, omit: number, progress: (l: string) => void): Promise<TcpResult> {
+/** withIperfServer runs `fn` while a one-shot iperf3 server listens in the destination pod. */
+export async function withIperfServer<T>(sut: Sut, fn: () => Promise<T>): Promise<T> {
   const server = track(spawn('ip', ['netns', 'exec', sut.dst.ns, 'iperf3', '-s', '-1', '-p', String(IPERF_PORT)], { stdio: 'ignore' }));
-  const d = sut.daemons;
   try {
     await waitListening(sut.dst.ns, IPERF_PORT, 5000);
+    return await fn();
+  } finally {
+    server.kill('SIGKILL');
+  }
+}
+
+export async function tcp(sut: Sut, streams: number, seconds: number, omit: number, progress: (l: string) => void): Promise<TcpResult> {
+  const d = sut.daemons;
+  return withIperfServer(sut, async () => {
     const c0 = await allCounters(d), m0 = cpuMark(d);
     const args = ['-c', sut.dst.ip, '-p', String(IPERF_PORT), '-t', String(seconds), '-P', String(streams), '-J'];
     if (omit > 0) args.push('-O', String(omit));
@@ -229,9 +238,7 @@ export async function tcp(sut: Sut, streams: number, seconds: number, omit: numb
     };
     progress(`    tcp ${streams} stream${streams > 1 ? 's' : ''}: ${res.gbps.toFixed(2)} Gbit/s, ${res.retransmits} retransmits${cpu.flatnetCores === null ? '' : `, ${sut.daemonLabel ?? 'daemons'} ${cpu.flatnetCores.toFixed(2)} cores`}${error === null ? '' : ` (${error})`}`);
     return res;
-  } finally {
-    server.kill('SIGKILL');
-  }
+  });
 }
 
 /** pingResult: a PingResult from RTTs in microseconds, sorted ascending. */

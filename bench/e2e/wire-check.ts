@@ -15,13 +15,12 @@
  * keeps its capture (the path is in the report); a passed one is deleted.
  */
 
-import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { inNsAsync } from '../../src/lab/exec.js';
 import { dissect, evaluateCapture, expectationOf, startCapture, tsharkMissing } from '../../src/lab/tshark-check.js';
 import type { LabState } from '../../src/lab/topology.js';
-import { IPERF_PORT, track, udpBurst, waitListening } from './measure.js';
+import { IPERF_PORT, udpBurst, withIperfServer } from './measure.js';
 import type { Sut } from './systems.js';
 
 /** What the check found (RoundResult.wire). */
@@ -55,14 +54,8 @@ export async function wireCheck(sut: Sut, lab: LabState, gen: string, progress: 
   let tcpError: string | null = null;
   try {
     await udpBurst(sut, gen, UDP_RATE, SECONDS);
-    const server = track(spawn('ip', ['netns', 'exec', sut.dst.ns, 'iperf3', '-s', '-1', '-p', String(IPERF_PORT)], { stdio: 'ignore' }));
-    try {
-      await waitListening(sut.dst.ns, IPERF_PORT, 5000);
-      const r = await inNsAsync(sut.src.ns, 'iperf3', ['-c', sut.dst.ip, '-p', String(IPERF_PORT), '-t', String(SECONDS), '-b', TCP_BITRATE], { timeoutMs: 30_000 });
-      if (r.code !== 0) tcpError = `iperf3 exited ${String(r.code ?? r.signal)}: ${r.stderr.trim().slice(0, 200)}`;
-    } finally {
-      server.kill('SIGKILL');
-    }
+    const r = await withIperfServer(sut, () => inNsAsync(sut.src.ns, 'iperf3', ['-c', sut.dst.ip, '-p', String(IPERF_PORT), '-t', String(SECONDS), '-b', TCP_BITRATE], { timeoutMs: 30_000 }));
+    if (r.code !== 0) tcpError = `iperf3 exited ${String(r.code ?? r.signal)}: ${r.stderr.trim().slice(0, 200)}`;
   } finally {
     await capture.stop();
   }
