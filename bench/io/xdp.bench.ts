@@ -37,8 +37,8 @@ import { OverlayPort } from '../../src/io/overlay-port.js';
 import { RawIpPort } from '../../src/io/raw-ip-port.js';
 import { UdpPort } from '../../src/io/udp-port.js';
 import { XdpOverlayPort } from '../../src/io/xdp-overlay-port.js';
+import { buildTracePacket } from '../../src/trace/packet.js';
 import { parseIpv4 } from '../../src/wire/addr.js';
-import { finish, fold16, pseudoHeaderSum, sum16 } from '../../src/wire/checksum.js';
 import { EncapTemplate, OUTER_IP_OFF, VXLAN_HEADROOM } from '../../src/wire/encap.js';
 import { consume, machine, measure, table } from '../harness.js';
 
@@ -129,27 +129,12 @@ async function main(): Promise<void> {
     for (const [size, partial] of [[64, false], [64, true], [1450, false], [1450, true]] as const) {
       const tx = new FrameList(BATCH);
       for (let i = 0; i < BATCH; i++) {
-        const s = i * 2048 + 64, f = podArena.subarray(s, s + 14 + size);
-        f.fill(0);
-        f.writeUIntBE(macA, 0, 6);
-        f.writeUIntBE(macB, 6, 6);
-        f.writeUInt16BE(0x0800, 12);
-        f.writeUInt16BE(0x4500, 14);
-        f.writeUInt16BE(size, 16);
-        f.writeUInt16BE(0x4000, 20); // DF
-        f.writeUInt8(64, 22);
-        f.writeUInt8(6, 23);
-        f.writeUInt32BE(parseIpv4('10.244.1.10'), 26);
-        f.writeUInt32BE(parseIpv4('10.244.2.10'), 30);
-        f.writeUInt16BE(finish(sum16(f, 14, 20)), 24);
-        f.writeUInt16BE(40000 + i, 34);
-        f.writeUInt16BE(80, 36);
-        f.writeUInt32BE(i, 38);
-        f.writeUInt16BE(0x5010, 46); // data offset 5, ACK
-        for (let j = 54; j < 14 + size; j++) f[j] = j & 0xff;
-        const ps = fold16(pseudoHeaderSum(parseIpv4('10.244.1.10'), parseIpv4('10.244.2.10'), 6, size - 20));
-        f.writeUInt16BE(partial ? ps : finish(sum16(f, 34, size - 20, ps)), 50);
-        tx.push(podArena, s, s + 14 + size);
+        // `flatnet trace`'s packet builder: `partial-csum` leaves the pseudo-header sum in the field.
+        const spec = `tcp 10.244.1.10:${40000 + i} -> 10.244.2.10:80 flags A seq ${i} len ${size}${partial ? ' partial-csum' : ''}`;
+        const f = buildTracePacket(spec, { role: 'pod', srcMac: macB, dstMac: macA, srcIp: null, overlay: null }).frame;
+        const s = i * 2048 + 64;
+        f.copy(podArena, s);
+        tx.push(podArena, s, s + f.length);
       }
       podRows.push(measure(`peer xsk write + pod read, af_xdp, ${size} B TCP, checksum ${partial ? 'partial (finished on read)' : 'finished'}`, BATCH, () => {
         gen.write(tx);
