@@ -333,18 +333,33 @@ describe('ConnTable on the data path', () => {
         if (r >= 0) { hits++; ct.seen(r, 0, 40, 1); }
       }
     };
+    // Measured in rounds, and the median round taken, as the switch's allocation tests do: a
+    // round in which V8 compiled (its allocations land wherever the compiler finishes, more so
+    // on a loaded machine; seen in CI: 1.19 bytes per lookup from one 1M-lookup window) is not
+    // the table's. An allocation per packet shows in every round.
+    const meter = new AllocationMeter();
+    const median = (xs: number[]): number => xs.sort((a, b) => a - b)[xs.length >> 1]!;
     create(1000);
     run(100_000);
-    const meter = new AllocationMeter();
-    meter.start();
-    run(1_000_000);
-    const perPacket = meter.stop().bytes / 1_000_000;
-    // Connections come and go: warm create and removal up (V8 compiles them), then measure 100,000.
+    const lookups: number[] = [];
+    for (let round = 0; round < 10; round++) {
+      meter.start();
+      run(100_000);
+      lookups.push(meter.stop().bytes / 100_000);
+    }
+    const perPacket = median(lookups);
+    // Connections come and go: warm create and removal up (V8 compiles them), then measure
+    // 10 rounds of 10,000.
     const all = (): boolean => true;
     for (let k = 0; k < 10; k++) { ct.removeWhere(all); create(1000 + k); }
-    meter.start();
-    for (let k = 0; k < 10; k++) { ct.removeWhere(all); create(2000 + k); }
-    const perCreate = meter.stop().bytes / 100_000;
+    const creates: number[] = [];
+    for (let k = 0; k < 10; k++) {
+      meter.start();
+      ct.removeWhere(all);
+      create(2000 + k);
+      creates.push(meter.stop().bytes / 10_000);
+    }
+    const perCreate = median(creates);
     expect(hits).toBe(1_100_000);
     expect(perPacket).toBeLessThan(1);
     expect(perCreate).toBeLessThan(1);
