@@ -18,10 +18,16 @@
  * partial ones a pod with TX checksum offload leaves (the field holds the pseudo-header sum):
  * what finishing them on read costs (native/src/xdp.cc FinishPartialChecksum).
  *
+ * Then forwarding between two ports (ua in, uc out, both in mode ALL): the peer's frames read on
+ * ua and written, as read, to uc, with the two sockets in one UMEM (the chunk the frame arrived
+ * in goes on uc's TX ring: no copy) or each in a UMEM of its own (copied into one of uc's
+ * chunks, as before the UMEM was shared). The two alternate, three runs each.
+ *
  * ns/frame, Mpps and heap bytes allocated per frame (bench/harness.ts; the new paths must
  * allocate nothing). Root only; everything in two namespaces this script creates and removes:
  *
  *   <p>-a: ua 198.51.100.1/24 ---- veth ---- ub 198.51.100.2/24 :<p>-b
+ *          uc                ---- veth ---- ud (no program: the kernel drops what arrives)
  *   neighbour 198.51.100.2 -> 02:00:00:00:00:99 on ua (permanent): not ub's MAC, so ub drops
  *   every frame on arrival (in the sender's context, for both backends alike).
  *
@@ -31,7 +37,7 @@
 import { execFileSync } from 'node:child_process';
 import { Batch, FrameList } from '../../src/buf/batch.js';
 import { getMac } from '../../src/io/link.js';
-import { XdpPort } from '../../src/io/xdp-port.js';
+import { Umem, XdpPort } from '../../src/io/xdp-port.js';
 import { withNetns } from '../../src/io/netns.js';
 import { OverlayPort } from '../../src/io/overlay-port.js';
 import { RawIpPort } from '../../src/io/raw-ip-port.js';
@@ -144,10 +150,58 @@ async function main(): Promise<void> {
       }, { allocPackets: 200_000 }));
     }
     const ps = pod.xdpStats()!;
+    pod.close();
+
+    // Forwarding ua -> uc: one UMEM for both sockets, or one each.
+    sh('link', 'add', 'uc', 'netns', a, 'type', 'veth', 'peer', 'name', 'ud', 'netns', b);
+    sh('-n', a, 'link', 'set', 'uc', 'up');
+    sh('-n', b, 'link', 'set', 'ud', 'up');
+    const fwdRows: typeof rows = [];
+    const fwdLines: string[] = [];
+    const ratios: string[] = [];
+    for (const size of [64, 1450]) {
+      const tx = new FrameList(BATCH);
+      for (let i = 0; i < BATCH; i++) {
+        const spec = `tcp 10.244.1.10:${40000 + i} -> 10.244.2.10:80 flags A seq ${i} len ${size}`;
+        const f = buildTracePacket(spec, { role: 'pod', srcMac: macB, dstMac: macA, srcIp: null, overlay: null }).frame;
+        const s = i * 2048 + 64;
+        f.copy(podArena, s);
+        tx.push(podArena, s, s + f.length);
+      }
+      const ns: Record<string, number[]> = { copied: [], shared: [] };
+      for (let run = 0; run < 3; run++) {
+        for (const shared of [false, true]) {
+          const one = shared ? Umem.create(4096) : null;
+          const fin = withNetns(a, () => XdpPort.open('ua', false, 2048, one ?? Umem.create(2048)));
+          const fout = withNetns(a, () => XdpPort.open('uc', false, 2048, one ?? Umem.create(2048)));
+          try {
+            const r = measure(`peer xsk write + ua read + uc write, ${size} B TCP, ${shared ? 'one UMEM (not copied)' : 'a UMEM each (copied)'}, run ${run + 1}`, BATCH, () => {
+              gen.write(tx);
+              let got = 0;
+              for (let k = 0; k < 100 && got < BATCH; k++) {
+                const n = fin.read(batch, 64);
+                if (n > 0) { got += n; fout.write(batch); }
+              }
+              consume(got);
+            }, { allocPackets: 200_000 });
+            fwdRows.push(r);
+            ns[shared ? 'shared' : 'copied']!.push(r.nsPerPacket);
+            const st = fout.xdpStats()!;
+            if (run === 0) fwdLines.push(`${size} B, ${shared ? 'one UMEM' : 'a UMEM each'}: uc sent ${st.zeroCopyTx} frames as read, copied ${st.copiedTx}; ua received ${fin.stats.rxPackets}, dropped ${fin.xdpStats()!.rxDropped}`);
+          } finally {
+            fin.close();
+            fout.close();
+          }
+        }
+      }
+      const med = (xs: number[]): number => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
+      ratios.push(`${size} B: median ${med(ns.copied!).toFixed(0)} ns/frame copied, ${med(ns.shared!).toFixed(0)} ns/frame not copied: ${(med(ns.copied!) / med(ns.shared!)).toFixed(3)}x`);
+    }
     process.stdout.write(`# AF_XDP send and receive paths, ${machine()}\n\n${table(rows, (r) => (r === rows[1] ? rows[0] : undefined))}\n`);
     process.stdout.write(`\n${overlayLine}\n`);
     process.stdout.write(`\n## A pod's port (mode ALL): finishing partial checksums on read\n\n${table(podRows, (r) => (r === podRows[1] ? podRows[0] : r === podRows[3] ? podRows[2] : undefined))}\n`);
     process.stdout.write(`\nPod socket: received ${pod.stats.rxPackets}, ${ps.partialChecksums} checksums finished, ${ps.rxDropped} dropped (fill ring empty ${ps.fillRingEmpty})\n`);
+    process.stdout.write(`\n## Forwarding between two ports: one UMEM (no copy) vs a UMEM each (a copy per frame)\n\n${table(fwdRows)}\n\n${fwdLines.join('\n')}\n\n${ratios.join('\n')}\n`);
   } finally {
     for (const port of ports) port.close();
     for (const ns of [a, b]) {

@@ -1,15 +1,27 @@
 // AF_XDP ports: one XDP socket (raw system calls: socket, setsockopt, mmap of the four rings,
-// bind) on queue 0 of an interface, with its own UMEM, and flatnet's XDP program
-// (native/bpf/flatnet_xdp.c) loaded and attached through libbpf.
+// bind) on queue 0 of an interface, and flatnet's XDP program (native/bpf/flatnet_xdp.c) loaded
+// and attached through libbpf.
 //
-// UMEM layout: `frames` chunks of kFrameSize bytes (4096 for the underlay, fewer for a pod's
-// veth); three quarters feed the fill ring (receive: what the socket can take while the
-// process is not scheduled), one quarter is a free stack for transmit, refilled from the
-// completion ring (in copy mode the kernel completes a frame within the sendto that kicks it).
-// The fill and RX rings have `frames` entries, the TX and completion rings frames / 4. Frames are
-// copied between the UMEM and the caller's arena (the pipeline works on its own slots), so a
-// port never hands a UMEM address to JS. Each socket has its own UMEM: with the copy into the
-// arena, sharing one would save memory, not work (bench/README.md, "AF_XDP").
+// One UMEM for several sockets (umemCreate): a node's ports share it, so a frame moves between
+// them without a copy. The first socket registers it (XDP_UMEM_REG); the others bind with
+// XDP_SHARED_UMEM on their own interface, each with its own fill and completion rings (Linux
+// 5.10+). The UMEM is also handed to JavaScript as one Buffer (an external buffer over the
+// mapping), and a read lends it to the batch: frame i's metadata points at the chunk the
+// kernel wrote it to, no copy. The pipeline works on the frame in place (the 256 bytes of
+// XDP_PACKET_HEADROOM in front of it take the outer headers) and, when the frame leaves by
+// another socket of the same UMEM, xskSend posts that chunk on the TX ring as it is.
+//
+// Chunk ownership (one state per chunk, single-threaded: the JS thread):
+//   FREE  in the UMEM's pool;
+//   FILL  given to a socket's fill ring (the kernel's until it comes back on the RX ring);
+//   HELD  read into a batch; at the socket's next read it goes back to its fill ring, unless
+//   TX    it was posted on a TX ring (forwarded without a copy, or a frame copied in from
+//         another arena); the completion ring gives it back to the pool.
+// Each socket keeps `frames` * 3/4 chunks in its fill ring (topped up from the pool at every
+// read: chunks forwarded elsewhere are replaced) and has a TX ring of `frames` / 4; a UMEM is
+// sized for the sockets it will carry (the caller's choice: src/io/xdp-port.ts). A frame from
+// any other arena (the kernel's sockets, the switch's scratch, another UMEM) is copied into a
+// free chunk, as every frame was before the UMEM was shared.
 //
 // A pod's veth (mode ALL) hands XDP what the pod's stack sent, and a veth has no place for a
 // CHECKSUM_PARTIAL skb's csum_start in an xdp_buff: a pod with TX checksum offload on (the
@@ -52,9 +64,11 @@
 
 namespace flatnet {
 
-constexpr uint32_t kMaxFrames = 4096;  // UMEM chunks, the default and the most
+constexpr uint32_t kMaxFrames = 4096;  // a socket's share of a UMEM: the default and the most
 constexpr uint32_t kMinFrames = 64;
 constexpr uint32_t kFrameSize = 2048;  // chunk size; frames up to 2048 - XDP_PACKET_HEADROOM
+constexpr uint64_t kChunkMask = ~static_cast<uint64_t>(kFrameSize - 1);
+constexpr uint32_t kMaxUmemChunks = 65536;  // 128 MB
 
 // Mirrors struct flatnet_config in native/bpf/flatnet_xdp.c.
 struct XdpConfig {
@@ -74,25 +88,52 @@ struct Ring {
   uint32_t mask = 0;
 };
 
+enum ChunkState : uint8_t { kFree = 0, kFill = 1, kHeld = 2, kTx = 3 };
+
+struct Xsk;
+
+// A UMEM shared by the sockets that joined it. Freed when no socket uses it and the JS Buffer
+// over it has been collected (`refs` counts both).
+struct Umem {
+  int32_t id = 0;
+  uint8_t* base = nullptr;
+  size_t len = 0;
+  uint32_t chunks = 0;
+  uint32_t reserved = 0;        // the joined sockets' `frames`, summed
+  std::vector<uint8_t> state;   // ChunkState per chunk
+  std::vector<int32_t> owner;   // the socket a FILL, HELD or TX chunk belongs to
+  std::vector<uint32_t> pool;   // FREE chunks (indices)
+  std::vector<Xsk*> members;
+  int refs = 0;
+};
+
 struct Xsk {
+  int32_t id = 0;
   int fd = -1;
   int ifindex = 0;
-  uint8_t* umem = nullptr;
+  Umem* umem = nullptr;
   Ring fill, comp, rx, tx;
-  std::vector<uint64_t> txFree;  // free transmit chunks
-  uint32_t txOutstanding = 0;    // submitted, not yet completed
+  uint32_t fillTarget = 0;         // chunks kept in the fill ring (3/4 of frames)
+  uint32_t fillCount = 0;          // chunks in the FILL state for this socket
+  std::vector<uint32_t> held;      // chunks of the last read (HELD until the next read)
+  uint32_t txOutstanding = 0;      // posted, not yet completed
   bpf_object* obj = nullptr;
   int linkFd = -1;  // the BPF link: closing it detaches the program
   int xdpFlags = -1;  // netlink attachment flags when there is no link
   int peersFd = -1;
   bool needWakeup = false;
-  uint32_t frames = kMaxFrames;  // UMEM chunks: 3/4 for receive, 1/4 for transmit
+  bool joined = false;             // counted in umem->reserved
+  uint32_t frames = kMaxFrames;  // this socket's share of the UMEM: 3/4 receive, 1/4 transmit
   bool finishCsum = false;       // mode ALL: finish the pod's partial checksums
   uint64_t partialCsums = 0;     // frames whose checksum xskRecv finished
+  uint64_t zeroCopyTx = 0;       // frames posted from the chunk they were read into
+  uint64_t copiedTx = 0;         // frames copied into a chunk to be sent
 };
 
 static std::unordered_map<int32_t, Xsk*> gXsks;
+static std::unordered_map<int32_t, Umem*> gUmems;
 static int32_t gNextXsk = 1;
+static int32_t gNextUmem = 1;
 
 static inline uint32_t LoadAcquire(const uint32_t* p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static inline void StoreRelease(uint32_t* p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
@@ -100,6 +141,38 @@ static inline void StoreRelease(uint32_t* p, uint32_t v) { __atomic_store_n(p, v
 static void Unmap(Ring* r) {
   if (r->map != nullptr && r->map != MAP_FAILED) munmap(r->map, r->mapLen);
   r->map = nullptr;
+}
+
+static void UmemUnref(Umem* u) {
+  if (--u->refs > 0) return;
+  gUmems.erase(u->id);
+  munmap(u->base, u->len);
+  delete u;
+}
+
+static inline void ToPool(Umem* u, uint32_t c) {
+  u->state[c] = kFree;
+  u->owner[c] = 0;
+  u->pool.push_back(c);
+}
+
+// Leave: every chunk the socket held (in its rings, its last batch, its TX ring) goes back to
+// the pool; its fd is closed first, so the kernel has let go of them.
+static void Leave(Xsk* x) {
+  Umem* u = x->umem;
+  if (u == nullptr) return;
+  for (uint32_t c = 0; c < u->chunks; c++) {
+    if (u->state[c] != kFree && u->owner[c] == x->id) ToPool(u, c);
+  }
+  if (x->joined) u->reserved -= x->frames;
+  for (size_t i = 0; i < u->members.size(); i++) {
+    if (u->members[i] == x) {
+      u->members.erase(u->members.begin() + static_cast<long>(i));
+      break;
+    }
+  }
+  x->umem = nullptr;
+  UmemUnref(u);
 }
 
 static void Destroy(Xsk* x) {
@@ -111,8 +184,79 @@ static void Destroy(Xsk* x) {
   if (x->linkFd >= 0) close(x->linkFd);  // detaches the program
   else if (x->xdpFlags >= 0) bpf_xdp_detach(x->ifindex, x->xdpFlags, nullptr);
   if (x->obj != nullptr) bpf_object__close(x->obj);
-  if (x->umem != nullptr) munmap(x->umem, static_cast<size_t>(x->frames) * kFrameSize);
+  Leave(x);
   delete x;
+}
+
+// Reclaim: completed transmit chunks back to the pool.
+static void Reclaim(Xsk* x) {
+  Ring& c = x->comp;
+  if (c.map == nullptr) return;
+  const uint32_t cons = *c.consumer;
+  const uint32_t n = LoadAcquire(c.producer) - cons;
+  if (n == 0) return;
+  const uint64_t* cr = static_cast<const uint64_t*>(c.ring);
+  Umem* u = x->umem;
+  for (uint32_t i = 0; i < n; i++) {
+    const uint32_t chunk = static_cast<uint32_t>(cr[(cons + i) & c.mask] / kFrameSize);
+    if (chunk < u->chunks && u->state[chunk] == kTx) ToPool(u, chunk);
+  }
+  StoreRelease(c.consumer, cons + n);
+  x->txOutstanding -= n;
+}
+
+// ReclaimAll: every socket's completions (a chunk forwarded to another socket comes back on
+// that socket's completion ring).
+static void ReclaimAll(Umem* u) {
+  for (Xsk* m : u->members) Reclaim(m);
+}
+
+// TopUp: fills the socket's fill ring back to its target from the pool.
+static void TopUp(Xsk* x) {
+  if (x->fillCount >= x->fillTarget) return;
+  Umem* u = x->umem;
+  uint32_t want = x->fillTarget - x->fillCount;
+  if (u->pool.size() < want) ReclaimAll(u);
+  if (want > u->pool.size()) want = static_cast<uint32_t>(u->pool.size());
+  if (want == 0) return;
+  Ring& f = x->fill;
+  uint64_t* fr = static_cast<uint64_t*>(f.ring);
+  const uint32_t prod = *f.producer;
+  for (uint32_t i = 0; i < want; i++) {
+    const uint32_t c = u->pool.back();
+    u->pool.pop_back();
+    u->state[c] = kFill;
+    u->owner[c] = x->id;
+    fr[(prod + i) & f.mask] = static_cast<uint64_t>(c) * kFrameSize;
+  }
+  StoreRelease(f.producer, prod + want);
+  x->fillCount += want;
+}
+
+// Release: the chunks of the socket's last read that were not posted for transmit go back to
+// its fill ring (or the pool, when the ring is at its target).
+static void Release(Xsk* x) {
+  if (x->held.empty()) return;
+  Umem* u = x->umem;
+  Ring& f = x->fill;
+  uint64_t* fr = static_cast<uint64_t*>(f.ring);
+  const uint32_t prod = *f.producer;
+  uint32_t n = 0;
+  for (uint32_t c : x->held) {
+    if (u->state[c] != kHeld || u->owner[c] != x->id) continue;  // posted: TX until completed
+    if (x->fillCount + n >= x->fillTarget) {
+      ToPool(u, c);
+      continue;
+    }
+    u->state[c] = kFill;
+    fr[(prod + n) & f.mask] = static_cast<uint64_t>(c) * kFrameSize;
+    n++;
+  }
+  x->held.clear();
+  if (n > 0) {
+    StoreRelease(f.producer, prod + n);
+    x->fillCount += n;
+  }
 }
 
 static bool MapRing(int fd, const xdp_ring_offset& off, uint64_t pgoff, size_t descSize, uint32_t size, Ring* r) {
@@ -133,18 +277,69 @@ static bool MapRing(int fd, const xdp_ring_offset& off, uint64_t pgoff, size_t d
 
 static int Silent(enum libbpf_print_level, const char*, va_list) { return 0; }
 
-// xskOpen(ifindex, objPath, mode, udpPort, localIp, generic, maxLen[, frames]) -> { id, fd, attach, link, zerocopy }
+// umemCreate(chunks) -> { id, buffer }: a UMEM of `chunks` chunks of 2 KB (64 to 65536), all
+// free, and a Buffer over it (the arena reads lend to their batch). Sockets join it in xskOpen.
+static void UmemFinalize(napi_env, void*, void* hint) { UmemUnref(static_cast<Umem*>(hint)); }
+
+static Napi::Value UmemCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) return ThrowErrno(env, "umemCreate", EINVAL);
+  const uint32_t chunks = info[0].As<Napi::Number>().Uint32Value();
+  if (chunks < kMinFrames || chunks > kMaxUmemChunks) return ThrowErrno(env, "umemCreate(chunks)", EINVAL);
+  const size_t len = static_cast<size_t>(chunks) * kFrameSize;
+  void* mem = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (mem == MAP_FAILED) return ThrowErrno(env, "mmap(umem)", errno);
+  Umem* u = new Umem();
+  u->id = gNextUmem++;
+  u->base = static_cast<uint8_t*>(mem);
+  u->len = len;
+  u->chunks = chunks;
+  u->state.assign(chunks, kFree);
+  u->owner.assign(chunks, 0);
+  u->pool.reserve(chunks);
+  for (uint32_t c = chunks; c > 0; c--) u->pool.push_back(c - 1);  // chunk 0 on top
+  u->refs = 1;  // the Buffer
+  gUmems[u->id] = u;
+  napi_value buf;
+  if (napi_create_external_buffer(env, len, u->base, UmemFinalize, u, &buf) != napi_ok) {
+    UmemUnref(u);
+    return ThrowErrno(env, "napi_create_external_buffer", ENOMEM);
+  }
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("id", u->id);
+  r.Set("buffer", Napi::Value(env, buf));
+  return r;
+}
+
+// umemStats(id) -> { chunks, free, reserved, sockets } (cold path: show, tests); EBADF once freed.
+static Napi::Value UmemStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) return ThrowErrno(env, "umemStats", EINVAL);
+  auto it = gUmems.find(info[0].As<Napi::Number>().Int32Value());
+  if (it == gUmems.end()) return ThrowErrno(env, "umemStats", EBADF);
+  Umem* u = it->second;
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("chunks", u->chunks);
+  r.Set("free", static_cast<double>(u->pool.size()));
+  r.Set("reserved", u->reserved);
+  r.Set("sockets", static_cast<double>(u->members.size()));
+  return r;
+}
+
+// xskOpen(ifindex, objPath, mode, udpPort, localIp, generic, maxLen, frames, umemId)
+//   -> { id, fd, attach, link, zerocopy, shared }
 //   mode 0: redirect every frame; 1: VXLAN to udpPort (host order) for localIp (host-order
 //   uint32, 0 = any) from addresses in the peers map. `generic`: attach in generic (skb) mode
 //   instead of the driver's (a veth with a native program makes its peer give up GSO, so a
 //   peer's UDP-GSO trains arrive cut; in generic mode they arrive whole and go to the kernel).
 //   `maxLen`: frames longer than this stay with the kernel (0: whatever fits a UMEM chunk).
-//   `frames`: UMEM chunks, a power of two from 64 to 4096 (default 4096). Mode 0 finishes
-//   partial checksums on receive. Throws with errno and syscall.
+//   `frames`: this socket's share of the UMEM, a power of two from 64 to 4096 (ENOSPC when the
+//   UMEM has not that much left). Mode 0 finishes partial checksums on receive. `shared`: the
+//   socket bound to a UMEM another socket had registered. Throws with errno and syscall.
 static Napi::Value XskOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 7 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() || !info[3].IsNumber() ||
-      !info[4].IsNumber() || !info[5].IsBoolean() || !info[6].IsNumber()) {
+  if (info.Length() < 9 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() || !info[3].IsNumber() ||
+      !info[4].IsNumber() || !info[5].IsBoolean() || !info[6].IsNumber() || !info[7].IsNumber() || !info[8].IsNumber()) {
     return ThrowErrno(env, "xskOpen", EINVAL);
   }
   const int ifindex = info[0].As<Napi::Number>().Int32Value();
@@ -156,15 +351,24 @@ static Napi::Value XskOpen(const Napi::CallbackInfo& info) {
   const uint32_t room = kFrameSize - XDP_PACKET_HEADROOM;
   uint32_t maxLen = info[6].As<Napi::Number>().Uint32Value();
   if (maxLen == 0 || maxLen > room) maxLen = room;
-  uint32_t frames = kMaxFrames;
-  if (info.Length() > 7 && info[7].IsNumber()) frames = info[7].As<Napi::Number>().Uint32Value();
+  const uint32_t frames = info[7].As<Napi::Number>().Uint32Value();
   if (frames < kMinFrames || frames > kMaxFrames || (frames & (frames - 1)) != 0) return ThrowErrno(env, "xskOpen(frames)", EINVAL);
+  auto uit = gUmems.find(info[8].As<Napi::Number>().Int32Value());
+  if (uit == gUmems.end()) return ThrowErrno(env, "xskOpen(umem)", EBADF);
+  Umem* u = uit->second;
+  if (u->reserved + frames > u->chunks) return ThrowErrno(env, "xskOpen(umem)", ENOSPC);
   libbpf_set_print(Silent);
 
   Xsk* x = new Xsk();
+  x->id = gNextXsk++;
   x->ifindex = ifindex;
   x->frames = frames;
   x->finishCsum = mode == 0;
+  x->umem = u;
+  u->refs++;
+  u->members.push_back(x);
+  u->reserved += frames;
+  x->joined = true;
   auto fail = [&](const char* what, int err) {
     Destroy(x);
     return ThrowErrno(env, what, err);
@@ -187,21 +391,28 @@ static Napi::Value XskOpen(const Napi::CallbackInfo& info) {
   uint32_t zero = 0;
   if (bpf_map_update_elem(cfgFd, &zero, &cfg, 0) != 0) return fail("bpf_map_update_elem(config)", errno);
 
-  // UMEM and the socket.
-  const size_t umemLen = static_cast<size_t>(frames) * kFrameSize;
-  void* mem = mmap(nullptr, umemLen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-  if (mem == MAP_FAILED) return fail("mmap(umem)", errno);
-  x->umem = static_cast<uint8_t*>(mem);
+  // The socket: the first of its UMEM registers it; the others share it (XDP_SHARED_UMEM, with
+  // their own fill and completion rings: another interface, or another queue).
+  Xsk* owner = nullptr;
+  for (Xsk* m : u->members) {
+    if (m != x && m->fd >= 0) {
+      owner = m;
+      break;
+    }
+  }
   x->fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
   if (x->fd < 0) return fail("socket(AF_XDP)", errno);
-  xdp_umem_reg reg;
-  memset(&reg, 0, sizeof reg);
-  reg.addr = reinterpret_cast<uint64_t>(x->umem);
-  reg.len = umemLen;
-  reg.chunk_size = kFrameSize;
-  reg.headroom = 0;
-  if (setsockopt(x->fd, SOL_XDP, XDP_UMEM_REG, &reg, sizeof reg) != 0) return fail("setsockopt(XDP_UMEM_REG)", errno);
-  const uint32_t rxRing = frames, txRing = frames / 4, n = frames - txRing;  // n: receive chunks
+  if (owner == nullptr) {
+    xdp_umem_reg reg;
+    memset(&reg, 0, sizeof reg);
+    reg.addr = reinterpret_cast<uint64_t>(u->base);
+    reg.len = u->len;
+    reg.chunk_size = kFrameSize;
+    reg.headroom = 0;
+    if (setsockopt(x->fd, SOL_XDP, XDP_UMEM_REG, &reg, sizeof reg) != 0) return fail("setsockopt(XDP_UMEM_REG)", errno);
+  }
+  const uint32_t rxRing = frames, txRing = frames / 4;
+  x->fillTarget = frames - txRing;
   if (setsockopt(x->fd, SOL_XDP, XDP_UMEM_FILL_RING, &rxRing, sizeof rxRing) != 0 ||
       setsockopt(x->fd, SOL_XDP, XDP_UMEM_COMPLETION_RING, &txRing, sizeof txRing) != 0 ||
       setsockopt(x->fd, SOL_XDP, XDP_RX_RING, &rxRing, sizeof rxRing) != 0 ||
@@ -217,19 +428,21 @@ static Napi::Value XskOpen(const Napi::CallbackInfo& info) {
       !MapRing(x->fd, off.tx, XDP_PGOFF_TX_RING, sizeof(xdp_desc), txRing, &x->tx)) {
     return fail("mmap(xdp ring)", errno);
   }
-  // Receive chunks go to the fill ring; the others wait for transmit.
-  uint64_t* fr = static_cast<uint64_t*>(x->fill.ring);
-  for (uint32_t i = 0; i < n; i++) fr[i & x->fill.mask] = static_cast<uint64_t>(i) * kFrameSize;
-  StoreRelease(x->fill.producer, n);
-  x->txFree.reserve(frames - n);
-  for (uint32_t i = n; i < frames; i++) x->txFree.push_back(static_cast<uint64_t>(i) * kFrameSize);
+  // The receive share goes to the fill ring: what the pool has (all of it, unless the other
+  // sockets' frames in flight hold more than their transmit quarters); reads top it up.
+  TopUp(x);
 
   sockaddr_xdp sa;
   memset(&sa, 0, sizeof sa);
   sa.sxdp_family = AF_XDP;
   sa.sxdp_ifindex = static_cast<uint32_t>(ifindex);
   sa.sxdp_queue_id = 0;
-  sa.sxdp_flags = XDP_USE_NEED_WAKEUP;
+  if (owner == nullptr) {
+    sa.sxdp_flags = XDP_USE_NEED_WAKEUP;
+  } else {
+    sa.sxdp_flags = XDP_SHARED_UMEM;  // need_wakeup as the owner has it
+    sa.sxdp_shared_umem_fd = static_cast<uint32_t>(owner->fd);
+  }
   // A socket closed on this queue a moment ago frees the queue from a kernel work item
   // (xp_release_deferred): EBUSY until it has run. Wait for it, up to a second.
   int bound = -1;
@@ -275,14 +488,14 @@ static Napi::Value XskOpen(const Napi::CallbackInfo& info) {
              : q_opts.attach_mode == XDP_ATTACHED_HW ? "hw" : q_opts.attach_mode == XDP_ATTACHED_MULTI ? "multi" : "none";
   }
 
-  const int32_t id = gNextXsk++;
-  gXsks[id] = x;
+  gXsks[x->id] = x;
   Napi::Object r = Napi::Object::New(env);
-  r.Set("id", id);
+  r.Set("id", x->id);
   r.Set("fd", x->fd);
   r.Set("attach", attach);
   r.Set("link", x->linkFd >= 0);
   r.Set("zerocopy", zerocopy);
+  r.Set("shared", owner != nullptr);
   return r;
 }
 
@@ -391,60 +604,54 @@ static bool FinishPartialChecksum(uint8_t* f, uint32_t len) {
   return true;
 }
 
-// xskRecv(id, arena, slotSize, headroom, meta, max) -> count | -errno
+// xskRecv(id, meta, max, headroom) -> count | -errno
 //
-// Takes up to `max` frames off the RX ring, copies frame i to slot i at `headroom` and gives
-// its chunk straight back to the fill ring. A frame longer than the slot is cut and flagged.
+// Gives the chunks of the previous read back (Release), then takes up to `max` frames off the
+// RX ring: frame i's metadata holds its place in the UMEM (absolute offsets into the Buffer
+// umemCreate returned), the chunk HELD until the next read. The fill ring is topped up from
+// the pool. A frame with less than `headroom` bytes in front of it in its chunk (the kernel
+// leaves XDP_PACKET_HEADROOM, 256) is flagged truncated.
 static napi_value XskRecv(napi_env env, napi_callback_info info) {
-  RxArgs a;
-  if (!ParseRxArgs(env, info, false, &a)) return RetI32(env, -EINVAL);
-  Xsk* x = Find(a.fd);
-  if (x == nullptr) return RetI32(env, -EBADF);
-  Ring& rx = x->rx;
-  Ring& fill = x->fill;
-  const uint32_t cons = *rx.consumer;
-  uint32_t avail = LoadAcquire(rx.producer) - cons;
-  if (avail == 0) {
-    // Nothing waiting: make sure the kernel has chunks to fill and is awake.
-    if (x->needWakeup && (LoadAcquire(fill.flags) & XDP_RING_NEED_WAKEUP) != 0) {
-      recvfrom(x->fd, nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
-    }
-    return RetI32(env, 0);
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  int32_t id, max, headroom;
+  int32_t* meta;
+  size_t metaLen;
+  if (argc < 4 || !ArgI32(env, argv[0], &id) || !ArgI32Array(env, argv[1], &meta, &metaLen) || !ArgI32(env, argv[2], &max) ||
+      !ArgI32(env, argv[3], &headroom) || max < 0 || headroom < 0 || static_cast<size_t>(max) * kMetaStride > metaLen) {
+    return RetI32(env, -EINVAL);
   }
-  const uint32_t n = avail < static_cast<uint32_t>(a.max) ? avail : static_cast<uint32_t>(a.max);
+  Xsk* x = Find(id);
+  if (x == nullptr) return RetI32(env, -EBADF);
+  Release(x);
+  Ring& rx = x->rx;
+  const uint32_t cons = *rx.consumer;
+  const uint32_t avail = LoadAcquire(rx.producer) - cons;
+  const uint32_t n = avail < static_cast<uint32_t>(max) ? avail : static_cast<uint32_t>(max);
   const xdp_desc* descs = static_cast<const xdp_desc*>(rx.ring);
-  uint64_t* fr = static_cast<uint64_t*>(fill.ring);
-  const uint32_t fprod = *fill.producer;
-  const int32_t room = a.slotSize - a.headroom;
+  Umem* u = x->umem;
   for (uint32_t i = 0; i < n; i++) {
     const xdp_desc& d = descs[(cons + i) & rx.mask];
-    const int32_t start = static_cast<int32_t>(i) * a.slotSize + a.headroom;
-    const uint32_t len = d.len;
-    const uint32_t copy = len > static_cast<uint32_t>(room) ? static_cast<uint32_t>(room) : len;
-    memcpy(a.arena + start, x->umem + (d.addr & ~static_cast<uint64_t>(kFrameSize - 1)) + (d.addr & (kFrameSize - 1)), copy);
-    if (x->finishCsum && copy == len && FinishPartialChecksum(a.arena + start, len)) x->partialCsums++;
-    SetRxMeta(a.meta, static_cast<int32_t>(i), start, len, room, false);
-    // The chunk's base address goes back to the fill ring (the kernel adds its headroom).
-    fr[(fprod + i) & fill.mask] = d.addr & ~static_cast<uint64_t>(kFrameSize - 1);
+    const uint32_t c = static_cast<uint32_t>(d.addr / kFrameSize);
+    const uint32_t at = static_cast<uint32_t>(d.addr & (kFrameSize - 1));
+    const bool fits = at >= static_cast<uint32_t>(headroom) && at + d.len <= kFrameSize;
+    if (x->finishCsum && fits && FinishPartialChecksum(u->base + d.addr, d.len)) x->partialCsums++;
+    SetRxMeta(meta, static_cast<int32_t>(i), static_cast<int32_t>(d.addr), d.len, static_cast<int32_t>(kFrameSize - at), !fits);
+    u->state[c] = kHeld;
+    u->owner[c] = x->id;
+    x->held.push_back(c);
   }
-  StoreRelease(rx.consumer, cons + n);
-  StoreRelease(fill.producer, fprod + n);
-  if (x->needWakeup && (LoadAcquire(fill.flags) & XDP_RING_NEED_WAKEUP) != 0) {
+  if (n > 0) {
+    StoreRelease(rx.consumer, cons + n);
+    x->fillCount -= n;
+  }
+  TopUp(x);
+  // Make sure the kernel has chunks to fill and is awake.
+  if (x->needWakeup && (LoadAcquire(x->fill.flags) & XDP_RING_NEED_WAKEUP) != 0) {
     recvfrom(x->fd, nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
   }
   return RetI32(env, static_cast<int32_t>(n));
-}
-
-// Moves completed transmit chunks back to the free stack.
-static void Reclaim(Xsk* x) {
-  Ring& c = x->comp;
-  const uint32_t cons = *c.consumer;
-  const uint32_t n = LoadAcquire(c.producer) - cons;
-  if (n == 0) return;
-  const uint64_t* cr = static_cast<const uint64_t*>(c.ring);
-  for (uint32_t i = 0; i < n; i++) x->txFree.push_back(cr[(cons + i) & c.mask]);
-  StoreRelease(c.consumer, cons + n);
-  x->txOutstanding -= n;
 }
 
 // Wakes the kernel's transmit path when it asks for it. In copy mode one sendto() moves at most
@@ -464,9 +671,11 @@ static void KickTx(Xsk* x) {
 
 // xskSend(id, arena, meta, count, vnetHdrLen, res) -> accepted | -errno
 //
-// Copies frames [START, END) into free transmit chunks and posts them on the TX ring, then
-// kicks the kernel if it asks for it. A frame longer than a chunk is refused (counted as an
-// error); when no chunk or ring slot is free after one reclaim, the rest is dropped.
+// Posts frames [START, END) on the TX ring, then kicks the kernel if it asks for it. A frame in
+// this socket's UMEM (the arena is its Buffer) that lies in a chunk a read HELD goes as it is
+// (zeroCopyTx); any other frame is copied into a free chunk (copiedTx). A frame longer than a
+// chunk is refused (counted as an error); when no chunk or ring slot is free after reclaiming
+// completions, the rest is dropped.
 static napi_value XskSend(napi_env env, napi_callback_info info) {
   TxArgs a;
   if (!ParseTxArgs(env, info, &a)) return RetI32(env, -EINVAL);
@@ -480,13 +689,15 @@ static napi_value XskSend(napi_env env, napi_callback_info info) {
     res[kResNext] = a.count;
     return RetI32(env, a.count == 0 ? 0 : -EBADF);
   }
+  Umem* u = x->umem;
+  const bool same = a.arena == u->base && a.arenaLen == u->len;
   Reclaim(x);
   Ring& tx = x->tx;
   xdp_desc* descs = static_cast<xdp_desc*>(tx.ring);
   const uint32_t prod = *tx.producer;
   const uint32_t ringSize = tx.mask + 1;
   uint32_t space = ringSize - (prod - LoadAcquire(tx.consumer));
-  if ((space == 0 || x->txFree.empty()) && a.count > 0) {
+  if (space == 0 && a.count > 0) {
     KickTx(x);
     Reclaim(x);
     space = ringSize - (prod - LoadAcquire(tx.consumer));
@@ -501,17 +712,32 @@ static napi_value XskSend(napi_env env, napi_callback_info info) {
       MarkTxFailed(a.meta, i, i + 1);
       continue;
     }
-    const uint32_t len = static_cast<uint32_t>(m[kMetaEnd] - m[kMetaStart]);
+    const uint32_t start = static_cast<uint32_t>(m[kMetaStart]);
+    const uint32_t len = static_cast<uint32_t>(m[kMetaEnd]) - start;
     if (len > kFrameSize || len == 0) {
       res[kResErrors]++;
       res[kResErrno] = EMSGSIZE;
       MarkTxFailed(a.meta, i, i + 1);
       continue;
     }
-    if (posted == space || x->txFree.empty()) break;
-    const uint64_t addr = x->txFree.back();
-    x->txFree.pop_back();
-    memcpy(x->umem + addr, a.arena + m[kMetaStart], len);
+    if (posted == space) break;
+    uint64_t addr;
+    const uint32_t c = start / kFrameSize;
+    if (same && (start + len - 1) / kFrameSize == c && u->state[c] == kHeld) {
+      addr = start;  // forwarded as it lies
+      x->zeroCopyTx++;
+    } else {
+      if (u->pool.empty()) ReclaimAll(u);
+      if (u->pool.empty()) break;
+      const uint32_t f = u->pool.back();
+      u->pool.pop_back();
+      addr = static_cast<uint64_t>(f) * kFrameSize;
+      memcpy(u->base + addr, a.arena + start, len);
+      x->copiedTx++;
+    }
+    const uint32_t chunk = static_cast<uint32_t>(addr / kFrameSize);
+    u->state[chunk] = kTx;
+    u->owner[chunk] = x->id;
     xdp_desc& d = descs[(prod + posted) & tx.mask];
     d.addr = addr;
     d.len = len;
@@ -585,6 +811,15 @@ static Napi::Value XskStats(const Napi::CallbackInfo& info) {
   r.Set("txOutstanding", x->txOutstanding);
   r.Set("partialChecksums", static_cast<double>(x->partialCsums));
   r.Set("umemFrames", x->frames);
+  r.Set("zeroCopyTx", static_cast<double>(x->zeroCopyTx));
+  r.Set("copiedTx", static_cast<double>(x->copiedTx));
+  Umem* u = x->umem;
+  Napi::Object um = Napi::Object::New(env);
+  um.Set("id", u->id);
+  um.Set("chunks", u->chunks);
+  um.Set("free", static_cast<double>(u->pool.size()));
+  um.Set("sockets", static_cast<double>(u->members.size()));
+  r.Set("umem", um);
   return r;
 }
 
@@ -598,6 +833,8 @@ static Napi::Value XdpAttached(const Napi::CallbackInfo& info) {
 }
 
 void RegisterXdp(Napi::Env env, Napi::Object exports) {
+  exports.Set("umemCreate", Napi::Function::New(env, UmemCreate, "umemCreate"));
+  exports.Set("umemStats", Napi::Function::New(env, UmemStats, "umemStats"));
   exports.Set("xskOpen", Napi::Function::New(env, XskOpen, "xskOpen"));
   SetRaw(env, exports, "xskClose", XskClose);
   SetRaw(env, exports, "xskRecv", XskRecv);

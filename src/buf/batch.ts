@@ -11,6 +11,10 @@
  *
  * Ports that carry a virtio-net header (vnetHdrLen > 0) keep it just before START, in the
  * headroom: [START - vnetHdrLen, START). Readers put it there; writers expect it there.
+ *
+ * An AF_XDP port does not copy: its read lends the batch the UMEM as its arena (frames where
+ * the kernel wrote them, src/io/xdp-port.ts). Readers that copy into slots take the batch's
+ * own memory back first (Batch.own()).
  */
 
 /** Int32 slots per frame in `meta`. */
@@ -91,6 +95,8 @@ const EMPTY_ARENA = Buffer.alloc(0);
  * without allocating (copyWithin). Zero-filled once.
  */
 export class Batch extends FrameList {
+  /** The batch's own memory: its slots, then the spare region. */
+  readonly slots: Buffer;
   readonly slotSize: number;
   /** Offset of the spare region (after the last slot) and its length. */
   readonly spareOff: number;
@@ -101,7 +107,9 @@ export class Batch extends FrameList {
     if (!Number.isInteger(slotSize) || slotSize < 64 || slotSize % 8 !== 0) throw new RangeError(`slot size ${slotSize} (a multiple of 8, >= 64)`);
     if (!Number.isInteger(spare) || spare < 0) throw new RangeError(`spare ${spare}`);
     // Zero-filled, not allocUnsafe: a slot never exposes another process's old memory.
-    super(capacity, Buffer.alloc(capacity * slotSize + spare));
+    const slots = Buffer.alloc(capacity * slotSize + spare);
+    super(capacity, slots);
+    this.slots = slots;
     this.slotSize = slotSize;
     this.spareOff = capacity * slotSize;
     this.spareLen = spare;
@@ -109,6 +117,12 @@ export class Batch extends FrameList {
 
   /** Absolute arena offset of slot i. */
   slotOff(i: number): number { return i * this.slotSize; }
+
+  /** own makes the batch's own memory its arena again (after a port lent it another) and returns it. */
+  own(): Buffer { return (this.arena = this.slots); }
+
+  /** Whether the spare region is in the arena (not while a port has lent the batch its memory). */
+  get spareInArena(): boolean { return this.spareLen > 0 && this.arena === this.slots; }
 }
 
 /** markTxFailed flags frames [from, to) of `list` as not sent (what the native writes do). */

@@ -69,7 +69,7 @@ export class FrameQueue {
   popInto(batch: Batch, headroom: number, stats: PortStats): number {
     const n = this.size < batch.capacity ? this.size : batch.capacity;
     const room = batch.slotSize - headroom;
-    const bm = batch.meta, qm = this.meta;
+    const bm = batch.meta, qm = this.meta, arena = batch.own();
     let bytes = 0, truncated = 0;
     for (let i = 0; i < n; i++) {
       const slot = this.head;
@@ -78,7 +78,7 @@ export class FrameQueue {
       const keep = len > room ? room : len;
       const start = batch.slotOff(i) + headroom;
       const from = slot * this.slotLen;
-      this.arena.copy(batch.arena, start - this.hdrLen, from, from + this.hdrLen + keep);
+      this.arena.copy(arena, start - this.hdrLen, from, from + this.hdrLen + keep);
       let flags = qm[qo + Q.FLAGS]!;
       if (keep < len) flags |= MetaFlag.TRUNCATED;
       if ((flags & MetaFlag.TRUNCATED) !== 0) truncated++;

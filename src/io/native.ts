@@ -65,13 +65,24 @@ export interface XskOpenResult {
   /** Attached through a BPF link (detached by the kernel when the process ends). */
   link: boolean;
   zerocopy: boolean;
+  /** Bound to a UMEM another socket had registered (XDP_SHARED_UMEM). */
+  shared: boolean;
 }
+export interface UmemCreateResult { id: number; buffer: Buffer }
+/** A UMEM's chunks: in all, free (in its pool), taken by its sockets' shares; and its sockets. */
+export interface UmemStats { chunks: number; free: number; reserved: number; sockets: number }
 export interface XskStats {
   rxDropped: number; rxInvalid: number; txInvalid: number; rxRingFull: number; fillRingEmpty: number; txRingEmpty: number; txOutstanding: number;
   /** Frames whose partial TCP/UDP checksum the read finished (mode ALL: a pod's veth). */
   partialChecksums: number;
-  /** UMEM chunks of 2 KB (three quarters for receive, native/src/xdp.cc). */
+  /** This socket's share of its UMEM, in 2 KB chunks (three quarters for receive, native/src/xdp.cc). */
   umemFrames: number;
+  /** Frames sent from the chunk they were read into (another port of the same UMEM): no copy. */
+  zeroCopyTx: number;
+  /** Frames copied into a chunk to be sent (from the kernel's sockets, the switch's scratch, another UMEM). */
+  copiedTx: number;
+  /** The UMEM the socket shares: its chunks, how many are free, how many sockets use it. */
+  umem: { id: number; chunks: number; free: number; sockets: number };
 }
 export interface RouteGetResult { ifindex: number; gateway: number; src: number; local: boolean }
 
@@ -113,9 +124,11 @@ export interface NativeAddon {
   setMac(name: string, mac: Buffer): void;
   setTxQueueLen(name: string, len: number): void;
   // AF_XDP (native/src/xdp.cc)
-  xskOpen(ifindex: number, objPath: string, mode: number, udpPort: number, localIp: number, generic: boolean, maxLen: number, frames?: number): XskOpenResult;
+  umemCreate(chunks: number): UmemCreateResult;
+  umemStats(id: number): UmemStats;
+  xskOpen(ifindex: number, objPath: string, mode: number, udpPort: number, localIp: number, generic: boolean, maxLen: number, frames: number, umemId: number): XskOpenResult;
   xskClose(id: number): number;
-  xskRecv(id: number, arena: Buffer, slotSize: number, headroom: number, meta: Int32Array, max: number): number;
+  xskRecv(id: number, meta: Int32Array, max: number, headroom: number): number;
   xskSend(id: number, arena: Buffer, meta: Int32Array, count: number, vnetHdrLen: number, res: Int32Array): number;
   xskSetPeers(id: number, addrs: Int32Array): number;
   xskStats(id: number): XskStats;

@@ -89,7 +89,7 @@ export class PacketPort extends FdPort {
   read(batch: Batch, headroom: number): number {
     if (this.fd < 0) return this.closedRead(batch);
     this.checkHeadroom(batch, headroom);
-    const n = this.native.packetRecv(this.fd, batch.arena, batch.slotSize, headroom, batch.meta, batch.capacity, this.vnetHdrLen);
+    const n = this.native.packetRecv(this.fd, batch.own(), batch.slotSize, headroom, batch.meta, batch.capacity, this.vnetHdrLen);
     return this.afterRead(batch, n);
   }
 

@@ -125,7 +125,7 @@ export class TapPort extends FdPort {
   read(batch: Batch, headroom: number): number {
     if (this.fd < 0) return this.closedRead(batch);
     this.checkHeadroom(batch, headroom);
-    const n = this.native.tapRead(this.fd, batch.arena, batch.slotSize, headroom, batch.meta, batch.capacity, this.vnetHdrLen);
+    const n = this.native.tapRead(this.fd, batch.own(), batch.slotSize, headroom, batch.meta, batch.capacity, this.vnetHdrLen);
     return this.afterRead(batch, n);
   }
 

@@ -107,7 +107,7 @@ export class UdpPort extends FdPort {
     if (this.features.gro && batch.slotSize - headroom < UDP_GRO_MAX_LEN) {
       throw new FlatnetError('ERR_IO_SLOT_TOO_SMALL', `${this.name}: UDP_GRO reads need ${UDP_GRO_MAX_LEN} bytes after the headroom, the batch has ${batch.slotSize - headroom}`);
     }
-    const n = this.native.udpRecv(this.fd, batch.arena, batch.slotSize, headroom, batch.meta, batch.capacity);
+    const n = this.native.udpRecv(this.fd, batch.own(), batch.slotSize, headroom, batch.meta, batch.capacity);
     return this.afterRead(batch, n);
   }
 

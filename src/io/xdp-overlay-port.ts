@@ -235,7 +235,7 @@ export class XdpOverlayPort implements Port {
   ioInfo(): Record<string, unknown> {
     const f = this.xsk.features;
     return {
-      backend: 'af_xdp', attach: f.attach, link: f.link, zerocopy: f.zerocopy, xdpRxInvalid: this.xdpRxInvalid, xdpRxPartialCsum: this.xdpRxPartialCsum,
+      backend: 'af_xdp', attach: f.attach, link: f.link, zerocopy: f.zerocopy, umem: this.xsk.umem.id, xdpRxInvalid: this.xdpRxInvalid, xdpRxPartialCsum: this.xdpRxPartialCsum,
       nextHop: { ...this.nextHops.stats, known: this.nextHops.size }, xsk: this.xsk.xdpStats(),
       kernel: { rxPackets: this.kernel.stats.rxPackets, txPackets: this.kernel.stats.txPackets },
     };

@@ -47,10 +47,10 @@ export class Transmit {
 
   /**
    * beginBatch points the work area at the spare region of `batch` (same arena as its frames),
-   * or at the scratch arena's when it has none.
+   * or at the scratch arena's when it has none (or its arena is lent: an AF_XDP read).
    */
   beginBatch(batch: FrameList, dv: DataView): void {
-    if (batch instanceof Batch && batch.spareLen > 0) this.setWork(batch.arena, dv, batch.spareOff, batch.spareOff + batch.spareLen);
+    if (batch instanceof Batch && batch.spareInArena) this.setWork(batch.arena, dv, batch.spareOff, batch.spareOff + batch.spareLen);
     else this.setWork(this.scratch.arena, this.scratchDv, this.scratch.spareOff, this.scratch.spareOff + this.scratch.spareLen);
   }
 

@@ -186,7 +186,7 @@ export class ReplayPort implements Port {
     }
     checkHeadroom(this.name, batch, headroom, 0);
     const views = this.store.views, flags = this.store.flags, count = views.length;
-    const cap = batch.capacity, arena = batch.arena, m = batch.meta, room = batch.slotSize - headroom;
+    const cap = batch.capacity, arena = batch.own(), m = batch.meta, room = batch.slotSize - headroom;
     let n = 0, bytes = 0, cut = 0, next = this.next, left = this.passesLeft;
     while (n < cap) {
       if (next === count) {

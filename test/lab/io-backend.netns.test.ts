@@ -90,6 +90,8 @@ describe.skipIf(skip !== null)(`io backends: AF_XDP overlay, fallback, daemon ki
       expect(ov.io).toMatchObject({ backend: 'af_xdp', attach: 'native', link: true });
       expect(rows.filter((r) => r.role === 'pod').map((r) => r.backend)).toEqual(['af_xdp']);
       expect(rows.find((r) => r.role === 'pod')!.io).toMatchObject({ backend: 'af_xdp', link: true, xsk: { umemFrames: 2048 } });
+      // One UMEM for the node's sockets: the underlay's and the pod's.
+      expect((rows.find((r) => r.role === 'pod')!.io as { umem: number }).umem).toBe((ov.io as { umem: number }).umem);
       expect(xdpOnUnderlay(n)).toBe(true);
       expect(xdpOn(n, n.pods[0]!.hostIf)).toBe(true);
     }
@@ -108,9 +110,11 @@ describe.skipIf(skip !== null)(`io backends: AF_XDP overlay, fallback, daemon ki
 
   it('carries TCP from pods with checksum offload on, finishing their partial checksums', async () => {
     const p1 = n1.pods[0]!, p2 = n2.pods[0]!, pk = k.pods[0]!;
-    const podXsk = async (n: LabNode): Promise<{ partialChecksums: number; rxInvalid: number }> =>
-      ((await ports(n)).find((r) => r.role === 'pod')!.io as { xsk: { partialChecksums: number; rxInvalid: number } }).xsk;
+    type Xsk = { partialChecksums: number; rxInvalid: number; zeroCopyTx: number; copiedTx: number };
+    const xsk = async (n: LabNode, role: string): Promise<Xsk> => ((await ports(n)).find((r) => r.role === role)!.io as { xsk: Xsk }).xsk;
+    const podXsk = (n: LabNode): Promise<Xsk> => xsk(n, 'pod');
     const before = (await podXsk(n1)).partialChecksums;
+    const [pod0, ov0] = [await podXsk(n1), await xsk(n1, 'overlay')];
     for (const [a, b] of [[p1, p2], [p2, p1], [p1, pk], [pk, p1]] as const) {
       const r = await iperf(a, b, 1, '200M');
       expect(r.error, `${a.name} -> ${b.name}`).toBeNull();
@@ -121,6 +125,11 @@ describe.skipIf(skip !== null)(`io backends: AF_XDP overlay, fallback, daemon ki
     const after = await podXsk(n1);
     expect(after.partialChecksums - before).toBeGreaterThan(1000);
     expect(after.rxInvalid).toBe(0);
+    // Both ways through the shared UMEM without a copy: the pod's segments left on the
+    // underlay's TX ring from the chunks they arrived in, the peer's went to the pod the same way.
+    const ov1 = await xsk(n1, 'overlay');
+    expect(ov1.zeroCopyTx - ov0.zeroCopyTx).toBeGreaterThan(1000);
+    expect(after.zeroCopyTx - pod0.zeroCopyTx).toBeGreaterThan(1000);
   });
 
   it('leaves the node\'s own underlay traffic to the kernel (ARP, ping between node addresses)', async () => {
