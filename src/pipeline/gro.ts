@@ -4,7 +4,9 @@
  * when a queue fills, or its frames' arena changes) each queue goes through the TCP coalescer
  * (src/offload/coalesce.ts): runs of in-order segments of one flow become one super-frame with
  * a GSO virtio header, everything else passes behind an all-zero header. When the work area has
- * no room, or the coalescer refuses, every frame passes as it is: GRO never drops.
+ * no room, or the coalescer refuses, every frame passes as it is: GRO never drops. So do frames
+ * in an arena a port lent the batch (an AF_XDP read's UMEM: the work area is elsewhere, and the
+ * coalescer's output is one arena); on that path only frames of up to 512 bytes arrive.
  */
 
 import { FrameList } from '../buf/batch.js';

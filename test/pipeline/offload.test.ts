@@ -188,6 +188,41 @@ describe('switch offloads', () => {
     expect([n.sw.stats.groSuperFrames, n.sw.stats.groSegmentsMerged]).toEqual([1, 6]);
   });
 
+  it('passes segments in an arena the overlay port lent (AF_XDP) as they are, and writes nothing into that arena', () => {
+    // An AF_XDP read lends the batch the UMEM as its arena; the batch's spare region (the work
+    // area, where the coalescer builds super-frames) is not in it, and the coalescer's output
+    // must be in one arena: such frames pass uncoalesced (behind an all-zero virtio header).
+    // This port lends a buffer of its own the same way.
+    const n = node({ rx: Framing.UDP, tx: Framing.IP, gso: true, gro: true });
+    const read = n.ov.read.bind(n.ov);
+    let lent: Buffer | null = null, spareOff = 0;
+    n.ov.read = (batch, headroom) => {
+      const k = read(batch, headroom);
+      lent ??= Buffer.alloc(batch.slots.length);
+      batch.slots.copy(lent, 0, 0, batch.spareOff); // the slots only: the rest stays as the switch left it
+      batch.arena = lent;
+      spareOff = batch.spareOff;
+      return k;
+    };
+    const tpl = new EncapTemplate({ srcMac: 0, dstMac: 0, srcIp: UL2, dstIp: UL1, vni: 1 });
+    const parts = [0, 1, 2].map((k) => payloadOf(1398, k));
+    const ds = parts.map((p, k) => {
+      const inner = tcpFrame({ srcMac: macBuf(N2_MAC), dstMac: macBuf(VTEP_MAC), src: ipBuf(REMOTE), dst: ipBuf(POD.ip), seq: 7000 + k * 1398, payload: p, csum: 'full', ttl: 63 });
+      const b = Buffer.alloc(VXLAN_HEADROOM + inner.length);
+      inner.copy(b, VXLAN_HEADROOM);
+      return b.subarray(tpl.encap(b, VXLAN_HEADROOM, b.length) + 42);
+    });
+    n.ov.inject(Buffer.concat(ds), UL2, 4789, { gsoSize: ds[0]!.length });
+    n.sw.pump();
+    const got = n.pod.take();
+    expect(got.map((f) => layer(dissectFrame(f.frame).layers, 'tcp').seq)).toEqual([7000, 8398, 9796]);
+    expect(got.every((f) => f.vnet!.every((b, i) => b === 0 || i >= 10))).toBe(true);
+    expect(n.sw.stats.groSuperFrames).toBe(0);
+    // Nothing was built in the lent arena past its frames (there, it would overwrite other chunks).
+    expect(spareOff).toBeGreaterThan(0);
+    expect(lent!.subarray(spareOff).every((b) => b === 0)).toBe(true);
+  });
+
   it('answers an oversize DF packet with ICMP fragmentation needed carrying the underlay MTU - 50', () => {
     const n = node({ rx: Framing.ETHERNET, tx: Framing.ETHERNET }, {}, 0);
     // A pod misconfigured with MTU 1500: a 1500-byte IP packet (1472-byte ping) does not fit.
