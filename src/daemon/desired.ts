@@ -76,6 +76,8 @@ export interface NodeSpec {
   readonly tunnelOffload: 'auto' | 'off';
   /** Port backend (validate.ts IO_BACKENDS): 'af_xdp', 'packet' or 'auto'. */
   readonly io: 'auto' | 'af_xdp' | 'packet';
+  /** The pods' port backend (validate.ts: `podIo`, default `io`). */
+  readonly podIo: 'auto' | 'af_xdp' | 'packet';
   readonly controlSocket: string;
   readonly metrics: { readonly host: string; readonly port: number } | null;
   readonly logLevel: string;
@@ -134,7 +136,7 @@ export function nodeFields(n: NodeSpec): Record<string, string> {
     'srcPortRange': s(n.srcPortRange), 'strict': s(n.strict), 'gbp': s(n.gbp),
     'checkPeerSource': s(n.checkPeerSource), 'checkInnerSource': s(n.checkInnerSource),
     'host.interface': n.host.interface, 'host.mac': m(n.host.mac), 'podMtu': s(n.podMtu), 'offloads': s(n.offloads),
-    'mssClamp': s(n.mssClamp), 'tunnelOffload': n.tunnelOffload, 'io': n.io, 'controlSocket': n.controlSocket, 'metrics': n.metrics === null ? 'none' : `${n.metrics.host}:${n.metrics.port}`, 'log.level': n.logLevel,
+    'mssClamp': s(n.mssClamp), 'tunnelOffload': n.tunnelOffload, 'io': n.io, 'podIo': n.podIo, 'controlSocket': n.controlSocket, 'metrics': n.metrics === null ? 'none' : `${n.metrics.host}:${n.metrics.port}`, 'log.level': n.logLevel,
     'fdb.limit': s(n.fdbLimit), 'fdb.ageingSeconds': s(n.fdbAgeingMs / 1000), 'control': s(n.control),
   };
 }

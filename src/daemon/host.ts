@@ -123,7 +123,7 @@ export class LinuxHost implements HostOps {
     setHostEndMtu(pod.interface);
     // Up first: an AF_PACKET socket bound to a down link starts with a pending ENETDOWN.
     setLinkUp(pod.interface, true);
-    if (node.io !== 'packet') {
+    if (node.podIo !== 'packet') {
       // Per pod: a pod whose veth refuses XDP (an MTU above what XDP takes without fragments,
       // ~3.5 KB) keeps its network on AF_PACKET rather than losing it, with `io: af_xdp` too.
       // Only the driver's XDP: a native program makes the pod's end give up TSO

@@ -48,6 +48,14 @@ export function ioFromEnv(env: NodeJS.ProcessEnv = process.env): IoBackend {
   return choiceFromEnv(env, 'FLATNET_IO', 'io', IO_BACKENDS, 'packet');
 }
 
+/**
+ * podIoFromEnv: the default of `podIo`, $FLATNET_POD_IO (to run a suite with the pods on another
+ * backend than the overlay), else `io`.
+ */
+export function podIoFromEnv(io: IoBackend, env: NodeJS.ProcessEnv = process.env): IoBackend {
+  return choiceFromEnv(env, 'FLATNET_POD_IO', 'podIo', IO_BACKENDS, io);
+}
+
 /** The `tunnelOffload` choices (NodeSpec.tunnelOffload). */
 export const TUNNEL_OFFLOADS = ['auto', 'off'] as const;
 
@@ -122,6 +130,13 @@ export const nodeSchema = z.object({
    * raw sockets), 'auto' (AF_XDP where it opens, else packet). Default: $FLATNET_IO, else 'packet'.
    */
   io: z.enum(IO_BACKENDS).optional(),
+  /**
+   * The pods' port backend where it should differ from `io`: 'packet' keeps the pods on AF_PACKET
+   * (their TSO, through virtio-net headers) beside an AF_XDP overlay; 'af_xdp' and 'auto' put each
+   * pod's veth on AF_XDP where it takes a native program (else that pod stays on AF_PACKET, with a
+   * warning). Default: $FLATNET_POD_IO, else `io`.
+   */
+  podIo: z.enum(IO_BACKENDS).optional(),
   controlSocket: z.string().min(1).optional(),
   metrics: z.string().regex(/^[0-9.]+:[0-9]{1,5}$/, 'an address:port such as 127.0.0.1:9465').nullable().default(null),
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
@@ -173,6 +188,7 @@ export function checkNode(c: NodeInput): NodeSpec {
   const range = c.srcPortRange === 'rfc' ? SRC_PORT_RANGE_RFC : c.srcPortRange === 'linux' ? SRC_PORT_RANGE_LINUX : c.srcPortRange;
   if (range[0] > range[1]) throw new ConfigError('ERR_CONFIG_INVALID', 'srcPortRange', `the range ${range[0]}-${range[1]} is empty`);
   const [mhost, mport] = c.metrics === null ? [null, null] : c.metrics.split(':');
+  const io = c.io ?? ioFromEnv();
   return {
     node: c.node,
     vni: c.vni,
@@ -198,7 +214,8 @@ export function checkNode(c: NodeInput): NodeSpec {
     offloads: c.offloads,
     mssClamp: c.mssClamp,
     tunnelOffload: c.tunnelOffload ?? tunnelOffloadFromEnv(),
-    io: c.io ?? ioFromEnv(),
+    io,
+    podIo: c.podIo ?? podIoFromEnv(io),
     controlSocket: c.controlSocket ?? `/run/flatnet/${c.node}.sock`,
     metrics: mhost === null || mport === null ? null : { host: parseMetricsHost(mhost), port: parsePort(mport, 'metrics') },
     logLevel: c.log.level,

@@ -78,6 +78,7 @@ describe('node config', () => {
     ['two pods with one IP', (c) => { c.pods.push({ name: 'b', interface: 'veth-b', ip: '10.244.1.2', mac: '02:00:0a:f4:01:03' }); }, 'ERR_CONFIG_DUPLICATE', 'pods[1].ip'],
     ['two pods with one name', (c) => { c.pods.push({ ...c.pods[0] }); }, 'ERR_CONFIG_DUPLICATE', 'pods[1].name'],
     ['an unknown io backend', (c) => { c.io = 'dpdk'; }, 'ERR_CONFIG_INVALID', 'io'],
+    ['an unknown podIo backend', (c) => { c.podIo = 'xdp'; }, 'ERR_CONFIG_INVALID', 'podIo'],
     ['tunnelOffload neither auto nor off', (c) => { c.tunnelOffload = 'on'; }, 'ERR_CONFIG_INVALID', 'tunnelOffload'],
     ['tunnelOffload as a boolean', (c) => { c.tunnelOffload = true; }, 'ERR_CONFIG_INVALID', 'tunnelOffload'],
     ['a busyPoll word that is not off or auto', (c) => { c.busyPoll = 'on'; }, 'ERR_CONFIG_INVALID', 'busyPoll'],
@@ -105,6 +106,29 @@ describe('node config', () => {
     } finally {
       if (saved === undefined) delete process.env['FLATNET_IO'];
       else process.env['FLATNET_IO'] = saved;
+    }
+  });
+
+  it('takes podIo from the file, else $FLATNET_POD_IO, else io; a bad $FLATNET_POD_IO names the field', () => {
+    const saved = [process.env['FLATNET_IO'], process.env['FLATNET_POD_IO']] as const;
+    try {
+      delete process.env['FLATNET_IO'];
+      delete process.env['FLATNET_POD_IO'];
+      expect(parseConfig(base())).toMatchObject({ io: 'packet', podIo: 'packet' });
+      expect(parseConfig(edit((c) => { c.io = 'af_xdp'; }))).toMatchObject({ io: 'af_xdp', podIo: 'af_xdp' });
+      expect(parseConfig(edit((c) => { c.io = 'af_xdp'; c.podIo = 'packet'; }))).toMatchObject({ io: 'af_xdp', podIo: 'packet' });
+      process.env['FLATNET_IO'] = 'auto';
+      expect(parseConfig(base())).toMatchObject({ io: 'auto', podIo: 'auto' });
+      process.env['FLATNET_POD_IO'] = 'packet';
+      expect(parseConfig(base())).toMatchObject({ io: 'auto', podIo: 'packet' });
+      expect(parseConfig(edit((c) => { c.podIo = 'af_xdp'; }))).toMatchObject({ podIo: 'af_xdp' });
+      process.env['FLATNET_POD_IO'] = 'dpdk';
+      expect(() => parseConfig(base())).toThrow(expect.objectContaining({ code: 'ERR_CONFIG_INVALID', field: 'podIo' }));
+    } finally {
+      for (const [k, v] of [['FLATNET_IO', saved[0]], ['FLATNET_POD_IO', saved[1]]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
     }
   });
 

@@ -11,13 +11,14 @@
 //   - the node's own underlay traffic (ARP, ping) is the kernel's, as before;
 //   - SIGKILL: no XDP program left on the underlay or the pod's veth, the node's underlay still
 //     answers;
+//   - `podIo: packet` ($FLATNET_POD_IO): the pods on AF_PACKET beside the AF_XDP overlay;
 //   - a pod whose veth refuses XDP (MTU 9000) stays on AF_PACKET, the overlay on AF_XDP;
 //   - fallback forced (no program object): `io: auto` runs on the packet backend and forwards;
 //     `io: af_xdp` refuses to start with ERR_IO_AF_XDP.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from '../../src/daemon/control.js';
 import type { PortRow } from '../../src/daemon/show.js';
-import { inNsAsync, ipNs } from '../../src/lab/exec.js';
+import { inNs, inNsAsync, ipNs } from '../../src/lab/exec.js';
 import { spawnDaemon, stopDaemon, waitReady } from '../../src/lab/flatnet-node.js';
 import { labDown, labNamespaces, labUp } from '../../src/lab/lab.js';
 import { iperf, ping } from '../../src/lab/runner.js';
@@ -147,6 +148,33 @@ describe.skipIf(skip !== null)(`io backends: AF_XDP overlay, fallback, daemon ki
     await waitReady(n1, lab.daemons[n1.name]!.pid);
     expect(xdpOnUnderlay(n1)).toBe(true);
     expect((await ping(n1.pods[0]!, n2.pods[0]!.ip)).received).toBe(3);
+  });
+
+  it('podIo packet: the overlay on AF_XDP, the pods on AF_PACKET with their TSO; ping and TCP both ways', async () => {
+    await restart(n1, { FLATNET_IO: 'af_xdp', FLATNET_POD_IO: 'packet' });
+    try {
+      const rows = await ports(n1);
+      expect(rows.find((r) => r.role === 'overlay')!.backend).toBe('af_xdp');
+      const pod = rows.find((r) => r.role === 'pod')!;
+      expect(pod.backend).toBe('packet');
+      expect(xdpOn(n1, n1.pods[0]!.hostIf)).toBe(false);
+      expect(xdpOnUnderlay(n1)).toBe(true);
+      // The pod keeps TSO (a veth gives it up while its peer runs a native XDP program).
+      const tso = (): string => /tcp-segmentation-offload: (\w+)/.exec(inNs(n1.pods[0]!.ns, 'ethtool', ['-k', 'eth0']))![1]!;
+      expect(tso()).toBe('on');
+      const p1 = n1.pods[0]!, p2 = n2.pods[0]!;
+      expect((await ping(p1, p2.ip)).received).toBe(3);
+      for (const [a, b] of [[p1, p2], [p2, p1]] as const) {
+        const r = await iperf(a, b, 1, '200M');
+        expect(r.error, `${a.name} -> ${b.name}`).toBeNull();
+        expect(r.bytes, `${a.name} -> ${b.name}`).toBeGreaterThan(1_000_000);
+      }
+    } finally {
+      await restart(n1, { FLATNET_IO: 'af_xdp' });
+    }
+    const back = await ports(n1);
+    expect(back.filter((r) => r.role === 'pod').map((r) => r.backend)).toEqual(['af_xdp']);
+    expect(/tcp-segmentation-offload: (\w+)/.exec(inNs(n1.pods[0]!.ns, 'ethtool', ['-k', 'eth0']))![1]).toBe('off');
   });
 
   it('a pod whose veth refuses XDP (MTU 9000) stays on AF_PACKET under io af_xdp, and keeps its network', async () => {
