@@ -29,9 +29,15 @@ constexpr int kMetaAddr = 2;
 constexpr int kMetaPort = 3;
 constexpr int kMetaGsoSize = 4;
 constexpr int kMetaFlags = 5;
-constexpr int kMetaTos = 7;  // UDP receive: the outer IPv4 TOS byte (IP_RECVTOS)
+constexpr int kMetaAux = 6;  // UDP send of a scatter train: where its payload starts
+constexpr int kMetaTos = 7;  // UDP receive: the outer IPv4 TOS byte (IP_RECVTOS); scatter train: payload bytes
 constexpr int kFlagTruncated = 1;
 constexpr int kFlagTxFailed = 2;  // set by a batched write on every frame it did not send
+// A UDP-GSO train in pieces (udpSend): [START, END) holds the segments' headers back to back,
+// each (flags >> kFlagScatterHdrShift) & 0xff bytes; the payloads lie contiguous at AUX, TOS
+// bytes in all, GSO_SIZE - header bytes each (the last may be shorter).
+constexpr int kFlagScatter = 4;
+constexpr int kFlagScatterHdrShift = 8;
 
 // MarkTxFailed flags frames [from, to) as not sent (errors and drops alike).
 inline void MarkTxFailed(int32_t* meta, int32_t from, int32_t to) {

@@ -15,6 +15,9 @@ namespace flatnet {
 // UDP send.
 constexpr size_t kCmsgSpace = CMSG_SPACE(sizeof(struct tpacket_auxdata)) + CMSG_SPACE(sizeof(int));
 
+// Iovecs for the pieces of scatter trains (udpSend) in one chunk of messages.
+constexpr int kSgIov = 4096;
+
 union AnyAddr {
   struct sockaddr_in in;
   struct sockaddr_ll ll;
@@ -25,6 +28,7 @@ struct Scratch {
   struct iovec iov[kChunk];
   AnyAddr addr[kChunk];
   alignas(struct cmsghdr) unsigned char cmsg[kChunk][kCmsgSpace];
+  struct iovec sg[kSgIov];  // scatter trains' pieces: header, payload, header, payload, ...
   int32_t frame[kChunk];  // frame index of each message (sends)
   uint8_t last[kChunk];   // 1 when the message is the frame's last segment (sends)
 };

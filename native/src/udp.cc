@@ -174,7 +174,9 @@ static napi_value UdpRecv(napi_env env, napi_callback_info info) {
 // Frames [from, count): [START, END) to ADDR:PORT. A frame with GSO_SIZE > 0 holds several
 // datagrams of GSO_SIZE bytes (the last may be shorter): with gso = 1 it goes out as one
 // message with a UDP_SEGMENT cmsg, with gso = 0 as one message per datagram (same bytes on the
-// wire). EIO on a GSO message (the route's device cannot checksum: no GSO there) stops the
+// wire). A scatter train (kFlagScatter, flatnet.h) is the same datagrams in pieces: datagram k
+// is header k from [START, END) followed by payload k from AUX, gathered by the kernel from an
+// iovec per piece (no copy here). EIO on a GSO message (the route's device cannot checksum: no GSO there) stops the
 // batch with kResFlagGsoEio set and res[kResNext] at that frame, so the caller can disable GSO
 // and resend from there.
 static napi_value UdpSend(napi_env env, napi_callback_info info) {
@@ -200,7 +202,7 @@ static napi_value UdpSend(napi_env env, napi_callback_info info) {
   res[kResNext] = count;
   while (i < count && !stop) {
     // Phase 1: build one chunk of messages from whole frames.
-    int nmsg = 0;
+    int nmsg = 0, nsg = 0;
     for (; i < count; i++) {
       const int32_t* m = meta + static_cast<int64_t>(i) * kMetaStride;
       const int32_t start = m[kMetaStart], end = m[kMetaEnd], g = m[kMetaGsoSize];
@@ -209,6 +211,57 @@ static napi_value UdpSend(napi_env env, napi_callback_info info) {
         res[kResErrors]++;
         res[kResErrno] = EINVAL;
         MarkTxFailed(meta, i, i + 1);
+        continue;
+      }
+      if ((m[kMetaFlags] & kFlagScatter) != 0) {
+        const int32_t hl = (m[kMetaFlags] >> kFlagScatterHdrShift) & 0xff;
+        const int32_t pay = m[kMetaAux], payLen = m[kMetaTos];
+        const int32_t n = hl > 0 ? len / hl : 0, seg = g - hl;
+        if (hl <= 0 || n < 1 || n * hl != len || seg <= 0 || pay < 0 || payLen <= (n - 1) * seg || payLen > n * seg ||
+            static_cast<size_t>(pay) + static_cast<size_t>(payLen) > arenaLen || (!gso && n > kMaxSplitSegments)) {
+          res[kResErrors]++;
+          res[kResErrno] = EINVAL;
+          MarkTxFailed(meta, i, i + 1);
+          continue;
+        }
+        const int msgs = gso ? 1 : n;
+        if (nmsg + msgs > kChunk || nsg + 2 * n > kSgIov) break;  // the frame starts the next chunk
+        for (int32_t k = 0; k < n; k++) {
+          s->sg[nsg + 2 * k].iov_base = arena + start + k * hl;
+          s->sg[nsg + 2 * k].iov_len = static_cast<size_t>(hl);
+          s->sg[nsg + 2 * k + 1].iov_base = arena + pay + k * seg;
+          s->sg[nsg + 2 * k + 1].iov_len = static_cast<size_t>(k == n - 1 ? payLen - k * seg : seg);
+        }
+        for (int j = 0; j < msgs; j++) {
+          struct sockaddr_in* sin = &s->addr[nmsg].in;
+          sin->sin_family = AF_INET;
+          sin->sin_port = htons(static_cast<uint16_t>(m[kMetaPort]));
+          sin->sin_addr.s_addr = htonl(static_cast<uint32_t>(m[kMetaAddr]));
+          memset(sin->sin_zero, 0, sizeof sin->sin_zero);
+          struct msghdr* h = &s->msgs[nmsg].msg_hdr;
+          h->msg_name = sin;
+          h->msg_namelen = sizeof *sin;
+          h->msg_iov = &s->sg[nsg + (gso ? 0 : 2 * j)];
+          h->msg_iovlen = gso ? static_cast<size_t>(2 * n) : 2;
+          h->msg_flags = 0;
+          if (gso && n > 1) {
+            struct cmsghdr* c = reinterpret_cast<struct cmsghdr*>(s->cmsg[nmsg]);
+            c->cmsg_level = SOL_UDP;
+            c->cmsg_type = UDP_SEGMENT;
+            c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+            const uint16_t g16 = static_cast<uint16_t>(g);
+            memcpy(CMSG_DATA(c), &g16, sizeof g16);
+            h->msg_control = c;
+            h->msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+          } else {
+            h->msg_control = nullptr;
+            h->msg_controllen = 0;
+          }
+          s->frame[nmsg] = i;
+          s->last[nmsg] = j == msgs - 1;
+          nmsg++;
+        }
+        nsg += 2 * n;
         continue;
       }
       const bool multi = g > 0 && len > g;
@@ -262,7 +315,7 @@ static napi_value UdpSend(napi_env env, napi_callback_info info) {
         for (int j = k; j < k + r; j++) {
           if (!s->last[j]) continue;
           const int32_t* m = meta + static_cast<int64_t>(s->frame[j]) * kMetaStride;
-          res[kResBytes] += m[kMetaEnd] - m[kMetaStart];
+          res[kResBytes] += m[kMetaEnd] - m[kMetaStart] + ((m[kMetaFlags] & kFlagScatter) != 0 ? m[kMetaTos] : 0);
           sent++;
         }
         k += r;

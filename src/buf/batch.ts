@@ -45,7 +45,22 @@ export const MetaFlag = {
   TRUNCATED: 1,
   /** Set by a port's write on every frame it did not send (an error or a full queue). */
   TX_FAILED: 2,
+  /**
+   * A UDP-GSO train in pieces (FrameList.pushTrain): [START, END) holds the datagrams' headers
+   * back to back, each (FLAGS >> SCATTER_HDR_SHIFT) & 0xff bytes; their payloads lie contiguous
+   * from AUX, TOS bytes in all, GSO_SIZE minus the header length each (the last may be shorter).
+   */
+  SCATTER: 4,
 } as const;
+
+/** Where a SCATTER entry keeps its header length in FLAGS. */
+export const SCATTER_HDR_SHIFT = 8;
+
+/** entryBytes: the bytes a write-list entry puts on the wire (a SCATTER train's payload included). */
+export function entryBytes(m: Int32Array, o: number): number {
+  const len = m[o + Meta.END]! - m[o + Meta.START]!;
+  return (m[o + Meta.FLAGS]! & MetaFlag.SCATTER) !== 0 ? len + m[o + Meta.TOS]! : len;
+}
 
 /** A list of frames in one arena: what write() takes. The arena may be borrowed. */
 export class FrameList {
@@ -80,6 +95,20 @@ export class FrameList {
     m[o + Meta.GSO_SIZE] = gsoSize;
     m[o + Meta.FLAGS] = 0;
     this.count++;
+    return true;
+  }
+
+  /**
+   * pushTrain appends a UDP-GSO train in pieces (MetaFlag.SCATTER): `n` headers of `hdrLen`
+   * bytes from `hdrStart`, the payloads (`payLen` bytes in all, `stride - hdrLen` each) from
+   * `payStart`, both in `arena`; datagrams of `stride` bytes to addr:port. Returns false as push.
+   */
+  pushTrain(arena: Buffer, hdrStart: number, hdrLen: number, n: number, addr: number, port: number, stride: number, payStart: number, payLen: number): boolean {
+    if (!this.push(arena, hdrStart, hdrStart + n * hdrLen, addr, port, stride)) return false;
+    const m = this.meta, o = (this.count - 1) * META_STRIDE;
+    m[o + Meta.FLAGS] = MetaFlag.SCATTER | (hdrLen << SCATTER_HDR_SHIFT);
+    m[o + Meta.AUX] = payStart;
+    m[o + Meta.TOS] = payLen;
     return true;
   }
 

@@ -37,6 +37,7 @@ export function createRegistry(sw: Switch, labels: { node: string }): Registry {
   counter('flatnet_icmp_sent_total', 'ICMP errors and echo replies originated by the switch', [], (c) => c.inc(s.icmpSent));
   counter('flatnet_icmp_suppressed_total', 'ICMP errors not sent because of the rate limit', [], (c) => c.inc(s.icmpSuppressed));
   counter('flatnet_gso_segments_total', 'Segments made from super-frames toward the overlay (software GSO)', [], (c) => c.inc(s.gsoSegments));
+  counter('flatnet_gso_segments_in_place_total', 'Of those, segments sent with their payload where it lay (an iovec per piece, no copy)', [], (c) => c.inc(s.gsoSegmentsInPlace));
   counter('flatnet_tunnel_gso_frames_total', 'TCP super-frames handed whole to the kernel through the tunnel TAP (UDP-tunnel GSO)', [], (c) => c.inc(s.tunnelGsoFrames));
   counter('flatnet_tunnel_gso_segments_total', 'Segments the tunnel TAP super-frames stand for', [], (c) => c.inc(s.tunnelGsoSegments));
   counter('flatnet_overlay_super_frames_total', 'TCP super-frames received whole from the overlay (a peer\'s UDP-tunnel GSO) and passed on as TSO frames', [], (c) => c.inc(s.overlaySuperFrames));

@@ -125,7 +125,7 @@ export function snapshotCounters(sw: Switch): CountersSnapshot {
       rx_frames: s.rxFrames, tx_frames: s.txFrames, encapsulated: s.encapsulated, decapsulated: s.decapsulated,
       flood_copies: s.floodCopies, arp_replies: s.arpReplies, icmp_sent: s.icmpSent, icmp_suppressed: s.icmpSuppressed,
       fdb_entries: sw.fdb.size, fdb_moved: s.fdbMoved, fdb_refused_full: sw.fdb.refusedFull, fdb_refused_static: sw.fdb.refusedStatic,
-      gso_segments: s.gsoSegments, tunnel_gso_frames: s.tunnelGsoFrames, tunnel_gso_segments: s.tunnelGsoSegments, overlay_super_frames: s.overlaySuperFrames, overlay_partial_checksums: s.overlayPartialChecksums, gro_super_frames: s.groSuperFrames, gro_segments_merged: s.groSegmentsMerged,
+      gso_segments: s.gsoSegments, gso_segments_in_place: s.gsoSegmentsInPlace, tunnel_gso_frames: s.tunnelGsoFrames, tunnel_gso_segments: s.tunnelGsoSegments, overlay_super_frames: s.overlaySuperFrames, overlay_partial_checksums: s.overlayPartialChecksums, gro_super_frames: s.groSuperFrames, gro_segments_merged: s.groSegmentsMerged,
       fragmented: s.fragmented, frag_needed_sent: s.fragNeededSent,
       dropped: s.totalDrops(),
       // Loss before flatnet saw the frames (or after it wrote them), summed over ports: `show ports` has them per port.

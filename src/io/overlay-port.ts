@@ -16,6 +16,8 @@ import type { UdpPort } from './udp-port.js';
 export class OverlayPort implements Port {
   readonly kind = PortKind.UDP;
   readonly vnetHdrLen = 0;
+  /** Trains (GSO_SIZE > 0), in pieces too, go to the UDP socket. */
+  readonly scatter = true;
   readonly name: string;
   private readonly run: FrameList;
 

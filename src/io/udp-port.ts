@@ -61,6 +61,8 @@ const DEFAULT_SOCKBUF = 8 << 20;
 
 export class UdpPort extends FdPort {
   readonly kind = PortKind.UDP;
+  /** write() gathers trains in pieces (MetaFlag.SCATTER) from an iovec per piece. */
+  readonly scatter = true;
   readonly localAddress: string;
   readonly localPort: number;
   readonly features: UdpPortFeatures;

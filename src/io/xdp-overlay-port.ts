@@ -48,6 +48,8 @@ export interface XdpOverlayOptions {
 export class XdpOverlayPort implements Port {
   readonly kind = PortKind.AF_XDP;
   readonly vnetHdrLen = 0;
+  /** Trains (GSO_SIZE > 0), in pieces too, go to the kernel's UDP socket. */
+  readonly scatter = true;
   readonly name: string;
   readonly nextHops: NextHops;
   /** Frames the XDP program handed over whose outer headers failed the kernel's checks. */

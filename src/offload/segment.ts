@@ -111,6 +111,23 @@ export function segmentGso(L: FrameLayout, gsoType: number, gsoSize: number, mtu
 }
 
 /**
+ * segmentGsoHeaders is segmentGso for a TCP super-frame without copying its payload: segment k's
+ * headers (what segmentGso writes in front of its payload, checksums over the payload where it
+ * lies included) go to dst[dstOff + k * (prefix + hl) + prefix, + hl), hl being the frame's
+ * Ethernet + IP + TCP header length, and its payload stays in the source at
+ * L.l4Off + L.l4HdrLen + k * (lens[0] - hl). Headers k followed by payload k is, byte for byte,
+ * segment k of segmentGso. lens[k] is segment k's whole length, as there. For the overlay's
+ * scatter trains (src/pipeline/tunnel.ts); TCP only (UDP GSO keeps segmentGso): otherwise
+ * GSO_TYPE_UNSUPPORTED.
+ */
+export function segmentGsoHeaders(L: FrameLayout, gsoType: number, gsoSize: number, mtu: number, dst: Buffer, dstOff: number, prefix: number, lens: Int32Array): number {
+  const seg = segmentSize(L, gsoType, gsoSize, mtu);
+  if (seg < 0) return seg;
+  if (L.proto !== IpProto.TCP) return MtuStatus.GSO_TYPE_UNSUPPORTED;
+  return splitTcp(L, seg, dst, dstOff, prefix, lens, true);
+}
+
+/**
  * segmentTcp splits the Ethernet/IPv4-or-IPv6/TCP frame `L` was parsed over into segments of at
  * most `mss` payload bytes (see the module doc for what each gets and where it goes). A frame
  * whose payload fits one segment yields one segment (headers and checksums made complete).
@@ -142,13 +159,13 @@ export function segmentUdp(L: FrameLayout, gsoSize: number, mtu: number, dst: Bu
  * checkRoom: the shared preconditions of both splitters. Returns the segment count or a
  * negative MtuStatus. `hl` = header bytes per segment, `payLen` = bytes to split.
  */
-function checkRoom(L: FrameLayout, hl: number, payLen: number, seg: number, dst: Buffer, dstOff: number, prefix: number, lens: Int32Array): number {
+function checkRoom(L: FrameLayout, hl: number, payLen: number, seg: number, dst: Buffer, dstOff: number, prefix: number, lens: Int32Array, headersOnly = false): number {
   const n = payLen <= seg ? 1 : Math.ceil(payLen / seg);
   if (n > lens.length) return MtuStatus.TOO_MANY_SEGMENTS;
   if (!(prefix >= 0 && prefix <= MAX_SEGMENT_PREFIX && dstOff >= 0)) return MtuStatus.NO_ROOM;
   const stride = prefix + hl + seg;
   const last = payLen - (n - 1) * seg;
-  const total = (n - 1) * stride + prefix + hl + (last > 0 ? last : 0);
+  const total = headersOnly ? n * (prefix + hl) : (n - 1) * stride + prefix + hl + (last > 0 ? last : 0);
   if (dstOff + total > dst.length) return MtuStatus.NO_ROOM;
   const src = L.buf;
   if (dst.buffer === src.buffer) {
@@ -195,18 +212,19 @@ function setSegmentIp(dv: DataView, ip: number, v4: boolean, iphl: number, l4Len
   dv.setUint16(ip + 10, ~s & 0xffff);
 }
 
-function splitTcp(L: FrameLayout, seg: number, dst: Buffer, dstOff: number, prefix: number, lens: Int32Array): number {
+/** splitTcp: segment k at dstOff + k * stride (module doc); `headersOnly`: its headers only (segmentGsoHeaders). */
+function splitTcp(L: FrameLayout, seg: number, dst: Buffer, dstOff: number, prefix: number, lens: Int32Array, headersOnly = false): number {
   const src = L.buf, sdv = L.dv, start = L.start;
   const l3 = L.l3Off, l4 = L.l4Off, thl = L.l4HdrLen, iphl = L.ipHdrLen;
   const payStart = l4 + thl;
   const payLen = L.ipEnd - payStart;
   const hl = payStart - start;
-  const n = checkRoom(L, hl, payLen, seg, dst, dstOff, prefix, lens);
+  const n = checkRoom(L, hl, payLen, seg, dst, dstOff, prefix, lens, headersOnly);
   if (n < 0) return n;
   const ddv = dataViewOf(dst);
   const v4 = L.ipVersion === 4;
   const ipo = l3 - start, tcpo = l4 - start;
-  const stride = prefix + hl + seg;
+  const stride = headersOnly ? prefix + hl : prefix + hl + seg;
 
   // Per-super-frame constants: what does not change between segments, summed once.
   const seq0 = sdv.getUint32(l4 + 4);
@@ -231,8 +249,13 @@ function splitTcp(L: FrameLayout, seg: number, dst: Buffer, dstOff: number, pref
     if (k !== 0) fw &= notFirst;
     ddv.setUint32(o + tcpo + 4, seq);
     ddv.setUint16(o + tcpo + 12, fw);
-    copyBytes(src, payStart + k * seg, dst, o + hl, pay);
-    let s = base + tcpLen + (seq >>> 16) + (seq & 0xffff) + fw + sumFolded(ddv, o + hl, pay);
+    let paySum: number;
+    if (headersOnly) paySum = sumFolded(sdv, payStart + k * seg, pay);
+    else {
+      copyBytes(src, payStart + k * seg, dst, o + hl, pay);
+      paySum = sumFolded(ddv, o + hl, pay);
+    }
+    let s = base + tcpLen + (seq >>> 16) + (seq & 0xffff) + fw + paySum;
     s = (s >>> 16) + (s & 0xffff);
     s = (s >>> 16) + (s & 0xffff);
     ddv.setUint16(o + tcpo + 16, ~s & 0xffff);

@@ -75,6 +75,12 @@ export interface Port {
 
   /** ioInfo: backend details for `flatnet show ports` (AF_XDP ports; cold path). */
   ioInfo?(): Record<string, unknown>;
+
+  /**
+   * write() takes UDP-GSO trains in pieces (MetaFlag.SCATTER, FrameList.pushTrain): the overlay's
+   * kernel UDP socket gathers them from an iovec per piece.
+   */
+  readonly scatter?: boolean;
 }
 
 /** A port whose kernel-side filter takes the peers' underlay addresses (XdpOverlayPort). */

@@ -23,6 +23,8 @@ export class SwitchStats {
   fdbMoved = 0;
   /** Segments made from super-frames toward the overlay (software GSO). */
   gsoSegments = 0;
+  /** Of those, segments sent in pieces: headers from the work area, the payload where it lay (no copy). */
+  gsoSegmentsInPlace = 0;
   /**
    * Super-frames handed whole to the kernel through the tunnel TAP (UDP-tunnel GSO), and the
    * segments they stand for (the kernel cuts them, or carries them whole across a veth).

@@ -14,7 +14,7 @@
  * Both are recycled by flushAll(); when one runs out mid-batch, every queue is flushed first.
  */
 
-import { Batch, Meta, META_STRIDE, MetaFlag, type FrameList } from '../buf/batch.js';
+import { Batch, entryBytes, Meta, META_STRIDE, MetaFlag, type FrameList } from '../buf/batch.js';
 import { EMPTY, EMPTY_DV, dataViewOf } from '../wire/bytes.js';
 import { OUTER_IP_OFF, VXLAN_HEADROOM } from '../wire/encap.js';
 import { VXLAN_HEADER_LEN } from '../wire/vxlan.js';
@@ -93,6 +93,15 @@ export class Transmit {
     }
   }
 
+  /** stageTrain queues a UDP-GSO train in pieces on `out` (FrameList.pushTrain), flushing first when full. */
+  stageTrain(out: SwitchPort, b: Buffer, hdrStart: number, hdrLen: number, n: number, addr: number, port: number, stride: number, payStart: number, payLen: number): void {
+    const q = out.tx;
+    if (!q.pushTrain(b, hdrStart, hdrLen, n, addr, port, stride, payStart, payLen)) {
+      this.flushPort(out);
+      q.pushTrain(b, hdrStart, hdrLen, n, addr, port, stride, payStart, payLen);
+    }
+  }
+
   /**
    * stageWithOffload queues a frame for a local port: with the context's offload state as its
    * virtio-net header when the port takes one (written in the headroom just before START).
@@ -147,7 +156,7 @@ export class Transmit {
       if ((m[o + Meta.FLAGS]! & MetaFlag.TX_FAILED) === 0) continue;
       const v = byIp.get(m[o + Meta.ADDR]! >>> 0);
       if (v === undefined) continue;
-      const len = m[o + Meta.END]! - m[o + Meta.START]!, g = m[o + Meta.GSO_SIZE]!;
+      const len = entryBytes(m, o), g = m[o + Meta.GSO_SIZE]!;
       const segs = g > 0 ? Math.ceil(len / g) : 1; // a UDP-GSO train: VXLAN header + inner frame each
       v.txPackets -= segs;
       v.txBytes -= len - segs * outer;

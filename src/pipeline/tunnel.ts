@@ -6,7 +6,11 @@
  *   ENCAP_SEGMENTS   a super-frame segmented into the work area, 50 bytes of room before each
  *                    segment, each encapsulated and queued (one datagram each)
  *   ENCAP_TRAIN      the same with 8 bytes of room: a VXLAN header in front of each segment,
- *                    the train queued as UDP_SEGMENT sends of at most 64 segments / 65,507 bytes
+ *                    the train queued as UDP_SEGMENT sends of at most 64 segments / 65,507 bytes;
+ *                    a TCP super-frame, where the overlay port takes trains in pieces and the
+ *                    work area shares the frame's arena, without copying its payload: only the
+ *                    VXLAN and inner headers go to the work area, and the kernel's UDP socket
+ *                    gathers each datagram from its header and its payload in place (scatter)
  *   ENCAP_FRAGMENTS  the inner IPv4 packet fragmented into the work area, each fragment
  *                    encapsulated and queued
  *   ENCAP_OFFLOAD    a TCP super-frame encapsulated whole in place and queued on the tunnel TAP
@@ -17,8 +21,9 @@
 
 import { fragmentIpv4 } from '../mtu/fragment.js';
 import type { Vtep } from '../fib/vtep.js';
-import { segmentGso } from '../offload/segment.js';
+import { segmentGso, segmentGsoHeaders } from '../offload/segment.js';
 import { dvPutU48 } from '../wire/bytes.js';
+import { IpProto } from '../wire/consts.js';
 import { updateChecksum16 } from '../wire/checksum.js';
 import { OUTER_IP_OFF, OUTER_UDP_OFF, VXLAN_HEADROOM, VXLAN_OFF } from '../wire/encap.js';
 import { VIRTIO_NET_HDR_INNER_NH, VIRTIO_NET_HDR_OUTER_TH, VIRTIO_NET_HDR_TNL_LEN, VirtioGso, VirtioNetFlag } from '../wire/virtio-net-hdr.js';
@@ -34,6 +39,8 @@ export const MAX_PIECES = 128;
 /** Largest UDP payload of one UDP_SEGMENT send (65535 - 20 - 8), and the kernel's segment cap. */
 const UDP_GSO_MAX_BYTES = 65507;
 const UDP_GSO_MAX_SEGS = 64;
+/** The longest header a scatter train's entry can describe (its FLAGS byte). */
+const MAX_SCATTER_HDR = 255;
 
 export class Tunnel {
   private readonly st: SwitchState;
@@ -102,6 +109,9 @@ export class Tunnel {
    */
   segments(c: FrameContext, ov: SwitchPort, vtep: Vtep, train: boolean): Drop {
     const tx = this.tx;
+    if (train && ov.port.scatter === true && tx.workBuf === c.buf && c.proto === IpProto.TCP && c.l4Off + c.l4HdrLen - c.start + VXLAN_HEADER_LEN <= MAX_SCATTER_HDR) {
+      return this.scatterTrain(c, ov, vtep);
+    }
     const prefix = train ? VXLAN_HEADER_LEN : VXLAN_HEADROOM;
     const at = tx.workTake(c.end - c.start + MAX_PIECES * (prefix + 128));
     if (at < 0) return Drop.NO_BUFFER;
@@ -134,6 +144,41 @@ export class Tunnel {
     const stats = this.st.stats;
     stats.encapsulated += n;
     stats.gsoSegments += n;
+    return Drop.NONE;
+  }
+
+  /**
+   * scatterTrain: ENCAP_TRAIN for a TCP super-frame without copying its payload. Each segment's
+   * VXLAN header and inner headers go to the work area, back to back; the payloads stay in the
+   * frame, and each UDP_SEGMENT send is queued as a train in pieces (FrameList.pushTrain).
+   */
+  private scatterTrain(c: FrameContext, ov: SwitchPort, vtep: Vtep): Drop {
+    const tx = this.tx;
+    const hl = c.l4Off + c.l4HdrLen - c.start, hdr = VXLAN_HEADER_LEN + hl;
+    const at = tx.workTake(MAX_PIECES * hdr);
+    if (at < 0) return Drop.NO_BUFFER;
+    const lens = this.lens, w = tx.workBuf;
+    const n = segmentGsoHeaders(c, c.vGso, c.vGsoSize, this.st.maxInnerIpLen, w, at, VXLAN_HEADER_LEN, lens);
+    if (n < 0) return dropForStatus(n);
+    tx.workNext = at + n * hdr;
+    const vx = this.vx;
+    for (let k = 0; k < n; k++) vx.reset(w, at + k * hdr, at + k * hdr + VXLAN_HEADER_LEN).emit(vtep.vni);
+    const seg = lens[0]! - hl, stride = hdr + seg, pay = c.l4Off + c.l4HdrLen;
+    const perSend = Math.min(UDP_GSO_MAX_SEGS, Math.floor(UDP_GSO_MAX_BYTES / stride));
+    let bytes = 0;
+    for (let k = 0; k < n; k += perSend) {
+      const m = Math.min(perSend, n - k);
+      let payLen = 0;
+      for (let j = k; j < k + m; j++) payLen += lens[j]! - hl;
+      tx.stageTrain(ov, w, at + k * hdr, hdr, m, vtep.underlayIp, vtep.port, stride, pay + k * seg, payLen);
+      bytes += m * hl + payLen;
+    }
+    vtep.txPackets += n;
+    vtep.txBytes += bytes;
+    const stats = this.st.stats;
+    stats.encapsulated += n;
+    stats.gsoSegments += n;
+    stats.gsoSegmentsInPlace += n;
     return Drop.NONE;
   }
 

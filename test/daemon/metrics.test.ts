@@ -69,7 +69,7 @@ describe('metrics', () => {
     const scalars: [string, number][] = [
       ['flatnet_encapsulated_total', s.encapsulated], ['flatnet_decapsulated_total', s.decapsulated], ['flatnet_flood_copies_total', s.floodCopies],
       ['flatnet_arp_replies_total', s.arpReplies], ['flatnet_icmp_sent_total', s.icmpSent], ['flatnet_icmp_suppressed_total', s.icmpSuppressed],
-      ['flatnet_gso_segments_total', s.gsoSegments], ['flatnet_gro_super_frames_total', s.groSuperFrames], ['flatnet_gro_segments_merged_total', s.groSegmentsMerged],
+      ['flatnet_gso_segments_total', s.gsoSegments], ['flatnet_gso_segments_in_place_total', s.gsoSegmentsInPlace], ['flatnet_gro_super_frames_total', s.groSuperFrames], ['flatnet_gro_segments_merged_total', s.groSegmentsMerged],
       ['flatnet_fragmented_total', s.fragmented], ['flatnet_frag_needed_sent_total', s.fragNeededSent],
       ['flatnet_fdb_entries', sw.fdb.size], ['flatnet_routes', sw.routes.size], ['flatnet_peers', 1],
     ];

@@ -202,6 +202,38 @@ for tos in (0x00, 0x01, 0x02, 0x03, 0xb8, 0xbb):
     expect(frames.map(payloadOf)).toEqual([Buffer.concat(parts).toString('hex'), single.toString('hex'), ...expected, ...expected]);
   });
 
+  it('a train in pieces (headers here, payloads there) arrives as the same datagrams, with GSO and split, and bad ones are refused', async (ctx) => {
+    if (!UdpPort.probe().gso) ctx.skip();
+    const rx = inB({ address: B2, port: 5005 });
+    // 7 datagrams: a 30-byte header each (its index in every byte), payloads of 90 bytes (the last 41).
+    const hl = 30, seg = 90, n = 7, payLen = 6 * seg + 41;
+    const arena = Buffer.alloc(4096, 0xee);
+    const hdrAt = 100, payAt = 2000;
+    for (let k = 0; k < n; k++) arena.fill(k, hdrAt + k * hl, hdrAt + (k + 1) * hl);
+    for (let i = 0; i < payLen; i++) arena[payAt + i] = (i * 7 + 3) & 0xff;
+    const want = Array.from({ length: n }, (_, k) => Buffer.concat([arena.subarray(hdrAt + k * hl, hdrAt + (k + 1) * hl), arena.subarray(payAt + k * seg, payAt + Math.min((k + 1) * seg, payLen))]));
+    for (const gso of [true, false]) {
+      const tx = inA({ address: A, gso });
+      const list = new FrameList(4, arena);
+      list.pushTrain(arena, hdrAt, hl, n, parseIpv4(B2), 5005, hl + seg, payAt, payLen);
+      expect(tx.write(list)).toBe(1);
+      expect(tx.stats).toMatchObject({ txPackets: 1, txBytes: n * hl + payLen, txErrors: 0 });
+      const got = await receive(rx, new Batch(32, 2048), 0, n);
+      expect(got.map((d) => d.data)).toEqual(want);
+      // Bad trains: a header block that is not n whole headers, payload bytes that n datagrams do
+      // not carry, a payload outside the arena: refused (EINVAL, counted), the good one still sent.
+      const bad = new FrameList(8, arena);
+      bad.pushTrain(arena, hdrAt, hl, n, parseIpv4(B2), 5005, hl + seg, payAt, payLen);
+      bad.meta[1] = bad.meta[1]! - 1; // END: not n whole headers
+      bad.pushTrain(arena, hdrAt, hl, n, parseIpv4(B2), 5005, hl + seg, payAt, n * seg + 1);
+      bad.pushTrain(arena, hdrAt, hl, n, parseIpv4(B2), 5005, hl + seg, arena.length - 10, payLen);
+      bad.pushTrain(arena, hdrAt, hl, n, parseIpv4(B2), 5005, hl + seg, payAt, payLen);
+      expect(tx.write(bad)).toBe(1);
+      expect(tx.stats.txErrors).toBe(3);
+      expect((await receive(rx, new Batch(32, 2048), 0, n)).map((d) => d.data)).toEqual(want);
+    }
+  });
+
   it('GRO receive coalesces a GSO send; split by GSO_SIZE it is the same bytes', async (ctx) => {
     const probe = UdpPort.probe();
     if (!probe.gso || !probe.gro) ctx.skip();

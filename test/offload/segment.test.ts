@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { FrameLayout } from '../../src/mtu/layout.js';
 import { dataViewOf } from '../../src/wire/bytes.js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { segmentGso, segmentTcp, segmentUdp } from '../../src/offload/segment.js';
+import { segmentGso, segmentGsoHeaders, segmentTcp, segmentUdp } from '../../src/offload/segment.js';
 import { MtuStatus } from '../../src/mtu/status.js';
 import { VirtioGso } from '../../src/wire/virtio-net-hdr.js';
 import { dirty, hex } from '../support/hex.js';
@@ -257,5 +257,39 @@ describe('segment properties (fast-check, fixed seeds)', () => {
       const n = segmentUdp(FrameLayout.of(c.frame), c.gsoSize, 0xffff, out, 0, prefix, lens);
       expectUdpSegments(c.frame, c.gsoSize, n, out, 0, prefix, lens);
     }), { seed: 17, numRuns: 200 });
+  });
+});
+
+describe('segmentGsoHeaders: the same segments without copying the payload', () => {
+  const lens2 = new Int32Array(256);
+  it('headers k followed by payload k (where it lies in the source) is segmentGso\'s segment k, byte for byte (fast-check, seed 17)', () => {
+    fc.assert(fc.property(tcpSuperFrame({ maxPayload: 30000 }), fc.nat(16), (c, prefix) => {
+      const x = c.frame, L = FrameLayout.of(x);
+      const type = c.spec.v6 ? VirtioGso.TCPV6 : VirtioGso.TCPV4;
+      const full = dirty(prefix + 200 * (prefix + 134 + c.mss) + 100);
+      const n = segmentGso(L, type, c.mss, 65535, full, 0, prefix, lens);
+      const hdrs = dirty(200 * (prefix + 134) + 100);
+      const m = segmentGsoHeaders(L, type, c.mss, 65535, hdrs, 0, prefix, lens2);
+      expect(m).toBe(n);
+      if (n < 0) return;
+      const hl = L.l4Off + L.l4HdrLen - L.start, seg = n > 1 ? lens[0]! - hl : c.payloadLen;
+      const stride = n > 1 ? prefix + lens[0]! : 0;
+      for (let k = 0; k < n; k++) {
+        expect(lens2[k]).toBe(lens[k]);
+        const h = hdrs.subarray(k * (prefix + hl) + prefix, k * (prefix + hl) + prefix + hl);
+        const p = x.subarray(L.l4Off + L.l4HdrLen + k * seg, L.l4Off + L.l4HdrLen + k * seg + lens[k]! - hl);
+        expectBytes(Buffer.concat([h, p]), full.subarray(k * stride + prefix, k * stride + prefix + lens[k]!), `segment ${k}`);
+      }
+      // Nothing written past the last header, or into any segment's prefix.
+      expect(hdrs.subarray(n * (prefix + hl))).toEqual(dirty(hdrs.length).subarray(n * (prefix + hl)));
+      for (let k = 0; k < n; k++) expect(hdrs.subarray(k * (prefix + hl), k * (prefix + hl) + prefix)).toEqual(dirty(hdrs.length).subarray(k * (prefix + hl), k * (prefix + hl) + prefix));
+    }), { seed: 17, numRuns: 200 });
+  });
+
+  it('is for TCP only: a UDP super-frame is GSO_TYPE_UNSUPPORTED, and nothing is written', () => {
+    const u = udpFrame({ payload: payloadOf(3000) });
+    const out = dirty(4000);
+    expect(segmentGsoHeaders(FrameLayout.of(u), VirtioGso.UDP_L4, 1000, 1500, out, 0, 8, lens2)).toBe(MtuStatus.GSO_TYPE_UNSUPPORTED);
+    expect(out).toEqual(dirty(4000));
   });
 });
