@@ -15,7 +15,7 @@
  * - close() on one end makes the other end's writes fail with -EPIPE (counted in txErrors).
  */
 
-import { Batch, FrameList, markTxFailed, Meta, META_STRIDE } from '../buf/batch.js';
+import { Batch, FrameList, markTxFailed, Meta, META_STRIDE, MetaFlag, SCATTER_HDR_SHIFT } from '../buf/batch.js';
 import { FlatnetError } from '../errors.js';
 import { checkHeadroom, PortKind, PortStats, type Port } from '../pipeline/port.js';
 import { Errno } from './errno.js';
@@ -28,6 +28,12 @@ export interface MemoryPortOptions {
   readonly maxFrameLen?: number;
   /** virtio-net header bytes before each frame (default 0). */
   readonly vnetHdrLen?: number;
+  /**
+   * write() takes UDP-GSO trains in pieces (MetaFlag.SCATTER) and queues each gathered into one
+   * frame, as the kernel's UDP socket gathers it (default false: the switch then sends trains
+   * whole, as it does to a port without this).
+   */
+  readonly scatter?: boolean;
 }
 
 /** A frame as inject() takes it and take() hands it back, with its metadata. */
@@ -46,6 +52,7 @@ export class MemoryPort implements Port {
   readonly kind = PortKind.MEMORY;
   readonly name: string;
   readonly vnetHdrLen: number;
+  readonly scatter: boolean;
   readonly stats = new PortStats();
   /** Errno (negative) of the last failed read or write, 0 if none (as FdPort's). */
   lastError = 0;
@@ -57,6 +64,7 @@ export class MemoryPort implements Port {
   private constructor(name: string, opts: MemoryPortOptions) {
     this.name = name;
     this.vnetHdrLen = opts.vnetHdrLen ?? 0;
+    this.scatter = opts.scatter ?? false;
     if (!Number.isInteger(this.vnetHdrLen) || this.vnetHdrLen < 0) throw new FlatnetError('ERR_IO_BAD_VNET_HDR', `vnetHdrLen ${this.vnetHdrLen}`);
     this.rxq = new FrameQueue(opts.queueLimit ?? 256, opts.maxFrameLen ?? 2048, this.vnetHdrLen);
     this.ready = new QueueReadiness(this.rxq);
@@ -118,13 +126,15 @@ export class MemoryPort implements Port {
         continue;
       }
       const m = list.meta, o = i * META_STRIDE;
-      if (!q.push(arena, start, end, m[o + Meta.ADDR]!, m[o + Meta.PORT]!, m[o + Meta.GSO_SIZE]!)) {
+      const g = this.scatter && (m[o + Meta.FLAGS]! & MetaFlag.SCATTER) !== 0 ? gather(arena, m, o) : null;
+      if (g === null ? !q.push(arena, start, end, m[o + Meta.ADDR]!, m[o + Meta.PORT]!, m[o + Meta.GSO_SIZE]!)
+        : !q.push(g, 0, g.length, m[o + Meta.ADDR]!, m[o + Meta.PORT]!, m[o + Meta.GSO_SIZE]!)) {
         s.txDropped += list.count - i;
         markTxFailed(list, i, list.count);
         break;
       }
       sent++;
-      bytes += end - start;
+      bytes += g === null ? end - start : g.length;
     }
     s.txErrors += errors;
     if (sent > 0) {
@@ -192,4 +202,15 @@ export class MemoryPort implements Port {
     this.ready.set(null);
     this.rxq.clear();
   }
+}
+
+/** gather: a SCATTER train's datagrams as one buffer, header k then payload k (cold path: allocates). */
+function gather(arena: Buffer, m: Int32Array, o: number): Buffer {
+  const start = m[o + Meta.START]!, end = m[o + Meta.END]!, hl = (m[o + Meta.FLAGS]! >> SCATTER_HDR_SHIFT) & 0xff;
+  const seg = m[o + Meta.GSO_SIZE]! - hl, pay = m[o + Meta.AUX]!, payLen = m[o + Meta.TOS]!;
+  const parts: Buffer[] = [];
+  for (let k = 0, h = start; h < end; k++, h += hl) {
+    parts.push(arena.subarray(h, h + hl), arena.subarray(pay + k * seg, pay + Math.min((k + 1) * seg, payLen)));
+  }
+  return Buffer.concat(parts);
 }

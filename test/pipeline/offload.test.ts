@@ -113,6 +113,29 @@ describe('switch offloads', () => {
     expect(n.sw.stats.totalDrops()).toBe(0);
   });
 
+  it('sends the same train in pieces (payload in place) to an overlay port that gathers them: byte for byte what the copy path sends', () => {
+    // 64,000 bytes at MSS 1410: 46 segments, more than one UDP_SEGMENT send holds (44 of 1,468
+    // bytes), so the train leaves as two sends either way.
+    const copy = node({ rx: Framing.UDP, tx: Framing.IP, gso: true });
+    const { frame, hdr, payload } = superFrame(64_000);
+    copy.pod.inject(frame, 0, 0, { vnet: hdr });
+    copy.sw.pump();
+    const whole = copy.ov.take();
+    const sg = node({ rx: Framing.UDP, tx: Framing.IP, gso: true });
+    const ov2 = testPort('ov2', 0, { scatter: true });
+    sg.sw.detach(sg.sw.allPorts.find((p) => p.port === sg.ov)!.id);
+    sg.sw.attachOverlay(ov2, { rx: Framing.UDP, tx: Framing.IP, gso: true });
+    sg.sw.setPeers(PEERS);
+    sg.pod.inject(frame, 0, 0, { vnet: hdr });
+    sg.sw.pump();
+    const pieces = ov2.take();
+    expect(whole.length).toBe(2);
+    expect(pieces.map((f) => [f.frame.toString('hex'), f.gsoSize, f.addr, f.port])).toEqual(whole.map((f) => [f.frame.toString('hex'), f.gsoSize, f.addr, f.port]));
+    expect(Buffer.concat(innerSegments(datagrams(pieces)).map((s) => s.payload))).toEqual(payload);
+    expect([sg.sw.stats.gsoSegments, sg.sw.stats.gsoSegmentsInPlace, copy.sw.stats.gsoSegmentsInPlace]).toEqual([46, 46, 0]);
+    expect(sg.sw.stats.totalDrops()).toBe(0);
+  });
+
   it('without UDP GSO on the overlay, sends one encapsulated frame per segment', () => {
     const n = node({ rx: Framing.ETHERNET, tx: Framing.ETHERNET });
     const { frame, hdr, payload } = superFrame(5000);
