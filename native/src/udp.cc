@@ -169,6 +169,38 @@ static napi_value UdpRecv(napi_env env, napi_callback_info info) {
   return RetI32(env, n);
 }
 
+// SetSendMsg fills message k of the chunk: to frame m's ADDR:PORT, from `iovlen` iovecs at `iov`,
+// with a UDP_SEGMENT cmsg of `gsoSize` when it is not 0; frame index `frame`, `last` when it is
+// the frame's last message.
+static void SetSendMsg(Scratch* s, int k, const int32_t* m, struct iovec* iov, int iovlen, int32_t gsoSize, int32_t frame, bool last) {
+  struct sockaddr_in* sin = &s->addr[k].in;
+  sin->sin_family = AF_INET;
+  sin->sin_port = htons(static_cast<uint16_t>(m[kMetaPort]));
+  sin->sin_addr.s_addr = htonl(static_cast<uint32_t>(m[kMetaAddr]));
+  memset(sin->sin_zero, 0, sizeof sin->sin_zero);
+  struct msghdr* h = &s->msgs[k].msg_hdr;
+  h->msg_name = sin;
+  h->msg_namelen = sizeof *sin;
+  h->msg_iov = iov;
+  h->msg_iovlen = static_cast<size_t>(iovlen);
+  h->msg_flags = 0;
+  if (gsoSize > 0) {
+    struct cmsghdr* c = reinterpret_cast<struct cmsghdr*>(s->cmsg[k]);
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    const uint16_t g16 = static_cast<uint16_t>(gsoSize);
+    memcpy(CMSG_DATA(c), &g16, sizeof g16);
+    h->msg_control = c;
+    h->msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+  } else {
+    h->msg_control = nullptr;
+    h->msg_controllen = 0;
+  }
+  s->frame[k] = frame;
+  s->last[k] = last;
+}
+
 // udpSend(fd, arena, meta, from, count, gso, res) -> accepted | -errno
 //
 // Frames [from, count): [START, END) to ADDR:PORT. A frame with GSO_SIZE > 0 holds several
@@ -218,7 +250,7 @@ static napi_value UdpSend(napi_env env, napi_callback_info info) {
         const int32_t pay = m[kMetaAux], payLen = m[kMetaTos];
         const int32_t n = hl > 0 ? len / hl : 0, seg = g - hl;
         if (hl <= 0 || n < 1 || n * hl != len || seg <= 0 || pay < 0 || payLen <= (n - 1) * seg || payLen > n * seg ||
-            static_cast<size_t>(pay) + static_cast<size_t>(payLen) > arenaLen || (!gso && n > kMaxSplitSegments)) {
+            static_cast<size_t>(pay) + static_cast<size_t>(payLen) > arenaLen || 2 * n > kSgIov || (!gso && n > kMaxSplitSegments)) {
           res[kResErrors]++;
           res[kResErrno] = EINVAL;
           MarkTxFailed(meta, i, i + 1);
@@ -233,32 +265,7 @@ static napi_value UdpSend(napi_env env, napi_callback_info info) {
           s->sg[nsg + 2 * k + 1].iov_len = static_cast<size_t>(k == n - 1 ? payLen - k * seg : seg);
         }
         for (int j = 0; j < msgs; j++) {
-          struct sockaddr_in* sin = &s->addr[nmsg].in;
-          sin->sin_family = AF_INET;
-          sin->sin_port = htons(static_cast<uint16_t>(m[kMetaPort]));
-          sin->sin_addr.s_addr = htonl(static_cast<uint32_t>(m[kMetaAddr]));
-          memset(sin->sin_zero, 0, sizeof sin->sin_zero);
-          struct msghdr* h = &s->msgs[nmsg].msg_hdr;
-          h->msg_name = sin;
-          h->msg_namelen = sizeof *sin;
-          h->msg_iov = &s->sg[nsg + (gso ? 0 : 2 * j)];
-          h->msg_iovlen = gso ? static_cast<size_t>(2 * n) : 2;
-          h->msg_flags = 0;
-          if (gso && n > 1) {
-            struct cmsghdr* c = reinterpret_cast<struct cmsghdr*>(s->cmsg[nmsg]);
-            c->cmsg_level = SOL_UDP;
-            c->cmsg_type = UDP_SEGMENT;
-            c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-            const uint16_t g16 = static_cast<uint16_t>(g);
-            memcpy(CMSG_DATA(c), &g16, sizeof g16);
-            h->msg_control = c;
-            h->msg_controllen = CMSG_SPACE(sizeof(uint16_t));
-          } else {
-            h->msg_control = nullptr;
-            h->msg_controllen = 0;
-          }
-          s->frame[nmsg] = i;
-          s->last[nmsg] = j == msgs - 1;
+          SetSendMsg(s, nmsg, m, &s->sg[nsg + (gso ? 0 : 2 * j)], gso ? 2 * n : 2, gso && n > 1 ? g : 0, i, j == msgs - 1);
           nmsg++;
         }
         nsg += 2 * n;
@@ -276,34 +283,9 @@ static napi_value UdpSend(napi_env env, napi_callback_info info) {
       for (int32_t j = 0; j < segs; j++) {
         const int32_t off = start + j * (multi && !gso ? g : 0);
         const int32_t segLen = multi && !gso ? (end - off < g ? end - off : g) : len;
-        struct sockaddr_in* sin = &s->addr[nmsg].in;
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(static_cast<uint16_t>(m[kMetaPort]));
-        sin->sin_addr.s_addr = htonl(static_cast<uint32_t>(m[kMetaAddr]));
-        memset(sin->sin_zero, 0, sizeof sin->sin_zero);
         s->iov[nmsg].iov_base = arena + off;
         s->iov[nmsg].iov_len = static_cast<size_t>(segLen);
-        struct msghdr* h = &s->msgs[nmsg].msg_hdr;
-        h->msg_name = sin;
-        h->msg_namelen = sizeof *sin;
-        h->msg_iov = &s->iov[nmsg];
-        h->msg_iovlen = 1;
-        h->msg_flags = 0;
-        if (multi && gso) {
-          struct cmsghdr* c = reinterpret_cast<struct cmsghdr*>(s->cmsg[nmsg]);
-          c->cmsg_level = SOL_UDP;
-          c->cmsg_type = UDP_SEGMENT;
-          c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-          const uint16_t g16 = static_cast<uint16_t>(g);
-          memcpy(CMSG_DATA(c), &g16, sizeof g16);
-          h->msg_control = c;
-          h->msg_controllen = CMSG_SPACE(sizeof(uint16_t));
-        } else {
-          h->msg_control = nullptr;
-          h->msg_controllen = 0;
-        }
-        s->frame[nmsg] = i;
-        s->last[nmsg] = j == segs - 1;
+        SetSendMsg(s, nmsg, m, &s->iov[nmsg], 1, multi && gso ? g : 0, i, j == segs - 1);
         nmsg++;
       }
     }

@@ -227,9 +227,10 @@ for tos in (0x00, 0x01, 0x02, 0x03, 0xb8, 0xbb):
       bad.meta[1] = bad.meta[1]! - 1; // END: not n whole headers
       bad.pushTrain(arena, hdrAt, hl, n, parseIpv4(B2), 5005, hl + seg, payAt, n * seg + 1);
       bad.pushTrain(arena, hdrAt, hl, n, parseIpv4(B2), 5005, hl + seg, arena.length - 10, payLen);
+      bad.pushTrain(arena, 0, 1, 3000, parseIpv4(B2), 5005, 2, 0, 3000); // more pieces than a send can gather
       bad.pushTrain(arena, hdrAt, hl, n, parseIpv4(B2), 5005, hl + seg, payAt, payLen);
       expect(tx.write(bad)).toBe(1);
-      expect(tx.stats.txErrors).toBe(3);
+      expect(tx.stats.txErrors).toBe(4);
       expect((await receive(rx, new Batch(32, 2048), 0, n)).map((d) => d.data)).toEqual(want);
     }
   });
