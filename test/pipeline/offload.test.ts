@@ -19,6 +19,9 @@ import { ip, mac } from '../support/pod-frames.js';
 import { testPort } from '../support/test-port.js';
 import type { MemoryPort, WireFrame } from '../../src/io/memory-port.js';
 import { AllocationMeter } from '../../src/replay/alloc-meter.js';
+import pino from 'pino';
+import { ErrorWatch } from '../../src/daemon/error-watch.js';
+import { RateLimitedLog } from '../../src/daemon/log.js';
 
 const VTEP_MAC = mac('0e:00:0a:f4:01:00');
 const N2_MAC = mac('0e:00:0a:f4:02:00');
@@ -345,6 +348,21 @@ describe('tunnel offload (UDP-tunnel GSO through the tunnel TAP) and offload sta
     }
     // A port without the tunnel header length is refused as a tunnel TAP.
     expect(() => ecn.sw.attachTunnelOffload(testPort('t10', 10), TAP_MAC)).toThrow(/24-byte/);
+  });
+
+  it('a tunnel TAP that does not take a super-frame counts it on its port, and the daemon\'s error watch (over Switch.allPorts) logs it', () => {
+    const n = node({ rx: Framing.UDP, tx: Framing.IP, gso: true });
+    const tnl = testPort('tnl', 24, { queueLimit: 1 });
+    n.sw.attachTunnelOffload(tnl, TAP_MAC);
+    const { frame, hdr } = superFrame(8000);
+    for (let i = 0; i < 3; i++) n.pod.inject(frame, 0, 0, { vnet: hdr });
+    n.sw.pump();
+    expect(tnl.take()).toHaveLength(1);
+    expect(tnl.stats.txDropped).toBe(2);
+    const lines: { port?: string; counter?: string; rose?: number }[] = [];
+    const log = pino({ base: null, timestamp: false }, { write: (s: string) => { lines.push(JSON.parse(s) as { port?: string }); } });
+    new ErrorWatch(new RateLimitedLog(log)).check(n.sw.allPorts);
+    expect(lines).toEqual([expect.objectContaining({ port: 'tnl', counter: 'tx_dropped', rose: 2 })]);
   });
 
   it('allocates nothing per super-frame on the tunnel TAP path (within 1 byte per frame of the software path)', () => {
