@@ -67,7 +67,6 @@ namespace flatnet {
 constexpr uint32_t kMaxFrames = 4096;  // a socket's share of a UMEM: the default and the most
 constexpr uint32_t kMinFrames = 64;
 constexpr uint32_t kFrameSize = 2048;  // chunk size; frames up to 2048 - XDP_PACKET_HEADROOM
-constexpr uint64_t kChunkMask = ~static_cast<uint64_t>(kFrameSize - 1);
 constexpr uint32_t kMaxUmemChunks = 65536;  // 128 MB
 
 // Mirrors struct flatnet_config in native/bpf/flatnet_xdp.c.
@@ -122,7 +121,6 @@ struct Xsk {
   int xdpFlags = -1;  // netlink attachment flags when there is no link
   int peersFd = -1;
   bool needWakeup = false;
-  bool joined = false;             // counted in umem->reserved
   uint32_t frames = kMaxFrames;  // this socket's share of the UMEM: 3/4 receive, 1/4 transmit
   bool finishCsum = false;       // mode ALL: finish the pod's partial checksums
   uint64_t partialCsums = 0;     // frames whose checksum xskRecv finished
@@ -164,7 +162,7 @@ static void Leave(Xsk* x) {
   for (uint32_t c = 0; c < u->chunks; c++) {
     if (u->state[c] != kFree && u->owner[c] == x->id) ToPool(u, c);
   }
-  if (x->joined) u->reserved -= x->frames;
+  u->reserved -= x->frames;
   for (size_t i = 0; i < u->members.size(); i++) {
     if (u->members[i] == x) {
       u->members.erase(u->members.begin() + static_cast<long>(i));
@@ -327,15 +325,15 @@ static Napi::Value UmemStats(const Napi::CallbackInfo& info) {
 }
 
 // xskOpen(ifindex, objPath, mode, udpPort, localIp, generic, maxLen, frames, umemId)
-//   -> { id, fd, attach, link, zerocopy, shared }
+//   -> { id, fd, attach, link, zerocopy }
 //   mode 0: redirect every frame; 1: VXLAN to udpPort (host order) for localIp (host-order
 //   uint32, 0 = any) from addresses in the peers map. `generic`: attach in generic (skb) mode
 //   instead of the driver's (a veth with a native program makes its peer give up GSO, so a
 //   peer's UDP-GSO trains arrive cut; in generic mode they arrive whole and go to the kernel).
 //   `maxLen`: frames longer than this stay with the kernel (0: whatever fits a UMEM chunk).
 //   `frames`: this socket's share of the UMEM, a power of two from 64 to 4096 (ENOSPC when the
-//   UMEM has not that much left). Mode 0 finishes partial checksums on receive. `shared`: the
-//   socket bound to a UMEM another socket had registered. Throws with errno and syscall.
+//   UMEM has not that much left). Mode 0 finishes partial checksums on receive. Throws with
+//   errno and syscall.
 static Napi::Value XskOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 9 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() || !info[3].IsNumber() ||
@@ -368,7 +366,6 @@ static Napi::Value XskOpen(const Napi::CallbackInfo& info) {
   u->refs++;
   u->members.push_back(x);
   u->reserved += frames;
-  x->joined = true;
   auto fail = [&](const char* what, int err) {
     Destroy(x);
     return ThrowErrno(env, what, err);
@@ -495,7 +492,6 @@ static Napi::Value XskOpen(const Napi::CallbackInfo& info) {
   r.Set("attach", attach);
   r.Set("link", x->linkFd >= 0);
   r.Set("zerocopy", zerocopy);
-  r.Set("shared", owner != nullptr);
   return r;
 }
 

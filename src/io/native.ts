@@ -65,8 +65,6 @@ export interface XskOpenResult {
   /** Attached through a BPF link (detached by the kernel when the process ends). */
   link: boolean;
   zerocopy: boolean;
-  /** Bound to a UMEM another socket had registered (XDP_SHARED_UMEM). */
-  shared: boolean;
 }
 export interface UmemCreateResult { id: number; buffer: Buffer }
 /** A UMEM's chunks: in all, free (in its pool), taken by its sockets' shares; and its sockets. */

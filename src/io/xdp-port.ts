@@ -40,15 +40,13 @@ import { control, loadNative, xdpObjectPath, XdpMode, type UmemStats, type XskOp
 
 /**
  * A UMEM: `chunks` chunks of 2 KB, pinned, shared by the AF_XDP sockets that join it (each takes
- * its `frames`), and one Buffer over it that reads lend to their batches.
+ * its `frames`), and one Buffer over it that reads lend to their batches. Which sockets joined
+ * and what they took, the addon keeps (stats()).
  */
 export class Umem {
   readonly id: number;
   readonly buffer: Buffer;
   readonly chunks: number;
-  /** Chunks the open sockets have taken, and how many sockets. */
-  reserved = 0;
-  sockets = 0;
 
   private constructor(id: number, buffer: Buffer, chunks: number) {
     this.id = id;
@@ -68,8 +66,8 @@ export class Umem {
    */
   stats(): UmemStats { return loadNative().umemStats(this.id); }
 
-  /** fits: whether a socket of `frames` chunks can join. */
-  fits(frames: number): boolean { return this.reserved + frames <= this.chunks; }
+  /** fits: whether a socket of `frames` chunks can join (cold path: opening a port). */
+  fits(frames: number): boolean { return this.stats().reserved + frames <= this.chunks; }
 }
 
 /**
@@ -83,7 +81,7 @@ const sharedUmems: Umem[] = [];
 /** forget drops a shared UMEM no socket uses (collectable once no batch holds its Buffer). */
 function forget(u: Umem): void {
   const i = sharedUmems.indexOf(u);
-  if (u.sockets === 0 && i >= 0) sharedUmems.splice(i, 1);
+  if (i >= 0 && u.stats().sockets === 0) sharedUmems.splice(i, 1);
 }
 
 /** sharedUmem: the first shared UMEM with room for `frames`, or a new one. */
@@ -102,13 +100,13 @@ export interface XdpPortFeatures {
   readonly zerocopy: boolean;
 }
 
-/** UMEM chunks on the underlay: 3,072 for receive, 1,024 for transmit (8 MB). */
+/** The underlay socket's share of its UMEM: 3,072 chunks for receive, 1,024 for transmit (8 MB). */
 export const UNDERLAY_UMEM_FRAMES = 4096;
 /**
- * UMEM chunks on a pod's veth (4 MB per pod): 1,536 for receive, what a pod's TCP sends while
- * the daemon is not scheduled. With 512 (2 MB in all, half for transmit) the fill ring ran
+ * A pod socket's share of its UMEM (4 MB): 1,536 chunks for receive, what a pod's TCP sends
+ * while the daemon is not scheduled. With 512 (2 MB in all, half for transmit) the fill ring ran
  * empty under one iperf3 stream (10,628 frames dropped in 3 s, as many retransmits); with 1,536
- * none. A node with 100 pods pins 400 MB (800 MB at the underlay's 4096 chunks each).
+ * none. Shared UMEMs of SHARED_UMEM_CHUNKS hold six pods beside the underlay, then eight each.
  */
 export const POD_UMEM_FRAMES = 2048;
 
@@ -165,8 +163,6 @@ export class XdpPort extends FdPort {
       forget(u);
       throw e;
     }
-    u.reserved += frames;
-    u.sockets++;
     return new XdpPort(r, name, index, u, frames);
   }
 
@@ -210,9 +206,6 @@ export class XdpPort extends FdPort {
     super.close(); // stops the poll (the addon does not own this fd: its close() is a no-op)
     this.native.xskClose(this.xsk);
     this.xsk = -1;
-    const u = this.umem;
-    u.reserved -= this.frames;
-    u.sockets--;
-    forget(u);
+    forget(this.umem);
   }
 }

@@ -139,12 +139,17 @@ export class Tunnel {
     }
     let bytes = 0;
     for (let k = 0; k < n; k++) bytes += lens[k]!;
+    this.countSegments(vtep, n, bytes);
+    return Drop.NONE;
+  }
+
+  /** countSegments: `n` segments of `bytes` in all sent toward `vtep` as a train (its and the switch's counters). */
+  private countSegments(vtep: Vtep, n: number, bytes: number): void {
     vtep.txPackets += n;
     vtep.txBytes += bytes;
     const stats = this.st.stats;
     stats.encapsulated += n;
     stats.gsoSegments += n;
-    return Drop.NONE;
   }
 
   /**
@@ -173,12 +178,8 @@ export class Tunnel {
       tx.stageTrain(ov, w, at + k * hdr, hdr, m, vtep.underlayIp, vtep.port, stride, pay + k * seg, payLen);
       bytes += m * hl + payLen;
     }
-    vtep.txPackets += n;
-    vtep.txBytes += bytes;
-    const stats = this.st.stats;
-    stats.encapsulated += n;
-    stats.gsoSegments += n;
-    stats.gsoSegmentsInPlace += n;
+    this.countSegments(vtep, n, bytes);
+    this.st.stats.gsoSegmentsInPlace += n;
     return Drop.NONE;
   }
 
