@@ -131,8 +131,8 @@ async function main(): Promise<void> {
     const pod = withNetns(a, () => XdpPort.open('ua'));
     ports.push(pod);
     const podArena = Buffer.alloc(BATCH * 2048);
-    const podRows: typeof rows = [];
-    for (const [size, partial] of [[64, false], [64, true], [1450, false], [1450, true]] as const) {
+    /** tcpBatch: BATCH TCP frames of `size` payload bytes from the peer, B -> A, in podArena. */
+    const tcpBatch = (size: number, partial: boolean): FrameList => {
       const tx = new FrameList(BATCH);
       for (let i = 0; i < BATCH; i++) {
         // `flatnet trace`'s packet builder: `partial-csum` leaves the pseudo-header sum in the field.
@@ -142,6 +142,11 @@ async function main(): Promise<void> {
         f.copy(podArena, s);
         tx.push(podArena, s, s + f.length);
       }
+      return tx;
+    };
+    const podRows: typeof rows = [];
+    for (const [size, partial] of [[64, false], [64, true], [1450, false], [1450, true]] as const) {
+      const tx = tcpBatch(size, partial);
       podRows.push(measure(`peer xsk write + pod read, af_xdp, ${size} B TCP, checksum ${partial ? 'partial (finished on read)' : 'finished'}`, BATCH, () => {
         gen.write(tx);
         let got = 0;
@@ -160,14 +165,7 @@ async function main(): Promise<void> {
     const fwdLines: string[] = [];
     const ratios: string[] = [];
     for (const size of [64, 1450]) {
-      const tx = new FrameList(BATCH);
-      for (let i = 0; i < BATCH; i++) {
-        const spec = `tcp 10.244.1.10:${40000 + i} -> 10.244.2.10:80 flags A seq ${i} len ${size}`;
-        const f = buildTracePacket(spec, { role: 'pod', srcMac: macB, dstMac: macA, srcIp: null, overlay: null }).frame;
-        const s = i * 2048 + 64;
-        f.copy(podArena, s);
-        tx.push(podArena, s, s + f.length);
-      }
+      const tx = tcpBatch(size, false);
       const ns: Record<string, number[]> = { copied: [], shared: [] };
       for (let run = 0; run < 3; run++) {
         for (const shared of [false, true]) {
