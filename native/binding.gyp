@@ -19,6 +19,7 @@
         'src/stats.cc',
         'src/xdp.cc',
         'src/nexthop.cc',
+        'src/conntrack.cc',
       ],
       'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")"],
       'defines': ['NAPI_VERSION=8', 'NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS', '_GNU_SOURCE'],

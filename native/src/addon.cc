@@ -17,6 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterStats(env, exports);
   RegisterXdp(env, exports);
   RegisterNexthop(env, exports);
+  RegisterConntrack(env, exports);
   return exports;
 }
 

@@ -1,6 +1,8 @@
 // flatnet addon: shared declarations.
 //
-// The addon does system calls only: no parsing, tables or policy. Two kinds of entry points:
+// The addon does system calls, with one exception: conntrack.cc, the connection table's batch
+// pre-pass (it parses a batch's packets and counts them on the JS-owned table's entries; the
+// table, its policy and its NAT stay in JS). Two kinds of entry points:
 //
 //  - control calls (open, bind, ioctl, setns) throw a JS Error carrying `errno` (negative, as in
 //    Node's ErrnoException) and `syscall` ("ioctl(TUNSETIFF)"); src/io/native.ts rewraps it as
@@ -103,6 +105,7 @@ void RegisterLink(Napi::Env env, Napi::Object exports);
 void RegisterNetns(Napi::Env env, Napi::Object exports);
 void RegisterXdp(Napi::Env env, Napi::Object exports);
 void RegisterNexthop(Napi::Env env, Napi::Object exports);
+void RegisterConntrack(Napi::Env env, Napi::Object exports);
 
 // Adds a raw napi callback to `exports` under `name`.
 void SetRaw(Napi::Env env, Napi::Object exports, const char* name, napi_callback cb);

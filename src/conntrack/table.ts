@@ -24,6 +24,7 @@
  */
 
 import { FlatnetError } from '../errors.js';
+import { loadNative, nativeUnavailableReason } from '../io/native.js';
 import { formatIpv4 } from '../wire/addr.js';
 import { CloseBits, Dir, TCP_STATE_NAMES, TcpFlag, TcpState, tcpNext, type TcpStep } from './tcp.js';
 
@@ -64,6 +65,17 @@ export const DEFAULT_CT_TIMEOUTS: CtTimeouts = {
 };
 
 export const DEFAULT_CT_CAPACITY = 65_536;
+
+/** Where prepass() finds a frame's (inner) Ethernet header: native/src/conntrack.cc Framing. */
+export const PrepassFraming = {
+  /** A pod's or the host's frame: the Ethernet header first. */
+  POD: 0,
+  /** The overlay socket's UDP payload: the VXLAN header first. */
+  VXLAN_UDP: 1,
+  /** A whole underlay frame: Ethernet, IPv4, UDP, VXLAN. */
+  VXLAN_FRAME: 2,
+} as const;
+export type PrepassFraming = (typeof PrepassFraming)[keyof typeof PrepassFraming];
 /** How many of the least recently used entries create() looks at for one to early-drop. */
 export const EARLY_DROP_SCAN = 16;
 
@@ -104,14 +116,20 @@ export interface CtStats {
   invalid: number;
   /** Entries removed on request (policy, endpoint or flush). */
   removed: number;
+  /** Packets of established connections the batch pre-pass counted (prepass()), of all the packets counted. */
+  prepassed: number;
 }
 
 const NIL = -1;
+/** How many releases between a pre-pass and the end of its batch take() tells apart (more: every node counts as released). */
+const RELEASE_LOG = 16;
+/** A prepass() slot: the tuple node in these bits, bit 30 set when the entry is to move to the LRU tail (native/src/conntrack.cc kTouch). */
+const PREPASS_NODE = 0x3fff_ffff;
 
 export class ConnTable {
   readonly capacity: number;
   readonly timeouts: CtTimeouts;
-  readonly stats: CtStats = { entries: 0, inserted: 0, expired: 0, earlyDropped: 0, refused: 0, clashes: 0, invalid: 0, removed: 0 };
+  readonly stats: CtStats = { entries: 0, inserted: 0, expired: 0, earlyDropped: 0, refused: 0, clashes: 0, invalid: 0, removed: 0, prepassed: 0 };
 
   // Per tuple node (entry * 2 + dir). Addresses and ports are kept as int32 (an address above
   // 127.255.255.255 or a source port above 32767 as a uint32 would be a heap number, allocated
@@ -145,8 +163,20 @@ export class ConnTable {
   private readonly seed: number;
   private sweepAt = 0;
   private readonly step: TcpStep = { state: TcpState.NONE, close: 0 };
+  /** The native pre-pass's handle on these arrays (prepass()); undefined until first used, null without the addon. */
+  private bound: unknown = undefined;
+  /**
+   * Entries released since the last prepass() (the first RELEASE_LOG of them; relCount counts
+   * all): a pre-pass node of one of them no longer names the packet's connection.
+   */
+  private relCount = 0;
+  private readonly relLog = new Int32Array(RELEASE_LOG);
 
-  constructor(opts: { capacity?: number; timeouts?: Partial<CtTimeouts>; seed?: number } = {}) {
+  /**
+   * `prepass: false` keeps the table out of the native pre-pass (prepass() takes nothing): the
+   * tests run the same traffic both ways and compare.
+   */
+  constructor(opts: { capacity?: number; timeouts?: Partial<CtTimeouts>; seed?: number; prepass?: boolean } = {}) {
     const cap = opts.capacity ?? DEFAULT_CT_CAPACITY;
     if (!Number.isInteger(cap) || cap < 1 || cap > 1 << 24) throw new FlatnetError('ERR_CONNTRACK_CAPACITY', `conntrack capacity must be an integer in 1..16777216, got ${cap}`);
     this.capacity = cap;
@@ -175,6 +205,7 @@ export class ConnTable {
     this.buckets = new Int32Array(nb).fill(NIL);
     this.mask = nb - 1;
     this.seed = (opts.seed ?? (Math.random() * 0x1_0000_0000)) >>> 0;
+    if (opts.prepass === false) this.bound = null;
   }
 
   get size(): number {
@@ -346,6 +377,63 @@ export class ConnTable {
     return k;
   }
 
+  /**
+   * prepass applies a batch's packets of established connections to their entries before the
+   * pipeline runs the batch (native/src/conntrack.cc). `out` gets one slot per packet, in the
+   * order the pipeline loads them (none for a truncated frame; one per datagram of an overlay
+   * frame read with UDP GRO): the tuple node the packet was counted on, or -1 for a packet left
+   * to the stages (a new connection, a TCP packet that may move the state, anything but plain
+   * IPv4 TCP or UDP, every later packet of a connection one of the batch's packets was left
+   * to, a source other than `podIp` when it is not 0, a VXLAN header the overlay would not
+   * take for `vni`), with a bit for the LRU move take() makes. The pipeline hands a slot to
+   * take() when it gets to the packet, and the stages take its node as found and seen
+   * (FrameContext.ctNode, ctSeen). `framing`: PrepassFraming.
+   * Returns how many packets it took, 0 without the addon (every packet then goes the stages'
+   * way), or -errno: EINVAL (bad arguments), ENOSPC (`out` has fewer slots than the batch's
+   * packets; nothing was done).
+   */
+  prepass(arena: Buffer, meta: Int32Array, n: number, now: number, framing: PrepassFraming, vni: number, podIp: number, out: Int32Array): number {
+    this.relCount = 0;
+    let b = this.bound;
+    if (b === undefined) b = this.bind();
+    if (b === null) return 0;
+    const r = loadNative().ctPrepass(b, arena, meta, n, now, framing, vni, podIp | 0, out, this.freeTop);
+    if (r > 0) this.stats.prepassed += r;
+    return r;
+  }
+
+  /**
+   * take: the tuple node of a prepass() slot, once the pipeline gets to its packet, or -1 (the
+   * packet goes the stages' way). The entry moves to the LRU tail now when the pre-pass moved
+   * its expiry (so the LRU order is the packets' order), and a node whose entry was released
+   * since the pre-pass (its slot may hold another connection by now) is -1.
+   */
+  take(slot: number): number {
+    if (slot < 0) return NIL;
+    const n = slot & PREPASS_NODE;
+    if (this.relCount !== 0 && this.releasedSince(n)) return NIL;
+    if (slot !== n) this.lruTouch(n >> 1);
+    return n;
+  }
+
+  /** releasedSince: the entry of tuple node `n` was released after the last prepass(). */
+  private releasedSince(n: number): boolean {
+    const k = this.relCount;
+    if (k > RELEASE_LOG) return true;
+    const e = n >> 1, log = this.relLog;
+    for (let i = 0; i < k; i++) if (log[i] === e) return true;
+    return false;
+  }
+
+  /** bind hands the table's arrays to the addon once (cold). */
+  private bind(): unknown {
+    if (nativeUnavailableReason() !== null || typeof loadNative().ctBind !== 'function') return (this.bound = null);
+    const t = this.timeouts;
+    this.bound = loadNative().ctBind(this.src, this.dst, this.ports, this.next, this.packets, this.bytes, this.proto, this.state, this.flags,
+      this.expires, this.buckets, new Float64Array([t.udp, t.udpStream, t.tcpEstablished]), this.seed);
+    return this.bound;
+  }
+
   // --- per-node accessors (the data path reads a connection's other tuple for NAT) -----------
 
   /** The tuple's source address (uint32). */
@@ -434,6 +522,8 @@ export class ConnTable {
     this.expires[e] = 0;
     this.free[this.freeTop++] = e;
     this.stats.entries--;
+    if (this.relCount < RELEASE_LOG) this.relLog[this.relCount] = e;
+    this.relCount++;
   }
 
   /** makeRoom frees one entry: an expired one, else the oldest unreplied or closing one of the LRU head's EARLY_DROP_SCAN. */

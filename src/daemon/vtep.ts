@@ -317,7 +317,7 @@ export class VtepDaemon implements DaemonApi {
       // A node without the store (static config) has no policies or Services: empty tables.
       case 'policy': return this.cluster?.policyRows() ?? [];
       case 'services': return this.cluster?.serviceRows() ?? [];
-      case 'conntrack': return this.cluster?.conntrackView() ?? { entries: [], stats: { entries: 0, inserted: 0, expired: 0, earlyDropped: 0, refused: 0, clashes: 0, invalid: 0, removed: 0, capacity: 0 } };
+      case 'conntrack': return this.cluster?.conntrackView() ?? { entries: [], stats: { entries: 0, inserted: 0, expired: 0, earlyDropped: 0, refused: 0, clashes: 0, invalid: 0, removed: 0, prepassed: 0, capacity: 0 } };
       default: return snapshot(this.sw, what);
     }
   }

@@ -138,6 +138,11 @@ export interface NativeAddon {
   nlMonitorOpen(): number;
   nlDrain(fd: number): number;
   // namespaces
+  /** The connection table's pre-pass (native/src/conntrack.cc; src/conntrack/table.ts prepass). */
+  ctBind(src: Int32Array, dst: Int32Array, ports: Int32Array, next: Int32Array, packets: Float64Array, bytes: Float64Array, proto: Uint8Array, state: Uint8Array,
+    flags: Uint8Array, expires: Float64Array, buckets: Int32Array, timeouts: Float64Array, seed: number): unknown;
+  ctPrepass(table: unknown, arena: Buffer, meta: Int32Array, n: number, now: number, framing: number, vni: number, podIp: number, out: Int32Array, room: number): number;
+
   netnsEnter(path: string): number;
   netnsRestore(savedFd: number): void;
 }

@@ -23,6 +23,7 @@
  */
 
 import { type FrameList, META_STRIDE, Meta, MetaFlag } from '../buf/batch.js';
+import { PrepassFraming } from '../conntrack/table.js';
 import { EMPTY, EMPTY_DV, dataViewOf } from '../wire/bytes.js';
 import { formatIpv4 } from '../wire/addr.js';
 import { ArpResponder } from './arp.js';
@@ -35,14 +36,18 @@ import { Gro } from './gro.js';
 import { IcmpReplies } from './icmp.js';
 import { Ingress } from './ingress.js';
 import { OverlayIngress } from './ingress-overlay.js';
-import { PolicyDirection, PolicyStage } from './policy.js';
+import { PolicyDirection, PolicyStage, type Tracking } from './policy.js';
 import { Route } from './route.js';
 import { ServiceNatStage } from './service-nat.js';
 import type { SwitchState } from './state.js';
-import type { SwitchPort } from './switch-port.js';
+import { Framing, type SwitchPort } from './switch-port.js';
 import type { StageName } from './trace.js';
 import { Transmit } from './transmit.js';
 import { Tunnel } from './tunnel.js';
+
+/** The smallest batch the connection table's pre-pass runs on. */
+const PREPASS_MIN = 4;
+const ENOSPC = 28;
 
 export class Pipeline {
   private readonly st: SwitchState;
@@ -60,6 +65,10 @@ export class Pipeline {
   readonly gro: Gro;
   /** A policy or service table is installed (Switch.setPolicy/setServices keep it). */
   hooks = false;
+  /** The connection table every installed table tracks in, or null (Switch keeps it): the batches' pre-pass. */
+  tracking: Tracking | null = null;
+  /** The pre-pass's node per frame of the batch (ConnTable.prepass). */
+  private hints = new Int32Array(64);
   private lastBuf: Buffer = EMPTY;
   private lastDv: DataView = EMPTY_DV;
 
@@ -131,7 +140,7 @@ export class Pipeline {
         }
       }
       const pe = this.policyEgress.table;
-      if (pe !== null && c.ingress.isPod && c.verdict < Verdict.REPLY) {
+      if (pe !== null && c.ingress.isPod && c.verdict < Verdict.REPLY && !c.ctPassEgress) {
         pe.decide(c);
         pe.act(c);
         if (c.done) return;
@@ -156,7 +165,7 @@ export class Pipeline {
         if (c.done) return;
       } else {
         const pi = this.policyIngress.table;
-        if (pi !== null && c.ipVersion !== 0 && c.verdict < Verdict.REPLY) {
+        if (pi !== null && c.ipVersion !== 0 && c.verdict < Verdict.REPLY && !pi.passes(c)) {
           pi.decide(c);
           pi.act(c);
           if (c.done) return;
@@ -223,6 +232,13 @@ export class Pipeline {
     const m = batch.meta;
     const vlen = sp.vnetHdrLen;
     const overlay = sp.isOverlay;
+    // The connection table's pre-pass: the batch's packets of established connections found
+    // and counted in one native call (ConnTable.prepass), handed to the stages as found and
+    // seen, one slot per packet loaded below (`k`). Not for a frame or two: the call costs
+    // more than it saves.
+    const tr = this.tracking, pe = this.policyEgress.table;
+    let hints: Int32Array | null = null, k = 0;
+    if (tr !== null && n >= PREPASS_MIN) hints = this.prepass(tr, sp, batch, n);
     c.clearOffload();
     for (let i = 0; i < n; i++) {
       const o = i * META_STRIDE;
@@ -231,6 +247,15 @@ export class Pipeline {
       if (!overlay) {
         c.load(s, e, 0);
         if (vlen > 0) c.readOffload(s - vlen);
+        if (hints !== null) {
+          const node = tr!.ct.take(hints[k++]!);
+          if (node >= 0) {
+            c.ctNode = node;
+            c.ctSeen = true;
+            // Asked here, not in run(): run's inlining budget is spent on the stages (see run).
+            c.ctPassEgress = pe !== null && pe.passes(c);
+          }
+        }
         this.one(c);
         continue;
       }
@@ -238,6 +263,7 @@ export class Pipeline {
       c.srcTos = m[o + Meta.TOS]!;
       if (g === 0) {
         c.load(s, e, addr);
+        if (hints !== null) this.hint(c, hints[k++]!);
         this.one(c);
         // A partial checksum or a super-frame took offload state (ingress-overlay.ts): not the next frame's.
         if (c.vFlags !== 0) c.clearOffload();
@@ -246,6 +272,7 @@ export class Pipeline {
       // A UDP_GRO read: datagrams of g bytes back to back (the last may be shorter).
       for (let ds = s; ds < e; ds += g) {
         c.load(ds, ds + g < e ? ds + g : e, addr);
+        if (hints !== null) this.hint(c, hints[k++]!);
         this.one(c);
         if (c.vFlags !== 0) c.clearOffload();
       }
@@ -253,6 +280,31 @@ export class Pipeline {
     c.clearOffload();
     if (overlay) this.gro.finishBatch();
     this.tx.flushAll();
+  }
+
+  /** prepass runs the connection table's pre-pass over a batch: its slots, or null when it took no packet. */
+  private prepass(tr: Tracking, sp: SwitchPort, batch: FrameList, n: number): Int32Array | null {
+    const framing = !sp.isOverlay ? PrepassFraming.POD
+      : sp.rxFraming === Framing.UDP ? PrepassFraming.VXLAN_UDP
+      : sp.rxFraming === Framing.ETHERNET ? PrepassFraming.VXLAN_FRAME : -1;
+    if (framing < 0) return null;
+    const podIp = sp.isPod ? sp.ip : 0, now = Math.floor(tr.clock.now);
+    for (;;) {
+      const r = tr.ct.prepass(batch.arena, batch.meta, n, now, framing as PrepassFraming, this.st.vni, podIp, this.hints);
+      if (r > 0) return this.hints;
+      // More packets than slots (UDP GRO reads): room for 64 datagrams per frame, then again.
+      if (r !== -ENOSPC || this.hints.length >= n * 64) return null;
+      this.hints = new Int32Array(n * 64);
+    }
+  }
+
+  /** hint hands a packet's pre-pass slot to the stages (an overlay packet: no egress policy to ask). */
+  private hint(c: FrameContext, slot: number): void {
+    const node = this.tracking!.ct.take(slot);
+    if (node >= 0) {
+      c.ctNode = node;
+      c.ctSeen = true;
+    }
   }
 }
 

@@ -11,8 +11,19 @@
  * somewhere.
  */
 
+import type { ConnTable } from '../conntrack/table.js';
 import { Verdict, type FrameContext } from './context.js';
 import type { TraceRecorder } from './trace-recorder.js';
+
+/**
+ * The connection table a policy or service table tracks connections in, and the clock it reads:
+ * when every installed table has the same, the pipeline runs the table's pre-pass over each
+ * batch (ConnTable.prepass) and hands the stages what it found (FrameContext.ctNode, ctSeen).
+ */
+export interface Tracking {
+  readonly ct: ConnTable;
+  readonly clock: { readonly now: number };
+}
 
 export const PolicyDirection = { EGRESS: 'egress', INGRESS: 'ingress' } as const;
 export type PolicyDirection = (typeof PolicyDirection)[keyof typeof PolicyDirection];
@@ -25,6 +36,14 @@ export interface PolicyTable {
   act(c: FrameContext): void;
   /** explain tells a trace what deciding matched (cold: traces only). */
   explain(c: FrameContext, t: TraceRecorder): void;
+  /** Where it tracks connections (absent: the pipeline runs no pre-pass). */
+  readonly tracking?: Tracking;
+  /**
+   * passes: the frame's connection was found and seen already (c.ctNode, c.ctSeen) and this
+   * table would pass it without a change (a reply, or a connection it allowed): decide and act
+   * would do nothing, so the pipeline skips them.
+   */
+  passes(c: FrameContext): boolean;
 }
 
 export class PolicyStage {

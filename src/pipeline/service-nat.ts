@@ -12,6 +12,7 @@
 
 import { Reply, Verdict, type FrameContext } from './context.js';
 import type { IcmpReplies } from './icmp.js';
+import type { Tracking } from './policy.js';
 import type { TraceRecorder } from './trace-recorder.js';
 
 /** What a compiled service table offers the pipeline (issue 13 provides one). */
@@ -24,6 +25,8 @@ export interface ServiceTable {
   rewrite(c: FrameContext): void;
   /** explain tells a trace what deciding matched (cold: traces only). */
   explain(c: FrameContext, t: TraceRecorder): void;
+  /** Where it tracks connections (absent: the pipeline runs no pre-pass). */
+  readonly tracking?: Tracking;
 }
 
 export class ServiceNatStage {

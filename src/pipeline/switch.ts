@@ -29,7 +29,7 @@ import { VIRTIO_NET_HDR_TNL_LEN } from '../wire/virtio-net-hdr.js';
 import { BUSY_POLL_OFF, type BusyPollSetting, BusyPollStats, type MsClock, perfClock, SpareCore } from './busy-poll.js';
 import { FrameContext } from './context.js';
 import { Pipeline } from './pipeline.js';
-import type { PolicyDirection, PolicyTable } from './policy.js';
+import type { PolicyDirection, PolicyTable, Tracking } from './policy.js';
 import type { Port } from './port.js';
 import type { ServiceTable } from './service-nat.js';
 import { SwitchState, SwitchMode, vtepAddresses, type SwitchOptions } from './state.js';
@@ -230,6 +230,15 @@ export class Switch {
   private hooksChanged(): void {
     const p = this.pipe;
     p.hooks = p.policyEgress.table !== null || p.policyIngress.table !== null || p.serviceNat.table !== null;
+    // One pre-pass for the batch needs one table and one clock behind every installed table.
+    let tr: Tracking | null = null;
+    for (const t of [p.serviceNat.table, p.policyEgress.table, p.policyIngress.table]) {
+      if (t === null) continue;
+      const x = t.tracking;
+      if (x === undefined || (tr !== null && (x.ct !== tr.ct || x.clock !== tr.clock))) { tr = null; break; }
+      tr = x;
+    }
+    p.tracking = tr;
   }
 
   /**

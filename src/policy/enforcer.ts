@@ -26,7 +26,7 @@ import { QuotedPacket, TRACKED_TCP_FLAGS } from '../conntrack/packet.js';
 import { TCP_STATE_NAMES } from '../conntrack/tcp.js';
 import { Verdict, type FrameContext } from '../pipeline/context.js';
 import { Drop } from '../pipeline/drop.js';
-import type { PolicyTable } from '../pipeline/policy.js';
+import type { PolicyTable, Tracking } from '../pipeline/policy.js';
 import type { TraceRecorder } from '../pipeline/trace-recorder.js';
 import { formatIpv4 } from '../wire/addr.js';
 import { PolicyReason, PolicySet, type Direction, type PolicyVerdict } from './engine.js';
@@ -73,6 +73,7 @@ class DirectionTable implements PolicyTable {
   private readonly dir: Direction;
   private readonly bit: number;
   private readonly clock: { readonly now: number };
+  readonly tracking: Tracking;
   // The packet's tuple and what decide found.
   private proto = 0;
   private ports = 0;
@@ -88,6 +89,20 @@ class DirectionTable implements PolicyTable {
     this.dir = dir;
     this.bit = dir === 'egress' ? MARK_EGRESS : MARK_INGRESS;
     this.clock = clock;
+    this.tracking = { ct: e.ct, clock };
+  }
+
+  /**
+   * passes: the packet's connection is known and seen (the pre-pass or the NAT stage found it)
+   * and is a reply or one this stage allowed: what decide (REPLY, ALLOWED_BEFORE) and act (a
+   * refresh that finds the packet seen) would conclude, without either. Also true for a frame
+   * this stage does not judge (ingress: not to a local pod), on which both do nothing.
+   */
+  passes(c: FrameContext): boolean {
+    const n = c.ctNode;
+    if (n < 0 || !c.ctSeen) return false;
+    if (this.dir === 'ingress' && (c.verdict !== Verdict.DELIVER || c.out === null || !c.out.isPod)) return true;
+    return (n & 1) === 1 || (this.e.ct.mark(n) & this.bit) !== 0;
   }
 
   /** The time as a whole number of milliseconds (a Smi: passing it on allocates nothing). */

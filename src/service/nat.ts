@@ -38,6 +38,7 @@ import { U32Map } from '../fib/u32-map.js';
 import type { FrameLayout } from '../mtu/layout.js';
 import { Reply, Verdict, type FrameContext } from '../pipeline/context.js';
 import { Drop } from '../pipeline/drop.js';
+import type { Tracking } from '../pipeline/policy.js';
 import type { ServiceTable } from '../pipeline/service-nat.js';
 import type { TraceRecorder } from '../pipeline/trace-recorder.js';
 import { formatIpv4 } from '../wire/addr.js';
@@ -72,6 +73,7 @@ interface Affinity { ip: number; port: number; expires: number }
 export class ServiceNat implements ServiceTable {
   catalog: ServiceCatalog;
   readonly ct: ConnTable;
+  readonly tracking: Tracking;
   private readonly nodeIp: number;
   private readonly clock: { readonly now: number };
   private readonly random: () => number;
@@ -113,6 +115,7 @@ export class ServiceNat implements ServiceTable {
     this.ct = ct;
     this.nodeIp = opts.nodeIp >>> 0;
     this.clock = opts.clock;
+    this.tracking = { ct, clock: opts.clock };
     this.random = opts.random ?? Math.random;
     this.index(catalog);
   }
@@ -160,7 +163,8 @@ export class ServiceNat implements ServiceTable {
     this.ports = ports;
     this.tcpFlags = proto === CtProto.TCP && room >= 14 ? dv.getUint8(l4 + 13) & TRACKED_TCP_FLAGS : 0;
     const ct = this.ct, now = this.now();
-    let n = ct.lookup(proto, c.srcIp | 0, c.dstIp | 0, ports, now);
+    // The pre-pass (ConnTable.prepass) may have found the connection already.
+    let n = c.ctNode >= 0 ? c.ctNode : ct.lookup(proto, c.srcIp | 0, c.dstIp | 0, ports, now);
     if (n >= 0 && this.tcpFlags === TcpFlag.SYN && ct.reopens(n, TcpFlag.SYN)) { c.ctReopen = n; n = -1; }
     if (n >= 0) {
       c.ctNode = n;

@@ -1,0 +1,229 @@
+/**
+ * The connection table's batch pre-pass (ConnTable.prepass, native/src/conntrack.cc) against the
+ * table's own code: the same batches through a table that counts every packet in JS and through
+ * one whose pre-pass counts the established connections' packets first must leave the same
+ * entries (counters, flags, states, expiries, LRU order) and the same statistics.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { META_STRIDE, Meta, MetaFlag } from '../../src/buf/batch.js';
+import { ConnTable, CtProto, PrepassFraming, packPorts } from '../../src/conntrack/table.js';
+import { TcpFlag } from '../../src/conntrack/tcp.js';
+import { nativeUnavailableReason } from '../../src/io/native.js';
+import { icmpEcho, ip, mac, tcp, udp } from '../support/pod-frames.js';
+
+const { SYN, ACK, FIN, RST, PSH } = TcpFlag;
+const POD = ip('10.244.1.2'), PEER = ip('10.244.2.7'), OTHER = ip('10.244.3.9');
+const MAC_A = mac('02:00:0a:f4:01:02'), MAC_B = mac('0e:00:0a:f4:01:00');
+
+/** One packet of a test batch: its headers, and what is wrong with its frame, if anything. */
+interface Pkt {
+  readonly proto: number;
+  readonly src: number;
+  readonly dst: number;
+  readonly sport: number;
+  readonly dport: number;
+  readonly flags: number;
+  readonly payload: number;
+  /** 'frag': a later fragment (no ports); 'vlan': 802.1Q-tagged; 'bad': IPv4 total length beyond the frame; 'trunc': cut by the port. */
+  readonly kind: 'ok' | 'frag' | 'vlan' | 'bad' | 'trunc';
+}
+
+function frameOf(p: Pkt): Buffer {
+  const l3 = { srcMac: MAC_A, dstMac: MAC_B, src: p.src, dst: p.dst };
+  let b = p.proto === CtProto.TCP ? tcp({ ...l3, sport: p.sport, dport: p.dport, flags: p.flags, payload: p.payload })
+    : p.proto === CtProto.UDP ? udp({ ...l3, sport: p.sport, dport: p.dport, payload: p.payload })
+      : icmpEcho({ ...l3, id: p.sport, payload: p.payload });
+  if (p.kind === 'frag') b.writeUInt16BE(0x0010, 14 + 6); // fragment offset 128 bytes
+  if (p.kind === 'bad') b.writeUInt16BE(b.length, 14 + 2); // total length past the frame's end
+  if (p.kind === 'vlan') b = Buffer.concat([b.subarray(0, 12), Buffer.from([0x81, 0x00, 0x00, 0x05]), b.subarray(12)]);
+  return b;
+}
+
+/** A batch as a port reads it: frames in one arena, a meta row each (START, END, FLAGS). */
+function batchOf(frames: readonly Buffer[], truncated: readonly boolean[] = []): { arena: Buffer; meta: Int32Array } {
+  const arena = Buffer.alloc(frames.reduce((s, f) => s + f.length + 64, 0));
+  const meta = new Int32Array(frames.length * META_STRIDE);
+  let at = 32;
+  frames.forEach((f, i) => {
+    f.copy(arena, at);
+    meta[i * META_STRIDE + Meta.START] = at;
+    meta[i * META_STRIDE + Meta.END] = at + f.length;
+    if (truncated[i] === true) meta[i * META_STRIDE + Meta.FLAGS] = MetaFlag.TRUNCATED;
+    at += f.length + 64;
+  });
+  return { arena, meta };
+}
+
+/** The key the stages look a packet up by (enforcer.ts tuple()): a later fragment has no ports and no flags. */
+function key(p: Pkt): { ports: number; flags: number } {
+  if (p.kind === 'frag') return { ports: 0, flags: 0 };
+  if (p.proto === CtProto.ICMP) return { ports: packPorts(p.sport, 0), flags: 0 };
+  return { ports: packPorts(p.sport, p.dport), flags: p.proto === CtProto.TCP ? p.flags & (SYN | ACK | FIN | RST) : 0 };
+}
+
+/** track: what the stages do with a packet's connection (lookup, a closed one reopened, seen or create). */
+function track(ct: ConnTable, p: Pkt, now: number): void {
+  const { ports, flags } = key(p), len = frameOf({ ...p, kind: 'ok' }).length - 14;
+  let n = ct.lookup(p.proto, p.src, p.dst, ports, now);
+  if (n >= 0 && ct.reopens(n, flags)) { ct.remove(n); n = -1; }
+  if (n >= 0) { ct.seen(n, flags, len, now); return; }
+  const rports = p.proto === CtProto.ICMP ? ports : packPorts(ports & 0xffff, ports >>> 16);
+  ct.create(p.proto, p.src, p.dst, ports, p.dst, p.src, rports, flags, len, now);
+}
+
+/**
+ * run: one batch both ways. `js` counts every packet itself; `pre` runs the pre-pass and counts
+ * the packets it left, taking each slot when it gets to its packet (as processBatch does).
+ * Returns the pre-pass's result and its slots.
+ */
+function run(js: ConnTable, pre: ConnTable, pkts: readonly Pkt[], now: number, podIp = 0): { r: number; slots: number[] } {
+  const { arena, meta } = batchOf(pkts.map(frameOf), pkts.map((p) => p.kind === 'trunc'));
+  const out = new Int32Array(pkts.length);
+  const r = pre.prepass(arena, meta, pkts.length, now, PrepassFraming.POD, 0, podIp, out);
+  const slots: number[] = [];
+  let k = 0;
+  for (const p of pkts) {
+    if (p.kind === 'trunc') continue;
+    const slot = r > 0 ? out[k]! : -1;
+    k++;
+    const tracked = p.kind === 'ok' || p.kind === 'frag';
+    if (tracked) track(js, p, now);
+    const n = pre.take(slot);
+    slots.push(n);
+    if (n < 0 && tracked) track(pre, p, now);
+  }
+  return { r, slots };
+}
+
+const same = (a: ConnTable, b: ConnTable, now: number): void => {
+  expect(b.list(now)).toEqual(a.list(now));
+  expect({ ...b.stats, prepassed: 0 }).toEqual({ ...a.stats, prepassed: 0 });
+};
+
+const pkt = (o: Partial<Pkt>): Pkt => ({ proto: CtProto.UDP, src: POD, dst: PEER, sport: 40000, dport: 5201, flags: 0, payload: 18, kind: 'ok', ...o });
+const reply = (p: Pkt, o: Partial<Pkt> = {}): Pkt => ({ ...p, src: p.dst, dst: p.src, sport: p.dport, dport: p.sport, ...o });
+
+describe.skipIf(nativeUnavailableReason() !== null)('ConnTable.prepass: the batch pre-pass counts as the table does', () => {
+  const FLOWS: readonly Pkt[] = [
+    pkt({}), pkt({ sport: 40001, dst: OTHER }), pkt({ proto: CtProto.TCP, sport: 40002, dport: 80 }),
+    pkt({ proto: CtProto.TCP, sport: 40003, dport: 443, dst: OTHER }), pkt({ proto: CtProto.ICMP, sport: 7, dport: 0 }), pkt({ proto: CtProto.TCP, sport: 40004, dport: 22 }),
+  ];
+  const event = fc.record({
+    flow: fc.integer({ min: 0, max: FLOWS.length - 1 }),
+    reply: fc.boolean(),
+    flags: fc.constantFrom(ACK, ACK, ACK, ACK, ACK, ACK | PSH, ACK | PSH, ACK | PSH, SYN, SYN | ACK, FIN | ACK, RST),
+    payload: fc.integer({ min: 0, max: 40 }),
+    kind: fc.oneof({ arbitrary: fc.constant<Pkt['kind']>('ok'), weight: 16 }, { arbitrary: fc.constantFrom<Pkt['kind']>('frag', 'vlan', 'bad', 'trunc'), weight: 1 }),
+  });
+  const batches = fc.array(fc.record({ advance: fc.constantFrom(0, 0, 1, 999, 40_000, 200_000), events: fc.array(event, { minLength: 1, maxLength: 16 }) }), { minLength: 1, maxLength: 30 });
+
+  it('random batches leave the same entries, counters, expiries and LRU order as counting in JS', () => {
+    let taken = 0, packets = 0;
+    fc.assert(fc.property(batches, fc.integer({ min: 4, max: 40 }), (list, capacity) => {
+      const js = new ConnTable({ capacity, seed: 5, prepass: false }), pre = new ConnTable({ capacity, seed: 5 });
+      let now = 1000;
+      for (const b of list) {
+        now += b.advance;
+        const pkts = b.events.map((e) => {
+          const f = FLOWS[e.flow]!, p = e.reply ? reply(f) : f;
+          return { ...p, flags: e.flags, payload: e.payload, kind: e.kind };
+        });
+        const { r } = run(js, pre, pkts, now);
+        expect(r).toBeGreaterThanOrEqual(0);
+        same(js, pre, now);
+        if (js.size > 0 && now % 7 === 0) { js.sweep(now); pre.sweep(now); }
+        packets += pkts.length;
+      }
+      taken += pre.stats.prepassed;
+      expect(js.stats.prepassed).toBe(0);
+    }), { numRuns: 300, seed: 20261205 });
+    // Random TCP flags rarely make a connection ESTABLISHED, and a flow's first packet is new: the
+    // pre-pass takes about one packet in six here (fixed seed), near 2,000 in all.
+    expect(taken).toBeGreaterThan(1000);
+    expect(taken / packets).toBeGreaterThan(0.1);
+  });
+
+  // Each row: the connections set up first (through the table's own code), the batch, and the
+  // slot each packet gets ('n': a node, -1: left to the stages).
+  const udpFlow = pkt({}), tcpFlow = pkt({ proto: CtProto.TCP, dport: 80 });
+  const established = [tcpFlow, reply(tcpFlow, { flags: SYN | ACK }), { ...tcpFlow, flags: ACK }].map((p) => ({ ...p, flags: p.flags === 0 ? SYN : p.flags }));
+  const rows: ReadonlyArray<[string, readonly Pkt[], readonly Pkt[], ReadonlyArray<'n' | -1>]> = [
+    ['a tracked UDP flow, each way', [udpFlow], [udpFlow, reply(udpFlow), udpFlow], ['n', 'n', 'n']],
+    ['a new connection', [], [udpFlow], [-1]],
+    ['TCP data on an ESTABLISHED connection', established, [{ ...tcpFlow, flags: ACK | PSH, payload: 100 }, reply(tcpFlow, { flags: ACK })], ['n', 'n']],
+    ['TCP: a FIN after data is left to the stages', established, [{ ...tcpFlow, flags: ACK }, { ...tcpFlow, flags: FIN | ACK }], ['n', -1]],
+    ['TCP: once a packet is left to the stages, so are its connection\'s later ones', established, [{ ...tcpFlow, flags: FIN | ACK }, reply(tcpFlow, { flags: ACK }), udpFlow], [-1, -1, -1]],
+    ['TCP: RST and SYN on an ESTABLISHED connection', established, [{ ...tcpFlow, flags: RST }], [-1]],
+    ['TCP before ESTABLISHED (SYN_SENT)', [{ ...tcpFlow, flags: SYN }], [{ ...tcpFlow, flags: ACK }], [-1]],
+    ['an ICMP echo of a tracked ping', [pkt({ proto: CtProto.ICMP, sport: 7, dport: 0 })], [pkt({ proto: CtProto.ICMP, sport: 7, dport: 0 })], [-1]],
+    ['a later fragment (no ports: another tuple)', [udpFlow], [{ ...udpFlow, kind: 'frag' }], [-1]],
+    ['a VLAN-tagged frame, an IPv4 header longer than the frame', [udpFlow], [{ ...udpFlow, kind: 'vlan' }, { ...udpFlow, kind: 'bad' }], [-1, -1]],
+    ['a truncated frame gets no slot', [udpFlow], [{ ...udpFlow, kind: 'trunc' }, udpFlow], ['n']],
+  ];
+  it.each(rows)('%s', (_name, setup, batch, want) => {
+    const js = new ConnTable({ capacity: 16, seed: 9, prepass: false }), pre = new ConnTable({ capacity: 16, seed: 9 });
+    for (const p of setup) { track(js, p, 1000); track(pre, p, 1000); }
+    const { slots } = run(js, pre, batch, 1001);
+    expect(slots.map((s) => (s >= 0 ? 'n' : -1))).toEqual(want);
+    same(js, pre, 1001);
+  });
+
+  it('leaves an expired connection, and a source other than the pod\'s, to the stages', () => {
+    const js = new ConnTable({ capacity: 16, seed: 9, prepass: false }), pre = new ConnTable({ capacity: 16, seed: 9, timeouts: { udp: 10 } });
+    track(pre, udpFlow, 1000);
+    expect(run(js, pre, [udpFlow], 1011).slots).toEqual([-1]);
+    const other = new ConnTable({ capacity: 16, seed: 9 });
+    track(other, udpFlow, 1000);
+    track(other, reply(udpFlow), 1000);
+    expect(run(new ConnTable({ capacity: 16, prepass: false }), other, [udpFlow, reply(udpFlow)], 1001, POD).slots.map((s) => s >= 0)).toEqual([true, false]);
+  });
+
+  it('does not run with fewer free entries than packets (a new connection might evict one), nor with too few slots, nor when told not to', () => {
+    const ct = new ConnTable({ capacity: 2, seed: 1 });
+    track(ct, udpFlow, 1000);
+    const { arena, meta } = batchOf([udpFlow, udpFlow].map(frameOf));
+    const out = new Int32Array(2);
+    expect(ct.prepass(arena, meta, 2, 1000, PrepassFraming.POD, 0, 0, out)).toBe(0);
+    expect(ct.prepass(arena, meta, 1, 1000, PrepassFraming.POD, 0, 0, out)).toBe(1);
+    expect(ct.prepass(arena, meta, 2, 1000, PrepassFraming.POD, 0, 0, new Int32Array(1))).toBe(-28); // -ENOSPC
+    expect(ct.prepass(arena, meta, 3, 1000, PrepassFraming.POD, 0, 0, out)).toBe(-22); // -EINVAL: more frames than meta rows
+    const off = new ConnTable({ capacity: 2, seed: 1, prepass: false });
+    track(off, udpFlow, 1000);
+    expect(off.prepass(arena, meta, 1, 1000, PrepassFraming.POD, 0, 0, out)).toBe(0);
+  });
+
+  it('take: -1 for a node whose entry went after the pre-pass (its slot may hold another connection)', () => {
+    const ct = new ConnTable({ capacity: 16, seed: 1 });
+    const flows = [udpFlow, pkt({ sport: 40001 })];
+    for (const p of flows) track(ct, p, 1000);
+    const { arena, meta } = batchOf(flows.map(frameOf));
+    const out = new Int32Array(2);
+    expect(ct.prepass(arena, meta, 2, 1000, PrepassFraming.POD, 0, 0, out)).toBe(2);
+    const first = out[0]! & 0x3fff_ffff;
+    ct.remove(first);
+    expect([ct.take(out[0]!), ct.take(out[1]!)]).toEqual([-1, out[1]! & 0x3fff_ffff]);
+  });
+
+  it('overlay framings: one slot per datagram of a UDP GRO read; a VXLAN header the overlay would refuse is left to the stages', () => {
+    const ct = new ConnTable({ capacity: 16, seed: 1 });
+    const inbound = reply(udpFlow);
+    track(ct, udpFlow, 1000);
+    const vx = (vni: number, flags = 0x08): Buffer => Buffer.concat([Buffer.from([flags, 0, 0, 0, vni >> 16, (vni >> 8) & 255, vni & 255, 0]), frameOf(inbound)]);
+    const d = vx(1), g = d.length;
+    // frame 0: three datagrams read together (GSO_SIZE g); frame 1: VNI 2; frame 2: a reserved flag bit.
+    const { arena, meta } = batchOf([Buffer.concat([d, d, d]), vx(2), vx(1, 0x0c)]);
+    meta[Meta.GSO_SIZE] = g;
+    const out = new Int32Array(5);
+    expect(ct.prepass(arena, meta, 3, 1000, PrepassFraming.VXLAN_UDP, 1, 0, out)).toBe(3);
+    expect([...out].map((s) => ct.take(s) >= 0)).toEqual([true, true, true, false, false]);
+    expect(ct.list(1000)[0]!.reply.packets).toBe(3);
+    // The same inner frame in a whole underlay frame (Ethernet, IPv4, UDP, VXLAN).
+    const outer = Buffer.alloc(14 + 20 + 8);
+    outer.writeUInt16BE(0x0800, 12);
+    outer[14] = 0x45;
+    outer[14 + 9] = 17;
+    const { arena: a2, meta: m2 } = batchOf([Buffer.concat([outer, d])]);
+    expect(ct.prepass(a2, m2, 1, 1000, PrepassFraming.VXLAN_FRAME, 1, 0, out)).toBe(1);
+  });
+});
