@@ -9,6 +9,10 @@
  *                    a policy decision and a connection-table insert per packet
  *   service-N        the same frames sent to ClusterIPs (one Service per destination pod, among
  *                    N Services in all: N = 10, 1,000, 10,000), DNATed to that pod
+ *   pod-ip-in        the same flows the other way: VXLAN from nodes 2 and 3 to the local pods,
+ *                    no tables (the baseline of the -in cases)
+ *   policy-1000-in   those, with 1,000 NetworkPolicies isolating the local pods for ingress,
+ *                    each with a rule the traffic matches (the overlay's side of the pipeline)
  * and, in the parent process, the time to compile 10,000 policies over 1,000 pods and a
  * catalog of 10,000 Services. Each case runs in its own process (so one case's code paths do
  * not shape the JIT for the next), the cases interleaved run by run.
@@ -18,10 +22,12 @@
  */
 
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConnTable } from '../../src/conntrack/table.js';
-import { PcapReader, PcapRecord } from '../../src/pcap/pcap.js';
+import { PcapReader, PcapRecord, PcapWriter } from '../../src/pcap/pcap.js';
 import { PolicySet } from '../../src/policy/engine.js';
 import { PolicyEnforcer } from '../../src/policy/enforcer.js';
 import type { NetworkPolicy, Pod } from '../../src/policy/objects.js';
@@ -31,7 +37,9 @@ import { ReplayNode, type ReplayResult } from '../../src/replay/replay.js';
 import { ServiceCatalog, type EndpointSlice, type Service } from '../../src/service/catalog.js';
 import { ServiceNat } from '../../src/service/nat.js';
 import { formatIpv4 } from '../../src/wire/addr.js';
+import { vxlanFrame } from '../../src/wire/build.js';
 import { fold16, sum16 } from '../../src/wire/checksum.js';
+import { EncapTemplate } from '../../src/wire/encap.js';
 import { machine } from '../harness.js';
 
 const arg = (name: string, dflt: string): string => {
@@ -39,7 +47,7 @@ const arg = (name: string, dflt: string): string => {
   return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : dflt;
 };
 const FIXTURE = fileURLToPath(new URL('../../../fixtures/replay/pod-to-remote-udp64.pcap', import.meta.url));
-const CASES = ['pod-ip', 'policy-0', 'policy-100', 'policy-1000', 'policy-10000', 'policy-100-new', 'service-10', 'service-1000', 'service-10000'] as const;
+const CASES = ['pod-ip', 'policy-0', 'policy-100', 'policy-1000', 'policy-10000', 'policy-100-new', 'service-10', 'service-1000', 'service-10000', 'pod-ip-in', 'policy-1000-in'] as const;
 type Case = (typeof CASES)[number];
 
 /** The fixture with UDP checksums zeroed (both variants alike) and, for services, destinations moved to ClusterIPs. */
@@ -62,12 +70,60 @@ function frames(toServices: boolean): { data: Buffer; dsts: number[] } {
   }
   return { data, dsts };
 }
+/**
+ * inbound: the fixture's UDP flows the other way, as nodes 2 and 3 send them: the inner frame
+ * from the remote pod (addresses and ports swapped, VTEP MACs of the peer and ours, TTL 63) in
+ * VXLAN from the peer's underlay address, as a pcap file's bytes (replay's input).
+ */
+function inbound(): Buffer {
+  const { data } = frames(false);
+  const r = new PcapReader(data), rec = new PcapRecord();
+  const dir = mkdtempSync(join(tmpdir(), 'flatnet-policy-bench-'));
+  const file = join(dir, 'inbound.pcap');
+  const w = new PcapWriter(file);
+  const peers = new Map<number, EncapTemplate>();
+  while (r.next(rec)) {
+    const ip = rec.off + 14;
+    if (data[ip + 9] !== 17) continue;
+    const inner = Buffer.from(data.subarray(rec.off, rec.off + rec.capLen));
+    const src = inner.readUInt32BE(14 + 12), dst = inner.readUInt32BE(14 + 16), node = (dst >>> 8) & 0xff;
+    inner.writeUInt32BE(dst, 14 + 12);
+    inner.writeUInt32BE(src, 14 + 16);
+    const sport = inner.readUInt16BE(14 + 20), dport = inner.readUInt16BE(14 + 22);
+    inner.writeUInt16BE(dport, 14 + 20);
+    inner.writeUInt16BE(sport, 14 + 22);
+    inner.writeUIntBE(0x0e000af40000 + node * 0x100, 6, 6); // the peer's VTEP MAC
+    inner.writeUIntBE(0x0e000af40100, 0, 6); // ours
+    inner[14 + 8] = 63;
+    inner.writeUInt16BE(0, 14 + 10);
+    inner.writeUInt16BE(~fold16(sum16(inner, 14, 20)) & 0xffff, 14 + 10);
+    let t = peers.get(node);
+    if (t === undefined) {
+      t = new EncapTemplate({ srcMac: 0x0200c6336400 + node, dstMac: 0x0200c6336401, srcIp: (0xc6336400 + node) >>> 0, dstIp: 0xc6336401, vni: 1 });
+      peers.set(node, t);
+    }
+    const f = vxlanFrame(t, inner);
+    w.write(f, 0, f.length);
+  }
+  w.close();
+  const out = readFileSync(file);
+  rmSync(dir, { recursive: true, force: true });
+  return out;
+}
+
 /** ClusterIP of Service k: 10.96.0.0/12 counted from 10.96.0.10. */
 const vip = (k: number): number => (0x0a60_000a + k) >>> 0;
 
 function install(c: Case, node: ReplayNode, dsts: readonly number[]): void {
   const clock = node.clock;
-  if (c.startsWith('policy-')) {
+  if (c === 'policy-1000-in') {
+    const pods: Pod[] = node.cfg.pods.map((p) => ({ metadata: { name: p.name, namespace: 'bench', labels: { app: 'dst' } }, status: { podIP: formatIpv4(p.ip) } }));
+    const policies: NetworkPolicy[] = Array.from({ length: 1000 }, (_, i) => ({
+      metadata: { name: `p${i}`, namespace: 'bench' },
+      spec: { podSelector: { matchLabels: { app: 'dst' } }, policyTypes: ['Ingress'], ingress: [{ from: [{ ipBlock: { cidr: `10.${100 + (i % 100)}.0.0/16` } }, { ipBlock: { cidr: '10.244.0.0/16' } }], ports: [{ protocol: 'UDP', port: 1024, endPort: 65535 }] }] },
+    }));
+    new PolicyEnforcer(new PolicySet({ namespaces: [{ metadata: { name: 'bench' } }], pods, policies }), new ConnTable({ capacity: 65_536 }), clock).install(node.sw);
+  } else if (c.startsWith('policy-')) {
     const n = Number(c.split('-')[1]);
     const cfg = node.cfg;
     const pods: Pod[] = cfg.pods.map((p) => ({ metadata: { name: p.name, namespace: 'bench', labels: { app: 'src' } }, status: { podIP: formatIpv4(p.ip) } }));
@@ -93,7 +149,7 @@ function install(c: Case, node: ReplayNode, dsts: readonly number[]): void {
 
 /** worker: one case, warmed on a first node, timed on a second (as replayCapture does). */
 function worker(c: Case, seconds: number): void {
-  const { data, dsts } = frames(c.startsWith('service-'));
+  const { data, dsts } = c.endsWith('-in') ? { data: inbound(), dsts: [] } : frames(c.startsWith('service-'));
   const cfg = defaultNodeConfig();
   const warm = new ReplayNode(cfg);
   install(c, warm, dsts);
@@ -154,15 +210,19 @@ function main(): void {
     }
     process.stderr.write(`run ${r + 1}/${runs} done\n`);
   }
-  const base = median(results.get('pod-ip')!.ns), baseCpu = median(results.get('pod-ip')!.cpu);
+  // The -in cases against pod-ip-in, the others against pod-ip.
+  const baseOf = (c: Case): { ns: number; cpu: number } => {
+    const b = results.get(c.endsWith('-in') ? 'pod-ip-in' : 'pod-ip')!;
+    return { ns: median(b.ns), cpu: median(b.cpu) };
+  };
   const lines = [
     `policy and service bench: ${machine()}, ${runs} runs per case, >= ${seconds} s each, cases interleaved`,
     '',
-    '| case | ns/frame (median) | Mpps | pod-ip / case (rate ratio) | ns/frame, all runs | CPU ns/frame (median) | CPU ratio | heap B/frame (max) | drops |',
+    '| case | ns/frame (median) | Mpps | rate vs pod-ip (pod-ip-in for -in) | ns/frame, all runs | CPU ns/frame (median) | CPU ratio | heap B/frame (max) | drops |',
     '|---|---:|---:|---:|---|---:|---:|---:|---:|',
     ...CASES.map((c) => {
-      const x = results.get(c)!, m = median(x.ns), mc = median(x.cpu);
-      return `| ${c} | ${m.toFixed(1)} | ${(1000 / m).toFixed(2)} | ${(base / m).toFixed(3)} | ${x.ns.map((v) => v.toFixed(0)).join(', ')} | ${mc.toFixed(1)} | ${(baseCpu / mc).toFixed(3)} | ${Math.max(...x.heap).toFixed(3)} | ${x.drops} |`;
+      const x = results.get(c)!, m = median(x.ns), mc = median(x.cpu), base = baseOf(c);
+      return `| ${c} | ${m.toFixed(1)} | ${(1000 / m).toFixed(2)} | ${(base.ns / m).toFixed(3)} | ${x.ns.map((v) => v.toFixed(0)).join(', ')} | ${mc.toFixed(1)} | ${(base.cpu / mc).toFixed(3)} | ${Math.max(...x.heap).toFixed(3)} | ${x.drops} |`;
     }),
   ];
   const t = compileTimes();
