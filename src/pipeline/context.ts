@@ -148,10 +148,11 @@ export class FrameContext extends FrameLayout {
   /** A stage has refreshed the packet's connection (one refresh per packet, whichever stage). */
   ctSeen = false;
   /**
-   * The batch's pre-pass found this packet's connection, and the policy-egress table passes it
-   * (PolicyTable.passes, asked in processBatch): the stage is skipped.
+   * The batch's pre-pass found this packet's connection, and the policy-egress (ingress) table
+   * passes it (PolicyTable.passes, asked in processBatch): the stage is skipped.
    */
   ctPassEgress = false;
+  ctPassIngress = false;
   /** The packet's connection was opened by this packet (a later stage that denies it removes it). */
   ctNew = false;
   /**
@@ -197,6 +198,7 @@ export class FrameContext extends FrameLayout {
     this.ctNode = -1;
     this.ctSeen = false;
     this.ctPassEgress = false;
+    this.ctPassIngress = false;
     this.ctNew = false;
     this.ctReopen = -1;
     this.natted = false;

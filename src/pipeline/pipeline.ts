@@ -165,7 +165,7 @@ export class Pipeline {
         if (c.done) return;
       } else {
         const pi = this.policyIngress.table;
-        if (pi !== null && c.ipVersion !== 0 && c.verdict < Verdict.REPLY && !pi.passes(c)) {
+        if (pi !== null && c.ipVersion !== 0 && c.verdict < Verdict.REPLY && !c.ctPassIngress) {
           pi.decide(c);
           pi.act(c);
           if (c.done) return;
@@ -236,7 +236,7 @@ export class Pipeline {
     // and counted in one native call (ConnTable.prepass), handed to the stages as found and
     // seen, one slot per packet loaded below (`k`). Not for a frame or two: the call costs
     // more than it saves.
-    const tr = this.tracking, pe = this.policyEgress.table;
+    const tr = this.tracking, pe = this.policyEgress.table, pi = this.policyIngress.table;
     let hints: Int32Array | null = null, k = 0;
     if (tr !== null && n >= PREPASS_MIN) hints = this.prepass(tr, sp, batch, n);
     c.clearOffload();
@@ -248,12 +248,14 @@ export class Pipeline {
         c.load(s, e, 0);
         if (vlen > 0) c.readOffload(s - vlen);
         if (hints !== null) {
+          // The slot's connection, found and seen, and whether each policy stage passes it:
+          // asked here, not in run(), whose inlining budget is spent on the stages (see run).
           const node = tr!.ct.take(hints[k++]!);
           if (node >= 0) {
             c.ctNode = node;
             c.ctSeen = true;
-            // Asked here, not in run(): run's inlining budget is spent on the stages (see run).
             c.ctPassEgress = pe !== null && pe.passes(c);
+            c.ctPassIngress = pi !== null && pi.passes(c);
           }
         }
         this.one(c);
@@ -298,13 +300,14 @@ export class Pipeline {
     }
   }
 
-  /** hint hands a packet's pre-pass slot to the stages (an overlay packet: no egress policy to ask). */
+  /** hint: the pod path's hand-over above, for an overlay packet (no egress policy applies to it). */
   private hint(c: FrameContext, slot: number): void {
     const node = this.tracking!.ct.take(slot);
-    if (node >= 0) {
-      c.ctNode = node;
-      c.ctSeen = true;
-    }
+    if (node < 0) return;
+    c.ctNode = node;
+    c.ctSeen = true;
+    const pi = this.policyIngress.table;
+    c.ctPassIngress = pi !== null && pi.passes(c);
   }
 }
 

@@ -40,8 +40,9 @@ export interface PolicyTable {
   readonly tracking?: Tracking;
   /**
    * passes: the frame's connection was found and seen already (c.ctNode, c.ctSeen) and this
-   * table would pass it without a change (a reply, or a connection it allowed): decide and act
-   * would do nothing, so the pipeline skips them.
+   * table would pass it without a change wherever the frame goes (a reply, or a connection it
+   * allowed): decide and act would do nothing, so the pipeline skips them. The pipeline asks
+   * when it hands the stages a packet the pre-pass took (FrameContext.ctPassEgress, ctPassIngress).
    */
   passes(c: FrameContext): boolean;
 }

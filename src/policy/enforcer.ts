@@ -93,16 +93,14 @@ class DirectionTable implements PolicyTable {
   }
 
   /**
-   * passes: the packet's connection is known and seen (the pre-pass or the NAT stage found it)
-   * and is a reply or one this stage allowed: what decide (REPLY, ALLOWED_BEFORE) and act (a
-   * refresh that finds the packet seen) would conclude, without either. Also true for a frame
-   * this stage does not judge (ingress: not to a local pod), on which both do nothing.
+   * passes: the packet's connection is known and seen (the pre-pass found it) and is a reply or
+   * one this stage allowed: what decide (REPLY, ALLOWED_BEFORE) and act (a refresh that finds
+   * the packet seen) would conclude, without either, wherever the frame is going (a frame this
+   * stage does not judge it passes anyway).
    */
   passes(c: FrameContext): boolean {
     const n = c.ctNode;
-    if (n < 0 || !c.ctSeen) return false;
-    if (this.dir === 'ingress' && (c.verdict !== Verdict.DELIVER || c.out === null || !c.out.isPod)) return true;
-    return (n & 1) === 1 || (this.e.ct.mark(n) & this.bit) !== 0;
+    return n >= 0 && c.ctSeen && ((n & 1) === 1 || (this.e.ct.mark(n) & this.bit) !== 0);
   }
 
   /** The time as a whole number of milliseconds (a Smi: passing it on allocates nothing). */
