@@ -76,6 +76,7 @@ export const PrepassFraming = {
   VXLAN_FRAME: 2,
 } as const;
 export type PrepassFraming = (typeof PrepassFraming)[keyof typeof PrepassFraming];
+
 /** How many of the least recently used entries create() looks at for one to early-drop. */
 export const EARLY_DROP_SCAN = 16;
 
@@ -116,7 +117,7 @@ export interface CtStats {
   invalid: number;
   /** Entries removed on request (policy, endpoint or flush). */
   removed: number;
-  /** Packets of established connections the batch pre-pass counted (prepass()), of all the packets counted. */
+  /** Packets the batch pre-pass counted on their established connections (prepass()). */
   prepassed: number;
 }
 
