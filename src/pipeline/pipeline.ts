@@ -19,7 +19,10 @@
  *
  * Per batch (processBatch): the frames of one read, in order; their offload state from the
  * virtio-net header in front of each; decapsulated TCP coalesced per port at the end; every
- * queue flushed before the batch's memory is read into again.
+ * queue flushed before the batch's memory is read into again. With a policy or service table
+ * installed, the connection table's pre-pass (ConnTable.prepass) runs over the batch first:
+ * the packets of established connections reach the stages already found and counted, and the
+ * policy stages that would pass them are skipped.
  */
 
 import { type FrameList, META_STRIDE, Meta, MetaFlag } from '../buf/batch.js';
