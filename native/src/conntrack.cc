@@ -24,22 +24,21 @@ namespace flatnet {
 namespace {
 
 constexpr int32_t kNil = -1;
-constexpr int kHeld = 64;
-constexpr int32_t kTouch = 1 << 30;  // an out slot's bit: the entry moves to the LRU tail when JS takes the packet  // connections one batch may leave to JS before the rest of it goes there too
+constexpr int kHeld = 64;            // connections one batch may leave to JS before the rest of it goes there too
+constexpr int32_t kTouch = 1 << 30;  // an out slot's bit: the entry moves to the LRU tail when JS takes the packet
 constexpr uint8_t kTcp = 6, kUdp = 17, kIcmp = 1, kSctp = 132;
 constexpr uint8_t kSeenReply = 1, kAssured = 2;
 constexpr uint8_t kEstablished = 3;            // TcpState.ESTABLISHED
 constexpr uint8_t kTcpSynFinRst = 0x02 | 0x01 | 0x04;
 constexpr uint8_t kTrackedTcpFlags = 0x01 | 0x02 | 0x04 | 0x10;  // TRACKED_TCP_FLAGS
 
-// The order ctBind takes its typed arrays in (table.ts nativeArrays()).
+// The order ctBind takes its typed arrays in (table.ts bind()).
 enum Arr {
   kSrc, kDst, kPorts, kNext, kPackets, kBytes, kProto, kState, kFlags, kExpires,
   kBuckets, kTimeouts, kArrCount
 };
 
 struct Table {
-  napi_env env = nullptr;
   napi_ref refs[kArrCount] = {};
   int32_t* src = nullptr;
   int32_t* dst = nullptr;
@@ -53,7 +52,6 @@ struct Table {
   double* expires = nullptr;
   int32_t* buckets = nullptr;
   double* timeouts = nullptr;  // [udp, udpStream, tcpEstablished]
-  size_t capacity = 0;
   uint32_t mask = 0;
   uint32_t seed = 0;
 };
@@ -154,7 +152,6 @@ napi_value CtBind(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   if (argc < kArrCount + 1) return ThrowErrnoRaw(env, "ctBind", EINVAL);
   auto t = std::make_unique<Table>();
-  t->env = env;
   static const napi_typedarray_type want[kArrCount] = {
       napi_int32_array, napi_int32_array, napi_int32_array, napi_int32_array, napi_float64_array,
       napi_float64_array, napi_uint8_array, napi_uint8_array, napi_uint8_array, napi_float64_array,
@@ -190,7 +187,6 @@ napi_value CtBind(napi_env env, napi_callback_info info) {
   t->expires = static_cast<double*>(data[kExpires]);
   t->buckets = static_cast<int32_t*>(data[kBuckets]);
   t->timeouts = static_cast<double*>(data[kTimeouts]);
-  t->capacity = cap;
   t->mask = static_cast<uint32_t>(nb - 1);
   t->seed = seed;
   napi_value ext;

@@ -11,6 +11,7 @@ export const Errno = {
   EAGAIN: -e.EAGAIN,
   EBADF: -e.EBADF,
   EINVAL: -e.EINVAL,
+  ENOSPC: -e.ENOSPC,
   EMSGSIZE: -e.EMSGSIZE,
   ENOBUFS: -e.ENOBUFS,
   EOPNOTSUPP: -e.EOPNOTSUPP,

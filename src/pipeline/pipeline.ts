@@ -27,6 +27,7 @@
 
 import { type FrameList, META_STRIDE, Meta, MetaFlag } from '../buf/batch.js';
 import { PrepassFraming } from '../conntrack/table.js';
+import { Errno } from '../io/errno.js';
 import { EMPTY, EMPTY_DV, dataViewOf } from '../wire/bytes.js';
 import { formatIpv4 } from '../wire/addr.js';
 import { ArpResponder } from './arp.js';
@@ -50,7 +51,6 @@ import { Tunnel } from './tunnel.js';
 
 /** The smallest batch the connection table's pre-pass runs on. */
 const PREPASS_MIN = 4;
-const ENOSPC = 28;
 
 export class Pipeline {
   private readonly st: SwitchState;
@@ -298,7 +298,7 @@ export class Pipeline {
       const r = tr.ct.prepass(batch.arena, batch.meta, n, now, framing as PrepassFraming, this.st.vni, podIp, this.hints);
       if (r > 0) return this.hints;
       // More packets than slots (UDP GRO reads): room for 64 datagrams per frame, then again.
-      if (r !== -ENOSPC || this.hints.length >= n * 64) return null;
+      if (r !== Errno.ENOSPC || this.hints.length >= n * 64) return null;
       this.hints = new Int32Array(n * 64);
     }
   }

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { META_STRIDE, Meta, MetaFlag } from '../../src/buf/batch.js';
 import { ConnTable, CtProto, PrepassFraming, packPorts } from '../../src/conntrack/table.js';
 import { TcpFlag } from '../../src/conntrack/tcp.js';
+import { Errno } from '../../src/io/errno.js';
 import { nativeUnavailableReason } from '../../src/io/native.js';
 import { icmpEcho, ip, mac, tcp, udp } from '../support/pod-frames.js';
 
@@ -186,8 +187,8 @@ describe.skipIf(nativeUnavailableReason() !== null)('ConnTable.prepass: the batc
     const out = new Int32Array(2);
     expect(ct.prepass(arena, meta, 2, 1000, PrepassFraming.POD, 0, 0, out)).toBe(0);
     expect(ct.prepass(arena, meta, 1, 1000, PrepassFraming.POD, 0, 0, out)).toBe(1);
-    expect(ct.prepass(arena, meta, 2, 1000, PrepassFraming.POD, 0, 0, new Int32Array(1))).toBe(-28); // -ENOSPC
-    expect(ct.prepass(arena, meta, 3, 1000, PrepassFraming.POD, 0, 0, out)).toBe(-22); // -EINVAL: more frames than meta rows
+    expect(ct.prepass(arena, meta, 2, 1000, PrepassFraming.POD, 0, 0, new Int32Array(1))).toBe(Errno.ENOSPC);
+    expect(ct.prepass(arena, meta, 3, 1000, PrepassFraming.POD, 0, 0, out)).toBe(Errno.EINVAL); // more frames than meta rows
     const off = new ConnTable({ capacity: 2, seed: 1, prepass: false });
     track(off, udpFlow, 1000);
     expect(off.prepass(arena, meta, 1, 1000, PrepassFraming.POD, 0, 0, out)).toBe(0);
