@@ -37,7 +37,7 @@ function main(): void {
     for (let r = 0; r < ROUNDS; r++) {
       const t = process.hrtime.bigint();
       for (let j = 0; j < CALLS; j++) {
-        if (ct.prepass(arena, meta, n, 1000, PrepassFraming.POD, 0, POD, out) !== n) throw new Error('a packet was not taken');
+        if (ct.prepass(arena, meta, n, 1000, PrepassFraming.POD, 0, POD, 0, out) !== n) throw new Error('a packet was not taken');
       }
       ns.push(Number(process.hrtime.bigint() - t) / CALLS);
     }

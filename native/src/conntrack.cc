@@ -14,8 +14,16 @@
 // so every entry sees its packets in order. Everything else (create, judge, remove, the TCP
 // state machine) stays in JS, the only place it is written.
 //
+// One rewrite too: a pod's (or the host's) packet in the original direction of a connection a
+// Service translated, whose entry JS marked kMarkPrepassDnat (the source stays: no hairpin), gets
+// its destination and ports rewritten here as src/service/nat.ts natApply does, with the
+// checksum changes JS stored with the connection (the aux word); its slot says so (kDnat) and
+// the NAT stage skips it. Only that case: the ingress stage checks a pod's source address
+// after this pass, so a rewrite that changes the source (replies, hairpin) stays in JS, after
+// the check.
+//
 // It mirrors table.ts: the hash, the lookup and the easy cases of seen. test/conntrack/
-// prepass.test.ts runs random batches through both ways and compares every entry.
+// prepass.test.ts runs random batches through both ways and compares every entry and frame.
 #include <memory>
 
 #include "flatnet.h"
@@ -26,6 +34,8 @@ namespace {
 constexpr int32_t kNil = -1;
 constexpr int kHeld = 64;            // connections one batch may leave to JS before the rest of it goes there too
 constexpr int32_t kTouch = 1 << 30;  // an out slot's bit: the entry moves to the LRU tail when JS takes the packet
+constexpr int32_t kDnat = 1 << 29;   // an out slot's bit: the packet's destination was translated here (table.ts PREPASS_DNAT)
+constexpr int32_t kMarkPrepassDnat = 8;  // an entry's mark bit: its original direction may be rewritten here (table.ts MARK_PREPASS_DNAT)
 constexpr uint8_t kTcp = 6, kUdp = 17, kIcmp = 1, kSctp = 132;
 constexpr uint8_t kSeenReply = 1, kAssured = 2;
 constexpr uint8_t kEstablished = 3;            // TcpState.ESTABLISHED
@@ -35,7 +45,7 @@ constexpr uint8_t kTrackedTcpFlags = 0x01 | 0x02 | 0x04 | 0x10;  // TRACKED_TCP_
 // The order ctBind takes its typed arrays in (table.ts bind()).
 enum Arr {
   kSrc, kDst, kPorts, kNext, kPackets, kBytes, kProto, kState, kFlags, kExpires,
-  kBuckets, kTimeouts, kArrCount
+  kBuckets, kTimeouts, kMarks, kAux, kArrCount
 };
 
 struct Table {
@@ -52,6 +62,8 @@ struct Table {
   double* expires = nullptr;
   int32_t* buckets = nullptr;
   double* timeouts = nullptr;  // [udp, udpStream, tcpEstablished]
+  int32_t* marks = nullptr;    // per entry (ConnTable.mark)
+  int32_t* aux = nullptr;      // per tuple node: a translated connection's checksum changes (nat.ts natSums)
   uint32_t mask = 0;
   uint32_t seed = 0;
 };
@@ -115,8 +127,10 @@ inline uint16_t Be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8
 struct Packet {
   uint8_t proto;
   uint8_t tcpFlags;
+  bool hasPorts;  // the first 4 transport bytes were read (not a later fragment, not cut short)
   int32_t src, dst, ports;
   uint32_t len;
+  int64_t l3, l4;  // offsets in the arena: the IPv4 header, the transport header
 };
 
 inline bool Parse(const uint8_t* a, int64_t s, int64_t e, Packet* p) {
@@ -131,11 +145,15 @@ inline bool Parse(const uint8_t* a, int64_t s, int64_t e, Packet* p) {
   p->len = tot;
   p->ports = 0;
   p->tcpFlags = 0;
+  p->hasPorts = false;
+  p->l3 = s + 14;
+  p->l4 = s + 14 + hl;
   if ((Be16(ip + 6) & 0x1fff) != 0) return true;  // a later fragment: no transport header
   const uint8_t* l4 = ip + hl;
   const uint32_t room = tot - hl;
   if (p->proto == kTcp || p->proto == kUdp || p->proto == kSctp) {
     if (room < 4) return true;
+    p->hasPorts = true;
     p->ports = static_cast<int32_t>(Be32(l4));
     if (p->proto == kTcp && room >= 14) p->tcpFlags = l4[13] & kTrackedTcpFlags;
   } else if (p->proto == kIcmp && room >= 8 && (l4[0] == 8 || l4[0] == 0)) {
@@ -144,8 +162,45 @@ inline bool Parse(const uint8_t* a, int64_t s, int64_t e, Packet* p) {
   return true;
 }
 
+inline void Put32(uint8_t* p, uint32_t v) { p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v; }
+inline void Put16(uint8_t* p, uint32_t v) { p[0] = static_cast<uint8_t>(v >> 8); p[1] = static_cast<uint8_t>(v); }
+inline uint32_t Neg16(uint32_t w) { return ~w & 0xffff; }
+inline uint32_t Fold2(uint32_t s) {
+  s = (s >> 16) + (s & 0xffff);
+  return (s >> 16) + (s & 0xffff);
+}
+
+// Dnat: nat.ts natApply for a TCP or UDP packet `p` of tuple node `n` (the original direction of
+// a translated connection): the addresses and ports the other tuple answers to, the checksums
+// changed by the node's stored sums (the IPv4 header's in the high half, the transport's in the
+// low half). `partial`: the frame's checksum is left to the device (CHECKSUM_PARTIAL): the
+// field holds the pseudo-header sum, which only the addresses change.
+inline void Dnat(const Table& t, uint8_t* a, const Packet& p, int32_t n, bool partial) {
+  const int32_t o = n ^ 1;
+  const uint32_t sums = static_cast<uint32_t>(t.aux[n]), ipd = sums >> 16;
+  const uint32_t rp = static_cast<uint32_t>(t.ports[o]);
+  uint8_t* ip = a + p.l3;
+  Put16(ip + 10, Neg16(Fold2(Neg16(Be16(ip + 10)) + ipd)));
+  Put32(ip + 12, static_cast<uint32_t>(t.dst[o]));
+  Put32(ip + 16, static_cast<uint32_t>(t.src[o]));
+  uint8_t* l4 = a + p.l4;
+  Put32(l4, (rp << 16) | (rp >> 16));  // the other tuple's ports, swapped
+  const int64_t at = p.l4 + (p.proto == kTcp ? 16 : 6);
+  if (at + 2 > p.l3 + p.len) return;
+  const uint32_t old = Be16(a + at);
+  if (p.proto == kUdp && old == 0) return;  // no UDP checksum: none to keep
+  uint32_t s;
+  if (partial) {
+    s = Fold2(old + ipd);
+  } else {
+    s = Neg16(Fold2(Neg16(old) + (sums & 0xffff)));
+    if (p.proto == kUdp && s == 0) s = 0xffff;
+  }
+  Put16(a + at, s);
+}
+
 // ctBind(src, dst, ports, next, packets, bytes, proto, state, flags, expires, buckets, timeouts,
-//   seed) -> an external for ctPrepass. Throws EINVAL on a wrong array.
+//   marks, aux, seed) -> an external for ctPrepass. Throws EINVAL on a wrong array.
 napi_value CtBind(napi_env env, napi_callback_info info) {
   size_t argc = kArrCount + 1;
   napi_value argv[kArrCount + 1];
@@ -155,7 +210,7 @@ napi_value CtBind(napi_env env, napi_callback_info info) {
   static const napi_typedarray_type want[kArrCount] = {
       napi_int32_array, napi_int32_array, napi_int32_array, napi_int32_array, napi_float64_array,
       napi_float64_array, napi_uint8_array, napi_uint8_array, napi_uint8_array, napi_float64_array,
-      napi_int32_array, napi_float64_array};
+      napi_int32_array, napi_float64_array, napi_int32_array, napi_int32_array};
   void* data[kArrCount];
   size_t len[kArrCount];
   for (int i = 0; i < kArrCount; i++) {
@@ -169,7 +224,7 @@ napi_value CtBind(napi_env env, napi_callback_info info) {
   size_t nb = len[kBuckets];
   if (cap == 0 || len[kSrc] != cap * 2 || len[kDst] != cap * 2 || len[kPorts] != cap * 2 || len[kNext] != cap * 2 ||
       len[kPackets] != cap * 2 || len[kBytes] != cap * 2 || len[kState] != cap || len[kFlags] != cap ||
-      len[kExpires] != cap ||
+      len[kExpires] != cap || len[kMarks] != cap || len[kAux] != cap * 2 ||
       len[kTimeouts] != 3 || nb == 0 || (nb & (nb - 1)) != 0)
     return ThrowErrnoRaw(env, "ctBind", EINVAL);
   uint32_t seed;
@@ -187,6 +242,8 @@ napi_value CtBind(napi_env env, napi_callback_info info) {
   t->expires = static_cast<double*>(data[kExpires]);
   t->buckets = static_cast<int32_t*>(data[kBuckets]);
   t->timeouts = static_cast<double*>(data[kTimeouts]);
+  t->marks = static_cast<int32_t*>(data[kMarks]);
+  t->aux = static_cast<int32_t*>(data[kAux]);
   t->mask = static_cast<uint32_t>(nb - 1);
   t->seed = seed;
   napi_value ext;
@@ -232,26 +289,28 @@ inline int64_t Packets(const int32_t* m, int32_t framing) {
   return e > s ? (e - s + g - 1) / g : 0;
 }
 
-// ctPrepass(table, arena, meta, n, now, framing, vni, podIp, out, room) -> how many packets it
-// took, or -EINVAL / -ENOSPC (out too short); 0 when `room` (free entries) is below the batch's
-// packets. Frames [0, n) of the batch, one `out` slot per packet
-// in the order the pipeline loads them: none for a TRUNCATED frame, one per datagram of an
-// overlay frame read with UDP GRO (GSO_SIZE bytes each), one for any other frame. podIp != 0:
-// a packet whose source is another address is left alone (the ingress stage drops it as
-// spoofed).
+// ctPrepass(table, arena, meta, n, now, framing, vni, podIp, vlen, out, room) -> how many
+// packets it took, or -EINVAL / -ENOSPC (out too short); 0 when `room` (free entries) is below
+// the batch's packets. Frames [0, n) of the batch, one `out` slot per packet in the order the
+// pipeline loads them: none for a TRUNCATED frame, one per datagram of an overlay frame read
+// with UDP GRO (GSO_SIZE bytes each), one for any other frame. podIp != 0: a packet whose
+// source is another address is left alone (the ingress stage drops it as spoofed). vlen: the
+// length of the virtio-net header in front of each pod frame (0: none), whose NEEDS_CSUM flag
+// says the frame's checksum is partial (for Dnat).
 napi_value CtPrepass(napi_env env, napi_callback_info info) {
-  size_t argc = 10;
-  napi_value argv[10];
+  size_t argc = 11;
+  napi_value argv[11];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   void* ext = nullptr;
   uint8_t* arena;
   size_t arenaLen, metaLen, outLen;
-  int32_t *meta, *out, n, framing, vni, podIp, room;
+  int32_t *meta, *out, n, framing, vni, podIp, vlen, room;
   double now;
-  if (argc < 10 || napi_get_value_external(env, argv[0], &ext) != napi_ok || !ArgBuffer(env, argv[1], &arena, &arenaLen) ||
+  if (argc < 11 || napi_get_value_external(env, argv[0], &ext) != napi_ok || !ArgBuffer(env, argv[1], &arena, &arenaLen) ||
       !ArgI32Array(env, argv[2], &meta, &metaLen) || !ArgI32(env, argv[3], &n) || napi_get_value_double(env, argv[4], &now) != napi_ok ||
-      !ArgI32(env, argv[5], &framing) || !ArgI32(env, argv[6], &vni) || !ArgI32(env, argv[7], &podIp) || !ArgI32Array(env, argv[8], &out, &outLen) || !ArgI32(env, argv[9], &room) ||
-      n < 0 || framing < kPod || framing > kVxlanFrame || static_cast<size_t>(n) * kMetaStride > metaLen)
+      !ArgI32(env, argv[5], &framing) || !ArgI32(env, argv[6], &vni) || !ArgI32(env, argv[7], &podIp) || !ArgI32(env, argv[8], &vlen) ||
+      !ArgI32Array(env, argv[9], &out, &outLen) || !ArgI32(env, argv[10], &room) ||
+      n < 0 || framing < kPod || framing > kVxlanFrame || vlen < 0 || (vlen != 0 && framing != kPod) || static_cast<size_t>(n) * kMetaStride > metaLen)
     return RetI32(env, -EINVAL);
   Table& t = *static_cast<Table*>(ext);
   // The slots first, all -1; a frame's slot gets its node once its packet is taken.
@@ -296,7 +355,13 @@ napi_value CtPrepass(napi_env env, napi_callback_info info) {
           if (isHeld) {
             // a packet of this connection went to JS earlier in the batch: so do the rest
           } else if (easy) {
-            out[slot] = Seen(t, node, p.proto, p.len, now) ? node | kTouch : node;
+            int32_t v = Seen(t, node, p.proto, p.len, now) ? node | kTouch : node;
+            // A Service's packet on its way to the backend: translated here (see the top).
+            if ((node & 1) == 0 && (t.marks[ent] & kMarkPrepassDnat) != 0 && framing == kPod && p.hasPorts && (vlen == 0 || s >= vlen)) {
+              Dnat(t, arena, p, node, vlen != 0 && (arena[s - vlen] & 1) != 0);  // VIRTIO_NET_HDR_F_NEEDS_CSUM
+              v |= kDnat;
+            }
+            out[slot] = v;
             taken++;
           } else if (nheld < kHeld) {
             held[nheld++] = ent;

@@ -1,8 +1,9 @@
 // flatnet addon: shared declarations.
 //
 // The addon does system calls, with one exception: conntrack.cc, the connection table's batch
-// pre-pass (it parses a batch's packets and counts them on the JS-owned table's entries; the
-// table, its policy and its NAT stay in JS). Two kinds of entry points:
+// pre-pass (it parses a batch's packets and counts them on the JS-owned table's entries, and
+// applies to a Service's packets the translation JS chose and stored with their connection; the
+// table, its policy and its NAT decisions stay in JS). Two kinds of entry points:
 //
 //  - control calls (open, bind, ioctl, setns) throw a JS Error carrying `errno` (negative, as in
 //    Node's ErrnoException) and `syscall` ("ioctl(TUNSETIFF)"); src/io/native.ts rewraps it as

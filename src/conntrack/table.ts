@@ -119,18 +119,30 @@ export interface CtStats {
   removed: number;
   /** Packets the batch pre-pass counted on their established connections (prepass()). */
   prepassed: number;
+  /** Of those, packets it also translated (DNAT to a Service's backend: MARK_PREPASS_DNAT). */
+  prepassTranslated: number;
 }
 
 const NIL = -1;
 /** How many releases between a pre-pass and the end of its batch take() tells apart (more: every node counts as released). */
 const RELEASE_LOG = 16;
 /** A prepass() slot: the tuple node in these bits, bit 30 set when the entry is to move to the LRU tail (native/src/conntrack.cc kTouch). */
-const PREPASS_NODE = 0x3fff_ffff;
+const PREPASS_NODE = 0x1fff_ffff;
+const PREPASS_TOUCH = 1 << 30;
+/** A prepass() slot's bit: the pre-pass translated the packet's destination (native/src/conntrack.cc kDnat; see MARK_PREPASS_DNAT). */
+export const PREPASS_DNAT = 1 << 29;
+/**
+ * A mark bit (setMark) that lets the pre-pass rewrite the original direction of a translated
+ * connection: its destination and ports become the reply tuple's source, the checksums change
+ * by the node's aux word (src/service/nat.ts natSums, natApply). Set only where that rewrite
+ * keeps the source address (the ingress stage checks it after the pre-pass).
+ */
+export const MARK_PREPASS_DNAT = 8;
 
 export class ConnTable {
   readonly capacity: number;
   readonly timeouts: CtTimeouts;
-  readonly stats: CtStats = { entries: 0, inserted: 0, expired: 0, earlyDropped: 0, refused: 0, clashes: 0, invalid: 0, removed: 0, prepassed: 0 };
+  readonly stats: CtStats = { entries: 0, inserted: 0, expired: 0, earlyDropped: 0, refused: 0, clashes: 0, invalid: 0, removed: 0, prepassed: 0, prepassTranslated: 0 };
 
   // Per tuple node (entry * 2 + dir). Addresses and ports are kept as int32 (an address above
   // 127.255.255.255 or a source port above 32767 as a uint32 would be a heap number, allocated
@@ -386,19 +398,22 @@ export class ConnTable {
    * to the stages (a new connection, a TCP packet that may move the state, anything but plain
    * IPv4 TCP or UDP, every later packet of a connection one of the batch's packets was left
    * to, a source other than `podIp` when it is not 0, a VXLAN header the overlay would not
-   * take for `vni`), with a bit for the LRU move take() makes. The pipeline hands a slot to
-   * take() when it gets to the packet, and the stages take its node as found and seen
-   * (FrameContext.ctNode, ctSeen). `framing`: PrepassFraming.
+   * take for `vni`), with a bit for the LRU move take() makes, and PREPASS_DNAT when it also
+   * translated the packet (a pod's or the host's packet to a Service, its entry marked
+   * MARK_PREPASS_DNAT; `vlen`: the virtio-net header's length in front of each such frame, 0
+   * for none). The pipeline hands a slot to take() when it gets to the packet, and the stages
+   * take its node as found and seen (FrameContext.ctNode, ctSeen) and its translation as done
+   * (FrameContext.natted). `framing`: PrepassFraming.
    * Returns how many packets it took, 0 without the addon (every packet then goes the stages'
    * way), or -errno: EINVAL (bad arguments), ENOSPC (`out` has fewer slots than the batch's
    * packets; nothing was done).
    */
-  prepass(arena: Buffer, meta: Int32Array, n: number, now: number, framing: PrepassFraming, vni: number, podIp: number, out: Int32Array): number {
+  prepass(arena: Buffer, meta: Int32Array, n: number, now: number, framing: PrepassFraming, vni: number, podIp: number, vlen: number, out: Int32Array): number {
     this.relCount = 0;
     let b = this.bound;
     if (b === undefined) b = this.bind();
     if (b === null) return 0;
-    const r = loadNative().ctPrepass(b, arena, meta, n, now, framing, vni, podIp | 0, out, this.freeTop);
+    const r = loadNative().ctPrepass(b, arena, meta, n, now, framing, vni, podIp | 0, vlen, out, this.freeTop);
     if (r > 0) this.stats.prepassed += r;
     return r;
   }
@@ -407,13 +422,15 @@ export class ConnTable {
    * take: the tuple node of a prepass() slot, once the pipeline gets to its packet, or -1 (the
    * packet goes the stages' way). The entry moves to the LRU tail now when the pre-pass moved
    * its expiry (so the LRU order is the packets' order), and a node whose entry was released
-   * since the pre-pass (its slot may hold another connection by now) is -1.
+   * since the pre-pass (its slot may hold another connection by now) is -1 (a packet the
+   * pre-pass translated stays translated: the caller reads PREPASS_DNAT off the slot).
    */
   take(slot: number): number {
     if (slot < 0) return NIL;
     const n = slot & PREPASS_NODE;
+    if ((slot & PREPASS_DNAT) !== 0) this.stats.prepassTranslated++;
     if (this.relCount !== 0 && this.releasedSince(n)) return NIL;
-    if (slot !== n) this.lruTouch(n >> 1);
+    if ((slot & PREPASS_TOUCH) !== 0) this.lruTouch(n >> 1);
     return n;
   }
 
@@ -431,7 +448,7 @@ export class ConnTable {
     if (nativeUnavailableReason() !== null || typeof loadNative().ctBind !== 'function') return (this.bound = null);
     const t = this.timeouts;
     this.bound = loadNative().ctBind(this.src, this.dst, this.ports, this.next, this.packets, this.bytes, this.proto, this.state, this.flags,
-      this.expires, this.buckets, new Float64Array([t.udp, t.udpStream, t.tcpEstablished]), this.seed);
+      this.expires, this.buckets, new Float64Array([t.udp, t.udpStream, t.tcpEstablished]), this.marks, this.aux, this.seed);
     return this.bound;
   }
 

@@ -45,6 +45,8 @@ export interface ClusterOptions {
   readonly nodeIps: readonly number[];
   /** The hairpin SNAT source: the pod network's gateway on this node. */
   readonly gateway: number;
+  /** The overlay's UDP port (default 4789): Service translations to it stay out of the conntrack pre-pass. */
+  readonly vxlanPort?: number;
   readonly conntrackCapacity?: number;
   readonly log?: Logger;
 }
@@ -128,7 +130,7 @@ export class ClusterTables {
       for (const p of cat.problems) problems.push(`${p.object}: ${p.field}: ${p.reason}`);
       this.catalog = cat;
       if (this.nat === null) {
-        this.nat = new ServiceNat(cat, this.ct, { nodeIp: this.opts.gateway, clock: this.sw.clock });
+        this.nat = new ServiceNat(cat, this.ct, { nodeIp: this.opts.gateway, clock: this.sw.clock, vxlanPort: this.opts.vxlanPort });
         this.sw.setServices(this.nat);
       } else {
         this.nat.update(cat);

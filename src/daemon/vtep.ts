@@ -142,7 +142,7 @@ export class VtepDaemon implements DaemonApi {
     this.sw.setBusyPoll(cfg.busyPoll);
     // The node's own addresses on the pod network (gateway, VTEP) and the underlay: always let in.
     this.cluster = this.controlPlane?.watchObjects === undefined ? null
-      : new ClusterTables(this.sw, { node: node.node, nodeIps: [node.gateway, node.vtepIp, node.underlay.address], gateway: node.gateway, log: opts.log });
+      : new ClusterTables(this.sw, { node: node.node, nodeIps: [node.gateway, node.vtepIp, node.underlay.address], gateway: node.gateway, vxlanPort: node.port, log: opts.log });
     this.sources = Sources.of(node, cfg);
     const host = opts.host ?? new LinuxHost(opts.log);
     this.reconciler = new Reconciler(switchDataPlane(this.sw), host, this.runtime.podMtu, opts.log);
@@ -317,7 +317,7 @@ export class VtepDaemon implements DaemonApi {
       // A node without the store (static config) has no policies or Services: empty tables.
       case 'policy': return this.cluster?.policyRows() ?? [];
       case 'services': return this.cluster?.serviceRows() ?? [];
-      case 'conntrack': return this.cluster?.conntrackView() ?? { entries: [], stats: { entries: 0, inserted: 0, expired: 0, earlyDropped: 0, refused: 0, clashes: 0, invalid: 0, removed: 0, prepassed: 0, capacity: 0 } };
+      case 'conntrack': return this.cluster?.conntrackView() ?? { entries: [], stats: { entries: 0, inserted: 0, expired: 0, earlyDropped: 0, refused: 0, clashes: 0, invalid: 0, removed: 0, prepassed: 0, prepassTranslated: 0, capacity: 0 } };
       default: return snapshot(this.sw, what);
     }
   }

@@ -137,12 +137,11 @@ export interface NativeAddon {
   neighGet(nlFd: number, ifindex: number, ip: number): { mac: Buffer | null; state: number };
   nlMonitorOpen(): number;
   nlDrain(fd: number): number;
-  // namespaces
   /** The connection table's pre-pass (native/src/conntrack.cc; src/conntrack/table.ts prepass). */
   ctBind(src: Int32Array, dst: Int32Array, ports: Int32Array, next: Int32Array, packets: Float64Array, bytes: Float64Array, proto: Uint8Array, state: Uint8Array,
-    flags: Uint8Array, expires: Float64Array, buckets: Int32Array, timeouts: Float64Array, seed: number): unknown;
-  ctPrepass(table: unknown, arena: Buffer, meta: Int32Array, n: number, now: number, framing: number, vni: number, podIp: number, out: Int32Array, room: number): number;
-
+    flags: Uint8Array, expires: Float64Array, buckets: Int32Array, timeouts: Float64Array, marks: Int32Array, aux: Int32Array, seed: number): unknown;
+  ctPrepass(table: unknown, arena: Buffer, meta: Int32Array, n: number, now: number, framing: number, vni: number, podIp: number, vlen: number, out: Int32Array, room: number): number;
+  // namespaces
   netnsEnter(path: string): number;
   netnsRestore(savedFd: number): void;
 }

@@ -21,12 +21,13 @@
  * virtio-net header in front of each; decapsulated TCP coalesced per port at the end; every
  * queue flushed before the batch's memory is read into again. With a policy or service table
  * installed, the connection table's pre-pass (ConnTable.prepass) runs over the batch first:
- * the packets of established connections reach the stages already found and counted, and the
- * policy stages that would pass them are skipped.
+ * the packets of established connections reach the stages already found and counted, the
+ * policy stages that would pass them are skipped, and so is the NAT stage for the packets it
+ * already translated (a pod's packets to a Service's backend).
  */
 
 import { type FrameList, META_STRIDE, Meta, MetaFlag } from '../buf/batch.js';
-import { PrepassFraming } from '../conntrack/table.js';
+import { PREPASS_DNAT, PrepassFraming } from '../conntrack/table.js';
 import { Errno } from '../io/errno.js';
 import { EMPTY, EMPTY_DV, dataViewOf } from '../wire/bytes.js';
 import { formatIpv4 } from '../wire/addr.js';
@@ -134,7 +135,8 @@ export class Pipeline {
       }
     } else if (hooks && c.ipVersion !== 0) {
       const nat = this.serviceNat.table;
-      if (nat !== null && (c.verdict === NEXT || c.verdict === Verdict.DELIVER)) {
+      // natted already: the pre-pass translated it (a Service's packet to its backend).
+      if (nat !== null && !c.natted && (c.verdict === NEXT || c.verdict === Verdict.DELIVER)) {
         nat.decide(c);
         nat.act(c);
         if (c.done) {
@@ -251,9 +253,11 @@ export class Pipeline {
         c.load(s, e, 0);
         if (vlen > 0) c.readOffload(s - vlen);
         if (hints !== null) {
-          // The slot's connection, found and seen, and whether each policy stage passes it:
-          // asked here, not in run(), whose inlining budget is spent on the stages (see run).
-          const node = tr!.ct.take(hints[k++]!);
+          // The slot's connection, found and seen, whether the pre-pass translated the packet,
+          // and whether each policy stage passes it: asked here, not in run(), whose inlining
+          // budget is spent on the stages (see run).
+          const slot = hints[k++]!, node = tr!.ct.take(slot);
+          if (slot >= 0 && (slot & PREPASS_DNAT) !== 0) c.natted = true;
           if (node >= 0) {
             c.ctNode = node;
             c.ctSeen = true;
@@ -293,9 +297,9 @@ export class Pipeline {
       : sp.rxFraming === Framing.UDP ? PrepassFraming.VXLAN_UDP
       : sp.rxFraming === Framing.ETHERNET ? PrepassFraming.VXLAN_FRAME : -1;
     if (framing < 0) return null;
-    const podIp = sp.isPod ? sp.ip : 0, now = Math.floor(tr.clock.now);
+    const podIp = sp.isPod ? sp.ip : 0, now = Math.floor(tr.clock.now), vlen = sp.isOverlay ? 0 : sp.vnetHdrLen;
     for (;;) {
-      const r = tr.ct.prepass(batch.arena, batch.meta, n, now, framing as PrepassFraming, this.st.vni, podIp, this.hints);
+      const r = tr.ct.prepass(batch.arena, batch.meta, n, now, framing as PrepassFraming, this.st.vni, podIp, vlen, this.hints);
       if (r > 0) return this.hints;
       // More packets than slots (UDP GRO reads): room for 64 datagrams per frame, then again.
       if (r !== Errno.ENOSPC || this.hints.length >= n * 64) return null;

@@ -31,7 +31,7 @@
  * about a translated packet (TTL exceeded, fragmentation needed) quote the backend address.
  */
 
-import { ConnTable, CtProto, CtRefuse, packPorts } from '../conntrack/table.js';
+import { ConnTable, CtProto, CtRefuse, MARK_PREPASS_DNAT, packPorts } from '../conntrack/table.js';
 import { QuotedPacket, TRACKED_TCP_FLAGS } from '../conntrack/packet.js';
 import { TCP_STATE_NAMES, TcpFlag, TcpState } from '../conntrack/tcp.js';
 import { U32Map } from '../fib/u32-map.js';
@@ -44,10 +44,11 @@ import type { TraceRecorder } from '../pipeline/trace-recorder.js';
 import { formatIpv4 } from '../wire/addr.js';
 import { fold16, sum16, updateChecksum16, updateChecksum32 } from '../wire/checksum.js';
 import { VirtioNetFlag } from '../wire/virtio-net-hdr.js';
+import { UdpPort } from '../wire/consts.js';
 import type { Backend, Frontend, ServiceCatalog } from './catalog.js';
 import { maglevPick } from './maglev.js';
 
-/** The connection-table mark bit of a translated connection (the policy stages use 1 and 2). */
+/** The connection-table mark bit of a translated connection (the policy stages use 1 and 2; MARK_PREPASS_DNAT is 8). */
 export const MARK_NAT = 4;
 
 const ICMP_DEST_UNREACH = 3, ICMP_PORT_UNREACH = 3;
@@ -65,6 +66,8 @@ export interface ServiceNatOptions {
   readonly clock: { readonly now: number };
   /** Uniform [0, 1) (tests fix it). */
   readonly random?: () => number;
+  /** The overlay's UDP port (default 4789): translations to it stay out of the pre-pass (see act). */
+  readonly vxlanPort?: number;
 }
 
 /** A client's last backend for one Service port (by backend address, so it outlives a catalog update). */
@@ -77,6 +80,7 @@ export class ServiceNat implements ServiceTable {
   private readonly nodeIp: number;
   private readonly clock: { readonly now: number };
   private readonly random: () => number;
+  private readonly vxlanPort: number;
   /** Frontends by ClusterIP (a short list each: one per port and protocol). */
   private byIp = new U32Map<Frontend[]>();
   /** ClientIP affinity: client address -> frontend name -> backend. */
@@ -104,8 +108,8 @@ export class ServiceNat implements ServiceTable {
   private inDport = 0;
   /** The packet an ICMP error quotes (decide reads it, rewriteIcmp writes it). */
   private readonly quoted = new QuotedPacket();
-  /** Packets translated back and forth, connections opened. */
-  translated = 0;
+  /** Packets translated here (the pre-pass counts the ones it translates: `translated`), connections opened. */
+  private translatedHere = 0;
   opened = 0;
   /** Closing translated connections forgotten because a new connection took their reply tuple (decideStale). */
   staleRemoved = 0;
@@ -117,7 +121,13 @@ export class ServiceNat implements ServiceTable {
     this.clock = opts.clock;
     this.tracking = { ct, clock: opts.clock };
     this.random = opts.random ?? Math.random;
+    this.vxlanPort = opts.vxlanPort ?? UdpPort.VXLAN;
     this.index(catalog);
+  }
+
+  /** Packets translated back and forth, here and by the connection table's pre-pass. */
+  get translated(): number {
+    return this.translatedHere + this.ct.stats.prepassTranslated;
   }
 
   /**
@@ -229,7 +239,12 @@ export class ServiceNat implements ServiceTable {
         c.dropWith(r === CtRefuse.FULL ? Drop.CONNTRACK_FULL : Drop.NAT_CLASH);
         return;
       }
-      ct.setMark(r, MARK_NAT);
+      // The original direction's later packets may be translated by the connection table's
+      // pre-pass (before the ingress stage) when the source stays, as the ingress stage checks
+      // it: not for hairpin (source NAT), and not to the overlay's UDP port, which the ingress
+      // stage refuses as a pod injecting tunnel traffic when the address is a VTEP's.
+      const fast = !this.hairpin && !(this.proto === CtProto.UDP && this.newDport === this.vxlanPort);
+      ct.setMark(r, fast ? MARK_NAT | MARK_PREPASS_DNAT : MARK_NAT);
       // What the rewrite changes in the checksums, per direction, for the packets after this one.
       const newPorts = packPorts(this.newSport, this.newDport);
       ct.setNodeAux(r, natSums(src, dst, this.ports, this.newSrc, this.newDst, newPorts));
@@ -243,11 +258,11 @@ export class ServiceNat implements ServiceTable {
       if (fe.affinityMs > 0) this.remember(fe, src, this.be!, now);
     } else {
       this.rewriteIcmp(c);
-      this.translated++;
+      this.translatedHere++;
       return;
     }
     this.rewrite(c);
-    this.translated++;
+    this.translatedHere++;
   }
 
   /**

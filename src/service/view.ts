@@ -61,6 +61,6 @@ export function renderConntrack(v: ConntrackView): string {
   return [
     ...v.entries.map(formatEntry),
     `flatnet conntrack: ${v.entries.length} flow entries have been shown.`,
-    `entries ${s.entries}/${s.capacity} inserted ${s.inserted} expired ${s.expired} early_dropped ${s.earlyDropped} refused ${s.refused} clashes ${s.clashes} invalid ${s.invalid} removed ${s.removed} prepassed ${s.prepassed}`,
+    `entries ${s.entries}/${s.capacity} inserted ${s.inserted} expired ${s.expired} early_dropped ${s.earlyDropped} refused ${s.refused} clashes ${s.clashes} invalid ${s.invalid} removed ${s.removed} prepassed ${s.prepassed} prepass_translated ${s.prepassTranslated}`,
   ].join('\n');
 }

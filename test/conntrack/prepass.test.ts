@@ -2,15 +2,19 @@
  * The connection table's batch pre-pass (ConnTable.prepass, native/src/conntrack.cc) against the
  * table's own code: the same batches through a table that counts every packet in JS and through
  * one whose pre-pass counts the established connections' packets first must leave the same
- * entries (counters, flags, states, expiries, LRU order) and the same statistics.
+ * entries (counters, flags, states, expiries, LRU order) and the same statistics. And the one
+ * rewrite it makes, a Service connection's packet on its way to the backend, must write the bytes
+ * the NAT stage would (natRewrite).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { META_STRIDE, Meta, MetaFlag } from '../../src/buf/batch.js';
-import { ConnTable, CtProto, PrepassFraming, packPorts } from '../../src/conntrack/table.js';
+import { ConnTable, CtProto, MARK_PREPASS_DNAT, PREPASS_DNAT, PrepassFraming, packPorts } from '../../src/conntrack/table.js';
 import { TcpFlag } from '../../src/conntrack/tcp.js';
 import { Errno } from '../../src/io/errno.js';
 import { nativeUnavailableReason } from '../../src/io/native.js';
+import { FrameLayout } from '../../src/mtu/layout.js';
+import { MARK_NAT, natRewrite, natSums } from '../../src/service/nat.js';
 import { icmpEcho, ip, mac, tcp, udp } from '../support/pod-frames.js';
 
 const { SYN, ACK, FIN, RST, PSH } = TcpFlag;
@@ -81,7 +85,7 @@ function track(ct: ConnTable, p: Pkt, now: number): void {
 function run(js: ConnTable, pre: ConnTable, pkts: readonly Pkt[], now: number, podIp = 0): { r: number; slots: number[] } {
   const { arena, meta } = batchOf(pkts.map(frameOf), pkts.map((p) => p.kind === 'trunc'));
   const out = new Int32Array(pkts.length);
-  const r = pre.prepass(arena, meta, pkts.length, now, PrepassFraming.POD, 0, podIp, out);
+  const r = pre.prepass(arena, meta, pkts.length, now, PrepassFraming.POD, 0, podIp, 0, out);
   const slots: number[] = [];
   let k = 0;
   for (const p of pkts) {
@@ -185,13 +189,13 @@ describe.skipIf(nativeUnavailableReason() !== null)('ConnTable.prepass: the batc
     track(ct, udpFlow, 1000);
     const { arena, meta } = batchOf([udpFlow, udpFlow].map(frameOf));
     const out = new Int32Array(2);
-    expect(ct.prepass(arena, meta, 2, 1000, PrepassFraming.POD, 0, 0, out)).toBe(0);
-    expect(ct.prepass(arena, meta, 1, 1000, PrepassFraming.POD, 0, 0, out)).toBe(1);
-    expect(ct.prepass(arena, meta, 2, 1000, PrepassFraming.POD, 0, 0, new Int32Array(1))).toBe(Errno.ENOSPC);
-    expect(ct.prepass(arena, meta, 3, 1000, PrepassFraming.POD, 0, 0, out)).toBe(Errno.EINVAL); // more frames than meta rows
+    expect(ct.prepass(arena, meta, 2, 1000, PrepassFraming.POD, 0, 0, 0, out)).toBe(0);
+    expect(ct.prepass(arena, meta, 1, 1000, PrepassFraming.POD, 0, 0, 0, out)).toBe(1);
+    expect(ct.prepass(arena, meta, 2, 1000, PrepassFraming.POD, 0, 0, 0, new Int32Array(1))).toBe(Errno.ENOSPC);
+    expect(ct.prepass(arena, meta, 3, 1000, PrepassFraming.POD, 0, 0, 0, out)).toBe(Errno.EINVAL); // more frames than meta rows
     const off = new ConnTable({ capacity: 2, seed: 1, prepass: false });
     track(off, udpFlow, 1000);
-    expect(off.prepass(arena, meta, 1, 1000, PrepassFraming.POD, 0, 0, out)).toBe(0);
+    expect(off.prepass(arena, meta, 1, 1000, PrepassFraming.POD, 0, 0, 0, out)).toBe(0);
   });
 
   it('take: -1 for a node whose entry went after the pre-pass (its slot may hold another connection)', () => {
@@ -200,10 +204,10 @@ describe.skipIf(nativeUnavailableReason() !== null)('ConnTable.prepass: the batc
     for (const p of flows) track(ct, p, 1000);
     const { arena, meta } = batchOf(flows.map(frameOf));
     const out = new Int32Array(2);
-    expect(ct.prepass(arena, meta, 2, 1000, PrepassFraming.POD, 0, 0, out)).toBe(2);
-    const first = out[0]! & 0x3fff_ffff;
+    expect(ct.prepass(arena, meta, 2, 1000, PrepassFraming.POD, 0, 0, 0, out)).toBe(2);
+    const first = out[0]! & 0x1fff_ffff;
     ct.remove(first);
-    expect([ct.take(out[0]!), ct.take(out[1]!)]).toEqual([-1, out[1]! & 0x3fff_ffff]);
+    expect([ct.take(out[0]!), ct.take(out[1]!)]).toEqual([-1, out[1]! & 0x1fff_ffff]);
   });
 
   it('overlay framings: one slot per datagram of a UDP GRO read; a VXLAN header the overlay would refuse is left to the stages', () => {
@@ -216,7 +220,7 @@ describe.skipIf(nativeUnavailableReason() !== null)('ConnTable.prepass: the batc
     const { arena, meta } = batchOf([Buffer.concat([d, d, d]), vx(2), vx(1, 0x0c)]);
     meta[Meta.GSO_SIZE] = g;
     const out = new Int32Array(5);
-    expect(ct.prepass(arena, meta, 3, 1000, PrepassFraming.VXLAN_UDP, 1, 0, out)).toBe(3);
+    expect(ct.prepass(arena, meta, 3, 1000, PrepassFraming.VXLAN_UDP, 1, 0, 0, out)).toBe(3);
     expect([...out].map((s) => ct.take(s) >= 0)).toEqual([true, true, true, false, false]);
     expect(ct.list(1000)[0]!.reply.packets).toBe(3);
     // The same inner frame in a whole underlay frame (Ethernet, IPv4, UDP, VXLAN).
@@ -225,6 +229,93 @@ describe.skipIf(nativeUnavailableReason() !== null)('ConnTable.prepass: the batc
     outer[14] = 0x45;
     outer[14 + 9] = 17;
     const { arena: a2, meta: m2 } = batchOf([Buffer.concat([outer, d])]);
-    expect(ct.prepass(a2, m2, 1, 1000, PrepassFraming.VXLAN_FRAME, 1, 0, out)).toBe(1);
+    expect(ct.prepass(a2, m2, 1, 1000, PrepassFraming.VXLAN_FRAME, 1, 0, 0, out)).toBe(1);
   });
 });
+
+describe.skipIf(nativeUnavailableReason() !== null)('ConnTable.prepass translates the packets of a Service connection to its backend (MARK_PREPASS_DNAT)', () => {
+  const VIP = ip('10.96.0.10'), BE = ip('10.244.2.5');
+
+  /**
+   * svc: a translated connection client:sport -> vip:dport, answered by be:bport -> client:nsport
+   * (nsport: the source port the NAT gave it), set up as ServiceNat.act does: marked, with its
+   * checksum changes stored per direction. TCP is taken to ESTABLISHED.
+   */
+  function svc(ct: ConnTable, proto: number, client: number, sport: number, vip: number, dport: number, be: number, bport: number, nsport = sport, mark = MARK_NAT | MARK_PREPASS_DNAT): number {
+    const ports = packPorts(sport, dport), np = packPorts(nsport, bport);
+    const n = ct.create(proto, client | 0, vip | 0, ports, be | 0, client | 0, packPorts(bport, nsport), proto === CtProto.TCP ? SYN : 0, 60, 1000);
+    if (n < 0) return n;
+    if (proto === CtProto.TCP) { ct.seen(n + 1, SYN | ACK, 60, 1000); ct.seen(n, ACK, 60, 1000); }
+    ct.setMark(n, mark);
+    ct.setNodeAux(n, natSums(client, vip, ports, client, be, np));
+    ct.setNodeAux(n + 1, natSums(be, client, packPorts(bport, nsport), vip, client, packPorts(dport, sport)));
+    return n;
+  }
+
+  /** A batch of `frames` with a virtio-net header of `vlen` bytes in front of each (flags byte: `vflags`). */
+  function batchWithVnet(frames: readonly Buffer[], vlen: number, vflags: number): { arena: Buffer; meta: Int32Array } {
+    const b = batchOf(frames);
+    for (let i = 0; i < frames.length; i++) if (vlen > 0) b.arena[b.meta[i * META_STRIDE + Meta.START]! - vlen] = vflags;
+    return b;
+  }
+  const frameAt = (b: { arena: Buffer; meta: Int32Array }, i: number): Buffer => b.arena.subarray(b.meta[i * META_STRIDE + Meta.START]!, b.meta[i * META_STRIDE + Meta.END]!);
+
+  it('any tuple, checksum and offload state: the bytes natRewrite writes, and the slot says it translated', () => {
+    const u32 = fc.integer({ min: 1, max: 0xffff_fffe }), u16 = fc.integer({ min: 1, max: 0xffff });
+    const csum = fc.oneof(fc.integer({ min: 0, max: 0xffff }), fc.constantFrom(0, 0xffff));
+    let translated = 0;
+    fc.assert(fc.property(
+      fc.constantFrom(CtProto.TCP, CtProto.UDP), fc.constantFrom(0, 10, 12), fc.boolean(), fc.tuple(u32, u16, u32, u16, u32, u16), fc.option(u16), csum, fc.integer({ min: 0, max: 60 }),
+      (proto, vlen, partialFlag, [client, sport, vip, dport, be, bport], newSport, sum, payload) => {
+        const ct = new ConnTable({ capacity: 8, seed: 3 });
+        const nsport = newSport ?? sport, partial = vlen > 0 && partialFlag;
+        fc.pre(svc(ct, proto, client, sport, vip, dport, be, bport, nsport) >= 0);
+        const l3 = { srcMac: MAC_A, dstMac: MAC_B, src: client, dst: vip, sport, dport, payload };
+        const f = proto === CtProto.TCP ? tcp({ ...l3, flags: ACK | PSH }) : udp(l3);
+        f.writeUInt16BE(sum, 34 + (proto === CtProto.TCP ? 16 : 6));
+        const want = Buffer.from(f), L = FrameLayout.of(want);
+        L.l4();
+        natRewrite(L, partial, client, be, nsport, bport);
+        const b = batchWithVnet([f], vlen, partial ? 1 : 0), out = new Int32Array(1);
+        expect(ct.prepass(b.arena, b.meta, 1, 1000, PrepassFraming.POD, 0, client, vlen, out)).toBe(1);
+        expect((out[0]! & PREPASS_DNAT) !== 0).toBe(true);
+        expect(frameAt(b, 0).toString('hex')).toBe(want.toString('hex'));
+        expect(ct.take(out[0]!)).toBe(ct.lookup(proto, client | 0, vip | 0, packPorts(sport, dport), 1000));
+        translated++;
+      }), { numRuns: 2000, seed: 20261206 });
+    expect(translated).toBeGreaterThan(1500);
+  });
+
+  it('translates nothing else: replies, unmarked or hairpin connections, the overlay, a packet it leaves to the stages', () => {
+    const CLIENT = POD, ct = new ConnTable({ capacity: 16, seed: 3 });
+    svc(ct, CtProto.UDP, CLIENT, 40000, VIP, 53, BE, 5353);
+    svc(ct, CtProto.UDP, CLIENT, 40001, VIP, 53, BE, 5353, 40001, MARK_NAT); // marked as translated only (hairpin, or to the overlay's port)
+    svc(ct, CtProto.TCP, CLIENT, 40002, VIP, 80, BE, 8080);
+    const l3 = { srcMac: MAC_A, dstMac: MAC_B };
+    const frames = [
+      udp({ ...l3, src: CLIENT, dst: VIP, sport: 40000, dport: 53, payload: 20 }), // translated
+      udp({ ...l3, src: BE, dst: CLIENT, sport: 5353, dport: 40000, payload: 20 }), // the reply: the source would change
+      udp({ ...l3, src: CLIENT, dst: VIP, sport: 40001, dport: 53, payload: 20 }), // not marked for the pre-pass
+      tcp({ ...l3, src: CLIENT, dst: VIP, sport: 40002, dport: 80, flags: FIN | ACK, payload: 0 }), // a FIN: the stages' (state)
+      tcp({ ...l3, src: CLIENT, dst: VIP, sport: 40002, dport: 80, flags: ACK, payload: 5 }), // after it: the stages' too
+    ];
+    const before = frames.map((f) => f.toString('hex'));
+    const b = batchOf(frames), out = new Int32Array(frames.length);
+    expect(ct.prepass(b.arena, b.meta, frames.length, 1000, PrepassFraming.POD, 0, 0, 0, out)).toBe(3);
+    expect([...out].map((s) => (s < 0 ? 'js' : (s & PREPASS_DNAT) !== 0 ? 'dnat' : 'seen'))).toEqual(['dnat', 'seen', 'seen', 'js', 'js']);
+    expect(frames.map((_, i) => frameAt(b, i).toString('hex') !== before[i])).toEqual([true, false, false, false, false]);
+    expect(formatDst(frameAt(b, 0))).toBe('10.244.2.5:5353');
+    // Through the overlay (VXLAN in UDP): counted, never translated.
+    const vx = Buffer.concat([Buffer.from([0x08, 0, 0, 0, 0, 0, 1, 0]), udp({ ...l3, src: CLIENT, dst: VIP, sport: 40000, dport: 53, payload: 20 })]);
+    const ov = batchOf([vx]);
+    expect(ct.prepass(ov.arena, ov.meta, 1, 1000, PrepassFraming.VXLAN_UDP, 1, 0, 0, out)).toBe(1);
+    expect([(out[0]! & PREPASS_DNAT) !== 0, frameAt(ov, 0).equals(vx)]).toEqual([false, true]);
+    // A virtio-net header length with an overlay framing is refused.
+    expect(ct.prepass(ov.arena, ov.meta, 1, 1000, PrepassFraming.VXLAN_UDP, 1, 0, 10, out)).toBe(Errno.EINVAL);
+  });
+});
+
+/** "dst:dport" of an Ethernet + IPv4 + TCP/UDP frame. */
+function formatDst(f: Buffer): string {
+  return `${[...f.subarray(30, 34)].join('.')}:${f.readUInt16BE(36)}`;
+}

@@ -266,7 +266,6 @@ describe('NetworkPolicy with the batch pre-pass (ConnTable.prepass): the same tr
     expect(a.sw.stats.dropsByName()).toMatchObject({ policy_denied_ingress: 10 });
     expect(a.enf.ct.stats.prepassed).toBe(0);
     // Rounds 2-8: 6 connections x (2 TCP + 2 UDP directions... ) of established packets per round, each way.
-    console.log("PREPASSED", b.enf.ct.stats.prepassed, a.enf.ct.stats.inserted);
     expect(b.enf.ct.stats.prepassed).toBeGreaterThan(200);
   });
 });

@@ -62,7 +62,7 @@ describe('show services and conntrack', () => {
     expect(lines).toEqual([
       'udp      17 29 src=10.244.1.2 dst=10.96.0.11 sport=5000 dport=53 packets=1 bytes=60 [UNREPLIED] src=10.244.2.3 dst=10.244.1.2 sport=53 dport=5000 packets=0 bytes=0 mark=0',
       'flatnet conntrack: 1 flow entries have been shown.',
-      'entries 1/16 inserted 1 expired 0 early_dropped 0 refused 0 clashes 0 invalid 0 removed 0 prepassed 0',
+      'entries 1/16 inserted 1 expired 0 early_dropped 0 refused 0 clashes 0 invalid 0 removed 0 prepassed 0 prepass_translated 0',
     ]);
   });
 });
