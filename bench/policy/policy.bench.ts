@@ -13,6 +13,8 @@
  *                    no tables (the baseline of the -in cases)
  *   policy-1000-in   those, with 1,000 NetworkPolicies isolating the local pods for ingress,
  *                    each with a rule the traffic matches (the overlay's side of the pipeline)
+ *   service-1000-in  those as the replies of service-1000's connections (opened by one pass of
+ *                    service-1000's frames first): translated back, source = the ClusterIP
  * and, in the parent process, the time to compile 10,000 policies over 1,000 pods and a
  * catalog of 10,000 Services. Each case runs in its own process (so one case's code paths do
  * not shape the JIT for the next), the cases interleaved run by run.
@@ -47,7 +49,7 @@ const arg = (name: string, dflt: string): string => {
   return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : dflt;
 };
 const FIXTURE = fileURLToPath(new URL('../../../fixtures/replay/pod-to-remote-udp64.pcap', import.meta.url));
-const CASES = ['pod-ip', 'policy-0', 'policy-100', 'policy-1000', 'policy-10000', 'policy-100-new', 'service-10', 'service-1000', 'service-10000', 'pod-ip-in', 'policy-1000-in'] as const;
+const CASES = ['pod-ip', 'policy-0', 'policy-100', 'policy-1000', 'policy-10000', 'policy-100-new', 'service-10', 'service-1000', 'service-10000', 'pod-ip-in', 'policy-1000-in', 'service-1000-in'] as const;
 type Case = (typeof CASES)[number];
 
 /** The fixture with UDP checksums zeroed (both variants alike) and, for services, destinations moved to ClusterIPs. */
@@ -114,7 +116,8 @@ function inbound(): Buffer {
 /** ClusterIP of Service k: 10.96.0.0/12 counted from 10.96.0.10. */
 const vip = (k: number): number => (0x0a60_000a + k) >>> 0;
 
-function install(c: Case, node: ReplayNode, dsts: readonly number[]): void {
+/** install puts the case's tables on the node; its Service table, if any. */
+function install(c: Case, node: ReplayNode, dsts: readonly number[]): ServiceNat | null {
   const clock = node.clock;
   if (c === 'policy-1000-in') {
     const pods: Pod[] = node.cfg.pods.map((p) => ({ metadata: { name: p.name, namespace: 'bench', labels: { app: 'dst' } }, status: { podIP: formatIpv4(p.ip) } }));
@@ -143,22 +146,33 @@ function install(c: Case, node: ReplayNode, dsts: readonly number[]): void {
       slices.push({ metadata: { name: `s${k}-1`, namespace: 'bench', labels: { 'kubernetes.io/service-name': `s${k}` } }, ports: [{ port: 5201, protocol: 'UDP' }], endpoints: [{ addresses: [backend] }] });
     }
     const cat = new ServiceCatalog({ services, slices, pods: [], node: 'node1' });
-    node.sw.setServices(new ServiceNat(cat, new ConnTable({ capacity: 65_536 }), { nodeIp: node.cfg.gateway, clock }));
+    const nat = new ServiceNat(cat, new ConnTable({ capacity: 65_536 }), { nodeIp: node.cfg.gateway, clock });
+    node.sw.setServices(nat);
+    return nat;
   }
+  return null;
 }
 
 /** worker: one case, warmed on a first node, timed on a second (as replayCapture does). */
 function worker(c: Case, seconds: number): void {
-  const { data, dsts } = c.endsWith('-in') ? { data: inbound(), dsts: [] } : frames(c.startsWith('service-'));
+  const out = frames(c.startsWith('service-')), dsts = out.dsts;
+  const data = c.endsWith('-in') ? inbound() : out.data;
   const cfg = defaultNodeConfig();
+  // service-1000-in: the connections its frames answer, opened by the other way's frames.
+  const open = (node: ReplayNode): void => {
+    if (c === 'service-1000-in') node.run(node.load(out.data), { loops: 1, capture: null });
+  };
   const warm = new ReplayNode(cfg);
   install(c, warm, dsts);
+  open(warm);
   const input = warm.load(data);
   const probe = warm.run(input, { loops: 200, capture: null });
   const loops = Math.max(50, Math.ceil((seconds * 1e9) / (probe.nsPerFrame * input.frames)));
   warm.run(input, { loops, capture: new FrameCapture() });
   const node = new ReplayNode(cfg);
-  install(c, node, dsts);
+  const nat = install(c, node, dsts);
+  open(node);
+  const before = nat?.translated ?? 0;
   const input2 = node.load(data);
   // CPU time beside the wall time: on a shared machine the wall time also counts the moments
   // another process had the core; the process's CPU time does not (it counts its GC threads).
@@ -166,6 +180,9 @@ function worker(c: Case, seconds: number): void {
   const r: ReplayResult = node.run(input2, { loops });
   const cpu = process.cpuUsage(cpu0);
   const cpuNsPerFrame = ((cpu.user + cpu.system) * 1000) / r.framesIn;
+  // The Service cases measure translated packets: every one of them (a connection that timed
+  // out would let its packets through untranslated, and the case would measure something else).
+  if (nat !== null && nat.translated - before < r.framesIn) throw new Error(`${c}: ${nat.translated - before} of ${r.framesIn} frames translated`);
   process.stdout.write(JSON.stringify({ nsPerFrame: r.nsPerFrame, cpuNsPerFrame, heapBytesPerFrame: r.heapBytesPerFrame, framesOut: r.framesOut, framesIn: r.framesIn, drops: r.drops }));
 }
 

@@ -126,7 +126,7 @@ export interface CtStats {
 const NIL = -1;
 /** How many releases between a pre-pass and the end of its batch take() tells apart (more: every node counts as released). */
 const RELEASE_LOG = 16;
-/** A prepass() slot: the tuple node in these bits, bit 30 set when the entry is to move to the LRU tail (native/src/conntrack.cc kTouch). */
+/** A prepass() slot: the tuple node in these bits; bit 30 (PREPASS_TOUCH) set when the entry is to move to the LRU tail (native/src/conntrack.cc kTouch), bit 29 PREPASS_DNAT. */
 const PREPASS_NODE = 0x1fff_ffff;
 const PREPASS_TOUCH = 1 << 30;
 /** A prepass() slot's bit: the pre-pass translated the packet's destination (native/src/conntrack.cc kDnat; see MARK_PREPASS_DNAT). */

@@ -26,7 +26,9 @@
  *
  * Deciding writes only the context (the new addresses in c.srcIp/c.dstIp/c.srcPort/c.dstPort, so
  * the forwarding and policy stages see the backend); acting rewrites the frame and records the
- * connection. Not handled: IPv4 fragments after the first (no ports: they pass untranslated; the
+ * connection. The later packets of a connection in its original direction are rewritten by the
+ * connection table's batch pre-pass instead, with the checksum changes stored here, when the
+ * rewrite keeps the source (MARK_PREPASS_DNAT; the stage then sees them as natted). Not handled: IPv4 fragments after the first (no ports: they pass untranslated; the
  * kernel reassembles before NAT, flatnet does not), and the ICMP errors the switch itself makes
  * about a translated packet (TTL exceeded, fragmentation needed) quote the backend address.
  */
