@@ -14,7 +14,7 @@ import { PolicySet } from '../../src/policy/engine.js';
 import type { NetworkPolicy, Pod } from '../../src/policy/objects.js';
 import { parseIpv4 } from '../../src/wire/addr.js';
 import { Netns, netnsSkipReason, sh } from '../support/netns.js';
-import { ALL_PODS, E2E_CASES, type PodName, type Reachability } from '../support/netpol-cases.js';
+import { ALL_PODS, E2E_CASES, policiesOf, type PodName, type Reachability } from '../support/netpol-cases.js';
 
 // A missing ipset (which .ci/setup installs) skips only when FLATNET_REQUIRE_ORACLES is not 1, as the lab tests do.
 const skip = netnsSkipReason() ?? (() => {
@@ -96,7 +96,7 @@ describe.skipIf(skip !== null)(`Calico-style iptables rules on the kernel agains
   it.each(CASES)('%s', async (name) => {
     const c = E2E_CASES.find((x) => x.name === name);
     expect(c, name).toBeDefined();
-    load(c!.pods, c!.policies);
+    load(c!.pods, policiesOf(c!, ipOf));
     for (const chk of c!.checks) {
       const proto = chk.proto === 'UDP' ? 'udp' : 'tcp';
       const got = await probeMatrix(probePods(c!.pods), chk.port, proto);

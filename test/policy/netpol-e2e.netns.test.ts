@@ -11,6 +11,9 @@
  *      probed a second time with a longer timeout before it fails, as the suite's ValidateOrFail
  *      retries the whole matrix once; both grids are printed on a failure;
  *   4. the policies deleted, waited for on every node, and the same ports probed all-reachable.
+ * The cases that change a policy in place or a pod's or namespace's labels (E2E_UPDATE_CASES) go
+ * state by state: each state's write (the policies, or the pods and namespaces with their new
+ * labels) waited for until every node has compiled it (the time measured), then probed.
  * SCTP checks need the kernel's sctp module; where it is missing (these machines: "Protocol not
  * supported") the case is reported as skipped with that reason.
  */
@@ -28,7 +31,7 @@ import { loadManifest } from '../../src/lab/manifest.js';
 import { gridDiff, ProbeServers, probeMatrix, renderGrid, type Grid, type ProbePod, type ProbeProtocol } from '../../src/lab/probe.js';
 import { allPods, flatnetNodes, type LabState } from '../../src/lab/topology.js';
 import type { PolicyRow } from '../../src/policy/view.js';
-import { E2E_CASES, type Check, type E2eCase } from '../support/netpol-cases.js';
+import { E2E_CASES, E2E_UPDATE_CASES, policiesOf, type Check, type E2eCase, type LabelChange } from '../support/netpol-cases.js';
 import { ensureDist, labSkipReason, REPO_ROOT, uniqueLabName } from '../support/lab.js';
 
 const skip = labSkipReason();
@@ -46,6 +49,8 @@ describe.skipIf(skip !== null)(`the NetworkPolicy e2e suite in a lab from fixtur
   let servers: ProbeServers | null = null;
   let sctpMissing: string | null = null;
   const inForceMs: number[] = [], removedMs: number[] = [], applyMs: number[] = [];
+  /** Label changes (pods', namespaces') and policy updates in place: ms from `flatnet apply` returning to every node compiled with them. */
+  const labelMs: number[] = [], updateMs: number[] = [];
   const retried: string[] = [];
 
   const store = (...args: string[]): string => inNs(labEtcdSpecs(lab)[0]!.ns, process.execPath, [flatnetMain(), ...args, '--etcd', labEtcdEndpoints(lab).join(',')]);
@@ -69,14 +74,45 @@ describe.skipIf(skip !== null)(`the NetworkPolicy e2e suite in a lab from fixtur
     }
   };
 
+  /** Every flatnet node's compile count (status: cluster.compiles). */
+  const compiles = async (): Promise<number[]> => Promise.all(flatnetNodes(lab).map(async (n) =>
+    ((await request(n.socket!, { cmd: 'status' }, 2000)) as { cluster: { compiles: number } }).cluster.compiles));
+
+  /** Polls until every node has compiled its tables again since `before`; returns the ms since `t0`. */
+  const untilCompiled = async (before: number[], t0: number): Promise<number> => {
+    for (;;) {
+      const got = await compiles();
+      if (got.every((n, i) => n > before[i]!)) return performance.now() - t0;
+      if (performance.now() - t0 > IN_FORCE_LIMIT_MS) throw new Error(`not compiled again on every node within ${IN_FORCE_LIMIT_MS} ms: ${JSON.stringify(before)} -> ${JSON.stringify(got)}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+
+  /**
+   * relabel writes the pods and namespaces `changes` names back to the store (as the store has
+   * them) with the changes' labels added, or taken off again (`undo`), in one `flatnet apply`.
+   */
+  const relabel = (changes: readonly LabelChange[], undo: boolean): void => {
+    const objs = changes.map((ch) => {
+      const [ns, pod] = ch.kind === 'Pod' ? ch.name.split('/') : [ch.name, undefined];
+      const o = JSON.parse(ch.kind === 'Pod' ? store('get', 'pod', pod!, '-n', ns!, '-o', 'json') : store('get', 'namespace', ns!, '-o', 'json')) as { metadata: { labels?: Record<string, string> } };
+      const labels = { ...o.metadata.labels };
+      for (const [k, v] of Object.entries(ch.add)) if (undo) delete labels[k]; else labels[k] = v;
+      return { ...o, metadata: { ...o.metadata, labels } };
+    });
+    const f = join(lab.stateDir, 'labels.json');
+    writeFileSync(f, objs.map((o) => JSON.stringify(o)).join('\n---\n'));
+    store('apply', '-f', f);
+  };
+
   /** The truth table of a check as a grid; loopback is not judged, so it is what the lab does (reachable). */
-  const expectedGrid = (c: E2eCase, chk: Check, allOpen: boolean): Grid => ({
+  const expectedGrid = (c: Pick<E2eCase, 'name' | 'pods'>, chk: Check, allOpen: boolean): Grid => ({
     proto: chk.proto.toLowerCase() as ProbeProtocol, port: chk.port, pods: [...c.pods],
     reach: Object.fromEntries(c.pods.map((f) => [f, Object.fromEntries(c.pods.map((t) => [t, allOpen || f === t || chk.expect.get(f, t)]))])),
   });
 
   /** Probes one check's grid (a second time, slower, when it differs) and returns what differs, with both grids. */
-  const probeCheck = async (c: E2eCase, chk: Check, allOpen: boolean): Promise<string | null> => {
+  const probeCheck = async (c: Pick<E2eCase, 'name' | 'pods'>, chk: Check, allOpen: boolean): Promise<string | null> => {
     const pods = c.pods.map((p) => byName.get(p)!);
     const want = expectedGrid(c, chk, allOpen);
     const proto = chk.proto.toLowerCase() as ProbeProtocol;
@@ -123,6 +159,8 @@ describe.skipIf(skip !== null)(`the NetworkPolicy e2e suite in a lab from fixtur
         `policy changes in force on every node (${inForceMs.length} applies, 3 nodes), ms after \`flatnet apply\` returned: median ${q(inForceMs, 0.5).toFixed(0)}, p90 ${q(inForceMs, 0.9).toFixed(0)}, max ${Math.max(...inForceMs).toFixed(0)}`,
         `  from the start of \`flatnet apply\` (a new process, its etcd connection and the write included): median ${q(all, 0.5).toFixed(0)}, max ${Math.max(...all).toFixed(0)}`,
         `  deletions, after \`flatnet delete\` returned: median ${q(removedMs, 0.5).toFixed(0)}, max ${Math.max(...removedMs).toFixed(0)}`,
+        ...(labelMs.length > 0 ? [`label changes (pods, namespaces; ${labelMs.length}) compiled on every node, ms after \`flatnet apply\` returned: median ${q(labelMs, 0.5).toFixed(0)}, max ${Math.max(...labelMs).toFixed(0)}`] : []),
+        ...(updateMs.length > 0 ? [`policies updated in place (${updateMs.length}) compiled on every node: median ${q(updateMs, 0.5).toFixed(0)}, max ${Math.max(...updateMs).toFixed(0)}`] : []),
         `grids probed a second time: ${retried.length}${retried.map((r) => `\n  ${r}`).join('')}`,
       ].join('\n'));
     }
@@ -132,25 +170,73 @@ describe.skipIf(skip !== null)(`the NetworkPolicy e2e suite in a lab from fixtur
     const checks = c.checks.filter((k) => k.proto !== 'SCTP' || sctpMissing === null);
     if (checks.length === 0) ctx.skip(`SCTP: ${sctpMissing}`);
     const f = join(lab.stateDir, 'case.json');
-    writeFileSync(f, c.policies.map((p) => JSON.stringify({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', ...p })).join('\n---\n'));
-    const names = c.policies.map((p) => `${p.metadata.namespace}/${p.metadata.name}`);
+    // ipBlock cases: their CIDRs from the addresses IPAM gave the pods.
+    const policies = policiesOf(c, (p) => byName.get(p)!.ip);
+    writeFileSync(f, policies.map((p) => JSON.stringify({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', ...p })).join('\n---\n'));
+    const names = policies.map((p) => `${p.metadata.namespace}/${p.metadata.name}`);
     const t0 = performance.now();
     store('apply', '-f', f);
     applyMs.push(performance.now() - t0);
     inForceMs.push(await untilInstalled(names, performance.now()));
     const wrong = (await Promise.all(checks.map((chk) => probeCheck(c, chk, false)))).filter((x) => x !== null);
 
-    await Promise.all(c.policies.map((p) => storeAsync('delete', 'networkpolicy', p.metadata.name, '-n', p.metadata.namespace!)));
+    await Promise.all(policies.map((p) => storeAsync('delete', 'networkpolicy', p.metadata.name, '-n', p.metadata.namespace!)));
     removedMs.push(await untilInstalled([], performance.now()));
     const reopened = (await Promise.all(checks.map((chk) => probeCheck(c, chk, true)))).filter((x) => x !== null);
     expect([...wrong, ...reopened].join('\n\n')).toBe('');
+  });
+
+  // The suite's cases that change a policy in place, a pod's labels or a namespace's labels
+  // between two checks: each state written to the store (the policies when they changed, else
+  // the new labels: one write per state), waited for until every node has compiled it, probed;
+  // then the policies deleted, the labels taken off, and everything probed reachable again.
+  it.for(E2E_UPDATE_CASES.map((c) => [c.name, c] as const))('%s', async ([, c]) => {
+    const wrong: string[] = [];
+    let prev = '';
+    let labelled: readonly LabelChange[] = [];
+    const f = join(lab.stateDir, 'case.json');
+    for (const [i, step] of c.steps.entries()) {
+      const policies = JSON.stringify(step.policies), added = step.labels.slice(labelled.length);
+      expect(policies !== prev && added.length > 0, 'a state changes its policies or its labels, not both').toBe(false);
+      const before = await compiles();
+      if (policies !== prev) {
+        writeFileSync(f, step.policies.map((p) => JSON.stringify({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', ...p })).join('\n---\n'));
+        store('apply', '-f', f);
+        const t = performance.now();
+        const ms = await untilCompiled(before, t);
+        if (i > 0) updateMs.push(ms);
+        await untilInstalled(step.policies.map((p) => `${p.metadata.namespace}/${p.metadata.name}`), performance.now());
+      } else {
+        relabel(added, false);
+        labelMs.push(await untilCompiled(before, performance.now()));
+      }
+      prev = policies;
+      labelled = step.labels;
+      for (const chk of step.checks) {
+        const w = await probeCheck(c, chk, false);
+        if (w !== null) wrong.push(`state ${i + 1}: ${w}`);
+      }
+    }
+    const last = c.steps.at(-1)!;
+    await Promise.all(last.policies.map((p) => storeAsync('delete', 'networkpolicy', p.metadata.name, '-n', p.metadata.namespace!)));
+    await untilInstalled([], performance.now());
+    if (labelled.length > 0) {
+      const before = await compiles();
+      relabel(labelled, true);
+      await untilCompiled(before, performance.now());
+    }
+    for (const chk of last.checks) {
+      const w = await probeCheck(c, chk, true);
+      if (w !== null) wrong.push(w);
+    }
+    expect(wrong.join('\n\n')).toBe('');
   });
 
   it('`flatnet lab probe` prints a grid per port and protocol between the manifest\'s pods, and --expect exits 1 on a mismatch', async () => {
     // The suite's "any port traffic to a server on a specific protocol": TCP into x/a open, UDP closed.
     const c = E2E_CASES.find((k) => k.name === 'should enforce ingress policy allowing any port traffic to a server on a specific protocol')!;
     const f = join(lab.stateDir, 'cli.json');
-    writeFileSync(f, c.policies.map((p) => JSON.stringify({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', ...p })).join('\n---\n'));
+    writeFileSync(f, policiesOf(c, (p) => byName.get(p)!.ip).map((p) => JSON.stringify({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', ...p })).join('\n---\n'));
     store('apply', '-f', f);
     await untilInstalled(['x/allow-ingress-by-proto'], performance.now());
     const names = [...byName.keys()].sort();
