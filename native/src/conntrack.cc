@@ -14,13 +14,15 @@
 // so every entry sees its packets in order. Everything else (create, judge, remove, the TCP
 // state machine) stays in JS, the only place it is written.
 //
-// One rewrite too: a pod's (or the host's) packet in the original direction of a connection a
-// Service translated, whose entry JS marked kMarkPrepassDnat (the source stays: no hairpin), gets
-// its destination and ports rewritten here as src/service/nat.ts natApply does, with the
-// checksum changes JS stored with the connection (the aux word); its slot says so (kDnat) and
-// the NAT stage skips it. Only that case: the ingress stage checks a pod's source address
-// after this pass, so a rewrite that changes the source (replies, hairpin) stays in JS, after
-// the check.
+// One rewrite too: a packet of a connection a Service translated gets the translation JS chose
+// and stored with the connection (src/service/nat.ts natApply's arithmetic, the aux word) when
+// JS marked the entry for it: kMarkPrepassDnat for the original direction (to the backend),
+// kMarkPrepassReply for the replies (back from the ClusterIP); its slot says so (kNat) and
+// the NAT stage skips it. The ingress stage's checks that read the source address (a pod's
+// own; the sending peer's pod CIDR for the overlay) run after this pass on the translated
+// packet, so they take the source from before it (the pod's, which this pass checked; the
+// connection's tuple, FrameContext.preNatSrc); JS does not mark hairpin connections or ones on
+// the overlay's UDP port, whose checks would see other addresses.
 //
 // It mirrors table.ts: the hash, the lookup and the easy cases of seen. test/conntrack/
 // prepass.test.ts runs random batches through both ways and compares every entry and frame.
@@ -34,8 +36,9 @@ namespace {
 constexpr int32_t kNil = -1;
 constexpr int kHeld = 64;            // connections one batch may leave to JS before the rest of it goes there too
 constexpr int32_t kTouch = 1 << 30;  // an out slot's bit: the entry moves to the LRU tail when JS takes the packet
-constexpr int32_t kDnat = 1 << 29;   // an out slot's bit: the packet's destination was translated here (table.ts PREPASS_DNAT)
-constexpr int32_t kMarkPrepassDnat = 8;  // an entry's mark bit: its original direction may be rewritten here (table.ts MARK_PREPASS_DNAT)
+constexpr int32_t kNat = 1 << 29;    // an out slot's bit: the packet was translated here (table.ts PREPASS_NAT)
+constexpr int32_t kMarkPrepassDnat = 8;    // an entry's mark bit: its original direction may be rewritten here (table.ts MARK_PREPASS_DNAT)
+constexpr int32_t kMarkPrepassReply = 16;  // an entry's mark bit: its replies may be rewritten here (table.ts MARK_PREPASS_REPLY)
 constexpr uint8_t kTcp = 6, kUdp = 17, kIcmp = 1, kSctp = 132;
 constexpr uint8_t kSeenReply = 1, kAssured = 2;
 constexpr uint8_t kEstablished = 3;            // TcpState.ESTABLISHED
@@ -128,6 +131,7 @@ struct Packet {
   uint8_t proto;
   uint8_t tcpFlags;
   bool hasPorts;  // the first 4 transport bytes were read (not a later fragment, not cut short)
+  uint16_t flagsFrag;  // the IPv4 flags and fragment offset
   int32_t src, dst, ports;
   uint32_t len;
   int64_t l3, l4;  // offsets in the arena: the IPv4 header, the transport header
@@ -146,6 +150,7 @@ inline bool Parse(const uint8_t* a, int64_t s, int64_t e, Packet* p) {
   p->ports = 0;
   p->tcpFlags = 0;
   p->hasPorts = false;
+  p->flagsFrag = Be16(ip + 6);
   p->l3 = s + 14;
   p->l4 = s + 14 + hl;
   if ((Be16(ip + 6) & 0x1fff) != 0) return true;  // a later fragment: no transport header
@@ -170,12 +175,12 @@ inline uint32_t Fold2(uint32_t s) {
   return (s >> 16) + (s & 0xffff);
 }
 
-// Dnat: nat.ts natApply for a TCP or UDP packet `p` of tuple node `n` (the original direction of
-// a translated connection): the addresses and ports the other tuple answers to, the checksums
+// Translate: nat.ts natApply for a TCP or UDP packet `p` of tuple node `n` of a translated
+// connection (either direction): the addresses and ports the other tuple answers to, the checksums
 // changed by the node's stored sums (the IPv4 header's in the high half, the transport's in the
 // low half). `partial`: the frame's checksum is left to the device (CHECKSUM_PARTIAL): the
 // field holds the pseudo-header sum, which only the addresses change.
-inline void Dnat(const Table& t, uint8_t* a, const Packet& p, int32_t n, bool partial) {
+inline void Translate(const Table& t, uint8_t* a, const Packet& p, int32_t n, bool partial) {
   const int32_t o = n ^ 1;
   const uint32_t sums = static_cast<uint32_t>(t.aux[n]), ipd = sums >> 16;
   const uint32_t rp = static_cast<uint32_t>(t.ports[o]);
@@ -197,6 +202,24 @@ inline void Dnat(const Table& t, uint8_t* a, const Packet& p, int32_t n, bool pa
     if (p.proto == kUdp && s == 0) s = 0xffff;
   }
   Put16(a + at, s);
+}
+
+// PartialInner: the overlay ingress stage's offloadState test (ingress-overlay.ts), on the
+// packet as it arrived: a TCP or UDP checksum field equal to the pseudo-header sum is partial
+// (a peer's kernel left it to a device with checksum offload). Not for a fragment or a zero field.
+inline bool PartialInner(const uint8_t* a, const Packet& p) {
+  if ((p.flagsFrag & 0x3fff) != 0) return false;
+  const uint32_t room = p.len - static_cast<uint32_t>(p.l4 - p.l3);
+  int64_t at;
+  if (p.proto == kTcp && room >= 20) at = 16;
+  else if (p.proto == kUdp && room >= 8) at = 6;
+  else return false;
+  const uint32_t field = Be16(a + p.l4 + at);
+  if (field == 0) return false;
+  const uint32_t src = static_cast<uint32_t>(p.src), dst = static_cast<uint32_t>(p.dst);
+  uint32_t ps = (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + p.proto + room;
+  ps = (ps >> 16) + (ps & 0xffff);
+  return field == (ps >> 16) + (ps & 0xffff);
 }
 
 // ctBind(src, dst, ports, next, packets, bytes, proto, state, flags, expires, buckets, timeouts,
@@ -296,7 +319,7 @@ inline int64_t Packets(const int32_t* m, int32_t framing) {
 // with UDP GRO (GSO_SIZE bytes each), one for any other frame. podIp != 0: a packet whose
 // source is another address is left alone (the ingress stage drops it as spoofed). vlen: the
 // length of the virtio-net header in front of each pod frame (0: none), whose NEEDS_CSUM flag
-// says the frame's checksum is partial (for Dnat).
+// says the frame's checksum is partial (for Translate).
 napi_value CtPrepass(napi_env env, napi_callback_info info) {
   size_t argc = 11;
   napi_value argv[11];
@@ -356,10 +379,12 @@ napi_value CtPrepass(napi_env env, napi_callback_info info) {
             // a packet of this connection went to JS earlier in the batch: so do the rest
           } else if (easy) {
             int32_t v = Seen(t, node, p.proto, p.len, now) ? node | kTouch : node;
-            // A Service's packet on its way to the backend: translated here (see the top).
-            if ((node & 1) == 0 && (t.marks[ent] & kMarkPrepassDnat) != 0 && framing == kPod && p.hasPorts && (vlen == 0 || s >= vlen)) {
-              Dnat(t, arena, p, node, vlen != 0 && (arena[s - vlen] & 1) != 0);  // VIRTIO_NET_HDR_F_NEEDS_CSUM
-              v |= kDnat;
+            // A Service's packet, to its backend or back from it: translated here (see the top).
+            if ((t.marks[ent] & ((node & 1) == 0 ? kMarkPrepassDnat : kMarkPrepassReply)) != 0 && p.hasPorts && (vlen == 0 || s >= vlen)) {
+              const bool partial = framing == kPod ? vlen != 0 && (arena[s - vlen] & 1) != 0  // VIRTIO_NET_HDR_F_NEEDS_CSUM
+                                                   : PartialInner(arena, p);
+              Translate(t, arena, p, node, partial);
+              v |= kNat;
             }
             out[slot] = v;
             taken++;

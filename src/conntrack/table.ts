@@ -126,18 +126,21 @@ export interface CtStats {
 const NIL = -1;
 /** How many releases between a pre-pass and the end of its batch take() tells apart (more: every node counts as released). */
 const RELEASE_LOG = 16;
-/** A prepass() slot: the tuple node in these bits; bit 30 (PREPASS_TOUCH) set when the entry is to move to the LRU tail (native/src/conntrack.cc kTouch), bit 29 PREPASS_DNAT. */
+/** A prepass() slot: the tuple node in these bits; bit 30 (PREPASS_TOUCH) set when the entry is to move to the LRU tail (native/src/conntrack.cc kTouch), bit 29 PREPASS_NAT. */
 const PREPASS_NODE = 0x1fff_ffff;
 const PREPASS_TOUCH = 1 << 30;
-/** A prepass() slot's bit: the pre-pass translated the packet's destination (native/src/conntrack.cc kDnat; see MARK_PREPASS_DNAT). */
-export const PREPASS_DNAT = 1 << 29;
+/** A prepass() slot's bit: the pre-pass translated the packet (native/src/conntrack.cc kNat; see MARK_PREPASS_DNAT and MARK_PREPASS_REPLY). */
+export const PREPASS_NAT = 1 << 29;
 /**
- * A mark bit (setMark) that lets the pre-pass rewrite the original direction of a translated
- * connection: its destination and ports become the reply tuple's source, the checksums change
- * by the node's aux word (src/service/nat.ts natSums, natApply). Set only where that rewrite
- * keeps the source address (the ingress stage checks it after the pre-pass).
+ * Mark bits (setMark) that let the pre-pass translate a translated connection's packets:
+ * MARK_PREPASS_DNAT its original direction, MARK_PREPASS_REPLY its replies. A packet gets the
+ * other tuple's addresses and ports, inverted, and its checksums change by its node's aux word
+ * (src/service/nat.ts natSums, natApply). The ingress stage checks the translated packet
+ * afterwards, with the source it had (FrameContext.preNatSrc): set only where its checks would
+ * come out the same (src/service/nat.ts act).
  */
 export const MARK_PREPASS_DNAT = 8;
+export const MARK_PREPASS_REPLY = 16;
 
 export class ConnTable {
   readonly capacity: number;
@@ -398,12 +401,12 @@ export class ConnTable {
    * to the stages (a new connection, a TCP packet that may move the state, anything but plain
    * IPv4 TCP or UDP, every later packet of a connection one of the batch's packets was left
    * to, a source other than `podIp` when it is not 0, a VXLAN header the overlay would not
-   * take for `vni`), with a bit for the LRU move take() makes, and PREPASS_DNAT when it also
-   * translated the packet (a pod's or the host's packet to a Service, its entry marked
-   * MARK_PREPASS_DNAT; `vlen`: the virtio-net header's length in front of each such frame, 0
-   * for none). The pipeline hands a slot to take() when it gets to the packet, and the stages
-   * take its node as found and seen (FrameContext.ctNode, ctSeen) and its translation as done
-   * (FrameContext.natted). `framing`: PrepassFraming.
+   * take for `vni`), with a bit for the LRU move take() makes, and PREPASS_NAT when it also
+   * translated the packet (a Service's packet, its entry marked MARK_PREPASS_DNAT or
+   * MARK_PREPASS_REPLY for its direction; `vlen`: the virtio-net header's length in front of
+   * each pod frame, 0 for none). The pipeline hands a slot to take() when it gets to the
+   * packet, and the stages take its node as found and seen (FrameContext.ctNode, ctSeen) and
+   * its translation as done (FrameContext.natted). `framing`: PrepassFraming.
    * Returns how many packets it took, 0 without the addon (every packet then goes the stages'
    * way), or -errno: EINVAL (bad arguments), ENOSPC (`out` has fewer slots than the batch's
    * packets; nothing was done).
@@ -423,12 +426,12 @@ export class ConnTable {
    * packet goes the stages' way). The entry moves to the LRU tail now when the pre-pass moved
    * its expiry (so the LRU order is the packets' order), and a node whose entry was released
    * since the pre-pass (its slot may hold another connection by now) is -1 (a packet the
-   * pre-pass translated stays translated: the caller reads PREPASS_DNAT off the slot).
+   * pre-pass translated stays translated: the caller reads PREPASS_NAT off the slot).
    */
   take(slot: number): number {
     if (slot < 0) return NIL;
     const n = slot & PREPASS_NODE;
-    if ((slot & PREPASS_DNAT) !== 0) this.stats.prepassTranslated++;
+    if ((slot & PREPASS_NAT) !== 0) this.stats.prepassTranslated++;
     if (this.relCount !== 0 && this.releasedSince(n)) return NIL;
     if ((slot & PREPASS_TOUCH) !== 0) this.lruTouch(n >> 1);
     return n;

@@ -161,8 +161,13 @@ export class FrameContext extends FrameLayout {
    * that acts removes it.
    */
   ctReopen = -1;
-  /** The service-nat stage translates this packet (a hairpin through a Service may go back out its own port). */
+  /**
+   * The service-nat stage translates this packet (a hairpin through a Service may go back out
+   * its own port), or the connection table's pre-pass already did, before the ingress stage.
+   */
   natted = false;
+  /** natted by the pre-pass: the packet's source address before it (the ingress stage checks that one). */
+  preNatSrc = 0;
   replyMac = 0;
   icmpType = 0;
   icmpCode = 0;

@@ -82,11 +82,12 @@ export class OverlayIngress {
     if (type !== EtherType.IPV4) return c.dropWith(Drop.ETHERTYPE_UNSUPPORTED);
     if (c.parseIpv4() !== MtuStatus.OK) return c.dropWith(c.ipDrop);
     if (st.checkInnerSource && peer !== undefined && peer.podCidr !== null) {
-      const cidr = peer.podCidr;
-      if (!cidr.contains(c.srcIp)) return c.dropWith(Drop.INNER_SRC_NOT_IN_PEER_CIDR);
+      // The source the packet came with (the pre-pass may have translated it: a Service's reply).
+      const cidr = peer.podCidr, src = c.natted ? c.preNatSrc : c.srcIp;
+      if (!cidr.contains(src)) return c.dropWith(Drop.INNER_SRC_NOT_IN_PEER_CIDR);
       // The network address is the peer's VTEP address (its host stack sends from it); the
       // broadcast address is nobody's.
-      if (c.srcIp === cidr.broadcast && cidr.len < 31) return c.dropWith(Drop.INNER_SRC_BROADCAST);
+      if (src === cidr.broadcast && cidr.len < 31) return c.dropWith(Drop.INNER_SRC_BROADCAST);
     }
     if ((res.outerTos & ECN_MASK) !== 0 && ecnDecapsulate(dv.getUint8(c.l3Off + 1), res.outerTos) < 0) return c.dropWith(Drop.ECN_CE_NOT_ECT);
     this.offloadState(c);

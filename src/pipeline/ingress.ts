@@ -76,7 +76,8 @@ export class Ingress {
       return; // the bridge forwards it
     }
     if (c.parseIpv4() !== MtuStatus.OK) return c.dropWith(c.ipDrop);
-    if (c.srcIp !== sp.ip) return c.dropWith(Drop.SPOOF_SRC_IP);
+    // natted: the pre-pass translated it, after checking this on the source it came with.
+    if (c.srcIp !== sp.ip && !c.natted) return c.dropWith(Drop.SPOOF_SRC_IP);
     if (this.vxlanToVtep(c)) return c.dropWith(Drop.POD_SENT_VXLAN);
     if (!st.l2) this.l3Destination(c);
   }

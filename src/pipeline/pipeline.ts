@@ -27,7 +27,7 @@
  */
 
 import { type FrameList, META_STRIDE, Meta, MetaFlag } from '../buf/batch.js';
-import { PREPASS_DNAT, PrepassFraming } from '../conntrack/table.js';
+import { PREPASS_NAT, PrepassFraming } from '../conntrack/table.js';
 import { Errno } from '../io/errno.js';
 import { EMPTY, EMPTY_DV, dataViewOf } from '../wire/bytes.js';
 import { formatIpv4 } from '../wire/addr.js';
@@ -257,7 +257,7 @@ export class Pipeline {
           // and whether each policy stage passes it: asked here, not in run(), whose inlining
           // budget is spent on the stages (see run).
           const slot = hints[k++]!, node = tr!.ct.take(slot);
-          if (slot >= 0 && (slot & PREPASS_DNAT) !== 0) c.natted = true;
+          if (slot >= 0 && (slot & PREPASS_NAT) !== 0) c.natted = true;
           if (node >= 0) {
             c.ctNode = node;
             c.ctSeen = true;
@@ -307,9 +307,17 @@ export class Pipeline {
     }
   }
 
-  /** hint: the pod path's hand-over above, for an overlay packet (no egress policy applies to it). */
+  /**
+   * hint: the pod path's hand-over above, for an overlay packet (no egress policy applies to it);
+   * a packet the pre-pass translated keeps its source from before for the ingress stage's check
+   * (the tuple it was found by; none if that entry went since, and the check drops it).
+   */
   private hint(c: FrameContext, slot: number): void {
-    const node = this.tracking!.ct.take(slot);
+    const ct = this.tracking!.ct, node = ct.take(slot);
+    if (slot >= 0 && (slot & PREPASS_NAT) !== 0) {
+      c.natted = true;
+      c.preNatSrc = node >= 0 ? ct.nodeSrc(node) : 0;
+    }
     if (node < 0) return;
     c.ctNode = node;
     c.ctSeen = true;

@@ -26,14 +26,15 @@
  *
  * Deciding writes only the context (the new addresses in c.srcIp/c.dstIp/c.srcPort/c.dstPort, so
  * the forwarding and policy stages see the backend); acting rewrites the frame and records the
- * connection. The later packets of a connection in its original direction are rewritten by the
- * connection table's batch pre-pass instead, with the checksum changes stored here, when the
- * rewrite keeps the source (MARK_PREPASS_DNAT; the stage then sees them as natted). Not handled: IPv4 fragments after the first (no ports: they pass untranslated; the
+ * connection. The later packets of a connection, both ways, are rewritten by the connection
+ * table's batch pre-pass instead, with the checksum changes stored here (MARK_PREPASS_DNAT,
+ * MARK_PREPASS_REPLY; the stage then sees them as natted), but for hairpin connections and ones
+ * on the overlay's UDP port. Not handled: IPv4 fragments after the first (no ports: they pass untranslated; the
  * kernel reassembles before NAT, flatnet does not), and the ICMP errors the switch itself makes
  * about a translated packet (TTL exceeded, fragmentation needed) quote the backend address.
  */
 
-import { ConnTable, CtProto, CtRefuse, MARK_PREPASS_DNAT, packPorts } from '../conntrack/table.js';
+import { ConnTable, CtProto, CtRefuse, MARK_PREPASS_DNAT, MARK_PREPASS_REPLY, packPorts } from '../conntrack/table.js';
 import { QuotedPacket, TRACKED_TCP_FLAGS } from '../conntrack/packet.js';
 import { TCP_STATE_NAMES, TcpFlag, TcpState } from '../conntrack/tcp.js';
 import { U32Map } from '../fib/u32-map.js';
@@ -50,7 +51,7 @@ import { UdpPort } from '../wire/consts.js';
 import type { Backend, Frontend, ServiceCatalog } from './catalog.js';
 import { maglevPick } from './maglev.js';
 
-/** The connection-table mark bit of a translated connection (the policy stages use 1 and 2; MARK_PREPASS_DNAT is 8). */
+/** The connection-table mark bit of a translated connection (the policy stages use 1 and 2; MARK_PREPASS_DNAT 8, MARK_PREPASS_REPLY 16). */
 export const MARK_NAT = 4;
 
 const ICMP_DEST_UNREACH = 3, ICMP_PORT_UNREACH = 3;
@@ -241,12 +242,13 @@ export class ServiceNat implements ServiceTable {
         c.dropWith(r === CtRefuse.FULL ? Drop.CONNTRACK_FULL : Drop.NAT_CLASH);
         return;
       }
-      // The original direction's later packets may be translated by the connection table's
-      // pre-pass (before the ingress stage) when the source stays, as the ingress stage checks
-      // it: not for hairpin (source NAT), and not to the overlay's UDP port, which the ingress
-      // stage refuses as a pod injecting tunnel traffic when the address is a VTEP's.
-      const fast = !this.hairpin && !(this.proto === CtProto.UDP && this.newDport === this.vxlanPort);
-      ct.setMark(r, fast ? MARK_NAT | MARK_PREPASS_DNAT : MARK_NAT);
+      // The connection's later packets, both ways, may be translated by the connection table's
+      // pre-pass, before the ingress stage checks them (with their source from before): not
+      // for hairpin (its source NAT makes the reply's destination the node, a VTEP address),
+      // and not on the overlay's UDP port, which the ingress stage refuses from a pod towards
+      // a VTEP address: there the checks must see the packet as it came.
+      const vx = this.proto === CtProto.UDP && (this.newDport === this.vxlanPort || this.newSport === this.vxlanPort || this.ports >>> 16 === this.vxlanPort);
+      ct.setMark(r, this.hairpin || vx ? MARK_NAT : MARK_NAT | MARK_PREPASS_DNAT | MARK_PREPASS_REPLY);
       // What the rewrite changes in the checksums, per direction, for the packets after this one.
       const newPorts = packPorts(this.newSport, this.newDport);
       ct.setNodeAux(r, natSums(src, dst, this.ports, this.newSrc, this.newDst, newPorts));

@@ -3,13 +3,13 @@
  * table's own code: the same batches through a table that counts every packet in JS and through
  * one whose pre-pass counts the established connections' packets first must leave the same
  * entries (counters, flags, states, expiries, LRU order) and the same statistics. And the one
- * rewrite it makes, a Service connection's packet on its way to the backend, must write the bytes
- * the NAT stage would (natRewrite).
+ * rewrite it makes, a Service connection's packet translated to or from its backend, must write
+ * the bytes the NAT stage would (natRewrite).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { META_STRIDE, Meta, MetaFlag } from '../../src/buf/batch.js';
-import { ConnTable, CtProto, MARK_PREPASS_DNAT, PREPASS_DNAT, PrepassFraming, packPorts } from '../../src/conntrack/table.js';
+import { ConnTable, CtProto, MARK_PREPASS_DNAT, MARK_PREPASS_REPLY, PREPASS_NAT, PrepassFraming, packPorts } from '../../src/conntrack/table.js';
 import { TcpFlag } from '../../src/conntrack/tcp.js';
 import { Errno } from '../../src/io/errno.js';
 import { nativeUnavailableReason } from '../../src/io/native.js';
@@ -233,15 +233,16 @@ describe.skipIf(nativeUnavailableReason() !== null)('ConnTable.prepass: the batc
   });
 });
 
-describe.skipIf(nativeUnavailableReason() !== null)('ConnTable.prepass translates the packets of a Service connection to its backend (MARK_PREPASS_DNAT)', () => {
+describe.skipIf(nativeUnavailableReason() !== null)('ConnTable.prepass translates the packets of a Service connection, both ways (MARK_PREPASS_DNAT, MARK_PREPASS_REPLY)', () => {
   const VIP = ip('10.96.0.10'), BE = ip('10.244.2.5');
+  const BOTH = MARK_NAT | MARK_PREPASS_DNAT | MARK_PREPASS_REPLY;
 
   /**
    * svc: a translated connection client:sport -> vip:dport, answered by be:bport -> client:nsport
    * (nsport: the source port the NAT gave it), set up as ServiceNat.act does: marked, with its
    * checksum changes stored per direction. TCP is taken to ESTABLISHED.
    */
-  function svc(ct: ConnTable, proto: number, client: number, sport: number, vip: number, dport: number, be: number, bport: number, nsport = sport, mark = MARK_NAT | MARK_PREPASS_DNAT): number {
+  function svc(ct: ConnTable, proto: number, client: number, sport: number, vip: number, dport: number, be: number, bport: number, nsport = sport, mark = BOTH): number {
     const ports = packPorts(sport, dport), np = packPorts(nsport, bport);
     const n = ct.create(proto, client | 0, vip | 0, ports, be | 0, client | 0, packPorts(bport, nsport), proto === CtProto.TCP ? SYN : 0, 60, 1000);
     if (n < 0) return n;
@@ -259,63 +260,84 @@ describe.skipIf(nativeUnavailableReason() !== null)('ConnTable.prepass translate
     return b;
   }
   const frameAt = (b: { arena: Buffer; meta: Int32Array }, i: number): Buffer => b.arena.subarray(b.meta[i * META_STRIDE + Meta.START]!, b.meta[i * META_STRIDE + Meta.END]!);
+  const VXLAN_VNI1 = Buffer.from([0x08, 0, 0, 0, 0, 0, 1, 0]);
+  /** The pseudo-header sum a sender with checksum offload leaves in the field (ingress-overlay.ts offloadState). */
+  const pseudo = (f: Buffer): number => {
+    const src = f.readUInt32BE(26), dst = f.readUInt32BE(30), room = f.readUInt16BE(16) - (f[14]! & 0x0f) * 4;
+    let ps = (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + f[23]! + room;
+    ps = (ps >>> 16) + (ps & 0xffff);
+    return (ps >>> 16) + (ps & 0xffff);
+  };
 
-  it('any tuple, checksum and offload state: the bytes natRewrite writes, and the slot says it translated', () => {
+  it('any tuple, checksum, offload state, direction and framing: the bytes natRewrite writes, and the slot says it translated', () => {
     const u32 = fc.integer({ min: 1, max: 0xffff_fffe }), u16 = fc.integer({ min: 1, max: 0xffff });
     const csum = fc.oneof(fc.integer({ min: 0, max: 0xffff }), fc.constantFrom(0, 0xffff));
     let translated = 0;
     fc.assert(fc.property(
-      fc.constantFrom(CtProto.TCP, CtProto.UDP), fc.constantFrom(0, 10, 12), fc.boolean(), fc.tuple(u32, u16, u32, u16, u32, u16), fc.option(u16), csum, fc.integer({ min: 0, max: 60 }),
-      (proto, vlen, partialFlag, [client, sport, vip, dport, be, bport], newSport, sum, payload) => {
+      fc.constantFrom(CtProto.TCP, CtProto.UDP), fc.constantFrom('pod', 'pod-vnet', 'overlay'), fc.boolean(), fc.boolean(), fc.tuple(u32, u16, u32, u16, u32, u16), fc.option(u16), csum, fc.integer({ min: 0, max: 60 }),
+      (proto, framing, isReply, partialFlag, [client, sport, vip, dport, be, bport], newSport, sum, payload) => {
         const ct = new ConnTable({ capacity: 8, seed: 3 });
-        const nsport = newSport ?? sport, partial = vlen > 0 && partialFlag;
+        const nsport = newSport ?? sport;
         fc.pre(svc(ct, proto, client, sport, vip, dport, be, bport, nsport) >= 0);
-        const l3 = { srcMac: MAC_A, dstMac: MAC_B, src: client, dst: vip, sport, dport, payload };
+        // The packet as it comes, and where the translation takes it (the other tuple, inverted).
+        const [src, sp, dst, dp] = isReply ? [be, bport, client, nsport] : [client, sport, vip, dport];
+        const [ns, nsp, nd, ndp] = isReply ? [vip, dport, client, sport] : [client, nsport, be, bport];
+        const l3 = { srcMac: MAC_A, dstMac: MAC_B, src, dst, sport: sp, dport: dp, payload };
         const f = proto === CtProto.TCP ? tcp({ ...l3, flags: ACK | PSH }) : udp(l3);
-        f.writeUInt16BE(sum, 34 + (proto === CtProto.TCP ? 16 : 6));
+        const at = 34 + (proto === CtProto.TCP ? 16 : 6);
+        const partial = framing === 'pod-vnet' ? partialFlag : framing === 'overlay' ? partialFlag && pseudo(f) !== 0 : false;
+        f.writeUInt16BE(framing === 'overlay' && partial ? pseudo(f) : sum, at);
+        // Over the overlay a field that happens to equal the pseudo-header sum is partial (as offloadState takes it).
+        fc.pre(framing !== 'overlay' || partial || f.readUInt16BE(at) !== pseudo(f) || f.readUInt16BE(at) === 0);
         const want = Buffer.from(f), L = FrameLayout.of(want);
         L.l4();
-        natRewrite(L, partial, client, be, nsport, bport);
-        const b = batchWithVnet([f], vlen, partial ? 1 : 0), out = new Int32Array(1);
-        expect(ct.prepass(b.arena, b.meta, 1, 1000, PrepassFraming.POD, 0, client, vlen, out)).toBe(1);
-        expect((out[0]! & PREPASS_DNAT) !== 0).toBe(true);
-        expect(frameAt(b, 0).toString('hex')).toBe(want.toString('hex'));
-        expect(ct.take(out[0]!)).toBe(ct.lookup(proto, client | 0, vip | 0, packPorts(sport, dport), 1000));
+        natRewrite(L, partial, ns, nd, nsp, ndp);
+        const vlen = framing === 'pod-vnet' ? 12 : 0, out = new Int32Array(1);
+        const b = framing === 'overlay' ? batchOf([Buffer.concat([VXLAN_VNI1, f])]) : batchWithVnet([f], vlen, partial ? 1 : 0);
+        const r = framing === 'overlay' ? ct.prepass(b.arena, b.meta, 1, 1000, PrepassFraming.VXLAN_UDP, 1, 0, 0, out)
+          : ct.prepass(b.arena, b.meta, 1, 1000, PrepassFraming.POD, 0, src, vlen, out);
+        expect(r).toBe(1);
+        expect((out[0]! & PREPASS_NAT) !== 0).toBe(true);
+        expect(frameAt(b, 0).subarray(framing === 'overlay' ? 8 : 0).toString('hex')).toBe(want.toString('hex'));
+        expect(ct.take(out[0]!)).toBe(ct.lookup(proto, src | 0, dst | 0, packPorts(sp, dp), 1000));
         translated++;
-      }), { numRuns: 2000, seed: 20261206 });
-    expect(translated).toBeGreaterThan(1500);
+      }), { numRuns: 3000, seed: 20261206 });
+    expect(translated).toBeGreaterThan(2500);
   });
 
-  it('translates nothing else: replies, unmarked or hairpin connections, the overlay, a packet it leaves to the stages', () => {
+  it('translates only the directions an entry is marked for, and not what it leaves to the stages', () => {
     const CLIENT = POD, ct = new ConnTable({ capacity: 16, seed: 3 });
     svc(ct, CtProto.UDP, CLIENT, 40000, VIP, 53, BE, 5353);
-    svc(ct, CtProto.UDP, CLIENT, 40001, VIP, 53, BE, 5353, 40001, MARK_NAT); // marked as translated only (hairpin, or to the overlay's port)
+    svc(ct, CtProto.UDP, CLIENT, 40001, VIP, 53, BE, 5353, 40001, MARK_NAT); // translated, not for the pre-pass (hairpin, or on the overlay's port)
+    svc(ct, CtProto.UDP, CLIENT, 40003, VIP, 53, BE, 5353, 40003, MARK_NAT | MARK_PREPASS_DNAT); // one way only
     svc(ct, CtProto.TCP, CLIENT, 40002, VIP, 80, BE, 8080);
     const l3 = { srcMac: MAC_A, dstMac: MAC_B };
     const frames = [
-      udp({ ...l3, src: CLIENT, dst: VIP, sport: 40000, dport: 53, payload: 20 }), // translated
-      udp({ ...l3, src: BE, dst: CLIENT, sport: 5353, dport: 40000, payload: 20 }), // the reply: the source would change
+      udp({ ...l3, src: CLIENT, dst: VIP, sport: 40000, dport: 53, payload: 20 }), // to the backend
+      udp({ ...l3, src: BE, dst: CLIENT, sport: 5353, dport: 40000, payload: 20 }), // its reply
       udp({ ...l3, src: CLIENT, dst: VIP, sport: 40001, dport: 53, payload: 20 }), // not marked for the pre-pass
+      udp({ ...l3, src: BE, dst: CLIENT, sport: 5353, dport: 40003, payload: 20 }), // a reply of a connection marked one way
       tcp({ ...l3, src: CLIENT, dst: VIP, sport: 40002, dport: 80, flags: FIN | ACK, payload: 0 }), // a FIN: the stages' (state)
       tcp({ ...l3, src: CLIENT, dst: VIP, sport: 40002, dport: 80, flags: ACK, payload: 5 }), // after it: the stages' too
     ];
     const before = frames.map((f) => f.toString('hex'));
     const b = batchOf(frames), out = new Int32Array(frames.length);
-    expect(ct.prepass(b.arena, b.meta, frames.length, 1000, PrepassFraming.POD, 0, 0, 0, out)).toBe(3);
-    expect([...out].map((s) => (s < 0 ? 'js' : (s & PREPASS_DNAT) !== 0 ? 'dnat' : 'seen'))).toEqual(['dnat', 'seen', 'seen', 'js', 'js']);
-    expect(frames.map((_, i) => frameAt(b, i).toString('hex') !== before[i])).toEqual([true, false, false, false, false]);
-    expect(formatDst(frameAt(b, 0))).toBe('10.244.2.5:5353');
-    // Through the overlay (VXLAN in UDP): counted, never translated.
-    const vx = Buffer.concat([Buffer.from([0x08, 0, 0, 0, 0, 0, 1, 0]), udp({ ...l3, src: CLIENT, dst: VIP, sport: 40000, dport: 53, payload: 20 })]);
+    expect(ct.prepass(b.arena, b.meta, frames.length, 1000, PrepassFraming.POD, 0, 0, 0, out)).toBe(4);
+    expect([...out].map((s) => (s < 0 ? 'js' : (s & PREPASS_NAT) !== 0 ? 'nat' : 'seen'))).toEqual(['nat', 'nat', 'seen', 'seen', 'js', 'js']);
+    expect(frames.map((_, i) => frameAt(b, i).toString('hex') !== before[i])).toEqual([true, true, false, false, false, false]);
+    expect([flowOf(frameAt(b, 0)), flowOf(frameAt(b, 1))]).toEqual(['10.244.1.2:40000 > 10.244.2.5:5353', '10.96.0.10:53 > 10.244.1.2:40000']);
+    // The same reply through the overlay (VXLAN in UDP, and a whole underlay frame): translated too.
+    const vx = Buffer.concat([VXLAN_VNI1, udp({ ...l3, src: BE, dst: CLIENT, sport: 5353, dport: 40000, payload: 20 })]);
     const ov = batchOf([vx]);
     expect(ct.prepass(ov.arena, ov.meta, 1, 1000, PrepassFraming.VXLAN_UDP, 1, 0, 0, out)).toBe(1);
-    expect([(out[0]! & PREPASS_DNAT) !== 0, frameAt(ov, 0).equals(vx)]).toEqual([false, true]);
+    expect([(out[0]! & PREPASS_NAT) !== 0, flowOf(frameAt(ov, 0).subarray(8))]).toEqual([true, '10.96.0.10:53 > 10.244.1.2:40000']);
     // A virtio-net header length with an overlay framing is refused.
     expect(ct.prepass(ov.arena, ov.meta, 1, 1000, PrepassFraming.VXLAN_UDP, 1, 0, 10, out)).toBe(Errno.EINVAL);
   });
 });
 
-/** "dst:dport" of an Ethernet + IPv4 + TCP/UDP frame. */
-function formatDst(f: Buffer): string {
-  return `${[...f.subarray(30, 34)].join('.')}:${f.readUInt16BE(36)}`;
+/** "src:sport > dst:dport" of an Ethernet + IPv4 (20 bytes) + TCP/UDP frame. */
+function flowOf(f: Buffer): string {
+  const at = (o: number, p: number): string => `${[...f.subarray(o, o + 4)].join('.')}:${f.readUInt16BE(p)}`;
+  return `${at(26, 34)} > ${at(30, 36)}`;
 }

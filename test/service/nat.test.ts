@@ -399,7 +399,7 @@ describe('Services with the batch pre-pass (ConnTable.prepass): the same traffic
     expect(b.nat.ct.stats.prepassTranslated).toBeGreaterThanOrEqual(6 * (7 + 8));
   });
 
-  it('offloaded frames (partial checksums), hairpin and a Service on the overlay\'s port: the same frames out; only the client\'s packets to its backend are translated by the pre-pass', () => {
+  it('offloaded frames (partial checksums), hairpin and a Service on the overlay\'s port: the same frames out; hairpin and the overlay\'s port are not translated by the pre-pass', () => {
     const svc = service({ ports: [{ name: 'http', port: 80, targetPort: 8080 }, { name: 'dns', port: 53, protocol: 'UDP', targetPort: 5353 }, { name: 'vx', port: 4789, protocol: 'UDP', targetPort: 4789 }] });
     const a = node({ svc, prepass: false, clientVnet: 12 }), b = node({ svc, clientVnet: 12 });
     const sl = slice(BOTH), withVx: EndpointSlice = { ...sl, ports: [...(sl.ports ?? []), { name: 'vx', port: 4789, protocol: 'UDP' }] };
@@ -444,10 +444,44 @@ describe('Services with the batch pre-pass (ConnTable.prepass): the same traffic
     };
     expect([marked(SPORTS[0]!, 53), marked(SPORTS[0]!, 4789), marked(SPORTS[0]!, 53, LOCAL_BE.ip)]).toEqual([true, false, false]);
     expect(b.nat.translated).toBe(a.nat.translated);
-    // Nothing but the client's packets to port 80 and 53: TCP from round 3 (the handshake ends in
-    // round 2), six clients; UDP from round 1, but for the last client's, which a port with
-    // offloads reads after 16 frames (BIG_BATCH), in a batch of 2: too few for the pre-pass.
-    expect(b.nat.ct.stats.prepassTranslated).toBe(6 * 3 + 5 * 5);
+    // Nothing but the client's packets to port 80 and 53 and the backend's TCP replies: TCP from
+    // round 3 (the handshake ends in round 2), six clients; UDP from round 1, but for the last
+    // client's, which a port with offloads reads after 16 frames (BIG_BATCH), in a batch of 2:
+    // too few for the pre-pass; the replies from round 2 (round 1's SYN/ACK moves the state).
+    expect(b.nat.ct.stats.prepassTranslated).toBe(6 * 3 + 5 * 5 + 6 * 4);
+  });
+});
+
+describe('Services with the batch pre-pass: the ingress checks see a translated reply as it came', () => {
+  const UL3 = ip('198.51.100.3');
+  const fromPeer = (ul: number, inner: Buffer): Buffer => {
+    const t = new EncapTemplate({ srcMac: mac('02:00:c6:33:64:09'), dstMac: mac('02:00:c6:33:64:01'), srcIp: ul, dstIp: UL1, vni: 1 });
+    const b = Buffer.alloc(VXLAN_HEADROOM + inner.length);
+    inner.copy(b, VXLAN_HEADROOM);
+    return Buffer.from(b.subarray(t.encap(b, VXLAN_HEADROOM, b.length)));
+  };
+  const reply = (sport: number): Buffer => udp({ srcMac: N2_MAC, dstMac: VTEP_MAC, src: REMOTE_BE, dst: CLIENT.ip, sport: 5353, dport: sport, ttl: 63, payload: 30 });
+
+  it('a reply from the backend\'s node is translated back; the same reply from another peer (its inner source outside that peer\'s pod CIDR) is dropped, with and without the pre-pass', () => {
+    const a = node({ prepass: false }), b = node();
+    for (const n of [a, b]) {
+      n.sw.setPeers([
+        { name: 'n2', underlayIp: UL2, mac: N2_MAC, vni: 1, port: 4789, podCidr: Cidr.parse('10.244.2.0/24') },
+        { name: 'n3', underlayIp: UL3, mac: mac('0e:00:0a:f4:03:00'), vni: 1, port: 4789, podCidr: Cidr.parse('10.244.3.0/24') },
+      ]);
+      n.pick.i = 1; // the remote backend, 10.244.2.5 on n2
+      for (let sp = 40000; sp < 40006; sp++) n.client.inject(udpToVip(sp));
+      n.sw.pump();
+      n.ov.take();
+      for (let sp = 40000; sp < 40006; sp++) n.ov.inject(fromPeer(UL2, reply(sp))).inject(fromPeer(UL3, reply(sp)));
+      n.sw.pump();
+    }
+    const got = b.client.take().map((f) => f.frame);
+    expect(got).toEqual(a.client.take().map((f) => f.frame));
+    expect(got.map((f) => flow(f))).toEqual([40000, 40001, 40002, 40003, 40004, 40005].map((sp) => `10.96.0.10:53 > 10.244.1.2:${sp} ip good l4 good`));
+    expect([a.sw.stats.dropsByName(), b.sw.stats.dropsByName()]).toEqual([{ inner_src_not_in_peer_cidr: 6 }, { inner_src_not_in_peer_cidr: 6 }]);
+    // The pre-pass translated the replies it took (all six from n2, and n3's, dropped after).
+    expect([a.nat.ct.stats.prepassTranslated, b.nat.ct.stats.prepassTranslated]).toEqual([0, 12]);
   });
 });
 
