@@ -45,7 +45,7 @@ export interface ClusterOptions {
   readonly nodeIps: readonly number[];
   /** The hairpin SNAT source: the pod network's gateway on this node. */
   readonly gateway: number;
-  /** The overlay's UDP port (default 4789): Service translations to it stay out of the conntrack pre-pass. */
+  /** The overlay's UDP port (default 4789): Service connections on it stay out of the conntrack pre-pass. */
   readonly vxlanPort?: number;
   readonly conntrackCapacity?: number;
   readonly log?: Logger;

@@ -23,7 +23,7 @@
  * installed, the connection table's pre-pass (ConnTable.prepass) runs over the batch first:
  * the packets of established connections reach the stages already found and counted, the
  * policy stages that would pass them are skipped, and so is the NAT stage for the packets it
- * already translated (a pod's packets to a Service's backend).
+ * already translated (a Service connection's packets, both ways).
  */
 
 import { type FrameList, META_STRIDE, Meta, MetaFlag } from '../buf/batch.js';
@@ -135,7 +135,7 @@ export class Pipeline {
       }
     } else if (hooks && c.ipVersion !== 0) {
       const nat = this.serviceNat.table;
-      // natted already: the pre-pass translated it (a Service's packet to its backend).
+      // natted already: the pre-pass translated it (a Service connection's packet).
       if (nat !== null && !c.natted && (c.verdict === NEXT || c.verdict === Verdict.DELIVER)) {
         nat.decide(c);
         nat.act(c);

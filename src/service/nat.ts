@@ -29,9 +29,10 @@
  * connection. The later packets of a connection, both ways, are rewritten by the connection
  * table's batch pre-pass instead, with the checksum changes stored here (MARK_PREPASS_DNAT,
  * MARK_PREPASS_REPLY; the stage then sees them as natted), but for hairpin connections and ones
- * on the overlay's UDP port. Not handled: IPv4 fragments after the first (no ports: they pass untranslated; the
- * kernel reassembles before NAT, flatnet does not), and the ICMP errors the switch itself makes
- * about a translated packet (TTL exceeded, fragmentation needed) quote the backend address.
+ * on the overlay's UDP port. Not handled: IPv4 fragments after the first (no ports: they pass
+ * untranslated; the kernel reassembles before NAT, flatnet does not), and the ICMP errors the
+ * switch itself makes about a translated packet (TTL exceeded, fragmentation needed) quote the
+ * backend address.
  */
 
 import { ConnTable, CtProto, CtRefuse, MARK_PREPASS_DNAT, MARK_PREPASS_REPLY, packPorts } from '../conntrack/table.js';
@@ -69,7 +70,7 @@ export interface ServiceNatOptions {
   readonly clock: { readonly now: number };
   /** Uniform [0, 1) (tests fix it). */
   readonly random?: () => number;
-  /** The overlay's UDP port (default 4789): translations to it stay out of the pre-pass (see act). */
+  /** The overlay's UDP port (default 4789): connections on it stay out of the pre-pass (see act). */
   readonly vxlanPort?: number;
 }
 
