@@ -153,7 +153,7 @@ inline bool Parse(const uint8_t* a, int64_t s, int64_t e, Packet* p) {
   p->flagsFrag = Be16(ip + 6);
   p->l3 = s + 14;
   p->l4 = s + 14 + hl;
-  if ((Be16(ip + 6) & 0x1fff) != 0) return true;  // a later fragment: no transport header
+  if ((p->flagsFrag & 0x1fff) != 0) return true;  // a later fragment: no transport header
   const uint8_t* l4 = ip + hl;
   const uint32_t room = tot - hl;
   if (p->proto == kTcp || p->proto == kUdp || p->proto == kSctp) {

@@ -119,7 +119,7 @@ export interface CtStats {
   removed: number;
   /** Packets the batch pre-pass counted on their established connections (prepass()). */
   prepassed: number;
-  /** Of those, packets it also translated (DNAT to a Service's backend: MARK_PREPASS_DNAT). */
+  /** Of those, packets it also translated (a Service's, to its backend or back: MARK_PREPASS_DNAT, MARK_PREPASS_REPLY). */
   prepassTranslated: number;
 }
 

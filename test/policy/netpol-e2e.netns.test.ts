@@ -30,6 +30,7 @@ import { labDown, labNamespaces, labUp } from '../../src/lab/lab.js';
 import { loadManifest } from '../../src/lab/manifest.js';
 import { gridDiff, ProbeServers, probeMatrix, renderGrid, type Grid, type ProbePod, type ProbeProtocol } from '../../src/lab/probe.js';
 import { allPods, flatnetNodes, type LabState } from '../../src/lab/topology.js';
+import type { NetworkPolicy } from '../../src/policy/objects.js';
 import type { PolicyRow } from '../../src/policy/view.js';
 import { E2E_CASES, E2E_UPDATE_CASES, policiesOf, type Check, type E2eCase, type LabelChange } from '../support/netpol-cases.js';
 import { ensureDist, labSkipReason, REPO_ROOT, uniqueLabName } from '../support/lab.js';
@@ -63,15 +64,20 @@ describe.skipIf(skip !== null)(`the NetworkPolicy e2e suite in a lab from fixtur
   const installed = async (): Promise<string[][]> => Promise.all(flatnetNodes(lab).map(async (n) =>
     ((await request(n.socket!, { cmd: 'show', what: 'policy' }, 2000)) as PolicyRow[]).map((r) => `${r.namespace}/${r.name}`).sort()));
 
+  /** Polls `read` every 10 ms until `done` holds of what it read; returns the ms since `t0` (fails after IN_FORCE_LIMIT_MS). */
+  const until = async <T>(read: () => Promise<T>, done: (got: T) => boolean, t0: number, what: string): Promise<number> => {
+    for (;;) {
+      const got = await read();
+      if (done(got)) return performance.now() - t0;
+      if (performance.now() - t0 > IN_FORCE_LIMIT_MS) throw new Error(`${what} within ${IN_FORCE_LIMIT_MS} ms: ${JSON.stringify(got)}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+
   /** Polls until every node has exactly `want` installed; returns the ms since `t0`. */
   const untilInstalled = async (want: string[], t0: number): Promise<number> => {
     const w = JSON.stringify([...want].sort());
-    for (;;) {
-      const got = await installed();
-      if (got.every((g) => JSON.stringify(g) === w)) return performance.now() - t0;
-      if (performance.now() - t0 > IN_FORCE_LIMIT_MS) throw new Error(`policies ${w} not installed on every node within ${IN_FORCE_LIMIT_MS} ms: ${JSON.stringify(got)}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    return until(installed, (got) => got.every((g) => JSON.stringify(g) === w), t0, `policies ${w} not installed on every node`);
   };
 
   /** Every flatnet node's compile count (status: cluster.compiles). */
@@ -79,14 +85,16 @@ describe.skipIf(skip !== null)(`the NetworkPolicy e2e suite in a lab from fixtur
     ((await request(n.socket!, { cmd: 'status' }, 2000)) as { cluster: { compiles: number } }).cluster.compiles));
 
   /** Polls until every node has compiled its tables again since `before`; returns the ms since `t0`. */
-  const untilCompiled = async (before: number[], t0: number): Promise<number> => {
-    for (;;) {
-      const got = await compiles();
-      if (got.every((n, i) => n > before[i]!)) return performance.now() - t0;
-      if (performance.now() - t0 > IN_FORCE_LIMIT_MS) throw new Error(`not compiled again on every node within ${IN_FORCE_LIMIT_MS} ms: ${JSON.stringify(before)} -> ${JSON.stringify(got)}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
+  const untilCompiled = async (before: number[], t0: number): Promise<number> =>
+    until(compiles, (got) => got.every((n, i) => n > before[i]!), t0, `not compiled again on every node since ${JSON.stringify(before)}`);
+
+  /** apply writes `objects` to the store with one `flatnet apply` (their file, `file`, in the lab's state directory). */
+  const apply = (objects: readonly object[], file: string): void => {
+    const f = join(lab.stateDir, file);
+    writeFileSync(f, objects.map((o) => JSON.stringify(o)).join('\n---\n'));
+    store('apply', '-f', f);
   };
+  const policyObjects = (policies: readonly NetworkPolicy[]): object[] => policies.map((p) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', ...p }));
 
   /**
    * relabel writes the pods and namespaces `changes` names back to the store (as the store has
@@ -100,9 +108,7 @@ describe.skipIf(skip !== null)(`the NetworkPolicy e2e suite in a lab from fixtur
       for (const [k, v] of Object.entries(ch.add)) if (undo) delete labels[k]; else labels[k] = v;
       return { ...o, metadata: { ...o.metadata, labels } };
     });
-    const f = join(lab.stateDir, 'labels.json');
-    writeFileSync(f, objs.map((o) => JSON.stringify(o)).join('\n---\n'));
-    store('apply', '-f', f);
+    apply(objs, 'labels.json');
   };
 
   /** The truth table of a check as a grid; loopback is not judged, so it is what the lab does (reachable). */
@@ -169,13 +175,11 @@ describe.skipIf(skip !== null)(`the NetworkPolicy e2e suite in a lab from fixtur
   it.for(E2E_CASES.map((c) => [c.name, c] as const))('%s', async ([, c], ctx) => {
     const checks = c.checks.filter((k) => k.proto !== 'SCTP' || sctpMissing === null);
     if (checks.length === 0) ctx.skip(`SCTP: ${sctpMissing}`);
-    const f = join(lab.stateDir, 'case.json');
     // ipBlock cases: their CIDRs from the addresses IPAM gave the pods.
     const policies = policiesOf(c, (p) => byName.get(p)!.ip);
-    writeFileSync(f, policies.map((p) => JSON.stringify({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', ...p })).join('\n---\n'));
     const names = policies.map((p) => `${p.metadata.namespace}/${p.metadata.name}`);
     const t0 = performance.now();
-    store('apply', '-f', f);
+    apply(policyObjects(policies), 'case.json');
     applyMs.push(performance.now() - t0);
     inForceMs.push(await untilInstalled(names, performance.now()));
     const wrong = (await Promise.all(checks.map((chk) => probeCheck(c, chk, false)))).filter((x) => x !== null);
@@ -194,14 +198,12 @@ describe.skipIf(skip !== null)(`the NetworkPolicy e2e suite in a lab from fixtur
     const wrong: string[] = [];
     let prev = '';
     let labelled: readonly LabelChange[] = [];
-    const f = join(lab.stateDir, 'case.json');
     for (const [i, step] of c.steps.entries()) {
       const policies = JSON.stringify(step.policies), added = step.labels.slice(labelled.length);
       expect(policies !== prev && added.length > 0, 'a state changes its policies or its labels, not both').toBe(false);
       const before = await compiles();
       if (policies !== prev) {
-        writeFileSync(f, step.policies.map((p) => JSON.stringify({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', ...p })).join('\n---\n'));
-        store('apply', '-f', f);
+        apply(policyObjects(step.policies), 'case.json');
         const t = performance.now();
         const ms = await untilCompiled(before, t);
         if (i > 0) updateMs.push(ms);
@@ -235,9 +237,7 @@ describe.skipIf(skip !== null)(`the NetworkPolicy e2e suite in a lab from fixtur
   it('`flatnet lab probe` prints a grid per port and protocol between the manifest\'s pods, and --expect exits 1 on a mismatch', async () => {
     // The suite's "any port traffic to a server on a specific protocol": TCP into x/a open, UDP closed.
     const c = E2E_CASES.find((k) => k.name === 'should enforce ingress policy allowing any port traffic to a server on a specific protocol')!;
-    const f = join(lab.stateDir, 'cli.json');
-    writeFileSync(f, policiesOf(c, (p) => byName.get(p)!.ip).map((p) => JSON.stringify({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', ...p })).join('\n---\n'));
-    store('apply', '-f', f);
+    apply(policyObjects(policiesOf(c, (p) => byName.get(p)!.ip)), 'cli.json');
     await untilInstalled(['x/allow-ingress-by-proto'], performance.now());
     const names = [...byName.keys()].sort();
     const grid = (proto: ProbeProtocol, open: (from: string, to: string) => boolean): string => renderGrid({ proto, port: 80, pods: names, reach: Object.fromEntries(names.map((fr) => [fr, Object.fromEntries(names.map((to) => [to, open(fr, to)]))])) });
