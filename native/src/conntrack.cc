@@ -11,8 +11,10 @@
 // move is left to JS (ConnTable.take, when the pipeline gets to the packet), so the LRU order
 // stays the packets' order. Each packet gets a slot: its tuple node, or -1 for JS to do all of
 // it. Once one packet of an entry is left to JS, the entry's later packets in the batch are too,
-// so every entry sees its packets in order. Everything else (create, judge, remove, the TCP
-// state machine) stays in JS, the only place it is written.
+// so every entry sees its packets in order (and so its mark cannot change before JS gets to a
+// packet this pass took: the slot also says which policy stages pass the packet, a reply or
+// one of a connection that stage allowed, read off the mark). Everything else (create, judge,
+// remove, the TCP state machine) stays in JS, the only place it is written.
 //
 // One rewrite too: a packet of a connection a Service translated gets the translation JS chose
 // and stored with the connection (src/service/nat.ts natApply's arithmetic, the aux word) when
@@ -37,6 +39,8 @@ constexpr int32_t kNil = -1;
 constexpr int kHeld = 64;            // connections one batch may leave to JS before the rest of it goes there too
 constexpr int32_t kTouch = 1 << 30;  // an out slot's bit: the entry moves to the LRU tail when JS takes the packet
 constexpr int32_t kNat = 1 << 29;    // an out slot's bit: the packet was translated here (table.ts PREPASS_NAT)
+constexpr int32_t kMarkPolicy = 1 | 2;     // an entry's mark bits: this node's egress (1), ingress (2) policy stage allowed it (table.ts MARK_POLICY_EGRESS, MARK_POLICY_INGRESS)
+constexpr int kPassShift = 27;             // an out slot's bits 27-28: the packet is a reply or its entry has that policy bit (table.ts PREPASS_PASS_EGRESS, PREPASS_PASS_INGRESS)
 constexpr int32_t kMarkPrepassDnat = 8;    // an entry's mark bit: its original direction may be rewritten here (table.ts MARK_PREPASS_DNAT)
 constexpr int32_t kMarkPrepassReply = 16;  // an entry's mark bit: its replies may be rewritten here (table.ts MARK_PREPASS_REPLY)
 constexpr uint8_t kTcp = 6, kUdp = 17, kIcmp = 1, kSctp = 132;
@@ -379,6 +383,9 @@ napi_value CtPrepass(napi_env env, napi_callback_info info) {
             // a packet of this connection went to JS earlier in the batch: so do the rest
           } else if (easy) {
             int32_t v = Seen(t, node, p.proto, p.len, now) ? node | kTouch : node;
+            // Whether each policy stage passes it as it is (enforcer.ts): a reply, or a
+            // connection that stage allowed.
+            v |= ((node & 1) != 0 ? kMarkPolicy : t.marks[ent] & kMarkPolicy) << kPassShift;
             // A Service's packet, to its backend or back from it: translated here (see the top).
             if ((t.marks[ent] & ((node & 1) == 0 ? kMarkPrepassDnat : kMarkPrepassReply)) != 0 && p.hasPorts && (vlen == 0 || s >= vlen)) {
               const bool partial = framing == kPod ? vlen != 0 && (arena[s - vlen] & 1) != 0  // VIRTIO_NET_HDR_F_NEEDS_CSUM

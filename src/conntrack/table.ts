@@ -126,9 +126,26 @@ export interface CtStats {
 const NIL = -1;
 /** How many releases between a pre-pass and the end of its batch take() tells apart (more: every node counts as released). */
 const RELEASE_LOG = 16;
-/** A prepass() slot: the tuple node in these bits; bit 30 (PREPASS_TOUCH) set when the entry is to move to the LRU tail (native/src/conntrack.cc kTouch), bit 29 PREPASS_NAT. */
-const PREPASS_NODE = 0x1fff_ffff;
+/**
+ * A prepass() slot: the tuple node in these bits (capacity is at most 2^24: nodes below 2^25);
+ * bit 30 (PREPASS_TOUCH) set when the entry is to move to the LRU tail (native/src/conntrack.cc
+ * kTouch), bit 29 PREPASS_NAT, bits 27 and 28 PREPASS_PASS_EGRESS and PREPASS_PASS_INGRESS.
+ */
+export const PREPASS_NODE = 0x07ff_ffff;
 const PREPASS_TOUCH = 1 << 30;
+/**
+ * Mark bits of the policy stages (src/policy/enforcer.ts): this node's egress (ingress) stage
+ * allowed the connection's ORIGINAL direction.
+ */
+export const MARK_POLICY_EGRESS = 1;
+export const MARK_POLICY_INGRESS = 2;
+/**
+ * A prepass() slot's bits: the packet is a reply, or its entry carries MARK_POLICY_EGRESS
+ * (MARK_POLICY_INGRESS): the policy stage of that direction passes it as it is, and the pipeline
+ * skips that stage (src/pipeline/policy.ts PolicyTable; native/src/conntrack.cc kPassShift).
+ */
+export const PREPASS_PASS_EGRESS = MARK_POLICY_EGRESS << 27;
+export const PREPASS_PASS_INGRESS = MARK_POLICY_INGRESS << 27;
 /** A prepass() slot's bit: the pre-pass translated the packet (native/src/conntrack.cc kNat; see MARK_PREPASS_DNAT and MARK_PREPASS_REPLY). */
 export const PREPASS_NAT = 1 << 29;
 /**
@@ -404,9 +421,11 @@ export class ConnTable {
    * take for `vni`), with a bit for the LRU move take() makes, and PREPASS_NAT when it also
    * translated the packet (a Service's packet, its entry marked MARK_PREPASS_DNAT or
    * MARK_PREPASS_REPLY for its direction; `vlen`: the virtio-net header's length in front of
-   * each pod frame, 0 for none). The pipeline hands a slot to take() when it gets to the
-   * packet, and the stages take its node as found and seen (FrameContext.ctNode, ctSeen) and
-   * its translation as done (FrameContext.natted). `framing`: PrepassFraming.
+   * each pod frame, 0 for none), and PREPASS_PASS_EGRESS / PREPASS_PASS_INGRESS when the packet
+   * is a reply or its entry carries MARK_POLICY_EGRESS / MARK_POLICY_INGRESS. The pipeline hands
+   * a slot to take() when it gets to the packet, and the stages take its node as found and seen
+   * (FrameContext.ctNode, ctSeen), its translation as done (FrameContext.natted) and the policy
+   * stages it passes as passed (ctPassEgress, ctPassIngress). `framing`: PrepassFraming.
    * Returns how many packets it took, 0 without the addon (every packet then goes the stages'
    * way), or -errno: EINVAL (bad arguments), ENOSPC (`out` has fewer slots than the batch's
    * packets; nothing was done).

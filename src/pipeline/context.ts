@@ -149,7 +149,8 @@ export class FrameContext extends FrameLayout {
   ctSeen = false;
   /**
    * The batch's pre-pass found this packet's connection, and the policy-egress (ingress) table
-   * passes it (PolicyTable.passes, asked in processBatch): the stage is skipped.
+   * passes it (the pre-pass's slot says so: PREPASS_PASS_EGRESS, PREPASS_PASS_INGRESS; see
+   * PolicyTable.tracking): the stage is skipped.
    */
   ctPassEgress = false;
   ctPassIngress = false;

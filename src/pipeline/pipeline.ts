@@ -27,7 +27,7 @@
  */
 
 import { type FrameList, META_STRIDE, Meta, MetaFlag } from '../buf/batch.js';
-import { PREPASS_NAT, PrepassFraming } from '../conntrack/table.js';
+import { PREPASS_NAT, PREPASS_PASS_EGRESS, PREPASS_PASS_INGRESS, PrepassFraming } from '../conntrack/table.js';
 import { Errno } from '../io/errno.js';
 import { EMPTY, EMPTY_DV, dataViewOf } from '../wire/bytes.js';
 import { formatIpv4 } from '../wire/addr.js';
@@ -254,15 +254,15 @@ export class Pipeline {
         if (vlen > 0) c.readOffload(s - vlen);
         if (hints !== null) {
           // The slot's connection, found and seen, whether the pre-pass translated the packet,
-          // and whether each policy stage passes it: asked here, not in run(), whose inlining
-          // budget is spent on the stages (see run).
+          // and whether each policy stage passes it (see PolicyTable.tracking): read here, not
+          // in run(), whose inlining budget is spent on the stages (see run).
           const slot = hints[k++]!, node = tr!.ct.take(slot);
           if (slot >= 0 && (slot & PREPASS_NAT) !== 0) c.natted = true;
           if (node >= 0) {
             c.ctNode = node;
             c.ctSeen = true;
-            c.ctPassEgress = pe !== null && pe.passes(c);
-            c.ctPassIngress = pi !== null && pi.passes(c);
+            c.ctPassEgress = pe !== null && (slot & PREPASS_PASS_EGRESS) !== 0;
+            c.ctPassIngress = pi !== null && (slot & PREPASS_PASS_INGRESS) !== 0;
           }
         }
         this.one(c);
@@ -321,8 +321,7 @@ export class Pipeline {
     if (node < 0) return;
     c.ctNode = node;
     c.ctSeen = true;
-    const pi = this.policyIngress.table;
-    c.ctPassIngress = pi !== null && pi.passes(c);
+    c.ctPassIngress = this.policyIngress.table !== null && (slot & PREPASS_PASS_INGRESS) !== 0;
   }
 }
 

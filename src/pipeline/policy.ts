@@ -36,15 +36,15 @@ export interface PolicyTable {
   act(c: FrameContext): void;
   /** explain tells a trace what deciding matched (cold: traces only). */
   explain(c: FrameContext, t: TraceRecorder): void;
-  /** Where it tracks connections (absent: the pipeline runs no pre-pass). */
-  readonly tracking?: Tracking;
   /**
-   * passes: the frame's connection was found and seen already (c.ctNode, c.ctSeen) and this
-   * table would pass it without a change wherever the frame goes (a reply, or a connection it
-   * allowed): decide and act would do nothing, so the pipeline skips them. The pipeline asks
-   * when it hands the stages a packet the pre-pass took (FrameContext.ctPassEgress, ctPassIngress).
+   * Where it tracks connections (absent: the pipeline runs no pre-pass). A table that tracks
+   * marks each connection it allowed with its direction's bit (MARK_POLICY_EGRESS,
+   * MARK_POLICY_INGRESS) and passes, without a change, every packet of such a connection, and
+   * every reply, once the connection was found and seen: for a packet the pre-pass took, the
+   * pipeline reads that off the pre-pass's slot (PREPASS_PASS_EGRESS, PREPASS_PASS_INGRESS:
+   * FrameContext.ctPassEgress, ctPassIngress) and skips the table's decide and act.
    */
-  passes(c: FrameContext): boolean;
+  readonly tracking?: Tracking;
 }
 
 export class PolicyStage {

@@ -21,7 +21,7 @@
  * that lists ports does not match them (the kernel reassembles first; flatnet does not).
  */
 
-import { ConnTable, CtProto, CtRefuse, packPorts } from '../conntrack/table.js';
+import { ConnTable, CtProto, CtRefuse, MARK_POLICY_EGRESS, MARK_POLICY_INGRESS, packPorts } from '../conntrack/table.js';
 import { QuotedPacket, TRACKED_TCP_FLAGS } from '../conntrack/packet.js';
 import { TCP_STATE_NAMES } from '../conntrack/tcp.js';
 import { Verdict, type FrameContext } from '../pipeline/context.js';
@@ -31,8 +31,6 @@ import type { TraceRecorder } from '../pipeline/trace-recorder.js';
 import { formatIpv4 } from '../wire/addr.js';
 import { PolicyReason, PolicySet, type Direction, type PolicyVerdict } from './engine.js';
 
-/** Mark bits: which stage of this node allowed the connection's ORIGINAL direction. */
-const MARK_EGRESS = 1, MARK_INGRESS = 2;
 
 const ICMP_ECHO_REPLY = 0, ICMP_ECHO_REQUEST = 8;
 
@@ -87,20 +85,10 @@ class DirectionTable implements PolicyTable {
   constructor(e: PolicyEnforcer, dir: Direction, clock: { readonly now: number }) {
     this.e = e;
     this.dir = dir;
-    this.bit = dir === 'egress' ? MARK_EGRESS : MARK_INGRESS;
+    // Which stage of this node allowed the connection's ORIGINAL direction.
+    this.bit = dir === 'egress' ? MARK_POLICY_EGRESS : MARK_POLICY_INGRESS;
     this.clock = clock;
     this.tracking = { ct: e.ct, clock };
-  }
-
-  /**
-   * passes: the packet's connection is known and seen (the pre-pass found it) and is a reply or
-   * one this stage allowed: what decide (REPLY, ALLOWED_BEFORE) and act (a refresh that finds
-   * the packet seen) would conclude, without either, wherever the frame is going (a frame this
-   * stage does not judge it passes anyway).
-   */
-  passes(c: FrameContext): boolean {
-    const n = c.ctNode;
-    return n >= 0 && c.ctSeen && ((n & 1) === 1 || (this.e.ct.mark(n) & this.bit) !== 0);
   }
 
   /** The time as a whole number of milliseconds (a Smi: passing it on allocates nothing). */

@@ -9,7 +9,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { META_STRIDE, Meta, MetaFlag } from '../../src/buf/batch.js';
-import { ConnTable, CtProto, MARK_PREPASS_DNAT, MARK_PREPASS_REPLY, PREPASS_NAT, PrepassFraming, packPorts } from '../../src/conntrack/table.js';
+import { ConnTable, CtProto, MARK_POLICY_EGRESS, MARK_POLICY_INGRESS, MARK_PREPASS_DNAT, MARK_PREPASS_REPLY, PREPASS_NAT, PREPASS_NODE, PREPASS_PASS_EGRESS, PREPASS_PASS_INGRESS, PrepassFraming, packPorts } from '../../src/conntrack/table.js';
 import { TcpFlag } from '../../src/conntrack/tcp.js';
 import { Errno } from '../../src/io/errno.js';
 import { nativeUnavailableReason } from '../../src/io/native.js';
@@ -67,15 +67,25 @@ function key(p: Pkt): { ports: number; flags: number } {
   return { ports: packPorts(p.sport, p.dport), flags: p.proto === CtProto.TCP ? p.flags & (SYN | ACK | FIN | RST) : 0 };
 }
 
-/** track: what the stages do with a packet's connection (lookup, a closed one reopened, seen or create). */
+/**
+ * track: what the stages do with a packet's connection (lookup, a closed one reopened, seen or
+ * create); a new connection gets policy mark bits from its source port (none, either or both).
+ */
 function track(ct: ConnTable, p: Pkt, now: number): void {
   const { ports, flags } = key(p), len = frameOf({ ...p, kind: 'ok' }).length - 14;
   let n = ct.lookup(p.proto, p.src, p.dst, ports, now);
   if (n >= 0 && ct.reopens(n, flags)) { ct.remove(n); n = -1; }
   if (n >= 0) { ct.seen(n, flags, len, now); return; }
   const rports = p.proto === CtProto.ICMP ? ports : packPorts(ports & 0xffff, ports >>> 16);
-  ct.create(p.proto, p.src, p.dst, ports, p.dst, p.src, rports, flags, len, now);
+  const r = ct.create(p.proto, p.src, p.dst, ports, p.dst, p.src, rports, flags, len, now);
+  if (r >= 0) ct.setMark(r, (ports >>> 16) & (MARK_POLICY_EGRESS | MARK_POLICY_INGRESS));
 }
+
+/** The policy stages a taken packet of node `n` passes (enforcer.ts): a reply, or a connection that stage allowed. */
+const passBits = (ct: ConnTable, n: number): number => {
+  const m = (n & 1) === 1 ? MARK_POLICY_EGRESS | MARK_POLICY_INGRESS : ct.mark(n);
+  return ((m & MARK_POLICY_EGRESS) !== 0 ? PREPASS_PASS_EGRESS : 0) | ((m & MARK_POLICY_INGRESS) !== 0 ? PREPASS_PASS_INGRESS : 0);
+};
 
 /**
  * run: one batch both ways. `js` counts every packet itself; `pre` runs the pre-pass and counts
@@ -96,6 +106,8 @@ function run(js: ConnTable, pre: ConnTable, pkts: readonly Pkt[], now: number, p
     if (tracked) track(js, p, now);
     const n = pre.take(slot);
     slots.push(n);
+    // A taken packet's slot says which policy stages pass it, as the entry's mark says.
+    if (n >= 0) expect(slot & (PREPASS_PASS_EGRESS | PREPASS_PASS_INGRESS)).toBe(passBits(pre, n));
     if (n < 0 && tracked) track(pre, p, now);
   }
   return { r, slots };
@@ -207,7 +219,7 @@ describe.skipIf(nativeUnavailableReason() !== null)('ConnTable.prepass: the batc
     expect(ct.prepass(arena, meta, 2, 1000, PrepassFraming.POD, 0, 0, 0, out)).toBe(2);
     const first = out[0]! & 0x1fff_ffff;
     ct.remove(first);
-    expect([ct.take(out[0]!), ct.take(out[1]!)]).toEqual([-1, out[1]! & 0x1fff_ffff]);
+    expect([ct.take(out[0]!), ct.take(out[1]!)]).toEqual([-1, out[1]! & PREPASS_NODE]);
   });
 
   it('overlay framings: one slot per datagram of a UDP GRO read; a VXLAN header the overlay would refuse is left to the stages', () => {
