@@ -31,7 +31,6 @@ import type { TraceRecorder } from '../pipeline/trace-recorder.js';
 import { formatIpv4 } from '../wire/addr.js';
 import { PolicyReason, PolicySet, type Direction, type PolicyVerdict } from './engine.js';
 
-
 const ICMP_ECHO_REPLY = 0, ICMP_ECHO_REQUEST = 8;
 
 /** What deciding found, kept for act (decide and act run back to back for one frame). */

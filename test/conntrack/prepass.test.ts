@@ -217,7 +217,7 @@ describe.skipIf(nativeUnavailableReason() !== null)('ConnTable.prepass: the batc
     const { arena, meta } = batchOf(flows.map(frameOf));
     const out = new Int32Array(2);
     expect(ct.prepass(arena, meta, 2, 1000, PrepassFraming.POD, 0, 0, 0, out)).toBe(2);
-    const first = out[0]! & 0x1fff_ffff;
+    const first = out[0]! & PREPASS_NODE;
     ct.remove(first);
     expect([ct.take(out[0]!), ct.take(out[1]!)]).toEqual([-1, out[1]! & PREPASS_NODE]);
   });
