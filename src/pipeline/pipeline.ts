@@ -241,7 +241,7 @@ export class Pipeline {
     // and counted in one native call (ConnTable.prepass), handed to the stages as found and
     // seen, one slot per packet loaded below (`k`). Not for a frame or two: the call costs
     // more than it saves.
-    const tr = this.tracking, pe = this.policyEgress.table, pi = this.policyIngress.table;
+    const tr = this.tracking;
     let hints: Int32Array | null = null, k = 0;
     if (tr !== null && n >= PREPASS_MIN) hints = this.prepass(tr, sp, batch, n);
     c.clearOffload();
@@ -252,19 +252,7 @@ export class Pipeline {
       if (!overlay) {
         c.load(s, e, 0);
         if (vlen > 0) c.readOffload(s - vlen);
-        if (hints !== null) {
-          // The slot's connection, found and seen, whether the pre-pass translated the packet,
-          // and whether each policy stage passes it (see PolicyTable.tracking): read here, not
-          // in run(), whose inlining budget is spent on the stages (see run).
-          const slot = hints[k++]!, node = tr!.ct.take(slot);
-          if (slot >= 0 && (slot & PREPASS_NAT) !== 0) c.natted = true;
-          if (node >= 0) {
-            c.ctNode = node;
-            c.ctSeen = true;
-            c.ctPassEgress = pe !== null && (slot & PREPASS_PASS_EGRESS) !== 0;
-            c.ctPassIngress = pi !== null && (slot & PREPASS_PASS_INGRESS) !== 0;
-          }
-        }
+        if (hints !== null) this.hint(c, hints[k++]!);
         this.one(c);
         continue;
       }
@@ -308,9 +296,12 @@ export class Pipeline {
   }
 
   /**
-   * hint: the pod path's hand-over above, for an overlay packet (no egress policy applies to it);
-   * a packet the pre-pass translated keeps its source from before for the ingress stage's check
-   * (the tuple it was found by; none if that entry went since, and the check drops it).
+   * hint hands the stages a packet's pre-pass slot when the pipeline gets to the packet: its
+   * connection, found and seen; whether the pre-pass translated it, with its source from before
+   * for the ingress stage's checks (the tuple it was found by; none if that entry went since,
+   * and the overlay's check drops it); and whether each policy stage passes it (see
+   * PolicyTable.tracking). Done here, not in run(), whose inlining budget is spent on the
+   * stages (see run).
    */
   private hint(c: FrameContext, slot: number): void {
     const ct = this.tracking!.ct, node = ct.take(slot);
@@ -321,6 +312,7 @@ export class Pipeline {
     if (node < 0) return;
     c.ctNode = node;
     c.ctSeen = true;
+    c.ctPassEgress = this.policyEgress.table !== null && (slot & PREPASS_PASS_EGRESS) !== 0;
     c.ctPassIngress = this.policyIngress.table !== null && (slot & PREPASS_PASS_INGRESS) !== 0;
   }
 }
