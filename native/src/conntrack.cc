@@ -39,6 +39,7 @@ constexpr int32_t kNil = -1;
 constexpr int kHeld = 64;            // connections one batch may leave to JS before the rest of it goes there too
 constexpr int32_t kTouch = 1 << 30;  // an out slot's bit: the entry moves to the LRU tail when JS takes the packet
 constexpr int32_t kNat = 1 << 29;    // an out slot's bit: the packet was translated here (table.ts PREPASS_NAT)
+constexpr int32_t kMiss = -2;        // an out slot: a TCP or UDP packet whose tuple has no live connection (table.ts PREPASS_MISS)
 constexpr int32_t kMarkPolicy = 1 | 2;     // an entry's mark bits: this node's egress (1), ingress (2) policy stage allowed it (table.ts MARK_POLICY_EGRESS, MARK_POLICY_INGRESS)
 constexpr int kPassShift = 27;             // an out slot's bits 27-28: the packet is a reply or its entry has that policy bit (table.ts PREPASS_PASS_EGRESS, PREPASS_PASS_INGRESS)
 constexpr int32_t kMarkPrepassDnat = 8;    // an entry's mark bit: its original direction may be rewritten here (table.ts MARK_PREPASS_DNAT)
@@ -320,7 +321,9 @@ inline int64_t Packets(const int32_t* m, int32_t framing) {
 // packets it took, or -EINVAL / -ENOSPC (out too short); 0 when `room` (free entries) is below
 // the batch's packets. Frames [0, n) of the batch, one `out` slot per packet in the order the
 // pipeline loads them: none for a TRUNCATED frame, one per datagram of an overlay frame read
-// with UDP GRO (GSO_SIZE bytes each), one for any other frame. podIp != 0: a packet whose
+// with UDP GRO (GSO_SIZE bytes each), one for any other frame; every slot is written when it
+// returns 0 or more: the node a packet was taken on (with the bits above), kMiss for a TCP or
+// UDP packet whose tuple has no live connection, -1 for the rest. podIp != 0: a packet whose
 // source is another address is left alone (the ingress stage drops it as spoofed). vlen: the
 // length of the virtio-net header in front of each pod frame (0: none), whose NEEDS_CSUM flag
 // says the frame's checksum is partial (for Translate).
@@ -347,11 +350,11 @@ napi_value CtPrepass(napi_env env, napi_callback_info info) {
     if ((m[kMetaFlags] & kFlagTruncated) == 0) slots += Packets(m, framing);
   }
   if (slots > outLen) return RetI32(env, -ENOSPC);
+  for (size_t k = 0; k < slots; k++) out[k] = kNil;
   // Fewer free entries than packets: a new connection of this batch might need an entry
   // evicted (ConnTable.makeRoom), and that choice depends on the LRU order and flags this pass
   // would change ahead of the packets before it. Not run then: the batch goes to JS in order.
   if (slots > static_cast<size_t>(room)) return RetI32(env, 0);
-  for (size_t k = 0; k < slots; k++) out[k] = kNil;
   // Entries a packet of this batch left to JS: their later packets go to JS too.
   int32_t held[kHeld];
   int nheld = 0;
@@ -374,7 +377,10 @@ napi_value CtPrepass(napi_env env, napi_callback_info info) {
       Packet p;
       if (s >= 0 && Parse(arena, s, de, &p) && (podIp == 0 || p.src == podIp)) {
         const int32_t node = Lookup(t, p.proto, p.src, p.dst, p.ports, now);
-        if (node != kNil) {
+        if (node == kNil) {
+          // No connection: the stages need not look for one (ConnTable.missed says until when).
+          if (p.hasPorts && (p.proto == kTcp || p.proto == kUdp)) out[slot] = kMiss;
+        } else {
           const int32_t ent = node >> 1;
           bool isHeld = false;
           for (int h = 0; h < nheld && !isHeld; h++) isHeld = held[h] == ent;

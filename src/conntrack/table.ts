@@ -146,6 +146,11 @@ export const MARK_POLICY_INGRESS = 2;
  */
 export const PREPASS_PASS_EGRESS = MARK_POLICY_EGRESS << 27;
 export const PREPASS_PASS_INGRESS = MARK_POLICY_INGRESS << 27;
+/**
+ * A prepass() slot: a TCP or UDP packet (ports read) whose tuple had no live connection at the
+ * pass (native/src/conntrack.cc kMiss): the stages need not look it up while missed() holds.
+ */
+export const PREPASS_MISS = -2;
 /** A prepass() slot's bit: the pre-pass translated the packet (native/src/conntrack.cc kNat; see MARK_PREPASS_DNAT and MARK_PREPASS_REPLY). */
 export const PREPASS_NAT = 1 << 29;
 /**
@@ -204,6 +209,8 @@ export class ConnTable {
    */
   private relCount = 0;
   private readonly relLog = new Int32Array(RELEASE_LOG);
+  /** stats.inserted at the last prepass() that wrote its slots, or -1 (missed()). */
+  private insertedAtPass = -1;
 
   /**
    * `prepass: false` keeps the table out of the native pre-pass (prepass() takes nothing): the
@@ -414,8 +421,9 @@ export class ConnTable {
    * prepass applies a batch's packets of established connections to their entries before the
    * pipeline runs the batch (native/src/conntrack.cc). `out` gets one slot per packet, in the
    * order the pipeline loads them (none for a truncated frame; one per datagram of an overlay
-   * frame read with UDP GRO): the tuple node the packet was counted on, or -1 for a packet left
-   * to the stages (a new connection, a TCP packet that may move the state, anything but plain
+   * frame read with UDP GRO): the tuple node the packet was counted on; PREPASS_MISS for a TCP
+   * or UDP packet no live connection has (see missed()); or -1 for a packet left to the stages
+   * (a new connection, a TCP packet that may move the state, anything but plain
    * IPv4 TCP or UDP, every later packet of a connection one of the batch's packets was left
    * to, a source other than `podIp` when it is not 0, a VXLAN header the overlay would not
    * take for `vni`), with a bit for the LRU move take() makes, and PREPASS_NAT when it also
@@ -426,18 +434,36 @@ export class ConnTable {
    * a slot to take() when it gets to the packet, and the stages take its node as found and seen
    * (FrameContext.ctNode, ctSeen), its translation as done (FrameContext.natted) and the policy
    * stages it passes as passed (ctPassEgress, ctPassIngress). `framing`: PrepassFraming.
-   * Returns how many packets it took, 0 without the addon (every packet then goes the stages'
-   * way), or -errno: EINVAL (bad arguments), ENOSPC (`out` has fewer slots than the batch's
-   * packets; nothing was done).
+   * Returns how many packets it took, 0 when it took none (then wroteSlots says whether `out`
+   * holds the batch's slots: -1 or PREPASS_MISS each, or all -1 when the table has fewer free
+   * entries than the batch has packets; not without the addon, where every packet goes the
+   * stages' way), or -errno: EINVAL (bad arguments), ENOSPC (`out` has fewer slots than the
+   * batch's packets; nothing was done).
    */
   prepass(arena: Buffer, meta: Int32Array, n: number, now: number, framing: PrepassFraming, vni: number, podIp: number, vlen: number, out: Int32Array): number {
     this.relCount = 0;
+    this.insertedAtPass = -1;
     let b = this.bound;
     if (b === undefined) b = this.bind();
     if (b === null) return 0;
     const r = loadNative().ctPrepass(b, arena, meta, n, now, framing, vni, podIp | 0, vlen, out, this.freeTop);
+    if (r >= 0) this.insertedAtPass = this.stats.inserted;
     if (r > 0) this.stats.prepassed += r;
     return r;
+  }
+
+  /** The last prepass() wrote a slot for each of the batch's packets (it returned 0 or more with the addon). */
+  get wroteSlots(): boolean {
+    return this.insertedAtPass >= 0;
+  }
+
+  /**
+   * missed: the slot is PREPASS_MISS and still true: no connection was created since the
+   * pre-pass (the only way a tuple becomes one a lookup finds), so looking the packet up would
+   * find nothing. A packet after one that opened a connection in the same batch is looked up.
+   */
+  missed(slot: number): boolean {
+    return slot === PREPASS_MISS && this.stats.inserted === this.insertedAtPass;
   }
 
   /**

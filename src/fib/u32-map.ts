@@ -52,3 +52,26 @@ export class U32Map<V> {
     for (const head of this.map.values()) for (let e: Entry<V> | null = head; e !== null; e = e.next) yield e.value;
   }
 }
+
+const FILTER_BITS = 16;
+
+/**
+ * U32Filter: a set of uint32 keys that answers "no" to most keys outside it with one load and
+ * no Map lookup: one bit per key's multiplicative hash (its top 16 bits) in a 65,536-bit table
+ * (8 KiB). mayHave() is true for every key added, and for a key outside the set only when its
+ * bit is shared (about k/65,536 of them for k keys): a filter in front of a map on a path where
+ * most keys miss (the NAT stage: packets to pod IPs among the Services' ClusterIPs).
+ */
+export class U32Filter {
+  private readonly bits = new Int32Array(1 << (FILTER_BITS - 5));
+
+  add(key: number): void {
+    const h = Math.imul(key | 0, 0x9e37_79b1) >>> (32 - FILTER_BITS);
+    this.bits[h >>> 5]! |= 1 << (h & 31);
+  }
+
+  mayHave(key: number): boolean {
+    const h = Math.imul(key | 0, 0x9e37_79b1) >>> (32 - FILTER_BITS);
+    return (this.bits[h >>> 5]! & (1 << (h & 31))) !== 0;
+  }
+}

@@ -154,6 +154,11 @@ export class FrameContext extends FrameLayout {
    */
   ctPassEgress = false;
   ctPassIngress = false;
+  /**
+   * The batch's pre-pass found no connection for this packet's tuple, and none was opened
+   * since (ConnTable.missed): the stages do not look it up (ctNode stays -1 until one opens it).
+   */
+  ctMissed = false;
   /** The packet's connection was opened by this packet (a later stage that denies it removes it). */
   ctNew = false;
   /**
@@ -205,6 +210,7 @@ export class FrameContext extends FrameLayout {
     this.ctSeen = false;
     this.ctPassEgress = false;
     this.ctPassIngress = false;
+    this.ctMissed = false;
     this.ctNew = false;
     this.ctReopen = -1;
     this.natted = false;

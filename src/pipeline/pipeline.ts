@@ -279,7 +279,7 @@ export class Pipeline {
     this.tx.flushAll();
   }
 
-  /** prepass runs the connection table's pre-pass over a batch: its slots, or null when it took no packet. */
+  /** prepass runs the connection table's pre-pass over a batch: its slots, or null when it wrote none. */
   private prepass(tr: Tracking, sp: SwitchPort, batch: FrameList, n: number): Int32Array | null {
     const framing = !sp.isOverlay ? PrepassFraming.POD
       : sp.rxFraming === Framing.UDP ? PrepassFraming.VXLAN_UDP
@@ -288,7 +288,7 @@ export class Pipeline {
     const podIp = sp.isPod ? sp.ip : 0, now = Math.floor(tr.clock.now), vlen = sp.isOverlay ? 0 : sp.vnetHdrLen;
     for (;;) {
       const r = tr.ct.prepass(batch.arena, batch.meta, n, now, framing as PrepassFraming, this.st.vni, podIp, vlen, this.hints);
-      if (r > 0) return this.hints;
+      if (r > 0 || (r === 0 && tr.ct.wroteSlots)) return this.hints;
       // More packets than slots (UDP GRO reads): room for 64 datagrams per frame, then again.
       if (r !== Errno.ENOSPC || this.hints.length >= n * 64) return null;
       this.hints = new Int32Array(n * 64);
@@ -300,12 +300,18 @@ export class Pipeline {
    * connection, found and seen; whether the pre-pass translated it, with its source from before
    * for the ingress stage's checks (the tuple it was found by; none if that entry went since,
    * and the overlay's check drops it); and whether each policy stage passes it (see
-   * PolicyTable.tracking). Done here, not in run(), whose inlining budget is spent on the
+   * PolicyTable.tracking). Or, for a packet no connection has, that the stages need not look
+   * for one (ConnTable.missed). Done here, not in run(), whose inlining budget is spent on the
    * stages (see run).
    */
   private hint(c: FrameContext, slot: number): void {
-    const ct = this.tracking!.ct, node = ct.take(slot);
-    if (slot >= 0 && (slot & PREPASS_NAT) !== 0) {
+    const ct = this.tracking!.ct;
+    if (slot < 0) {
+      c.ctMissed = ct.missed(slot);
+      return;
+    }
+    const node = ct.take(slot);
+    if ((slot & PREPASS_NAT) !== 0) {
       c.natted = true;
       c.preNatSrc = node >= 0 ? ct.nodeSrc(node) : 0;
     }

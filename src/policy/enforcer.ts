@@ -102,8 +102,9 @@ class DirectionTable implements PolicyTable {
     if (this.dir === 'egress' ? !c.ingress.isPod : c.verdict !== Verdict.DELIVER || c.out === null || !c.out.isPod) return;
     this.tuple(c);
     const ct = this.e.ct, now = this.now();
-    // The NAT stage (before this one) may have found or opened the connection already.
-    let n = c.ctNode >= 0 ? c.ctNode : ct.lookup(this.proto, c.srcIp | 0, c.dstIp | 0, this.ports, now);
+    // The NAT stage (before this one) may have found or opened the connection already, or the
+    // pre-pass found none (ctMissed; a packet the NAT stage translated has ctNode set by then).
+    let n = c.ctNode >= 0 ? c.ctNode : c.ctMissed ? -1 : ct.lookup(this.proto, c.srcIp | 0, c.dstIp | 0, this.ports, now);
     // A SYN on the tuple of a closed connection is a new connection: judged afresh (ConnTable.reopens).
     if (n >= 0 && c.ctNode < 0 && ct.reopens(n, this.tcpFlags)) { c.ctReopen = n; n = -1; }
     this.node = n;

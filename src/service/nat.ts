@@ -38,7 +38,7 @@
 import { ConnTable, CtProto, CtRefuse, MARK_PREPASS_DNAT, MARK_PREPASS_REPLY, packPorts } from '../conntrack/table.js';
 import { QuotedPacket, TRACKED_TCP_FLAGS } from '../conntrack/packet.js';
 import { TCP_STATE_NAMES, TcpFlag, TcpState } from '../conntrack/tcp.js';
-import { U32Map } from '../fib/u32-map.js';
+import { U32Filter, U32Map } from '../fib/u32-map.js';
 import type { FrameLayout } from '../mtu/layout.js';
 import { Reply, Verdict, type FrameContext } from '../pipeline/context.js';
 import { Drop } from '../pipeline/drop.js';
@@ -85,8 +85,9 @@ export class ServiceNat implements ServiceTable {
   private readonly clock: { readonly now: number };
   private readonly random: () => number;
   private readonly vxlanPort: number;
-  /** Frontends by ClusterIP (a short list each: one per port and protocol). */
+  /** Frontends by ClusterIP (a short list each: one per port and protocol), behind a filter most other addresses stop at. */
   private byIp = new U32Map<Frontend[]>();
+  private vips = new U32Filter();
   /** ClientIP affinity: client address -> frontend name -> backend. */
   private readonly affinity = new U32Map<Map<string, Affinity>>();
   // The plan decide made, for act (they run back to back for one frame).
@@ -159,9 +160,13 @@ export class ServiceNat implements ServiceTable {
   }
 
   private index(catalog: ServiceCatalog): void {
-    const m = new U32Map<Frontend[]>();
-    for (const fe of catalog.frontends) m.set(fe.ip, [...(m.get(fe.ip) ?? []), fe]);
+    const m = new U32Map<Frontend[]>(), f = new U32Filter();
+    for (const fe of catalog.frontends) {
+      m.set(fe.ip, [...(m.get(fe.ip) ?? []), fe]);
+      f.add(fe.ip);
+    }
     this.byIp = m;
+    this.vips = f;
   }
 
   decide(c: FrameContext): void {
@@ -177,8 +182,8 @@ export class ServiceNat implements ServiceTable {
     this.ports = ports;
     this.tcpFlags = proto === CtProto.TCP && room >= 14 ? dv.getUint8(l4 + 13) & TRACKED_TCP_FLAGS : 0;
     const ct = this.ct, now = this.now();
-    // The pre-pass (ConnTable.prepass) may have found the connection already.
-    let n = c.ctNode >= 0 ? c.ctNode : ct.lookup(proto, c.srcIp | 0, c.dstIp | 0, ports, now);
+    // The pre-pass (ConnTable.prepass) may have found the connection already, or found none.
+    let n = c.ctNode >= 0 ? c.ctNode : c.ctMissed ? -1 : ct.lookup(proto, c.srcIp | 0, c.dstIp | 0, ports, now);
     if (n >= 0 && this.tcpFlags === TcpFlag.SYN && ct.reopens(n, TcpFlag.SYN)) { c.ctReopen = n; n = -1; }
     if (n >= 0) {
       c.ctNode = n;
@@ -193,7 +198,7 @@ export class ServiceNat implements ServiceTable {
     }
     if (!c.ingress.isPod && !c.ingress.isHost) return;
     // New translations for routed frames only (a frame sent to a local pod's MAC is delivered there as addressed).
-    const list = c.verdict === Verdict.NEXT ? this.byIp.get(c.dstIp) : undefined;
+    const list = c.verdict === Verdict.NEXT && this.vips.mayHave(c.dstIp) ? this.byIp.get(c.dstIp) : undefined;
     if (list === undefined) {
       if (this.tcpFlags === TcpFlag.SYN) this.decideStale(c, ports, now);
       return;

@@ -9,7 +9,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { META_STRIDE, Meta, MetaFlag } from '../../src/buf/batch.js';
-import { ConnTable, CtProto, MARK_POLICY_EGRESS, MARK_POLICY_INGRESS, MARK_PREPASS_DNAT, MARK_PREPASS_REPLY, PREPASS_NAT, PREPASS_NODE, PREPASS_PASS_EGRESS, PREPASS_PASS_INGRESS, PrepassFraming, packPorts } from '../../src/conntrack/table.js';
+import { ConnTable, CtProto, MARK_POLICY_EGRESS, MARK_POLICY_INGRESS, MARK_PREPASS_DNAT, MARK_PREPASS_REPLY, PREPASS_MISS, PREPASS_NAT, PREPASS_NODE, PREPASS_PASS_EGRESS, PREPASS_PASS_INGRESS, PrepassFraming, packPorts } from '../../src/conntrack/table.js';
 import { TcpFlag } from '../../src/conntrack/tcp.js';
 import { Errno } from '../../src/io/errno.js';
 import { nativeUnavailableReason } from '../../src/io/native.js';
@@ -90,7 +90,8 @@ const passBits = (ct: ConnTable, n: number): number => {
 /**
  * run: one batch both ways. `js` counts every packet itself; `pre` runs the pre-pass and counts
  * the packets it left, taking each slot when it gets to its packet (as processBatch does).
- * Returns the pre-pass's result and its slots.
+ * Returns the pre-pass's result and, per packet, the node it took, PREPASS_MISS when the
+ * stages would skip the lookup (ConnTable.missed, checked against the lookup), or -1.
  */
 function run(js: ConnTable, pre: ConnTable, pkts: readonly Pkt[], now: number, podIp = 0): { r: number; slots: number[] } {
   const { arena, meta } = batchOf(pkts.map(frameOf), pkts.map((p) => p.kind === 'trunc'));
@@ -100,12 +101,15 @@ function run(js: ConnTable, pre: ConnTable, pkts: readonly Pkt[], now: number, p
   let k = 0;
   for (const p of pkts) {
     if (p.kind === 'trunc') continue;
-    const slot = r > 0 ? out[k]! : -1;
+    const slot = pre.wroteSlots ? out[k]! : -1;
     k++;
     const tracked = p.kind === 'ok' || p.kind === 'frag';
     if (tracked) track(js, p, now);
+    // A miss holds when the stages get to the packet: the lookup they skip would find nothing.
+    const missed = pre.missed(slot);
+    if (missed) expect(pre.lookup(p.proto, p.src, p.dst, key(p).ports, now)).toBe(-1);
     const n = pre.take(slot);
-    slots.push(n);
+    slots.push(missed ? PREPASS_MISS : n);
     // A taken packet's slot says which policy stages pass it, as the entry's mark says.
     if (n >= 0) expect(slot & (PREPASS_PASS_EGRESS | PREPASS_PASS_INGRESS)).toBe(passBits(pre, n));
     if (n < 0 && tracked) track(pre, p, now);
@@ -136,7 +140,7 @@ describe.skipIf(nativeUnavailableReason() !== null)('ConnTable.prepass: the batc
   const batches = fc.array(fc.record({ advance: fc.constantFrom(0, 0, 1, 999, 40_000, 200_000), events: fc.array(event, { minLength: 1, maxLength: 16 }) }), { minLength: 1, maxLength: 30 });
 
   it('random batches leave the same entries, counters, expiries and LRU order as counting in JS', () => {
-    let taken = 0, packets = 0;
+    let taken = 0, packets = 0, misses = 0;
     fc.assert(fc.property(batches, fc.integer({ min: 4, max: 40 }), (list, capacity) => {
       const js = new ConnTable({ capacity, seed: 5, prepass: false }), pre = new ConnTable({ capacity, seed: 5 });
       let now = 1000;
@@ -146,8 +150,9 @@ describe.skipIf(nativeUnavailableReason() !== null)('ConnTable.prepass: the batc
           const f = FLOWS[e.flow]!, p = e.reply ? reply(f) : f;
           return { ...p, flags: e.flags, payload: e.payload, kind: e.kind };
         });
-        const { r } = run(js, pre, pkts, now);
+        const { r, slots } = run(js, pre, pkts, now);
         expect(r).toBeGreaterThanOrEqual(0);
+        misses += slots.filter((x) => x === PREPASS_MISS).length;
         same(js, pre, now);
         if (js.size > 0 && now % 7 === 0) { js.sweep(now); pre.sweep(now); }
         packets += pkts.length;
@@ -159,18 +164,24 @@ describe.skipIf(nativeUnavailableReason() !== null)('ConnTable.prepass: the batc
     // pre-pass takes about one packet in six here (fixed seed), near 2,000 in all.
     expect(taken).toBeGreaterThan(1000);
     expect(taken / packets).toBeGreaterThan(0.1);
+    // And the misses the stages would not look up (a flow's first packet, one after a timeout).
+    expect(misses).toBeGreaterThan(300);
   });
 
   // Each row: the connections set up first (through the table's own code), the batch, and the
-  // slot each packet gets ('n': a node, -1: left to the stages).
+  // slot each packet gets ('n': a node, PREPASS_MISS: no connection, the stages skip the lookup,
+  // -1: left to the stages).
   const udpFlow = pkt({}), tcpFlow = pkt({ proto: CtProto.TCP, dport: 80 });
   const established = [tcpFlow, reply(tcpFlow, { flags: SYN | ACK }), { ...tcpFlow, flags: ACK }].map((p) => ({ ...p, flags: p.flags === 0 ? SYN : p.flags }));
-  const rows: ReadonlyArray<[string, readonly Pkt[], readonly Pkt[], ReadonlyArray<'n' | -1>]> = [
+  const M = PREPASS_MISS;
+  const rows: ReadonlyArray<[string, readonly Pkt[], readonly Pkt[], ReadonlyArray<'n' | -1 | -2>]> = [
     ['a tracked UDP flow, each way', [udpFlow], [udpFlow, reply(udpFlow), udpFlow], ['n', 'n', 'n']],
-    ['a new connection', [], [udpFlow], [-1]],
+    ['a new connection', [], [udpFlow], [M]],
+    ['a new connection\'s second packet in the batch is looked up (the first opened it)', [], [udpFlow, udpFlow, pkt({ sport: 40001 })], [M, -1, -1]],
+    ['a new TCP connection: the SYN', [], [{ ...tcpFlow, flags: SYN }], [M]],
     ['TCP data on an ESTABLISHED connection', established, [{ ...tcpFlow, flags: ACK | PSH, payload: 100 }, reply(tcpFlow, { flags: ACK })], ['n', 'n']],
     ['TCP: a FIN after data is left to the stages', established, [{ ...tcpFlow, flags: ACK }, { ...tcpFlow, flags: FIN | ACK }], ['n', -1]],
-    ['TCP: once a packet is left to the stages, so are its connection\'s later ones', established, [{ ...tcpFlow, flags: FIN | ACK }, reply(tcpFlow, { flags: ACK }), udpFlow], [-1, -1, -1]],
+    ['TCP: once a packet is left to the stages, so are its connection\'s later ones', established, [{ ...tcpFlow, flags: FIN | ACK }, reply(tcpFlow, { flags: ACK }), udpFlow], [-1, -1, M]],
     ['TCP: RST and SYN on an ESTABLISHED connection', established, [{ ...tcpFlow, flags: RST }], [-1]],
     ['TCP before ESTABLISHED (SYN_SENT)', [{ ...tcpFlow, flags: SYN }], [{ ...tcpFlow, flags: ACK }], [-1]],
     ['an ICMP echo of a tracked ping', [pkt({ proto: CtProto.ICMP, sport: 7, dport: 0 })], [pkt({ proto: CtProto.ICMP, sport: 7, dport: 0 })], [-1]],
@@ -182,18 +193,18 @@ describe.skipIf(nativeUnavailableReason() !== null)('ConnTable.prepass: the batc
     const js = new ConnTable({ capacity: 16, seed: 9, prepass: false }), pre = new ConnTable({ capacity: 16, seed: 9 });
     for (const p of setup) { track(js, p, 1000); track(pre, p, 1000); }
     const { slots } = run(js, pre, batch, 1001);
-    expect(slots.map((s) => (s >= 0 ? 'n' : -1))).toEqual(want);
+    expect(slots.map((s) => (s >= 0 ? 'n' : s))).toEqual(want);
     same(js, pre, 1001);
   });
 
   it('leaves an expired connection, and a source other than the pod\'s, to the stages', () => {
     const js = new ConnTable({ capacity: 16, seed: 9, prepass: false }), pre = new ConnTable({ capacity: 16, seed: 9, timeouts: { udp: 10 } });
     track(pre, udpFlow, 1000);
-    expect(run(js, pre, [udpFlow], 1011).slots).toEqual([-1]);
+    expect(run(js, pre, [udpFlow], 1011).slots).toEqual([PREPASS_MISS]); // expired: as good as none
     const other = new ConnTable({ capacity: 16, seed: 9 });
     track(other, udpFlow, 1000);
     track(other, reply(udpFlow), 1000);
-    expect(run(new ConnTable({ capacity: 16, prepass: false }), other, [udpFlow, reply(udpFlow)], 1001, POD).slots.map((s) => s >= 0)).toEqual([true, false]);
+    expect(run(new ConnTable({ capacity: 16, prepass: false }), other, [udpFlow, reply(udpFlow)], 1001, POD).slots).toEqual([expect.any(Number), -1]);
   });
 
   it('does not run with fewer free entries than packets (a new connection might evict one), nor with too few slots, nor when told not to', () => {
@@ -201,13 +212,17 @@ describe.skipIf(nativeUnavailableReason() !== null)('ConnTable.prepass: the batc
     track(ct, udpFlow, 1000);
     const { arena, meta } = batchOf([udpFlow, udpFlow].map(frameOf));
     const out = new Int32Array(2);
+    out.fill(7);
     expect(ct.prepass(arena, meta, 2, 1000, PrepassFraming.POD, 0, 0, 0, out)).toBe(0);
+    expect([ct.wroteSlots, ...out]).toEqual([true, -1, -1]); // every packet to the stages
     expect(ct.prepass(arena, meta, 1, 1000, PrepassFraming.POD, 0, 0, 0, out)).toBe(1);
     expect(ct.prepass(arena, meta, 2, 1000, PrepassFraming.POD, 0, 0, 0, new Int32Array(1))).toBe(Errno.ENOSPC);
     expect(ct.prepass(arena, meta, 3, 1000, PrepassFraming.POD, 0, 0, 0, out)).toBe(Errno.EINVAL); // more frames than meta rows
     const off = new ConnTable({ capacity: 2, seed: 1, prepass: false });
     track(off, udpFlow, 1000);
+    out.fill(7);
     expect(off.prepass(arena, meta, 1, 1000, PrepassFraming.POD, 0, 0, 0, out)).toBe(0);
+    expect([off.wroteSlots, ...out]).toEqual([false, 7, 7]);
   });
 
   it('take: -1 for a node whose entry went after the pre-pass (its slot may hold another connection)', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { U32Map } from '../../src/fib/u32-map.js';
+import { U32Filter, U32Map } from '../../src/fib/u32-map.js';
 import { AllocationMeter } from '../../src/replay/alloc-meter.js';
 
 describe('U32Map', () => {
@@ -23,6 +23,20 @@ describe('U32Map', () => {
 
   it('(control) a plain Map does box such keys: the same loop allocates a heap number per lookup', () => {
     expect(bytesPerLookup(new Map<number, number>())).toBeGreaterThan(8);
+  });
+});
+
+describe('U32Filter', () => {
+  it('says "maybe" for every key added (either spelling) and "no" for nearly every other', () => {
+    // 10,000 ClusterIPs from 10.96.0.10, and the pod addresses of 10.244.0.0/16.
+    const f = new U32Filter(), vips = Array.from({ length: 10_000 }, (_, k) => (0x0a60_000a + k) >>> 0);
+    for (const v of vips) f.add(v);
+    for (const v of vips) expect([f.mayHave(v), f.mayHave(v | 0)]).toEqual([true, true]);
+    let maybe = 0;
+    for (let a = 0x0af4_0000; a < 0x0af5_0000; a++) if (f.mayHave(a)) maybe++;
+    // A bit per key among 65,536 bits: about 1 - e^(-10000/65536) = 14% of other keys share one.
+    expect(maybe / 65_536).toBeLessThan(0.2);
+    expect(new U32Filter().mayHave(0x0a60_000a)).toBe(false);
   });
 });
 
