@@ -161,6 +161,19 @@ describe('Services: ClusterIP load balancing in the switch', () => {
     expect([n.nat.ct.size, n.nat.staleRemoved]).toEqual([0, 1]);
   });
 
+  it('the same SYN in a batch the pre-pass runs over: no connection has it, and the NAT stage still forgets the closing one; the datagrams beside it pass untouched', () => {
+    const n = node();
+    one(n, n.client, toVip(SYN));
+    const fromBe = (flags: number): Buffer => tcp({ srcMac: LOCAL_BE.mac, dstMac: CLIENT.mac, src: LOCAL_BE.ip, dst: CLIENT.ip, sport: 8080, dport: 40000, flags });
+    for (const [port, f] of [[n.be, fromBe(SYNACK)], [n.client, toVip(ACK)], [n.be, fromBe(0x11)], [n.client, toVip(0x11)], [n.be, fromBe(ACK)]] as const) one(n, port, f);
+    expect(n.nat.ct.list(n.clock.now).map((e) => e.state)).toEqual(['TIME_WAIT']);
+    for (let i = 0; i < 3; i++) n.client.inject(udp({ srcMac: CLIENT.mac, dstMac: VTEP_MAC, src: CLIENT.ip, dst: LOCAL_BE.ip, sport: 41000 + i, dport: 7, payload: 8 }));
+    n.client.inject(tcp({ srcMac: CLIENT.mac, dstMac: VTEP_MAC, src: CLIENT.ip, dst: LOCAL_BE.ip, sport: 40000, dport: 8080, flags: SYN }));
+    n.sw.pump();
+    expect(n.be.take().map((f) => flow(f.frame))).toEqual([0, 1, 2].map((i) => `10.244.1.2:${41000 + i} > 10.244.1.3:7 ip good l4 good`).concat('10.244.1.2:40000 > 10.244.1.3:8080 ip good l4 good'));
+    expect([n.nat.ct.size, n.nat.staleRemoved]).toEqual([0, 1]);
+  });
+
   it('a client reusing the port of a closed connection through the Service draws a backend again, counted as a new connection, as the kernel reopens it', () => {
     const n = node();
     expect(one(n, n.client, toVip(SYN)).port).toBe('be');
