@@ -10,12 +10,13 @@
 // RST), does what ConnTable.seen does: the counters, the direction flags, the expiry. The LRU
 // move is left to JS (ConnTable.take, when the pipeline gets to the packet), so the LRU order
 // stays the packets' order. Each packet gets a slot: its tuple node; kMiss for a TCP or UDP
-// packet no live entry has (JS then skips its own lookup while it creates none, ConnTable.missed);
-// or -1 for JS to do all of it. Once one packet of an entry is left to JS, the entry's later packets in the batch are too,
-// so every entry sees its packets in order (and so its mark cannot change before JS gets to a
-// packet this pass took: the slot also says which policy stages pass the packet, a reply or
-// one of a connection that stage allowed, read off the mark). Everything else (create, judge,
-// remove, the TCP state machine) stays in JS, the only place it is written.
+// packet no live entry has (JS then skips its own lookup while it creates none,
+// ConnTable.missed); or -1 for JS to do all of it. Once one packet of an entry is left to JS,
+// the entry's later packets in the batch are too, so every entry sees its packets in order
+// (and so its mark cannot change before JS gets to a packet this pass took: the slot also says
+// which policy stages pass the packet, a reply or one of a connection that stage allowed, read
+// off the mark). Everything else (create, judge, remove, the TCP state machine) stays in JS,
+// the only place it is written.
 //
 // One rewrite too: a packet of a connection a Service translated gets the translation JS chose
 // and stored with the connection (src/service/nat.ts natApply's arithmetic, the aux word) when
