@@ -12,6 +12,9 @@
  *   pod-ip-svc       pod-ip's frames (to the pod IPs) on a node with service-1000's Services
  *                    installed, as on any Kubernetes node (there is always the `kubernetes`
  *                    Service): the direct traffic a ClusterIP's is compared with in a cluster
+ *   policy-1000-svc  policy-1000 on such a node (the policies and the Services in one connection
+ *                    table, as the daemon keeps them): against pod-ip-svc, what the policies
+ *                    add on a node of a cluster
  *   pod-ip-in        the same flows the other way: VXLAN from nodes 2 and 3 to the local pods,
  *                    no tables (the baseline of the -in cases)
  *   policy-1000-in   those, with 1,000 NetworkPolicies isolating the local pods for ingress,
@@ -54,7 +57,7 @@ const arg = (name: string, dflt: string): string => {
   return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : dflt;
 };
 const FIXTURE = fileURLToPath(new URL('../../../fixtures/replay/pod-to-remote-udp64.pcap', import.meta.url));
-const CASES = ['pod-ip', 'policy-0', 'policy-100', 'policy-1000', 'policy-10000', 'policy-100-new', 'service-10', 'service-1000', 'service-10000', 'pod-ip-svc', 'pod-ip-in', 'policy-1000-in', 'service-1000-in'] as const;
+const CASES = ['pod-ip', 'policy-0', 'policy-100', 'policy-1000', 'policy-10000', 'policy-100-new', 'service-10', 'service-1000', 'service-10000', 'pod-ip-svc', 'policy-1000-svc', 'pod-ip-in', 'policy-1000-in', 'service-1000-in'] as const;
 type Case = (typeof CASES)[number];
 
 /** The fixture with UDP checksums zeroed (both variants alike) and, for services, destinations moved to ClusterIPs. */
@@ -142,20 +145,26 @@ function install(c: Case, node: ReplayNode, dsts: readonly number[]): ServiceNat
     const fresh = c === 'policy-100-new';
     const ct = new ConnTable({ capacity: 65_536, timeouts: fresh ? { udp: 0, udpStream: 0 } : {} });
     new PolicyEnforcer(new PolicySet({ namespaces: [{ metadata: { name: 'bench' } }], pods, policies }), ct, clock).install(node.sw);
+    if (c === 'policy-1000-svc') return installServices(1000, node, dsts, ct);
   } else if (c.startsWith('service-') || c === 'pod-ip-svc') {
-    const n = c === 'pod-ip-svc' ? 1000 : Number(c.split('-')[1]);
-    const services: Service[] = [], slices: EndpointSlice[] = [];
-    for (let k = 0; k < Math.max(n, dsts.length); k++) {
-      services.push({ metadata: { name: `s${k}`, namespace: 'bench' }, spec: { clusterIP: formatIpv4(vip(k)), ports: [{ port: 5201, protocol: 'UDP' }] } });
-      const backend = k < dsts.length ? formatIpv4(dsts[k]!) : `10.244.9.${k % 250}`;
-      slices.push({ metadata: { name: `s${k}-1`, namespace: 'bench', labels: { 'kubernetes.io/service-name': `s${k}` } }, ports: [{ port: 5201, protocol: 'UDP' }], endpoints: [{ addresses: [backend] }] });
-    }
-    const cat = new ServiceCatalog({ services, slices, pods: [], node: 'node1' });
-    const nat = new ServiceNat(cat, new ConnTable({ capacity: 65_536 }), { nodeIp: node.cfg.gateway, clock });
-    node.sw.setServices(nat);
-    return nat;
+    return installServices(c === 'pod-ip-svc' ? 1000 : Number(c.split('-')[1]), node, dsts, new ConnTable({ capacity: 65_536 }));
   }
   return null;
+}
+
+/** installServices installs n Services (one per destination pod first, the rest elsewhere) tracking in `ct`. */
+function installServices(n: number, node: ReplayNode, dsts: readonly number[], ct: ConnTable): ServiceNat {
+  const clock = node.clock;
+  const services: Service[] = [], slices: EndpointSlice[] = [];
+  for (let k = 0; k < Math.max(n, dsts.length); k++) {
+    services.push({ metadata: { name: `s${k}`, namespace: 'bench' }, spec: { clusterIP: formatIpv4(vip(k)), ports: [{ port: 5201, protocol: 'UDP' }] } });
+    const backend = k < dsts.length ? formatIpv4(dsts[k]!) : `10.244.9.${k % 250}`;
+    slices.push({ metadata: { name: `s${k}-1`, namespace: 'bench', labels: { 'kubernetes.io/service-name': `s${k}` } }, ports: [{ port: 5201, protocol: 'UDP' }], endpoints: [{ addresses: [backend] }] });
+  }
+  const cat = new ServiceCatalog({ services, slices, pods: [], node: 'node1' });
+  const nat = new ServiceNat(cat, ct, { nodeIp: node.cfg.gateway, clock });
+  node.sw.setServices(nat);
+  return nat;
 }
 
 /** worker: one case, warmed on a first node, timed on a second (as replayCapture does). */
@@ -187,9 +196,10 @@ function worker(c: Case, seconds: number): void {
   const cpuNsPerFrame = ((cpu.user + cpu.system) * 1000) / r.framesIn;
   // The Service cases measure translated packets: every one of them (a connection that timed
   // out would let its packets through untranslated, and the case would measure something else).
-  if (nat !== null && c !== 'pod-ip-svc' && nat.translated - before < r.framesIn) throw new Error(`${c}: ${nat.translated - before} of ${r.framesIn} frames translated`);
-  // pod-ip-svc measures the direct traffic: none of it translated.
-  if (nat !== null && c === 'pod-ip-svc' && nat.translated !== before) throw new Error(`${c}: ${nat.translated - before} frames translated`);
+  // pod-ip-svc and policy-1000-svc measure the direct traffic: none of it translated.
+  const direct = c.endsWith('-svc');
+  if (nat !== null && !direct && nat.translated - before < r.framesIn) throw new Error(`${c}: ${nat.translated - before} of ${r.framesIn} frames translated`);
+  if (nat !== null && direct && nat.translated !== before) throw new Error(`${c}: ${nat.translated - before} frames translated`);
   process.stdout.write(JSON.stringify({ nsPerFrame: r.nsPerFrame, cpuNsPerFrame, heapBytesPerFrame: r.heapBytesPerFrame, framesOut: r.framesOut, framesIn: r.framesIn, drops: r.drops }));
 }
 
@@ -252,10 +262,11 @@ function main(): void {
       return `| ${c} | ${m.toFixed(1)} | ${(1000 / m).toFixed(2)} | ${(base.ns / m).toFixed(3)} | ${paired(c).toFixed(3)} | ${x.ns.map((v) => v.toFixed(0)).join(', ')} | ${mc.toFixed(1)} | ${(base.cpu / mc).toFixed(3)} | ${Math.max(...x.heap).toFixed(3)} | ${x.drops} |`;
     }),
   ];
-  // Through a ClusterIP against the direct traffic on the same node (Services installed for both).
+  // Through a ClusterIP, and with 1,000 policies, against the direct traffic on a node with
+  // the Services installed.
   const svcBase = results.get('pod-ip-svc')!;
   lines.push('', '| case | rate vs pod-ip-svc (the direct traffic, Services installed) | paired |', '|---|---:|---:|',
-    ...(['service-10', 'service-1000', 'service-10000'] as const).map((c) => {
+    ...(['service-10', 'service-1000', 'service-10000', 'policy-1000-svc'] as const).map((c) => {
       const x = results.get(c)!;
       return `| ${c} | ${(median(svcBase.ns) / median(x.ns)).toFixed(3)} | ${median(x.ns.map((v, r) => svcBase.ns[r]! / v)).toFixed(3)} |`;
     }));
