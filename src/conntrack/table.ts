@@ -139,6 +139,8 @@ const PREPASS_TOUCH = 1 << 30;
  */
 export const MARK_POLICY_EGRESS = 1;
 export const MARK_POLICY_INGRESS = 2;
+/** The mark bit of a connection a Service translated (src/service/nat.ts). */
+export const MARK_NAT = 4;
 /**
  * A prepass() slot's bits: the packet is a reply, or its entry carries MARK_POLICY_EGRESS
  * (MARK_POLICY_INGRESS): the policy stage of that direction passes it as it is, and the pipeline

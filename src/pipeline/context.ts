@@ -155,6 +155,11 @@ export class FrameContext extends FrameLayout {
   ctPassEgress = false;
   ctPassIngress = false;
   /**
+   * The batch's pre-pass found this packet's connection and no Service translates it (its mark
+   * has no MARK_NAT): the NAT stage, which would leave it as it is, is skipped.
+   */
+  ctPassNat = false;
+  /**
    * The batch's pre-pass found no connection for this packet's tuple, and none was opened
    * since (ConnTable.missed): the stages do not look it up (ctNode stays -1 until one opens it).
    */
@@ -210,6 +215,7 @@ export class FrameContext extends FrameLayout {
     this.ctSeen = false;
     this.ctPassEgress = false;
     this.ctPassIngress = false;
+    this.ctPassNat = false;
     this.ctMissed = false;
     this.ctNew = false;
     this.ctReopen = -1;

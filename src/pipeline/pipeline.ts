@@ -23,11 +23,12 @@
  * installed, the connection table's pre-pass (ConnTable.prepass) runs over the batch first:
  * the packets of established connections reach the stages already found and counted, the
  * policy stages that would pass them are skipped, and so is the NAT stage for the packets it
- * already translated (a Service connection's packets, both ways).
+ * already translated (a Service connection's packets, both ways) and for those of connections
+ * no Service translates; the stages do not look up a packet it found no connection for.
  */
 
 import { type FrameList, META_STRIDE, Meta, MetaFlag } from '../buf/batch.js';
-import { PREPASS_NAT, PREPASS_PASS_EGRESS, PREPASS_PASS_INGRESS, PrepassFraming } from '../conntrack/table.js';
+import { MARK_NAT, PREPASS_NAT, PREPASS_PASS_EGRESS, PREPASS_PASS_INGRESS, PrepassFraming } from '../conntrack/table.js';
 import { Errno } from '../io/errno.js';
 import { EMPTY, EMPTY_DV, dataViewOf } from '../wire/bytes.js';
 import { formatIpv4 } from '../wire/addr.js';
@@ -135,8 +136,9 @@ export class Pipeline {
       }
     } else if (hooks && c.ipVersion !== 0) {
       const nat = this.serviceNat.table;
-      // natted already: the pre-pass translated it (a Service connection's packet).
-      if (nat !== null && !c.natted && (c.verdict === NEXT || c.verdict === Verdict.DELIVER)) {
+      // natted already: the pre-pass translated it (a Service connection's packet); ctPassNat:
+      // the pre-pass found its connection, which no Service translates.
+      if (nat !== null && !c.natted && !c.ctPassNat && (c.verdict === NEXT || c.verdict === Verdict.DELIVER)) {
         nat.decide(c);
         nat.act(c);
         if (c.done) {
@@ -299,10 +301,11 @@ export class Pipeline {
    * hint hands the stages a packet's pre-pass slot when the pipeline gets to the packet: its
    * connection, found and seen; whether the pre-pass translated it, with its source from before
    * for the ingress stage's checks (the tuple it was found by; none if that entry went since,
-   * and the overlay's check drops it); and whether each policy stage passes it (see
-   * PolicyTable.tracking). Or, for a packet no connection has, that the stages need not look
-   * for one (ConnTable.missed). Done here, not in run(), whose inlining budget is spent on the
-   * stages (see run).
+   * and the overlay's check drops it); whether each policy stage passes it (see
+   * PolicyTable.tracking), and whether the NAT stage does (a connection no Service translates:
+   * the stage would leave the packet as it is, a pre-passed packet being no SYN). Or, for a
+   * packet no connection has, that the stages need not look for one (ConnTable.missed). Done
+   * here, not in run(), whose inlining budget is spent on the stages (see run).
    */
   private hint(c: FrameContext, slot: number): void {
     const ct = this.tracking!.ct;
@@ -320,6 +323,7 @@ export class Pipeline {
     c.ctSeen = true;
     c.ctPassEgress = this.policyEgress.table !== null && (slot & PREPASS_PASS_EGRESS) !== 0;
     c.ctPassIngress = this.policyIngress.table !== null && (slot & PREPASS_PASS_INGRESS) !== 0;
+    c.ctPassNat = (ct.mark(node) & MARK_NAT) === 0;
   }
 }
 

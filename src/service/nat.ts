@@ -35,7 +35,7 @@
  * backend address.
  */
 
-import { ConnTable, CtProto, CtRefuse, MARK_PREPASS_DNAT, MARK_PREPASS_REPLY, packPorts } from '../conntrack/table.js';
+import { ConnTable, CtProto, CtRefuse, MARK_NAT, MARK_PREPASS_DNAT, MARK_PREPASS_REPLY, packPorts } from '../conntrack/table.js';
 import { QuotedPacket, TRACKED_TCP_FLAGS } from '../conntrack/packet.js';
 import { TCP_STATE_NAMES, TcpFlag, TcpState } from '../conntrack/tcp.js';
 import { U32Filter, U32Map } from '../fib/u32-map.js';
@@ -52,8 +52,8 @@ import { UdpPort } from '../wire/consts.js';
 import type { Backend, Frontend, ServiceCatalog } from './catalog.js';
 import { maglevPick } from './maglev.js';
 
-/** The connection-table mark bit of a translated connection (the policy stages use 1 and 2; MARK_PREPASS_DNAT 8, MARK_PREPASS_REPLY 16). */
-export const MARK_NAT = 4;
+/** The connection-table mark bit of a translated connection (the policy stages use 1 and 2; MARK_PREPASS_DNAT 8, MARK_PREPASS_REPLY 16); kept in table.ts beside them. */
+export { MARK_NAT };
 
 const ICMP_DEST_UNREACH = 3, ICMP_PORT_UNREACH = 3;
 /** How many source ports freeSourcePort tries before the clash is refused. */

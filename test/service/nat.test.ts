@@ -382,8 +382,29 @@ describe('Services with the batch pre-pass (ConnTable.prepass): the same traffic
   const beReply = (sport: number, flags: number): Buffer => tcp({ srcMac: LOCAL_BE.mac, dstMac: VTEP_MAC, src: LOCAL_BE.ip, dst: CLIENT.ip, sport: 8080, dport: sport, flags, payload: 5 });
   const remoteReply = (sport: number): Buffer => fromN2(udp({ srcMac: N2_MAC, dstMac: VTEP_MAC, src: REMOTE_BE, dst: CLIENT.ip, sport: 5353, dport: sport, ttl: 63, payload: 30 }));
 
-  it('frames out (rewritten both ways), connection entries and backend hits match, and the pre-pass took the established packets', () => {
+  /**
+   * With NetworkPolicy in the same table too (as the daemon keeps them): the client may send
+   * anywhere, the backend takes TCP 8080 from the client only (the UDP straight to it on port 7
+   * is denied), and the pre-pass's packets of connections no Service translates skip the NAT
+   * stage (FrameContext.ctPassNat).
+   */
+  const policies = (n: Node): PolicyEnforcer => {
+    const pods = [
+      { metadata: { name: 'client', namespace: 'shop', labels: { app: 'client' } }, status: { podIP: formatIpv4(CLIENT.ip) } },
+      { metadata: { name: 'be', namespace: 'shop', labels: { app: 'be' } }, status: { podIP: formatIpv4(LOCAL_BE.ip) } },
+    ];
+    const set = new PolicySet({ namespaces: [{ metadata: { name: 'shop' } }], pods, policies: [
+      { metadata: { name: 'client-out', namespace: 'shop' }, spec: { podSelector: { matchLabels: { app: 'client' } }, policyTypes: ['Egress'], egress: [{}] } },
+      { metadata: { name: 'be-in', namespace: 'shop' }, spec: { podSelector: { matchLabels: { app: 'be' } }, policyTypes: ['Ingress'], ingress: [{ from: [{ podSelector: { matchLabels: { app: 'client' } } }], ports: [{ port: 8080 }] }] } },
+    ] });
+    const e = new PolicyEnforcer(set, n.nat.ct, n.clock);
+    e.install(n.sw);
+    return e;
+  };
+
+  it.each([['Services alone', false], ['Services and NetworkPolicy in one table', true]] as const)('%s: frames out (rewritten both ways), drops, connection entries, backend and policy hits match, and the pre-pass took the established packets', (_name, withPolicy) => {
     const a = node({ prepass: false }), b = node();
+    const pa = withPolicy ? policies(a) : null, pb = withPolicy ? policies(b) : null;
     for (let r = 0; r < 10; r++) {
       for (const n of [a, b]) {
         // TCP to the local backend (draw 0), opened in round 0; UDP to the remote one (draw 1), from round 1.
@@ -409,6 +430,12 @@ describe('Services with the batch pre-pass (ConnTable.prepass): the same traffic
     }
     expect(b.nat.catalog.frontends.map((f) => f.backends.map((x) => x.hits))).toEqual(a.nat.catalog.frontends.map((f) => f.backends.map((x) => x.hits)));
     expect([b.nat.translated, b.nat.opened]).toEqual([a.nat.translated, a.nat.opened]);
+    if (pa !== null && pb !== null) {
+      const hits = (e: PolicyEnforcer): unknown => e.set.policies.map((p) => [p.allowed, p.denied, p.rules.map((x) => x.hits)]);
+      expect(hits(pb)).toEqual(hits(pa));
+      // The UDP straight to the backend's port 7, every round; nothing else.
+      expect(a.sw.stats.dropsByName()).toEqual({ policy_denied_ingress: 10 * SPORTS.length });
+    }
     expect(a.nat.ct.stats.prepassed).toBe(0);
     // At least rounds 2-9's TCP both ways and UDP out, rounds 3-9's UDP back: 6 connections each.
     expect(b.nat.ct.stats.prepassed).toBeGreaterThanOrEqual(6 * (8 * 3 + 7));
