@@ -174,9 +174,6 @@ export class ServiceNat implements ServiceTable {
     this.fe = null;
     if (c.ipVersion !== 4) return;
     const dv = c.dv, l4 = c.l4Off, room = c.ipEnd - l4, proto = c.proto;
-    // No connection has the packet (the pre-pass said so) and no Service its destination:
-    // nothing to translate, and only a TCP SYN may find a closing one to forget (decideStale).
-    if (c.ctMissed && !this.vips.mayHave(c.dstIp) && (proto === CtProto.UDP || room < 14 || (dv.getUint8(l4 + 13) & TRACKED_TCP_FLAGS) !== TcpFlag.SYN)) return;
     if (proto === CtProto.ICMP) return this.decideIcmp(c);
     if (proto !== CtProto.TCP && proto !== CtProto.UDP && proto !== CtProto.SCTP) return;
     if ((c.flagsFrag & 0x1fff) !== 0 || room < 4) return; // a later fragment: no ports
@@ -184,6 +181,9 @@ export class ServiceNat implements ServiceTable {
     this.proto = proto;
     this.ports = ports;
     this.tcpFlags = proto === CtProto.TCP && room >= 14 ? dv.getUint8(l4 + 13) & TRACKED_TCP_FLAGS : 0;
+    // No connection has the packet (the pre-pass said so) and no Service its destination:
+    // nothing to translate, and only a TCP SYN may find a closing one to forget (decideStale).
+    if (c.ctMissed && this.tcpFlags !== TcpFlag.SYN && !this.vips.mayHave(c.dstIp)) return;
     const ct = this.ct, now = this.now();
     // The pre-pass (ConnTable.prepass) may have found the connection already, or found none.
     let n = c.ctNode >= 0 ? c.ctNode : c.ctMissed ? -1 : ct.lookup(proto, c.srcIp | 0, c.dstIp | 0, ports, now);
