@@ -251,7 +251,8 @@ function main(): void {
   };
   // Paired: each run's case against the baseline of the same run (one pass over the cases, about
   // a minute), so that the machine's drift over the invocation (other tenants) mostly cancels out.
-  const paired = (c: Case): number => median(results.get(c)!.ns.map((v, r) => baseOf(c).runs[r]! / v));
+  const pairedTo = (c: Case, base: readonly number[]): number => median(results.get(c)!.ns.map((v, r) => base[r]! / v));
+  const paired = (c: Case): number => pairedTo(c, baseOf(c).runs);
   const lines = [
     `policy and service bench: ${machine()}, ${runs} runs per case, >= ${seconds} s each, cases interleaved`,
     '',
@@ -268,7 +269,7 @@ function main(): void {
   lines.push('', '| case | rate vs pod-ip-svc (the direct traffic, Services installed) | paired |', '|---|---:|---:|',
     ...(['service-10', 'service-1000', 'service-10000', 'policy-1000-svc'] as const).map((c) => {
       const x = results.get(c)!;
-      return `| ${c} | ${(median(svcBase.ns) / median(x.ns)).toFixed(3)} | ${median(x.ns.map((v, r) => svcBase.ns[r]! / v)).toFixed(3)} |`;
+      return `| ${c} | ${(median(svcBase.ns) / median(x.ns)).toFixed(3)} | ${pairedTo(c, svcBase.ns).toFixed(3)} |`;
     }));
   const t = compileTimes();
   lines.push('', `compile: 10,000 NetworkPolicies over 1,000 pods ${t.policies.toFixed(0)} ms; 10,000 Services with 3 endpoints each ${t.services.toFixed(0)} ms (median of 5)`);
